@@ -1,0 +1,29 @@
+"""mrnngraph: multi-region recurrent network models declared as networkx graphs.
+
+A circuit is a plain :class:`networkx.DiGraph` (regions are nodes, projections are
+edges). :func:`validate` reports every problem, :func:`compile` turns the graph
+into block tensors, and :class:`MultiRegionRNN` is the trainable PyTorch module.
+"""
+
+from .circuit import CompiledCircuit, Connection, Layout
+from .compile import compile
+from .errors import GraphError, Problem
+from .model import MultiRegionRNN, RNNOutput
+from .validate import Report, Spec, check, validate
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "GraphError",
+    "Problem",
+    "Report",
+    "Spec",
+    "validate",
+    "check",
+    "compile",
+    "CompiledCircuit",
+    "Connection",
+    "Layout",
+    "MultiRegionRNN",
+    "RNNOutput",
+]

@@ -1,0 +1,57 @@
+"""The one exception family of mrnngraph: :class:`GraphError` listing every :class:`Problem`."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Literal
+
+__all__ = ["Problem", "GraphError"]
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One thing wrong with (or worth knowing about) a circuit.
+
+    Attributes
+    ----------
+    where : str
+        What it belongs to: ``"graph"``, ``"node 'ctx'"``, ``"edge ('ctx', 'str')"``,
+        or a file name.
+    message : str
+        The rule and the offending value.
+    code : str
+        A stable short identifier (``"unknown-attribute"``, ``"bad-value"``, ...).
+    level : {"error", "warning"}
+    hint : str or None
+        How to fix it, where there is an obvious way.
+    """
+
+    where: str
+    message: str
+    code: str = "error"
+    level: Literal["error", "warning"] = "error"
+    hint: str | None = None
+
+    def __str__(self) -> str:
+        text = f"{self.where}: {self.message}"
+        return f"{text} (hint: {self.hint})" if self.hint else text
+
+
+class GraphError(ValueError):
+    """A circuit (graph or file) is invalid; ``.problems`` lists every problem found.
+
+    Examples
+    --------
+    >>> err = GraphError([Problem("node 'a'", "'size' is required")])
+    >>> print(err)
+    1 problem in the circuit:
+      - node 'a': 'size' is required
+    """
+
+    def __init__(self, problems: Iterable[Problem], *, header: str | None = None):
+        self.problems: list[Problem] = list(problems)
+        n = len(self.problems)
+        head = header or f"{n} problem{'s' if n != 1 else ''} in the circuit"
+        lines = [f"{head}:"] + [f"  - {p}" for p in self.problems]
+        super().__init__("\n".join(lines))

@@ -1,0 +1,376 @@
+"""A trainable multi-region recurrent network built from a compiled circuit.
+
+Dale's law, connectivity masks and frozen projections are a
+:mod:`torch.nn.utils.parametrize` parametrization of each weight, so they hold
+after every optimizer step by construction:
+
+    W_eff = where(trainable, mask * (sign != 0 ? sign * |W| : W), W_frozen)
+
+Masks, signs and frozen values are buffers, never parameters: optimizers and
+weight decay never see them. Reading ``model.weight_hh`` gives the effective
+weights; the raw parameter is ``model.parametrizations.weight_hh.original``.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, NamedTuple
+
+import networkx as nx
+import torch
+from torch import nn
+from torch.nn.utils import parametrize
+
+from ._scan import ACTIVATION_FUNCTIONS, leaky_scan
+from .circuit import CompiledCircuit
+from .compile import compile as compile_graph
+
+__all__ = ["MultiRegionRNN", "RNNOutput", "Constrained"]
+
+DEFAULTS = {"dt": 10.0, "tau": 100.0, "activation": "relu"}
+
+
+class RNNOutput(NamedTuple):
+    """What :meth:`MultiRegionRNN.forward` returns (batch-first unless the model says not).
+
+    Attributes
+    ----------
+    outputs : Tensor, shape (B, T, O)
+    rates : Tensor, shape (B, T, H)
+        ``f(states)``.
+    states : Tensor, shape (B, T, H)
+        Pre-activation states ``x[1..T]`` (the state after each input step).
+    """
+
+    outputs: torch.Tensor
+    rates: torch.Tensor
+    states: torch.Tensor
+
+
+class Constrained(nn.Module):
+    """Parametrization ``W -> where(trainable, mask * signed(W), frozen)``.
+
+    ``sign`` is one value per source column (``+1``, ``-1`` or ``0`` = free);
+    ``frozen`` and ``trainable`` are given only when some entries are frozen.
+    """
+
+    def __init__(self, mask: torch.Tensor, sign: torch.Tensor | None = None,
+                 frozen: torch.Tensor | None = None, trainable: torch.Tensor | None = None):
+        super().__init__()
+        self.register_buffer("mask", mask.bool())
+        self.register_buffer("sign", sign)
+        self.register_buffer("frozen", frozen)
+        self.register_buffer("trainable", None if trainable is None else trainable.bool())
+
+    def forward(self, raw: torch.Tensor) -> torch.Tensor:
+        w = raw
+        if self.sign is not None:
+            w = torch.where(self.sign != 0, self.sign * w.abs(), w)
+        w = w * self.mask
+        if self.frozen is not None:
+            w = torch.where(self.trainable, w, self.frozen)
+        return w
+
+    def right_inverse(self, w: torch.Tensor) -> torch.Tensor:
+        # Effective weights already satisfy the constraint, so they are their own preimage.
+        return w
+
+
+class _BiasParam(nn.Module):
+    def __init__(self, learnable: torch.Tensor, fixed: torch.Tensor):
+        super().__init__()
+        self.register_buffer("learnable", learnable.bool())
+        self.register_buffer("fixed", fixed)
+
+    def forward(self, raw: torch.Tensor) -> torch.Tensor:
+        return torch.where(self.learnable, raw, self.fixed)
+
+    def right_inverse(self, b: torch.Tensor) -> torch.Tensor:
+        return b
+
+
+class MultiRegionRNN(nn.Module):
+    r"""Leaky, continuous-time RNN whose structure comes from a circuit graph.
+
+    Per unit, with :math:`\alpha = dt/\tau` (or the ``alpha`` given):
+
+    .. math::
+        x_{t+1} = x_t + \alpha(-x_t + W_{hh} h_t + W_{ih}(u_t + \eta^u_t) + b + \eta^x_t),
+        \quad h_t = f(x_t), \quad y_t = W_{ho} h_{t+1}
+
+    with noise :math:`\eta = \sqrt{2/\alpha}\,\sigma\,\mathcal{N}(0, 1)`, i.e. the state
+    receives :math:`\sqrt{2\alpha}\,\sigma` per step (mRNNTorch's scaling).
+
+    Parameters
+    ----------
+    circuit : CompiledCircuit
+        From :func:`mrnngraph.compile`.
+    dt, tau : float, optional
+        Step and default time constant (ms). Default: the graph's ``dt``/``tau``
+        attributes, else 10 and 100. Regions with their own ``tau`` keep it.
+    activation : str, optional
+        ``"relu"``, ``"tanh"``, ``"sigmoid"``, ``"softplus"``, ``"retanh"`` or ``"linear"``.
+    noise_std, input_noise_std : float
+        Standard deviation of the state and input noise; 0 (off) by default.
+    batch_first : bool
+        Tensors are ``(B, T, ·)`` if True (default), else ``(T, B, ·)``.
+    alpha : float, optional
+        Use this integration factor for every unit instead of ``dt / tau``.
+        ``alpha=1`` gives the discrete-time (Elman-style) network
+        :math:`x_{t+1} = W_{hh} h_t + W_{ih} u_t + b`.
+    device, dtype : optional
+        Where and in which floating type to create the parameters.
+
+    Examples
+    --------
+    >>> import networkx as nx, torch
+    >>> G = nx.DiGraph()
+    >>> G.add_node("u", kind="input", size=2)
+    >>> G.add_node("ctx", size=20, exc_frac=0.8)
+    >>> G.add_node("y", kind="output", size=1)
+    >>> G.add_edges_from([("u", "ctx"), ("ctx", "ctx"), ("ctx", "y")])
+    >>> model = MultiRegionRNN.from_graph(G, seed=0)
+    >>> out = model(torch.randn(3, 50, 2))
+    >>> out.outputs.shape, out.rates.shape
+    (torch.Size([3, 50, 1]), torch.Size([3, 50, 20]))
+    """
+
+    def __init__(self, circuit: CompiledCircuit, *, dt: float | None = None,
+                 tau: float | None = None, activation: str | None = None,
+                 noise_std: float = 0.0, input_noise_std: float = 0.0,
+                 batch_first: bool = True, alpha: float | None = None,
+                 device: torch.device | str | None = None, dtype: torch.dtype | None = None):
+        super().__init__()
+        if not isinstance(circuit, CompiledCircuit):
+            raise TypeError("MultiRegionRNN needs a CompiledCircuit (from mrnngraph.compile); "
+                            f"got {type(circuit).__name__}. Use MultiRegionRNN.from_graph(G).")
+        factory = {"device": device, "dtype": dtype or torch.get_default_dtype()}
+        graph = circuit.graph
+        self.circuit = circuit
+        self.layout = circuit.layout
+        self.dt = float(_pick("dt", dt, graph))
+        self.tau = float(_pick("tau", tau, graph))
+        self.activation = str(_pick("activation", activation, graph))
+        self.noise_std = float(noise_std)
+        self.input_noise_std = float(input_noise_std)
+        self.batch_first = bool(batch_first)
+        self.alpha_override = None if alpha is None else float(alpha)
+        _check_options(self)
+
+        H, I, O = (self.layout.hidden_size, self.layout.input_size, self.layout.output_size)
+        self.hidden_size, self.input_size, self.output_size = H, I, O
+        tau_h = torch.where(torch.isnan(circuit.tau), torch.tensor(self.tau), circuit.tau)
+        alpha_h = (torch.full((H,), self.alpha_override) if self.alpha_override is not None
+                   else self.dt / tau_h)
+        too_fast = alpha_h > 1
+        if bool(too_fast.any()):
+            names = sorted({self.layout.regions[int(i)]
+                            for i in self.layout.unit_region[too_fast]})
+            raise ValueError(f"dt / tau must be <= 1 for a stable leaky update; regions {names} "
+                             f"have tau < dt = {self.dt:g}")
+        self.register_buffer("alpha", alpha_h.to(**factory))
+        self.register_buffer("x0", circuit.x0.to(**factory))
+
+        for name, (n_dst, n_src), sign in (
+            ("weight_hh", (H, H), circuit.sign_h),
+            ("weight_ih", (H, I), circuit.sign_i),
+            ("weight_ho", (O, H), None),
+        ):
+            fam = name[-2:]
+            self.register_parameter(name, nn.Parameter(torch.empty(n_dst, n_src, **factory)))
+            trainable = getattr(circuit, f"trainable_{fam}")
+            frozen_needed = not bool(trainable.all())
+            has_sign = sign is not None and bool((sign != 0).any())
+            parametrize.register_parametrization(self, name, Constrained(
+                getattr(circuit, f"mask_{fam}").to(device),
+                sign.to(**factory) if has_sign else None,
+                getattr(circuit, f"weight_{fam}").to(**factory) if frozen_needed else None,
+                trainable.to(device) if frozen_needed else None,
+            ))
+
+        if bool(circuit.learnable_bias.any()):
+            self.bias = nn.Parameter(torch.empty(H, **factory))
+            parametrize.register_parametrization(self, "bias", _BiasParam(
+                circuit.learnable_bias.to(device), circuit.bias.to(**factory)))
+        else:
+            self.register_buffer("bias", torch.empty(H, **factory))
+        self.reset_parameters()
+
+    # ------------------------------------------------------------------ construction
+    @classmethod
+    def from_graph(cls, G: nx.DiGraph, *, seed: int | None = None, order=None,
+                   spectral_radius: float | None = None, **kwargs: Any) -> MultiRegionRNN:
+        """Compile ``G`` (see :func:`mrnngraph.compile`) and build the model from it."""
+        circuit = compile_graph(G, seed=seed, order=order, spectral_radius=spectral_radius)
+        return cls(circuit, **kwargs)
+
+    def reset_parameters(self) -> None:
+        """Set every weight (and the bias) back to the circuit's initial values."""
+        with torch.no_grad():
+            for name in ("weight_hh", "weight_ih", "weight_ho"):
+                ref = getattr(self, name)
+                setattr(self, name, getattr(self.circuit, name).to(ref))
+            if parametrize.is_parametrized(self, "bias"):
+                self.bias = self.circuit.bias.to(self.bias)
+            else:
+                self.bias.copy_(self.circuit.bias)
+
+    # ------------------------------------------------------------------ buffers by name
+    def _constraint(self, name: str) -> Constrained:
+        return self.parametrizations[name][0]  # type: ignore[index,return-value]
+
+    @property
+    def mask_hh(self) -> torch.Tensor:
+        return self._constraint("weight_hh").mask
+
+    @property
+    def mask_ih(self) -> torch.Tensor:
+        return self._constraint("weight_ih").mask
+
+    @property
+    def mask_ho(self) -> torch.Tensor:
+        return self._constraint("weight_ho").mask
+
+    @property
+    def sign_h(self) -> torch.Tensor:
+        """``[H]`` sign of each recurrent unit's outgoing weights (+1 E, -1 I, 0 free)."""
+        s = self._constraint("weight_hh").sign
+        return s if s is not None else torch.zeros(self.hidden_size, device=self.alpha.device)
+
+    @property
+    def sign_i(self) -> torch.Tensor:
+        s = self._constraint("weight_ih").sign
+        return s if s is not None else torch.zeros(self.input_size, device=self.alpha.device)
+
+    # ------------------------------------------------------------------ forward
+    def _noise(self, shape: tuple[int, ...], scale: torch.Tensor | float, like: torch.Tensor,
+               generator: torch.Generator | None) -> torch.Tensor:
+        z = torch.randn(shape, generator=generator, device=like.device, dtype=like.dtype)
+        return z * scale
+
+    def forward(self, inputs: torch.Tensor, x0: torch.Tensor | None = None, *,
+                generator: torch.Generator | None = None) -> RNNOutput:
+        """Run the network over a sequence of inputs.
+
+        Parameters
+        ----------
+        inputs : Tensor, shape (B, T, I), or (T, B, I) if not ``batch_first``, or (T, I)
+            External input to the input nodes, in their order and unit order.
+        x0 : Tensor, shape (B, H) or (H,), optional
+            Initial pre-activation state; default: the regions' ``init``.
+        generator : torch.Generator, optional
+            Source of the noise (only used when ``noise_std`` or ``input_noise_std`` > 0).
+
+        Returns
+        -------
+        RNNOutput
+            ``(outputs, rates, states)`` in the same layout as ``inputs``.
+        """
+        if inputs.dim() not in (2, 3) or inputs.shape[-1] != self.input_size:
+            raise ValueError(
+                f"inputs must have shape (B, T, {self.input_size})"
+                f"{'' if self.batch_first else ' time first'} or (T, {self.input_size}); "
+                f"got {tuple(inputs.shape)}")
+        unbatched = inputs.dim() == 2
+        u = inputs.unsqueeze(1) if unbatched else (
+            inputs.transpose(0, 1) if self.batch_first else inputs)
+        T, B, _ = u.shape
+        u = u.to(self.alpha.dtype)
+        if x0 is None:
+            x0 = self.x0.expand(B, -1)
+        elif x0.shape not in ((B, self.hidden_size), (self.hidden_size,)):
+            raise ValueError(f"x0 must have shape ({B}, {self.hidden_size}) or "
+                             f"({self.hidden_size},); got {tuple(x0.shape)}")
+        else:
+            x0 = x0.expand(B, -1)
+
+        with parametrize.cached():
+            w_hh, w_ih, w_ho, bias = self.weight_hh, self.weight_ih, self.weight_ho, self.bias
+            if self.input_noise_std > 0:
+                # Input channels have no time constant of their own: the model-level
+                # alpha (dt / tau, or the alpha given) sets their noise scale.
+                a = self.alpha_override or self.dt / self.tau
+                u = u + self._noise(u.shape, math.sqrt(2.0 / a) * self.input_noise_std, u,
+                                    generator)
+            drive = torch.matmul(u, w_ih.t()) + bias
+            if self.noise_std > 0:
+                scale = torch.sqrt(2.0 / self.alpha) * self.noise_std
+                drive = drive + self._noise(drive.shape, scale, drive, generator)
+            states = leaky_scan(w_hh, drive, x0, self.alpha, self.activation)
+            rates = ACTIVATION_FUNCTIONS[self.activation](states)
+            outputs = torch.matmul(rates, w_ho.t())
+
+        def back(t: torch.Tensor) -> torch.Tensor:
+            if unbatched:
+                return t.squeeze(1)
+            return t.transpose(0, 1) if self.batch_first else t
+
+        return RNNOutput(back(outputs), back(rates), back(states))
+
+    # ------------------------------------------------------------------ regions by name
+    def region_activity(self, rates: torch.Tensor, *names: str) -> torch.Tensor:
+        """The units of the named regions (or groups), concatenated, from ``(..., H)``."""
+        idx = self.layout.indices(*names).to(rates.device)
+        for n in names:
+            if self.layout.space(n) != "h":
+                raise ValueError(f"{n!r} is not a recurrent region")
+        return rates.index_select(-1, idx)
+
+    def projection(self, src: str, dst: str) -> torch.Tensor:
+        """Effective weights ``[size(dst), size(src)]`` from ``src`` to ``dst`` (names or groups)."""
+        spaces = (self.layout.space(src), self.layout.space(dst))
+        weight = {("h", "h"): "weight_hh", ("i", "h"): "weight_ih",
+                  ("h", "o"): "weight_ho"}.get(spaces)
+        if weight is None:
+            raise ValueError(f"no weight matrix goes from {src!r} to {dst!r}")
+        w = getattr(self, weight)
+        rows = self.layout.indices(dst).to(w.device)
+        cols = self.layout.indices(src).to(w.device)
+        return w.index_select(0, rows).index_select(1, cols)
+
+    def weight_subset(self, *names: str) -> torch.Tensor:
+        """Effective recurrent weights among the named regions, ``[n, n]`` in the order given."""
+        for n in names:
+            if self.layout.space(n) != "h":
+                raise ValueError(f"{n!r} is not a recurrent region")
+        idx = self.layout.indices(*names).to(self.alpha.device)
+        return self.weight_hh.index_select(0, idx).index_select(1, idx)
+
+    def extra_repr(self) -> str:
+        lay = self.layout
+        parts = [f"regions={len(lay.regions)}", f"hidden_size={self.hidden_size}",
+                 f"input_size={self.input_size}", f"output_size={self.output_size}"]
+        if self.alpha_override is not None:
+            parts.append(f"alpha={self.alpha_override:g}")
+        else:
+            parts += [f"dt={self.dt:g}", f"tau={self.tau:g}"]
+        parts.append(f"activation={self.activation!r}")
+        if self.noise_std:
+            parts.append(f"noise_std={self.noise_std:g}")
+        if self.input_noise_std:
+            parts.append(f"input_noise_std={self.input_noise_std:g}")
+        if not self.batch_first:
+            parts.append("batch_first=False")
+        return ", ".join(parts)
+
+
+def _pick(name: str, given: Any, graph: dict) -> Any:
+    if given is not None:
+        return given
+    return graph.get(name, DEFAULTS[name])
+
+
+def _check_options(m: MultiRegionRNN) -> None:
+    if m.activation not in ACTIVATION_FUNCTIONS:
+        raise ValueError(f"activation must be one of {', '.join(ACTIVATION_FUNCTIONS)}; "
+                         f"got {m.activation!r}")
+    for name in ("dt", "tau"):
+        v = getattr(m, name)
+        if not (math.isfinite(v) and v > 0):
+            raise ValueError(f"{name} must be a float > 0; got {v!r}")
+    for name in ("noise_std", "input_noise_std"):
+        v = getattr(m, name)
+        if not (math.isfinite(v) and v >= 0):
+            raise ValueError(f"{name} must be a float >= 0; got {v!r}")
+    if m.alpha_override is not None and not (0 < m.alpha_override <= 1):
+        raise ValueError(f"alpha must be in (0, 1]; got {m.alpha_override!r}")
