@@ -33,8 +33,14 @@ ACTIVATION_FUNCTIONS: dict[str, Callable[[torch.Tensor], torch.Tensor]] = {
 }
 
 
+def _clamped(f: Callable[[torch.Tensor], torch.Tensor], mask: torch.Tensor,
+             value: torch.Tensor) -> Callable[[torch.Tensor], torch.Tensor]:
+    return lambda x: torch.where(mask, value, f(x))
+
+
 def leaky_scan(weight: torch.Tensor, drive: torch.Tensor, x0: torch.Tensor,
-               alpha: torch.Tensor, activation: str) -> torch.Tensor:
+               alpha: torch.Tensor, activation: str,
+               clamp: tuple[torch.Tensor, torch.Tensor] | None = None) -> torch.Tensor:
     """Run the leaky recurrence; returns states ``(T, B, H)``.
 
     Parameters
@@ -49,8 +55,14 @@ def leaky_scan(weight: torch.Tensor, drive: torch.Tensor, x0: torch.Tensor,
         ``dt / tau`` per unit (1 gives a discrete-time, Elman-style network).
     activation : str
         A key of :data:`ACTIVATION_FUNCTIONS`.
+    clamp : (Tensor, Tensor), optional
+        ``(mask [H] bool, value [H])``: the rates of the masked units are held at
+        ``value`` at every step (silencing is a clamp at 0). Used by
+        :func:`mrnngraph.perturb`.
     """
     f = ACTIVATION_FUNCTIONS[activation]
+    if clamp is not None:
+        f = _clamped(f, *clamp)
     # alpha folded into the weight and the drive once, outside the loop.
     w_alpha = weight.t() * alpha
     drive_alpha = drive * alpha

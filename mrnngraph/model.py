@@ -25,7 +25,7 @@ from ._scan import ACTIVATION_FUNCTIONS, leaky_scan
 from .circuit import CompiledCircuit
 from .compile import compile as compile_graph
 
-__all__ = ["MultiRegionRNN", "RNNOutput", "Constrained"]
+__all__ = ["MultiRegionRNN", "RNNOutput", "Constrained", "Perturbation"]
 
 DEFAULTS = {"dt": 10.0, "tau": 100.0, "activation": "relu"}
 
@@ -45,6 +45,22 @@ class RNNOutput(NamedTuple):
     outputs: torch.Tensor
     rates: torch.Tensor
     states: torch.Tensor
+
+
+class Perturbation(NamedTuple):
+    """Run-time changes applied inside :meth:`MultiRegionRNN.forward` (see ``mrnngraph.perturb``).
+
+    Attributes
+    ----------
+    clamp : (Tensor, Tensor) or None
+        ``(mask [H] bool, value [H])``: rates of masked units held at ``value``.
+    drive : callable or None
+        ``drive(T, B, like) -> Tensor`` broadcastable to ``(T, B, H)`` (time first),
+        added to the external drive of every unit.
+    """
+
+    clamp: tuple[torch.Tensor, torch.Tensor] | None = None
+    drive: Any = None
 
 
 class Constrained(nn.Module):
@@ -155,6 +171,8 @@ class MultiRegionRNN(nn.Module):
         self.input_noise_std = float(input_noise_std)
         self.batch_first = bool(batch_first)
         self.alpha_override = None if alpha is None else float(alpha)
+        #: Set by :func:`mrnngraph.perturb` only: rate clamps and extra drive at run time.
+        self.perturbation: Perturbation | None = None
         _check_options(self)
 
         H, I, O = (self.layout.hidden_size, self.layout.input_size, self.layout.output_size)
@@ -296,8 +314,16 @@ class MultiRegionRNN(nn.Module):
             if self.noise_std > 0:
                 scale = torch.sqrt(2.0 / self.alpha) * self.noise_std
                 drive = drive + self._noise(drive.shape, scale, drive, generator)
-            states = leaky_scan(w_hh, drive, x0, self.alpha, self.activation)
+            p = self.perturbation
+            clamp = None
+            if p is not None:
+                if p.drive is not None:
+                    drive = drive + p.drive(T, B, drive)
+                clamp = p.clamp
+            states = leaky_scan(w_hh, drive, x0, self.alpha, self.activation, clamp)
             rates = ACTIVATION_FUNCTIONS[self.activation](states)
+            if clamp is not None:
+                rates = torch.where(clamp[0], clamp[1], rates)
             outputs = torch.matmul(rates, w_ho.t())
 
         def back(t: torch.Tensor) -> torch.Tensor:
