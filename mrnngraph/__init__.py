@@ -7,7 +7,7 @@ into block tensors, and :class:`MultiRegionRNN` is the trainable PyTorch module.
 
 from .circuit import CompiledCircuit, Connection, Layout
 from .compile import compile
-from .errors import GraphError, Problem
+from .errors import CircuitWarning, GraphError, Problem
 from .model import MultiRegionRNN, RNNOutput
 from .validate import Report, Spec, check, validate
 
@@ -15,6 +15,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "GraphError",
+    "CircuitWarning",
     "Problem",
     "Report",
     "Spec",

@@ -43,6 +43,7 @@ import hashlib
 import math
 import secrets
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import torch
@@ -124,18 +125,21 @@ def _sub_blocks(e: EdgeSpec, s: NodeSpec, d: NodeSpec) -> list[tuple[slice, slic
 
 
 def _edge_mask(e: EdgeSpec, s: NodeSpec, d: NodeSpec, g: torch.Generator) -> torch.Tensor:
-    mask = torch.zeros(d.size, s.size, dtype=torch.bool)
     if e.zero:
-        return mask
-    for rows, cols in _sub_blocks(e, s, d):
+        return torch.zeros(d.size, s.size, dtype=torch.bool)
+    subs = _sub_blocks(e, s, d)
+    plain = e.rule != "one_to_one" and (e.src != e.dst or e.autapses)
+    if e.ei is None and plain and e.rule == "bernoulli":
+        # The common case, drawn without a candidate matrix (large circuits are mostly this).
+        return torch.rand(d.size, s.size, generator=g) < 1.0 - e.sparsity
+    mask = torch.zeros(d.size, s.size, dtype=torch.bool)
+    for rows, cols in subs:
         nr, nc = rows.stop - rows.start, cols.stop - cols.start
         cand = torch.ones(nr, nc, dtype=torch.bool)
-        r = torch.arange(rows.start, rows.stop)[:, None]
-        c = torch.arange(cols.start, cols.stop)[None, :]
-        if e.rule == "one_to_one":
-            cand &= r == c
-        elif e.src == e.dst and not e.autapses:
-            cand &= r != c
+        if not plain:
+            r = torch.arange(rows.start, rows.stop)[:, None]
+            c = torch.arange(cols.start, cols.stop)[None, :]
+            cand &= (r == c) if e.rule == "one_to_one" else (r != c)
         mask[rows, cols] = draw_mask(cand, e.rule, e.sparsity, g)
     return mask
 
@@ -154,35 +158,50 @@ def _per_unit(value: float | tuple[float, ...], size: int) -> torch.Tensor:
     return torch.full((size,), float(value), dtype=torch.float64)
 
 
-def _init_family(edges: list[EdgeSpec], masks: dict, signs: dict, spec: Spec,
-                 gens: dict, readout: bool, dtype: torch.dtype) -> dict:
-    """Initial weights of every projection of one family, grouped by target region."""
+def _draw_edge(e: EdgeSpec, s: NodeSpec, d: NodeSpec,
+               g: torch.Generator) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """Mask and unscaled signed weights of one projection (one generator, fixed order)."""
+    mask = _edge_mask(e, s, d, g)
+    if e.zero:
+        return mask, None
+    raw = torch.randn(mask.shape, generator=g)
+    if s.typed and d.kind != "output":
+        raw.abs_()
+        raw[:, s.n_exc:].neg_()
+    raw.mul_(mask)
+    return mask, raw
+
+
+def _scale_family(edges: list[EdgeSpec], masks: dict, raws: dict, nodes: dict[str, NodeSpec],
+                  dtype: torch.dtype) -> dict:
+    """Balance and normalise each target unit's inputs of one family, in place (see module doc)."""
     weights: dict[tuple[str, str], torch.Tensor] = {}
     by_dst: dict[str, list[EdgeSpec]] = {}
     for e in edges:
         by_dst.setdefault(e.dst, []).append(e)
     for dst, incoming in by_dst.items():
-        n = spec.nodes[dst].size
+        readout = nodes[dst].kind == "output"
+        n = nodes[dst].size
         kE, kI, kF = (torch.zeros(n) for _ in range(3))
-        raw = {}
         for e in incoming:
-            m = masks[(e.src, e.dst)]
-            sgn = torch.zeros(m.shape[1]) if readout else signs[e.src]
-            r = torch.randn(m.shape, generator=gens[(e.src, e.dst)])
-            r = torch.where(sgn[None, :] != 0, r.abs() * sgn[None, :], r) * m
-            raw[(e.src, e.dst)] = r
-            mf = m.float()
-            kE += mf @ (sgn > 0).float()
-            kI += mf @ (sgn < 0).float()
-            kF += mf @ (sgn == 0).float()
+            m, s = masks[(e.src, e.dst)], nodes[e.src]
+            if s.typed and not readout:
+                kE += m[:, : s.n_exc].sum(1)
+                kI += m[:, s.n_exc:].sum(1)
+            else:
+                kF += m.sum(1)
         both = (kE > 0) & (kI > 0)
         beta = torch.where(both, kE / kI.clamp(min=1), torch.ones_like(kE))
         norm = (kE + beta**2 * kI + kF).clamp(min=1).rsqrt()
         for e in incoming:
-            r = raw[(e.src, e.dst)]
-            sgn = torch.zeros(r.shape[1]) if readout else signs[e.src]
-            scale = torch.where(sgn[None, :] < 0, beta[:, None], torch.ones(1, dtype=beta.dtype))
-            weights[(e.src, e.dst)] = (r * scale * norm[:, None] * e.gain).to(dtype)
+            w, s = raws[(e.src, e.dst)], nodes[e.src]
+            row = (norm * e.gain)[:, None]
+            if s.typed and not readout:
+                w[:, : s.n_exc].mul_(row)
+                w[:, s.n_exc:].mul_(row * beta[:, None])
+            else:
+                w.mul_(row)
+            weights[(e.src, e.dst)] = w.to(dtype)
     return weights
 
 
@@ -201,9 +220,19 @@ def compile_spec(spec: Spec, *, seed: int | None = None, spectral_radius: float 
         parents=spec.parents,
     )
     signs = {n: _unit_signs(s) for n, s in nodes.items()}
-    gens = {(e.src, e.dst): _generator(seed, e.src, e.dst) for e in spec.edges}
-    masks = {(e.src, e.dst): _edge_mask(e, nodes[e.src], nodes[e.dst], gens[(e.src, e.dst)])
-             for e in spec.edges}
+
+    def draw(e: EdgeSpec) -> tuple[torch.Tensor, torch.Tensor | None]:
+        return _draw_edge(e, nodes[e.src], nodes[e.dst], _generator(seed, e.src, e.dst))
+
+    # Each edge owns its generator, so drawing them concurrently stays deterministic;
+    # torch releases the GIL inside the kernels, which is where the time goes.
+    workers = max(1, min(torch.get_num_threads(), len(spec.edges)))
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        drawn = dict(zip(((e.src, e.dst) for e in spec.edges), pool.map(draw, spec.edges),
+                         strict=True))
+    masks = {k: v[0] for k, v in drawn.items()}
+    raws = {k: v[1] for k, v in drawn.items()}
+    del drawn
 
     def family(e: EdgeSpec) -> str:
         if nodes[e.src].kind == "input":
@@ -213,7 +242,7 @@ def compile_spec(spec: Spec, *, seed: int | None = None, spectral_radius: float 
     weights: dict[tuple[str, str], torch.Tensor] = {}
     for fam in ("hh", "ih", "ho"):
         edges = [e for e in spec.edges if family(e) == fam and not e.zero]
-        weights.update(_init_family(edges, masks, signs, spec, gens, fam == "ho", dtype))
+        weights.update(_scale_family(edges, masks, raws, nodes, dtype))
 
     if spectral_radius is not None:
         if not (isinstance(spectral_radius, (int, float)) and spectral_radius > 0):
@@ -238,7 +267,10 @@ def compile_spec(spec: Spec, *, seed: int | None = None, spectral_radius: float 
         blocks[key] = Block(e.src, e.dst, family(e), w, masks[key], e.zero, e.trainable)
 
     regions = [nodes[n] for n in layout.regions]
-    cat = (lambda xs: torch.cat(xs) if xs else torch.zeros(0))
+
+    def cat(xs: list[torch.Tensor]) -> torch.Tensor:
+        return torch.cat(xs) if xs else torch.zeros(0)
+
     return CompiledCircuit(
         layout=layout,
         blocks=blocks,

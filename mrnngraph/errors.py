@@ -6,7 +6,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Literal
 
-__all__ = ["Problem", "GraphError"]
+__all__ = ["Problem", "GraphError", "CircuitWarning"]
 
 
 @dataclass(frozen=True)
@@ -55,3 +55,7 @@ class GraphError(ValueError):
         head = header or f"{n} problem{'s' if n != 1 else ''} in the circuit"
         lines = [f"{head}:"] + [f"  - {p}" for p in self.problems]
         super().__init__("\n".join(lines))
+
+
+class CircuitWarning(UserWarning):
+    """A circuit compiles but looks unintended (an unreachable or isolated region, say)."""

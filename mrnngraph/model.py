@@ -187,7 +187,7 @@ class MultiRegionRNN(nn.Module):
             raise ValueError(f"dt / tau must be <= 1 for a stable leaky update; regions {names} "
                              f"have tau < dt = {self.dt:g}")
         self.register_buffer("alpha", alpha_h.to(**factory))
-        self.register_buffer("x0", circuit.x0.to(**factory))
+        self.register_buffer("x0", circuit.x0.to(**factory, copy=True))
 
         for name, (n_dst, n_src), sign in (
             ("weight_hh", (H, H), circuit.sign_h),
@@ -200,16 +200,17 @@ class MultiRegionRNN(nn.Module):
             frozen_needed = not bool(trainable.all())
             has_sign = sign is not None and bool((sign != 0).any())
             parametrize.register_parametrization(self, name, Constrained(
-                getattr(circuit, f"mask_{fam}").to(device),
-                sign.to(**factory) if has_sign else None,
-                getattr(circuit, f"weight_{fam}").to(**factory) if frozen_needed else None,
-                trainable.to(device) if frozen_needed else None,
+                getattr(circuit, f"mask_{fam}").to(device, copy=True),
+                sign.to(**factory, copy=True) if has_sign else None,
+                getattr(circuit, f"weight_{fam}").to(**factory, copy=True) if frozen_needed else None,
+                trainable.to(device, copy=True) if frozen_needed else None,
             ))
 
         if bool(circuit.learnable_bias.any()):
             self.bias = nn.Parameter(torch.empty(H, **factory))
             parametrize.register_parametrization(self, "bias", _BiasParam(
-                circuit.learnable_bias.to(device), circuit.bias.to(**factory)))
+                circuit.learnable_bias.to(device, copy=True),
+                circuit.bias.to(**factory, copy=True)))
         else:
             self.register_buffer("bias", torch.empty(H, **factory))
         self.reset_parameters()
@@ -227,9 +228,9 @@ class MultiRegionRNN(nn.Module):
         with torch.no_grad():
             for name in ("weight_hh", "weight_ih", "weight_ho"):
                 ref = getattr(self, name)
-                setattr(self, name, getattr(self.circuit, name).to(ref))
+                setattr(self, name, getattr(self.circuit, name).to(ref, copy=True))
             if parametrize.is_parametrized(self, "bias"):
-                self.bias = self.circuit.bias.to(self.bias)
+                self.bias = self.circuit.bias.to(self.bias, copy=True)
             else:
                 self.bias.copy_(self.circuit.bias)
 

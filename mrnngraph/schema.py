@@ -166,7 +166,7 @@ class Boolean:
         return None if ok else "must be a bool (True or False)"
 
     def invalid_examples(self) -> list[Any]:
-        return ["yes", 1, None]
+        return ["yes", 1, 2.0]
 
 
 @dataclass(frozen=True)

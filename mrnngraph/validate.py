@@ -24,9 +24,11 @@ from typing import Any
 import networkx as nx
 
 from . import schema
-from .errors import GraphError, Problem
+from .errors import CircuitWarning, GraphError, Problem
 
-__all__ = ["NodeSpec", "EdgeSpec", "Spec", "Report", "validate", "check", "where_node", "where_edge"]
+__all__ = [
+    "NodeSpec", "EdgeSpec", "Spec", "Report", "validate", "check", "where_node", "where_edge",
+]
 
 
 def where_node(name: Any) -> str:
@@ -201,6 +203,11 @@ def _values(scope: schema.Scope, attrs: dict, where: str, kind: str | None,
     return given
 
 
+def _given(values: dict[str, Any], name: str, default: Any) -> Any:
+    value = values.get(name)
+    return default if value is None else value
+
+
 def _per_unit(value: Any, size: int, key: str, where: str,
               problems: list[Problem]) -> float | tuple[float, ...]:
     if isinstance(value, (int, float)) and not isinstance(value, bool):
@@ -235,40 +242,52 @@ def _node_spec(name: Any, attrs: dict, problems: list[Problem]) -> NodeSpec | No
         name=name, kind=values.get("kind") or "recurrent", size=size,
         sign=schema.normalize_sign(sign) if sign is not None else None,
         exc_frac=None if values.get("exc_frac") is None else float(values["exc_frac"]),
-        base_firing=_per_unit(values.get("base_firing") or 0.0, size, "base_firing", where,
+        base_firing=_per_unit(_given(values, "base_firing", 0.0), size, "base_firing", where,
                               problems),
         learnable_bias=bool(values.get("learnable_bias") or False),
-        init=_per_unit(values.get("init") or 0.0, size, "init", where, problems),
+        init=_per_unit(_given(values, "init", 0.0), size, "init", where, problems),
         tau=None if values.get("tau") is None else float(values["tau"]),
         parent=values.get("parent"),
     )
     return None if len(problems) > n_before else out
 
 
-def _edge_spec(src: str, dst: str, attrs: dict, nodes: dict[str, NodeSpec],
+def _lenient(G: nx.DiGraph, node: Any, key: str) -> Any:
+    """A node's kind or size if it is valid, else None (kind defaults to recurrent)."""
+    attrs = G.nodes[node]
+    found = [v for k, v in attrs.items() if schema.canonical_name("node", k) == key]
+    value = found[0] if found else ("recurrent" if key == "kind" else None)
+    if value is None or schema.attribute("node", key).constraint.check(value) is not None:
+        return None
+    return int(value) if key == "size" else value
+
+
+def _edge_spec(G: nx.DiGraph, src: str, dst: str, attrs: dict, nodes: dict[str, NodeSpec],
                problems: list[Problem]) -> EdgeSpec | None:
     where = where_edge(src, dst)
     n_before = len(problems)
     values = _values("edge", attrs, where, None, problems)
     s, d = nodes.get(src), nodes.get(dst)
-    if s is not None and d is not None:
-        if d.kind == "input":
-            problems.append(Problem(where, f"input node {dst!r} cannot receive edges; "
-                                    "input nodes are channels fed from outside", "edge-into-input"))
-        if s.kind == "output":
-            problems.append(Problem(where, f"output node {src!r} cannot send edges; "
-                                    "output nodes are linear readouts", "edge-out-of-output"))
-        if s.kind == "input" and d.kind == "output":
-            problems.append(Problem(where, "an input cannot project straight to an output; "
-                                    "route it through a recurrent region", "input-to-output"))
-        rule = values.get("rule") or "bernoulli"
-        if rule == "one_to_one" and s.size != d.size:
-            problems.append(Problem(
-                where, f"rule 'one_to_one' needs equal sizes; {src!r} has {s.size} units, "
-                f"{dst!r} has {d.size}", "one-to-one-sizes"))
-        ei = values.get("ei")
-        if ei is not None:
-            _check_ei(list(ei), s, d, where, problems)
+    # Kinds and sizes are read leniently, so an edge is checked even when a node has
+    # other problems: the user sees every problem at once.
+    k_src, k_dst = _lenient(G, src, "kind"), _lenient(G, dst, "kind")
+    if k_dst == "input":
+        problems.append(Problem(where, f"input node {dst!r} cannot receive edges; "
+                                "input nodes are channels fed from outside", "edge-into-input"))
+    if k_src == "output":
+        problems.append(Problem(where, f"output node {src!r} cannot send edges; "
+                                "output nodes are linear readouts", "edge-out-of-output"))
+    if k_src == "input" and k_dst == "output":
+        problems.append(Problem(where, "an input cannot project straight to an output; "
+                                "route it through a recurrent region", "input-to-output"))
+    n_src, n_dst = _lenient(G, src, "size"), _lenient(G, dst, "size")
+    if values.get("rule") == "one_to_one" and None not in (n_src, n_dst) and n_src != n_dst:
+        problems.append(Problem(
+            where, f"rule 'one_to_one' needs equal sizes; {src!r} has {n_src} units, "
+            f"{dst!r} has {n_dst}", "one-to-one-sizes"))
+    ei = values.get("ei")
+    if ei is not None and s is not None and d is not None:
+        _check_ei(list(ei), s, d, where, problems)
     if len(problems) > n_before:
         return None
     sparsity = values.get("sparsity")
@@ -396,7 +415,7 @@ def validate(G: Any, *, order: Sequence[str] | None = None) -> Report:
 
     edges: list[EdgeSpec] = []
     for src, dst, attrs in G.edges(data=True):
-        e = _edge_spec(src, dst, attrs, nodes, problems)
+        e = _edge_spec(G, src, dst, attrs, nodes, problems)
         if e is not None:
             edges.append(e)
 
@@ -436,7 +455,8 @@ def _apply_order(order: Iterable[str], G: Any, nodes: dict[str, NodeSpec],
 def check(G: Any, *, order: Sequence[str] | None = None) -> Spec:
     """Return the :class:`Spec` of a valid circuit; raise listing every problem otherwise.
 
-    Warnings are issued through :func:`warnings.warn` (category ``UserWarning``).
+    Warnings are issued through :func:`warnings.warn` with category
+    :class:`~mrnngraph.errors.CircuitWarning` (filter them like any warning).
 
     Raises
     ------
@@ -453,5 +473,5 @@ def check(G: Any, *, order: Sequence[str] | None = None) -> Spec:
     if report.errors:
         raise GraphError(report.errors)
     for w in report.warnings:
-        warnings.warn(str(w), UserWarning, stacklevel=3)
+        warnings.warn(str(w), CircuitWarning, stacklevel=3)
     return report.spec  # type: ignore[return-value]  # set whenever there are no errors

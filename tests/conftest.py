@@ -1,0 +1,36 @@
+import os
+
+os.environ.setdefault("MPLBACKEND", "Agg")
+
+import matplotlib  # noqa: E402
+
+matplotlib.use("Agg")
+
+import networkx as nx  # noqa: E402
+import pytest  # noqa: E402
+from hypothesis import settings  # noqa: E402
+
+settings.register_profile("ci", max_examples=25, deadline=None, print_blob=True)
+settings.load_profile("ci")
+
+
+def issue_example() -> nx.DiGraph:
+    """The circuit from the core-pipeline issue: every feature in a few lines."""
+    G = nx.DiGraph()
+    G.add_node("stim", kind="input", size=4)
+    G.add_node("ctx", size=80, exc_frac=0.8, tau=50.0)
+    G.add_node("str", size=40, sign="inh")
+    G.add_node("thal", size=40, sign="exc", base_firing=1.0, init=1.0)
+    G.add_node("choice", kind="output", size=2)
+    G.add_edge("stim", "ctx", sparsity=0.5)
+    G.add_edge("ctx", "ctx", sparsity=0.8, autapses=False)
+    G.add_edge("ctx", "str", density=0.3, rule="fixed_indegree", ei=["EI"])
+    G.add_edge("str", "thal", zero=True)
+    G.add_edge("thal", "ctx", trainable=False, gain=0.5)
+    G.add_edge("ctx", "choice", ei=["E"])
+    return G
+
+
+@pytest.fixture
+def example_graph() -> nx.DiGraph:
+    return issue_example()
