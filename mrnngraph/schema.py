@@ -291,14 +291,17 @@ _NEURAL = ("recurrent", "input")  # nodes whose units have an E/I identity
 ATTRIBUTES: tuple[Attr, ...] = (
     # ---- nodes ----
     Attr("kind", "node", Options(NODE_KINDS), "recurrent",
-         "'recurrent' (units with dynamics), 'input' (external channels) or 'output' (linear readout)"),
+         "'recurrent' (units with dynamics), 'input' (external channels) "
+         "or 'output' (linear readout)"),
     Attr("size", "node", Interval(1, math.inf, integer=True), REQUIRED,
          "number of units", aliases=("num_units", "n_units")),
     Attr("sign", "node", Options(("exc", "inh", None), SIGN_ALIASES), None,
-         "Dale's law for the region's outgoing weights: 'exc', 'inh' or None (unconstrained)",
+         "Dale's law for the region's outgoing weights, None = unconstrained; "
+         "also 'pos', 'E', +1 for 'exc' and 'neg', 'I', -1 for 'inh'",
          kinds=_NEURAL, excludes=("exc_frac",)),
     Attr("exc_frac", "node", _UNIT, None,
-         "mixed E/I region: the first floor(exc_frac*size) units are excitatory, the rest inhibitory",
+         "mixed E/I region: the first floor(exc_frac*size) units are excitatory, "
+         "the rest inhibitory",
          kinds=_NEURAL, excludes=("sign",)),
     Attr("base_firing", "node", FloatOrSequence(), 0.0,
          "tonic input (bias) of each unit: a float or one value per unit", kinds=("recurrent",)),
@@ -344,7 +347,8 @@ ATTRIBUTES: tuple[Attr, ...] = (
     Attr("activation", "graph", Options(ACTIVATIONS), None,
          "model default: activation function"),
     Attr("description", "graph", Anything(), None, "free text"),
-    Attr("meta", "graph", Anything(), None, "free-form user data, carried along, never interpreted"),
+    Attr("meta", "graph", Anything(), None,
+         "free-form user data, carried along, never interpreted"),
 )
 
 _BY_SCOPE: dict[str, dict[str, Attr]] = {"node": {}, "edge": {}, "graph": {}}
@@ -394,7 +398,9 @@ def attribute_table(scope: Scope) -> str:
     """A markdown table of one scope's attributes (used by the docs and ``mrnngraph info``)."""
     rows = ["| name | allowed values | default | meaning |", "| --- | --- | --- | --- |"]
     for a in _BY_SCOPE[scope].values():
-        names = f"`{a.name}`" + "".join(f" (alias `{x}`)" for x in a.aliases)
+        names = f"`{a.name}`"
+        if a.aliases:
+            names += " (alias " + ", ".join(f"`{x}`" for x in a.aliases) + ")"
         default = "required" if a.required else repr(a.default)
         rows.append(f"| {names} | {a.constraint.describe()} | {default} | {a.doc} |")
     return "\n".join(rows)
