@@ -56,5 +56,5 @@ w = model.weight_hh.detach()
 sign = circuit.sign_h
 print("Dale's law holds:", bool((w[:, sign > 0] >= 0).all() and (w[:, sign < 0] <= 0).all()))
 print("masks hold:", bool((w[~circuit.mask_hh] == 0).all()))
-print("frozen thal->ctx unchanged:",
-      torch.equal(model.projection("thal", "ctx").detach(), circuit.connection("thal", "ctx").weight))
+frozen = circuit.connection("thal", "ctx").weight
+print("frozen thal->ctx unchanged:", torch.equal(model.projection("thal", "ctx").detach(), frozen))
