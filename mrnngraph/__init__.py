@@ -8,6 +8,16 @@ into block tensors, and :class:`MultiRegionRNN` is the trainable PyTorch module.
 from .circuit import CompiledCircuit, Connection, Layout
 from .compile import compile
 from .errors import CircuitWarning, GraphError, Problem
+from .io import (
+    from_adjacency,
+    from_mrnntorch,
+    graph_from_dict,
+    graph_to_dict,
+    load,
+    save,
+    to_mrnntorch,
+    to_nn4n,
+)
 from .model import MultiRegionRNN, RNNOutput
 from .validate import Report, Spec, check, validate
 
@@ -27,4 +37,12 @@ __all__ = [
     "Layout",
     "MultiRegionRNN",
     "RNNOutput",
+    "load",
+    "save",
+    "graph_to_dict",
+    "graph_from_dict",
+    "from_mrnntorch",
+    "to_mrnntorch",
+    "to_nn4n",
+    "from_adjacency",
 ]

@@ -161,8 +161,10 @@ class Boolean:
         return "a bool"
 
     def check(self, value: Any) -> str | None:
-        # numpy.bool_ is not a bool subclass but is what arrays hand back.
-        ok = isinstance(value, bool) or type(value).__name__ == "bool_"
+        # numpy's bool is not a bool subclass but is what arrays hand back.
+        t = type(value)
+        ok = isinstance(value, bool) or (
+            t.__module__ == "numpy" and t.__name__ in ("bool", "bool_"))
         return None if ok else "must be a bool (True or False)"
 
     def invalid_examples(self) -> list[Any]:
