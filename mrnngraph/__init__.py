@@ -5,6 +5,7 @@ edges). :func:`validate` reports every problem, :func:`compile` turns the graph
 into block tensors, and :class:`MultiRegionRNN` is the trainable PyTorch module.
 """
 
+from . import analysis
 from .circuit import CompiledCircuit, Connection, Layout
 from .compile import compile
 from .errors import CircuitWarning, GraphError, Problem
@@ -19,6 +20,8 @@ from .io import (
     to_nn4n,
 )
 from .model import MultiRegionRNN, RNNOutput
+from .perturb import perturb
+from .report import ConnectivityReport, format_report, report
 from .validate import Report, Spec, check, validate
 
 __version__ = "0.1.0"
@@ -45,4 +48,9 @@ __all__ = [
     "to_mrnntorch",
     "to_nn4n",
     "from_adjacency",
+    "analysis",
+    "perturb",
+    "report",
+    "format_report",
+    "ConnectivityReport",
 ]

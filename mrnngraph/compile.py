@@ -51,7 +51,7 @@ import torch
 from .circuit import Block, CompiledCircuit, Layout
 from .validate import EdgeSpec, NodeSpec, Spec, check
 
-__all__ = ["compile", "compile_spec", "draw_mask"]
+__all__ = ["compile", "compile_spec", "draw_mask", "candidates"]
 
 
 def _generator(seed: int, *key: str) -> torch.Generator:
@@ -124,23 +124,38 @@ def _sub_blocks(e: EdgeSpec, s: NodeSpec, d: NodeSpec) -> list[tuple[slice, slic
             for entry in e.ei]
 
 
+def _sub_candidates(e: EdgeSpec, rows: slice, cols: slice) -> torch.Tensor:
+    cand = torch.ones(rows.stop - rows.start, cols.stop - cols.start, dtype=torch.bool)
+    if e.rule == "one_to_one" or (e.src == e.dst and not e.autapses):
+        r = torch.arange(rows.start, rows.stop)[:, None]
+        c = torch.arange(cols.start, cols.stop)[None, :]
+        cand &= (r == c) if e.rule == "one_to_one" else (r != c)
+    return cand
+
+
+def candidates(e: EdgeSpec, s: NodeSpec, d: NodeSpec) -> torch.Tensor:
+    """Where projection ``e`` may have synapses, ``[d.size, s.size]`` bool.
+
+    The entries its ``ei`` sub-pathways allow, minus the diagonal of a self-edge
+    without autapses (``one_to_one``: only the diagonal); ``zero`` and ``sparsity``
+    are not taken into account.
+    """
+    out = torch.zeros(d.size, s.size, dtype=torch.bool)
+    for rows, cols in _sub_blocks(e, s, d):
+        out[rows, cols] = _sub_candidates(e, rows, cols)
+    return out
+
+
 def _edge_mask(e: EdgeSpec, s: NodeSpec, d: NodeSpec, g: torch.Generator) -> torch.Tensor:
     if e.zero:
         return torch.zeros(d.size, s.size, dtype=torch.bool)
-    subs = _sub_blocks(e, s, d)
     plain = e.rule != "one_to_one" and (e.src != e.dst or e.autapses)
     if e.ei is None and plain and e.rule == "bernoulli":
         # The common case, drawn without a candidate matrix (large circuits are mostly this).
         return torch.rand(d.size, s.size, generator=g) < 1.0 - e.sparsity
     mask = torch.zeros(d.size, s.size, dtype=torch.bool)
-    for rows, cols in subs:
-        nr, nc = rows.stop - rows.start, cols.stop - cols.start
-        cand = torch.ones(nr, nc, dtype=torch.bool)
-        if not plain:
-            r = torch.arange(rows.start, rows.stop)[:, None]
-            c = torch.arange(cols.start, cols.stop)[None, :]
-            cand &= (r == c) if e.rule == "one_to_one" else (r != c)
-        mask[rows, cols] = draw_mask(cand, e.rule, e.sparsity, g)
+    for rows, cols in _sub_blocks(e, s, d):
+        mask[rows, cols] = draw_mask(_sub_candidates(e, rows, cols), e.rule, e.sparsity, g)
     return mask
 
 
