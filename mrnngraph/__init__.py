@@ -8,6 +8,7 @@ into block tensors, and :class:`MultiRegionRNN` is the trainable PyTorch module.
 from . import analysis
 from .circuit import CompiledCircuit, Connection, Layout
 from .compile import compile
+from .draw import draw, plot_connectivity, to_dot
 from .errors import CircuitWarning, GraphError, Problem
 from .io import (
     from_adjacency,
@@ -48,6 +49,9 @@ __all__ = [
     "to_mrnntorch",
     "to_nn4n",
     "from_adjacency",
+    "draw",
+    "plot_connectivity",
+    "to_dot",
     "analysis",
     "perturb",
     "report",

@@ -5,13 +5,12 @@ from __future__ import annotations
 import math
 import numbers
 import os
-import tempfile
-from collections.abc import Callable, Mapping
-from pathlib import Path
+from collections.abc import Mapping
 from typing import Any
 
 import networkx as nx
 
+from .._files import atomic_write
 from ..errors import GraphError, Problem
 
 __all__ = [
@@ -94,28 +93,6 @@ def check_digraph(G: Any) -> None:
     """Raise TypeError unless ``G`` is a (non-multi) networkx DiGraph."""
     if not isinstance(G, nx.DiGraph) or isinstance(G, nx.MultiDiGraph):
         raise TypeError(f"expected a networkx.DiGraph; got {type(G).__name__}")
-
-
-def atomic_write(path: PathLike, write: Callable[[Any], None], *, binary: bool = False) -> None:
-    """Call ``write(fh)`` on a temporary file next to ``path``, then move it into place.
-
-    A failure anywhere leaves ``path`` as it was: no partially written files.
-    """
-    target = Path(path)
-    directory = target.parent if str(target.parent) else Path(".")
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=directory)
-    try:
-        mode = "wb" if binary else "w"
-        kwargs = {} if binary else {"encoding": "utf-8", "newline": "\n"}
-        with os.fdopen(fd, mode, **kwargs) as fh:
-            write(fh)
-        os.replace(tmp, target)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        raise
 
 
 def locate(problems: list[Problem], path: Any, lines: Mapping[str, int] | None = None,
