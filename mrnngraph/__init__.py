@@ -5,7 +5,8 @@ edges). :func:`validate` reports every problem, :func:`compile` turns the graph
 into block tensors, and :class:`MultiRegionRNN` is the trainable PyTorch module.
 """
 
-from . import analysis
+from . import analysis, tasks
+from .checkpoint import load_checkpoint, load_model, save_model
 from .circuit import CompiledCircuit, Connection, Layout
 from .compile import compile
 from .draw import draw, plot_connectivity, to_dot
@@ -23,6 +24,7 @@ from .io import (
 from .model import MultiRegionRNN, RNNOutput
 from .perturb import perturb
 from .report import ConnectivityReport, format_report, report
+from .train import History, TrainingDiverged, evaluate, train
 from .validate import Report, Spec, check, validate
 
 __version__ = "0.1.0"
@@ -52,6 +54,14 @@ __all__ = [
     "draw",
     "plot_connectivity",
     "to_dot",
+    "tasks",
+    "train",
+    "evaluate",
+    "History",
+    "TrainingDiverged",
+    "save_model",
+    "load_model",
+    "load_checkpoint",
     "analysis",
     "perturb",
     "report",

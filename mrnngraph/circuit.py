@@ -171,6 +171,8 @@ class CompiledCircuit:
         The seed the masks and weights were drawn from (drawn fresh if none was given).
     spec : Spec
         The checked graph it was compiled from.
+    spectral_radius : float or None
+        The ``spectral_radius=`` it was compiled with, if any (needed to rebuild it).
     """
 
     layout: Layout
@@ -183,6 +185,7 @@ class CompiledCircuit:
     learnable_bias: torch.Tensor
     seed: int
     spec: Spec
+    spectral_radius: float | None = None
 
     @property
     def graph(self) -> dict[str, Any]:

@@ -299,6 +299,7 @@ def compile_spec(spec: Spec, *, seed: int | None = None, spectral_radius: float 
                             for n in regions]).bool(),
         seed=seed,
         spec=spec,
+        spectral_radius=None if spectral_radius is None else float(spectral_radius),
     )
 
 

@@ -210,9 +210,11 @@ def _given(values: dict[str, Any], name: str, default: Any) -> Any:
 
 def _per_unit(value: Any, size: int, key: str, where: str,
               problems: list[Problem]) -> float | tuple[float, ...]:
+    # "+ 0.0" turns -0.0 into 0.0: the spec holds one spelling of each value.
     if isinstance(value, (int, float)) and not isinstance(value, bool):
-        return float(value)
-    seq = tuple(float(v) for v in (value.tolist() if hasattr(value, "tolist") else value))
+        return float(value) + 0.0
+    seq = tuple(float(v) + 0.0
+                for v in (value.tolist() if hasattr(value, "tolist") else value))
     if len(seq) != size:
         problems.append(Problem(
             where, f"{key!r} has {len(seq)} values but the node has size {size}",

@@ -8,7 +8,11 @@ matplotlib.use("Agg")
 
 import networkx as nx  # noqa: E402
 import pytest  # noqa: E402
+import torch  # noqa: E402
 from hypothesis import settings  # noqa: E402
+
+# The suite's matrices are small: one thread avoids oversubscribing CI's two cores.
+torch.set_num_threads(1)
 
 settings.register_profile("ci", max_examples=25, deadline=None, print_blob=True)
 settings.load_profile("ci")

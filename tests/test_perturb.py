@@ -19,6 +19,7 @@ from mrnngraph.presets.examples import cbgt_loop
 def model():
     G = cbgt_loop(scale=0.25)
     G.edges["snr", "thal"]["trainable"] = False  # a frozen projection to cut
+    G.nodes["stn"]["base_firing"] = 1.0  # STN active, so silencing it shows downstream
     return MultiRegionRNN.from_graph(G, seed=5)
 
 

@@ -16,7 +16,9 @@ def cbgt_loop(*, n_inputs: int = 3, n_outputs: int = 3, scale: float = 1.0) -> n
     parent ``"ctx"``. The direct (D1 → SNr), indirect (D2 → GPe → STN → SNr) and
     hyperdirect (ctx → STN) pathways converge on SNr, which inhibits the thalamus,
     which excites cortex. The D1 → GPe collaterals are declared ``zero`` (a
-    documented absence). A decision is read out from excitatory cortex.
+    documented absence). GPe, SNr and the thalamus fire tonically (``base_firing``), so
+    the thalamus is active and disinhibition through the basal ganglia can matter. A
+    decision is read out from excitatory cortex.
 
     Parameters
     ----------
@@ -41,10 +43,10 @@ def cbgt_loop(*, n_inputs: int = 3, n_outputs: int = 3, scale: float = 1.0) -> n
     G.add_node("ctx_i", size=n(24), sign="inh", parent="ctx", label="ctx I")
     G.add_node("d1", size=n(24), sign="inh", label="D1 MSN")
     G.add_node("d2", size=n(24), sign="inh", label="D2 MSN")
-    G.add_node("gpe", size=n(16), sign="inh", label="GPe")
+    G.add_node("gpe", size=n(16), sign="inh", base_firing=1.0, label="GPe")
     G.add_node("stn", size=n(16), sign="exc", label="STN")
     G.add_node("snr", size=n(16), sign="inh", base_firing=0.5, label="SNr")
-    G.add_node("thal", size=n(24), sign="exc", label="thalamus")
+    G.add_node("thal", size=n(24), sign="exc", base_firing=1.0, label="thalamus")
     G.add_node("choice", kind="output", size=n_outputs)
     G.add_edge("stim", "ctx_e", density=0.5)
     G.add_edge("stim", "ctx_i", density=0.5)

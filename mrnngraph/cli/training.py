@@ -1,0 +1,514 @@
+"""``mrnngraph train``: train a circuit on a task and write figures, metrics and the model.
+
+With no CIRCUIT the packaged cortico-basal ganglia-thalamic loop
+(:func:`mrnngraph.presets.cbgt_loop`) is trained, so the command works on a
+fresh install with nothing else.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import sys
+import time
+import warnings
+from pathlib import Path
+from typing import Any
+
+from .._files import atomic_write
+
+__all__ = ["register", "DEFAULTS"]
+
+#: Defaults of ``mrnngraph train`` (measured to reach >= 90 % on coherences >= 12.8 % of
+#: perceptual decision making with the default circuit in well under 3 minutes on 2 CPU cores).
+DEFAULTS = {"task": "perceptual_decision_making", "steps": 500, "batch_size": 64, "lr": 3e-3,
+            "seed": 0, "eval_trials": 2000, "clip_grad": 1.0, "threads": 1, "nproc": 2,
+            "noise_std": 0.0}
+
+#: Seed of the held-out evaluation batch is the training seed plus this (a different stream:
+#: training batches come from a generator seeded by a hash of the seed).
+_EVAL_SEED_OFFSET = 1_000_003
+
+
+def register(subparsers: Any) -> None:
+    """Add the ``train`` sub-command."""
+    d = DEFAULTS
+    p = subparsers.add_parser(
+        "train", help="train a circuit on a cognitive task; write figures, metrics, model",
+        description="Train a circuit on a task and write to DIR: the area diagram "
+        "(circuit.png), the connectivity before and after training (connectivity.png), the "
+        "loss and accuracy curves (training.png), example trials with inputs, targets, "
+        "outputs and per-region mean rates (trials.png), for perceptual decision making the "
+        "psychometric curve (psychometric.png), metrics.json, history.json and the model "
+        "checkpoint (model.pt, see mrnngraph.load_model). Accuracy is measured at the end on "
+        "a fresh held-out batch. Without CIRCUIT, the packaged cortico-basal "
+        "ganglia-thalamic loop (mrnngraph.presets.cbgt_loop) is used. With --distributed, "
+        "trains data-parallel over --nproc processes (or joins torchrun's).")
+    p.add_argument("circuit", nargs="?", metavar="CIRCUIT",
+                   help="circuit file (.yaml, .json, .graphml, mRNNTorch .json); default: the "
+                   "packaged CBGT loop sized for the task")
+    p.add_argument("--task", default=d["task"], metavar="NAME",
+                   help="perceptual_decision_making (pdm), context_dependent_integration "
+                   "(cdi, mante), flip_flop (3bit), or neurogym:<env id> if neurogym is "
+                   f"installed (default: {d['task']})")
+    p.add_argument("--steps", type=int, default=d["steps"], metavar="N",
+                   help=f"optimizer steps (default: {d['steps']})")
+    p.add_argument("--batch-size", type=int, default=d["batch_size"], metavar="B",
+                   help=f"trials per step, over all processes (default: {d['batch_size']})")
+    p.add_argument("--lr", type=float, default=d["lr"], help=f"Adam learning rate "
+                   f"(default: {d['lr']:g})")
+    p.add_argument("--seed", type=int, default=d["seed"], metavar="S",
+                   help="seed of the circuit's masks and weights, the training batches and "
+                   f"the held-out batch (default: {d['seed']})")
+    p.add_argument("--out", metavar="DIR", default=None,
+                   help="output folder (default: runs/<circuit>-<task>)")
+    p.add_argument("--device", choices=("cpu", "cuda"), default="cpu",
+                   help="where to train (default: cpu)")
+    p.add_argument("--distributed", action="store_true",
+                   help="data-parallel training with torch.distributed (gloo on CPU, nccl on "
+                   "GPU): joins torchrun's process group, else starts --nproc processes")
+    p.add_argument("--nproc", type=int, default=None, metavar="P",
+                   help="processes for --distributed outside torchrun (default: "
+                   f"{d['nproc']} on CPU, the GPU count on cuda)")
+    p.add_argument("--threads", type=int, default=d["threads"], metavar="T",
+                   help="torch CPU threads per process (default: 1, fastest for small "
+                   "circuits on shared cores)")
+    p.add_argument("--eval-trials", type=int, default=d["eval_trials"], metavar="N",
+                   help=f"held-out trials scored at the end (default: {d['eval_trials']})")
+    p.add_argument("--noise-std", type=float, default=d["noise_std"],
+                   help=f"recurrent noise of the model (default: {d['noise_std']:g})")
+    p.add_argument("--clip-grad", type=float, default=d["clip_grad"],
+                   help=f"largest gradient norm (default: {d['clip_grad']:g})")
+    p.add_argument("--format", dest="file_format", default=None,
+                   help="format of CIRCUIT (default: from its extension)")
+    p.add_argument("--no-figures", dest="figures", action="store_false",
+                   help="write no figures (metrics, history and the model still)")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(handler=_train_command)
+
+
+# --------------------------------------------------------------------------- setup
+class _UsageError(Exception):
+    """A problem with the command's arguments: printed as one line, exit status 1."""
+
+
+def _check_args(args: argparse.Namespace) -> None:
+    for name in ("steps", "batch_size", "eval_trials", "threads"):
+        v = getattr(args, name)
+        low = 0 if name == "steps" else 1
+        if v < low:
+            raise _UsageError(f"--{name.replace('_', '-')} must be >= {low}; got {v}")
+    if args.nproc is not None and args.nproc < 1:
+        raise _UsageError(f"--nproc must be >= 1; got {args.nproc}")
+    if not (math.isfinite(args.lr) and args.lr > 0):
+        raise _UsageError(f"--lr must be > 0; got {args.lr}")
+    if args.device == "cuda":
+        import torch
+
+        if not torch.cuda.is_available():
+            raise _UsageError("--device cuda but no CUDA device is available")
+
+
+def _setup(args: argparse.Namespace) -> tuple[Any, Any, str, Any]:
+    """(graph, task, circuit source, model)."""
+    from ..errors import CircuitWarning
+    from ..model import MultiRegionRNN
+    from ..tasks import get_task
+
+    try:
+        probe = get_task(args.task)
+    except (ValueError, TypeError) as err:
+        raise _UsageError(str(err)) from None
+    if args.circuit is None:
+        from ..presets import cbgt_loop
+
+        G = cbgt_loop(n_inputs=probe.input_size, n_outputs=probe.output_size)
+        source = "preset:cbgt_loop"
+    else:
+        from ..io import load
+
+        G = load(args.circuit, format=args.file_format)
+        source = os.fspath(args.circuit)
+    with warnings.catch_warnings():
+        # Reachability notes belong to `mrnngraph validate`; training goes on regardless.
+        warnings.simplefilter("ignore", CircuitWarning)
+        model = MultiRegionRNN.from_graph(G, seed=args.seed, noise_std=args.noise_std)
+    task = get_task(args.task, dt=model.dt)
+    for what in ("input_size", "output_size"):
+        m, t = getattr(model, what), getattr(task, what)
+        if m != t:
+            kind = what.split("_")[0]
+            raise _UsageError(
+                f"{source} has {m} {kind} channel{'s' if m != 1 else ''} but task "
+                f"{task.name!r} needs {t}: give its {kind} node{'s' if kind == 'input' else ''} "
+                f"{t} units in total")
+    return G, task, source, model
+
+
+def _circuit_name(G: Any, source: str) -> str:
+    name = G.graph.get("name")
+    if name:
+        return str(name)
+    return Path(source).name.split(".")[0] if not source.startswith("preset:") else source[7:]
+
+
+# --------------------------------------------------------------------------- command
+def _train_command(args: argparse.Namespace) -> int:
+    from ..train import distributed_env, launch
+
+    try:
+        _check_args(args)
+        if args.distributed and distributed_env() is None:
+            # Check everything in this process first: a worker's failure is harder to read.
+            _setup(args)
+            import torch
+
+            nproc = args.nproc or (torch.cuda.device_count() if args.device == "cuda"
+                                   else DEFAULTS["nproc"])
+            import torch.multiprocessing as mp
+
+            try:
+                launch(_worker, args, nprocs=nproc, threads=args.threads)
+            except mp.ProcessExitedException:
+                return 1  # the failing process has printed why
+            except mp.ProcessRaisedException as err:
+                print(f"error: a training process failed:\n{err}", file=sys.stderr)
+                return 1
+            return 0
+        return _run(args, args.distributed)
+    except _UsageError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 1
+
+
+def _worker(args: argparse.Namespace) -> None:
+    """One process started by ``--distributed`` outside torchrun."""
+    code = _run(args, True)
+    if code:
+        sys.exit(code)
+
+
+def _run(args: argparse.Namespace, distributed: bool) -> int:
+    import torch
+
+    from ..train import TrainingDiverged, distributed_env, train
+
+    env = distributed_env() if distributed else None
+    rank = env["rank"] if env else 0
+    if not distributed or env is None or "OMP_NUM_THREADS" not in os.environ:
+        torch.set_num_threads(args.threads)
+    t_start = time.perf_counter()
+    G, task, source, model = _setup(args)
+    name = _circuit_name(G, source)
+    out = Path(args.out) if args.out else Path("runs") / f"{name}-{task.name}"
+    device = torch.device(args.device)
+    initial = model.circuit
+    try:
+        history = train(model, task, steps=args.steps, lr=args.lr, batch_size=args.batch_size,
+                        seed=args.seed, device=device, clip_grad=args.clip_grad,
+                        progress=not args.quiet, distributed=distributed,
+                        checkpoint=out / "model_last_good.pt", graph=G)
+    except TrainingDiverged as err:
+        if rank == 0:
+            print(f"error: {err}", file=sys.stderr)
+        return 1
+    if rank != 0:
+        return 0
+    world = env["world_size"] if env else 1
+    _write_outputs(args, G, task, source, name, model, initial, history, out, t_start, world)
+    return 0
+
+
+def _write_outputs(args: argparse.Namespace, G: Any, task: Any, source: str, name: str,
+                   model: Any, initial: Any, history: Any, out: Path, t_start: float,
+                   world: int) -> None:
+    import torch
+
+    from .. import __version__
+    from ..checkpoint import save_model
+    from ..tasks import PerceptualDecisionMaking
+    from ..train import constraint_violations, predict
+
+    out.mkdir(parents=True, exist_ok=True)
+    eval_seed = args.seed + _EVAL_SEED_OFFSET
+    batch = task.batch(args.eval_trials, seed=eval_seed, device=model.alpha.device)
+    result = predict(model, batch)
+    evaluation = task.metrics(result.outputs, batch)
+    evaluation["seed"] = eval_seed
+    model_cpu = model.to("cpu")
+    batch, result = batch.to("cpu"), type(result)(*(t.cpu() for t in result))
+
+    files: dict[str, str] = {}
+    if args.figures:
+        figures = _figures(G, task, initial, model_cpu, history, batch, result)
+        for fname, (fig, what) in figures.items():
+            _save_figure(fig, out / fname)
+            files[fname] = what
+
+    tail = history.accuracy[-20:]
+    metrics = {
+        "task": task.name,
+        "task_timing_ms": {k: list(v) if isinstance(v, tuple) else v
+                           for k, v in task.timing.items()},
+        "dt_ms": model_cpu.dt,
+        "circuit": name,
+        "circuit_source": source,
+        "hidden_size": model_cpu.hidden_size,
+        "regions": list(model_cpu.layout.regions),
+        "steps": len(history),
+        "batch_size": args.batch_size,
+        "lr": args.lr,
+        "seed": args.seed,
+        "device": args.device,
+        "processes": world,
+        "threads_per_process": torch.get_num_threads(),
+        "train_seconds": round(history.seconds, 3),
+        "train_loss_final": history.loss[-1] if history.loss else None,
+        "train_accuracy_last_20_steps": (sum(tail) / len(tail)) if tail else None,
+        "eval": evaluation,
+        "constraint_violations": constraint_violations(model_cpu),
+        "mrnngraph_version": __version__,
+        "torch_version": torch.__version__,
+        "arguments": {k: v for k, v in vars(args).items() if k not in ("handler", "command")},
+    }
+    ckpt = save_model(model_cpu, out / "model.pt", graph=G,
+                      metadata={"task": task.name, "steps": len(history), "seed": args.seed,
+                                "eval_accuracy": evaluation.get("accuracy")})
+    files[ckpt.name] = "model checkpoint (mrnngraph.load_model)"
+    files["history.json"] = "loss and accuracy per step"
+    _write_json(out / "history.json", history.to_dict())
+    files["metrics.json"] = "run settings and held-out metrics"
+    metrics["total_seconds"] = round(time.perf_counter() - t_start, 3)
+    metrics["files"] = files
+    _write_json(out / "metrics.json", metrics)
+
+    acc = evaluation.get("accuracy")
+    line = (f"trained {name} on {task.name}: {len(history)} steps in {history.seconds:.1f} s; "
+            f"held-out accuracy {100 * acc:.1f}% ({batch.batch_size} trials)")
+    if isinstance(task, PerceptualDecisionMaking):
+        line += f", coherence >= 12.8%: {100 * evaluation['accuracy_coherence_ge_12.8']:.1f}%"
+    print(line)
+    print(f"wrote {out}{os.sep}")
+    for fname, what in files.items():
+        print(f"  {fname:<20} {what}")
+
+
+# --------------------------------------------------------------------------- files
+def _write_json(path: Path, data: Any) -> None:
+    from ..train import _json_safe
+
+    text = json.dumps(_json_safe(data), indent=2, allow_nan=False)
+    atomic_write(path, lambda fh: fh.write(text + "\n"))
+
+
+def _save_figure(fig: Any, path: Path) -> None:
+    atomic_write(path, lambda fh: fig.savefig(fh, format="png", dpi=120), binary=True)
+
+
+# --------------------------------------------------------------------------- figures
+def _figures(G: Any, task: Any, initial: Any, model: Any, history: Any, batch: Any,
+             result: Any) -> dict[str, tuple[Any, str]]:
+    from ..tasks import PerceptualDecisionMaking
+
+    figs = {
+        "circuit.png": (circuit_figure(G), "area diagram"),
+        "connectivity.png": (connectivity_figure(initial, model),
+                             "connectivity before and after training, and the change"),
+        "training.png": (training_figure(history), "loss and accuracy per step"),
+        "trials.png": (trials_figure(task, model, batch, result),
+                       "example trials: inputs, targets, outputs, mean rates per region"),
+    }
+    if isinstance(task, PerceptualDecisionMaking):
+        figs["psychometric.png"] = (psychometric_figure(task, batch, result.outputs),
+                                    "accuracy vs coherence (held-out trials)")
+    return figs
+
+
+def circuit_figure(G: Any) -> Any:
+    """The area diagram of ``G`` on its own figure."""
+    from matplotlib.figure import Figure
+
+    from ..draw import diagram_frame, draw
+
+    w, h, rect = diagram_frame(G)
+    fig = Figure(figsize=(w, h))
+    draw(G, ax=fig.add_axes(rect))
+    return fig
+
+
+def connectivity_figure(initial: Any, model: Any) -> Any:
+    """Effective weights of the compiled circuit (before) and the trained model (after),
+    on one colour scale, and the recurrent change (after - before) on its own scale."""
+    import torch
+    from matplotlib.figure import Figure
+
+    from ..draw import plot_connectivity
+
+    with torch.no_grad():
+        before = initial.weight_hh.float()
+        after = model.weight_hh.detach().float().cpu()
+    vmax = max(float(before.abs().max()), float(after.abs().max()))
+    fig = Figure(figsize=(19.0, 6.2))
+    for k, (x, title) in enumerate(((initial, "before training"), (model, "after training"))):
+        ax = fig.add_axes((0.05 + 0.33 * k, 0.08, 0.24, 0.78))
+        plot_connectivity(x, ax=ax, blocks=("hh", "ih", "ho"), vmax=vmax)
+        ax.set_title(title, pad=26)
+    change = (after - before).numpy()
+    lim = float(abs(change).max()) or 1.0
+    ax = fig.add_axes((0.72, 0.08 + 0.78 * 0.1, 0.22, 0.78 * 0.8))
+    im = ax.imshow(change, cmap="PuOr_r", vmin=-lim, vmax=lim, interpolation="nearest",
+                   extent=(0, change.shape[1], change.shape[0], 0))
+    lay = model.layout
+    ticks = []
+    for r in lay.regions:
+        sl = lay.slice(r)
+        ticks.append((sl.start + sl.stop) / 2)
+        if sl.stop < lay.hidden_size:
+            ax.axhline(sl.stop, color="0.3", lw=0.6)
+            ax.axvline(sl.stop, color="0.3", lw=0.6)
+    ax.set_xticks(ticks, lay.regions, rotation=90, fontsize=8)
+    ax.set_yticks(ticks, lay.regions, fontsize=8)
+    ax.set_xlabel("source (presynaptic)")
+    ax.set_title("recurrent change (after - before)", pad=10)
+    fig.colorbar(im, ax=ax, fraction=0.046, pad=0.03, label="weight change")
+    return fig
+
+
+def training_figure(history: Any) -> Any:
+    """Loss (log scale) and accuracy per step, with held-out evaluations if any."""
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(9.0, 3.6), layout="constrained")
+    ax_loss, ax_acc = fig.subplots(1, 2)
+    ax_loss.plot(history.step, history.loss, lw=1, color="C0", label="total")
+    if history.terms:
+        ax_loss.plot(history.step, history.task_loss, lw=1, color="C1", label="task")
+        ax_loss.legend(frameon=False)
+    if history.loss and min(history.loss) > 0:
+        ax_loss.set_yscale("log")
+    ax_loss.set_xlabel("step")
+    ax_loss.set_ylabel("loss")
+    ax_loss.set_title("training loss")
+    ax_acc.plot(history.step, history.accuracy, lw=1, color="C2", label="training batch")
+    if history.evals:
+        ax_acc.plot([e["step"] for e in history.evals], [e["accuracy"] for e in history.evals],
+                    "o-", color="k", ms=3, label="held-out")
+        ax_acc.legend(frameon=False)
+    ax_acc.set_ylim(-0.02, 1.02)
+    ax_acc.set_xlabel("step")
+    ax_acc.set_ylabel("accuracy")
+    ax_acc.set_title("accuracy")
+    for ax in (ax_loss, ax_acc):
+        ax.grid(alpha=0.3)
+    return fig
+
+
+def _example_trials(batch: Any, n: int = 4) -> list[int]:
+    trials = batch.trials
+    if "coherence" in trials:
+        coh = trials["coherence"]
+        levels = sorted(set(coh.tolist()), reverse=True)
+        if len(levels) > n:
+            picks = [levels[round(i * (len(levels) - 1) / (n - 1))] for i in range(n)]
+        else:
+            picks = levels
+        return [int((coh == c).nonzero()[0]) for c in picks]
+    return list(range(min(n, batch.batch_size)))
+
+
+def _trial_title(batch: Any, i: int) -> str:
+    t = batch.trials
+    if "coherence" in t:
+        return f"coherence {float(t['coherence'][i]):g}%, choice {int(t['choice'][i])}"
+    if "context" in t:
+        ctx = "motion" if int(t["context"][i]) == 0 else "color"
+        return (f"context {ctx}: motion {float(t['motion_coherence'][i]):+g}%, "
+                f"color {float(t['color_coherence'][i]):+g}%")
+    return f"trial {i}"
+
+
+def trials_figure(task: Any, model: Any, batch: Any, result: Any, *, n: int = 4) -> Any:
+    """Example trials in columns: inputs, targets and outputs, per-region mean rates."""
+    import torch
+    from matplotlib.figure import Figure
+
+    picks = _example_trials(batch, n)
+    width = 3.6 * len(picks) + 2.2
+    fig = Figure(figsize=(width, 7.6))
+    # Fixed margins: constrained layout costs seconds on a 12-panel figure.
+    axes = fig.subplots(3, len(picks), sharex=True, squeeze=False,
+                        gridspec_kw={"left": 0.9 / width, "right": 1 - 1.5 / width,
+                                     "bottom": 0.07, "top": 0.95, "wspace": 0.25,
+                                     "hspace": 0.12})
+    regions = model.layout.regions
+    for col, i in enumerate(picks):
+        T = int((batch.mask[i] > 0).sum()) or batch.n_steps
+        t = (torch.arange(T) + 1) * task.dt
+        ax_in, ax_out, ax_rate = axes[:, col]
+        for c in range(task.input_size):
+            ax_in.plot(t, batch.inputs[i, :T, c], lw=0.9, label=task.input_names[c])
+        outputs = result.outputs[i, :T]
+        if task.kind == "classification":
+            probs = torch.softmax(outputs, -1)
+            for c in range(task.output_size):
+                line, = ax_out.plot(t, probs[:, c], lw=1.4, label=f"p({task.output_names[c]})")
+                ax_out.plot(t, (batch.targets[i, :T] == c).float(), ls="--", lw=0.9,
+                            color=line.get_color())
+            ax_out.set_ylim(-0.05, 1.05)
+        else:
+            for c in range(task.output_size):
+                line, = ax_out.plot(t, outputs[:, c], lw=1.4, label=task.output_names[c])
+                ax_out.plot(t, batch.targets[i, :T, c], ls="--", lw=0.9, color=line.get_color())
+        for r in regions:
+            ax_rate.plot(t, model.region_activity(result.rates[i, :T], r).mean(-1), lw=1.1,
+                         label=r)
+        dec = batch.trials.get("decision_mask")
+        if dec is not None and bool(dec[i, :T].any()):
+            on = t[dec[i, :T] > 0]
+            for ax in (ax_in, ax_out, ax_rate):
+                ax.axvspan(float(on[0]) - task.dt, float(on[-1]), color="0.9", zorder=0)
+        ax_in.set_title(_trial_title(batch, i), fontsize=9)
+        ax_rate.set_xlabel("time (ms)")
+        if col == 0:
+            ax_in.set_ylabel("inputs")
+            ax_out.set_ylabel("outputs (solid)\ntargets (dashed)")
+            ax_rate.set_ylabel("mean rate per region")
+    for row, ax in enumerate(axes[:, -1]):
+        ax.legend(loc="upper left", bbox_to_anchor=(1.02, 1.0), fontsize=7, frameon=False,
+                  ncol=2 if row == 2 and len(regions) > 10 else 1)
+    return fig
+
+
+def psychometric_figure(task: Any, batch: Any, outputs: Any) -> Any:
+    """Accuracy per coherence on held-out trials, with binomial standard errors and the
+    accuracy of an ideal observer of the same stimulus."""
+    import numpy as np
+    from matplotlib.figure import Figure
+
+    curve = task.psychometric(outputs, batch)
+    coh = np.array(list(curve))
+    acc = np.array([a for a, _ in curve.values()])
+    n = np.array([k for _, k in curve.values()])
+    se = np.sqrt(acc * (1 - acc) / np.maximum(n, 1))
+    fig = Figure(figsize=(5.2, 4.0), layout="constrained")
+    ax = fig.add_subplot()
+    fine = np.concatenate([[0.0], np.geomspace(0.5, 100.0, 200)])
+    ax.plot(fine, task.ideal_accuracy(fine), color="0.6", lw=1, label="ideal observer")
+    ax.errorbar(coh, acc, yerr=se, fmt="o-", color="C0", ms=5, capsize=2, label="network")
+    ax.axhline(0.5, color="0.7", ls=":", lw=1)
+    ax.set_xscale("symlog", linthresh=3.2, linscale=0.5)
+    ax.set_xticks(coh, [f"{c:g}" for c in coh])
+    ax.set_xlim(-0.3, 100)
+    ax.set_ylim(0.4, 1.02)
+    ax.set_xlabel("coherence (%)")
+    ax.set_ylabel("accuracy")
+    easy = acc[coh >= 12.8 - 1e-9]
+    n_easy = n[coh >= 12.8 - 1e-9]
+    pooled = float((easy * n_easy).sum() / max(n_easy.sum(), 1))
+    ax.set_title(f"{int(n.sum())} held-out trials; coherence >= 12.8%: {100 * pooled:.1f}%",
+                 fontsize=9)
+    ax.legend(frameon=False, loc="lower right")
+    ax.grid(alpha=0.3)
+    return fig

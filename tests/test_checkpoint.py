@@ -1,0 +1,233 @@
+"""Checkpoints: one file, weights_only loading, an identical model back."""
+
+import warnings
+
+import networkx as nx
+import pytest
+import torch
+from hypothesis import given, settings
+
+import mrnngraph as mg
+from mrnngraph.checkpoint import (
+    FORMAT,
+    circuit_fingerprint,
+    load_checkpoint,
+    load_model,
+    save_model,
+    spec_to_graph,
+)
+from mrnngraph.presets import cbgt_loop, cortical_hierarchy, two_area_ei
+from mrnngraph.tasks import PerceptualDecisionMaking
+from mrnngraph.train import train
+from tests.conftest import issue_example
+from tests.strategies import valid_graphs
+
+
+@pytest.fixture(autouse=True, scope="module")
+def one_thread():
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
+def rich_graph() -> nx.DiGraph:
+    """Per-unit values, learnable bias, own tau, every rule, ei, frozen, zero, gain, parents."""
+    G = nx.DiGraph(name="rich", dt=10.0, tau=50.0, activation="tanh")
+    G.add_node("u", kind="input", size=2, sign="exc")
+    G.add_node("a_e", size=6, sign="exc", parent="a", base_firing=[0.1, 0.2, 0.3, 0, 0, 1],
+               init=0.5, tau=20.0, learnable_bias=True, label="A exc", color="red")
+    G.add_node("a_i", size=3, sign="inh", parent="a")
+    G.add_node("m", size=5, exc_frac=0.6)
+    G.add_node("f", size=5)
+    G.add_node("y", kind="output", size=2)
+    G.add_edge("u", "a_e", density=0.5, rule="fixed_indegree")
+    G.add_edge("a_e", "a_i", sparsity=0.25, rule="fixed_outdegree")
+    G.add_edge("a_i", "a_e", rule="fixed_total", density=0.7, gain=2.0)
+    G.add_edge("a_e", "m", ei=["EE", "EI"], density=0.8)
+    G.add_edge("m", "m", autapses=False, ei=["E", "I"])
+    G.add_edge("m", "f", trainable=False)
+    G.add_edge("f", "f", rule="one_to_one")
+    G.add_edge("f", "a_e", zero=True, label="lesion")
+    G.add_edge("m", "y", ei=["E"])
+    G.add_edge("f", "y")
+    return G
+
+
+def assert_same_circuit(a: mg.CompiledCircuit, b: mg.CompiledCircuit) -> None:
+    assert a.layout == b.layout
+    assert a.blocks.keys() == b.blocks.keys()
+    for k in a.blocks:
+        assert torch.equal(a.blocks[k].weight, b.blocks[k].weight), k
+        assert torch.equal(a.blocks[k].mask, b.blocks[k].mask), k
+    for name in ("sign_h", "sign_i", "bias", "x0", "learnable_bias", "weight_hh", "mask_hh",
+                 "weight_ih", "weight_ho", "trainable_hh"):
+        assert torch.equal(getattr(a, name), getattr(b, name)), name
+    assert torch.equal(torch.nan_to_num(a.tau, nan=-1), torch.nan_to_num(b.tau, nan=-1))
+    assert circuit_fingerprint(a) == circuit_fingerprint(b)
+
+
+# --------------------------------------------------------------------------- spec -> graph
+@pytest.mark.parametrize("make", [rich_graph, issue_example, cbgt_loop, two_area_ei,
+                                  lambda: cortical_hierarchy(8, size=6)],
+                         ids=["rich", "issue", "cbgt", "two_area", "hierarchy"])
+def test_spec_to_graph_compiles_to_identical_tensors(make):
+    G = make()
+    c = mg.compile(G, seed=11)
+    H = spec_to_graph(c.spec)
+    assert list(H.nodes) == list(c.spec.nodes)
+    assert_same_circuit(c, mg.compile(H, seed=11))
+
+
+def test_spec_to_graph_uses_canonical_names_and_drops_defaults():
+    H = spec_to_graph(mg.check(rich_graph()))
+    assert H.nodes["a_e"] == {"size": 6, "sign": "exc", "base_firing": [0.1, 0.2, 0.3, 0, 0, 1],
+                              "learnable_bias": True, "init": 0.5, "tau": 20.0, "parent": "a"}
+    assert H.nodes["u"] == {"kind": "input", "size": 2, "sign": "exc"}
+    assert H.edges["m", "m"] == {"ei": ["E", "I"], "autapses": False}
+    assert H.edges["a_e", "a_i"] == {"sparsity": 0.25, "rule": "fixed_outdegree"}
+    assert H.edges["f", "a_e"] == {"zero": True}
+    assert H.graph == {"name": "rich", "dt": 10.0, "tau": 50.0, "activation": "tanh"}
+    with pytest.raises(TypeError):
+        spec_to_graph(rich_graph())
+
+
+def test_spec_to_graph_keeps_a_custom_order():
+    G = rich_graph()
+    order = ["f", "m", "a_i", "a_e"]
+    c = mg.compile(G, seed=3, order=order)
+    H = spec_to_graph(c.spec)
+    assert [n for n in H if H.nodes[n].get("kind") is None] == order
+    assert_same_circuit(c, mg.compile(H, seed=3))
+
+
+@settings(max_examples=20, deadline=None)
+@given(G=valid_graphs())
+def test_spec_to_graph_property(G):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", mg.CircuitWarning)
+        c = mg.compile(G, seed=5)
+        assert_same_circuit(c, mg.compile(spec_to_graph(c.spec), seed=5))
+
+
+# --------------------------------------------------------------------------- round trip
+def trained_model(**kw) -> tuple[mg.MultiRegionRNN, nx.DiGraph]:
+    G = cbgt_loop(scale=0.2)
+    model = mg.MultiRegionRNN.from_graph(G, seed=4, **kw)
+    train(model, PerceptualDecisionMaking(dt=model.dt, stimulus=200, delay=0, decision=100),
+          steps=3, lr=0.05, batch_size=4, seed=0, progress=False)
+    return model, G
+
+
+@pytest.mark.parametrize("pass_graph", [True, False])
+def test_round_trip_gives_identical_outputs(tmp_path, pass_graph):
+    model, G = trained_model()
+    path = save_model(model, tmp_path / "sub" / "m.pt", graph=G if pass_graph else None,
+                      metadata={"task": "pdm", "n": 3})
+    assert path.exists() and list(path.parent.iterdir()) == [path]  # no temp file left
+    ck = load_checkpoint(path)
+    loaded = ck.model
+    x = PerceptualDecisionMaking().batch(5, seed=1).inputs
+    with torch.no_grad():
+        a, b = model(x), loaded(x)
+    for u, v in zip(a, b, strict=True):
+        assert torch.equal(u, v)
+    sd_a, sd_b = model.state_dict(), loaded.state_dict()
+    assert sd_a.keys() == sd_b.keys()
+    assert all(torch.equal(sd_a[k], sd_b[k]) for k in sd_a)
+    assert_same_circuit(model.circuit, loaded.circuit)
+    assert ck.metadata == {"task": "pdm", "n": 3}
+    if pass_graph:  # the graph comes back as given, drawing hints included
+        assert dict(ck.graph.nodes(data=True)) == dict(G.nodes(data=True))
+        assert ck.graph.edges["d1", "gpe"]["label"] == "lesioned"
+    else:
+        assert "label" not in ck.graph.nodes["ctx_e"]
+
+
+def test_file_loads_with_weights_only(tmp_path):
+    model, _ = trained_model()
+    path = save_model(model, tmp_path / "m.pt")
+    raw = torch.load(path, weights_only=True)
+    assert raw["format"] == FORMAT and isinstance(raw["graph"], str)
+    assert raw["compile"]["seed"] == 4 and raw["compile"]["order"] == list(model.circuit.spec.nodes)
+    assert raw["model"]["dt"] == 20.0 and raw["model"]["activation"] == "relu"
+
+
+def test_hyper_parameters_round_trip(tmp_path):
+    G = rich_graph()
+    model = mg.MultiRegionRNN.from_graph(G, seed=1, dt=5.0, tau=40.0, activation="softplus",
+                                         noise_std=0.1, input_noise_std=0.2, batch_first=False,
+                                         dtype=torch.float64)
+    with torch.no_grad():
+        model.parametrizations.bias.original.add_(0.3)  # a learnable bias, trained
+    loaded = load_model(save_model(model, tmp_path / "m.pt"))
+    for name in ("dt", "tau", "activation", "noise_std", "input_noise_std", "batch_first",
+                 "alpha_override"):
+        assert getattr(loaded, name) == getattr(model, name), name
+    assert loaded.weight_hh.dtype == torch.float64
+    assert torch.equal(loaded.bias, model.bias)
+    x = torch.randn(6, 2, 2, dtype=torch.float64)
+    g1, g2 = torch.Generator().manual_seed(0), torch.Generator().manual_seed(0)
+    assert torch.equal(model(x, generator=g1).outputs, loaded(x, generator=g2).outputs)
+    elman = mg.MultiRegionRNN.from_graph(G, seed=1, alpha=1.0)
+    assert load_model(save_model(elman, tmp_path / "e.pt")).alpha_override == 1.0
+
+
+@pytest.mark.parametrize("sparse", [True, False])
+def test_sparse_and_scan_options_round_trip(tmp_path, sparse):
+    model = mg.MultiRegionRNN.from_graph(cbgt_loop(scale=0.2), seed=0, sparse=sparse,
+                                         scan="autograd")
+    loaded = load_model(save_model(model, tmp_path / "m.pt"))
+    assert (loaded.sparse, loaded.scan) == (sparse, "autograd")
+    x = torch.rand(2, 4, 3)
+    with torch.no_grad():
+        assert torch.equal(loaded(x).outputs, model(x).outputs)
+
+
+def test_frozen_and_zero_blocks_survive(tmp_path):
+    model = mg.MultiRegionRNN.from_graph(rich_graph(), seed=2)
+    loaded = load_model(save_model(model, tmp_path / "m.pt"))
+    assert torch.equal(loaded.projection("m", "f"), model.circuit.connection("m", "f").weight)
+    assert bool((loaded.projection("f", "a_e") == 0).all())
+
+
+# --------------------------------------------------------------------------- errors
+def test_spectral_radius_is_recorded_and_checked(tmp_path):
+    G = two_area_ei(size=10)
+    model = mg.MultiRegionRNN.from_graph(G, seed=0, spectral_radius=0.9)
+    assert model.circuit.spectral_radius == 0.9
+    loaded = load_model(save_model(model, tmp_path / "m.pt"))
+    assert torch.equal(loaded.weight_hh, model.weight_hh)
+    assert loaded.circuit.spectral_radius == 0.9
+    # a wrong value does not rebuild the same circuit: refused, nothing written
+    with pytest.raises(ValueError, match="spectral_radius"):
+        save_model(model, tmp_path / "other.pt", spectral_radius=0.5)
+    assert not (tmp_path / "other.pt").exists()
+
+
+def test_wrong_graph_is_refused(tmp_path):
+    model = mg.MultiRegionRNN.from_graph(two_area_ei(size=10), seed=0)
+    with pytest.raises(ValueError, match="given graph"):
+        save_model(model, tmp_path / "m.pt", graph=two_area_ei(size=12))
+
+
+def test_bad_inputs(tmp_path):
+    model = mg.MultiRegionRNN.from_graph(two_area_ei(size=10), seed=0)
+    with pytest.raises(TypeError, match="MultiRegionRNN"):
+        save_model(torch.nn.Linear(2, 2), tmp_path / "m.pt")
+    with pytest.raises(TypeError, match="JSON"):
+        save_model(model, tmp_path / "m.pt", metadata={"x": object()})
+    assert list(tmp_path.iterdir()) == []
+    torch.save({"a": 1}, tmp_path / "other.pt")
+    with pytest.raises(ValueError, match="not an mrnngraph checkpoint"):
+        load_model(tmp_path / "other.pt")
+    path = save_model(model, tmp_path / "m.pt")
+    raw = torch.load(path, weights_only=True)
+    raw["version"] = 99
+    torch.save(raw, tmp_path / "future.pt")
+    with pytest.raises(ValueError, match="version"):
+        load_model(tmp_path / "future.pt")
+    raw["version"], raw["fingerprint"] = 1, "0" * 32
+    torch.save(raw, tmp_path / "drift.pt")
+    with pytest.raises(ValueError, match="no longer compiles"):
+        load_model(tmp_path / "drift.pt")

@@ -1,0 +1,364 @@
+"""Tasks: shapes, timing, seeding, the correct-answer metric and the neurogym adapter."""
+
+import importlib.util
+import math
+import sys
+
+import numpy as np
+import pytest
+import torch
+from hypothesis import given
+from hypothesis import strategies as st
+
+from mrnngraph import tasks as T
+from mrnngraph.tasks import (
+    ContextDependentIntegration,
+    FlipFlop,
+    PerceptualDecisionMaking,
+    from_neurogym,
+    get_task,
+)
+
+
+# --------------------------------------------------------------------------- a fake neurogym env
+class _Box:
+    def __init__(self, n, name=None):
+        self.shape = (n,)
+        if name is not None:
+            self.name = name
+
+
+class _Discrete:
+    def __init__(self, n, name=None):
+        self.n = n
+        if name is not None:
+            self.name = name
+
+
+class FakeEnv:
+    """Duck-typed like neurogym's TrialEnv: spaces, dt, seed(), new_trial() setting ob/gt.
+
+    A fixation period of 2 steps, a cue of 1-3 steps on channel 1 or 2, a decision of 2 steps.
+    """
+
+    def __init__(self, dt=100):
+        self.dt = dt
+        self.observation_space = _Box(3, name={"fixation": 0, "stimulus": [1, 2]})
+        self.action_space = _Discrete(3, name={"fixation": 0, "choice": [1, 2]})
+        self.rng = np.random.RandomState(0)
+
+    def seed(self, seed):
+        self.rng = np.random.RandomState(seed)
+
+    def new_trial(self):
+        side = int(self.rng.randint(1, 3))
+        n_cue = int(self.rng.randint(1, 4))
+        T_ = 2 + n_cue + 2
+        ob = np.zeros((T_, 3), dtype=np.float32)
+        ob[: 2 + n_cue, 0] = 1
+        ob[2: 2 + n_cue, side] = 1
+        gt = np.zeros(T_, dtype=np.int64)
+        gt[-2:] = side
+        self.ob, self.gt = ob, gt
+        return {"ground_truth": side, "n_cue": n_cue, "label": "not a number"}
+
+
+class FakeBoxEnv(FakeEnv):
+    """A regression environment (Box action space)."""
+
+    def __init__(self):
+        super().__init__(dt=50)
+        self.action_space = _Box(2)
+
+    def new_trial(self):
+        v = self.rng.uniform(-1, 1, size=2)
+        self.ob = np.tile(np.r_[1.0, v], (4, 1))
+        self.gt = np.tile(v, (4, 1))
+        return {"a": float(v[0])}
+
+
+ALL_TASKS = [PerceptualDecisionMaking(), ContextDependentIntegration(), FlipFlop(),
+             from_neurogym(FakeEnv())]
+
+
+# --------------------------------------------------------------------------- shapes, seeding
+@pytest.mark.parametrize("task", ALL_TASKS, ids=lambda t: t.name)
+def test_shapes_and_dtypes(task):
+    x, y, m = b = task.batch(7, seed=0)
+    assert x.shape[0] == y.shape[0] == m.shape[0] == 7
+    assert x.shape[-1] == task.input_size and m.shape == x.shape[:2]
+    if task.kind == "classification":
+        assert y.dtype == torch.long and y.shape == x.shape[:2]
+        assert int(y.max()) < task.output_size and int(y.min()) >= 0
+    else:
+        assert y.shape == (*x.shape[:2], task.output_size)
+    assert len(task.input_names) == task.input_size
+    assert len(task.output_names) == task.output_size
+    for v in b.trials.values():
+        assert v.shape[0] == 7
+
+
+@pytest.mark.parametrize("task", ALL_TASKS, ids=lambda t: t.name)
+def test_seeding(task):
+    a, b, c = task.batch(5, seed=1), task.batch(5, seed=1), task.batch(5, seed=2)
+    assert torch.equal(a.inputs, b.inputs) and torch.equal(a.targets, b.targets)
+    assert not torch.equal(a.inputs, c.inputs)
+    g = torch.Generator().manual_seed(1)
+    first, second = task.batch(5, generator=g), task.batch(5, generator=g)
+    assert not torch.equal(first.inputs, second.inputs)
+
+
+@pytest.mark.parametrize("task", ALL_TASKS, ids=lambda t: t.name)
+def test_trivially_correct_policy_scores_100_percent(task):
+    b = task.batch(64, seed=3)
+    best = task.optimal_outputs(b)
+    assert task.accuracy(best, b) == 1.0
+    assert float(task.loss(best, b)) < float(task.loss(torch.zeros_like(best), b))
+
+
+@pytest.mark.parametrize("task", ALL_TASKS[:2] + ALL_TASKS[3:], ids=lambda t: t.name)
+def test_wrong_answers_score_zero(task):
+    b = task.batch(32, seed=4)
+    y = b.targets.clone()
+    y[y != 0] = 3 - y[y != 0]  # swap the two choices
+    wrong = torch.nn.functional.one_hot(y, task.output_size).float()
+    assert task.accuracy(wrong, b) == 0.0
+
+
+def test_flip_flop_wrong_sign_scores_zero():
+    task = FlipFlop()
+    b = task.batch(8, seed=0)
+    assert task.accuracy(-b.targets, b) == 0.0
+
+
+def test_batch_unpacks_and_moves():
+    b = PerceptualDecisionMaking().batch(3, seed=0)
+    x, y, m = b
+    assert len(b) == 3 and x is b.inputs
+    sub = b.select(slice(0, 2))
+    assert sub.batch_size == 2 and sub.trials["choice"].shape == (2,)
+    assert b.to("cpu").inputs.device.type == "cpu" and b.to(None) is b
+
+
+# --------------------------------------------------------------------------- PDM
+def test_pdm_timing_in_steps():
+    task = PerceptualDecisionMaking(dt=20, fixation=100, stimulus=800, delay=200, decision=200)
+    x, y, m = b = task.batch(16, seed=0)
+    assert task.n_steps == 65 == x.shape[1]  # (100 + 800 + 200 + 200) / 20
+    go = 5 + 40 + 10
+    assert bool((x[:, :go, 0] == 1).all()) and bool((x[:, go:, 0] == 0).all())
+    ev = x[:, :, 1:]
+    assert bool((ev[:, :5] == 0).all()) and bool((ev[:, 45:] == 0).all())
+    assert bool((ev[:, 5:45] != 0).all())
+    assert bool((y[:, :go] == 0).all())
+    assert bool((y[:, go:] == b.trials["choice"][:, None]).all())
+    assert torch.equal(b.trials["decision_mask"][:, go:], torch.ones(16, 10))
+    assert bool((m == 1).all())
+
+
+def test_pdm_coherence_set_and_evidence_means():
+    task = PerceptualDecisionMaking(sigma=0.0)
+    b = task.batch(600, seed=0)
+    assert set(b.trials["coherence"].tolist()) == {0.0, 3.2, 6.4, 12.8, 25.6, 51.2}
+    assert set(b.trials["choice"].tolist()) == {1, 2}
+    stim = b.inputs[:, 10]  # a stimulus step
+    c = b.trials["coherence"] / 100
+    right = torch.where(b.trials["choice"] == 1, stim[:, 1] - stim[:, 2], stim[:, 2] - stim[:, 1])
+    torch.testing.assert_close(right, c.float())
+    torch.testing.assert_close(stim[:, 1] + stim[:, 2], torch.ones(600))
+
+
+def test_pdm_noise_scale_follows_neurogym():
+    task = PerceptualDecisionMaking(dt=10, sigma=1.0, coherences=[0])
+    b = task.batch(200, seed=0)
+    stim = b.inputs[:, 10:90, 1]
+    assert abs(float(stim.std()) - 1 / math.sqrt(10)) < 0.01
+
+
+def test_pdm_variable_epochs_are_padded_with_zero_mask():
+    task = PerceptualDecisionMaking(dt=20, fixation=0, stimulus=(200, 400), delay=(0, 100),
+                                    decision=100)
+    assert task.n_steps == 20 + 5 + 5
+    b = task.batch(200, seed=1)
+    lengths = (b.mask > 0).sum(1)
+    assert int(lengths.min()) >= 10 + 0 + 5 and int(lengths.max()) <= 30
+    assert len(set(lengths.tolist())) > 5
+    assert float(b.inputs[b.mask == 0].abs().sum()) == 0.0
+    assert bool((b.trials["decision_mask"].sum(1) == 5).all())
+    best = task.optimal_outputs(b)
+    assert task.accuracy(best, b) == 1.0
+
+
+def test_pdm_metrics_and_psychometric():
+    task = PerceptualDecisionMaking()
+    b = task.batch(300, seed=0)
+    m = task.metrics(task.optimal_outputs(b), b)
+    assert m["accuracy"] == 1.0 and m["accuracy_coherence_ge_12.8"] == 1.0
+    assert m["fixation_breaks"] == 0.0
+    assert set(m["accuracy_by_coherence"]) == {"0", "3.2", "6.4", "12.8", "25.6", "51.2"}
+    curve = task.psychometric(task.optimal_outputs(b), b)
+    assert sum(n for _, n in curve.values()) == 300
+
+
+def test_pdm_answering_fixate_is_wrong():
+    task = PerceptualDecisionMaking()
+    b = task.batch(10, seed=0)
+    fix = torch.zeros(10, task.n_steps, 3)
+    fix[..., 0] = 5
+    assert task.accuracy(fix, b) == 0.0
+    assert task.metrics(fix, b)["fixation_breaks"] == 0.0
+
+
+def test_pdm_decision_weight():
+    b = PerceptualDecisionMaking(decision_weight=5.0).batch(2, seed=0)
+    assert set(b.mask.unique().tolist()) == {1.0, 5.0}
+    assert torch.equal(b.mask == 5.0, b.trials["decision_mask"] > 0)
+
+
+def test_ideal_observer():
+    task = PerceptualDecisionMaking()
+    acc = task.ideal_accuracy(np.array([0, 3.2, 6.4, 12.8, 25.6, 51.2]))
+    assert acc[0] == 0.5 and bool(np.all(np.diff(acc) > 0)) and acc[-1] > 0.999
+    assert PerceptualDecisionMaking(sigma=0).ideal_accuracy([0, 3.2]).tolist() == [0.5, 1.0]
+    ranged = PerceptualDecisionMaking(stimulus=(400, 800)).ideal_accuracy(6.4)
+    assert task.ideal_accuracy(6.4) > ranged > PerceptualDecisionMaking(
+        stimulus=400).ideal_accuracy(6.4)
+
+
+# --------------------------------------------------------------------------- Mante
+def test_context_dependent_integration():
+    task = ContextDependentIntegration(sigma=0.0)
+    x, y, m = b = task.batch(400, seed=0)
+    tr = b.trials
+    assert task.n_steps == 15 + 38 + 15 + 10  # 750 ms is 37.5 steps: rounded half up
+    relevant = torch.where(tr["context"] == 0, tr["motion_coherence"], tr["color_coherence"])
+    assert torch.equal(tr["choice"], torch.where(relevant > 0, 1, 2))
+    assert torch.equal(x[:, 20, 3], (tr["context"] == 0).float())  # cue held all trial
+    torch.testing.assert_close(x[:, 20, 1], (tr["motion_coherence"] / 100).float())
+    torch.testing.assert_close(x[:, 20, 2], (tr["color_coherence"] / 100).float())
+    assert bool((x[:, :15, 1:3] == 0).all())  # no dots during fixation
+    agree = torch.sign(tr["motion_coherence"]) == torch.sign(tr["color_coherence"])
+    assert 0.35 < float(agree.float().mean()) < 0.65
+    metrics = task.metrics(task.optimal_outputs(b), b)
+    assert metrics["accuracy_context_motion"] == metrics["accuracy_context_color"] == 1.0
+
+
+def test_context_policy_that_ignores_context_is_at_chance():
+    task = ContextDependentIntegration(sigma=0.0)
+    b = task.batch(2000, seed=0)
+    motion_only = torch.where(b.trials["motion_coherence"] > 0, 1, 2)
+    y = torch.where(b.trials["decision_mask"] > 0, motion_only[:, None], 0)
+    acc = task.accuracy(torch.nn.functional.one_hot(y, 3).float(), b)
+    assert 0.7 < acc < 0.8  # right in the motion context, right half the time in color
+
+
+# --------------------------------------------------------------------------- flip-flop
+@given(seed=st.integers(0, 2**31), bits=st.integers(1, 4))
+def test_flip_flop_targets_hold_the_last_pulse(seed, bits):
+    task = FlipFlop(n_bits=bits, pulse=40.0)
+    x, y, m = task.batch(3, seed=seed)
+    assert x.shape == (3, 100, bits)
+    last = torch.zeros(3, bits)
+    for t in range(x.shape[1]):
+        last = torch.where(x[:, t] != 0, x[:, t], last)
+        assert torch.equal(y[:, t], last)
+
+
+def test_flip_flop_timing():
+    task = FlipFlop(dt=10, duration=1000, pulse=30, pulse_rate=5, settle=50)
+    b = task.batch(50, seed=0)
+    assert b.inputs.shape == (50, 100, 3)
+    assert set(b.inputs.unique().tolist()) <= {-1.0, 0.0, 1.0}
+    rate = float(b.trials["n_pulses"].sum()) / (50 * 3 * 1.0)  # pulses per second per bit
+    assert 3.5 < rate < 6.5
+    # pulses last 3 steps unless a new one starts on the same channel
+    on = (b.inputs != 0).float()
+    starts = on[:, 1:] > on[:, :-1]
+    assert starts.any()
+
+
+# --------------------------------------------------------------------------- neurogym
+def test_from_neurogym_batches_trials_first_dimension():
+    task = from_neurogym(FakeEnv())
+    assert (task.input_size, task.output_size, task.kind, task.dt) == (3, 3, "classification",
+                                                                     100.0)
+    assert task.input_names == ("fixation", "stimulus 1", "stimulus 2")
+    b = task.batch(20, seed=0)
+    lengths = (b.mask > 0).sum(1)
+    assert b.inputs.shape[1] == int(lengths.max()) == 7
+    assert int(lengths.min()) == 5
+    assert float(b.inputs[b.mask == 0].abs().sum()) == 0.0
+    assert sorted(b.trials) == ["ground_truth", "n_cue"]  # the string entry is left out
+    assert torch.equal(b.trials["n_cue"], (lengths - 4).float())
+
+
+def test_from_neurogym_regression():
+    task = from_neurogym(FakeBoxEnv(), name="box")
+    assert task.kind == "regression" and task.output_size == 2 and task.name == "box"
+    b = task.batch(5, seed=0)
+    assert b.targets.shape == (5, 4, 2)
+    assert task.accuracy(b.targets + 0.1, b) == 1.0
+    assert task.accuracy(b.targets + 0.5, b) == 0.0
+
+
+def test_from_neurogym_never_imports_neurogym(monkeypatch):
+    monkeypatch.setitem(sys.modules, "neurogym", None)  # any import would now fail
+    # A fresh copy of the module (it imports nothing from the package), not a reload,
+    # which would replace the classes other tests hold.
+    spec = importlib.util.spec_from_file_location("_tasks_copy", T.__file__)
+    mod = importlib.util.module_from_spec(spec)
+    monkeypatch.setitem(sys.modules, "_tasks_copy", mod)  # dataclasses look it up
+    spec.loader.exec_module(mod)
+    task = mod.from_neurogym(FakeEnv())
+    assert task.batch(2, seed=0).inputs.shape[0] == 2
+    with pytest.raises(ValueError, match="neurogym"):
+        mod.get_task("neurogym:PerceptualDecisionMaking-v0")
+
+
+def test_from_neurogym_rejects_non_envs():
+    with pytest.raises(TypeError, match="new_trial"):
+        from_neurogym(object())
+
+
+# --------------------------------------------------------------------------- registry, errors
+def test_get_task_names():
+    assert isinstance(get_task("pdm"), PerceptualDecisionMaking)
+    assert isinstance(get_task("Mante"), ContextDependentIntegration)
+    assert isinstance(get_task("3bit"), FlipFlop)
+    assert get_task("perceptual-decision-making", dt=10).dt == 10.0
+    with pytest.raises(ValueError, match="known tasks"):
+        get_task("nope")
+    with pytest.raises(TypeError):
+        get_task(3)
+
+
+@pytest.mark.parametrize("kwargs, match", [
+    ({"dt": 0}, "dt"),
+    ({"stimulus": 5}, "stimulus"),
+    ({"decision": (300, 100)}, "decision"),
+    ({"coherences": [150]}, "coherences"),
+    ({"sigma": -1}, "sigma"),
+    ({"decision_weight": 0}, "decision_weight"),
+])
+def test_pdm_rejects_bad_options(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        PerceptualDecisionMaking(**kwargs)
+
+
+def test_bad_batch_sizes_and_seeds():
+    task = FlipFlop()
+    with pytest.raises(ValueError):
+        task.batch(0)
+    with pytest.raises(TypeError):
+        task.batch(2.0)
+    with pytest.raises(TypeError):
+        task.batch(2, seed="x")
+    with pytest.raises(TypeError):
+        PerceptualDecisionMaking(stimulus="long")
+    with pytest.raises(ValueError, match="pulse_rate"):
+        FlipFlop(pulse_rate=0)
+
+
+def test_repr_lists_timing():
+    assert repr(PerceptualDecisionMaking()) == (
+        "PerceptualDecisionMaking(dt=20, fixation=100, stimulus=800, delay=200, decision=200)")

@@ -1,0 +1,329 @@
+"""train(): the loss goes down, constraints hold at every step, divergence is caught."""
+
+import json
+import math
+
+import networkx as nx
+import pytest
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import mrnngraph as mg
+from mrnngraph.checkpoint import load_model
+from mrnngraph.tasks import FlipFlop, PerceptualDecisionMaking
+from mrnngraph.train import (
+    History,
+    RateL2,
+    StopAt,
+    TrainingDiverged,
+    WeightL1,
+    WeightL2,
+    constraint_violations,
+    evaluate,
+    train,
+)
+
+
+@pytest.fixture(autouse=True, scope="module")
+def one_thread():
+    # Tiny models gain nothing from threads, and on shared cores OpenMP's spinning
+    # makes two threads several times slower than one.
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
+def tiny_graph(n_in: int = 3, n_out: int = 3) -> nx.DiGraph:
+    """Every constraint in a few units: Dale (mixed and single-sign regions, signed
+    inputs), sparse masks, no autapses, a frozen projection and a zero one."""
+    G = nx.DiGraph(name="tiny", dt=20.0, tau=100.0)
+    G.add_node("stim", kind="input", size=n_in, sign="exc")
+    G.add_node("ctx", size=16, exc_frac=0.75)
+    G.add_node("str", size=6, sign="inh")
+    G.add_node("thal", size=6, sign="exc", base_firing=0.2)
+    G.add_node("choice", kind="output", size=n_out)
+    G.add_edge("stim", "ctx", density=0.5)
+    G.add_edge("ctx", "ctx", density=0.5, autapses=False)
+    G.add_edge("ctx", "str", density=0.5, ei=["EI"])
+    G.add_edge("str", "thal", density=0.5)
+    G.add_edge("thal", "ctx", density=0.5, trainable=False)
+    G.add_edge("str", "ctx", zero=True)
+    G.add_edge("ctx", "choice", ei=["E"])
+    return G
+
+
+def tiny_model(seed: int = 0, **kw) -> mg.MultiRegionRNN:
+    return mg.MultiRegionRNN.from_graph(tiny_graph(), seed=seed, **kw)
+
+
+def assert_constraints(model: mg.MultiRegionRNN) -> None:
+    """Checked directly on the effective weights, independently of constraint_violations."""
+    c = model.circuit
+    with torch.no_grad():
+        w = model.weight_hh
+        exc, inh = model.sign_h > 0, model.sign_h < 0
+        assert bool((w[:, exc] >= 0).all()), "an excitatory column went negative"
+        assert bool((w[:, inh] <= 0).all()), "an inhibitory column went positive"
+        assert bool((w[~model.mask_hh] == 0).all()), "a synapse appeared outside the mask"
+        assert bool((model.weight_ih[:, model.sign_i > 0] >= 0).all())
+        assert bool((model.weight_ih[~model.mask_ih] == 0).all())
+        assert bool((model.weight_ho[~model.mask_ho] == 0).all())
+        lay = c.layout
+        frozen = w[lay.slice("ctx"), lay.slice("thal")]
+        assert torch.equal(frozen, c.connection("thal", "ctx").weight)
+        assert bool((w[lay.slice("ctx"), lay.slice("str")] == 0).all()), "zero edge moved"
+        ctx = lay.slice("ctx")
+        assert bool((torch.diagonal(w[ctx, ctx]) == 0).all()), "an autapse appeared"
+
+
+# --------------------------------------------------------------------------- learning
+def test_training_lowers_the_loss():
+    model = tiny_model()
+    task = PerceptualDecisionMaking(stimulus=200, delay=0, decision=100)
+    before = evaluate(model, task, batch_size=200, seed=99)["loss"]
+    history = train(model, task, steps=40, lr=1e-2, batch_size=16, seed=0, progress=False)
+    after = evaluate(model, task, batch_size=200, seed=99)["loss"]
+    assert after < 0.6 * before
+    assert len(history) == 40 and history.step == list(range(1, 41))
+    assert sum(history.loss[-5:]) < sum(history.loss[:5])
+
+
+def test_training_regression_task():
+    model = tiny_model()
+    task = FlipFlop(duration=400)
+    before = evaluate(model, task, batch_size=64, seed=99)["loss"]
+    history = train(model, task, steps=15, lr=1e-2, batch_size=8, seed=0, progress=False)
+    assert evaluate(model, task, batch_size=64, seed=99)["loss"] < before
+    assert all(0 <= a <= 1 for a in history.accuracy if not math.isnan(a))
+
+
+@settings(max_examples=8, deadline=None)
+@given(seed=st.integers(0, 1000), lr=st.sampled_from([1e-3, 0.05, 0.5]))
+def test_constraints_hold_after_training(seed, lr):
+    model = tiny_model(seed)
+    task = PerceptualDecisionMaking(stimulus=100, delay=0, decision=40)
+    train(model, task, steps=3, lr=lr, batch_size=4, seed=seed, progress=False, clip_grad=None)
+    assert_constraints(model)
+    assert constraint_violations(model) == {"dale": 0, "mask": 0, "frozen": 0}
+
+
+def test_constraints_hold_at_every_step():
+    seen = []
+
+    def check(step, history, model):
+        assert_constraints(model)
+        seen.append(step)
+
+    train(tiny_model(), PerceptualDecisionMaking(stimulus=100, delay=0, decision=40), steps=5,
+          lr=0.3, batch_size=4, seed=0, progress=False, callbacks=[check])
+    assert seen == [1, 2, 3, 4, 5]
+
+
+def test_constraint_violations_detects_broken_weights():
+    model = tiny_model()
+    lay = model.layout
+    broken = model.weight_hh.detach().clone()
+    e = lay.exc_slice("ctx").start
+    broken[0, e] = -1.0  # excitatory column negative
+    broken[lay.slice("ctx"), lay.slice("str")] = 0.5  # outside the mask, and wrong sign
+    broken[lay.slice("ctx").start, lay.slice("thal").start] += 1.0  # frozen changed
+
+    class Fake:
+        circuit, sign_h, sign_i = model.circuit, model.sign_h, model.sign_i
+        mask_hh, mask_ih, mask_ho = model.mask_hh, model.mask_ih, model.mask_ho
+        weight_hh, weight_ih, weight_ho = broken, model.weight_ih, model.weight_ho
+
+    v = constraint_violations(Fake())
+    n = 16 * 6
+    assert v["mask"] >= n and v["dale"] >= 1 + n and v["frozen"] >= n
+
+
+def test_same_seed_same_run():
+    task = PerceptualDecisionMaking(stimulus=100, delay=0, decision=40)
+    runs = []
+    for _ in range(2):
+        m = tiny_model(noise_std=0.05)
+        h = train(m, task, steps=4, lr=1e-2, batch_size=4, seed=7, progress=False)
+        runs.append((h.loss, m.parametrizations.weight_hh.original.detach().clone()))
+    assert runs[0][0] == runs[1][0] and torch.equal(runs[0][1], runs[1][1])
+    h = train(tiny_model(), task, steps=1, batch_size=2, progress=False)
+    assert isinstance(h.seed, int)
+
+
+def test_time_first_models_train():
+    model = tiny_model(batch_first=False)
+    h = train(model, PerceptualDecisionMaking(stimulus=100, delay=0, decision=40), steps=2,
+              batch_size=4, seed=0, progress=False, losses=[RateL2(1e-3)])
+    assert len(h) == 2 and h.terms["rate_l2"][0] > 0
+
+
+class PlainRNN(torch.nn.Module):
+    """Any module whose forward returns the outputs tensor trains too."""
+
+    def __init__(self, batch_first: bool):
+        super().__init__()
+        self.batch_first = batch_first
+        self.rnn = torch.nn.GRU(3, 8, batch_first=batch_first)
+        self.readout = torch.nn.Linear(8, 3)
+
+    def forward(self, x):
+        return self.readout(self.rnn(x)[0])
+
+
+@pytest.mark.parametrize("batch_first", [True, False])
+def test_plain_modules_train(batch_first):
+    torch.manual_seed(0)
+    model = PlainRNN(batch_first)
+    task = PerceptualDecisionMaking(stimulus=100, delay=0, decision=40)
+    before = evaluate(model, task, batch_size=64, seed=1)["loss"]
+    h = train(model, task, steps=15, lr=1e-2, batch_size=8, seed=0, progress=False)
+    assert len(h) == 15 and evaluate(model, task, batch_size=64, seed=1)["loss"] < before
+
+
+# --------------------------------------------------------------------------- losses, history
+def test_regularisers_match_their_definitions():
+    model = tiny_model()
+    task = PerceptualDecisionMaking(stimulus=100, delay=0, decision=40)
+    b = task.batch(4, seed=0)
+    out = model(b.inputs)
+    r = model.region_activity(out.rates, "ctx")
+    torch.testing.assert_close(RateL2(2.0, regions=["ctx"])(model, out, b), 2.0 * r.pow(2).mean())
+    w = model.weight_hh
+    n = model.mask_hh.sum()
+    torch.testing.assert_close(WeightL1(0.5)(model, out, b), 0.5 * w.abs().sum() / n)
+    torch.testing.assert_close(WeightL2(0.5, which=["hh"])(model, out, b), 0.5 * w.pow(2).sum() / n)
+    assert WeightL2(1.0, which=("hh", "ih")).name == "weight_l2[hh,ih]"
+    with pytest.raises(ValueError):
+        WeightL1(1.0, which="xx")
+    with pytest.raises(ValueError):
+        RateL2(-1.0)
+
+
+def test_regularisers_are_recorded_and_act():
+    task = PerceptualDecisionMaking(stimulus=100, delay=0, decision=40)
+    plain, reg = tiny_model(), tiny_model()
+    train(plain, task, steps=10, lr=2e-2, batch_size=8, seed=0, progress=False)
+    h = train(reg, task, steps=10, lr=2e-2, batch_size=8, seed=0, progress=False,
+              losses=[RateL2(10.0, regions="ctx"), WeightL2(10.0)])
+    assert set(h.terms) == {"rate_l2[ctx]", "weight_l2[hh]"}
+    assert all(len(v) == 10 for v in h.terms.values())
+    total = [t + a + b for t, a, b in zip(h.task_loss, *h.terms.values(), strict=True)]
+    assert h.loss == pytest.approx(total, rel=1e-5)
+    b = task.batch(64, seed=5)
+    with torch.no_grad():
+        rate = {name: float(m.region_activity(m(b.inputs).rates, "ctx").pow(2).mean())
+                for name, m in (("plain", plain), ("reg", reg))}
+    assert rate["reg"] < rate["plain"]
+
+
+def test_history_evals_and_json():
+    task = PerceptualDecisionMaking(stimulus=100, delay=0, decision=40)
+    h = train(tiny_model(), task, steps=4, batch_size=4, seed=0, progress=False,
+              eval_every=2, eval_batch_size=20)
+    assert [e["step"] for e in h.evals] == [2, 4]
+    assert h.evals[0]["n_trials"] == 20 and "accuracy_by_coherence" in h.evals[0]
+    d = json.loads(json.dumps(h.to_dict()))
+    assert d["step"] == [1, 2, 3, 4] and h.seconds > 0
+    assert History(accuracy=[math.nan]).to_dict()["accuracy"] == [None]
+
+
+def test_callbacks_stop_early():
+    task = PerceptualDecisionMaking(stimulus=100, delay=0, decision=40)
+    h = train(tiny_model(), task, steps=50, batch_size=4, seed=0, progress=False,
+              callbacks=[lambda step, history, model: step == 3])
+    assert len(h) == 3 and h.stopped_early
+    h = train(tiny_model(), task, steps=5, batch_size=4, seed=0, progress=False,
+              callbacks=[StopAt(-1.0, window=2)], eval_every=100, eval_batch_size=10)
+    assert len(h) == 2 and [e["step"] for e in h.evals] == [2]
+
+
+def test_custom_optimizer_is_used():
+    model = tiny_model()
+    before = model.weight_hh.detach().clone()
+    opt = torch.optim.SGD(model.parameters(), lr=0.0)
+    train(model, PerceptualDecisionMaking(stimulus=100, delay=0, decision=40), steps=2,
+          batch_size=4, seed=0, progress=False, optimizer=opt)
+    assert torch.equal(model.weight_hh, before)
+
+
+def test_progress_bar(capsys):
+    train(tiny_model(), PerceptualDecisionMaking(stimulus=100, delay=0, decision=40), steps=2,
+          batch_size=2, seed=0, progress=True)
+    err = capsys.readouterr().err
+    assert "train perceptual_decision_making" in err and "loss=" in err
+    train(tiny_model(), PerceptualDecisionMaking(stimulus=100, delay=0, decision=40), steps=2,
+          batch_size=2, seed=0, progress=False)
+    assert capsys.readouterr() == ("", "")
+
+
+# --------------------------------------------------------------------------- divergence
+class NanAt:
+    """A loss term whose value becomes NaN from the given call on."""
+
+    name = "nan_at"
+
+    def __init__(self, step: int):
+        self.step, self.calls = step, 0
+
+    def __call__(self, model, out, batch):
+        self.calls += 1
+        value = out.outputs.sum() * 0
+        return value + (math.nan if self.calls >= self.step else 0.0)
+
+
+def test_nan_loss_stops_and_keeps_the_last_good_parameters(tmp_path):
+    model = tiny_model()
+    snapshots = {}
+
+    def snap(step, history, m):
+        snapshots[step] = m.parametrizations.weight_hh.original.detach().clone()
+
+    ckpt = tmp_path / "last_good.pt"
+    with pytest.raises(TrainingDiverged, match="at step 4") as info:
+        train(model, PerceptualDecisionMaking(stimulus=100, delay=0, decision=40), steps=10,
+              lr=0.05, batch_size=4, seed=0, progress=False, losses=[NanAt(4)],
+              callbacks=[snap], checkpoint=ckpt)
+    err = info.value
+    assert isinstance(err, FloatingPointError)
+    assert err.step == 4 and err.what == "loss" and err.good_step == 3
+    assert len(err.history) == 3
+    # The parameters used at step 3 are those after step 2's update.
+    assert torch.equal(model.parametrizations.weight_hh.original, snapshots[2])
+    assert str(ckpt) in str(err)
+    loaded = load_model(ckpt)
+    assert torch.equal(loaded.weight_hh, model.weight_hh)
+
+
+def test_nan_gradient_is_caught():
+    def bad_grad(model, out, batch):
+        return (model.weight_hh.sum() * 0).sqrt()  # value 0, gradient NaN
+
+    model = tiny_model()
+    before = model.weight_hh.detach().clone()
+    with pytest.raises(TrainingDiverged, match="gradient") as info:
+        train(model, PerceptualDecisionMaking(stimulus=100, delay=0, decision=40), steps=3,
+              batch_size=2, seed=0, progress=False, losses=[bad_grad])
+    assert info.value.step == 1 and info.value.good_step == 0
+    assert torch.equal(model.weight_hh, before)
+
+
+# --------------------------------------------------------------------------- argument checks
+def test_rejects_mismatched_sizes_and_bad_options():
+    model = mg.MultiRegionRNN.from_graph(tiny_graph(n_in=2), seed=0)
+    with pytest.raises(ValueError, match="input_size is 2 but task"):
+        train(model, PerceptualDecisionMaking(), steps=1, progress=False)
+    model = tiny_model()
+    task = PerceptualDecisionMaking()
+    for kwargs, err in [({"steps": -1}, ValueError), ({"steps": 1.5}, TypeError),
+                        ({"steps": 1, "lr": 0}, ValueError),
+                        ({"steps": 1, "batch_size": 0}, ValueError),
+                        ({"steps": 1, "clip_grad": -1.0}, ValueError),
+                        ({"steps": 1, "losses": [3]}, TypeError)]:
+        with pytest.raises(err):
+            train(model, task, progress=False, **kwargs)
+    with pytest.raises(TypeError):
+        train(model, "pdm", steps=1)
+    with pytest.raises(RuntimeError, match="torchrun"):
+        train(model, task, steps=1, progress=False, distributed=True)
