@@ -262,6 +262,21 @@ class _EpochTask(Task):
 
     _epochs: dict[str, Duration]
 
+    def _set_trial(self, sigma: float, decision_weight: float, **epochs: Duration) -> None:
+        """Check and set the noise, the decision weight and the epochs (min. 1 step for
+        the stimulus and the decision)."""
+        if not (math.isfinite(sigma) and sigma >= 0):
+            raise ValueError(f"sigma must be a float >= 0; got {sigma!r}")
+        self.sigma = float(sigma)
+        if not (math.isfinite(decision_weight) and decision_weight > 0):
+            raise ValueError(f"decision_weight must be a float > 0; got {decision_weight!r}")
+        self.decision_weight = float(decision_weight)
+        self._epochs = {
+            name: _check_duration(name, value, self.dt,
+                                  minimum=1 if name in ("stimulus", "decision") else 0)
+            for name, value in epochs.items()
+        }
+
     @property
     def timing(self) -> dict[str, Duration]:
         return dict(self._epochs)
@@ -374,18 +389,8 @@ class PerceptualDecisionMaking(_EpochTask):
             raise ValueError(f"coherences must be a non-empty list of percentages in [0, 100]; "
                              f"got {coherences!r}")
         self.coherences = cohs
-        if not (math.isfinite(sigma) and sigma >= 0):
-            raise ValueError(f"sigma must be a float >= 0; got {sigma!r}")
-        self.sigma = float(sigma)
-        if not (math.isfinite(decision_weight) and decision_weight > 0):
-            raise ValueError(f"decision_weight must be a float > 0; got {decision_weight!r}")
-        self.decision_weight = float(decision_weight)
-        self._epochs = {
-            "fixation": _check_duration("fixation", fixation, self.dt, minimum=0),
-            "stimulus": _check_duration("stimulus", stimulus, self.dt, minimum=1),
-            "delay": _check_duration("delay", delay, self.dt, minimum=0),
-            "decision": _check_duration("decision", decision, self.dt, minimum=1),
-        }
+        self._set_trial(sigma, decision_weight, fixation=fixation, stimulus=stimulus,
+                        delay=delay, decision=decision)
 
     def _generate(self, batch_size: int, g: torch.Generator) -> Batch:
         B, T = batch_size, self.n_steps
@@ -519,18 +524,8 @@ class ContextDependentIntegration(_EpochTask):
             raise ValueError("coherences must be a non-empty list of percentages in (0, 100] "
                              f"(their sign is drawn per trial); got {coherences!r}")
         self.coherences = cohs
-        if not (math.isfinite(sigma) and sigma >= 0):
-            raise ValueError(f"sigma must be a float >= 0; got {sigma!r}")
-        self.sigma = float(sigma)
-        if not (math.isfinite(decision_weight) and decision_weight > 0):
-            raise ValueError(f"decision_weight must be a float > 0; got {decision_weight!r}")
-        self.decision_weight = float(decision_weight)
-        self._epochs = {
-            "fixation": _check_duration("fixation", fixation, self.dt, minimum=0),
-            "stimulus": _check_duration("stimulus", stimulus, self.dt, minimum=1),
-            "delay": _check_duration("delay", delay, self.dt, minimum=0),
-            "decision": _check_duration("decision", decision, self.dt, minimum=1),
-        }
+        self._set_trial(sigma, decision_weight, fixation=fixation, stimulus=stimulus,
+                        delay=delay, decision=decision)
 
     def _signed(self, B: int, g: torch.Generator) -> torch.Tensor:
         mag = torch.tensor(self.coherences, dtype=torch.float64)[
