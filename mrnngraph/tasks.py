@@ -34,6 +34,7 @@ Examples
 
 from __future__ import annotations
 
+import abc
 import math
 import secrets
 from collections.abc import Mapping, Sequence
@@ -128,7 +129,7 @@ def _check_batch_size(batch_size: Any) -> int:
 
 
 # --------------------------------------------------------------------------- base class
-class Task:
+class Task(abc.ABC):
     """Base class of the tasks: sizes, loss, accuracy and the trivially correct policy.
 
     Subclasses set ``name``, ``dt``, ``input_size``, ``output_size``, ``kind``,
@@ -167,8 +168,9 @@ class Task:
         g = _generator(seed, generator)
         return self._generate(_check_batch_size(batch_size), g).to(device)
 
+    @abc.abstractmethod
     def _generate(self, batch_size: int, g: torch.Generator) -> Batch:
-        raise NotImplementedError  # pragma: no cover - abstract
+        """Draw one batch of ``batch_size`` trials from generator ``g``."""
 
     # ---- scoring
     def loss(self, outputs: torch.Tensor, batch: Batch) -> torch.Tensor:
@@ -185,9 +187,9 @@ class Task:
             per_step = (outputs - batch.targets.to(outputs.dtype)).pow(2).mean(-1)
         return (per_step * w).sum() / total
 
+    @abc.abstractmethod
     def correct(self, outputs: torch.Tensor, batch: Batch) -> torch.Tensor:
         """``(B,)`` bool: whether each trial was answered correctly."""
-        raise NotImplementedError  # pragma: no cover - abstract
 
     def accuracy(self, outputs: torch.Tensor, batch: Batch) -> float:
         """Fraction of trials answered correctly (see :meth:`correct`)."""

@@ -17,6 +17,7 @@ environment variables that ``torchrun`` sets (``RANK``, ``WORLD_SIZE``,
 
 from __future__ import annotations
 
+import abc
 import hashlib
 import inspect
 import math
@@ -146,7 +147,7 @@ def _json_safe(x: Any) -> Any:
 
 
 # --------------------------------------------------------------------------- loss terms
-class LossTerm:
+class LossTerm(abc.ABC):
     """A regulariser: ``term(model, out, batch) -> scalar Tensor`` (already weighted).
 
     ``model`` is the bare :class:`~mrnngraph.MultiRegionRNN` (never the DDP wrapper),
@@ -157,8 +158,9 @@ class LossTerm:
     name: str = "term"
     weight: float = 1.0
 
+    @abc.abstractmethod
     def __call__(self, model: nn.Module, out: Any, batch: Batch) -> torch.Tensor:
-        raise NotImplementedError  # pragma: no cover - abstract
+        """The weighted value of this term for one batch."""
 
 
 def _check_weight(weight: Any) -> float:
