@@ -4,11 +4,14 @@ Runs the trained default circuit (see analyse_setup.py) intact and under
 run-time perturbations (mrnngraph.perturb), on the same held-out trials.
 Nothing is retrained or copied, and the model is bit-identical afterwards.
 
-In this briefly trained network SNr's tonic inhibition keeps the thalamus
-silent, so the basal-ganglia loop never reaches cortex: silencing STN or cutting
-the direct pathway changes nothing, while releasing the thalamus, silencing
-cortical inhibition or cutting cortical recurrence does. (The currents example
-shows the same thing: thal -> ctx carries no current.)
+In the trained network SNr, driven by STN, silences the thalamus during the
+delay and the decision; the network answers only when it does. Lesions that
+release the thalamus (silencing STN or SNr, cutting D2 -> GPe so that GPe keeps
+STN quiet) leave it firing and the network never leaves fixation, while the
+direct pathway (D1 -> SNr) and the thalamus itself can go with little loss.
+The right panel splits each condition's answers into correct, wrong choice and
+no answer (still fixating), and gives the thalamus's mean rate in the decision
+epoch.
 
 Run: python examples/analyse_lesions.py  ->  docs/img/analysis_lesions.png
 """
@@ -27,38 +30,80 @@ stim_on = (round(100 / t.dt), round(600 / t.dt))  # stimulus epoch, in steps
 conditions = {
     "intact": {},
     "silence STN": {"silence": ["stn"]},
+    "silence SNr": {"silence": ["snr"]},
+    "cut D2 → GPe (indirect)": {"cut": [("d2", "gpe")]},
     "cut D1 → SNr (direct)": {"cut": [("d1", "snr")]},
+    "silence thalamus": {"silence": ["thal"]},
     "clamp thalamus at 0.5": {"clamp": {"thal": 0.5}},
     "silence ctx I": {"silence": ["ctx_i"]},
-    "cut ctx E → ctx E": {"cut": [("ctx_e", "ctx_e")]},
     "stimulate ctx E (+0.3) in stimulus": {"stimulate": {"ctx_e": 0.3}, "window": stim_on},
 }
-results = {}
+SEED, N = 7, 600
+batch = t.batch(N, seed=SEED)  # the trials evaluate() draws with this seed
+dec = batch.trials["decision_mask"]
+thal = model.circuit.layout.slice("thal")
+ctx_e = model.circuit.layout.slice("ctx_e")
+results, answers, thal_rate = {}, {}, {}
 for name, kw in conditions.items():
     with perturb(model, **kw):
-        results[name] = evaluate(model, t, batch_size=600, seed=7)
-    print(f"{name:36s} accuracy {results[name]['accuracy']:.2f}")
+        results[name] = evaluate(model, t, batch_size=N, seed=SEED)
+        with torch.no_grad():
+            out = model(batch.inputs)
+    # The task's answer: argmax of the outputs averaged over the decision epoch (0 = fixate).
+    answer = ((out.outputs * dec[..., None]).sum(1) / dec.sum(1, keepdim=True)).argmax(-1)
+    right = answer == batch.trials["choice"]
+    answers[name] = [float(right.float().mean()), float(((answer != 0) & ~right).float().mean()),
+                     float((answer == 0).float().mean())]
+    thal_rate[name] = float((out.rates[..., thal].mean(-1) * dec).sum() / dec.sum())
+    assert abs(answers[name][0] - results[name]["accuracy"]) < 1e-6  # same trials, same answers
+    print(f"{name:36s} accuracy {results[name]['accuracy']:.2f}  "
+          f"(coherence >= 12.8: {results[name]['accuracy_coherence_ge_12.8']:.2f})  "
+          f"no answer {answers[name][2]:.2f}  thalamus in decision {thal_rate[name]:.2f}  "
+          f"choice 1 answers {float((answer == 1).float().mean()):.2f}  "
+          f"ctx E mean rate {float(out.rates[..., ctx_e].mean()):.3g}")
 
 after = model.state_dict()
 assert all(torch.equal(before[k], after[k]) for k in before) and model.perturbation is None
 print("state dict bit-identical after every perturbation")
 
 cohs = sorted(float(c) for c in results["intact"]["accuracy_by_coherence"])
-fig, ax = plt.subplots(figsize=(9, 4), layout="constrained")
+fig, (ax, bx) = plt.subplots(1, 2, figsize=(13, 5.6), layout="constrained",
+                             gridspec_kw={"width_ratios": [1, 1.05]})
 for k, (name, r) in enumerate(results.items()):
     acc = [r["accuracy_by_coherence"][f"{c:g}"]["accuracy"] for c in cohs]
     ax.plot(range(len(cohs)), acc, "o-", lw=2.5 if name == "intact" else 1.2,
             ms=6 if name == "intact" else 4, zorder=1 if name == "intact" else 2,
-            color="0.6" if name == "intact" else f"C{k}",
+            color="0.6" if name == "intact" else f"C{k - 1}",
             label=f"{name} ({r['accuracy']:.2f})")
 ax.axhline(0.5, color="0.7", ls=":", lw=1)
 ax.set_xticks(range(len(cohs)), [f"{c:g}" for c in cohs])
 ax.set_xlabel("coherence (%)")
 ax.set_ylabel("accuracy")
-ax.set_ylim(0, 1.05)
-ax.set_title("decision accuracy under run-time lesions (same trials)")
-ax.legend(fontsize="small", frameon=False, loc="center left", bbox_to_anchor=(1.0, 0.5),
-          title="condition (overall accuracy)", title_fontsize="small")
+ax.set_ylim(-0.03, 1.05)
+ax.set_title(f"accuracy by coherence ({N} held-out trials, the same in every condition)",
+             fontsize=10)
+ax.legend(fontsize="small", frameon=False, loc="upper center", bbox_to_anchor=(0.5, -0.13),
+          ncols=2, title="condition (overall accuracy)", title_fontsize="small")
+
+names = list(conditions)
+y = range(len(names))[::-1]
+left = [0.0] * len(names)
+for j, (what, color) in enumerate((("correct", "C2"), ("wrong choice", "C3"),
+                                   ("no answer (fixate)", "0.75"))):
+    width = [answers[n][j] for n in names]
+    bx.barh(list(y), width, left=left, color=color, label=what, height=0.7)
+    left = [a + w for a, w in zip(left, width, strict=True)]
+for yy, n in zip(y, names, strict=True):
+    bx.text(1.02, yy, f"{thal_rate[n]:.2f}", va="center", fontsize=8)
+bx.text(1.02, len(names) - 0.45, "thal.", fontsize=8, va="center", style="italic")
+bx.set_yticks(list(y), names, fontsize=8)
+bx.set_xlim(0, 1.14)
+bx.set_ylim(-0.6, len(names) - 0.1)
+bx.set_xticks([0, 0.25, 0.5, 0.75, 1.0])
+bx.set_xlabel("fraction of trials")
+bx.set_title("answers; right: the thalamus's mean rate in the decision epoch", fontsize=10)
+bx.legend(fontsize="small", frameon=False, ncols=3, loc="upper center",
+          bbox_to_anchor=(0.45, -0.1))
 IMG.mkdir(parents=True, exist_ok=True)
-fig.savefig(IMG / "analysis_lesions.png", dpi=110)
+fig.savefig(IMG / "analysis_lesions.png", dpi=100)
 print("wrote", IMG / "analysis_lesions.png")

@@ -2,8 +2,16 @@
 
 The CBGT loop (:func:`mrnngraph.presets.cbgt_loop`) learns perceptual decision
 making (:class:`mrnngraph.tasks.PerceptualDecisionMaking`) for a few hundred
-Adam steps with :func:`mrnngraph.train.train`. The trained weights are cached in
-``examples/out/analyse_cbgt.pt`` so each example runs in seconds after the first.
+Adam steps with :func:`mrnngraph.train.train`. The trained model is cached in
+``examples/out/analyse_cbgt.pt`` (a :func:`mrnngraph.checkpoint.save_model`
+file) so each example runs in seconds after the first. The cache is used only
+while it still matches: same compiled circuit (its
+:func:`~mrnngraph.checkpoint.circuit_fingerprint`, so an edited preset or a
+changed compiler retrains) and same training settings; otherwise the examples
+retrain and overwrite it.
+
+Torch runs single-threaded: the examples are small, and they should not crowd
+other work on the machine.
 
 Run alone to (re)train: python examples/analyse_setup.py
 """
@@ -11,14 +19,17 @@ Run alone to (re)train: python examples/analyse_setup.py
 from __future__ import annotations
 
 import sys
+import warnings
 from pathlib import Path
 
 import matplotlib
 import torch
 
 matplotlib.use("Agg")
+torch.set_num_threads(1)
 
-from mrnngraph import MultiRegionRNN  # noqa: E402
+from mrnngraph import GraphError, MultiRegionRNN  # noqa: E402
+from mrnngraph.checkpoint import circuit_fingerprint, load_checkpoint, save_model  # noqa: E402
 from mrnngraph.presets import cbgt_loop  # noqa: E402
 from mrnngraph.tasks import PerceptualDecisionMaking  # noqa: E402
 from mrnngraph.train import evaluate, train  # noqa: E402
@@ -29,6 +40,8 @@ IMG = ROOT / "docs" / "img"
 CACHE = OUT / "analyse_cbgt.pt"
 STEPS = 400
 SEED = 0
+LR = 3e-3
+BATCH = 64
 
 
 def task() -> PerceptualDecisionMaking:
@@ -37,18 +50,40 @@ def task() -> PerceptualDecisionMaking:
     return PerceptualDecisionMaking(dt=20.0, stimulus=500.0, delay=300.0)
 
 
+def _settings() -> dict:
+    t = task()
+    return {"task": repr(t), "coherences": list(t.coherences), "sigma": t.sigma,
+            "steps": STEPS, "lr": LR, "batch_size": BATCH, "seed": SEED}
+
+
+def _cached(model: MultiRegionRNN) -> MultiRegionRNN | None:
+    """The cached trained model if it was trained from this very circuit and settings."""
+    if not CACHE.exists():
+        return None
+    try:
+        ckpt = load_checkpoint(CACHE)
+    except (ValueError, GraphError, KeyError, RuntimeError) as err:
+        warnings.warn(f"ignoring {CACHE.name} ({err}); retraining", stacklevel=2)
+        return None
+    same_circuit = circuit_fingerprint(ckpt.model.circuit) == circuit_fingerprint(model.circuit)
+    if not same_circuit or ckpt.metadata.get("settings") != _settings():
+        what = "a different circuit" if not same_circuit else "different training settings"
+        warnings.warn(f"{CACHE.name} was trained with {what}; retraining", stacklevel=2)
+        return None
+    return ckpt.model
+
+
 def trained_model(*, retrain: bool = False) -> MultiRegionRNN:
-    """The CBGT loop trained on the task (from the cache when it exists)."""
-    model = MultiRegionRNN.from_graph(cbgt_loop(), seed=SEED)
-    if CACHE.exists() and not retrain:
-        model.load_state_dict(torch.load(CACHE, weights_only=True))
-        return model
-    history = train(model, task(), steps=STEPS, lr=3e-3, batch_size=64, seed=SEED,
+    """The CBGT loop trained on the task (from the cache when it still matches)."""
+    G = cbgt_loop()
+    model = MultiRegionRNN.from_graph(G, seed=SEED)
+    if not retrain and (cached := _cached(model)) is not None:
+        return cached
+    history = train(model, task(), steps=STEPS, lr=LR, batch_size=BATCH, seed=SEED,
                     progress=sys.stderr.isatty())
-    OUT.mkdir(parents=True, exist_ok=True)
-    tmp = CACHE.with_suffix(".tmp")
-    torch.save(model.state_dict(), tmp)
-    tmp.replace(CACHE)
+    save_model(model, CACHE, graph=G,
+               metadata={"settings": _settings(), "seconds": history.seconds,
+                         "final_accuracy": history.accuracy[-1]})
     print(f"trained {STEPS} steps in {history.seconds:.0f} s; final training accuracy "
           f"{history.accuracy[-1]:.2f}")
     return model

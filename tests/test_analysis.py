@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import dataclasses
 
 import matplotlib
 
@@ -420,7 +421,11 @@ def test_plot_spectrum_of_fixed_points_marks_stability():
     fps = find_fixed_points(model, torch.ones(1), torch.rand(20, 2) * 6 - 3)
     ax = plot_spectrum(fps)
     labels = [c.get_label() for c in ax.collections]
-    assert labels == ["stable points (2)", "unstable points (1)"]
+    assert labels == ["stable fixed points (2)", "unstable fixed points (1)"]
+    # a point the search did not converge on is a slow point, never a fixed point
+    slow = dataclasses.replace(fps, converged=fps.stable.clone())  # the saddle "not found"
+    labels = [c.get_label() for c in plot_spectrum(slow).collections]
+    assert labels == ["stable fixed points (2)", "slow points (1)"]
     with pytest.raises(TypeError, match="Jacobian, FixedPoints or a tensor"):
         plot_spectrum([1, 2])
     with pytest.raises(ValueError, match="needs dt"):

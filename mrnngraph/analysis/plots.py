@@ -107,6 +107,14 @@ def plot_block_norms(jac: Jacobian, *, ax: Any = None, regions: Sequence[str] | 
     return ax
 
 
+def _point_kinds(fps: FixedPoints) -> list[tuple[torch.Tensor, str]]:
+    """Masks of the stable and unstable *fixed* points (converged) and of the slow
+    points (not converged), leaving out empty groups."""
+    conv = fps.converged.bool()
+    kinds = [(conv & fps.stable, "stable"), (conv & ~fps.stable, "unstable"), (~conv, "slow")]
+    return [(sel, kind) for sel, kind in kinds if bool(sel.any())]
+
+
 def plot_spectrum(eigenvalues: Jacobian | FixedPoints | torch.Tensor, *, ax: Any = None,
                   continuous: bool = False, dt: float | None = None,
                   label: str | None = None, **scatter: Any) -> Any:
@@ -119,8 +127,9 @@ def plot_spectrum(eigenvalues: Jacobian | FixedPoints | torch.Tensor, *, ax: Any
     Parameters
     ----------
     eigenvalues : Jacobian, FixedPoints or complex Tensor
-        For :class:`FixedPoints` the eigenvalues of every point are drawn, stable
-        points as filled dots, unstable ones as crosses.
+        For :class:`FixedPoints` the eigenvalues of every point are drawn: stable
+        fixed points as dots, unstable ones as crosses, slow points (the search did
+        not converge) as plus signs.
     continuous : bool
     dt : float, optional
         Needed with ``continuous=True`` when a tensor is given.
@@ -140,13 +149,11 @@ def plot_spectrum(eigenvalues: Jacobian | FixedPoints | torch.Tensor, *, ax: Any
         dt = eigenvalues.dt if dt is None else dt
         groups.append((eigenvalues.eigenvalues, "o", label or "eigenvalues"))
     elif isinstance(eigenvalues, FixedPoints):
-        st = eigenvalues.stable
-        if bool(st.any()):
-            groups.append((eigenvalues.eigenvalues[st].reshape(-1), "o",
-                           label or f"stable points ({int(st.sum())})"))
-        if bool((~st).any()):
-            groups.append((eigenvalues.eigenvalues[~st].reshape(-1), "x",
-                           f"unstable points ({int((~st).sum())})"))
+        for sel, kind in _point_kinds(eigenvalues):
+            marker = {"stable": "o", "unstable": "x", "slow": "+"}[kind]
+            text = f"{kind} {'points' if kind == 'slow' else 'fixed points'} ({int(sel.sum())})"
+            groups.append((eigenvalues.eigenvalues[sel].reshape(-1), marker,
+                           label if label and kind == "stable" else text))
     elif isinstance(eigenvalues, torch.Tensor):
         groups.append((eigenvalues.reshape(-1), "o", label or "eigenvalues"))
     else:
@@ -198,7 +205,8 @@ def plot_flow_field(ff: FlowField, *, ax: Any = None, kind: Literal["stream", "q
     kind : {"stream", "quiver"}
         Streamlines coloured by speed, or arrows.
     fixed_points : FixedPoints, optional
-        Projected on the plane: stable ones as filled dots, unstable as open circles.
+        Projected on the plane: stable fixed points as filled dots, unstable ones as
+        open circles, slow points (not converged) as small grey diamonds.
     max_trajectories : int
         Trials drawn (the first ones).
     colors : sequence of colours, optional
@@ -231,13 +239,13 @@ def plot_flow_field(ff: FlowField, *, ax: Any = None, kind: Literal["stream", "q
         ax.plot(traj[b, -1, 0].item(), traj[b, -1, 1].item(), "o", color=color, ms=3)
     if fixed_points is not None and len(fixed_points):
         p = ff.project(fixed_points.points).double().cpu()
-        st = fixed_points.stable.cpu()
-        if bool(st.any()):
-            ax.plot(p[st, 0].numpy(), p[st, 1].numpy(), "o", color="k", ms=7,
-                    label="stable fixed point")
-        if bool((~st).any()):
-            ax.plot(p[~st, 0].numpy(), p[~st, 1].numpy(), "o", mfc="white", mec="k", ms=7,
-                    label="unstable fixed point")
+        style = {"stable": {"color": "k"}, "unstable": {"mfc": "white", "mec": "k"},
+                 "slow": {"color": "0.5", "marker": "d", "ms": 5}}
+        for sel, kind in _point_kinds(fixed_points):
+            sel = sel.cpu()
+            ax.plot(p[sel, 0].numpy(), p[sel, 1].numpy(), **{"marker": "o", "ms": 7,
+                    "ls": "none", **style[kind]},
+                    label="slow point" if kind == "slow" else f"{kind} fixed point")
     ev = ff.explained.double().cpu()
     ax.set_xlabel(f"PC 1 ({100 * float(ev[0]):.0f}% var)")
     ax.set_ylabel(f"PC 2 ({100 * float(ev[1]):.0f}% var)")
