@@ -287,6 +287,11 @@ def _edge_spec(G: nx.DiGraph, src: str, dst: str, attrs: dict, nodes: dict[str, 
         problems.append(Problem(
             where, f"rule 'one_to_one' needs equal sizes; {src!r} has {n_src} units, "
             f"{dst!r} has {n_dst}", "one-to-one-sizes"))
+    if values.get("rule") == "one_to_one" and src == dst and values.get("autapses") is False:
+        problems.append(Problem(
+            where, "rule 'one_to_one' on a self-edge connects each unit to itself, which "
+            "autapses=False forbids", "one-to-one-autapses",
+            hint="drop autapses=False, or use another rule"))
     ei = values.get("ei")
     if ei is not None and s is not None and d is not None:
         _check_ei(list(ei), s, d, where, problems)

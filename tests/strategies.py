@@ -79,7 +79,7 @@ def edge_attrs(draw, G, src, dst):
         # a one-letter entry already includes the two-letter ones from the same source type
         entries = [e for e in entries if not (len(e) == 2 and e[0] in entries)]
         attrs["ei"] = entries
-    if src == dst:
+    if src == dst and attrs["rule"] != "one_to_one":
         attrs["autapses"] = draw(st.booleans())
     attrs["trainable"] = draw(st.booleans())
     attrs["zero"] = draw(st.booleans()) and draw(st.booleans())

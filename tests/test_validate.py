@@ -120,6 +120,13 @@ def test_one_to_one_needs_equal_sizes():
     assert p.where == "edge ('m', 'f')" and "10" in p.message and "3" in p.message
 
 
+def test_one_to_one_self_edge_without_autapses():
+    G = base()
+    G.add_edge("f", "f", rule="one_to_one", autapses=False)
+    p = only_error(G, "one-to-one-autapses")
+    assert p.where == "edge ('f', 'f')" and "autapses=False" in p.message
+
+
 def test_sign_with_exc_frac():
     G = base()
     G.nodes["m"]["sign"] = "exc"

@@ -1,0 +1,396 @@
+"""Block-sparse execution: the recurrent matrix kept as the circuit's declared blocks.
+
+A circuit that is sparse at region level (most region pairs unconnected) wastes
+most of a dense ``[H, H]`` matmul on zeros. Here each declared recurrent
+projection stays a dense ``[size(dst), size(src)]`` block; blocks of the same
+shape are stacked into one ``[n_blocks, n_dst, n_src]`` tensor, and one step of
+the recurrence is, per shape group, a gather of the source units, one batched
+matmul, and a scatter-add into the destination units (:class:`BlockOperator`);
+units move in whole-region chunks when the regions of a group line up. The
+sequence-level backward of :mod:`mrnngraph._scan` uses the same operator, and
+the weight gradient of each block is one GEMM over all steps.
+
+:class:`BlockSparse` is the parametrization the model registers for
+``weight_hh`` in sparse mode: the trainable parameter is one flat vector of all
+trainable block entries; masks (bool), per-unit signs and frozen blocks are
+buffers, so Dale's law, the masks and frozen projections hold by construction,
+exactly as with the dense :class:`mrnngraph.model.Constrained`. Reading
+``model.weight_hh`` still gives the dense effective matrix (assembled on
+demand, for analysis); the forward pass never assembles it.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from ._scan import OperatorWeights
+from .circuit import CompiledCircuit
+
+__all__ = ["BlockOperator", "BlockSparse", "block_coverage", "choose_sparse",
+           "SPARSE_MIN_UNITS", "SPARSE_MAX_COVERAGE", "SPARSE_MIN_BLOCK_ENTRIES",
+           "SPARSE_MAX_GROUPS"]
+
+#: ``sparse=None`` picks block-sparse execution from this many recurrent units ...
+SPARSE_MIN_UNITS = 256
+#: ... when the declared recurrent blocks cover at most this fraction of ``[H, H]`` ...
+SPARSE_MAX_COVERAGE = 0.4
+#: ... the average block has at least this many entries (small blocks cost more in
+#: gathers and per-block work than they save) ...
+SPARSE_MIN_BLOCK_ENTRIES = 1024
+#: ... and the blocks come in at most this many distinct shapes (one batched matmul each).
+SPARSE_MAX_GROUPS = 4
+
+
+def _live_blocks(circuit: CompiledCircuit) -> list:
+    """Recurrent blocks that can carry a weight (not ``zero``, some synapse in the mask)."""
+    return [b for b in circuit.family_blocks("hh") if not b.zero and bool(b.mask.any())]
+
+
+def block_coverage(circuit: CompiledCircuit) -> float:
+    """Fraction of the ``[H, H]`` recurrent matrix inside blocks that can carry weights.
+
+    Examples
+    --------
+    >>> import networkx as nx
+    >>> from mrnngraph import compile
+    >>> G = nx.DiGraph()
+    >>> G.add_nodes_from([("a", {"size": 4}), ("b", {"size": 4})])
+    >>> G.add_edges_from([("a", "a"), ("a", "b")])
+    >>> block_coverage(compile(G, seed=0))
+    0.5
+    """
+    H = circuit.layout.hidden_size
+    if H == 0:
+        return 0.0
+    covered = sum(b.mask.shape[0] * b.mask.shape[1] for b in _live_blocks(circuit))
+    return covered / (H * H)
+
+
+def choose_sparse(circuit: CompiledCircuit) -> bool:
+    """What ``sparse=None`` picks: block-sparse for circuits sparse at region level.
+
+    True when the circuit has at least :data:`SPARSE_MIN_UNITS` recurrent units, its
+    declared blocks cover at most :data:`SPARSE_MAX_COVERAGE` of ``[H, H]``, hold
+    :data:`SPARSE_MIN_BLOCK_ENTRIES` entries on average and come in at most
+    :data:`SPARSE_MAX_GROUPS` shapes. The thresholds come from the measurements in
+    ``bench/NOTES.md``: outside them the gathers, scatters and per-block work cost
+    more than the skipped zeros save.
+    """
+    H = circuit.layout.hidden_size
+    blocks = _live_blocks(circuit)
+    if H < SPARSE_MIN_UNITS or not blocks:
+        return False
+    covered = sum(b.mask.numel() for b in blocks)
+    shapes = {(*b.mask.shape, bool(b.trainable)) for b in blocks}
+    return (covered <= SPARSE_MAX_COVERAGE * H * H
+            and covered >= SPARSE_MIN_BLOCK_ENTRIES * len(blocks)
+            and len(shapes) <= SPARSE_MAX_GROUPS)
+
+
+@dataclass(frozen=True)
+class _Group:
+    """Blocks of one shape and one trainability, stacked ``[nb, nd, ns]``."""
+
+    nd: int
+    ns: int
+    dst_starts: tuple[int, ...]
+    src_starts: tuple[int, ...]
+    trainable: bool
+    offset: int  # into the flat trainable parameter (trainable groups only)
+    # Units are gathered and scattered in chunks of this many (a divisor of the block
+    # size, of every block start and of H): whole blocks when regions are aligned.
+    cd: int = 1
+    cs: int = 1
+
+    @property
+    def nb(self) -> int:
+        return len(self.dst_starts)
+
+    @property
+    def numel(self) -> int:
+        return self.nb * self.nd * self.ns
+
+
+class BlockOperator:
+    """The recurrent term as stacked dense blocks. States are ``(B, H)``.
+
+    Implements the operator methods documented in :class:`mrnngraph._scan.DenseOperator`.
+    One step per shape group: gather the source chunks, one batched matmul, one
+    scatter-add into the destination chunks.
+
+    Parameters
+    ----------
+    groups : list of _Group
+        Shapes, chunk sizes and offsets of each group of blocks.
+    src_idx, dst_idx : list of Tensor
+        Per group, the chunk indices of the blocks' sources ``[nb * ns / cs]`` and
+        destinations ``[nb * nd / cd]``, on the device of the states.
+    hidden_size : int
+    """
+
+    uniform_alpha: float | None = None
+
+    def __init__(self, groups: list[_Group], src_idx: list[torch.Tensor],
+                 dst_idx: list[torch.Tensor], hidden_size: int):
+        self.groups = groups
+        self.src_idx = src_idx
+        self.dst_idx = dst_idx
+        self.hidden_size = hidden_size
+
+    def key(self) -> tuple:
+        # The index tensors are baked into a captured CUDA graph by address.
+        return ("blocks", self.uniform_alpha,
+                tuple((g.nb, g.nd, g.ns, s.data_ptr(), d.data_ptr())
+                      for g, s, d in zip(self.groups, self.src_idx, self.dst_idx, strict=True)))
+
+    def _products(self, weights, h: torch.Tensor):
+        """``(group, dst chunk index, [nb, B, nd] block outputs W_k h[src_k])`` per group."""
+        B = h.shape[0]
+        for g, s, d, w in zip(self.groups, self.src_idx, self.dst_idx, weights, strict=True):
+            hs = _gather(h, g.cs, s).reshape(B, g.nb, g.ns).transpose(0, 1)
+            yield g, d, torch.bmm(hs, w.transpose(1, 2))
+
+    def forward_prep(self, weights, alpha: torch.Tensor) -> tuple:
+        return self.backward_prep(weights, alpha)
+
+    def step_(self, prep: tuple, h: torch.Tensor, d: torch.Tensor, x: torch.Tensor,
+              alpha: torch.Tensor | float, out: torch.Tensor) -> None:
+        # lerp(x, d + W h, alpha) = lerp(x, d, alpha) + alpha * W h: the block products
+        # are scattered straight into the state, scaled on the way.
+        n = len(self.groups)
+        torch.lerp(x, d, alpha, out=out)
+        rows = prep[n:] if self.uniform_alpha is None else (None,) * n
+        for (g, di, y), a in zip(self._products(prep[:n], h), rows, strict=True):
+            if a is not None:
+                y.mul_(a)
+            _scatter_add_(out, g.cd, di, y, 1.0 if a is not None else self.uniform_alpha)
+
+    def recurrent(self, weights, h: torch.Tensor) -> torch.Tensor:
+        B, H = h.shape
+        out = h.new_zeros(h.shape)
+        for g, di, y in self._products(weights, h):
+            src = y.transpose(0, 1).reshape(B, -1, g.cd)
+            out = out.view(B, H // g.cd, g.cd).index_add(1, di, src).view(B, H)
+        return out
+
+    def backward_prep(self, weights, alpha: torch.Tensor) -> tuple:
+        # alpha scales the gathered [nb, B, nd] adjoints rather than the weights: a pass
+        # over every weight per call costs more than one per step unless T is long.
+        if self.uniform_alpha is not None:
+            return tuple(weights)
+        rows = tuple(_gather(alpha[None], g.cd, d).reshape(g.nb, 1, g.nd)
+                     for g, d in zip(self.groups, self.dst_idx, strict=True))
+        return (*weights, *rows)
+
+    def rmatvec_(self, prep: tuple, lam: torch.Tensor, out: torch.Tensor) -> None:
+        B, n = lam.shape[0], len(self.groups)
+        rows = prep[n:] if self.uniform_alpha is None else (None,) * n
+        out.zero_()
+        for g, s, d, w, a in zip(self.groups, self.src_idx, self.dst_idx, prep[:n], rows,
+                                 strict=True):
+            ls = _gather(lam, g.cd, d).reshape(B, g.nb, g.nd).transpose(0, 1)
+            if a is not None:
+                ls = ls * a
+            _scatter_add_(out, g.cs, s, torch.bmm(ls, w))
+
+    def weight_grads(self, weights, delta: torch.Tensor, h0: torch.Tensor,
+                     rates: torch.Tensor, needs) -> list[torch.Tensor | None]:
+        if not any(needs):
+            return [None] * len(weights)
+        H = delta.shape[-1]
+        # Steps after the first as [T*B, H]: each block's gradient is one GEMM over all
+        # of them on column slices (plus the first step's, with h0).
+        d2, r2 = delta[1:].reshape(-1, H), rates[:-1].reshape(-1, H)
+        out: list[torch.Tensor | None] = []
+        for g, w, need in zip(self.groups, weights, needs, strict=True):
+            if not need:
+                out.append(None)
+                continue
+            grad = torch.empty_like(w)
+            for k, (a, c) in enumerate(zip(g.dst_starts, g.src_starts, strict=True)):
+                torch.mm(delta[0, :, a:a + g.nd].t(), h0[:, c:c + g.ns], out=grad[k])
+                grad[k].addmm_(d2[:, a:a + g.nd].t(), r2[:, c:c + g.ns])
+            out.append(grad)
+        return out
+
+    def rvec(self, weights, v: torch.Tensor) -> torch.Tensor:
+        out = v.new_zeros(1, self.hidden_size)
+        for g, s, d, w in zip(self.groups, self.src_idx, self.dst_idx, weights, strict=True):
+            vs = _gather(v[None], g.cd, d).reshape(1, g.nb, g.nd).transpose(0, 1)
+            _scatter_add_(out, g.cs, s, torch.bmm(vs, w))
+        return out[0]
+
+
+def _gather(x: torch.Tensor, c: int, idx: torch.Tensor) -> torch.Tensor:
+    """``x[:, units]`` for ``(B, H)`` ``x``, the units given as chunks of ``c``: ``(B, n, c)``."""
+    B, H = x.shape
+    return x.view(B, H // c, c).index_select(1, idx)
+
+
+def _scatter_add_(out: torch.Tensor, c: int, idx: torch.Tensor, y: torch.Tensor,
+                  scale: float = 1.0) -> None:
+    """``out[:, units] += scale * y`` for block outputs ``y`` of shape ``[nb, B, n]``."""
+    B, H = out.shape
+    out.view(B, H // c, c).index_add_(1, idx, y.transpose(0, 1).reshape(B, -1, c), alpha=scale)
+
+
+def _chunk(starts: tuple[int, ...], size: int, H: int) -> tuple[int, torch.Tensor]:
+    """The largest chunk dividing the block size, every start and ``H``, and the chunk
+    indices of the blocks in order."""
+    c = math.gcd(size, H, *starts)
+    idx = (torch.tensor(starts)[:, None] // c + torch.arange(size // c)).reshape(-1)
+    return c, idx
+
+
+class BlockSparse(nn.Module):
+    """Parametrization of ``weight_hh`` kept as the circuit's declared blocks.
+
+    The original (trainable) tensor is one flat vector of every trainable block's
+    entries. Per block, ``W_eff = mask * (sign != 0 ? sign * |W| : W)`` with the
+    sign of each source unit; frozen blocks (``trainable=False``) are buffers.
+    Blocks of ``zero`` projections and blocks with an empty mask are left out:
+    their effective weights are always zero.
+
+    Parameters
+    ----------
+    circuit : CompiledCircuit
+    device, dtype : optional
+
+    Examples
+    --------
+    >>> from mrnngraph.presets.examples import two_area_ei
+    >>> from mrnngraph import compile
+    >>> c = compile(two_area_ei(size=10), seed=0)
+    >>> p = BlockSparse(c)
+    >>> raw = p.initial_original(c)
+    >>> torch.equal(p(raw), c.weight_hh)
+    True
+    """
+
+    def __init__(self, circuit: CompiledCircuit, *, device: torch.device | str | None = None,
+                 dtype: torch.dtype | None = None):
+        super().__init__()
+        factory = {"device": device, "dtype": dtype or circuit.dtype}
+        lay = circuit.layout
+        self.hidden_size = H = lay.hidden_size
+        rank = {n: i for i, n in enumerate(lay.regions)}
+        by_key: dict[tuple[int, int, bool], list] = {}
+        for b in _live_blocks(circuit):
+            by_key.setdefault((*b.mask.shape, bool(b.trainable)), []).append(b)
+        has_sign = bool((circuit.sign_h != 0).any())
+        self.register_buffer("sign", circuit.sign_h.to(**factory) if has_sign else None)
+        groups: list[_Group] = []
+        self._keys: list[list[tuple[str, str]]] = []
+        self._signed: list[str] = []
+        offset = 0
+        # Trainable groups first, so the flat parameter is their concatenation.
+        for (nd, ns, trainable), blocks in sorted(by_key.items(), key=lambda kv: not kv[0][2]):
+            blocks.sort(key=lambda b: (rank[b.dst], rank[b.src]))
+            dst_starts = tuple(lay.slice(b.dst).start for b in blocks)
+            src_starts = tuple(lay.slice(b.src).start for b in blocks)
+            cd, dst_idx = _chunk(dst_starts, nd, H)
+            cs, src_idx = _chunk(src_starts, ns, H)
+            g = _Group(nd, ns, dst_starts, src_starts, trainable,
+                       offset if trainable else -1, cd, cs)
+            i = len(groups)
+            groups.append(g)
+            self._keys.append([(b.src, b.dst) for b in blocks])
+            if trainable:
+                offset += g.numel
+            self.register_buffer(f"src_idx_{i}", src_idx.to(device), persistent=False)
+            self.register_buffer(f"dst_idx_{i}", dst_idx.to(device), persistent=False)
+            src = (torch.tensor(src_starts)[:, None] + torch.arange(ns)).reshape(-1)
+            self.register_buffer(f"mask_{i}", torch.stack([b.mask for b in blocks]).to(device))
+            sign = (circuit.sign_h[src].view(g.nb, 1, ns).to(**factory) if has_sign else None)
+            self.register_buffer(f"sign_{i}", sign, persistent=False)
+            n_signed = 0 if sign is None else int((sign != 0).sum())
+            self._signed.append("all" if n_signed == src.numel() else
+                                "some" if n_signed else "none")
+            frozen = None if trainable else torch.stack([b.weight for b in blocks]).to(**factory)
+            self.register_buffer(f"frozen_{i}", frozen)
+        self.groups = groups
+        self.n_original = offset
+
+    # ------------------------------------------------------------------ values
+    def initial_original(self, circuit: CompiledCircuit) -> torch.Tensor:
+        """The flat trainable vector holding the circuit's initial effective blocks (CPU,
+        the circuit's dtype: move it with ``.to(original)``)."""
+        parts = [circuit.blocks[key].weight.reshape(-1)
+                 for g, keys in zip(self.groups, self._keys, strict=True) if g.trainable
+                 for key in keys]
+        return torch.cat(parts) if parts else torch.zeros(0, dtype=circuit.dtype)
+
+    def effective(self, original: torch.Tensor) -> list[torch.Tensor]:
+        """Effective ``[nb, nd, ns]`` weights of each group (differentiable in ``original``)."""
+        out = []
+        for i, g in enumerate(self.groups):
+            if not g.trainable:
+                out.append(self._buffers[f"frozen_{i}"])
+                continue
+            # A whole-tensor view has a cheaper backward than a slice of it.
+            flat = (original if g.numel == original.numel()
+                    else original[g.offset:g.offset + g.numel])
+            w = flat.view(g.nb, g.nd, g.ns)
+            sign = self._buffers[f"sign_{i}"]
+            if sign is not None and self._signed[i] == "all":
+                w = w.abs() * sign
+            elif sign is not None and self._signed[i] == "some":
+                w = torch.where(sign != 0, sign * w.abs(), w)
+            out.append(w * self._buffers[f"mask_{i}"])
+        return out
+
+    def operator(self) -> BlockOperator:
+        n = len(self.groups)
+        return BlockOperator(self.groups, [self._buffers[f"src_idx_{i}"] for i in range(n)],
+                             [self._buffers[f"dst_idx_{i}"] for i in range(n)],
+                             self.hidden_size)
+
+    def blocks(self, original: torch.Tensor) -> OperatorWeights:
+        """What the model passes to :func:`mrnngraph._scan.leaky_scan` in sparse mode."""
+        return OperatorWeights(self.operator(), tuple(self.effective(original)))
+
+    def forward(self, original: torch.Tensor) -> torch.Tensor:
+        """The dense effective ``[H, H]`` matrix (for reading ``model.weight_hh``)."""
+        H = self.hidden_size
+        out = original.new_zeros(H, H)
+        for g, w in zip(self.groups, self.effective(original), strict=True):
+            for k, (a, c) in enumerate(zip(g.dst_starts, g.src_starts, strict=True)):
+                out[a:a + g.nd, c:c + g.ns] = w[k]
+        return out
+
+    def right_inverse(self, value: torch.Tensor) -> torch.Tensor:
+        """Accept the flat original itself, or a dense effective ``[H, H]`` matrix."""
+        if value.dim() == 1 and value.numel() == self.n_original:
+            return value
+        H = self.hidden_size
+        if value.shape != (H, H):
+            raise ValueError(f"block-sparse weight_hh takes a dense ({H}, {H}) matrix or the "
+                             f"flat vector of {self.n_original} block entries; "
+                             f"got {tuple(value.shape)}")
+        parts = [value[a:a + g.nd, c:c + g.ns].reshape(-1)
+                 for g in self.groups if g.trainable
+                 for a, c in zip(g.dst_starts, g.src_starts, strict=True)]
+        return torch.cat(parts) if parts else value.new_zeros(0)
+
+    # ------------------------------------------------------------------ dense views
+    @property
+    def mask(self) -> torch.Tensor:
+        """Dense ``[H, H]`` bool mask, assembled on demand (not stored)."""
+        H = self.hidden_size
+        out = torch.zeros(H, H, dtype=torch.bool)
+        for i, g in enumerate(self.groups):
+            m = self._buffers[f"mask_{i}"]
+            out = out.to(m.device)
+            for k, (a, c) in enumerate(zip(g.dst_starts, g.src_starts, strict=True)):
+                out[a:a + g.nd, c:c + g.ns] = m[k]
+        return out
+
+    def extra_repr(self) -> str:
+        nb = sum(g.nb for g in self.groups)
+        return (f"hidden_size={self.hidden_size}, blocks={nb}, groups={len(self.groups)}, "
+                f"trainable_entries={self.n_original}")
+
