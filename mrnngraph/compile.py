@@ -42,6 +42,7 @@ from __future__ import annotations
 import hashlib
 import math
 import secrets
+import threading
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -124,6 +125,16 @@ def _sub_blocks(e: EdgeSpec, s: NodeSpec, d: NodeSpec) -> list[tuple[slice, slic
             for entry in e.ei]
 
 
+_LOCAL = threading.local()
+
+
+def _scratch(n: int) -> torch.Tensor:
+    buf = getattr(_LOCAL, "buf", None)
+    if buf is None or buf.numel() < n:
+        buf = _LOCAL.buf = torch.empty(n)
+    return buf[:n]
+
+
 def _sub_candidates(e: EdgeSpec, rows: slice, cols: slice) -> torch.Tensor:
     cand = torch.ones(rows.stop - rows.start, cols.stop - cols.start, dtype=torch.bool)
     if e.rule == "one_to_one" or (e.src == e.dst and not e.autapses):
@@ -151,8 +162,12 @@ def _edge_mask(e: EdgeSpec, s: NodeSpec, d: NodeSpec, g: torch.Generator) -> tor
         return torch.zeros(d.size, s.size, dtype=torch.bool)
     plain = e.rule != "one_to_one" and (e.src != e.dst or e.autapses)
     if e.ei is None and plain and e.rule == "bernoulli":
-        # The common case, drawn without a candidate matrix (large circuits are mostly this).
-        return torch.rand(d.size, s.size, generator=g) < 1.0 - e.sparsity
+        # The common case, drawn without a candidate matrix (large circuits are mostly
+        # this) into a per-thread scratch buffer: allocating and freeing one uniform
+        # matrix per block costs more in page faults than drawing it.
+        u = _scratch(d.size * s.size).view(d.size, s.size)
+        torch.rand(d.size, s.size, generator=g, out=u)
+        return u < 1.0 - e.sparsity
     mask = torch.zeros(d.size, s.size, dtype=torch.bool)
     for rows, cols in _sub_blocks(e, s, d):
         mask[rows, cols] = draw_mask(_sub_candidates(e, rows, cols), e.rule, e.sparsity, g)
