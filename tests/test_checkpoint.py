@@ -23,14 +23,6 @@ from tests.conftest import issue_example
 from tests.strategies import valid_graphs
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
 def rich_graph() -> nx.DiGraph:
     """Per-unit values, learnable bias, own tau, every rule, ei, frozen, zero, gain, parents."""
     G = nx.DiGraph(name="rich", dt=10.0, tau=50.0, activation="tanh")

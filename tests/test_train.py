@@ -25,16 +25,6 @@ from mrnngraph.train import (
 )
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    # Tiny models gain nothing from threads, and on shared cores OpenMP's spinning
-    # makes two threads several times slower than one.
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
 def tiny_graph(n_in: int = 3, n_out: int = 3) -> nx.DiGraph:
     """Every constraint in a few units: Dale (mixed and single-sign regions, signed
     inputs), sparse masks, no autapses, a frozen projection and a zero one."""
