@@ -638,3 +638,18 @@ def test_adjacency_lists_every_problem_and_type_errors():
         from_adjacency([["a", "b"], ["c", "d"]], ["x", "y"], 2)
     with pytest.raises(TypeError):
         from_adjacency(FLN, "V1", 2)
+
+
+@pytest.mark.parametrize("fmt", ["json", "yaml", "graphml"])
+@pytest.mark.parametrize("text", ["\x85", "a\u2028b", "c\u2029", "tab\there", "cr\rlf\n",
+                                  "bell\x07", " padded ", "quote ' and \"", "ünïcødé ⊣"])
+def test_awkward_strings_round_trip(fmt, text, tmp_path):
+    """Found by hypothesis: YAML folded NEL into a space when it was written unquoted."""
+    G = nx.DiGraph(name=text)
+    G.add_node("a", size=2, label=text)
+    G.add_edge("a", "a", label=text)
+    path = tmp_path / f"c.{fmt}"
+    save(G, path)
+    H = load(path)
+    assert H.graph["name"] == text
+    assert H.nodes["a"]["label"] == text and H.edges["a", "a"]["label"] == text

@@ -75,6 +75,17 @@ _Dumper.add_representer(
                                                          flow_style=True))
 
 
+def _represent_str(dumper: yaml.SafeDumper, data: str) -> yaml.ScalarNode:
+    # YAML folds NEL, LS and PS like line breaks in plain and single-quoted scalars,
+    # so they would not come back; double quotes write them (and other unprintable
+    # characters) as escapes.
+    odd = any(c in "\x85\u2028\u2029" or (not c.isprintable() and c != "\n") for c in data)
+    return dumper.represent_scalar("tag:yaml.org,2002:str", data, style='"' if odd else None)
+
+
+_Dumper.add_representer(str, _represent_str)
+
+
 def _dump(data: Any) -> str:
     return yaml.dump(data, Dumper=_Dumper, sort_keys=False, allow_unicode=True,
                      default_flow_style=False, width=10**9)
