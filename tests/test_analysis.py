@@ -418,7 +418,8 @@ def test_plot_block_norms_and_spectrum(cbgt):
 
 def test_plot_spectrum_of_fixed_points_marks_stability():
     model = _bistable()
-    fps = find_fixed_points(model, torch.ones(1), torch.rand(20, 2) * 6 - 3)
+    g = torch.Generator().manual_seed(0)
+    fps = find_fixed_points(model, torch.ones(1), torch.rand(20, 2, generator=g) * 6 - 3)
     ax = plot_spectrum(fps)
     labels = [c.get_label() for c in ax.collections]
     assert labels == ["stable fixed points (2)", "unstable fixed points (1)"]
@@ -472,9 +473,10 @@ def test_flow_field_errors(cbgt):
 def test_plot_flow_field_draws_field_trajectories_and_points(kind):
     model = _bistable()
     with torch.no_grad():
-        out = model(torch.ones(4, 30, 1), torch.rand(4, 2) * 4 - 2)
+        g = torch.Generator().manual_seed(0)
+        out = model(torch.ones(4, 30, 1), torch.rand(4, 2, generator=g) * 4 - 2)
     ff = flow_field(model, out, inputs=torch.ones(1), grid=12)
-    fps = find_fixed_points(model, torch.ones(1), torch.rand(20, 2) * 6 - 3)
+    fps = find_fixed_points(model, torch.ones(1), torch.rand(20, 2, generator=g) * 6 - 3)
     ax = plot_flow_field(ff, kind=kind, fixed_points=fps, max_trajectories=3)
     labels = [line.get_label() for line in ax.get_lines()]
     assert labels.count("trajectories") == 1
