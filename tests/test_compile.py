@@ -177,6 +177,44 @@ def test_bernoulli_density_within_four_standard_deviations():
         assert abs(int(m.sum()) - n * d) < 4 * sd, d
 
 
+@pytest.mark.parametrize("keep", [1e-3, 0.25, 0.5, 0.7, 0.999])
+def test_bernoulli_entries_are_independent_with_the_right_probability(keep):
+    # Two entries come from the halves of one 64-bit generator word: neighbours
+    # (same word) and entries one apart (different words) must both be independent.
+    g = torch.Generator().manual_seed(3)
+    m = draw_mask(torch.ones(1000, 1000, dtype=torch.bool), "bernoulli", 1 - keep, g)
+    n = m.numel()
+    assert abs(int(m.sum()) - n * keep) < 5 * math.sqrt(n * keep * (1 - keep))
+    for a, b in ((m[:, 0::2], m[:, 1::2]), (m[:, 1:-1:2], m[:, 2::2])):
+        both = int((a & b).sum())
+        pairs = a.numel()
+        p2 = keep * keep
+        assert abs(both - pairs * p2) < 5 * math.sqrt(pairs * p2 * (1 - p2)), keep
+
+
+def test_bernoulli_extremes_draw_all_or_nothing():
+    g = torch.Generator().manual_seed(0)
+    ones = torch.ones(50, 70, dtype=torch.bool)
+    assert draw_mask(ones, "bernoulli", 0.0, g).all()
+    assert not draw_mask(ones, "bernoulli", 1.0, g).any()
+    cand = torch.rand(50, 70, generator=g) < 0.5
+    assert torch.equal(draw_mask(cand, "bernoulli", 0.0, g), cand)
+
+
+def test_compile_is_identical_whatever_the_number_of_threads(example_graph):
+    before = torch.get_num_threads()
+    try:
+        torch.set_num_threads(1)
+        one = mg.compile(example_graph, seed=5)
+        torch.set_num_threads(2)
+        two = mg.compile(example_graph, seed=5)
+    finally:
+        torch.set_num_threads(before)
+    for key, block in one.blocks.items():
+        assert torch.equal(block.weight, two.blocks[key].weight), key
+        assert torch.equal(block.mask, two.blocks[key].mask), key
+
+
 def test_draw_mask_unknown_rule():
     with pytest.raises(ValueError, match="unknown rule"):
         draw_mask(torch.ones(2, 2, dtype=torch.bool), "magic", 0.1, torch.Generator())
