@@ -2,11 +2,12 @@
 
 Reproducibility
 ---------------
-Every projection draws its mask and its weights from two generators of its own,
+Every projection draws its mask and then its weights from its own generator,
 seeded from ``(seed, src, dst)``. Adding, removing or reordering one edge therefore
 leaves every other projection's mask unchanged, and the weights of every region
 whose inputs did not change. Compiling is deterministic whatever the number of
-threads drawing the projections.
+threads drawing the projections, and the random streams are part of the contract:
+a graph and a seed give the same tensors from one version of mrnngraph to the next.
 
 Masks
 -----
@@ -18,8 +19,7 @@ one separately (without ``ei`` the whole projection is one block). With ``n``
 candidates in a row, column or block and sparsity ``s``, the fixed rules keep
 exactly ``n - ceil(s * n)`` (the count ``torch.nn.init.sparse_`` uses):
 
-* ``bernoulli``: each candidate independently with probability ``1 - s`` (a uniform
-  32-bit integer per candidate against a threshold: exact to ``2**-33``);
+* ``bernoulli``: each candidate independently with probability ``1 - s``;
 * ``fixed_indegree``: per target unit (row);
 * ``fixed_outdegree``: per source unit (column), as mRNNTorch's masks;
 * ``fixed_total`` and ``one_to_one``: over the whole sub-block.
@@ -70,32 +70,6 @@ def _keep_count(n: torch.Tensor, sparsity: float) -> torch.Tensor:
     return (n64 - torch.ceil(n64 * sparsity)).to(torch.long)
 
 
-_LOCAL = threading.local()
-
-
-def _random_words(n: int, g: torch.Generator) -> torch.Tensor:
-    """``n`` uniform int32 (all 32 bits random) in a per-thread scratch buffer."""
-    words = (n + 1) // 2
-    buf = getattr(_LOCAL, "words", None)
-    if buf is None or buf.numel() < words:
-        buf = _LOCAL.words = torch.empty(words, dtype=torch.int64)
-    # from=-2**63, to=None draws the full 64-bit range: both 32-bit halves are uniform.
-    return buf[:words].random_(-(1 << 63), None, generator=g).view(torch.int32)[:n]
-
-
-def _bernoulli(rows: int, cols: int, keep: float, g: torch.Generator) -> torch.Tensor:
-    """``[rows, cols]`` bool, each entry independently True with probability ``keep``.
-
-    A uniform 32-bit integer per entry below ``round(keep * 2**32)`` (out of ``2**32``):
-    one generator word per two entries, a fresh bool tensor the only allocation.
-    ``keep >= 1`` draws nothing.
-    """
-    threshold = round(keep * (1 << 32)) - (1 << 31)
-    if threshold >= 1 << 31 or rows * cols == 0:
-        return torch.ones(rows, cols, dtype=torch.bool)
-    return torch.lt(_random_words(rows * cols, g).view(rows, cols), threshold)
-
-
 def _fixed_per_row(cand: torch.Tensor, sparsity: float, g: torch.Generator) -> torch.Tensor:
     rows, cols = cand.shape
     if rows == 0 or cols == 0:
@@ -129,7 +103,7 @@ def draw_mask(cand: torch.Tensor, rule: str, sparsity: float,
     [6, 6, 6, 6, 6]
     """
     if rule == "bernoulli":
-        return _bernoulli(cand.shape[0], cand.shape[1], 1.0 - sparsity, g) & cand
+        return (torch.rand(cand.shape, generator=g) < 1.0 - sparsity) & cand
     if rule == "fixed_indegree":
         return _fixed_per_row(cand, sparsity, g)
     if rule == "fixed_outdegree":
@@ -151,6 +125,16 @@ def _sub_blocks(e: EdgeSpec, s: NodeSpec, d: NodeSpec) -> list[tuple[slice, slic
         return [(slice(0, d.size), slice(0, s.size))]
     return [(_type_range(d, entry[1] if len(entry) == 2 else None), _type_range(s, entry[0]))
             for entry in e.ei]
+
+
+_LOCAL = threading.local()
+
+
+def _scratch(n: int) -> torch.Tensor:
+    buf = getattr(_LOCAL, "buf", None)
+    if buf is None or buf.numel() < n:
+        buf = _LOCAL.buf = torch.empty(n)
+    return buf[:n]
 
 
 def _sub_candidates(e: EdgeSpec, rows: slice, cols: slice) -> torch.Tensor:
@@ -180,8 +164,12 @@ def _edge_mask(e: EdgeSpec, s: NodeSpec, d: NodeSpec, g: torch.Generator) -> tor
         return torch.zeros(d.size, s.size, dtype=torch.bool)
     plain = e.rule != "one_to_one" and (e.src != e.dst or e.autapses)
     if e.ei is None and plain and e.rule == "bernoulli":
-        # The common case (large circuits are mostly this): no candidate matrix.
-        return _bernoulli(d.size, s.size, 1.0 - e.sparsity, g)
+        # The common case (large circuits are mostly this), drawn without a candidate
+        # matrix into a per-thread scratch buffer: allocating and freeing one uniform
+        # matrix per block costs more in page faults than drawing it.
+        u = _scratch(d.size * s.size).view(d.size, s.size)
+        torch.rand(d.size, s.size, generator=g, out=u)
+        return u < 1.0 - e.sparsity
     mask = torch.zeros(d.size, s.size, dtype=torch.bool)
     for rows, cols in _sub_blocks(e, s, d):
         mask[rows, cols] = draw_mask(_sub_candidates(e, rows, cols), e.rule, e.sparsity, g)
@@ -290,14 +278,17 @@ def compile_spec(spec: Spec, *, seed: int | None = None, spectral_radius: float 
     counts = {(e.src, e.dst): count_buf[:, offsets[i]:offsets[i + 1]]
               for i, e in enumerate(spec.edges)}
 
+    # Each projection's generator, kept from its mask to its weights (about 5 KB each).
+    generators = {(e.src, e.dst): _generator(seed, e.src, e.dst) for e in spec.edges}
+
     def draw_mask_and_count(e: EdgeSpec) -> torch.Tensor:
-        mask = _edge_mask(e, nodes[e.src], nodes[e.dst], _generator(seed, e.src, e.dst))
+        mask = _edge_mask(e, nodes[e.src], nodes[e.dst], generators[(e.src, e.dst)])
         _count_rows(mask, e, nodes, counts[(e.src, e.dst)])
         return mask
 
     # Three passes: masks and per-row synapse counts; then each target unit's balance
     # and normalisation from the counts of all its incoming projections; then the
-    # weights, scaled as they are drawn. Each edge owns its generators, so drawing
+    # weights, scaled as they are drawn. Each edge owns its generator, so drawing
     # edges concurrently stays deterministic; torch releases the GIL inside the
     # kernels, which is where the time goes.
     live = [e for e in spec.edges if not e.zero]
@@ -313,7 +304,7 @@ def compile_spec(spec: Spec, *, seed: int | None = None, spectral_radius: float 
         def draw_weights(e: EdgeSpec) -> torch.Tensor:
             norm, beta = scales[(family(e), e.dst)]
             return _draw_weights(e, nodes, masks[(e.src, e.dst)], norm, beta,
-                                 _generator(seed, e.src, e.dst, "weights"), dtype)
+                                 generators.pop((e.src, e.dst)), dtype)
 
         weights = dict(zip(((e.src, e.dst) for e in live), pool.map(draw_weights, live),
                            strict=True))
