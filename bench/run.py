@@ -10,7 +10,9 @@ One command measures everything and writes ``bench/out/results.json`` and
 Run it from the benchmark environment described in ``bench/NOTES.md`` to include
 nn4n; without nn4n its rows are skipped with a note. GPU rows run when a CUDA
 device is present and are skipped with a note otherwise. Timings are medians of
-``--repeats`` runs after one warm-up; the load average is recorded beside each.
+``--repeats`` runs after one warm-up; the cases of one size run round-robin (one
+call of each per round), so that a change in the machine's load weighs on all of
+them alike; the load average is recorded beside each.
 """
 
 from __future__ import annotations
@@ -119,6 +121,29 @@ def timed(fn: Callable[[], Any], repeats: int, device: str) -> dict[str, Any]:
             "times_s": [round(t, 5) for t in times], "load": [start_load, load()]}
 
 
+def timed_interleaved(fns: dict[str, Callable[[], Any]], repeats: int,
+                      device: str) -> dict[str, dict[str, Any]]:
+    """:func:`timed` for several functions, run round-robin: one warm-up each, then
+    ``repeats`` rounds calling every function once. A drift in the machine's load
+    (2 cores shared with other jobs) then weighs on every case alike, which keeps
+    their ratios honest."""
+    for fn in fns.values():
+        fn()
+        sync(device)
+    times: dict[str, list[float]] = {k: [] for k in fns}
+    start_load = load()
+    for _ in range(repeats):
+        for k, fn in fns.items():
+            t = time.perf_counter()
+            fn()
+            sync(device)
+            times[k].append(time.perf_counter() - t)
+    end_load = load()
+    return {k: {"median_s": statistics.median(v), "min_s": min(v),
+                "times_s": [round(t, 5) for t in v], "load": [start_load, end_load]}
+            for k, v in times.items()}
+
+
 def fwd_bwd(case: Case) -> Callable[[], None]:
     def run() -> None:
         case.zero_grad()
@@ -183,14 +208,18 @@ def speed_section(args, devices: list[str]) -> list[dict[str, Any]]:
                               nn4n_case(H, R, conn, I, O, u), ""))
             else:
                 cases.append(("nn4n CTRNN + MultiAreaEI masks", None, why))
+            live = {name: case for name, case, _ in cases if case is not None}
+            fwd = timed_interleaved({k: no_grad(c.forward) for k, c in live.items()},
+                                    args.repeats, device)
+            both = timed_interleaved({k: fwd_bwd(c) for k, c in live.items()},
+                                     args.repeats, device)
             for name, case, note in cases:
                 row = {"units": H, "regions": R, "T": T, "B": B, "device": device,
                        "model": name, "coverage": round(block_coverage(circuit), 3)}
                 if case is None:
                     row["skipped"] = note
                 else:
-                    row["forward"] = timed(no_grad(case.forward), args.repeats, device)
-                    row["forward_backward"] = timed(fwd_bwd(case), args.repeats, device)
+                    row["forward"], row["forward_backward"] = fwd[name], both[name]
                 rows.append(row)
                 print(_speed_line(row), flush=True)
             del cases, auto, dense, plain
@@ -216,6 +245,7 @@ def _ratios(rows: list[dict[str, Any]]) -> None:
                     and r["device"] == row["device"] and r["model"].startswith(FLOOR))
         for k in ("forward", "forward_backward"):
             row[k]["ratio_to_bare"] = round(row[k]["median_s"] / base[k]["median_s"], 3)
+            row[k]["min_ratio_to_bare"] = round(row[k]["min_s"] / base[k]["min_s"], 3)
 
 
 def sparse_section(args, device: str = "cpu") -> dict[str, Any]:
@@ -277,9 +307,11 @@ def compile_worker(H: int, R: int, pair_fraction: float, build_model: bool) -> d
     gc.collect()
     before = rss()
     reset_peak_rss()
+    r0 = resource.getrusage(resource.RUSAGE_SELF)
     t = time.perf_counter()
     circuit = compile(G, seed=0)
     compile_s = time.perf_counter() - t
+    r1 = resource.getrusage(resource.RUSAGE_SELF)
     peak = max(peak_rss(), before)
     stored = sum(b.weight.untyped_storage().nbytes() + b.mask.untyped_storage().nbytes()
                  for b in circuit.blocks.values())
@@ -289,6 +321,10 @@ def compile_worker(H: int, R: int, pair_fraction: float, build_model: bool) -> d
     out = {"units": H, "regions": R, "projections": len(circuit.blocks),
            "recurrent_pairs": sum(1 for _ in circuit.family_blocks("hh")),
            "graph_s": round(graph_s, 3), "compile_s": round(compile_s, 3),
+           # CPU time of all threads, split into user and kernel (page faults) time.
+           "compile_user_s": round(r1.ru_utime - r0.ru_utime, 2),
+           "compile_sys_s": round(r1.ru_stime - r0.ru_stime, 2),
+           "compile_page_faults": r1.ru_minflt - r0.ru_minflt,
            "stored_bytes": stored, "peak_rss_delta_bytes": peak - before,
            "peak_over_stored": round((peak - before) / stored, 2),
            "baseline_rss_bytes": base}
@@ -388,19 +424,22 @@ def markdown(res: dict[str, Any]) -> str:
     if res.get("speed"):
         lines += ["## Time per trial (median of the repeats), ratio to the floor (bare eager "
                   "loop, effective weights precomputed, drive.unbind)", "",
+                  "Cases of one size run round-robin. Ratios are of medians; the last "
+                  "column is the ratio of the fastest runs.", "",
                   "| units / regions, T, B | device | model | forward | ratio | "
-                  "forward+backward | ratio | load |",
-                  "|---|---|---|---|---|---|---|---|"]
+                  "forward+backward | ratio | ratio of minima | load |",
+                  "|---|---|---|---|---|---|---|---|---|"]
         for r in res["speed"]:
             size = f"{r['units']} / {r['regions']}, T={r['T']}, B={r['B']}"
             if "skipped" in r:
                 lines.append(f"| {size} | {r['device']} | {r['model']} | skipped: "
-                             f"{r['skipped']} | | | | |")
+                             f"{r['skipped']} | | | | | |")
                 continue
             f, fb = r["forward"], r["forward_backward"]
             lines.append(f"| {size} | {r['device']} | {r['model']} | {_fmt_s(f['median_s'])} | "
                          f"{f['ratio_to_bare']:.2f} | {_fmt_s(fb['median_s'])} | "
-                         f"{fb['ratio_to_bare']:.2f} | {fb['load'][0]} |")
+                         f"{fb['ratio_to_bare']:.2f} | {fb['min_ratio_to_bare']:.2f} | "
+                         f"{fb['load'][0]} |")
         lines.append("")
     if m.get("gpu_note"):
         lines += [f"GPU rows: {m['gpu_note']}", ""]
@@ -431,13 +470,14 @@ def markdown(res: dict[str, Any]) -> str:
     if res.get("compile"):
         lines += ["## Compile time and peak memory (fresh process per size, "
                   f"{PAIR_FRACTION:.0%} of region pairs)", "",
-                  "| units / regions | projections | networkx graph | compile | stored tensors "
+                  "| units / regions | projections | networkx graph | compile | CPU user / "
+                  "system (page faults) | stored tensors "
                   "| peak RSS increase | peak / stored | model build (auto) |",
-                  "|---|---|---|---|---|---|---|---|"]
+                  "|---|---|---|---|---|---|---|---|---|"]
         for r in res["compile"]:
             if "skipped" in r or "failed" in r:
                 lines.append(f"| {r['units']} / {r['regions']} | | | "
-                             f"{r.get('skipped') or 'failed: ' + r['failed']} | "
+                             f"{r.get('skipped') or 'failed: ' + r['failed']} | | "
                              f"~{r['estimated_stored_bytes'] / 2**30:.1f} GiB (estimate) | | | |")
                 continue
             build = (f"{_fmt_s(r['model_build_s'])}, "
@@ -446,6 +486,8 @@ def markdown(res: dict[str, Any]) -> str:
                      if "model_build_s" in r else "not measured (size)")
             lines.append(f"| {r['units']} / {r['regions']} | {r['projections']} | "
                          f"{_fmt_s(r['graph_s'])} | {_fmt_s(r['compile_s'])} | "
+                         f"{r['compile_user_s']:.1f} s / {r['compile_sys_s']:.1f} s "
+                         f"({r['compile_page_faults'] / 1e6:.2f} M) | "
                          f"{r['stored_bytes'] / 2**20:.0f} MiB | "
                          f"{r['peak_rss_delta_bytes'] / 2**20:.0f} MiB | "
                          f"{r['peak_over_stored']} | {build} |")
