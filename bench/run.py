@@ -106,25 +106,10 @@ def sync(device: str) -> None:
         torch.cuda.synchronize()
 
 
-def timed(fn: Callable[[], Any], repeats: int, device: str) -> dict[str, Any]:
-    """Median (and all) wall times of ``fn`` after one warm-up run."""
-    fn()
-    sync(device)
-    times = []
-    start_load = load()
-    for _ in range(repeats):
-        t = time.perf_counter()
-        fn()
-        sync(device)
-        times.append(time.perf_counter() - t)
-    return {"median_s": statistics.median(times), "min_s": min(times),
-            "times_s": [round(t, 5) for t in times], "load": [start_load, load()]}
-
-
 def timed_interleaved(fns: dict[str, Callable[[], Any]], repeats: int,
                       device: str) -> dict[str, dict[str, Any]]:
-    """:func:`timed` for several functions, run round-robin: one warm-up each, then
-    ``repeats`` rounds calling every function once. A drift in the machine's load
+    """Median (and all) wall times of each function, run round-robin: one warm-up
+    each, then ``repeats`` rounds calling every function once. A drift in the machine's load
     (2 cores shared with other jobs) then weighs on every case alike, which keeps
     their ratios honest."""
     for fn in fns.values():
@@ -142,6 +127,11 @@ def timed_interleaved(fns: dict[str, Callable[[], Any]], repeats: int,
     return {k: {"median_s": statistics.median(v), "min_s": min(v),
                 "times_s": [round(t, 5) for t in v], "load": [start_load, end_load]}
             for k, v in times.items()}
+
+
+def timed(fn: Callable[[], Any], repeats: int, device: str) -> dict[str, Any]:
+    """Median (and all) wall times of ``fn`` after one warm-up run."""
+    return timed_interleaved({"fn": fn}, repeats, device)["fn"]
 
 
 def fwd_bwd(case: Case) -> Callable[[], None]:
