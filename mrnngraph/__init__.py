@@ -6,6 +6,7 @@ into block tensors, and :class:`MultiRegionRNN` is the trainable PyTorch module.
 """
 
 from . import analysis, tasks
+from ._buffers import release_buffers
 from .checkpoint import load_checkpoint, load_model, save_model
 from .circuit import CompiledCircuit, Connection, Layout
 from .compile import compile
@@ -42,6 +43,7 @@ __all__ = [
     "Connection",
     "Layout",
     "MultiRegionRNN",
+    "release_buffers",
     "RNNOutput",
     "load",
     "save",

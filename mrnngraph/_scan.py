@@ -40,6 +40,8 @@ from typing import Any, NamedTuple
 import torch
 import torch.nn.functional as F
 
+from . import _buffers
+
 __all__ = ["ACTIVATION_FUNCTIONS", "SCAN_METHODS", "DenseOperator", "OperatorWeights",
            "activation_derivative", "leaky_scan"]
 
@@ -76,11 +78,13 @@ def _activate_into(name: str, x: torch.Tensor, out: torch.Tensor) -> None:
         out.copy_(x)
 
 
-def activation_derivative(name: str, x: torch.Tensor, h: torch.Tensor) -> torch.Tensor:
+def activation_derivative(name: str, x: torch.Tensor, h: torch.Tensor,
+                          out: torch.Tensor | None = None) -> torch.Tensor:
     """``f'(x)`` given ``x`` and ``h = f(x)``, as autograd differentiates ``f``.
 
     The conventions at kinks are autograd's: relu has derivative 0 at 0, retanh
     (``tanh(x).clamp(min=0)``) has 1, softplus switches to 1 above ``x = 20``.
+    ``out``, if given, receives the result (same shape and dtype as ``x``).
 
     Examples
     --------
@@ -88,20 +92,22 @@ def activation_derivative(name: str, x: torch.Tensor, h: torch.Tensor) -> torch.
     >>> activation_derivative("relu", x, torch.relu(x)).tolist()
     [0.0, 0.0, 1.0]
     """
+    if name not in ACTIVATION_FUNCTIONS:
+        raise ValueError(f"activation must be one of {', '.join(ACTIVATION_FUNCTIONS)}; "
+                         f"got {name!r}")
+    if out is None:
+        out = torch.empty_like(x)
     if name == "relu":
-        return torch.gt(x, 0, out=torch.empty_like(x))  # one pass, straight to float
+        return torch.gt(x, 0, out=out)  # one pass, straight to float
     if name == "tanh":
-        return 1 - h * h
+        return torch.mul(h, h, out=out).neg_().add_(1)
     if name == "sigmoid":
-        return h * (1 - h)
+        return torch.sub(h, torch.mul(h, h, out=out), out=out)
     if name == "retanh":
-        return (x >= 0).to(x.dtype) * (1 - h * h)
+        return torch.mul(h, h, out=out).neg_().add_(1).mul_(x >= 0)
     if name == "softplus":
-        return torch.sigmoid(x).masked_fill_(x > 20, 1.0)
-    if name == "linear":
-        return torch.ones_like(x)
-    raise ValueError(f"activation must be one of {', '.join(ACTIVATION_FUNCTIONS)}; "
-                     f"got {name!r}")
+        return torch.sigmoid(x, out=out).masked_fill_(x > 20, 1.0)
+    return out.fill_(1)  # linear
 
 
 # ---------------------------------------------------------------------------- operators
@@ -352,8 +358,9 @@ class _FusedScan(torch.autograd.Function):
 
     @staticmethod
     def forward(op, activation, drive, x0, alpha, mask, value, *weights):  # type: ignore[override]
-        states = torch.empty(drive.shape, dtype=drive.dtype, device=drive.device)
-        rates = torch.empty_like(states)
+        # Pooled: the same (T, B, H) memory each call instead of fresh pages (CPU).
+        states = _buffers.empty(drive.shape, drive.dtype, drive.device)
+        rates = _buffers.empty(drive.shape, drive.dtype, drive.device)
         h0 = torch.empty_like(x0, memory_format=torch.contiguous_format)
         a = alpha if op.uniform_alpha is None else op.uniform_alpha
         x0c = x0.contiguous()
@@ -399,7 +406,8 @@ class _FusedScan(torch.autograd.Function):
                       for n, w in zip(needs[7:], weights, strict=True)))
         uniform = op.uniform_alpha
         decay = 1.0 - alpha
-        fp = activation_derivative(activation, states, rates)
+        fp = activation_derivative(activation, states, rates,
+                                   out=_buffers.empty(states.shape, states.dtype, states.device))
         h0 = ACTIVATION_FUNCTIONS[activation](x0)
         fp0 = activation_derivative(activation, x0, h0)
         if mask is not None:
@@ -408,7 +416,7 @@ class _FusedScan(torch.autograd.Function):
             fp0 = fp0.masked_fill(mask, 0.0)
             h0 = torch.where(mask, value, h0)
         # lam[t] = dL/dx[t+1]; starts as the direct part, ends as the total.
-        lam = torch.empty_like(states)
+        lam = _buffers.empty(states.shape, states.dtype, states.device)
         if g_rates is not None:
             torch.mul(fp, g_rates, out=lam)
             if g_states is not None:

@@ -142,6 +142,11 @@ def test_activation_derivative_matches_autograd(act):
     h = ACTIVATION_FUNCTIONS[act](x)
     (g,) = torch.autograd.grad(h.sum(), x)
     torch.testing.assert_close(activation_derivative(act, x.detach(), h.detach()), g)
+    # Into a given buffer (what the fused backward does with a pooled one).
+    out = torch.full_like(x, float("nan")).detach()
+    got = activation_derivative(act, x.detach(), h.detach(), out=out)
+    assert got.data_ptr() == out.data_ptr()
+    torch.testing.assert_close(out, g)
 
 
 # ----------------------------------------------------------------------------- the model
