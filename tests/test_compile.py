@@ -1,6 +1,7 @@
 """Compile: layout, masks by rule, E/I sub-pathways, balanced init, reproducibility."""
 
 import math
+import threading
 
 import networkx as nx
 import numpy as np
@@ -207,6 +208,14 @@ def test_compile_is_identical_whatever_the_number_of_threads(example_graph):
         one = mg.compile(example_graph, seed=5)
         torch.set_num_threads(2)
         two = mg.compile(example_graph, seed=5)
+        # The drawing threads run single-threaded ops; the caller's count is kept, in
+        # this thread and as the default of threads started afterwards.
+        assert torch.get_num_threads() == 2
+        seen = []
+        t = threading.Thread(target=lambda: seen.append(torch.get_num_threads()))
+        t.start()
+        t.join()
+        assert seen == [2]
     finally:
         torch.set_num_threads(before)
     for key, block in one.blocks.items():
