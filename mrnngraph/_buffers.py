@@ -38,12 +38,17 @@ _pool: OrderedDict[int, torch.UntypedStorage] = OrderedDict()
 
 
 def _budget() -> int:
-    raw = os.environ.get("MRNNGRAPH_BUFFER_POOL_MB", "")
+    raw = os.environ.get("MRNNGRAPH_BUFFER_POOL_MB", "").strip()
+    if not raw:
+        return _DEFAULT_MB << 20
     try:
-        mb = float(raw) if raw.strip() else _DEFAULT_MB
+        mb = float(raw)
     except ValueError:
-        mb = _DEFAULT_MB
-    return max(0, int(mb * (1 << 20)))
+        mb = math.nan
+    if not mb >= 0 or math.isinf(mb):
+        raise ValueError(f"MRNNGRAPH_BUFFER_POOL_MB must be a number of MiB >= 0 (0 turns "
+                         f"the buffer pool off); got {raw!r}")
+    return int(mb * (1 << 20))
 
 
 def _use_count(storage: torch.UntypedStorage) -> int:

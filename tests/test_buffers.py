@@ -62,6 +62,13 @@ def test_small_buffers_and_budget_zero_bypass_the_pool(monkeypatch):
     assert _buffers.pool_bytes() == 0
 
 
+@pytest.mark.parametrize("bad", ["lots", "-1", "inf", "nan"])
+def test_bad_budget_is_an_error_naming_the_variable(monkeypatch, bad):
+    monkeypatch.setenv("MRNNGRAPH_BUFFER_POOL_MB", bad)
+    with pytest.raises(ValueError, match="MRNNGRAPH_BUFFER_POOL_MB must be a number"):
+        _buffers.empty(SHAPE, torch.float32, torch.device("cpu"))
+
+
 def test_budget_caps_the_pool(monkeypatch):
     monkeypatch.setenv("MRNNGRAPH_BUFFER_POOL_MB", "16")  # 2 MiB buffers: at most 8 kept
     held = [_buffers.empty(SHAPE, torch.float32, torch.device("cpu")) for _ in range(12)]
