@@ -69,12 +69,17 @@ def load() -> float:
     return round(os.getloadavg()[0], 2)
 
 
-def mem_available() -> int:
-    with open("/proc/meminfo") as f:
+def _proc_bytes(path: str, key: str) -> int:
+    """The ``key:`` line of a ``/proc`` file given in kB, in bytes (0 if absent)."""
+    with open(path) as f:
         for line in f:
-            if line.startswith("MemAvailable:"):
+            if line.startswith(key + ":"):
                 return int(line.split()[1]) * 1024
     return 0
+
+
+def mem_available() -> int:
+    return _proc_bytes("/proc/meminfo", "MemAvailable")
 
 
 def rss() -> int:
@@ -85,11 +90,7 @@ def rss() -> int:
 def peak_rss() -> int:
     """This process's peak RSS (``VmHWM``). Not ``ru_maxrss``: a forked child starts
     with its parent's."""
-    with open("/proc/self/status") as f:
-        for line in f:
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) * 1024
-    return 0
+    return _proc_bytes("/proc/self/status", "VmHWM")
 
 
 def reset_peak_rss() -> None:
