@@ -51,8 +51,13 @@ def _budget() -> int:
     return int(mb * (1 << 20))
 
 
+# References to a storage (tensors, views, Python storage objects). Without it (a torch
+# that lacks this private function) nothing is pooled: reuse would not be safe.
+_STORAGE_USE_COUNT = getattr(torch._C, "_storage_Use_Count", None)
+
+
 def _use_count(storage: torch.UntypedStorage) -> int:
-    return torch._C._storage_Use_Count(storage._cdata)
+    return _STORAGE_USE_COUNT(storage._cdata)
 
 
 def _wrap(storage: torch.UntypedStorage, shape: tuple[int, ...],
@@ -67,7 +72,8 @@ def empty(shape: tuple[int, ...] | torch.Size, dtype: torch.dtype,
     shape = tuple(shape)
     nbytes = math.prod(shape) * dtype.itemsize
     budget = _budget()
-    if torch.device(device).type != "cpu" or nbytes < _MIN_BYTES or 4 * nbytes > budget:
+    if (torch.device(device).type != "cpu" or nbytes < _MIN_BYTES or 4 * nbytes > budget
+            or _STORAGE_USE_COUNT is None):
         return torch.empty(shape, dtype=dtype, device=device)
     with _lock:
         for key, storage in _pool.items():

@@ -62,6 +62,12 @@ def test_small_buffers_and_budget_zero_bypass_the_pool(monkeypatch):
     assert _buffers.pool_bytes() == 0
 
 
+def test_without_a_use_count_nothing_is_pooled(monkeypatch):
+    monkeypatch.setattr(_buffers, "_STORAGE_USE_COUNT", None)
+    a = _buffers.empty(SHAPE, torch.float32, torch.device("cpu"))
+    assert a.shape == SHAPE and _buffers.pool_bytes() == 0
+
+
 @pytest.mark.parametrize("bad", ["lots", "-1", "inf", "nan"])
 def test_bad_budget_is_an_error_naming_the_variable(monkeypatch, bad):
     monkeypatch.setenv("MRNNGRAPH_BUFFER_POOL_MB", bad)
