@@ -534,6 +534,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--repeats", type=int, default=5)
     p.add_argument("--sparse-repeats", type=int, default=3)
     p.add_argument("--out", default=str(HERE / "out"))
+    p.add_argument("--tf32", action="store_true",
+                   help="CUDA: let matmuls use TF32, as cuDNN's RNN may by default "
+                        "(torch.backends.cudnn.allow_tf32)")
     p.add_argument("--compile-worker", help=argparse.SUPPRESS)
     args = p.parse_args(argv)
     torch.set_num_threads(args.threads)
@@ -547,7 +550,10 @@ def main(argv: list[str] | None = None) -> int:
     gpu_note = ""
     if torch.cuda.is_available():
         devices.append("cuda")
-        gpu = torch.cuda.get_device_name(0)
+        torch.backends.cuda.matmul.allow_tf32 = args.tf32
+        gpu = (f"{torch.cuda.get_device_name(0)}; matmul TF32 "
+               f"{'on' if args.tf32 else 'off'}, cuDNN TF32 "
+               f"{'on' if torch.backends.cudnn.allow_tf32 else 'off'}")
     else:
         gpu = "none"
         gpu_note = "no CUDA device on this machine: GPU rows skipped."
