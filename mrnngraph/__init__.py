@@ -5,7 +5,7 @@ edges). :func:`validate` reports every problem, :func:`compile` turns the graph
 into block tensors, and :class:`MultiRegionRNN` is the trainable PyTorch module.
 """
 
-from . import analysis, tasks
+from . import analysis, io, presets, tasks
 from ._buffers import release_buffers
 from .checkpoint import load_checkpoint, load_model, save_model
 from .circuit import CompiledCircuit, Connection, Layout
@@ -57,6 +57,8 @@ __all__ = [
     "plot_connectivity",
     "to_dot",
     "tasks",
+    "presets",
+    "io",
     "train",
     "evaluate",
     "History",
