@@ -45,6 +45,7 @@ import contextlib
 import gc
 import hashlib
 import math
+import numbers
 import secrets
 import threading
 from collections.abc import Callable, Iterator, Sequence
@@ -292,6 +293,21 @@ def _gc_paused() -> Iterator[None]:
             gc.enable()
 
 
+def _check_compile_options(spectral_radius: Any, dtype: Any) -> None:
+    """Refuse options that compile cannot honour, before anything is drawn."""
+    if spectral_radius is not None:
+        if isinstance(spectral_radius, bool) or not isinstance(spectral_radius, numbers.Real):
+            raise TypeError("spectral_radius must be a real number or None; "
+                            f"got {type(spectral_radius).__name__}")
+        if not (math.isfinite(spectral_radius) and spectral_radius > 0):
+            raise ValueError(f"spectral_radius must be a finite float > 0; got {spectral_radius!r}")
+    if not isinstance(dtype, torch.dtype):
+        raise TypeError(f"dtype must be a torch.dtype; got {type(dtype).__name__}")
+    if not dtype.is_floating_point or dtype.is_complex:
+        raise ValueError("dtype must be a real floating dtype (torch.float32, torch.float64, "
+                         f"...); got {dtype}")
+
+
 def compile_spec(spec: Spec, *, seed: int | None = None, spectral_radius: float | None = None,
                  dtype: torch.dtype = torch.float32) -> CompiledCircuit:
     """Compile an already checked :class:`~mrnngraph.validate.Spec` (see :func:`compile`)."""
@@ -299,6 +315,7 @@ def compile_spec(spec: Spec, *, seed: int | None = None, spectral_radius: float 
         seed = secrets.randbits(63)
     elif isinstance(seed, bool) or not isinstance(seed, int):
         raise TypeError(f"seed must be an int or None; got {type(seed).__name__}")
+    _check_compile_options(spectral_radius, dtype)
     with _gc_paused():
         return _compile_spec(spec, seed, spectral_radius, dtype)
 
@@ -360,8 +377,6 @@ def _compile_spec(spec: Spec, seed: int, spectral_radius: float | None,
                            _map_chunked(pool, workers, draw_weights, live), strict=True))
 
     if spectral_radius is not None:
-        if not (isinstance(spectral_radius, (int, float)) and spectral_radius > 0):
-            raise ValueError(f"spectral_radius must be a float > 0; got {spectral_radius!r}")
         dense = torch.zeros(layout.hidden_size, layout.hidden_size, dtype=torch.float64)
         for e in spec.edges:
             if family(e) == "hh" and not e.zero:

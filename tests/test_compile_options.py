@@ -1,0 +1,40 @@
+"""compile refuses options it cannot honour, before drawing anything (issue 13, item 7)."""
+
+import math
+
+import pytest
+import torch
+
+import mrnngraph as mg
+
+from .conftest import issue_example
+
+
+@pytest.mark.parametrize("radius", [math.inf, -math.inf, math.nan, 0.0, -1.0])
+def test_spectral_radius_must_be_finite_and_positive(radius):
+    with pytest.raises(ValueError, match="spectral_radius must be a finite float > 0"):
+        mg.compile(issue_example(), seed=0, spectral_radius=radius)
+
+
+@pytest.mark.parametrize("radius", ["1.0", True, [1.0]])
+def test_spectral_radius_must_be_a_number(radius):
+    with pytest.raises(TypeError, match="spectral_radius must be a real number"):
+        mg.compile(issue_example(), seed=0, spectral_radius=radius)
+
+
+@pytest.mark.parametrize("dtype", [torch.int64, torch.bool, torch.complex64])
+def test_dtype_must_be_real_floating(dtype):
+    with pytest.raises(ValueError, match="real floating dtype"):
+        mg.compile(issue_example(), seed=0, dtype=dtype)
+
+
+def test_dtype_must_be_a_torch_dtype():
+    with pytest.raises(TypeError, match="dtype must be a torch.dtype"):
+        mg.compile(issue_example(), seed=0, dtype="float32")
+
+
+def test_honoured_options_still_work():
+    c = mg.compile(issue_example(), seed=0, spectral_radius=1.5, dtype=torch.float64)
+    assert c.weight_hh.dtype == torch.float64
+    radius = torch.linalg.eigvals(c.weight_hh).abs().max().item()
+    assert radius == pytest.approx(1.5, rel=1e-6)
