@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 __all__ = ["Problem", "GraphError", "CircuitWarning"]
 
@@ -25,6 +25,20 @@ class Problem:
     level : {"error", "warning"}
     hint : str or None
         How to fix it, where there is an obvious way.
+    node : str or None
+        The node it belongs to, where it belongs to one.
+    edge : tuple of (source, destination) or None
+        The edge it belongs to, where it belongs to one.
+    attribute : str or None
+        The attribute at fault, as the user spelled it.
+    file : str or None
+        The file it was read from.
+    line : int or None
+        The line of ``file`` (1-based), where known.
+
+    The structured fields are optional and keyword-only in spirit: ``where`` stays the
+    text shown to people, these are for programs (``[p for p in err.problems if
+    p.attribute == "tau"]``).
     """
 
     where: str
@@ -32,6 +46,11 @@ class Problem:
     code: str = "error"
     level: Literal["error", "warning"] = "error"
     hint: str | None = None
+    node: Any = None
+    edge: tuple[Any, Any] | None = None
+    attribute: str | None = None
+    file: str | None = None
+    line: int | None = None
 
     def __str__(self) -> str:
         text = f"{self.where}: {self.message}"
