@@ -49,7 +49,11 @@ VERSION = 1
 #: ``sparse`` fixes the shape of the recurrent parameter, so it must come back as saved.
 _HPARAMS = {"dt": "dt", "tau": "tau", "activation": "activation", "noise_std": "noise_std",
             "input_noise_std": "input_noise_std", "batch_first": "batch_first",
-            "alpha": "alpha_override", "sparse": "sparse", "scan": "scan"}
+            "alpha": "alpha_override", "sparse": "sparse", "scan": "scan",
+            "readout_bias": "readout_bias"}
+#: Options added after version 1 was first written, with the value that reproduces a
+#: checkpoint saved before them (such a model had no readout bias).
+_HPARAMS_BEFORE = {"readout_bias": False}
 
 
 # --------------------------------------------------------------------------- spec -> graph
@@ -292,7 +296,7 @@ def load_checkpoint(path: str | os.PathLike, *,
         raise ValueError(f"{os.fspath(path)!r}: the stored graph no longer compiles to the "
                          "circuit it was saved with (was it written by a different version "
                          "of mrnngraph's compiler?)")
-    hp = dict(payload["model"])
+    hp = _HPARAMS_BEFORE | dict(payload["model"])
     dtype = getattr(torch, hp.pop("dtype"))
     model = MultiRegionRNN(circuit, dtype=dtype, **hp)
     model.load_state_dict(payload["state_dict"])

@@ -117,7 +117,7 @@ class MultiRegionRNN(nn.Module):
 
     .. math::
         x_{t+1} = x_t + \alpha(-x_t + W_{hh} h_t + W_{ih}(u_t + \eta^u_t) + b + \eta^x_t),
-        \quad h_t = f(x_t), \quad y_t = W_{ho} h_{t+1}
+        \quad h_t = f(x_t), \quad y_t = W_{ho} h_{t+1} + b_o
 
     with noise :math:`\eta = \sqrt{2/\alpha}\,\sigma\,\mathcal{N}(0, 1)`, i.e. the state
     receives :math:`\sqrt{2\alpha}\,\sigma` per step (mRNNTorch's scaling).
@@ -157,6 +157,11 @@ class MultiRegionRNN(nn.Module):
         over all steps; on CUDA its loops are replayed from CUDA graphs. It
         supports double backward by recomputation. ``"autograd"`` records the plain
         loop (needed for :mod:`torch.func` transforms).
+    readout_bias : bool
+        Give the outputs a learnable bias :math:`b_o` (the parameter ``bias_ho``,
+        shape ``(O,)``, zeros at initialisation), as ``torch.nn.Linear`` has. On by
+        default: without it a readout from units that fall silent answers exactly
+        zero whatever the task. ``False`` leaves it out (``y_t = W_{ho} h_t``).
     device, dtype : optional
         Where and in which floating type to create the parameters.
 
@@ -178,7 +183,7 @@ class MultiRegionRNN(nn.Module):
                  tau: float | None = None, activation: str | None = None,
                  noise_std: float = 0.0, input_noise_std: float = 0.0,
                  batch_first: bool = True, alpha: float | None = None,
-                 sparse: bool | None = None, scan: str = "auto",
+                 sparse: bool | None = None, scan: str = "auto", readout_bias: bool = True,
                  device: torch.device | str | None = None, dtype: torch.dtype | None = None):
         super().__init__()
         if not isinstance(circuit, CompiledCircuit):
@@ -200,7 +205,10 @@ class MultiRegionRNN(nn.Module):
                              f"got {scan!r}")
         if sparse is not None and not isinstance(sparse, bool):
             raise TypeError(f"sparse must be a bool or None; got {type(sparse).__name__}")
+        if not isinstance(readout_bias, bool):
+            raise TypeError(f"readout_bias must be a bool; got {type(readout_bias).__name__}")
         self.scan = scan
+        self.readout_bias = readout_bias
         self.sparse = choose_sparse(circuit) if sparse is None else sparse
         #: Set by :func:`mrnngraph.perturb` only: rate clamps and extra drive at run time.
         self.perturbation: Perturbation | None = None
@@ -252,6 +260,10 @@ class MultiRegionRNN(nn.Module):
                 circuit.bias.to(**factory, copy=True)))
         else:
             self.register_buffer("bias", torch.empty(H, **factory))
+        #: Readout bias ``b_o`` (``(O,)``), or None with ``readout_bias=False``.
+        self.bias_ho: nn.Parameter | None
+        self.register_parameter(
+            "bias_ho", nn.Parameter(torch.empty(O, **factory)) if readout_bias else None)
         self.reset_parameters()
 
     # ------------------------------------------------------------------ construction
@@ -263,7 +275,7 @@ class MultiRegionRNN(nn.Module):
         return cls(circuit, **kwargs)
 
     def reset_parameters(self) -> None:
-        """Set every weight (and the bias) back to the circuit's initial values."""
+        """Set every weight and bias back to the circuit's initial values (readout bias 0)."""
         with torch.no_grad():
             for name in ("weight_hh", "weight_ih", "weight_ho"):
                 con = self._constraint(name)
@@ -278,6 +290,8 @@ class MultiRegionRNN(nn.Module):
                 self.bias = self.circuit.bias.to(self.bias, copy=True)
             else:
                 self.bias.copy_(self.circuit.bias)
+            if self.bias_ho is not None:
+                self.bias_ho.zero_()
 
     # ------------------------------------------------------------------ buffers by name
     def _constraint(self, name: str) -> Constrained:
@@ -376,7 +390,10 @@ class MultiRegionRNN(nn.Module):
                 clamp = p.clamp
             states, rates = leaky_scan(w_hh, drive, x0, self.alpha, self.activation, clamp,
                                        method=self.scan, return_rates=True)
-            outputs = torch.matmul(rates, w_ho.t())
+            if self.bias_ho is None:
+                outputs = torch.matmul(rates, w_ho.t())
+            else:
+                outputs = torch.nn.functional.linear(rates, w_ho, self.bias_ho)
 
         def back(t: torch.Tensor) -> torch.Tensor:
             if unbatched:
@@ -433,6 +450,8 @@ class MultiRegionRNN(nn.Module):
             parts.append("sparse=True")
         if self.scan != "auto":
             parts.append(f"scan={self.scan!r}")
+        if not self.readout_bias:
+            parts.append("readout_bias=False")
         return ", ".join(parts)
 
 

@@ -176,6 +176,28 @@ def test_sparse_and_scan_options_round_trip(tmp_path, sparse):
         assert torch.equal(loaded(x).outputs, model(x).outputs)
 
 
+def test_readout_bias_round_trips_and_old_checkpoints_load_without_it(tmp_path):
+    model = mg.MultiRegionRNN.from_graph(two_area_ei(size=10), seed=0)
+    with torch.no_grad():
+        model.bias_ho.fill_(0.75)
+    path = save_model(model, tmp_path / "m.pt")
+    loaded = load_model(path)
+    assert loaded.readout_bias and torch.equal(loaded.bias_ho, model.bias_ho)
+    off = load_model(save_model(mg.MultiRegionRNN.from_graph(two_area_ei(size=10), seed=0,
+                                                             readout_bias=False),
+                                tmp_path / "off.pt"))
+    assert not off.readout_bias and off.bias_ho is None
+    # A checkpoint written before the option existed: no option, no bias_ho key.
+    raw = torch.load(path, weights_only=True)
+    del raw["model"]["readout_bias"], raw["state_dict"]["bias_ho"]
+    torch.save(raw, tmp_path / "old.pt")
+    old = load_model(tmp_path / "old.pt")
+    assert not old.readout_bias and old.bias_ho is None
+    x = torch.randn(2, 4, 3)
+    with torch.no_grad():
+        assert torch.allclose(old(x).outputs + 0.75, model(x).outputs)
+
+
 def test_frozen_and_zero_blocks_survive(tmp_path):
     model = mg.MultiRegionRNN.from_graph(rich_graph(), seed=2)
     loaded = load_model(save_model(model, tmp_path / "m.pt"))

@@ -127,7 +127,7 @@ def test_masks_and_signs_are_buffers_not_parameters(circuit):
     names = {n for n, _ in model.named_parameters()}
     assert names == {"parametrizations.weight_hh.original",
                      "parametrizations.weight_ih.original",
-                     "parametrizations.weight_ho.original"}
+                     "parametrizations.weight_ho.original", "bias_ho"}
     buffers = dict(model.named_buffers())
     assert buffers["parametrizations.weight_hh.0.mask"].dtype == torch.bool
     assert buffers["parametrizations.weight_hh.0.sign"].shape == (160,)
@@ -278,3 +278,45 @@ def test_training_never_changes_the_compiled_circuit(example_graph):
         assert torch.equal(c.blocks[k].weight, w) and torch.equal(c.blocks[k].mask, m)
     for n, v in dense.items():
         assert torch.equal(getattr(c, n), v), n
+
+
+def test_readout_bias_is_on_by_default_zero_at_init_and_trains(circuit):
+    with_bias = mg.MultiRegionRNN(circuit, dtype=torch.float64)
+    without = mg.MultiRegionRNN(circuit, readout_bias=False, dtype=torch.float64)
+    assert with_bias.bias_ho.shape == (2,) and torch.equal(with_bias.bias_ho,
+                                                           torch.zeros(2, dtype=torch.float64))
+    assert without.bias_ho is None and "bias_ho" not in without.state_dict()
+    assert "readout_bias=False" in repr(without) and "readout_bias" not in repr(with_bias)
+    u = torch.randn(2, 6, 4, dtype=torch.float64)
+    assert torch.allclose(with_bias(u).outputs, without(u).outputs, atol=1e-12)
+    with torch.no_grad():
+        with_bias.bias_ho.copy_(torch.tensor([0.5, -2.0]))
+    out = with_bias(u)
+    assert torch.allclose(out.outputs, without(u).outputs + torch.tensor([0.5, -2.0]),
+                          atol=1e-12)
+    # Silent readout units: the bias alone moves the outputs, and receives the gradient.
+    out.outputs.sum().backward()
+    assert torch.equal(with_bias.bias_ho.grad, torch.full((2,), 12.0, dtype=torch.float64))
+    with_bias.reset_parameters()
+    assert not with_bias.bias_ho.any()
+
+
+def test_readout_bias_off_gives_the_outputs_of_before(circuit):
+    model = mg.MultiRegionRNN(circuit, readout_bias=False, dtype=torch.float64)
+    u = torch.randn(3, 5, 4, dtype=torch.float64)
+    out = model(u)
+    assert torch.equal(out.outputs, torch.matmul(out.rates, model.weight_ho.t()))
+
+
+def test_readout_bias_must_be_a_bool(circuit):
+    with pytest.raises(TypeError, match="readout_bias must be a bool; got int"):
+        mg.MultiRegionRNN(circuit, readout_bias=1)
+
+
+def test_exporters_say_they_carry_no_weights_nor_readout_bias(circuit, example_graph):
+    model = mg.MultiRegionRNN(circuit)
+    with pytest.raises(TypeError, match=r"no trained weights, no readout bias.*model\.circuit"):
+        mg.to_nn4n(model)
+    with pytest.raises(TypeError, match="no trained weights, no readout"):
+        mg.to_mrnntorch(model)
+    assert mg.to_nn4n(model.circuit)["dims"] == [4, 160, 2]

@@ -432,6 +432,10 @@ def to_mrnntorch(G: nx.DiGraph) -> dict[str, Any]:
     ``dt``, ``tau`` and ``activation`` go into a ``__comment_model`` entry, since
     mRNNTorch takes them as constructor arguments.
 
+    The config describes structure only: mRNNTorch draws its own weights from it,
+    so a trained model's weights cannot be carried, nor its readout bias (mRNNTorch
+    has no readout). Pass the graph a model was built from.
+
     Raises
     ------
     GraphError
@@ -440,7 +444,11 @@ def to_mrnntorch(G: nx.DiGraph) -> dict[str, Any]:
         If ``G`` is not a networkx graph.
     """
     if not isinstance(G, nx.Graph):
-        raise TypeError(f"expected a networkx.DiGraph; got {type(G).__name__}")
+        hint = ""
+        if hasattr(G, "circuit") and hasattr(G, "state_dict"):
+            hint = ("; an mRNNTorch config holds structure only (no trained weights, no "
+                    "readout): pass the graph the model was built from")
+        raise TypeError(f"expected a networkx.DiGraph; got {type(G).__name__}{hint}")
     report = validate(G)
     if report.errors:
         raise GraphError(report.errors)

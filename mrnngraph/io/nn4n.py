@@ -57,6 +57,11 @@ def _allows(ei: tuple[str, ...] | None, pathway: str) -> bool:
 def to_nn4n(circuit: CompiledCircuit | nx.DiGraph, *, seed: int | None = None) -> dict[str, Any]:
     """The masks and specs that rebuild a circuit's structure in nn4n.
 
+    Structure only: no weights are exported, neither the circuit's initial ones
+    nor a trained model's (nn4n's ``CTRNN`` draws its own), so a model's readout
+    bias (``bias_ho``) is not carried either; nn4n's readout starts with its own.
+    Pass ``model.circuit`` to export the structure of a :class:`MultiRegionRNN`.
+
     Parameters
     ----------
     circuit : CompiledCircuit or networkx.DiGraph
@@ -90,8 +95,12 @@ def to_nn4n(circuit: CompiledCircuit | nx.DiGraph, *, seed: int | None = None) -
     if isinstance(circuit, nx.Graph):
         circuit = compile_graph(circuit, seed=seed)
     if not isinstance(circuit, CompiledCircuit):
+        hint = ""
+        if isinstance(getattr(circuit, "circuit", None), CompiledCircuit):
+            hint = ("; to_nn4n exports masks and specs only (no trained weights, no readout "
+                    "bias): pass model.circuit")
         raise TypeError(f"expected a CompiledCircuit or a networkx.DiGraph; got "
-                        f"{type(circuit).__name__}")
+                        f"{type(circuit).__name__}{hint}")
     lay = circuit.layout
     spec = circuit.spec
     dims = [lay.input_size, lay.hidden_size, lay.output_size]
