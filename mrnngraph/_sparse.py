@@ -334,13 +334,15 @@ class BlockSparse(nn.Module):
             # A whole-tensor view has a cheaper backward than a slice of it.
             flat = (original if g.numel == original.numel()
                     else original[g.offset:g.offset + g.numel])
-            w = flat.view(g.nb, g.nd, g.ns)
+            # Select, never multiply: masked entries are exactly 0 whatever the raw
+            # value (NaN, inf), and their gradient is exactly 0.
+            w = torch.where(self._buffers[f"mask_{i}"], flat.view(g.nb, g.nd, g.ns), 0.0)
             sign = self._buffers[f"sign_{i}"]
             if sign is not None and self._signed[i] == "all":
                 w = w.abs() * sign
             elif sign is not None and self._signed[i] == "some":
                 w = torch.where(sign != 0, sign * w.abs(), w)
-            out.append(w * self._buffers[f"mask_{i}"])
+            out.append(w)
         return out
 
     def operator(self) -> BlockOperator:
@@ -375,6 +377,114 @@ class BlockSparse(nn.Module):
                  for g in self.groups if g.trainable
                  for a, c in zip(g.dst_starts, g.src_starts, strict=True)]
         return torch.cat(parts) if parts else value.new_zeros(0)
+
+    # ------------------------------------------------------------------ state dicts
+    def _dense_blocks(self, dense: torch.Tensor, i: int) -> list[torch.Tensor]:
+        """Views of group ``i``'s blocks inside a dense ``[H, H]`` tensor."""
+        g = self.groups[i]
+        return [dense[a:a + g.nd, c:c + g.ns]
+                for a, c in zip(g.dst_starts, g.src_starts, strict=True)]
+
+    def _covered(self, device: torch.device) -> torch.Tensor:
+        """``[H, H]`` bool: True inside the blocks this parametrization stores."""
+        out = torch.zeros(self.hidden_size, self.hidden_size, dtype=torch.bool, device=device)
+        for i in range(len(self.groups)):
+            for view in self._dense_blocks(out, i):
+                view.fill_(True)
+        return out
+
+    def state_from_dense(self, state: dict, prefix: str) -> str | None:
+        """Rewrite, in ``state``, a dense model's recurrent entries under ``prefix``
+        (``original [H, H]``, ``0.mask``, ``0.frozen``, ``0.trainable``) into this
+        block form (flat ``original``, ``0.mask_<i>``, ``0.frozen_<i>``).
+
+        Returns what cannot be represented (``state`` untouched then), else None.
+        """
+        H = self.hidden_size
+        keys = {k: prefix + k for k in ("original", "0.mask", "0.frozen", "0.trainable")}
+        got = {k: state.get(key) for k, key in keys.items()}
+        for k, t in got.items():
+            if t is not None and (not isinstance(t, torch.Tensor) or t.shape != (H, H)):
+                shape = tuple(t.shape) if isinstance(t, torch.Tensor) else type(t).__name__
+                return f"{keys[k]}: expected a ({H}, {H}) tensor; got {shape}"
+        raw, mask, frozen, trainable = (got[k] for k in keys)
+        if mask is None:
+            return f"{keys['0.mask']} is missing"
+        outside = ~self._covered(mask.device)
+        if bool((mask.bool() & outside).any()):
+            return (f"{keys['0.mask']} has synapses outside the declared recurrent blocks of "
+                    "this block-sparse model (another graph, or a projection whose mask is "
+                    "empty in one circuit and not in the other)")
+        if frozen is not None and trainable is not None and bool(
+                ((frozen != 0) & ~trainable.bool() & outside.to(frozen.device)).any()):
+            return f"{keys['0.frozen']} has weights outside the declared recurrent blocks"
+        out: dict[str, torch.Tensor] = {}
+        parts = []
+        for i, g in enumerate(self.groups):
+            out[f"{prefix}0.mask_{i}"] = torch.stack(self._dense_blocks(mask.bool(), i))
+            if g.trainable:
+                parts += [b.reshape(-1) for b in self._dense_blocks(raw, i)]
+            elif frozen is None:
+                return (f"{keys['0.frozen']} is missing: this model has frozen projections "
+                        f"{self._keys[i]}")
+            else:
+                out[f"{prefix}0.frozen_{i}"] = torch.stack(self._dense_blocks(frozen, i))
+        for key in keys.values():
+            state.pop(key, None)
+        state[keys["original"]] = torch.cat(parts) if parts else raw.new_zeros(0)
+        state.update(out)
+        return None
+
+    def state_to_dense(self, state: dict, prefix: str, frozen: torch.Tensor | None,
+                       trainable: torch.Tensor | None) -> str | None:
+        """Rewrite, in ``state``, this block form under ``prefix`` into a dense model's
+        entries; ``frozen`` and ``trainable`` are the dense model's own buffers (None if
+        it has none), whose frozen blocks are overwritten with the stored ones.
+
+        Returns what does not fit (``state`` untouched then), else None.
+        """
+        H = self.hidden_size
+        key = prefix + "original"
+        original = state.get(key)
+        if not isinstance(original, torch.Tensor) or original.shape != (self.n_original,):
+            shape = (tuple(original.shape) if isinstance(original, torch.Tensor)
+                     else type(original).__name__)
+            return (f"{key}: expected the flat vector of this circuit's {self.n_original} "
+                    f"trainable block entries; got {shape}")
+        raw = original.new_zeros(H, H)
+        mask = torch.zeros(H, H, dtype=torch.bool, device=original.device)
+        dense_frozen = None if frozen is None else frozen.detach().clone()
+        used = [key]
+        for i, g in enumerate(self.groups):
+            mkey = f"{prefix}0.mask_{i}"
+            m = state.get(mkey)
+            if not isinstance(m, torch.Tensor) or m.shape != (g.nb, g.nd, g.ns):
+                return f"{mkey}: expected a mask of shape {(g.nb, g.nd, g.ns)}"
+            used.append(mkey)
+            if g.trainable:
+                w = original[g.offset:g.offset + g.numel].view(g.nb, g.nd, g.ns)
+            else:
+                fkey = f"{prefix}0.frozen_{i}"
+                w = state.get(fkey)
+                if not isinstance(w, torch.Tensor) or w.shape != (g.nb, g.nd, g.ns):
+                    return f"{fkey}: expected frozen weights of shape {(g.nb, g.nd, g.ns)}"
+                if dense_frozen is None:
+                    return f"{fkey}: this dense model has no frozen recurrent projections"
+                used.append(fkey)
+                for view, b in zip(self._dense_blocks(dense_frozen, i), w, strict=True):
+                    view.copy_(b)
+            for view, b in zip(self._dense_blocks(mask, i), m, strict=True):
+                view.copy_(b)
+            for view, b in zip(self._dense_blocks(raw, i), w, strict=True):
+                view.copy_(b)
+        for k in used:
+            state.pop(k)
+        state[key] = raw
+        state[prefix + "0.mask"] = mask
+        if dense_frozen is not None and trainable is not None:
+            state[prefix + "0.frozen"] = dense_frozen
+            state[prefix + "0.trainable"] = trainable.detach().clone()
+        return None
 
     # ------------------------------------------------------------------ dense views
     @property

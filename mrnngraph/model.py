@@ -65,7 +65,7 @@ class Perturbation(NamedTuple):
 
 
 class Constrained(nn.Module):
-    """Parametrization ``W -> where(trainable, mask * signed(W), frozen)``.
+    """Parametrization ``W -> where(trainable, signed(where(mask, W, 0)), frozen)``.
 
     ``sign`` is one value per source column (``+1``, ``-1`` or ``0`` = free);
     ``frozen`` and ``trainable`` are given only when some entries are frozen.
@@ -82,12 +82,14 @@ class Constrained(nn.Module):
         self._all_signed = sign is not None and bool((sign != 0).all())
 
     def forward(self, raw: torch.Tensor) -> torch.Tensor:
-        w = raw
+        # Select, never multiply: masked entries are exactly 0 (and get a zero gradient)
+        # even where the raw weight is NaN or inf. Selecting first also keeps a NaN
+        # gradient of a masked entry from leaking through abs's backward.
+        w = torch.where(self.mask, raw, 0.0)
         if self._all_signed:
             w = w.abs() * self.sign
         elif self.sign is not None:
             w = torch.where(self.sign != 0, self.sign * w.abs(), w)
-        w = w * self.mask
         if self.frozen is not None:
             w = torch.where(self.trainable, w, self.frozen)
         return w
@@ -264,6 +266,7 @@ class MultiRegionRNN(nn.Module):
         self.bias_ho: nn.Parameter | None
         self.register_parameter(
             "bias_ho", nn.Parameter(torch.empty(O, **factory)) if readout_bias else None)
+        self.register_load_state_dict_pre_hook(_exchange_recurrent_state)
         self.reset_parameters()
 
     # ------------------------------------------------------------------ construction
@@ -453,6 +456,29 @@ class MultiRegionRNN(nn.Module):
         if not self.readout_bias:
             parts.append("readout_bias=False")
         return ", ".join(parts)
+
+
+def _exchange_recurrent_state(module: MultiRegionRNN, state_dict: dict, prefix: str,
+                              local_metadata: dict, strict: bool, missing_keys: list,
+                              unexpected_keys: list, error_msgs: list) -> None:
+    """Load pre-hook: a dense model's ``weight_hh`` entries into a block-sparse model and
+    the other way round, so both paths of one graph exchange state dicts."""
+    p = prefix + "parametrizations.weight_hh."
+    original = state_dict.get(p + "original")
+    if not isinstance(original, torch.Tensor):
+        return
+    con = module._constraint("weight_hh")
+    if isinstance(con, BlockSparse) and original.dim() == 2:
+        problem = con.state_from_dense(state_dict, p)
+    elif isinstance(con, Constrained) and original.dim() == 1:
+        layout = BlockSparse(module.circuit, dtype=original.dtype)
+        problem = layout.state_to_dense(state_dict, p, con.frozen, con.trainable)
+    else:
+        return
+    if problem is not None:
+        src, dst = ("dense", "block-sparse") if original.dim() == 2 else ("block", "dense")
+        error_msgs.append(f"cannot load the {src} recurrent weights into this {dst} model: "
+                          f"{problem}")
 
 
 def _pick(name: str, given: Any, graph: dict) -> Any:

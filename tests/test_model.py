@@ -320,3 +320,35 @@ def test_exporters_say_they_carry_no_weights_nor_readout_bias(circuit, example_g
     with pytest.raises(TypeError, match="no trained weights, no readout"):
         mg.to_mrnntorch(model)
     assert mg.to_nn4n(model.circuit)["dims"] == [4, 160, 2]
+
+
+@pytest.mark.parametrize("sparse", [False, True])
+@pytest.mark.parametrize("scan", ["fused", "autograd"])
+def test_masked_entries_stay_exactly_zero_after_a_nan_step(example_graph, sparse, scan):
+    """Issue 13 section 7: one NaN input step and an SGD step at lr 1.0 left masked-out
+    entries NaN (the mask was multiplied in). Selected, they are exactly 0."""
+    c = mg.compile(example_graph, seed=0)
+    model = mg.MultiRegionRNN(c, sparse=sparse, scan=scan)
+    u = torch.randn(2, 6, 4)
+    u[:, 2] = float("nan")
+    model(u).outputs.sum().backward()
+    for name in ("weight_hh", "weight_ih", "weight_ho"):
+        grad = getattr(model.parametrizations, name).original.grad
+        con = model._constraint(name)
+        mask = con.mask if grad.dim() == 2 else torch.cat(  # block-sparse: flat, trainable
+            [con.get_buffer(f"mask_{i}").reshape(-1)
+             for i, g in enumerate(con.groups) if g.trainable])
+        assert grad.isnan().any(), name  # the NaN reached the live weights ...
+        assert torch.equal(grad[~mask], torch.zeros_like(grad[~mask])), name  # ... not these
+    torch.optim.SGD(model.parameters(), lr=1.0).step()
+    with torch.no_grad():
+        # Whatever the raw weights now hold, the effective ones are exactly 0 off the mask.
+        for p in (model.parametrizations.weight_hh.original,
+                  model.parametrizations.weight_ih.original):
+            p.masked_fill_(torch.rand_like(p) < 0.5, float("inf"))
+        for name, mask in (("weight_hh", c.mask_hh), ("weight_ih", c.mask_ih),
+                           ("weight_ho", c.mask_ho)):
+            w = getattr(model, name)
+            assert torch.equal(w[~mask], torch.zeros_like(w[~mask])), name
+        assert torch.equal(model.projection("str", "thal"), torch.zeros(40, 40))
+        assert torch.equal(model.projection("thal", "ctx"), c.connection("thal", "ctx").weight)

@@ -226,3 +226,58 @@ def test_operator_weights_validate_through_leaky_scan():
     H = c.layout.hidden_size
     s = leaky_scan(ow, torch.zeros(4, 2, H), torch.zeros(2, H), torch.full((H,), 0.5), "relu")
     assert s.shape == (4, 2, H)
+
+
+def _constraints_hold(m, c):
+    W = m.weight_hh.detach()
+    assert bool((W[~c.mask_hh] == 0).all())
+    assert bool((W[:, c.sign_h > 0] >= 0).all()) and bool((W[:, c.sign_h < 0] <= 0).all())
+    frozen = ~c.trainable_hh
+    assert torch.equal(W[frozen], c.weight_hh[frozen].to(W))
+
+
+@pytest.mark.parametrize("source_sparse", [False, True])
+def test_dense_and_sparse_models_exchange_state_dicts(source_sparse):
+    """Issue 12 section 4: sparse.load_state_dict(dense.state_dict()) failed, and back."""
+    G = mixed_graph()
+    src = MultiRegionRNN.from_graph(G, seed=0, sparse=source_sparse, dtype=D)
+    dst = MultiRegionRNN.from_graph(G, seed=0, sparse=not source_sparse, dtype=D)
+    opt = torch.optim.SGD(src.parameters(), lr=0.5)  # trained: not the initial weights
+    for _ in range(2):
+        opt.zero_grad()
+        _run(src, torch.randn(2, 8, 3, dtype=D))
+        opt.step()
+    assert not torch.equal(src.weight_hh, dst.weight_hh)
+    dst.load_state_dict(src.state_dict())
+    u = torch.randn(3, 10, 3, dtype=D)
+    for a, b in zip(src(u), dst(u), strict=True):
+        torch.testing.assert_close(a, b, rtol=1e-12, atol=1e-12)
+    assert torch.equal(dst.weight_hh, src.weight_hh)
+    _constraints_hold(dst, src.circuit)
+    # Back again: the state dict of the converted model loads into the first path.
+    back = MultiRegionRNN.from_graph(G, seed=0, sparse=source_sparse, dtype=D)
+    back.load_state_dict(dst.state_dict())
+    assert torch.equal(back.weight_hh, src.weight_hh)
+    # ... and trains on with its constraints.
+    opt = torch.optim.SGD(dst.parameters(), lr=2.0)
+    opt.zero_grad()
+    _run(dst, torch.randn(2, 8, 3, dtype=D))
+    opt.step()
+    _constraints_hold(dst, src.circuit)
+
+
+def test_exchange_refuses_a_mask_outside_the_blocks():
+    G = mixed_graph()
+    dense = MultiRegionRNN.from_graph(G, seed=0, sparse=False)
+    sparse = MultiRegionRNN.from_graph(G, seed=0, sparse=True)
+    state = dense.state_dict()
+    lay = dense.layout
+    state["parametrizations.weight_hh.0.mask"][lay.slice("d"), lay.slice("b")] = True
+    with pytest.raises(RuntimeError, match="dense recurrent weights into this block-sparse "
+                       "model.*outside the declared recurrent blocks"):
+        sparse.load_state_dict(state)
+    block_state = sparse.state_dict()
+    block_state["parametrizations.weight_hh.original"] = torch.zeros(5)
+    with pytest.raises(RuntimeError, match=r"block recurrent weights into this dense model.*"
+                       r"flat vector of this circuit's \d+ trainable block entries"):
+        dense.load_state_dict(block_state)
