@@ -3,9 +3,15 @@
 Validation, file I/O, the docs and the CLI all read :data:`ATTRIBUTES`; nothing
 else in the package spells an attribute name, alias or default on its own.
 
-Each attribute is an :class:`Attr` with a *constraint* object that both checks a
-value (``constraint.check(value)`` returns ``None`` or a phrase saying what is
-wrong) and offers a few invalid examples for the tests.
+Each attribute is an :class:`Attr` with a *constraint* object that checks a value
+and converts it to its canonical Python type (``constraint.convert(value)`` returns
+``float``, ``int``, ``bool``, ``str``, a tuple of them or ``None``, and raises
+:class:`Invalid`; ``constraint.check(value)`` returns ``None`` or a phrase saying
+what is wrong), and offers a few valid and invalid examples for the tests. Every
+real-number type is a number (numpy scalars, 0-d arrays and tensors, ``Fraction``,
+``Decimal``, ints of any size); booleans of any type are booleans, never numbers.
+These objects are the one place such rules live: validation, file readers and the
+docs all ask them.
 
 Examples
 --------
@@ -16,14 +22,19 @@ True
 'size'
 >>> attribute("edge", "sparsity").constraint.check(1.5)
 'must be a float in [0, 1]'
+>>> import numpy as np
+>>> attribute("node", "size").constraint.convert(np.float64(3.0))
+3
 """
 
 from __future__ import annotations
 
+import decimal
 import difflib
 import math
 import numbers
-from collections.abc import Sequence
+import warnings
+from collections.abc import Mapping, Sequence, Set
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -42,6 +53,17 @@ __all__ = [
     "did_you_mean",
     "normalize_sign",
     "attribute_table",
+    "Invalid",
+    "Interval",
+    "Options",
+    "Boolean",
+    "Text",
+    "FloatOrSequence",
+    "EIList",
+    "Anything",
+    "FLOAT32_MAX",
+    "GAIN_MAX",
+    "short_repr",
 ]
 
 Scope = Literal["node", "edge", "graph"]
@@ -62,6 +84,9 @@ SIGN_ALIASES: dict[Any, str | None] = {
 def normalize_sign(value: Any) -> str | None:
     """Map any accepted spelling of a sign to ``"exc"``, ``"inh"`` or ``None``.
 
+    Numbers of any type that equal ``+1`` or ``-1`` (``1.0``, ``numpy.int64(-1)``,
+    ``Fraction(1)``) are accepted; booleans of any type are not.
+
     Raises
     ------
     ValueError
@@ -72,32 +97,151 @@ def normalize_sign(value: Any) -> str | None:
     >>> normalize_sign("pos"), normalize_sign(-1), normalize_sign(None)
     ('exc', 'inh', None)
     """
-    # bool is an int subclass: True would silently mean +1, which no one intends.
-    if isinstance(value, bool) or (isinstance(value, float) and math.isnan(value)):
-        raise ValueError(f"unknown sign {value!r}")
-    key = value
-    if isinstance(value, numbers.Real) and not isinstance(value, numbers.Integral):
-        if float(value).is_integer():
-            key = int(value)
+    if value is None:
+        return None
     try:
-        return SIGN_ALIASES[key]
-    except (KeyError, TypeError):
-        raise ValueError(f"unknown sign {value!r}") from None
+        return _SIGN.convert(value)
+    except Invalid:
+        raise ValueError(f"unknown sign {short_repr(value)}") from None
+
+
+# --------------------------------------------------------------------------- values
+#: The largest finite float32, the dtype circuits compile to by default.
+FLOAT32_MAX = 3.4028234663852886e38
+#: The smallest positive float32 (subnormal); anything smaller rounds to 0.
+FLOAT32_TINY = 1.401298464324817e-45
+#: At most this many values in one per-unit sequence (``base_firing``, ``init``).
+MAX_SEQUENCE = 2**28
+
+
+def short_repr(value: Any, limit: int = 80) -> str:
+    """``repr(value)`` for a message: at most ``limit`` characters, never raising.
+
+    >>> short_repr(10**400)
+    '1000000000000000000000000000000000000000000000000000000000000000000000... (401 chars)'
+    """
+    try:
+        text = repr(value)
+    except Exception:  # a broken __repr__, or an int over Python's digit limit
+        bits = value.bit_length() if isinstance(value, int) else None
+        return f"an int of {bits} bits" if bits else f"a {type(value).__name__}"
+    if len(text) > limit:
+        return f"{text[:limit - 10]}... ({len(text)} chars)"
+    return text
+
+
+def _unwrap(value: Any) -> Any:
+    """A 0-d array, 0-d tensor or numpy scalar as the Python scalar it holds.
+
+    ``.item()`` turns ``numpy.float32``, ``numpy.bool_``, ``numpy.str_``, 0-d arrays
+    and 0-d tensors into ``float``, ``bool``, ``str``...; everything else is returned
+    unchanged (Python scalars have no ``ndim``).
+    """
+    if getattr(value, "ndim", None) == 0 and callable(getattr(value, "item", None)) \
+            and not isinstance(value, (bool, int, float, str)):
+        return value.item()
+    return value
+
+
+def _as_real(value: Any) -> Any:
+    """``value`` if it is a real number other than a bool (``Decimal`` included), else None."""
+    if isinstance(value, bool) or not isinstance(value, (numbers.Real, decimal.Decimal)):
+        return None
+    return value
+
+
+def _to_float(value: Any) -> float:
+    """``float(value)``; ``inf`` with the sign of the value where it is too large."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # numpy.longdouble warns on overflow
+            return float(value) + 0.0  # + 0.0: -0.0 becomes 0.0, one spelling per value
+    except OverflowError:
+        return math.inf if value > 0 else -math.inf
+
+
+class Invalid(ValueError):
+    """A value that a constraint refuses.
+
+    ``str(err)`` is a phrase completing "'<attribute>' ...", e.g. ``"must be a bool"``;
+    ``code`` is the :class:`~mrnngraph.errors.Problem` code to report it under.
+    """
+
+    def __init__(self, phrase: str, code: str = "bad-value"):
+        super().__init__(phrase)
+        self.code = code
+
+
+class _Constraint:
+    """Base of the constraint objects: ``convert`` decides, ``check`` reports.
+
+    Subclasses implement ``_convert(value, size)`` on the unwrapped value and raise
+    :class:`Invalid`; any other exception an odd value provokes (a broken ``__eq__``,
+    a signalling NaN, an overflow) is reported as the value not being what
+    :meth:`describe` says, so checking a value never raises anything else.
+    """
+
+    def describe(self) -> str:
+        raise NotImplementedError
+
+    def _convert(self, value: Any, size: int | None) -> Any:
+        raise NotImplementedError
+
+    def convert(self, value: Any, *, size: int | None = None) -> Any:
+        """The canonical Python value of ``value`` (``float``, ``int``, ``bool``, ``str``,
+        a tuple of them, or ``None``).
+
+        Parameters
+        ----------
+        value : Any
+            As given by the user or read from a file.
+        size : int, optional
+            The node's number of units, where per-unit values are checked against it.
+
+        Raises
+        ------
+        Invalid
+            If the value does not satisfy the constraint.
+        """
+        try:
+            return self._convert(_unwrap(value), size)
+        except Invalid:
+            raise
+        except Exception:
+            raise Invalid(f"must be {self.describe()}") from None
+
+    def check(self, value: Any, *, size: int | None = None) -> str | None:
+        """``None`` if ``value`` is acceptable, else a phrase saying what is wrong."""
+        try:
+            self.convert(value, size=size)
+        except Invalid as err:
+            return str(err)
+        return None
+
+    def valid_examples(self) -> list[Any]:
+        return []
+
+    def invalid_examples(self) -> list[Any]:
+        return []
 
 
 # --------------------------------------------------------------------------- constraints
-def _is_real(x: Any) -> bool:
-    return isinstance(x, numbers.Real) and not isinstance(x, bool)
-
-
 @dataclass(frozen=True)
-class Interval:
-    """A real number in ``[lo, hi]`` (ends open where ``closed`` says so)."""
+class Interval(_Constraint):
+    """A real number in ``[lo, hi]`` (ends open where ``closed`` says so).
+
+    Any real type is accepted (numpy scalars, 0-d arrays and tensors, ``Fraction``,
+    ``Decimal``, ints of any size) and converted to ``int`` (``integer=True``) or
+    ``float``; booleans are not numbers here. With ``float32=True`` the value is
+    stored as float32 when compiled, so a non-zero value may not round to 0 there
+    (``hi`` already keeps it from overflowing).
+    """
 
     lo: float = -math.inf
     hi: float = math.inf
     closed: tuple[bool, bool] = (True, True)
     integer: bool = False
+    float32: bool = False
 
     def describe(self) -> str:
         kind = "an integer" if self.integer else "a float"
@@ -110,31 +254,54 @@ class Interval:
         right = "]" if self.closed[1] else ")"
         return f"{kind} in {left}{self.lo:g}, {self.hi:g}{right}"
 
-    def check(self, value: Any) -> str | None:
-        ok = _is_real(value)
-        if ok and self.integer:
-            ok = isinstance(value, numbers.Integral) or float(value).is_integer()
-        if ok:
-            v = float(value)
-            ok = not math.isnan(v)
-            ok = ok and (v >= self.lo if self.closed[0] else v > self.lo)
-            ok = ok and (v <= self.hi if self.closed[1] else v < self.hi)
-        return None if ok else f"must be {self.describe()}"
+    def _convert(self, value: Any, size: int | None) -> int | float:
+        v = _as_real(value)
+        bad = Invalid(f"must be {self.describe()}")
+        if v is None:
+            raise bad
+        out: int | float
+        if self.integer:
+            out = int(v)  # ValueError / OverflowError for nan / inf: caught by convert
+            if out != v:
+                raise bad
+        else:
+            out = _to_float(v)
+            if math.isnan(out):
+                raise bad
+        if not (out >= self.lo if self.closed[0] else out > self.lo):
+            raise bad
+        if not (out <= self.hi if self.closed[1] else out < self.hi):
+            raise bad
+        if self.float32 and out != 0 and abs(out) < FLOAT32_TINY / 2:
+            raise Invalid(f"must be {self.describe()} and not round to 0 in float32")
+        return out
+
+    def valid_examples(self) -> list[Any]:
+        lo = 1 if self.integer else 0.5
+        lo = max(lo, self.lo) if self.closed[0] else max(lo, self.lo + (1 if self.integer
+                                                                          else 0.25))
+        return [lo if self.hi == math.inf else min(lo, self.hi)]
 
     def invalid_examples(self) -> list[Any]:
         out: list[Any] = ["x", float("nan"), True]
         if self.lo != -math.inf:
             out.append(self.lo - 1)
         if self.hi != math.inf:
-            out.append(self.hi + 0.5)
+            out.append(self.hi + 0.5 if self.hi < 1e15 else self.hi * 2)
         if self.integer:
             out.append(2.5)
+        if self.float32 and self.lo == 0 and not self.closed[0]:
+            out.append(1e-50)
         return out
 
 
 @dataclass(frozen=True)
-class Options:
-    """One of a fixed set of values (after alias mapping, where given)."""
+class Options(_Constraint):
+    """One of a fixed set of values (after alias mapping, where given).
+
+    Only strings, ``None`` and real numbers (never booleans) can match; the result
+    is the canonical entry of ``values``.
+    """
 
     values: tuple[Any, ...]
     aliases: dict[Any, Any] = field(default_factory=dict)
@@ -142,108 +309,161 @@ class Options:
     def describe(self) -> str:
         return "one of " + ", ".join(repr(v) for v in self.values)
 
-    def check(self, value: Any) -> str | None:
-        if isinstance(value, bool):
-            return f"must be {self.describe()}"
-        try:
-            v = self.aliases.get(value, value)
-            return None if v in self.values else f"must be {self.describe()}"
-        except TypeError:  # unhashable
-            return f"must be {self.describe()}"
+    def _convert(self, value: Any, size: int | None) -> Any:
+        bad = Invalid(f"must be {self.describe()}")
+        if not (value is None or isinstance(value, str) or _as_real(value) is not None):
+            raise bad
+        key = self.aliases.get(value, value)
+        for v in self.values:
+            if (v is None and key is None) or (isinstance(v, str) and isinstance(key, str)
+                                               and v == key):
+                return v
+        raise bad
+
+    def valid_examples(self) -> list[Any]:
+        return [v for v in self.values if v is not None][:2]
 
     def invalid_examples(self) -> list[Any]:
         return ["not-a-valid-option", 3.5, [1]]
 
 
 @dataclass(frozen=True)
-class Boolean:
+class Boolean(_Constraint):
+    """``True`` or ``False``, of any boolean type (``numpy.bool_``, 0-d bool tensors)."""
+
     def describe(self) -> str:
         return "a bool"
 
-    def check(self, value: Any) -> str | None:
-        # numpy's bool is not a bool subclass but is what arrays hand back.
-        t = type(value)
-        ok = isinstance(value, bool) or (
-            t.__module__ == "numpy" and t.__name__ in ("bool", "bool_"))
-        return None if ok else "must be a bool (True or False)"
+    def _convert(self, value: Any, size: int | None) -> bool:
+        if isinstance(value, bool):
+            return value
+        raise Invalid("must be a bool (True or False)")
+
+    def valid_examples(self) -> list[Any]:
+        return [True, False]
 
     def invalid_examples(self) -> list[Any]:
         return ["yes", 1, 2.0]
 
 
 @dataclass(frozen=True)
-class Text:
+class Text(_Constraint):
     def describe(self) -> str:
         return "a non-empty string"
 
-    def check(self, value: Any) -> str | None:
-        return None if isinstance(value, str) and value else "must be a non-empty string"
+    def _convert(self, value: Any, size: int | None) -> str:
+        if isinstance(value, str) and value:
+            return str(value)
+        raise Invalid("must be a non-empty string")
+
+    def valid_examples(self) -> list[Any]:
+        return ["grp"]
 
     def invalid_examples(self) -> list[Any]:
         return ["", 3]
 
 
 @dataclass(frozen=True)
-class FloatOrSequence:
-    """A float, or a sequence of floats whose length is checked against ``size`` later."""
+class FloatOrSequence(_Constraint):
+    """A float, or a sequence of floats, one per unit (``size`` of them where known).
+
+    Each value must fit in float32 (``|v| <= FLOAT32_MAX``). The result is a
+    ``float`` or a ``tuple`` of floats.
+    """
 
     def describe(self) -> str:
-        return "a float or a sequence of floats"
+        return "a float or a sequence of floats (finite in float32)"
 
-    def check(self, value: Any) -> str | None:
-        if _is_real(value):
-            return None if math.isfinite(float(value)) else "must be finite"
-        if isinstance(value, (str, bytes)) or not hasattr(value, "__len__"):
-            return f"must be {self.describe()}"
-        try:
-            items = list(value.tolist() if hasattr(value, "tolist") else value)
-        except TypeError:
-            return f"must be {self.describe()}"
-        if not all(_is_real(v) and math.isfinite(float(v)) for v in items):
-            return "must contain only finite floats"
-        return None
+    def _convert(self, value: Any, size: int | None) -> float | tuple[float, ...]:
+        finite = Invalid(f"must be finite and at most {FLOAT32_MAX:g} in magnitude "
+                         "(float32)")
+        if _as_real(value) is not None:
+            f = _to_float(value)
+            if not abs(f) <= FLOAT32_MAX:
+                raise finite
+            return f
+        bad = Invalid(f"must be {self.describe()}")
+        if isinstance(value, (str, bytes, bytearray, Mapping, Set)) \
+                or getattr(value, "ndim", 1) != 1:
+            raise bad
+        n = len(value)
+        if n > MAX_SEQUENCE:
+            raise Invalid(f"has {n} values; a sequence holds at most {MAX_SEQUENCE} "
+                          "(give one float for every unit)")
+        items = value.tolist() if callable(getattr(value, "tolist", None)) else value
+        if not isinstance(items, Sequence):
+            raise bad
+        out = []
+        for v in items:
+            if _as_real(v) is None:
+                raise Invalid("must contain only floats")
+            f = _to_float(v)
+            if not abs(f) <= FLOAT32_MAX:
+                raise Invalid("must contain only finite floats of at most "
+                              f"{FLOAT32_MAX:g} in magnitude (float32)")
+            out.append(f)
+        if size is not None and n != size:
+            raise Invalid(f"has {n} values but the node has size {size}", "length-mismatch")
+        return tuple(out)
+
+    def valid_examples(self) -> list[Any]:
+        return [0.5, -1.0]
 
     def invalid_examples(self) -> list[Any]:
-        return ["x", [1.0, "a"], float("inf")]
+        return ["x", [1.0, "a"], float("inf"), 1e39, [[1.0]]]
 
 
 @dataclass(frozen=True)
-class EIList:
-    """A list of distinct sub-pathway names from :data:`EI_ENTRIES`."""
+class EIList(_Constraint):
+    """A list of distinct sub-pathway names from :data:`EI_ENTRIES` (a tuple of str)."""
 
     def describe(self) -> str:
         return "a list of distinct entries from " + ", ".join(repr(e) for e in EI_ENTRIES)
 
-    def check(self, value: Any) -> str | None:
+    def _convert(self, value: Any, size: int | None) -> tuple[str, ...]:
+        if getattr(value, "ndim", 1) == 1 and callable(getattr(value, "tolist", None)):
+            value = value.tolist()
         if isinstance(value, str) or not isinstance(value, Sequence) or len(value) == 0:
-            return f"must be {self.describe()} (non-empty; use zero=True for no synapses)"
-        bad = [v for v in value if v not in EI_ENTRIES]
+            raise Invalid(f"must be {self.describe()} (non-empty; use zero=True for no "
+                          "synapses)")
+        entries = [_unwrap(v) for v in value]
+        bad = [v for v in entries if not (isinstance(v, str) and v in EI_ENTRIES)]
         if bad:
-            return f"has unknown entries {bad!r}; allowed: {', '.join(EI_ENTRIES)}"
-        if len(set(value)) != len(value):
-            return "lists an entry twice"
+            raise Invalid(f"has unknown entries {short_repr(bad)}; allowed: "
+                          f"{', '.join(EI_ENTRIES)}")
+        entries = [str(v) for v in entries]
+        if len(set(entries)) != len(entries):
+            raise Invalid("lists an entry twice")
         for one in ("E", "I"):
-            if one in value:
-                overlap = [v for v in value if len(v) == 2 and v[0] == one]
+            if one in entries:
+                overlap = [v for v in entries if len(v) == 2 and v[0] == one]
                 if overlap:
-                    return f"entry {one!r} already includes {overlap!r}"
-        return None
+                    raise Invalid(f"entry {one!r} already includes {overlap!r}")
+        return tuple(entries)
+
+    def valid_examples(self) -> list[Any]:
+        return [["EE"], ["E", "II"]]
 
     def invalid_examples(self) -> list[Any]:
-        return ["EE", ["XY"], ["EE", "EE"], ["E", "EI"], []]
+        return ["EE", ["XY"], ["EE", "EE"], ["E", "EI"], [], [1]]
 
 
 @dataclass(frozen=True)
-class Anything:
+class Anything(_Constraint):
     def describe(self) -> str:
         return "any value"
 
-    def check(self, value: Any) -> str | None:
-        return None
+    def _convert(self, value: Any, size: int | None) -> Any:
+        return value
 
-    def invalid_examples(self) -> list[Any]:
-        return []
+    def convert(self, value: Any, *, size: int | None = None) -> Any:
+        return value  # carried along as given, never unwrapped or interpreted
 
+    def valid_examples(self) -> list[Any]:
+        return [None, "x", (1.0, 2.0)]
+
+
+_SIGN = Options(("exc", "inh", None), SIGN_ALIASES)
 
 Constraint = Interval | Options | Boolean | Text | FloatOrSequence | EIList | Anything
 
@@ -287,6 +507,11 @@ class Attr:
 
 
 _UNIT = Interval(0.0, 1.0)
+# Times become float32 tensors (alpha = dt / tau): finite, and not rounding to 0.
+_TIME = Interval(0.0, FLOAT32_MAX, closed=(False, True), float32=True)
+#: Largest ``gain``: initial weights are at most about 8.6 * gain in magnitude (the
+#: largest |N(0, 1)| torch draws), so this keeps every one finite in float32.
+GAIN_MAX = FLOAT32_MAX / 16
 _ALL = NODE_KINDS
 _NEURAL = ("recurrent", "input")  # nodes whose units have an E/I identity
 
@@ -297,7 +522,7 @@ ATTRIBUTES: tuple[Attr, ...] = (
          "or 'output' (linear readout)"),
     Attr("size", "node", Interval(1, math.inf, integer=True), REQUIRED,
          "number of units", aliases=("num_units", "n_units")),
-    Attr("sign", "node", Options(("exc", "inh", None), SIGN_ALIASES), None,
+    Attr("sign", "node", _SIGN, None,
          "Dale's law for the region's outgoing weights, None = unconstrained; "
          "also 'pos', 'E', +1 for 'exc' and 'neg', 'I', -1 for 'inh'",
          kinds=_NEURAL, excludes=("exc_frac",)),
@@ -311,7 +536,7 @@ ATTRIBUTES: tuple[Attr, ...] = (
          "make base_firing a trainable parameter", kinds=("recurrent",)),
     Attr("init", "node", FloatOrSequence(), 0.0,
          "initial pre-activation state x0: a float or one value per unit", kinds=("recurrent",)),
-    Attr("tau", "node", Interval(0.0, math.inf, closed=(False, True)), None,
+    Attr("tau", "node", _TIME, None,
          "time constant of this region's units (ms); None uses the model's tau",
          kinds=("recurrent",)),
     Attr("parent", "node", Text(), None,
@@ -335,16 +560,17 @@ ATTRIBUTES: tuple[Attr, ...] = (
          "on a self-edge, whether a unit may connect to itself"),
     Attr("trainable", "edge", Boolean(), True,
          "False freezes the projection at its initial weights"),
-    Attr("gain", "edge", Interval(0.0, math.inf, closed=(False, True)), 1.0,
-         "scales the initial weights of this projection"),
+    Attr("gain", "edge", Interval(0.0, GAIN_MAX, closed=(False, True)), 1.0,
+         "scales the initial weights of this projection (bounded so that every initial "
+         "weight is finite in float32)"),
     Attr("label", "edge", Anything(), None, "drawing hint: text on the arrow"),
     Attr("color", "edge", Anything(), None, "drawing hint: a matplotlib colour"),
     Attr("meta", "edge", Anything(), None, "free-form user data, carried along, never interpreted"),
     # ---- graph ----
     Attr("name", "graph", Text(), None, "the circuit's name"),
-    Attr("dt", "graph", Interval(0.0, math.inf, closed=(False, True)), None,
+    Attr("dt", "graph", _TIME, None,
          "model default: integration step (ms)"),
-    Attr("tau", "graph", Interval(0.0, math.inf, closed=(False, True)), None,
+    Attr("tau", "graph", _TIME, None,
          "model default: time constant (ms)"),
     Attr("activation", "graph", Options(ACTIVATIONS), None,
          "model default: activation function"),

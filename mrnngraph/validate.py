@@ -17,8 +17,11 @@ edge ('ctx', 'ctx'): unknown attribute 'sparsty' (hint: did you mean 'sparsity'?
 
 from __future__ import annotations
 
+import math
+import os
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from fractions import Fraction
 from typing import Any
 
 import networkx as nx
@@ -28,15 +31,25 @@ from .errors import CircuitWarning, GraphError, Problem
 
 __all__ = [
     "NodeSpec", "EdgeSpec", "Spec", "Report", "validate", "check", "where_node", "where_edge",
+    "MemoryEstimate", "estimate_memory", "available_memory", "MAX_ELEMENTS", "MEMORY_LIMIT_ENV",
 ]
 
 
 def where_node(name: Any) -> str:
-    return f"node {name!r}"
+    return f"node {schema.short_repr(name)}"
 
 
 def where_edge(src: Any, dst: Any) -> str:
-    return f"edge ({src!r}, {dst!r})"
+    return f"edge ({schema.short_repr(src)}, {schema.short_repr(dst)})"
+
+
+def _at_node(name: Any) -> dict[str, Any]:
+    """The location fields of a problem of node ``name``."""
+    return {"where": where_node(name), "node": name}
+
+
+def _at_edge(src: Any, dst: Any) -> dict[str, Any]:
+    return {"where": where_edge(src, dst), "edge": (src, dst)}
 
 
 @dataclass(frozen=True)
@@ -59,7 +72,10 @@ class NodeSpec:
         """Number of excitatory units (they come first inside the region)."""
         if self.exc_frac is not None:
             # int() truncation, exactly as nn4n's MultiAreaEI does.
-            return int(self.size * self.exc_frac)
+            try:
+                return int(self.size * self.exc_frac)
+            except OverflowError:  # a size beyond float range; it will not compile anyway
+                return math.floor(Fraction(self.size) * Fraction(self.exc_frac))
         return self.size if self.sign == "exc" else 0
 
     @property
@@ -159,47 +175,53 @@ class Report:
 
 
 # --------------------------------------------------------------------------- helpers
-def _values(scope: schema.Scope, attrs: dict, where: str, kind: str | None,
-            problems: list[Problem]) -> dict[str, Any]:
-    """Check one attribute dict; return the valid values under canonical names."""
+def _values(scope: schema.Scope, attrs: dict, loc: dict[str, Any], kind: str | None,
+            problems: list[Problem], size: int | None = None) -> dict[str, Any]:
+    """Check one attribute dict; return the valid values, converted to their canonical
+    Python types (see :mod:`mrnngraph.schema`), under canonical names."""
     given: dict[str, Any] = {}
-    spelled: dict[str, str] = {}
+    spelled: dict[str, Any] = {}
     for key, value in attrs.items():
         name = schema.canonical_name(scope, key) if isinstance(key, str) else None
+        attribute = key if isinstance(key, str) else None
+        shown = schema.short_repr(key)
         if name is None:
             guess = schema.did_you_mean(scope, key)
             problems.append(Problem(
-                where, f"unknown attribute {key!r}", "unknown-attribute",
+                **loc, message=f"unknown attribute {shown}", code="unknown-attribute",
+                attribute=attribute,
                 hint=f"did you mean {guess!r}?" if guess else
                 f"known {scope} attributes: {', '.join(schema.attributes(scope))}"))
             continue
         if name in spelled:
             problems.append(Problem(
-                where, f"{spelled[name]!r} and {key!r} are the same attribute; give one",
-                "duplicate-attribute"))
+                **loc, message=f"{spelled[name]!r} and {shown} are the same attribute; "
+                "give one", code="duplicate-attribute", attribute=attribute))
             continue
         spelled[name] = key
         attr = schema.attribute(scope, name)
         if kind is not None and kind in schema.NODE_KINDS and kind not in attr.kinds:
             problems.append(Problem(
-                where, f"{key!r} does not apply to {kind} nodes "
-                f"(only to {', '.join(attr.kinds)} nodes)", "not-applicable"))
+                **loc, message=f"{shown} does not apply to {kind} nodes "
+                f"(only to {', '.join(attr.kinds)} nodes)", code="not-applicable",
+                attribute=attribute))
             continue
         if value is None and not attr.required:
             given[name] = None
             continue
-        msg = attr.constraint.check(value)
-        if msg is not None:
-            problems.append(Problem(where, f"{key!r} {msg}; got {value!r}", "bad-value"))
-            continue
-        given[name] = value
+        try:
+            given[name] = attr.constraint.convert(value, size=size)
+        except schema.Invalid as err:
+            problems.append(Problem(
+                **loc, message=f"{shown} {err}; got {schema.short_repr(value)}",
+                code=err.code, attribute=attribute))
     for name in list(given):
         for other in schema.attribute(scope, name).excludes:
             if other in given and given[name] is not None and given[other] is not None \
                     and name < other:
                 problems.append(Problem(
-                    where, f"{spelled[name]!r} and {spelled[other]!r} exclude each other; "
-                    "give one", "exclusive-attributes"))
+                    **loc, message=f"{spelled[name]!r} and {spelled[other]!r} exclude each "
+                    "other; give one", code="exclusive-attributes", attribute=spelled[name]))
     return given
 
 
@@ -208,137 +230,140 @@ def _given(values: dict[str, Any], name: str, default: Any) -> Any:
     return default if value is None else value
 
 
-def _per_unit(value: Any, size: int, key: str, where: str,
-              problems: list[Problem]) -> float | tuple[float, ...]:
-    # "+ 0.0" turns -0.0 into 0.0: the spec holds one spelling of each value.
-    if isinstance(value, (int, float)) and not isinstance(value, bool):
-        return float(value) + 0.0
-    seq = tuple(float(v) + 0.0
-                for v in (value.tolist() if hasattr(value, "tolist") else value))
-    if len(seq) != size:
-        problems.append(Problem(
-            where, f"{key!r} has {len(seq)} values but the node has size {size}",
-            "length-mismatch"))
-    return seq
+def _size(attrs: dict) -> int | None:
+    """A node's size if it is given once and valid, else None."""
+    found = [v for k, v in attrs.items()
+             if isinstance(k, str) and schema.canonical_name("node", k) == "size"]
+    if len(found) != 1:
+        return None
+    try:
+        return schema.attribute("node", "size").constraint.convert(found[0])
+    except schema.Invalid:
+        return None
 
 
 def _node_spec(name: Any, attrs: dict, problems: list[Problem]) -> NodeSpec | None:
-    where = where_node(name)
+    loc = _at_node(name)
     n_before = len(problems)
     if not isinstance(name, str) or not name:
         problems.append(Problem(
-            where, f"node names must be non-empty strings; got {name!r}", "bad-node-name",
-            hint="relabel with networkx.relabel_nodes(G, str)"))
-    kind = attrs.get("kind", "recurrent")
-    kind_ok = schema.attribute("node", "kind").constraint.check(kind) is None
-    values = _values("node", attrs, where, kind if kind_ok else None, problems)
+            **loc, message=f"node names must be non-empty strings; got {schema.short_repr(name)}",
+            code="bad-node-name", hint="relabel with networkx.relabel_nodes(G, str)"))
+    kind = _lenient_value(attrs, "kind")
+    values = _values("node", attrs, loc, kind, problems, size=_size(attrs))
     if "size" not in values:
-        if not any(schema.canonical_name("node", k) == "size" for k in attrs):
-            problems.append(Problem(where, "'size' is required (number of units)",
-                                    "missing-size"))
+        if not any(isinstance(k, str) and schema.canonical_name("node", k) == "size"
+                   for k in attrs):
+            problems.append(Problem(**loc, message="'size' is required (number of units)",
+                                    code="missing-size", attribute="size"))
     if len(problems) > n_before:
         return None
-    size = int(values["size"])
-    sign = values.get("sign")
-    out = NodeSpec(
-        name=name, kind=values.get("kind") or "recurrent", size=size,
-        sign=schema.normalize_sign(sign) if sign is not None else None,
-        exc_frac=None if values.get("exc_frac") is None else float(values["exc_frac"]),
-        base_firing=_per_unit(_given(values, "base_firing", 0.0), size, "base_firing", where,
-                              problems),
+    return NodeSpec(
+        name=str(name), kind=values.get("kind") or "recurrent", size=values["size"],
+        sign=values.get("sign"),
+        exc_frac=values.get("exc_frac"),
+        base_firing=_given(values, "base_firing", 0.0),
         learnable_bias=bool(values.get("learnable_bias") or False),
-        init=_per_unit(_given(values, "init", 0.0), size, "init", where, problems),
-        tau=None if values.get("tau") is None else float(values["tau"]),
+        init=_given(values, "init", 0.0),
+        tau=values.get("tau"),
         parent=values.get("parent"),
     )
-    return None if len(problems) > n_before else out
+
+
+def _lenient_value(attrs: dict, key: str) -> Any:
+    """A node's kind or size if it is valid, else None (kind defaults to recurrent)."""
+    found = [v for k, v in attrs.items()
+             if isinstance(k, str) and schema.canonical_name("node", k) == key]
+    value = found[0] if found else ("recurrent" if key == "kind" else None)
+    if value is None:
+        return None
+    try:
+        return schema.attribute("node", key).constraint.convert(value)
+    except schema.Invalid:
+        return None
 
 
 def _lenient(G: nx.DiGraph, node: Any, key: str) -> Any:
     """A node's kind or size if it is valid, else None (kind defaults to recurrent)."""
-    attrs = G.nodes[node]
-    found = [v for k, v in attrs.items() if schema.canonical_name("node", k) == key]
-    value = found[0] if found else ("recurrent" if key == "kind" else None)
-    if value is None or schema.attribute("node", key).constraint.check(value) is not None:
-        return None
-    return int(value) if key == "size" else value
+    return _lenient_value(G.nodes[node], key)
 
 
 def _edge_spec(G: nx.DiGraph, src: str, dst: str, attrs: dict, nodes: dict[str, NodeSpec],
                problems: list[Problem]) -> EdgeSpec | None:
-    where = where_edge(src, dst)
+    loc = _at_edge(src, dst)
     n_before = len(problems)
-    values = _values("edge", attrs, where, None, problems)
+    values = _values("edge", attrs, loc, None, problems)
     s, d = nodes.get(src), nodes.get(dst)
     # Kinds and sizes are read leniently, so an edge is checked even when a node has
     # other problems: the user sees every problem at once.
     k_src, k_dst = _lenient(G, src, "kind"), _lenient(G, dst, "kind")
-    if k_dst == "input":
-        problems.append(Problem(where, f"input node {dst!r} cannot receive edges; "
-                                "input nodes are channels fed from outside", "edge-into-input"))
-    if k_src == "output":
-        problems.append(Problem(where, f"output node {src!r} cannot send edges; "
-                                "output nodes are linear readouts", "edge-out-of-output"))
-    if k_src == "input" and k_dst == "output":
-        problems.append(Problem(where, "an input cannot project straight to an output; "
-                                "route it through a recurrent region", "input-to-output"))
     n_src, n_dst = _lenient(G, src, "size"), _lenient(G, dst, "size")
+    shown_src, shown_dst = schema.short_repr(src), schema.short_repr(dst)
+    found = []
+    if k_dst == "input":
+        found.append((f"input node {shown_dst} cannot receive edges; input nodes are channels "
+                      "fed from outside", "edge-into-input", None))
+    if k_src == "output":
+        found.append((f"output node {shown_src} cannot send edges; output nodes are linear "
+                      "readouts", "edge-out-of-output", None))
+    if k_src == "input" and k_dst == "output":
+        found.append(("an input cannot project straight to an output; route it through a "
+                      "recurrent region", "input-to-output", None))
     if values.get("rule") == "one_to_one" and None not in (n_src, n_dst) and n_src != n_dst:
-        problems.append(Problem(
-            where, f"rule 'one_to_one' needs equal sizes; {src!r} has {n_src} units, "
-            f"{dst!r} has {n_dst}", "one-to-one-sizes"))
+        found.append((f"rule 'one_to_one' needs equal sizes; {shown_src} has {n_src} units, "
+                      f"{shown_dst} has {n_dst}", "one-to-one-sizes", None))
     if values.get("rule") == "one_to_one" and src == dst and values.get("autapses") is False:
-        problems.append(Problem(
-            where, "rule 'one_to_one' on a self-edge connects each unit to itself, which "
-            "autapses=False forbids", "one-to-one-autapses",
-            hint="drop autapses=False, or use another rule"))
+        found.append(("rule 'one_to_one' on a self-edge connects each unit to itself, which "
+                      "autapses=False forbids", "one-to-one-autapses",
+                      "drop autapses=False, or use another rule"))
+    for message, code, hint in found:
+        problems.append(Problem(**loc, message=message, code=code, hint=hint))
     ei = values.get("ei")
     if ei is not None and s is not None and d is not None:
-        _check_ei(list(ei), s, d, where, problems)
+        _check_ei(list(ei), s, d, loc, problems)
     if len(problems) > n_before:
         return None
     sparsity = values.get("sparsity")
     if values.get("density") is not None:
-        sparsity = 1.0 - float(values["density"])
+        sparsity = 1.0 - values["density"]
     return EdgeSpec(
-        src=src, dst=dst,
-        sparsity=float(sparsity or 0.0),
+        src=str(src), dst=str(dst),
+        sparsity=sparsity or 0.0,
         rule=values.get("rule") or "bernoulli",
         zero=bool(values.get("zero") or False),
-        ei=None if values.get("ei") is None else tuple(values["ei"]),
-        autapses=True if values.get("autapses") is None else bool(values["autapses"]),
-        trainable=True if values.get("trainable") is None else bool(values["trainable"]),
-        gain=1.0 if values.get("gain") is None else float(values["gain"]),
+        ei=values.get("ei"),
+        autapses=True if values.get("autapses") is None else values["autapses"],
+        trainable=True if values.get("trainable") is None else values["trainable"],
+        gain=1.0 if values.get("gain") is None else values["gain"],
     )
 
 
 _TYPE_WORD = {"E": "excitatory", "I": "inhibitory"}
 
 
-def _check_ei(ei: list[str], s: NodeSpec, d: NodeSpec, where: str,
+def _check_ei(ei: list[str], s: NodeSpec, d: NodeSpec, loc: dict[str, Any],
               problems: list[Problem]) -> None:
+    def add(message: str, code: str, hint: str | None = None) -> None:
+        problems.append(Problem(**loc, message=message, code=code, attribute="ei", hint=hint))
+
     if not s.typed:
-        problems.append(Problem(
-            where, f"'ei' selects E/I sub-pathways but source {s.name!r} has no E/I types "
+        add(f"'ei' selects E/I sub-pathways but source {s.name!r} has no E/I types "
             "(no 'sign' or 'exc_frac')", "ei-untyped-source",
-            hint="give the source a sign or exc_frac, or drop 'ei'"))
+            "give the source a sign or exc_frac, or drop 'ei'")
         return
     for entry in ei:
         if entry[0] not in s.types:
-            problems.append(Problem(
-                where, f"sub-pathway {entry!r} cannot exist: source {s.name!r} has no "
-                f"{_TYPE_WORD[entry[0]]} units", "ei-impossible"))
+            add(f"sub-pathway {entry!r} cannot exist: source {s.name!r} has no "
+                f"{_TYPE_WORD[entry[0]]} units", "ei-impossible")
         if len(entry) == 2:
             if d.kind == "output" or not d.typed:
                 what = "an output" if d.kind == "output" else "an unconstrained region"
-                problems.append(Problem(
-                    where, f"two-letter entry {entry!r} needs a target with E/I types, but "
+                add(f"two-letter entry {entry!r} needs a target with E/I types, but "
                     f"{d.name!r} is {what}", "ei-untyped-target",
-                    hint=f"use the one-letter entry {entry[0]!r}"))
+                    f"use the one-letter entry {entry[0]!r}")
             elif entry[1] not in d.types:
-                problems.append(Problem(
-                    where, f"sub-pathway {entry!r} cannot exist: target {d.name!r} has no "
-                    f"{_TYPE_WORD[entry[1]]} units", "ei-impossible"))
+                add(f"sub-pathway {entry!r} cannot exist: target {d.name!r} has no "
+                    f"{_TYPE_WORD[entry[1]]} units", "ei-impossible")
 
 
 def _graph_type_problem(G: Any) -> Problem | None:
@@ -364,7 +389,7 @@ def _reach_warnings(spec: Spec, problems: list[Problem]) -> None:
     for name in spec.regions:
         if name not in touched:
             problems.append(Problem(where_node(name), "region has no edges at all",
-                                    "isolated", "warning"))
+                                    "isolated", "warning", node=name))
     for kind, find, word, fix in (
         ("input", nx.descendants, "is unreachable from any input", "add an edge from an input"),
         ("output", nx.ancestors, "has no path to any output", "add a path to an output"),
@@ -378,12 +403,280 @@ def _reach_warnings(spec: Spec, problems: list[Problem]) -> None:
         for name in spec.regions:
             if name not in reached and name in touched:
                 problems.append(Problem(where_node(name), f"region {word}",
-                                        f"unreachable-{kind}", "warning", hint=fix))
+                                        f"unreachable-{kind}", "warning", hint=fix, node=name))
+
+
+# --------------------------------------------------------------------------- memory
+#: torch indexes a tensor with a signed 64-bit count of elements.
+MAX_ELEMENTS = 2**63 - 1
+#: Environment variable overriding the memory limit of validation (bytes, with an
+#: optional K/M/G/T suffix in powers of 1024, or "none" for no limit).
+MEMORY_LIMIT_ENV = "MRNNGRAPH_MEMORY_LIMIT"
+
+
+@dataclass(frozen=True)
+class MemoryEstimate:
+    """What compiling a circuit allocates, in bytes, counted from the sizes alone.
+
+    Attributes
+    ----------
+    blocks : dict of (src, dst) to int
+        Each projection's block: weights (``itemsize`` bytes each) and bool mask,
+        ``size(dst) * size(src)`` entries (zero edges included: they are stored too).
+    per_unit : dict of str to int
+        Each node's per-unit vectors (``sign``, ``bias``, ``x0``, ``tau``,
+        ``learnable_bias`` of a region; ``sign`` of an input).
+    transient : int
+        The working memory of compiling on top of the result: the drawing threads'
+        buffers for the largest blocks, the per-row synapse counts, float64 copies of
+        the per-unit vectors.
+    dense : int
+        The dense ``[H, H]``, ``[H, I]`` and ``[O, H]`` weight, mask and trainable
+        matrices (``circuit.weight_hh`` and friends, dense model execution): not
+        allocated by ``compile``, reported for those who need them.
+    elements : dict of str to int
+        The element count of the largest tensor of each kind (``"block"``,
+        ``"per-unit"``, ``"dense"``).
+    """
+
+    blocks: dict[tuple[str, str], int]
+    per_unit: dict[str, int]
+    transient: int
+    dense: int
+    elements: dict[str, int]
+
+    @property
+    def total(self) -> int:
+        """Bytes compiling needs at its peak, about: blocks, per-unit vectors, working memory."""
+        return sum(self.blocks.values()) + sum(self.per_unit.values()) + self.transient
+
+
+# Bytes per entry of a projection's working buffers while its mask is drawn, by case
+# (see compile.py): the plain Bernoulli case draws into a float32 scratch buffer; the
+# others build a candidate matrix, uniform keys and, for fixed counts, int64 sort
+# orders and ranks (or indices and a permutation).
+_DRAW_BYTES = {"plain": 4, "bernoulli": 6, "fixed_indegree": 22, "fixed_outdegree": 22,
+               "fixed_total": 18, "one_to_one": 18}
+
+
+def _estimate(nodes: dict[str, NodeSpec], edges: Sequence[EdgeSpec],
+              itemsize: int = 4, workers: int | None = None) -> MemoryEstimate:
+    per_unit = {}
+    for n, s in nodes.items():
+        per_unit[n] = s.size * ((4 * itemsize + 1) if s.kind == "recurrent" else
+                                itemsize if s.kind == "input" else 0)
+    blocks, draw = {}, []
+    for e in edges:
+        if e.src not in nodes or e.dst not in nodes:
+            continue
+        n = nodes[e.dst].size * nodes[e.src].size
+        blocks[(e.src, e.dst)] = n * (itemsize + 1)
+        plain = e.ei is None and e.rule == "bernoulli" and (e.src != e.dst or e.autapses)
+        # Weights are drawn in float32 and cast: one more block of float32 if not float32.
+        draw.append(0 if e.zero else n * (_DRAW_BYTES["plain" if plain else e.rule]
+                                          + 4 * (itemsize != 4)))
+    workers = workers or max(1, min(len(draw), os.cpu_count() or 1))
+    h = sum(s.size for s in nodes.values() if s.kind == "recurrent")
+    i = sum(s.size for s in nodes.values() if s.kind == "input")
+    o = sum(s.size for s in nodes.values() if s.kind == "output")
+    rows = sum(nodes[e.dst].size for e in edges if e.dst in nodes and e.src in nodes)
+    transient = (sum(sorted(draw, reverse=True)[:workers]) + 12 * rows
+                 + 16 * h + 4 * (h + i + o))
+    dense = (h * h + h * i + o * h) * (itemsize + 2)
+    elements = {"block": max((b // (itemsize + 1) for b in blocks.values()), default=0),
+                "per-unit": max(h, i, o), "dense": h * h}
+    return MemoryEstimate(blocks, per_unit, transient, dense, elements)
+
+
+def estimate_memory(spec: Spec, *, itemsize: int = 4) -> MemoryEstimate:
+    """Estimate what compiling ``spec`` allocates, without allocating anything.
+
+    Parameters
+    ----------
+    spec : Spec
+        A checked circuit (:func:`check`).
+    itemsize : int
+        Bytes per weight: 4 for float32 (the default dtype), 8 for float64.
+
+    Examples
+    --------
+    >>> import networkx as nx
+    >>> G = nx.DiGraph()
+    >>> G.add_node("a", size=1000)
+    >>> G.add_edge("a", "a")
+    >>> est = estimate_memory(check(G))
+    >>> est.blocks[("a", "a")], est.per_unit["a"]
+    (5000000, 17000)
+    """
+    return _estimate(spec.nodes, spec.edges, itemsize)
+
+
+def _parse_bytes(text: str) -> float | None:
+    """Bytes from ``"123"``, ``"1.5G"``, ``"64MiB"`` (K/M/G/T are powers of 1024); inf for
+    ``"none"``; None if unreadable."""
+    t = text.strip().lower().removesuffix("ib").removesuffix("b")
+    if t in ("none", "inf", "off", "unlimited"):
+        return math.inf
+    scale = 1
+    if t[-1:] in "kmgt" and t:
+        scale = 1024 ** ("kmgt".index(t[-1]) + 1)
+        t = t[:-1]
+    try:
+        value = float(t) * scale
+    except ValueError:
+        return None
+    return value if value >= 0 and not math.isnan(value) else None
+
+
+def _read_int(path: str, key: str | None = None) -> int | None:
+    """An integer from a small text file (``key`` picks a ``key: value kB`` line)."""
+    try:
+        with open(path) as f:
+            text = f.read(65536)
+    except OSError:
+        return None
+    if key is None:
+        return int(text) if text.strip().isdigit() else None
+    for line in text.splitlines():
+        if line.startswith(key + ":"):
+            fields = line.split()
+            if len(fields) >= 2 and fields[1].isdigit():
+                return int(fields[1]) * (1024 if line.endswith("kB") else 1)
+    return None
+
+
+def available_memory() -> tuple[int | None, str]:
+    """Bytes this process could still allocate, and where the figure comes from.
+
+    The smallest of: ``MemAvailable`` (/proc/meminfo), the cgroup's ``memory.max`` less
+    ``memory.current``, and ``RLIMIT_AS`` less the process's address space; else
+    ``os.sysconf`` available pages; ``(None, ...)`` where none of them can be read.
+    Reads a few small files: cheap enough for every validation.
+    """
+    found: list[tuple[int, str]] = []
+    avail = _read_int("/proc/meminfo", "MemAvailable")
+    if avail is not None:
+        found.append((avail, "MemAvailable in /proc/meminfo"))
+    cg_max = _read_int("/sys/fs/cgroup/memory.max")
+    cg_cur = _read_int("/sys/fs/cgroup/memory.current")
+    if cg_max is not None and cg_cur is not None:
+        found.append((max(0, cg_max - cg_cur), "the cgroup's memory.max"))
+    try:
+        import resource
+
+        soft = resource.getrlimit(resource.RLIMIT_AS)[0]
+        if soft != resource.RLIM_INFINITY:
+            used = _read_int("/proc/self/status", "VmSize") or 0
+            found.append((max(0, soft - used), "the process's RLIMIT_AS"))
+    except (ImportError, OSError, ValueError):
+        pass
+    if not found:
+        try:
+            pages = os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+            found.append((pages, "os.sysconf('SC_AVPHYS_PAGES')"))
+        except (ValueError, OSError, AttributeError):
+            return None, "unknown"
+    return min(found)
+
+
+def _memory_limit(arg: float | None, problems: list[Problem]) -> tuple[float | None, str]:
+    if arg is not None:
+        return float(arg), "memory_limit="
+    env = os.environ.get(MEMORY_LIMIT_ENV)
+    if env is not None:
+        value = _parse_bytes(env)
+        if value is not None:
+            return value, MEMORY_LIMIT_ENV
+        problems.append(Problem(
+            "environment", f"{MEMORY_LIMIT_ENV} must be a number of bytes (K, M, G, T suffixes "
+            f"allowed) or 'none'; got {schema.short_repr(env)}", "bad-memory-limit"))
+    return available_memory()
+
+
+def _count(n: int) -> str:
+    """An int of any size for a message: ``"1,000"``, ``"1.18e+21"``."""
+    if n < 10**15:
+        return f"{n:,}"
+    e = math.floor(math.log10(n))
+    return f"{n / 10**e:.2f}e+{e}"
+
+
+def _show_bytes(n: int) -> str:
+    for unit, scale in (("EiB", 2**60), ("PiB", 2**50), ("TiB", 2**40), ("GiB", 2**30),
+                        ("MiB", 2**20), ("KiB", 2**10)):
+        if n >= scale:
+            return f"{n / scale:,.1f} {unit} ({_count(n)} bytes)" if n < 2**70 else \
+                f"{_count(n)} bytes"
+    return f"{n:,} bytes"
+
+
+def _check_memory(nodes: dict[str, NodeSpec], edges: Sequence[EdgeSpec],
+                  limit: float | None, source: str, problems: list[Problem]) -> None:
+    """Problems for circuits no machine (or not this one) can compile, before allocating."""
+    # Tensors torch cannot index at all, whatever the memory: a block, or a per-unit
+    # vector of one node kind.
+    too_many = False
+    for e in edges:
+        if e.src in nodes and e.dst in nodes:
+            n = nodes[e.dst].size * nodes[e.src].size
+            if n > MAX_ELEMENTS:
+                too_many = True
+                problems.append(Problem(
+                    **_at_edge(e.src, e.dst), message=f"the projection has {_count(n)} "
+                    f"entries ({_count(nodes[e.dst].size)} x {_count(nodes[e.src].size)} "
+                    "units); torch cannot "
+                    "index more than 2**63 - 1 in one tensor", code="too-many-elements"))
+    for kind in schema.NODE_KINDS:
+        members = [s for s in nodes.values() if s.kind == kind]
+        total = sum(s.size for s in members)
+        if total > MAX_ELEMENTS:
+            too_many = True
+            big = [s for s in members if s.size > MAX_ELEMENTS]
+            loc = _at_node(big[0].name) if len(big) == 1 else {"where": "graph"}
+            names = ", ".join(repr(s.name) for s in members[:8])
+            problems.append(Problem(
+                **loc, message=f"{_count(total)} {kind} units in all ({names}); torch cannot "
+                "index "
+                "more than 2**63 - 1 in one tensor", code="too-many-elements",
+                attribute="size" if len(big) == 1 else None))
+    if too_many or limit is None or limit == math.inf:
+        return
+    est = _estimate(nodes, edges)
+    if est.total <= limit:
+        return
+    parts = [(b, f"projection ({k[0]!r}, {k[1]!r}), "
+              f"{_count(nodes[k[1]].size * nodes[k[0]].size)} entries", _at_edge(*k))
+             for k, b in est.blocks.items()]
+    parts += [(b, f"per-unit vectors of {n!r}, {_count(nodes[n].size)} units", _at_node(n))
+              for n, b in est.per_unit.items()]
+    parts.sort(key=lambda p: -p[0])
+    top = "; ".join(f"{what}: {_show_bytes(b)}" for b, what, _ in parts[:3])
+    # Name the node or edge responsible where one holds most of what is kept; the graph
+    # otherwise.
+    kept = est.total - est.transient
+    loc = parts[0][2] if parts and 2 * parts[0][0] >= kept else {"where": "graph"}
+    problems.append(Problem(
+        **loc, message=f"compiling needs about {_show_bytes(est.total)}, more than the "
+        f"{_show_bytes(int(limit))} available ({source}); largest: {top}",
+        code="too-much-memory",
+        hint=f"make regions or dense projections smaller, or raise the limit with "
+        f"{MEMORY_LIMIT_ENV} (bytes, or 'none') or validate(..., memory_limit=)"))
 
 
 # --------------------------------------------------------------------------- public
-def validate(G: Any, *, order: Sequence[str] | None = None) -> Report:
+def validate(G: Any, *, order: Sequence[str] | None = None,
+             memory_limit: float | None = None) -> Report:
     """Check a circuit graph and report every problem; never raises for bad input.
+
+    Values of any real-number type (numpy scalars, 0-d arrays and tensors,
+    ``Fraction``, ``Decimal``, ints of any size) and numpy booleans are accepted where
+    their value is, and appear in ``report.spec`` as ``float``, ``int`` and ``bool``.
+
+    Before anything is allocated, the memory compiling needs is estimated from the
+    sizes (:func:`estimate_memory`): a tensor torch cannot index (more than
+    ``2**63 - 1`` entries) is always an error (``"too-many-elements"``), and so is
+    needing more than the memory limit (``"too-much-memory"``, naming the largest
+    regions or projections and the bytes).
 
     Parameters
     ----------
@@ -392,6 +685,11 @@ def validate(G: Any, *, order: Sequence[str] | None = None) -> Report:
     order : sequence of str, optional
         Node order to use instead of insertion order: all nodes, or only the
         recurrent regions (inputs and outputs then keep insertion order).
+    memory_limit : float, optional
+        Bytes compiling may use; ``math.inf`` for no limit. Default: the environment
+        variable ``MRNNGRAPH_MEMORY_LIMIT`` (bytes, with an optional K/M/G/T suffix in
+        powers of 1024, or ``none``) if set, else the memory available now
+        (:func:`available_memory`).
 
     Returns
     -------
@@ -402,21 +700,20 @@ def validate(G: Any, *, order: Sequence[str] | None = None) -> Report:
     bad_type = _graph_type_problem(G)
     if bad_type is not None:
         return Report([bad_type])
-    _values("graph", dict(G.graph), "graph", None, problems)
+    graph = _values("graph", dict(G.graph), {"where": "graph"}, None, problems)
 
     nodes: dict[str, NodeSpec] = {}
     for name, attrs in G.nodes(data=True):
         spec = _node_spec(name, attrs, problems)
         if spec is not None:
-            nodes[name] = spec
+            nodes[spec.name] = spec
     node_names = set(G.nodes)
     for s in nodes.values():
         if s.parent is not None and s.parent in node_names:
-            problems.append(Problem(where_node(s.name), f"parent {s.parent!r} is also a node "
-                                    "name; group names must differ from node names",
-                                    "parent-clash"))
-    if not any(s.kind == "recurrent" for s in nodes.values()) and not any(
-            G.nodes[n].get("kind", "recurrent") == "recurrent" for n in G.nodes):
+            problems.append(Problem(**_at_node(s.name), message=f"parent {s.parent!r} is also "
+                                    "a node name; group names must differ from node names",
+                                    code="parent-clash", attribute="parent"))
+    if not any(_lenient_value(attrs, "kind") == "recurrent" for _, attrs in G.nodes(data=True)):
         problems.append(Problem("graph", "the circuit has no recurrent region",
                                 "no-regions"))
 
@@ -426,6 +723,14 @@ def validate(G: Any, *, order: Sequence[str] | None = None) -> Report:
         if e is not None:
             edges.append(e)
 
+    if memory_limit is not None and (isinstance(memory_limit, bool) or not isinstance(
+            memory_limit, (int, float)) or not memory_limit >= 0):
+        problems.append(Problem("memory_limit", "must be a number of bytes >= 0 or math.inf; "
+                                f"got {schema.short_repr(memory_limit)}", "bad-memory-limit"))
+    else:
+        limit, source = _memory_limit(memory_limit, problems)
+        _check_memory(nodes, edges, limit, source, problems)
+
     ordered = list(nodes)
     if order is not None:
         ordered = _apply_order(order, G, nodes, problems)
@@ -433,7 +738,7 @@ def validate(G: Any, *, order: Sequence[str] | None = None) -> Report:
     if any(p.level == "error" for p in problems):
         return Report(problems)
     spec = Spec(nodes={n: nodes[n] for n in ordered}, edges=tuple(edges),
-                graph={k: v for k, v in G.graph.items() if v is not None})
+                graph={k: v for k, v in graph.items() if v is not None})
     _reach_warnings(spec, problems)
     return Report(problems, spec)
 
@@ -459,8 +764,11 @@ def _apply_order(order: Iterable[str], G: Any, nodes: dict[str, NodeSpec],
     return list(nodes)
 
 
-def check(G: Any, *, order: Sequence[str] | None = None) -> Spec:
+def check(G: Any, *, order: Sequence[str] | None = None,
+          memory_limit: float | None = None) -> Spec:
     """Return the :class:`Spec` of a valid circuit; raise listing every problem otherwise.
+
+    ``order`` and ``memory_limit`` as in :func:`validate`.
 
     Warnings are issued through :func:`warnings.warn` with category
     :class:`~mrnngraph.errors.CircuitWarning` (filter them like any warning).
@@ -476,7 +784,7 @@ def check(G: Any, *, order: Sequence[str] | None = None) -> Spec:
 
     if not isinstance(G, nx.Graph):
         raise TypeError(f"expected a networkx.DiGraph; got {type(G).__name__}")
-    report = validate(G, order=order)
+    report = validate(G, order=order, memory_limit=memory_limit)
     if report.errors:
         raise GraphError(report.errors)
     for w in report.warnings:
