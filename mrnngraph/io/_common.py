@@ -1,25 +1,35 @@
-"""Helpers shared by the file formats: JSON-safe values, atomic writes, file problems."""
+"""Helpers shared by the file formats: JSON-safe values, bounded parsing, file problems."""
 
 from __future__ import annotations
 
-import math
+import json
 import numbers
 import os
+import re
 from collections.abc import Mapping
+from decimal import Decimal
 from typing import Any
 
 import networkx as nx
 
 from .._files import atomic_write
 from ..errors import GraphError, Problem
+from ..schema import canonical_name, normalize_sign
 
 __all__ = [
     "FORMAT",
     "VERSION",
+    "MAX_DEPTH",
+    "MAX_VALUE_DEPTH",
+    "MAX_INT_DIGITS",
+    "MAX_ALIAS_NODES",
     "PathLike",
     "where_file",
     "file_error",
     "json_safe",
+    "attrs_safe",
+    "json_text",
+    "loads_json",
     "check_digraph",
     "atomic_write",
     "locate",
@@ -28,6 +38,23 @@ __all__ = [
 #: The ``format`` header of every file mrnngraph writes, and the layout version.
 FORMAT = "mrnngraph"
 VERSION = 1
+
+#: Readers refuse a document whose lists and mappings nest deeper than this (the
+#: layout itself uses 3 levels); deeper input would exhaust Python's stack.
+MAX_DEPTH = 100
+#: ``save`` refuses an attribute value nested deeper than this, so that every file it
+#: writes stays within :data:`MAX_DEPTH` when read back.
+MAX_VALUE_DEPTH = 90
+#: Integers with more decimal digits cannot be read back by Python (``int`` refuses
+#: to parse them, see :func:`sys.get_int_max_str_digits`).
+MAX_INT_DIGITS = 4300
+_INT_LIMIT = 10**MAX_INT_DIGITS
+#: YAML aliases may add at most this many nodes to a document once expanded (or as
+#: many as the file writes, if that is more).
+MAX_ALIAS_NODES = 10_000
+# save: how many items the repeats of shared parts (``[x] * 9`` nested) may add to a
+# value written out in full.
+_MAX_SHARED_ITEMS = 100 * MAX_ALIAS_NODES
 
 PathLike = str | os.PathLike
 
@@ -45,56 +72,208 @@ def file_error(path: Any, message: str, *, line: int | None = None, code: str = 
                       header=f"cannot read or write {str(path)!r}")
 
 
-def json_safe(value: Any, where: str, problems: list[Problem]) -> Any:
+class _Converter:
+    """One value to plain JSON types, refusing cycles, excess depth and blow-ups.
+
+    Containers met twice (shared, not cyclic) are converted once; the items that
+    sharing adds to the written value are counted against a bound, so a value of
+    exponential expanded size is refused instead of written forever.
+    """
+
+    def __init__(self, where: str, problems: list[Problem], prefix: str = ""):
+        self.where = where
+        self.prefix = prefix
+        self.problems = problems
+        self.open: set[int] = set()
+        self.memo: dict[int, tuple[Any, Any, int]] = {}  # keeps the original alive
+        self.shared = 0
+        self.failed = False
+
+    def fail(self, message: str) -> None:
+        if not self.failed:  # one problem per value is enough to name it
+            self.problems.append(Problem(self.where, self.prefix + message,
+                                         "not-serialisable"))
+        self.failed = True
+
+    def convert(self, value: Any, depth: int) -> tuple[Any, int]:
+        """``(plain value, number of items it holds)``."""
+        if value is None or isinstance(value, bool):
+            return value, 1
+        if isinstance(value, str):
+            return str.__str__(value), 1  # a plain str, also from numpy.str_
+        if isinstance(value, numbers.Integral):
+            v = int(value)
+            if -_INT_LIMIT < v < _INT_LIMIT:
+                return v, 1
+            self.fail(f"an integer with more than {MAX_INT_DIGITS} digits cannot be read "
+                      "back from a file")
+            return None, 1
+        if isinstance(value, (numbers.Real, Decimal)):
+            try:
+                return float(value), 1
+            except (OverflowError, ValueError):
+                self.fail(f"{value!r} does not fit in a float")
+                return None, 1
+        if type(value).__name__ == "bool_":  # numpy.bool_ is not a bool subclass
+            return bool(value), 1
+        if isinstance(value, (list, tuple, Mapping)) or (
+                hasattr(value, "tolist") and callable(value.tolist)):
+            key = id(value)
+            if key in self.open:
+                self.fail("the value contains itself; files hold trees")
+                return None, 1
+            if key in self.memo:
+                _, out, size = self.memo[key]
+                self.shared += size
+                if self.shared > _MAX_SHARED_ITEMS:
+                    self.fail(f"the value repeats shared parts more than {_MAX_SHARED_ITEMS} "
+                              "times over; written out in full it would not end")
+                    return None, 1
+                return out, size
+            if depth >= MAX_VALUE_DEPTH:
+                self.fail(f"the value nests lists or mappings deeper than {MAX_VALUE_DEPTH} "
+                          "levels")
+                return None, 1
+            self.open.add(key)
+            try:
+                out, size = self._container(value, depth)
+            finally:
+                self.open.discard(key)
+            self.memo[key] = (value, out, size)
+            return out, size
+        self.fail(f"value {value!r} of type {type(value).__name__} cannot be saved (files "
+                  "hold numbers, strings, booleans, lists and mappings)")
+        return None, 1
+
+    def _container(self, value: Any, depth: int) -> tuple[Any, int]:
+        if isinstance(value, Mapping):
+            out: dict[str, Any] = {}
+            size = 1
+            for k, v in value.items():
+                if not isinstance(k, str):
+                    self.fail(f"mapping key {k!r} is not a string; files can only store "
+                              "string keys")
+                    continue
+                out[str.__str__(k)], n = self.convert(v, depth + 1)
+                size += n
+            return out, size
+        if not isinstance(value, (list, tuple)):  # numpy arrays and scalars, tensors
+            plain = value.tolist()
+            if not isinstance(plain, list):
+                return self.convert(plain, depth)
+            value = plain
+        items = []
+        size = 1
+        for v in value:
+            x, n = self.convert(v, depth + 1)
+            items.append(x)
+            size += n
+        return items, size
+
+
+def json_safe(value: Any, where: str, problems: list[Problem], *, prefix: str = "") -> Any:
     """``value`` with tuples as lists and numpy/torch numbers and arrays as Python ones.
 
-    Anything that has no JSON form (sets, arbitrary objects, non-string mapping
-    keys) adds a problem naming ``where`` and comes back as ``None``.
+    Strings come back as plain ``str`` (also from ``numpy.str_``), fractions and
+    decimals as floats. Anything that has no JSON form or could not be read back
+    (sets, arbitrary objects, non-string mapping keys, integers of more than
+    :data:`MAX_INT_DIGITS` digits, a value containing itself or nested deeper than
+    :data:`MAX_VALUE_DEPTH`) adds a problem naming ``where`` (its message starts with
+    ``prefix``) and comes back as ``None``.
     """
-    if value is None or isinstance(value, (bool, str)):
-        return value
-    if isinstance(value, numbers.Integral):
-        return int(value)
-    if isinstance(value, numbers.Real):
-        return float(value)
-    if type(value).__name__ == "bool_":  # numpy.bool_ is not a bool subclass
-        return bool(value)
-    if hasattr(value, "tolist") and callable(value.tolist):  # numpy arrays and scalars, tensors
-        return json_safe(value.tolist(), where, problems)
-    if isinstance(value, (list, tuple)):
-        return [json_safe(v, where, problems) for v in value]
-    if isinstance(value, Mapping):
-        out = {}
-        for k, v in value.items():
-            if not isinstance(k, str):
-                problems.append(Problem(where, f"mapping key {k!r} is not a string; files "
-                                        "can only store string keys", "not-serialisable"))
-                continue
-            out[k] = json_safe(v, where, problems)
-        return out
-    problems.append(Problem(where, f"value {value!r} of type {type(value).__name__} cannot be "
-                            "saved (files hold numbers, strings, booleans, lists and "
-                            "mappings)", "not-serialisable"))
+    out, _ = _Converter(where, problems, prefix).convert(value, 0)
+    return out
+
+
+def attrs_safe(attrs: Mapping[Any, Any], scope: str, where: str,
+               problems: list[Problem]) -> dict[str, Any]:
+    """The attributes of a node, an edge or the graph as a file holds them.
+
+    Each problem names the attribute. A ``sign`` spelt with a type that a file
+    cannot keep (a numpy integer or string, a float, a fraction) is written as the
+    schema's canonical ``"exc"``/``"inh"``/``None``, so it means the same when read.
+    """
+    out: dict[str, Any] = {}
+    for k, v in attrs.items():
+        if not isinstance(k, str):
+            problems.append(Problem(where, f"attribute name {k!r} is not a string; files can "
+                                    "only store string names", "not-serialisable"))
+            continue
+        name = str.__str__(k)
+        if (scope == "node" and canonical_name("node", name) == "sign"
+                and not (v is None or type(v) in (str, int))):
+            try:
+                v = normalize_sign(v)
+            except ValueError:
+                pass  # an invalid sign is written as it is; validation names it
+        out[name] = json_safe(v, where, problems, prefix=f"attribute {name!r}: ")
+    return out
+
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def json_text(value: Any, *, indent: int | None = None, allow_nan: bool = False,
+              escape: re.Pattern[str] = _SURROGATE) -> str:
+    """``json.dumps`` keeping non-ASCII text readable, with unencodable characters escaped.
+
+    Lone surrogates (and whatever else ``escape`` matches) are written as ``\\uXXXX``:
+    outside its strings JSON text is ASCII, so every match is inside a string.
+    """
+    text = json.dumps(value, indent=indent, ensure_ascii=False, allow_nan=allow_nan)
+    return escape.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
+
+
+_JSON_STRING = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"')
+_JSON_BRACKET = re.compile(r"[\[\]{}]")
+
+
+def _json_too_deep(text: str) -> int | None:
+    """The offset where ``text`` nests deeper than :data:`MAX_DEPTH`, or ``None``."""
+    if text.count("[") + text.count("{") <= MAX_DEPTH:
+        return None
+    stripped = _JSON_STRING.sub(lambda m: " " * (m.end() - m.start()), text)
+    depth = 0
+    for m in _JSON_BRACKET.finditer(stripped):
+        if m.group() in "[{":
+            depth += 1
+            if depth > MAX_DEPTH:
+                return m.start()
+        else:
+            depth -= 1
     return None
 
 
-def is_finite_tree(value: Any) -> bool:
-    """Whether no float inside ``value`` is NaN or infinite (JSON cannot hold those)."""
-    if isinstance(value, float):
-        return math.isfinite(value)
-    if isinstance(value, list):
-        return all(is_finite_tree(v) for v in value)
-    if isinstance(value, dict):
-        return all(is_finite_tree(v) for v in value.values())
-    return True
+def loads_json(text: str, where: Any, *, line_offset: int = 0, **kwargs: Any) -> Any:
+    """``json.loads`` bounded in depth and digits; every failure is a GraphError.
+
+    ``where`` names the place (a file path); ``kwargs`` go to :func:`json.loads`.
+    """
+    def error(message: str, line: int | None, code: str) -> GraphError:
+        return GraphError([Problem(where_file(where, line), message, code)],
+                          header=f"cannot read {str(where)!r}")
+
+    offset = _json_too_deep(text)
+    if offset is not None:
+        raise error(f"lists and mappings nest deeper than {MAX_DEPTH} levels",
+                    text.count("\n", 0, offset) + 1 + line_offset, "too-deep")
+    try:
+        return json.loads(text, **kwargs)
+    except json.JSONDecodeError as err:
+        raise error(f"JSON syntax error: {err.msg} (column {err.colno})",
+                    err.lineno + line_offset, "syntax-error") from None
+    except ValueError as err:  # an integer of more digits than int() parses
+        m = re.search(rf"\d{{{MAX_INT_DIGITS + 1},}}", text)
+        line = text.count("\n", 0, m.start()) + 1 + line_offset if m else None
+        raise error(f"cannot read a number: {err}", line, "bad-value") from None
+    except RecursionError:  # pragma: no cover - the depth check comes first
+        raise error("nested too deeply", None, "too-deep") from None
 
 
 def check_digraph(G: Any) -> None:
     """Raise TypeError unless ``G`` is a (non-multi) networkx DiGraph."""
     if not isinstance(G, nx.DiGraph) or isinstance(G, nx.MultiDiGraph):
         raise TypeError(f"expected a networkx.DiGraph; got {type(G).__name__}")
-
-
 def locate(problems: list[Problem], path: Any, lines: Mapping[str, int] | None = None,
            graph_lines: Mapping[str, int] | None = None) -> list[Problem]:
     """Prefix each problem's ``where`` with the file (and the line, where known).

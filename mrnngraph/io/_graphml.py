@@ -3,8 +3,13 @@
 GraphML stores only strings, numbers and booleans. Any other value (a list such
 as ``ei`` or a per-unit ``base_firing``, a mapping, ``None``) is written as a
 string :data:`MARKER` followed by its JSON text; a string that happens to start
-with the marker is encoded the same way, so decoding is never ambiguous. Other
-tools see ordinary string attributes.
+with the marker is encoded the same way, so decoding is never ambiguous. Node
+names that XML cannot carry (NUL, lone surrogates, ...) or that start with the
+marker are encoded the same way. Other tools see ordinary string attributes.
+
+Reading parses the document with expat first and refuses any DTD (``<!DOCTYPE``,
+whatever the encoding), so no entity is ever expanded; encoded values are read
+with the same depth and digit bounds as JSON files.
 
 Examples
 --------
@@ -20,15 +25,16 @@ Examples
 from __future__ import annotations
 
 import io
-import json
 import re
 from typing import Any
 from xml.etree.ElementTree import ParseError
+from xml.parsers import expat
 
 import networkx as nx
+from networkx.readwrite.graphml import GraphMLReader
 
 from ..errors import GraphError, Problem
-from ._common import FORMAT, VERSION, check_digraph, json_safe, where_file
+from ._common import FORMAT, VERSION, attrs_safe, check_digraph, json_text, loads_json, where_file
 
 __all__ = ["MARKER", "graph_to_graphml", "graph_from_graphml"]
 
@@ -36,9 +42,17 @@ __all__ = ["MARKER", "graph_to_graphml", "graph_from_graphml"]
 MARKER = "mrnngraph-json:"
 _FORMAT_KEY = "mrnngraph_format"
 _VERSION_KEY = "mrnngraph_version"
-_DTD = re.compile(rb"<!\s*(DOCTYPE|ENTITY)", re.IGNORECASE)
+# networkx's reader puts these in the graph attributes; a graph attribute of that
+# name would not come back.
+_READER_KEYS = ("node_default", "edge_default")
 # Characters XML 1.0 cannot hold, or that its parsers rewrite (\r becomes \n).
 _UNSAFE_TEXT = re.compile("[\x00-\x08\x0b-\x1f\x7f\ufffe\uffff\ud800-\udfff]")
+# In attribute values (node names) whitespace is normalised too.
+_UNSAFE_NAME = re.compile("[\x00-\x1f\x7f\ufffe\uffff\ud800-\udfff]")
+
+
+def _json(value: Any) -> str:
+    return MARKER + json_text(value, allow_nan=True, escape=_UNSAFE_TEXT)
 
 
 def _encode(value: Any) -> Any:
@@ -46,22 +60,38 @@ def _encode(value: Any) -> Any:
         return value
     if isinstance(value, str) and not (value.startswith(MARKER) or _UNSAFE_TEXT.search(value)):
         return value
-    return MARKER + json.dumps(value, ensure_ascii=False, allow_nan=True)
+    return _json(value)
+
+
+def _encode_name(name: str) -> str:
+    if name.startswith(MARKER) or _UNSAFE_NAME.search(name):
+        return _json(name)
+    return name
 
 
 def _decode(value: Any, where: str, problems: list[Problem]) -> Any:
     if isinstance(value, str) and value.startswith(MARKER):
         try:
-            return json.loads(value[len(MARKER):])
-        except json.JSONDecodeError as err:
-            problems.append(Problem(where, f"cannot decode {value!r}: {err.msg}",
-                                    "bad-value"))
+            return loads_json(value[len(MARKER):], where)
+        except GraphError as err:
+            problems.append(Problem(where, f"cannot decode {_short(value)}: "
+                                    f"{err.problems[0].message}", "bad-value"))
             return None
     return value
 
 
-def _encode_all(attrs: dict, where: str, problems: list[Problem]) -> dict:
-    return {k: _encode(v) for k, v in json_safe(attrs, where, problems).items()}
+def _short(text: str) -> str:
+    return repr(text if len(text) <= 60 else text[:57] + "...")
+
+
+def _encode_all(attrs: dict, scope: str, where: str, problems: list[Problem]) -> dict:
+    out = {}
+    for k, v in attrs_safe(attrs, scope, where, problems).items():
+        if _UNSAFE_NAME.search(k):
+            problems.append(Problem(where, f"attribute name {k!r} holds characters GraphML "
+                                    "cannot carry", "not-serialisable"))
+        out[k] = _encode(v)
+    return out
 
 
 def graph_to_graphml(G: nx.DiGraph) -> bytes:
@@ -77,24 +107,108 @@ def graph_to_graphml(G: nx.DiGraph) -> bytes:
     check_digraph(G)
     problems: list[Problem] = []
     H = nx.DiGraph()
-    graph = _encode_all(dict(G.graph), "graph", problems)
-    for key in (_FORMAT_KEY, _VERSION_KEY):
+    graph = _encode_all(dict(G.graph), "graph", "graph", problems)
+    for key in (_FORMAT_KEY, _VERSION_KEY, *_READER_KEYS):
         if key in graph:
             problems.append(Problem("graph", f"a graph attribute called {key!r} clashes with "
                                     "the GraphML header", "reserved-key"))
     H.graph.update({_FORMAT_KEY: FORMAT, _VERSION_KEY: VERSION, **graph})
+    names = {}
     for n, attrs in G.nodes(data=True):
         if not isinstance(n, str):
             problems.append(Problem(f"node {n!r}", "GraphML node names are strings; relabel "
                                     "the node with a string name", "not-serialisable"))
-        H.add_node(n, **_encode_all(dict(attrs), f"node {n!r}", problems))
+            continue
+        names[n] = _encode_name(str.__str__(n))
+        H.add_node(names[n])
+        H.nodes[names[n]].update(_encode_all(dict(attrs), "node", f"node {n!r}", problems))
     for u, v, attrs in G.edges(data=True):
-        H.add_edge(u, v, **_encode_all(dict(attrs), f"edge ({u!r}, {v!r})", problems))
+        if u in names and v in names:
+            H.add_edge(names[u], names[v])
+            H.edges[names[u], names[v]].update(
+                _encode_all(dict(attrs), "edge", f"edge ({u!r}, {v!r})", problems))
     if problems:
         raise GraphError(problems, header="the graph cannot be saved")
     buffer = io.BytesIO()
     nx.write_graphml(H, buffer, encoding="utf-8", prettyprint=True)
     return buffer.getvalue()
+
+
+class _DTD(Exception):
+    def __init__(self, line: int):
+        self.line = line
+
+
+def _check_xml(data: bytes, source: str) -> None:
+    """Parse once with expat: syntax errors with their line; any DTD is refused.
+
+    Expat decodes the document first (UTF-8, UTF-16, UTF-32 with a BOM, a declared
+    Latin-1...), so a ``<!DOCTYPE`` is found whatever bytes spell it, and parsing
+    stops there, before an entity is declared or expanded.
+    """
+    parser = expat.ParserCreate()
+
+    def refuse(*args: Any) -> None:
+        raise _DTD(parser.CurrentLineNumber)
+
+    parser.StartDoctypeDeclHandler = refuse
+    parser.EntityDeclHandler = refuse
+    try:
+        parser.Parse(data, True)
+    except _DTD as dtd:
+        raise GraphError([Problem(where_file(source, dtd.line), "DTD and entity declarations "
+                                  "are not allowed in circuit files", "bad-file")],
+                         header=f"cannot read {source}") from None
+    except LookupError as err:  # an encoding="..." Python does not know
+        raise GraphError([Problem(where_file(source, 1), f"cannot read the document: {err}",
+                                  "bad-file")], header=f"cannot read {source}") from None
+    except expat.ExpatError as err:
+        raise GraphError([Problem(where_file(source, err.lineno), f"XML syntax error: "
+                                  f"{expat.ErrorString(err.code)}: column {err.offset + 1}",
+                                  "syntax-error")], header=f"cannot read {source}") from None
+
+
+class _Reader(GraphMLReader):
+    """networkx's reader, refusing what it would get wrong: nested graphs, nodes without
+    an id or declared twice, edges to undeclared nodes; attributes are never keywords."""
+
+    def __init__(self) -> None:
+        super().__init__(node_type=str)
+        self.declared: set[str] = set()
+
+    def add_node(self, G: nx.Graph, node_xml: Any, graphml_keys: Any, defaults: Any) -> None:
+        if node_xml.find(f"{{{self.NS_GRAPHML}}}graph") is not None:
+            raise nx.NetworkXError("a <graph> inside a <node> (nested graphs are not "
+                                   "supported)")
+        node_id = node_xml.get("id")
+        if node_id is None:
+            raise nx.NetworkXError("a <node> without an 'id'")
+        if node_id in self.declared:
+            raise nx.NetworkXError(f"node {node_id!r} is declared twice")
+        self.declared.add(node_id)
+        data = self.decode_data_elements(graphml_keys, node_xml)
+        G.add_node(node_id)
+        G.nodes[node_id].update(data)
+
+    def add_edge(self, G: nx.Graph, edge_element: Any, graphml_keys: Any) -> None:
+        for end in ("source", "target"):
+            name = edge_element.get(end)
+            if name is None:
+                raise nx.NetworkXError(f"an <edge> without a '{end}'")
+            if name not in self.declared:
+                raise nx.NetworkXError(f"an <edge> names the undeclared node {name!r}")
+        super().add_edge(G, edge_element, graphml_keys)
+
+
+def _parse(data: bytes) -> nx.Graph:
+    graphs = list(_Reader()(string=data))
+    if not graphs and b"<graphml>" in data:  # no namespace: read it as GraphML anyway
+        header = b'<graphml xmlns="http://graphml.graphdrawing.org/xmlns">'
+        graphs = list(_Reader()(string=data.replace(b"<graphml>", header, 1)))
+    if len(graphs) != 1:
+        raise nx.NetworkXError("no <graph> element" if not graphs else
+                               f"{len(graphs)} <graph> elements; a circuit file holds one")
+    return graphs[0]
 
 
 def graph_from_graphml(data: bytes, *, source: str = "<graphml>") -> nx.DiGraph:
@@ -104,20 +218,20 @@ def graph_from_graphml(data: bytes, *, source: str = "<graphml>") -> nx.DiGraph:
     ------
     GraphError
         On an XML syntax error (with its line), a DTD or entity declaration (never
-        expanded), an undirected or multi-edge graph, an undecodable encoded value,
-        or an unknown format or version header.
+        expanded, in any encoding), a document without exactly one ``<graph>``, nested
+        graphs, nodes without an id or declared twice, edges to undeclared nodes, an
+        undirected or multi-edge graph, an unreadable typed value, an undecodable or
+        too deeply nested encoded value, or an unknown format or version header.
     """
     where = where_file(source)
-    if _DTD.search(data):
-        raise GraphError([Problem(where, "DTD and entity declarations are not allowed in "
-                                  "circuit files", "bad-file")], header=f"cannot read {source}")
+    _check_xml(data, source)
     try:
-        H = nx.parse_graphml(data)
-    except ParseError as err:
+        H = _parse(data)
+    except ParseError as err:  # pragma: no cover - expat has already parsed it
         line = err.position[0] if getattr(err, "position", None) else None
         raise GraphError([Problem(where_file(source, line), f"XML syntax error: {err}",
                                   "syntax-error")], header=f"cannot read {source}") from None
-    except (nx.NetworkXError, ValueError, KeyError) as err:
+    except (nx.NetworkXError, ValueError, KeyError, TypeError, AttributeError) as err:
         raise GraphError([Problem(where, f"not a readable GraphML graph: {err}",
                                   "bad-layout")], header=f"cannot read {source}") from None
     problems: list[Problem] = []
@@ -127,7 +241,7 @@ def graph_from_graphml(data: bytes, *, source: str = "<graphml>") -> nx.DiGraph:
                                   "with one edge per projection", "bad-layout")],
                          header=f"cannot read {source}")
     graph = dict(H.graph)
-    for key in ("node_default", "edge_default"):
+    for key in _READER_KEYS:
         graph.pop(key, None)
     fmt, version = graph.pop(_FORMAT_KEY, FORMAT), graph.pop(_VERSION_KEY, VERSION)
     if fmt != FORMAT:
@@ -138,12 +252,28 @@ def graph_from_graphml(data: bytes, *, source: str = "<graphml>") -> nx.DiGraph:
                                 f"version {VERSION}", "bad-version"))
     G = nx.DiGraph()
     G.graph.update({k: _decode(v, where, problems) for k, v in graph.items()})
-    for n, attrs in H.nodes(data=True):
-        G.add_node(n, **{k: _decode(v, f"{where}: node {n!r}", problems)
-                         for k, v in attrs.items()})
+    names: dict[str, Any] = {}
+    for n in H.nodes:
+        name = _decode(n, f"{where}: node {_short(n)}", problems)
+        if not isinstance(name, str):
+            if name is not None:
+                problems.append(Problem(f"{where}: node {_short(n)}", "an encoded node name "
+                                        f"must be a string; got {name!r}", "bad-layout"))
+            continue
+        if name in G:
+            problems.append(Problem(f"{where}: node {name!r}", "the node is declared twice "
+                                    "(once encoded)", "duplicate-node"))
+            continue
+        names[n] = name
+        at = f"{where}: node {name!r}"
+        G.add_node(name)
+        G.nodes[name].update({k: _decode(v, at, problems) for k, v in H.nodes[n].items()})
     for u, v, attrs in H.edges(data=True):
-        G.add_edge(u, v, **{k: _decode(x, f"{where}: edge ({u!r}, {v!r})", problems)
-                            for k, x in attrs.items()})
+        if u in names and v in names:
+            at = f"{where}: edge ({names[u]!r}, {names[v]!r})"
+            G.add_edge(names[u], names[v])
+            G.edges[names[u], names[v]].update({k: _decode(x, at, problems)
+                                                for k, x in attrs.items()})
     if problems:
         raise GraphError(problems, header=f"cannot read {source}")
     return G

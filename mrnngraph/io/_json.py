@@ -24,7 +24,7 @@ from typing import Any
 import networkx as nx
 
 from ..errors import GraphError, Problem
-from ._common import FORMAT, VERSION, check_digraph, json_safe, where_file
+from ._common import _INT_LIMIT, FORMAT, VERSION, attrs_safe, check_digraph, where_file
 
 __all__ = ["graph_to_dict", "graph_from_dict"]
 
@@ -63,13 +63,13 @@ def graph_to_dict(G: nx.DiGraph) -> dict[str, Any]:
     nodes = []
     for n, attrs in G.nodes(data=True):
         where = f"node {n!r}"
-        if not isinstance(n, (str, int)) or isinstance(n, bool):
+        if not _name_ok(n):
             problems.append(Problem(where, "node names must be strings to be saved",
                                     "not-serialisable"))
         if "id" in attrs:
             problems.append(Problem(where, "an attribute called 'id' clashes with the node "
                                     "name in node-link data", "reserved-key"))
-        nodes.append({"id": n, **json_safe(dict(attrs), where, problems)})
+        nodes.append({"id": _plain(n), **attrs_safe(attrs, "node", where, problems)})
     links = []
     for u, v, attrs in G.edges(data=True):
         where = f"edge ({u!r}, {v!r})"
@@ -77,8 +77,9 @@ def graph_to_dict(G: nx.DiGraph) -> dict[str, Any]:
             if key in attrs:
                 problems.append(Problem(where, f"an attribute called {key!r} clashes with the "
                                         "node-link layout", "reserved-key"))
-        links.append({"source": u, "target": v, **json_safe(dict(attrs), where, problems)})
-    graph = json_safe(dict(G.graph), "graph", problems)
+        links.append({"source": _plain(u), "target": _plain(v),
+                      **attrs_safe(attrs, "edge", where, problems)})
+    graph = attrs_safe(G.graph, "graph", "graph", problems)
     if problems:
         raise GraphError(problems, header="the graph cannot be saved")
     return {"format": FORMAT, "version": VERSION, "directed": True, "multigraph": False,
@@ -86,7 +87,13 @@ def graph_to_dict(G: nx.DiGraph) -> dict[str, Any]:
 
 
 def _name_ok(x: Any) -> bool:
-    return isinstance(x, (str, int)) and not isinstance(x, bool)
+    return isinstance(x, (str, int)) and not isinstance(x, bool) and (
+        isinstance(x, str) or -_INT_LIMIT < x < _INT_LIMIT)
+
+
+def _plain(name: Any) -> Any:
+    """A node name as JSON holds it: ``numpy.str_`` and other str subclasses as str."""
+    return str.__str__(name) if isinstance(name, str) else int(name) if _name_ok(name) else name
 
 
 def check_header(d: Mapping, where: str, problems: list[Problem], *,
@@ -169,7 +176,8 @@ def graph_from_dict(d: Mapping[str, Any], *, source: str = "<dict>") -> nx.DiGra
         elif n in G:
             problems.append(Problem(at, f"node {n!r} is listed twice", "duplicate-node"))
         else:
-            G.add_node(n, **attrs)
+            G.add_node(n)
+            G.nodes[n].update(attrs)
     links = d.get("links", d.get("edges", []))
     if not isinstance(links, list):
         problems.append(Problem(where, f"'links' must be a list; got {type(links).__name__}",
@@ -191,7 +199,8 @@ def graph_from_dict(d: Mapping[str, Any], *, source: str = "<dict>") -> nx.DiGra
             problems.append(Problem(at, f"edge ({u!r}, {v!r}) is listed twice",
                                     "duplicate-edge"))
         else:
-            G.add_edge(u, v, **attrs)
+            G.add_edge(u, v)
+            G.edges[u, v].update(attrs)
     if problems:
         raise GraphError(problems, header=f"cannot read {source}")
     return G

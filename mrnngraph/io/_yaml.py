@@ -15,9 +15,13 @@
       - {src: ctx, dst: ctx, density: 0.3}
       - {src: ctx, dst: choice, ei: [E]}
 
-Files are read with :func:`yaml.safe_load` (nothing in a file is executed) and
-composed once more with the safe loader to know the line of each region and
-connection, and to catch duplicate keys that ``safe_load`` would silently drop.
+Files are read with PyYAML's safe loader (nothing in a file is executed), composed
+once: the node tree gives the line of each region and connection and the duplicate
+keys that a plain ``safe_load`` would silently drop. Reading takes time proportional
+to the file: nesting deeper than :data:`~mrnngraph.io._common.MAX_DEPTH` levels,
+recursive aliases, and aliases that would expand the document by more than
+:data:`~mrnngraph.io._common.MAX_ALIAS_NODES` nodes (or as many as the file writes)
+are refused before anything is built from them.
 
 Examples
 --------
@@ -51,7 +55,17 @@ import networkx as nx
 import yaml
 
 from ..errors import GraphError, Problem
-from ._common import FORMAT, VERSION, check_digraph, json_safe, where_file
+from ._common import (
+    _INT_LIMIT,
+    FORMAT,
+    MAX_ALIAS_NODES,
+    MAX_DEPTH,
+    MAX_INT_DIGITS,
+    VERSION,
+    attrs_safe,
+    check_digraph,
+    where_file,
+)
 from ._json import check_header
 
 __all__ = ["graph_to_yaml", "graph_from_yaml"]
@@ -65,6 +79,9 @@ class _Flow(dict):
 
 
 class _Dumper(yaml.SafeDumper):
+    def ignore_aliases(self, data: Any) -> bool:
+        return True  # shared values are written out in full: files hold trees
+
     def increase_indent(self, flow: bool = False, indentless: bool = False) -> None:
         # Indent list items under their key: "connections:\n  - {...}".
         return super().increase_indent(flow, False)
@@ -91,6 +108,10 @@ def _dump(data: Any) -> str:
                      default_flow_style=False, width=10**9)
 
 
+def _plain(name: Any) -> Any:
+    return str.__str__(name) if isinstance(name, str) else name
+
+
 def graph_to_yaml(G: nx.DiGraph) -> str:
     """The YAML text of a circuit graph (see the module docstring for the layout).
 
@@ -104,7 +125,7 @@ def graph_to_yaml(G: nx.DiGraph) -> str:
     """
     check_digraph(G)
     problems: list[Problem] = []
-    graph = json_safe(dict(G.graph), "graph", problems)
+    graph = attrs_safe(G.graph, "graph", "graph", problems)
     for key in (*_SECTIONS, *_HEADER):
         if key in graph:
             problems.append(Problem("graph", f"a graph attribute called {key!r} clashes with "
@@ -114,7 +135,8 @@ def graph_to_yaml(G: nx.DiGraph) -> str:
         if not isinstance(n, str):
             problems.append(Problem(f"node {n!r}", "node names must be strings to be saved",
                                     "not-serialisable"))
-        regions[n] = _Flow(json_safe(dict(attrs), f"node {n!r}", problems))
+        regions[n if not isinstance(n, str) else str.__str__(n)] = _Flow(
+            attrs_safe(attrs, "node", f"node {n!r}", problems))
     connections = []
     for u, v, attrs in G.edges(data=True):
         where = f"edge ({u!r}, {v!r})"
@@ -122,8 +144,8 @@ def graph_to_yaml(G: nx.DiGraph) -> str:
             if key in attrs:
                 problems.append(Problem(where, f"an attribute called {key!r} clashes with the "
                                         "YAML layout", "reserved-key"))
-        connections.append(_Flow({"src": u, "dst": v, **json_safe(dict(attrs), where,
-                                                                  problems)}))
+        connections.append(_Flow({"src": _plain(u), "dst": _plain(v),
+                                  **attrs_safe(attrs, "edge", where, problems)}))
     if problems:
         raise GraphError(problems, header="the graph cannot be saved")
     parts = [_dump({"format": FORMAT, "version": VERSION, **graph})]
@@ -136,24 +158,179 @@ def _line(node: yaml.Node) -> int:
     return node.start_mark.line + 1
 
 
-def _duplicate_keys(node: yaml.Node, source: str, problems: list[Problem]) -> None:
-    """Every mapping key given twice, anywhere (``safe_load`` keeps only the last)."""
-    if isinstance(node, yaml.MappingNode):
-        seen: dict[tuple[str, str], int] = {}
-        for key, value in node.value:
-            if isinstance(key, yaml.ScalarNode):
-                ident = (key.tag, key.value)
-                if ident in seen:
+_TAG = "tag:yaml.org,2002:"
+
+
+class _Refused(yaml.MarkedYAMLError):
+    """A document the reader will not build: too deep, recursive, a refused value."""
+
+    def __init__(self, message: str, mark: Any, code: str):
+        super().__init__(None, None, message, mark)
+        self.code = code
+
+
+class _Loader(yaml.SafeLoader):
+    """The safe loader, bounded: depth, recursive aliases and alias expansion are checked
+    while the document is composed, before anything is constructed from it.
+
+    Only JSON's kinds of values are built: dates stay the strings they were written
+    as, integers of more than :data:`MAX_INT_DIGITS` digits and the ``!!binary``,
+    ``!!set``, ``!!omap`` and ``!!pairs`` tags are refused, so every file read can be
+    saved again in every format.
+    """
+
+    def __init__(self, stream: str):
+        super().__init__(stream)
+        self._depth = 0
+        self._written = 0
+        self._sizes: dict[int, int] = {}  # node -> its size with every alias expanded
+
+    def compose_node(self, parent: yaml.Node | None, index: Any) -> yaml.Node:
+        if self.check_event(yaml.AliasEvent):
+            event = self.peek_event()
+            node = self.anchors.get(event.anchor)
+            if node is not None and id(node) not in self._sizes:
+                raise _Refused(f"alias *{event.anchor} is used inside the node it names "
+                               "(recursive aliases are not allowed)", event.start_mark,
+                               "recursive-alias")
+            return super().compose_node(parent, index)
+        if self._depth >= MAX_DEPTH:
+            raise _Refused(f"lists and mappings nest deeper than {MAX_DEPTH} levels",
+                           self.peek_event().start_mark, "too-deep")
+        self._depth += 1
+        node = super().compose_node(parent, index)
+        self._depth -= 1
+        self._written += 1
+        if isinstance(node, yaml.SequenceNode):
+            size = 1 + sum(self._sizes[id(x)] for x in node.value)
+        elif isinstance(node, yaml.MappingNode):
+            size = 1 + sum(self._sizes[id(k)] + self._sizes[id(v)] for k, v in node.value)
+        else:
+            size = 1
+        self._sizes[id(node)] = size
+        return node
+
+    def expanded(self, root: yaml.Node) -> tuple[int, int]:
+        """``(nodes written in the file, nodes once every alias is expanded)``."""
+        return self._written, self._sizes[id(root)]
+
+    def construct_object(self, node: yaml.Node, deep: bool = False) -> Any:
+        try:
+            return super().construct_object(node, deep)
+        except (ValueError, OverflowError) as err:  # int() of 5,000 digits
+            raise _Refused(f"cannot read the value {_short(node)}: {err}", node.start_mark,
+                           "bad-value") from None
+
+    def _int(self, node: yaml.ScalarNode) -> int:
+        value = self.construct_yaml_int(node)
+        if not -_INT_LIMIT < value < _INT_LIMIT:  # 0x... and 1:2:3 escape int()'s limit
+            raise _Refused(f"the integer {_short(node)} has more than {MAX_INT_DIGITS} digits",
+                           node.start_mark, "bad-value")
+        return value
+
+    def _refuse_tag(self, node: yaml.Node) -> Any:
+        raise _Refused(f"values tagged {node.tag.replace(_TAG, '!!')} are not allowed in "
+                       "circuit files (they hold numbers, strings, booleans, lists and "
+                       "mappings)", node.start_mark, "bad-value")
+
+
+_Loader.add_constructor(f"{_TAG}int", _Loader._int)
+_Loader.add_constructor(f"{_TAG}timestamp", yaml.SafeLoader.construct_scalar)
+for _tag in ("binary", "set", "omap", "pairs"):
+    _Loader.add_constructor(f"{_TAG}{_tag}", _Loader._refuse_tag)
+del _tag
+
+
+def _short(node: yaml.Node) -> str:
+    if isinstance(node, yaml.ScalarNode):
+        text = node.value
+        return repr(text if len(text) <= 40 else text[:37] + "...")
+    return f"(a {type(node).__name__[:-4].lower()})"
+
+
+def _syntax_error(err: yaml.YAMLError, source: str, text: str) -> GraphError:
+    if isinstance(err, yaml.MarkedYAMLError):
+        mark = err.problem_mark or err.context_mark
+        line = mark.line + 1 if mark is not None else None
+        message = " ".join(str(x) for x in (err.context, err.problem) if x)
+        if isinstance(err, _Refused):
+            return GraphError([Problem(where_file(source, line), message, err.code)],
+                              header=f"cannot read {source}")
+        return GraphError([Problem(where_file(source, line), f"YAML syntax error: {message}",
+                                   "syntax-error")], header=f"cannot read {source}")
+    if isinstance(err, yaml.reader.ReaderError):
+        line = text.count("\n", 0, err.position) + 1
+        return GraphError([Problem(where_file(source, line), f"character U+{err.character:04X} is "
+                                   "not allowed in YAML text", "syntax-error",
+                                   hint="write it as an escape in a double-quoted string")],
+                          header=f"cannot read {source}")
+    return GraphError([Problem(where_file(source), f"YAML error: {err}", "syntax-error")],
+                      header=f"cannot read {source}")
+
+
+def _parse(text: str, source: str) -> tuple[Any, yaml.Node | None]:
+    """The document and its node tree, within the bounds of :class:`_Loader`."""
+    loader = None
+    try:
+        loader = _Loader(text)
+        root = loader.get_single_node()
+        if root is None:
+            return None, None
+        written, expanded = loader.expanded(root)
+        if expanded - written > max(MAX_ALIAS_NODES, written):
+            raise GraphError([Problem(
+                where_file(source), f"aliases expand the document from {written} to "
+                f"{expanded} nodes (at most {MAX_ALIAS_NODES}, or as many as the file "
+                "writes, may be added)", "too-many-aliases",
+                hint="write the repeated parts out, or share fewer")],
+                header=f"cannot read {source}")
+        problems: list[Problem] = []
+        _check_keys(root, source, problems)
+        if problems:
+            raise GraphError(problems, header=f"cannot read {source}")
+        return loader.construct_document(root), root
+    except yaml.YAMLError as err:
+        raise _syntax_error(err, source, text) from None
+    except RecursionError:  # pragma: no cover - the depth bound comes first
+        raise GraphError([Problem(where_file(source), "nested too deeply", "too-deep")],
+                         header=f"cannot read {source}") from None
+    finally:
+        if loader is not None:
+            loader.dispose()
+
+
+def _check_keys(root: yaml.Node, source: str, problems: list[Problem]) -> None:
+    """Mapping keys that are not strings, and keys given twice (``safe_load`` keeps the
+    last), anywhere in the document. Visits each node once, whatever the aliases."""
+    seen_nodes: set[int] = set()
+    stack = [root]
+    while stack:
+        node = stack.pop()
+        if id(node) in seen_nodes:
+            continue
+        seen_nodes.add(id(node))
+        if isinstance(node, yaml.MappingNode):
+            seen: dict[str, int] = {}
+            for key, value in node.value:
+                stack += (value, key)
+                if key.tag == f"{_TAG}merge":
+                    continue
+                if not isinstance(key, yaml.ScalarNode) or key.tag != f"{_TAG}str":
+                    what = (f"as {key.tag.replace(_TAG, '').replace('!', '')}"
+                            if isinstance(key, yaml.ScalarNode) else "")
+                    problems.append(Problem(
+                        where_file(source, _line(key)), f"mapping keys must be strings; YAML "
+                        f"reads {_short(key)} {what}".rstrip(), "bad-key",
+                        hint="quote the key"))
+                elif key.value in seen:
                     problems.append(Problem(
                         where_file(source, _line(key)),
-                        f"key {key.value!r} is given twice (first on line {seen[ident]})",
+                        f"key {key.value!r} is given twice (first on line {seen[key.value]})",
                         "duplicate-key"))
                 else:
-                    seen[ident] = _line(key)
-            _duplicate_keys(value, source, problems)
-    elif isinstance(node, yaml.SequenceNode):
-        for item in node.value:
-            _duplicate_keys(item, source, problems)
+                    seen[key.value] = _line(key)
+        elif isinstance(node, yaml.SequenceNode):
+            stack += node.value
 
 
 def _section(root: yaml.Node | None, name: str) -> yaml.Node | None:
@@ -162,6 +339,22 @@ def _section(root: yaml.Node | None, name: str) -> yaml.Node | None:
             if isinstance(key, yaml.ScalarNode) and key.value == name:
                 return value
     return None
+
+
+def _name_problem(name: Any) -> str | None:
+    """Why ``name`` cannot be a region name, or ``None``."""
+    if isinstance(name, str) or (isinstance(name, int) and not isinstance(name, bool)):
+        return None
+    return (f"region names must be strings; YAML read this one as {name!r} "
+            f"({type(name).__name__})")
+
+
+def _bad_keys(attrs: Mapping, at: str, problems: list[Problem]) -> None:
+    for key in attrs:
+        if not isinstance(key, str):
+            problems.append(Problem(at, f"attribute names must be strings; YAML read "
+                                    f"{key!r} ({type(key).__name__})", "bad-layout",
+                                    hint="quote the name"))
 
 
 def graph_from_yaml(text: str, *, source: str = "<yaml>") -> tuple[nx.DiGraph, dict[str, Any]]:
@@ -177,22 +370,14 @@ def graph_from_yaml(text: str, *, source: str = "<yaml>") -> tuple[nx.DiGraph, d
     Raises
     ------
     GraphError
-        On a syntax error (with the parser's line), duplicate keys, a wrong layout
-        (sections of the wrong type, connections without ``src``/``dst`` or naming
-        unknown regions, a connection given twice), or an unknown format or version.
+        On a syntax error (with the parser's line), duplicate keys, nesting deeper
+        than 100 levels, recursive or exploding aliases, a value that cannot be read
+        (an integer of more than 4,300 digits, a date that does not exist), a wrong
+        layout (sections of the wrong type, region names or attribute names that are
+        not strings, connections without ``src``/``dst`` or naming unknown regions, a
+        connection given twice), or an unknown format or version.
     """
-    try:
-        data = yaml.safe_load(text)
-        root = yaml.compose(text, Loader=yaml.SafeLoader)
-    except yaml.MarkedYAMLError as err:
-        mark = err.problem_mark or err.context_mark
-        line = mark.line + 1 if mark is not None else None
-        message = " ".join(str(x) for x in (err.context, err.problem) if x)
-        raise GraphError([Problem(where_file(source, line), f"YAML syntax error: {message}",
-                                  "syntax-error")], header=f"cannot read {source}") from None
-    except yaml.YAMLError as err:
-        raise GraphError([Problem(where_file(source), f"YAML error: {err}", "syntax-error")],
-                         header=f"cannot read {source}") from None
+    data, root = _parse(text, source)
     problems: list[Problem] = []
     if data is None:
         data = {}
@@ -201,14 +386,15 @@ def graph_from_yaml(text: str, *, source: str = "<yaml>") -> tuple[nx.DiGraph, d
                                   "(name, dt, ..., regions:, connections:); got "
                                   f"{type(data).__name__}", "bad-layout")],
                          header=f"cannot read {source}")
-    _duplicate_keys(root, source, problems)
     top_lines = {}
     if isinstance(root, yaml.MappingNode):
         top_lines = {k.value: _line(k) for k, _ in root.value if isinstance(k, yaml.ScalarNode)}
     check_header(data, where_file(source), problems, required=False)
 
     G = nx.DiGraph()
-    G.graph.update({k: v for k, v in data.items() if k not in (*_SECTIONS, *_HEADER)})
+    graph_attrs = {k: v for k, v in data.items() if k not in (*_SECTIONS, *_HEADER)}
+    _bad_keys(graph_attrs, where_file(source), problems)
+    G.graph.update(graph_attrs)
     lines: dict[str, Any] = {"graph": {k: top_lines[k] for k in G.graph if k in top_lines}}
 
     regions = data.get("regions")
@@ -224,18 +410,25 @@ def graph_from_yaml(text: str, *, source: str = "<yaml>") -> tuple[nx.DiGraph, d
         regions = {}
     key_lines = ([_line(k) for k, _ in node_map.value]
                  if isinstance(node_map, yaml.MappingNode) else [])
-    # Without duplicate keys, safe_load keeps the document's key order.
+    # Without duplicate keys, the constructed mapping keeps the document's key order.
     region_lines = ({} if len(key_lines) != len(regions)
                     else dict(zip(regions, key_lines, strict=True)))
     for name, attrs in regions.items():
         line = region_lines.get(name)
+        at = where_file(source, line)
+        why = _name_problem(name)
+        if why is not None:
+            problems.append(Problem(at, why, "bad-layout", hint="quote the name"))
+            continue
         if attrs is None:
             attrs = {}
         if not isinstance(attrs, Mapping):
-            problems.append(Problem(where_file(source, line), f"region {name!r} must map to a "
-                                    f"mapping of attributes; got {attrs!r}", "bad-layout"))
+            problems.append(Problem(at, f"region {name!r} must map to a mapping of "
+                                    f"attributes; got {attrs!r}", "bad-layout"))
             continue
-        G.add_node(name, **attrs)
+        _bad_keys(attrs, f"{at}: node {name!r}", problems)
+        G.add_node(name)
+        G.nodes[name].update(attrs)
         if line is not None:
             lines[f"node {name!r}"] = line
 
@@ -258,10 +451,7 @@ def graph_from_yaml(text: str, *, source: str = "<yaml>") -> tuple[nx.DiGraph, d
             continue
         attrs = dict(entry)
         u, v = attrs.pop("src"), attrs.pop("dst")
-        try:
-            unknown = [x for x in (u, v) if x not in G]
-        except TypeError:  # an unhashable name, e.g. a list
-            unknown = [x for x in (u, v) if not isinstance(x, (str, int))]
+        unknown = [x for x in (u, v) if _name_problem(x) is not None or x not in G]
         if unknown:
             problems.append(Problem(at, f"connection ({u!r}, {v!r}) names unknown regions "
                                     f"{unknown!r}", "unknown-node",
@@ -270,7 +460,9 @@ def graph_from_yaml(text: str, *, source: str = "<yaml>") -> tuple[nx.DiGraph, d
             problems.append(Problem(at, f"connection ({u!r}, {v!r}) is given twice",
                                     "duplicate-edge"))
         else:
-            G.add_edge(u, v, **attrs)
+            _bad_keys(attrs, f"{at}: edge ({u!r}, {v!r})", problems)
+            G.add_edge(u, v)
+            G.edges[u, v].update(attrs)
             if line is not None:
                 lines[f"edge ({u!r}, {v!r})"] = line
     if problems:

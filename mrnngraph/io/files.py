@@ -26,7 +26,6 @@ Examples
 
 from __future__ import annotations
 
-import json
 import os
 import warnings
 from pathlib import Path
@@ -36,7 +35,7 @@ import networkx as nx
 
 from ..errors import GraphError, Problem
 from ..validate import Report, validate
-from ._common import PathLike, atomic_write, file_error, locate, where_file
+from ._common import PathLike, atomic_write, file_error, json_text, locate, where_file
 from ._graphml import graph_from_graphml, graph_to_graphml
 from ._json import graph_from_dict, graph_to_dict
 from ._yaml import graph_from_yaml, graph_to_yaml
@@ -194,12 +193,20 @@ def save(G: nx.DiGraph, path: PathLike, *, format: Format | None = None) -> None
         Default: from the extension (``.mrnntorch.json`` writes an mRNNTorch config,
         see :func:`mrnngraph.to_mrnntorch`).
 
+    Every valid circuit is written so that :func:`load` gives it back: the same
+    nodes, edges and attributes in the same order, with numpy and torch numbers,
+    ``numpy.str_``, fractions and decimals as plain Python values, tuples as lists,
+    and a ``sign`` given as a number or numpy value as ``"exc"``/``"inh"``. An existing
+    file keeps its permissions.
+
     Raises
     ------
     GraphError
-        If an attribute cannot be stored in the format (e.g. NaN in JSON, an object
-        with no JSON form) or the circuit cannot be written as an mRNNTorch config.
-        Nothing is written then.
+        If an attribute cannot be stored in the format so that it reads back the
+        same (NaN in JSON, an object with no JSON form, a value that contains itself
+        or nests deeper than 90 levels, an integer of more than 4,300 digits), naming
+        the node or edge and the attribute, or if the circuit cannot be written as an
+        mRNNTorch config. Nothing is written then.
     TypeError
         If ``G`` is not a networkx DiGraph or ``path`` not a path.
     """
@@ -214,7 +221,7 @@ def save(G: nx.DiGraph, path: PathLike, *, format: Format | None = None) -> None
     else:
         d = to_mrnntorch(G) if fmt == "mrnntorch" else graph_to_dict(G)
         try:
-            text = json.dumps(d, indent=2, ensure_ascii=False, allow_nan=False) + "\n"
+            text = json_text(d, indent=2) + "\n"
         except ValueError:
             raise GraphError([Problem(where_file(path), "NaN and infinite values cannot be "
                                       "stored in JSON", "not-serialisable",

@@ -40,7 +40,6 @@ Examples
 
 from __future__ import annotations
 
-import json
 import numbers
 import os
 import warnings
@@ -52,7 +51,7 @@ import networkx as nx
 
 from ..errors import GraphError, Problem
 from ..validate import validate
-from ._common import locate, where_file
+from ._common import loads_json, locate, where_file
 
 __all__ = [
     "from_mrnntorch",
@@ -97,17 +96,27 @@ def _is_real(x: Any) -> bool:
     return isinstance(x, numbers.Real) and not isinstance(x, bool)
 
 
+def _float(value: Any) -> float | None:
+    """``float(value)`` for a real number a float can hold, else ``None``."""
+    if not _is_real(value):
+        return None
+    try:
+        return float(value)
+    except OverflowError:  # an integer of 400 digits
+        return None
+
+
 def _per_unit(value: Any) -> Any:
     """A JSON number or list of numbers as floats (anything else is left for validation)."""
-    if _is_real(value):
+    if _float(value) is not None:
         return float(value)
-    if isinstance(value, list) and all(_is_real(v) for v in value):
+    if isinstance(value, list) and all(_float(v) is not None for v in value):
         return [float(v) for v in value]
     return value
 
 
 def _is_zero(value: Any) -> bool:
-    return _is_real(value) and float(value) == 0.0
+    return _float(value) == 0.0
 
 
 def read_config(config: Mapping[str, Any], *, source: str = "<config>",
@@ -183,7 +192,7 @@ def read_config(config: Mapping[str, Any], *, source: str = "<config>",
                 problems.append(Problem(where, "'num_units' is required", "missing-size"))
                 ok = False
             sign = entry.get("sign", REGION_DEFAULTS["sign"])
-            if sign not in _SIGNS:
+            if not isinstance(sign, str) or sign not in _SIGNS:
                 problems.append(Problem(where, f"'sign' must be 'pos' or 'neg' (mRNNTorch "
                                         f"accepts nothing else); got {sign!r}", "bad-value"))
                 ok = False
@@ -308,7 +317,9 @@ def _add_readout(G: nx.DiGraph, recurrent: list[str], n_outputs: int | None,
 
 
 def load_json(path: Path) -> Any:
-    """Parse a JSON file; syntax errors, duplicate keys and bad encodings raise GraphError."""
+    """Parse a JSON file; syntax errors, duplicate keys, bad encodings, nesting deeper
+    than :data:`~mrnngraph.io._common.MAX_DEPTH` and integers of more than 4,300 digits
+    raise GraphError naming the file (and the line, where known)."""
     duplicates: list[str] = []
 
     def pairs(items: list[tuple[str, Any]]) -> dict[str, Any]:
@@ -320,14 +331,11 @@ def load_json(path: Path) -> Any:
         return out
 
     try:
-        data = json.loads(path.read_text(encoding="utf-8"), object_pairs_hook=pairs)
-    except json.JSONDecodeError as err:
-        raise GraphError([Problem(where_file(path, err.lineno),
-                                  f"JSON syntax error: {err.msg} (column {err.colno})",
-                                  "syntax-error")], header=f"cannot read {str(path)!r}") from None
+        text = path.read_text(encoding="utf-8")
     except UnicodeDecodeError as err:
         raise GraphError([Problem(where_file(path), f"not UTF-8 text: {err.reason}",
                                   "bad-file")], header=f"cannot read {str(path)!r}") from None
+    data = loads_json(text, path, object_pairs_hook=pairs)
     if duplicates:
         raise GraphError([Problem(where_file(path), f"key {k!r} is given twice in one object "
                                   "(JSON readers keep only the last)", "duplicate-key")
