@@ -22,6 +22,7 @@ import dataclasses
 import hashlib
 import json
 import os
+import pickle
 import warnings
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -33,24 +34,18 @@ from . import schema
 from ._files import atomic_write
 from .circuit import CompiledCircuit
 from .compile import compile as compile_graph
-from .errors import CircuitWarning
-from .model import MultiRegionRNN
+from .errors import CircuitWarning, GraphError
+from .model import MultiRegionRNN, same_bits
 from .validate import EdgeSpec, NodeSpec, Spec
 
 __all__ = ["save_model", "load_model", "load_checkpoint", "Checkpoint", "spec_to_graph",
-           "circuit_fingerprint", "FORMAT", "VERSION"]
+           "circuit_fingerprint", "checksum", "FORMAT", "VERSION"]
 
 #: The ``format`` entry of every checkpoint file.
 FORMAT = "mrnngraph-checkpoint"
 #: The layout version this module writes and reads.
 VERSION = 1
 
-#: Model hyper-parameters stored in the checkpoint: keyword of MultiRegionRNN -> attribute.
-#: ``sparse`` fixes the shape of the recurrent parameter, so it must come back as saved.
-_HPARAMS = {"dt": "dt", "tau": "tau", "activation": "activation", "noise_std": "noise_std",
-            "input_noise_std": "input_noise_std", "batch_first": "batch_first",
-            "alpha": "alpha_override", "sparse": "sparse", "scan": "scan",
-            "readout_bias": "readout_bias"}
 #: Options added after version 1 was first written, with the value that reproduces a
 #: checkpoint saved before them (such a model had no readout bias).
 _HPARAMS_BEFORE = {"readout_bias": False}
@@ -207,7 +202,10 @@ def save_model(model: MultiRegionRNN, path: str | os.PathLike, *, graph: nx.DiGr
         If ``model`` is not a MultiRegionRNN or ``metadata`` is not JSON-serialisable.
     ValueError
         If compiling the graph with the circuit's seed does not reproduce the
-        model's circuit (wrong graph, or a missing ``spectral_radius``).
+        model's circuit (wrong graph, or a missing ``spectral_radius``), or the file
+        would not load: a parameter holds NaN or inf, or a buffer (mask, sign, frozen
+        weights, ...) was edited away from the circuit's (e.g. inside
+        :func:`mrnngraph.perturb`).
 
     Examples
     --------
@@ -236,6 +234,10 @@ def save_model(model: MultiRegionRNN, path: str | os.PathLike, *, graph: nx.DiGr
             f"compiling the {'given graph' if graph is not None else 'circuit spec'} with seed "
             f"{circuit.seed} does not reproduce the model's circuit; pass the graph it was "
             "compiled from, and spectral_radius= if it was compiled with one")
+    if metadata is not None and not isinstance(metadata, dict):
+        raise TypeError(f"metadata must be a dict; got {type(metadata).__name__}")
+    state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
+    _refuse_unloadable(model, state)
     try:
         meta_text = json.dumps(metadata or {}, allow_nan=False)
     except (TypeError, ValueError) as err:
@@ -245,16 +247,32 @@ def save_model(model: MultiRegionRNN, path: str | os.PathLike, *, graph: nx.DiGr
         "version": VERSION,
         "graph": json.dumps(graph_to_dict(G)),
         "compile": compile_opts,
-        "model": {k: getattr(model, attr) for k, attr in _HPARAMS.items()
-                  if hasattr(model, attr)}
-        | {"dtype": str(model.alpha.dtype).removeprefix("torch.")},
+        # The model options (MultiRegionRNN.options(): sparse included, since it fixes the
+        # shape of the recurrent parameter) and the dtype.
+        "model": model.options() | {"dtype": str(model.alpha.dtype).removeprefix("torch.")},
         "fingerprint": fingerprint,
         "metadata": meta_text,
-        "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()},
+        "state_dict": state,
     }
+    payload["checksum"] = checksum(payload)
     path = Path(path)
     _atomic_save(payload, path)
     return path
+
+
+def _refuse_unloadable(model: MultiRegionRNN, state: dict[str, torch.Tensor]) -> None:
+    """What :func:`load_checkpoint` would refuse is refused before anything is written."""
+    params = {k for k, _ in model.named_parameters()}
+    for key in params:
+        bad = int((~state[key].isfinite()).sum())
+        if bad:
+            raise ValueError(f"parameter {key!r} has {bad} non-finite entries (NaN or inf); "
+                             "a checkpoint holds finite weights only")
+    edited = model.structure_mismatches()
+    if edited:
+        raise ValueError(f"buffers {edited} differ from what the model's circuit gives (edited "
+                         "by hand, or saved inside mrnngraph.perturb?); a checkpoint stores "
+                         "the circuit's structure unchanged")
 
 
 # --------------------------------------------------------------------------- load
@@ -266,47 +284,228 @@ class Checkpoint(NamedTuple):
     metadata: dict[str, Any]
 
 
-def load_checkpoint(path: str | os.PathLike, *,
-                    device: torch.device | str | None = None) -> Checkpoint:
+def _fail(path: str, what: str) -> ValueError:
+    return ValueError(f"{path!r}: {what}")
+
+
+def _read_payload(path: Path) -> Any:
+    name = os.fspath(path)
+    with open(path, "rb") as fh:  # a missing or unreadable file stays an OSError
+        try:
+            return torch.load(fh, map_location="cpu", weights_only=True)
+        except pickle.UnpicklingError as err:
+            raise _fail(name, "refused: it holds objects other than tensors and plain "
+                        f"values (checkpoints are read with weights_only=True): {err}") from None
+        except Exception as err:  # noqa: BLE001 - any failure of the reader is a bad file
+            raise _fail(name, "not a readable checkpoint (truncated or corrupt file?): "
+                        f"{type(err).__name__}: {err}") from None
+
+
+def _is_real(v: Any) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool)
+
+
+#: Type checks of the stored model options: name -> (check, what it must be).
+_HPARAM_TYPES: dict[str, tuple[Any, str]] = {
+    "dt": (_is_real, "a number"), "tau": (_is_real, "a number"),
+    "noise_std": (_is_real, "a number"), "input_noise_std": (_is_real, "a number"),
+    "activation": (lambda v: isinstance(v, str), "a str"),
+    "scan": (lambda v: isinstance(v, str), "a str"),
+    "batch_first": (lambda v: isinstance(v, bool), "a bool"),
+    "readout_bias": (lambda v: isinstance(v, bool), "a bool"),
+    "sparse": (lambda v: v is None or isinstance(v, bool), "a bool or None"),
+    "alpha": (lambda v: v is None or _is_real(v), "a number or None"),
+}
+_DTYPES = ("float16", "bfloat16", "float32", "float64")
+
+
+def _check_payload(payload: Any, name: str) -> None:
+    """Every entry present with its type; raises ValueError naming the file and entry."""
+    if not isinstance(payload, dict) or payload.get("format") != FORMAT:
+        raise _fail(name, f"not an mrnngraph checkpoint (no format {FORMAT!r})")
+    if payload.get("version") != VERSION:
+        raise _fail(name, f"has checkpoint version {payload.get('version')!r}; this "
+                    f"mrnngraph reads version {VERSION}")
+    for key, kind in (("graph", str), ("compile", dict), ("model", dict),
+                      ("fingerprint", str), ("metadata", str), ("state_dict", dict)):
+        if key not in payload:
+            raise _fail(name, f"entry {key!r} is missing")
+        if not isinstance(payload[key], kind):
+            raise _fail(name, f"entry {key!r} must be a {kind.__name__}; got "
+                        f"{type(payload[key]).__name__}")
+    if "checksum" in payload and not isinstance(payload["checksum"], str):
+        raise _fail(name, "entry 'checksum' must be a str")
+    comp = payload["compile"]
+    checks = {"seed": (lambda v: isinstance(v, int) and not isinstance(v, bool), "an int"),
+              "order": (lambda v: isinstance(v, list) and all(isinstance(x, str) for x in v),
+                        "a list of region names"),
+              "spectral_radius": (lambda v: v is None or _is_real(v), "a number or None"),
+              "dtype": (lambda v: v in _DTYPES, f"one of {', '.join(_DTYPES)}")}
+    for key, (ok, what) in checks.items():
+        if key not in comp:
+            raise _fail(name, f"compile option {key!r} is missing")
+        if not ok(comp[key]):
+            raise _fail(name, f"compile option {key!r} must be {what}; got {comp[key]!r}")
+    for key, value in payload["model"].items():
+        if key == "dtype":
+            if value not in _DTYPES:
+                raise _fail(name, f"model option 'dtype' must be one of {', '.join(_DTYPES)};"
+                            f" got {value!r}")
+            continue
+        if key not in _HPARAM_TYPES:
+            raise _fail(name, f"unknown model option {key!r}")
+        ok, what = _HPARAM_TYPES[key]
+        if not ok(value):
+            raise _fail(name, f"model option {key!r} must be {what}; got {value!r}")
+    if "dtype" not in payload["model"]:
+        raise _fail(name, "model option 'dtype' is missing")
+    for key, value in payload["state_dict"].items():
+        if not isinstance(key, str) or not isinstance(value, torch.Tensor):
+            raise _fail(name, f"state_dict entry {key!r} must be a tensor under a str key; "
+                        f"got {type(value).__name__}")
+
+
+def checksum(payload: dict) -> str:
+    """Digest of a checkpoint payload (every entry but ``checksum``, every tensor's bits).
+
+    :func:`save_model` stores it and :func:`load_model` checks it, so a file changed by
+    accident (a flipped bit, a bad copy) is refused. It is no defence against a
+    deliberate edit (anyone can recompute it): that is what comparing the structural
+    tensors with the circuit is for.
+    """
+    h = hashlib.blake2b(digest_size=16)
+    head = {k: payload[k] for k in ("format", "version", "graph", "compile", "model",
+                                    "fingerprint", "metadata")}
+    h.update(json.dumps(head, sort_keys=True).encode())
+    for key in sorted(payload["state_dict"]):
+        t = payload["state_dict"][key].detach().cpu().contiguous()
+        h.update(f"{key}|{t.dtype}|{tuple(t.shape)}|".encode())
+        if t.numel():
+            h.update(t.reshape(-1).view(torch.uint8).numpy().tobytes())
+    return h.hexdigest()
+
+
+def _guarded(name: str, what: str, fn: Any, *args: Any, **kwargs: Any) -> Any:
+    """``fn(...)``, with anything but a ValueError (GraphError included) turned into one
+    naming the file: a stored graph or option is data, never a reason for a TypeError."""
+    try:
+        return fn(*args, **kwargs)
+    except ValueError as err:
+        if isinstance(err, GraphError):
+            raise
+        raise _fail(name, f"{what}: {err}") from None
+    except (TypeError, KeyError, AttributeError, IndexError, RecursionError,
+            OverflowError) as err:
+        raise _fail(name, f"{what}: {type(err).__name__}: {err}") from None
+
+
+def _verify_state(model: MultiRegionRNN, state: dict[str, torch.Tensor], name: str) -> None:
+    """Refuse a state dict that does not fit ``model`` (built from the circuit): keys,
+    shapes, dtypes; non-finite parameters; any buffer not bit-identical to the circuit's."""
+    expected = model.state_dict()
+    missing = [k for k in expected if k not in state]
+    extra = [k for k in state if k not in expected]
+    if missing or extra:
+        parts = ([f"missing {', '.join(map(repr, missing))}"] if missing else []) + (
+            [f"unexpected {', '.join(map(repr, extra))}"] if extra else [])
+        raise _fail(name, f"the stored weights do not fit the model: {'; '.join(parts)}")
+    params = {k for k, _ in model.named_parameters()}
+    for key, ref in expected.items():
+        t = state[key]
+        if t.shape != ref.shape or t.dtype != ref.dtype:
+            raise _fail(name, f"tensor {key!r} has shape {tuple(t.shape)} and dtype "
+                        f"{str(t.dtype).removeprefix('torch.')}; the model needs "
+                        f"{tuple(ref.shape)} {str(ref.dtype).removeprefix('torch.')}")
+        if key in params:
+            bad = int((~t.isfinite()).sum())
+            if bad:
+                raise _fail(name, f"parameter {key!r} has {bad} non-finite entries "
+                            "(NaN or inf)")
+        elif not same_bits(t, ref.detach().cpu()):
+            n = int((t != ref.detach().cpu()).sum()) if t.numel() else 0
+            raise _fail(name, f"tensor {key!r} differs from what the circuit gives "
+                        f"({n or 'some'} of {t.numel()} entries): masks, signs, frozen "
+                        "weights, alpha, x0 and fixed biases come from the circuit, and a "
+                        "checkpoint must hold them unchanged")
+
+
+def load_checkpoint(path: str | os.PathLike, *, device: torch.device | str | None = None,
+                    sparse: bool | None = None) -> Checkpoint:
     """Rebuild the model saved by :func:`save_model`, with its graph and metadata.
 
     The file is read with ``torch.load(..., weights_only=True)``: it cannot run code.
+    Nothing structural is taken on trust: the circuit is compiled again from the
+    stored graph and seed (and must match the stored fingerprint), the model is
+    built from it, and every stored mask, sign, frozen weight, ``alpha``, ``x0`` and
+    fixed bias must equal the rebuilt one bit for bit. Trained parameters must be
+    finite. A stored checksum (files written since it was added) must match.
+
+    Parameters
+    ----------
+    path : path
+    device : optional
+        Where to put the model (default: CPU).
+    sparse : bool, optional
+        Build the block-sparse (True) or dense (False) model, whichever the file was
+        saved from; default: as saved.
 
     Raises
     ------
     ValueError
-        If the file is not an mrnngraph checkpoint, has an unknown version, or its
-        graph no longer compiles to the circuit it was saved with.
+        Naming the file and what is wrong: not an mrnngraph checkpoint (or not
+        readable: truncated, corrupt, holding pickled objects), an unknown version, a
+        missing or mistyped entry, a graph that no longer compiles to the circuit it
+        was saved with, a checksum mismatch, a tensor of the wrong shape or dtype, a
+        structural tensor that differs from the circuit's, a non-finite parameter.
     GraphError
         If the stored graph is invalid.
+    OSError
+        If the file cannot be opened.
     """
     from .io import graph_from_dict
 
+    if sparse is not None and not isinstance(sparse, bool):
+        raise TypeError(f"sparse must be a bool or None; got {type(sparse).__name__}")
     path = Path(path)
-    payload = torch.load(path, map_location="cpu", weights_only=True)
-    if not isinstance(payload, dict) or payload.get("format") != FORMAT:
-        raise ValueError(f"{os.fspath(path)!r} is not an mrnngraph checkpoint "
-                         f"(no format {FORMAT!r})")
-    if payload.get("version") != VERSION:
-        raise ValueError(f"{os.fspath(path)!r} has checkpoint version "
-                         f"{payload.get('version')!r}; this mrnngraph reads version {VERSION}")
-    G = graph_from_dict(json.loads(payload["graph"]), source=os.fspath(path))
-    circuit = _compile_quiet(G, payload["compile"])
+    name = os.fspath(path)
+    payload = _read_payload(path)
+    _check_payload(payload, name)
+    if "checksum" in payload and _guarded(name, "checksum", checksum,
+                                          payload) != payload["checksum"]:
+        raise _fail(name, "the file's contents do not match its checksum: it was changed "
+                    "after it was written (a corrupt copy?)")
+    data = _guarded(name, "the stored graph is not valid JSON", json.loads, payload["graph"])
+    if not isinstance(data, dict):
+        raise _fail(name, "the stored graph must be a JSON object")
+    G = _guarded(name, "the stored graph", graph_from_dict, data, source=name)
+    circuit = _guarded(name, "compiling the stored graph", _compile_quiet, G,
+                       payload["compile"])
     if circuit_fingerprint(circuit) != payload["fingerprint"]:
-        raise ValueError(f"{os.fspath(path)!r}: the stored graph no longer compiles to the "
-                         "circuit it was saved with (was it written by a different version "
-                         "of mrnngraph's compiler?)")
+        raise _fail(name, "the stored graph no longer compiles to the circuit it was saved "
+                    "with (was it written by a different version of mrnngraph's compiler, "
+                    "or edited?)")
     hp = _HPARAMS_BEFORE | dict(payload["model"])
     dtype = getattr(torch, hp.pop("dtype"))
-    model = MultiRegionRNN(circuit, dtype=dtype, **hp)
-    model.load_state_dict(payload["state_dict"])
+    model = _guarded(name, "the stored model options", MultiRegionRNN, circuit, dtype=dtype,
+                     **hp)
+    state = payload["state_dict"]
+    _verify_state(model, state, name)
+    model.load_state_dict(state)
+    if sparse is not None and sparse != model.sparse:
+        other = MultiRegionRNN(circuit, dtype=dtype, **(hp | {"sparse": sparse}))
+        other.load_state_dict(model.state_dict())
+        model = other
     if device is not None:
         model.to(device)
-    return Checkpoint(model, G, json.loads(payload["metadata"]))
+    metadata = _guarded(name, "the stored metadata is not valid JSON", json.loads,
+                        payload["metadata"])
+    if not isinstance(metadata, dict):
+        raise _fail(name, "the stored metadata must be a JSON object")
+    return Checkpoint(model, G, metadata)
 
 
-def load_model(path: str | os.PathLike, *,
-               device: torch.device | str | None = None) -> MultiRegionRNN:
+def load_model(path: str | os.PathLike, *, device: torch.device | str | None = None,
+               sparse: bool | None = None) -> MultiRegionRNN:
     """Rebuild the model saved by :func:`save_model` (see :func:`load_checkpoint`).
 
     Parameters
@@ -314,10 +513,18 @@ def load_model(path: str | os.PathLike, *,
     path : path
     device : optional
         Where to put the model (default: CPU).
+    sparse : bool, optional
+        Load into the block-sparse (True) or dense (False) path; default: as saved.
 
     Returns
     -------
     MultiRegionRNN
         Same circuit, hyper-parameters and weights: the same outputs on the same input.
+
+    Raises
+    ------
+    ValueError
+        If the file is not a valid, unaltered mrnngraph checkpoint (see
+        :func:`load_checkpoint`).
     """
-    return load_checkpoint(path, device=device).model
+    return load_checkpoint(path, device=device, sparse=sparse).model

@@ -296,6 +296,38 @@ class MultiRegionRNN(nn.Module):
             if self.bias_ho is not None:
                 self.bias_ho.zero_()
 
+    # ------------------------------------------------------------------ structure
+    def options(self) -> dict[str, Any]:
+        """The keyword arguments that rebuild this model from its circuit (device and
+        dtype aside): ``MultiRegionRNN(model.circuit, **model.options())``."""
+        return {"dt": self.dt, "tau": self.tau, "activation": self.activation,
+                "noise_std": self.noise_std, "input_noise_std": self.input_noise_std,
+                "batch_first": self.batch_first, "alpha": self.alpha_override,
+                "sparse": self.sparse, "scan": self.scan, "readout_bias": self.readout_bias}
+
+    def structural_state(self) -> dict[str, torch.Tensor]:
+        """The ``state_dict`` entries that come from the circuit, not from training.
+
+        Masks, signs, frozen weights, ``alpha``, ``x0`` and fixed biases, as this
+        model's circuit and options give them (CPU tensors, freshly built: whatever
+        the model's own buffers now hold). :func:`mrnngraph.load_model` refuses a
+        checkpoint whose buffers differ from these.
+        """
+        # parametrize swaps in a generated subclass; build from the class it derives from.
+        cls = type(self).__mro__[1] if parametrize.is_parametrized(self) else type(self)
+        fresh = cls(self.circuit, **self.options(), dtype=self.alpha.dtype)
+        params = {name for name, _ in fresh.named_parameters()}
+        return {k: v for k, v in fresh.state_dict().items() if k not in params}
+
+    def structure_mismatches(self) -> list[str]:
+        """Names of the buffers whose values differ, bit for bit, from
+        :meth:`structural_state`: empty unless a buffer was edited (a tampered
+        checkpoint loaded with ``load_state_dict``, or inside :func:`mrnngraph.perturb`,
+        which edits masks on purpose)."""
+        own = self.state_dict()
+        return [k for k, v in self.structural_state().items()
+                if k not in own or not same_bits(own[k].detach().cpu(), v)]
+
     # ------------------------------------------------------------------ buffers by name
     def _constraint(self, name: str) -> Constrained:
         return self.parametrizations[name][0]  # type: ignore[index,return-value]
@@ -479,6 +511,20 @@ def _exchange_recurrent_state(module: MultiRegionRNN, state_dict: dict, prefix: 
         src, dst = ("dense", "block-sparse") if original.dim() == 2 else ("block", "dense")
         error_msgs.append(f"cannot load the {src} recurrent weights into this {dst} model: "
                           f"{problem}")
+
+
+def same_bits(a: torch.Tensor, b: torch.Tensor) -> bool:
+    """True if ``a`` and ``b`` have the same dtype, shape and bits (NaN payloads and the
+    sign of zero included), which ``torch.equal`` does not check."""
+    if a.dtype != b.dtype or a.shape != b.shape:
+        return False
+    if a.dtype.is_floating_point or a.dtype.is_complex:
+        bits = {1: torch.uint8, 2: torch.int16, 4: torch.int32, 8: torch.int64}
+        size = a.element_size()
+        if a.dtype.is_complex:
+            a, b, size = torch.view_as_real(a), torch.view_as_real(b), size // 2
+        a, b = a.contiguous().view(bits[size]), b.contiguous().view(bits[size])
+    return torch.equal(a, b)
 
 
 def _pick(name: str, given: Any, graph: dict) -> Any:

@@ -1,13 +1,21 @@
 """Checkpoints: one file, weights_only loading, an identical model back."""
 
+import copy
+import functools
+import io
+import re
+import tempfile
 import warnings
+from pathlib import Path
 
 import networkx as nx
 import pytest
 import torch
-from hypothesis import given, settings
+from hypothesis import assume, given, settings
+from hypothesis import strategies as st
 
 import mrnngraph as mg
+import mrnngraph.checkpoint as ckpt
 from mrnngraph.checkpoint import (
     FORMAT,
     circuit_fingerprint,
@@ -16,6 +24,7 @@ from mrnngraph.checkpoint import (
     save_model,
     spec_to_graph,
 )
+from mrnngraph.model import same_bits
 from mrnngraph.presets import cbgt_loop, cortical_hierarchy, two_area_ei
 from mrnngraph.tasks import PerceptualDecisionMaking
 from mrnngraph.train import train
@@ -189,7 +198,7 @@ def test_readout_bias_round_trips_and_old_checkpoints_load_without_it(tmp_path):
     assert not off.readout_bias and off.bias_ho is None
     # A checkpoint written before the option existed: no option, no bias_ho key.
     raw = torch.load(path, weights_only=True)
-    del raw["model"]["readout_bias"], raw["state_dict"]["bias_ho"]
+    del raw["model"]["readout_bias"], raw["state_dict"]["bias_ho"], raw["checksum"]
     torch.save(raw, tmp_path / "old.pt")
     old = load_model(tmp_path / "old.pt")
     assert not old.readout_bias and old.bias_ho is None
@@ -242,6 +251,232 @@ def test_bad_inputs(tmp_path):
     with pytest.raises(ValueError, match="version"):
         load_model(tmp_path / "future.pt")
     raw["version"], raw["fingerprint"] = 1, "0" * 32
+    torch.save(raw, tmp_path / "changed.pt")
+    with pytest.raises(ValueError, match="do not match its checksum"):
+        load_model(tmp_path / "changed.pt")
+    del raw["checksum"]  # as in a file written before checksums
     torch.save(raw, tmp_path / "drift.pt")
     with pytest.raises(ValueError, match="no longer compiles"):
         load_model(tmp_path / "drift.pt")
+
+
+# --------------------------------------------------------------------------- hostile files
+@functools.cache
+def _saved(sparse: bool) -> tuple[bytes, dict]:
+    """A saved rich model (signs, frozen and zero blocks, learnable and fixed biases,
+    own tau, x0): the file's bytes and its payload."""
+    model = mg.MultiRegionRNN.from_graph(rich_graph(), seed=3, sparse=sparse)
+    with torch.no_grad():
+        for p in model.parameters():
+            p.add_(0.01)  # "trained"
+    with tempfile.TemporaryDirectory() as d:
+        path = save_model(model, Path(d) / "m.pt", metadata={"run": 1})
+        data = path.read_bytes()
+    return data, torch.load(io.BytesIO(data), weights_only=True)
+
+
+def _structural_keys(payload: dict) -> list[str]:
+    return sorted(k for k in payload["state_dict"]
+                  if "original" not in k and k != "bias_ho")
+
+
+def _write(tmp: Path, payload: dict, checksum: str) -> Path:
+    if checksum == "recomputed":
+        payload["checksum"] = ckpt.checksum(payload)
+    else:
+        payload.pop("checksum", None)  # as a file written before checksums
+    path = tmp / "t.pt"
+    torch.save(payload, path)
+    return path
+
+
+def test_every_kind_of_structural_tensor_is_covered():
+    keys = _structural_keys(_saved(False)[1]) + _structural_keys(_saved(True)[1])
+    for part in ("alpha", "x0", "bias.0.fixed", "bias.0.learnable", "weight_hh.0.mask",
+                 "weight_hh.0.sign", "weight_hh.0.frozen", "weight_hh.0.trainable",
+                 "weight_hh.0.mask_0", "weight_hh.0.frozen_", "weight_ih.0.mask",
+                 "weight_ih.0.sign", "weight_ho.0.mask"):
+        assert any(part in k for k in keys), part
+
+
+@settings(max_examples=60, deadline=None)
+@given(sparse=st.booleans(), pick=st.integers(0, 10**6), index=st.integers(0, 10**9),
+       bit=st.integers(0, 63), how=st.sampled_from(["recomputed", "removed"]))
+def test_a_checkpoint_with_a_flipped_structural_bit_never_loads(sparse, pick, index, bit, how):
+    payload = copy.deepcopy(_saved(sparse)[1])
+    keys = _structural_keys(payload)
+    key = keys[pick % len(keys)]
+    t = payload["state_dict"][key]
+    assume(t.numel() > 0)
+    raw = t.reshape(-1).view(torch.uint8)
+    i = index % raw.numel()
+    if t.dtype == torch.bool:
+        raw[i] ^= 1  # a bool byte other than 0/1 is no tensor anyone writes
+    else:
+        raw[i] ^= 1 << (bit % 8)
+    with tempfile.TemporaryDirectory() as d:
+        path = _write(Path(d), payload, how)
+        with pytest.raises(ValueError, match=re.escape(repr(key))):
+            load_model(path)
+
+
+@pytest.mark.parametrize("sparse", [False, True])
+@pytest.mark.parametrize("tamper", ["mask_all_true", "sign_flip", "frozen_x10", "alpha_1e3",
+                                    "x0_nan", "fixed_bias"])
+def test_the_campaigns_tampering_is_refused(tmp_path, sparse, tamper):
+    """Issue 13 section 3: each of these loaded; now each is refused, naming the tensor."""
+    payload = copy.deepcopy(_saved(sparse)[1])
+    sd = payload["state_dict"]
+    hh = "parametrizations.weight_hh.0."
+    key = {"mask_all_true": hh + ("mask_0" if sparse else "mask"),
+           "sign_flip": hh + "sign", "frozen_x10": hh + ("frozen_1" if sparse else "frozen"),
+           "alpha_1e3": "alpha", "x0_nan": "x0",
+           "fixed_bias": "parametrizations.bias.0.fixed"}[tamper]
+    if key not in sd:  # the sparse groups: find the frozen one
+        key = next(k for k in sd if k.startswith(hh + "frozen_"))
+    t = sd[key]
+    if tamper == "mask_all_true":
+        t.fill_(True)
+    elif tamper == "sign_flip":
+        t[0] = -t[0]
+    elif tamper == "alpha_1e3":
+        t.fill_(1e3)
+    elif tamper == "x0_nan":
+        t[0] = float("nan")
+    else:
+        t.mul_(10).add_(1)
+    with pytest.raises(ValueError, match=f"tensor {re.escape(repr(key))} differs from what "
+                       "the circuit gives"):
+        load_model(_write(tmp_path, payload, "recomputed"))
+
+
+@settings(max_examples=40, deadline=None)
+@given(sparse=st.booleans(), position=st.integers(0, 10**9), bit=st.integers(0, 7))
+def test_a_flipped_bit_anywhere_in_the_file_is_refused_or_harmless(sparse, position, bit):
+    data, payload = _saved(sparse)
+    flipped = bytearray(data)
+    flipped[position % len(data)] ^= 1 << bit
+    with tempfile.TemporaryDirectory() as d:
+        path = Path(d) / "m.pt"
+        path.write_bytes(bytes(flipped))
+        try:
+            ck = load_checkpoint(path)
+        except ValueError:
+            return  # refused (GraphError is a ValueError too)
+    # Loaded: then it is the saved model, bit for bit (the flip hit unused bytes).
+    state = ck.model.state_dict()
+    assert state.keys() == payload["state_dict"].keys()
+    assert all(same_bits(state[k], v) for k, v in payload["state_dict"].items())
+    assert ck.model.options() | {"dtype": "float32"} == payload["model"]
+    assert ck.metadata == {"run": 1}
+
+
+@pytest.mark.parametrize("keep", [0, 10, 100, 1000, 0.5, 0.9, -1])
+def test_a_truncated_file_is_refused(tmp_path, keep):
+    data = _saved(False)[0]
+    n = keep if isinstance(keep, int) and keep >= 0 else (
+        len(data) - 1 if keep == -1 else int(len(data) * keep))
+    path = tmp_path / "cut.pt"
+    path.write_bytes(data[:n])
+    with pytest.raises(ValueError, match=r"cut\.pt.*not a readable checkpoint"):
+        load_model(path)
+
+
+def _mutations():
+    hh = "parametrizations.weight_hh.original"
+    return {
+        "wrong_shape": (lambda p: p["state_dict"].__setitem__(hh, torch.zeros(3, 3)),
+                        rf"tensor '{hh}' has shape \(3, 3\)"),
+        "wrong_dtype": (lambda p: p["state_dict"].__setitem__(
+            hh, p["state_dict"][hh].double()), f"tensor '{hh}'.*dtype float64"),
+        "nan_weight": (lambda p: p["state_dict"][hh].view(-1).__setitem__(0, float("nan")),
+                       f"parameter '{hh}' has 1 non-finite"),
+        "missing_tensor": (lambda p: p["state_dict"].pop("alpha"), "missing 'alpha'"),
+        "extra_tensor": (lambda p: p["state_dict"].__setitem__("evil", torch.zeros(1)),
+                         "unexpected 'evil'"),
+        "not_a_tensor": (lambda p: p["state_dict"].__setitem__("alpha", [0.1]),
+                         "state_dict entry 'alpha' must be a tensor"),
+        "no_state_dict": (lambda p: p.pop("state_dict"), "entry 'state_dict' is missing"),
+        "graph_not_str": (lambda p: p.__setitem__("graph", 5), "entry 'graph' must be a str"),
+        "graph_not_json": (lambda p: p.__setitem__("graph", "{nope"), "not valid JSON"),
+        "graph_a_list": (lambda p: p.__setitem__("graph", "[1, 2]"), "JSON object"),
+        "compile_no_seed": (lambda p: p["compile"].pop("seed"), "'seed' is missing"),
+        "compile_seed_str": (lambda p: p["compile"].__setitem__("seed", "3"),
+                             "'seed' must be an int"),
+        "compile_dtype_module": (lambda p: p["compile"].__setitem__("dtype", "nn"),
+                                 "'dtype' must be one of"),
+        "model_unknown_option": (lambda p: p["model"].__setitem__("evil", 1),
+                                 "unknown model option 'evil'"),
+        "model_bool_as_str": (lambda p: p["model"].__setitem__("batch_first", "no"),
+                              "'batch_first' must be a bool"),
+        "model_bad_activation": (lambda p: p["model"].__setitem__("activation", "gelu"),
+                                 "stored model options: activation must be one of"),
+        "model_alpha_too_big": (lambda p: p["model"].__setitem__("alpha", 1e3),
+                                "alpha must be in"),
+        "model_no_dtype": (lambda p: p["model"].pop("dtype"), "'dtype' is missing"),
+        "metadata_not_json": (lambda p: p.__setitem__("metadata", "{"), "metadata"),
+        "metadata_list": (lambda p: p.__setitem__("metadata", "[]"), "JSON object"),
+        "checksum_int": (lambda p: p.__setitem__("checksum", 3), "'checksum' must be a str"),
+        "not_a_dict": (lambda p: p.clear(), "not an mrnngraph checkpoint"),
+    }
+
+
+@pytest.mark.parametrize("name", sorted(_mutations()))
+def test_malformed_payloads_are_value_errors_naming_the_file(tmp_path, name):
+    mutate, match = _mutations()[name]
+    payload = copy.deepcopy(_saved(False)[1])
+    del payload["checksum"]  # these test the checks behind it
+    mutate(payload)
+    path = tmp_path / "bad.pt"
+    torch.save(payload, path)
+    with pytest.raises(ValueError, match=r"bad\.pt") as err:
+        load_model(path)
+    assert re.search(match, str(err.value)), str(err.value)
+
+
+class _Payload:  # not a type torch's weights_only unpickler accepts
+    pass
+
+
+def test_pickled_objects_are_refused_and_missing_files_stay_oserrors(tmp_path):
+    torch.save({"format": FORMAT, "x": _Payload()}, tmp_path / "pickle.pt")
+    with pytest.raises(ValueError, match=r"pickle\.pt.*weights_only=True"):
+        load_model(tmp_path / "pickle.pt")
+    with pytest.raises(FileNotFoundError):
+        load_model(tmp_path / "none.pt")
+
+
+def test_save_refuses_what_could_not_be_loaded(tmp_path):
+    model = mg.MultiRegionRNN.from_graph(two_area_ei(size=10), seed=0)
+    with torch.no_grad():
+        model.parametrizations.weight_ih.original[0, 0] = float("nan")
+    with pytest.raises(ValueError, match="'parametrizations.weight_ih.original' has 1 non-"):
+        save_model(model, tmp_path / "nan.pt")
+    model = mg.MultiRegionRNN.from_graph(two_area_ei(size=10), seed=0)
+    state = model.state_dict()
+    state["parametrizations.weight_hh.0.mask"].fill_(True)
+    model.load_state_dict(state)  # load_state_dict copies buffers as torch does ...
+    assert model.structure_mismatches() == ["parametrizations.weight_hh.0.mask"]
+    with pytest.raises(ValueError, match="weight_hh.0.mask.*differ from what the model's "
+                       "circuit gives"):
+        save_model(model, tmp_path / "edited.pt")  # ... but save_model refuses to store it
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("saved_sparse", [False, True])
+def test_load_model_into_either_path(tmp_path, saved_sparse):
+    model = mg.MultiRegionRNN.from_graph(rich_graph(), seed=2, sparse=saved_sparse,
+                                         dtype=torch.float64)
+    with torch.no_grad():
+        model.parametrizations.weight_hh.original.mul_(1.3)
+    path = save_model(model, tmp_path / "m.pt")
+    assert load_model(path).sparse is saved_sparse
+    other = load_model(path, sparse=not saved_sparse)
+    assert other.sparse is not saved_sparse
+    assert torch.equal(other.weight_hh, model.weight_hh)
+    assert other.structure_mismatches() == []
+    x = torch.randn(2, 7, 2, dtype=torch.float64)
+    with torch.no_grad():
+        torch.testing.assert_close(other(x).outputs, model(x).outputs, rtol=1e-12, atol=1e-12)
+    with pytest.raises(TypeError, match="sparse must be a bool"):
+        load_model(path, sparse="yes")
