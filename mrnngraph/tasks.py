@@ -120,6 +120,18 @@ def _generator(seed: int | None, generator: torch.Generator | None) -> torch.Gen
     return torch.Generator().manual_seed(seed)
 
 
+def _tensor(outputs: Any) -> torch.Tensor:
+    """The output tensor of ``outputs``: a tensor, or a model's
+    :class:`~mrnngraph.RNNOutput` (anything with an ``outputs`` tensor)."""
+    if isinstance(outputs, torch.Tensor):
+        return outputs
+    inner = getattr(outputs, "outputs", None)
+    if isinstance(inner, torch.Tensor):
+        return inner
+    raise TypeError("outputs must be a tensor (B, T, O) or a model's RNNOutput; "
+                    f"got {type(outputs).__name__}")
+
+
 def _check_batch_size(batch_size: Any) -> int:
     if isinstance(batch_size, bool) or not isinstance(batch_size, int):
         raise TypeError(f"batch_size must be an int; got {type(batch_size).__name__}")
@@ -176,8 +188,10 @@ class Task(abc.ABC):
     def loss(self, outputs: torch.Tensor, batch: Batch) -> torch.Tensor:
         """Mask-weighted cross-entropy (classification) or mean squared error (regression).
 
-        ``outputs`` are ``(B, T, O)`` (logits for classification).
+        ``outputs`` are ``(B, T, O)`` (logits for classification), or the model's
+        :class:`~mrnngraph.RNNOutput`.
         """
+        outputs = _tensor(outputs)
         w = batch.mask.to(outputs.dtype)
         total = w.sum().clamp(min=torch.finfo(outputs.dtype).tiny)
         if self.kind == "classification":
@@ -192,12 +206,15 @@ class Task(abc.ABC):
         """``(B,)`` bool: whether each trial was answered correctly."""
 
     def accuracy(self, outputs: torch.Tensor, batch: Batch) -> float:
-        """Fraction of trials answered correctly (see :meth:`correct`)."""
-        ok = self.correct(outputs, batch)
+        """Fraction of trials answered correctly (see :meth:`correct`); ``outputs`` may
+        be a tensor or the model's :class:`~mrnngraph.RNNOutput`."""
+        ok = self.correct(_tensor(outputs), batch)
         return float(ok.float().mean()) if ok.numel() else math.nan
 
     def metrics(self, outputs: torch.Tensor, batch: Batch) -> dict[str, Any]:
-        """``loss`` and ``accuracy`` (plus task-specific figures) as plain Python numbers."""
+        """``loss`` and ``accuracy`` (plus task-specific figures) as plain Python numbers;
+        ``outputs`` may be a tensor or the model's :class:`~mrnngraph.RNNOutput`."""
+        outputs = _tensor(outputs)
         with torch.no_grad():
             return {"loss": float(self.loss(outputs, batch)),
                     "accuracy": self.accuracy(outputs, batch),
@@ -314,15 +331,21 @@ class _EpochTask(Task):
 
     def correct(self, outputs: torch.Tensor, batch: Batch) -> torch.Tensor:
         """Answer = argmax of the outputs averaged over the decision epoch (0 = fixate counts
-        as wrong); correct when it equals the trial's ``choice``."""
+        as wrong); correct when it equals the trial's ``choice`` **and** the trial did not
+        break fixation (no output other than "fixate" won at a counted step before the
+        go cue: an answer given early is not a correct answer)."""
+        outputs = _tensor(outputs)
         dec = batch.trials["decision_mask"].to(outputs.dtype)
         mean = (outputs * dec[..., None]).sum(1) / dec.sum(1, keepdim=True).clamp(min=1)
-        return mean.argmax(-1) == batch.trials["choice"]
+        return (mean.argmax(-1) == batch.trials["choice"]) & ~self._broke(outputs, batch)
+
+    def _broke(self, outputs: torch.Tensor, batch: Batch) -> torch.Tensor:
+        """``(B,)`` bool: a choice output won at some counted step before the decision epoch."""
+        before = (batch.trials["decision_mask"] == 0) & (batch.mask > 0)
+        return ((outputs.argmax(-1) != 0) & before).any(1)
 
     def _fixation_breaks(self, outputs: torch.Tensor, batch: Batch) -> float:
-        before = (batch.trials["decision_mask"] == 0) & (batch.mask > 0)
-        broke = ((outputs.argmax(-1) != 0) & before).any(1)
-        return float(broke.float().mean())
+        return float(self._broke(_tensor(outputs), batch).float().mean())
 
 
 # --------------------------------------------------------------------------- PDM
@@ -448,7 +471,8 @@ class PerceptualDecisionMaking(_EpochTask):
         return torch.special.ndtr(z).mean(-1).numpy()
 
     def psychometric(self, outputs: torch.Tensor, batch: Batch) -> dict[float, tuple[float, int]]:
-        """Accuracy at each coherence: ``{coherence %: (accuracy, n_trials)}``, sorted."""
+        """Accuracy at each coherence: ``{coherence %: (accuracy, n_trials)}``, sorted
+        (fixation breaks count as errors, as in :meth:`correct`)."""
         ok = self.correct(outputs, batch)
         coh = batch.trials["coherence"]
         out = {}
@@ -460,7 +484,9 @@ class PerceptualDecisionMaking(_EpochTask):
     def metrics(self, outputs: torch.Tensor, batch: Batch, *,
                 easy_threshold: float = 12.8) -> dict[str, Any]:
         """Adds ``accuracy_by_coherence``, ``accuracy_coherence_ge_<easy_threshold>`` and
-        ``fixation_breaks`` (fraction of trials answering before the go cue)."""
+        ``fixation_breaks`` (fraction of trials answering before the go cue; these
+        trials already count as errors in every accuracy)."""
+        outputs = _tensor(outputs)
         out = super().metrics(outputs, batch)
         ok = self.correct(outputs, batch)
         easy = batch.trials["coherence"] >= easy_threshold - 1e-9
@@ -560,7 +586,9 @@ class ContextDependentIntegration(_EpochTask):
                                   "decision_mask": in_dec.float()})
 
     def metrics(self, outputs: torch.Tensor, batch: Batch) -> dict[str, Any]:
-        """Adds accuracy per context and ``fixation_breaks``."""
+        """Adds accuracy per context and ``fixation_breaks`` (trials answering before the
+        go cue; they already count as errors in every accuracy)."""
+        outputs = _tensor(outputs)
         out = super().metrics(outputs, batch)
         ok = self.correct(outputs, batch)
         for k, name in enumerate(("motion", "color")):
@@ -643,6 +671,7 @@ class FlipFlop(Task):
 
     def correct(self, outputs: torch.Tensor, batch: Batch) -> torch.Tensor:
         """``(B, T, n_bits)`` bool over the counted entries: output sign equals target sign."""
+        outputs = _tensor(outputs)
         return torch.sign(outputs) == torch.sign(batch.targets)
 
     def accuracy(self, outputs: torch.Tensor, batch: Batch) -> float:
@@ -657,7 +686,12 @@ class FlipFlop(Task):
 class NeurogymTask(Task):
     """A neurogym-style environment as a :class:`Task` (see :func:`from_neurogym`)."""
 
-    def __init__(self, env: Any, *, name: str | None = None, tolerance: float = 0.2):
+    def __init__(self, env: Any, *, name: str | None = None, tolerance: float = 0.2,
+                 decision_weight: float = 1.0):
+        if isinstance(decision_weight, bool) or not isinstance(decision_weight, int | float) or (
+                not (math.isfinite(decision_weight) and decision_weight > 0)):
+            raise ValueError(f"decision_weight must be a float > 0; got {decision_weight!r}")
+        self.decision_weight = float(decision_weight)
         missing = [a for a in ("observation_space", "action_space", "new_trial")
                    if not hasattr(env, a)]
         if missing:
@@ -721,12 +755,16 @@ class NeurogymTask(Task):
                 y[i, :n] = torch.from_numpy(gt.astype(np.int64).reshape(n))
             else:
                 y[i, :n] = torch.from_numpy(gt.astype(np.float32).reshape(n, -1))
+        if self.kind == "classification" and self.decision_weight != 1.0:
+            mask = mask + (self.decision_weight - 1.0) * ((y != 0) & (mask > 0)).float()
         return Batch(x, y, mask, _trial_info(infos))
 
     def correct(self, outputs: torch.Tensor, batch: Batch) -> torch.Tensor:
         """Classification: the argmax of the outputs averaged over the steps whose target is
-        not 0 (the last step when there is none) equals the trial's final non-zero target.
+        not 0 (the last step when there is none) equals the trial's final non-zero target,
+        and the trial did not break fixation (see :meth:`fixation_breaks`).
         Regression: every counted step within ``tolerance`` of the target on every channel."""
+        outputs = _tensor(outputs)
         counted = batch.mask > 0
         if self.kind == "regression":
             close = ((outputs - batch.targets).abs() <= self.tolerance).all(-1) | ~counted
@@ -740,7 +778,31 @@ class NeurogymTask(Task):
         t = torch.arange(respond.shape[1], device=respond.device)
         final = torch.where(respond, t, -1).argmax(1)
         answer = batch.targets.gather(1, final[:, None]).squeeze(1)
-        return mean.argmax(-1) == answer
+        return (mean.argmax(-1) == answer) & ~self._broke(outputs, batch)
+
+    def _broke(self, outputs: torch.Tensor, batch: Batch) -> torch.Tensor:
+        counted = batch.mask > 0
+        respond = (batch.targets != 0) & counted
+        t = torch.arange(respond.shape[1], device=respond.device)
+        first = torch.where(respond, t, respond.shape[1]).amin(1)  # T when never
+        before = counted & (t[None, :] < first[:, None]) & (batch.targets == 0)
+        return ((outputs.argmax(-1) != 0) & before).any(1)
+
+    def fixation_breaks(self, outputs: torch.Tensor, batch: Batch) -> float:
+        """Classification: the fraction of trials in which an output other than 0 (neurogym's
+        "fixate") wins at a counted step before the first step with a non-zero target.
+        Such trials count as errors in :meth:`correct`. NaN for regression."""
+        if self.kind == "regression":
+            return math.nan
+        return float(self._broke(_tensor(outputs), batch).float().mean())
+
+    def metrics(self, outputs: torch.Tensor, batch: Batch) -> dict[str, Any]:
+        """Adds ``fixation_breaks`` for classification environments."""
+        outputs = _tensor(outputs)
+        out = super().metrics(outputs, batch)
+        if self.kind == "classification":
+            out["fixation_breaks"] = self.fixation_breaks(outputs, batch)
+        return out
 
 
 def _env_name(env: Any) -> str:
@@ -776,7 +838,8 @@ def _trial_info(infos: list[Mapping]) -> dict[str, torch.Tensor]:
     return out
 
 
-def from_neurogym(env: Any, *, name: str | None = None, tolerance: float = 0.2) -> NeurogymTask:
+def from_neurogym(env: Any, *, name: str | None = None, tolerance: float = 0.2,
+                  decision_weight: float = 1.0) -> NeurogymTask:
     """Wrap a neurogym-style environment as a batch-first :class:`Task`.
 
     Duck-typed: the environment needs ``observation_space`` (a 1-D box),
@@ -796,6 +859,9 @@ def from_neurogym(env: Any, *, name: str | None = None, tolerance: float = 0.2) 
         Task name (default: the environment's ``spec.id`` or class name).
     tolerance : float
         For regression environments, the largest error that counts as correct.
+    decision_weight : float
+        Classification: the weight in the loss of the steps whose target is not 0
+        (the response) relative to the others (fixation).
 
     Returns
     -------
@@ -821,7 +887,7 @@ def from_neurogym(env: Any, *, name: str | None = None, tolerance: float = 0.2) 
     >>> b.inputs.shape, b.targets.shape, task.kind, sorted(b.trials)
     (torch.Size([4, 3, 2]), torch.Size([4, 3]), 'classification', ['side'])
     """
-    return NeurogymTask(env, name=name, tolerance=tolerance)
+    return NeurogymTask(env, name=name, tolerance=tolerance, decision_weight=decision_weight)
 
 
 # --------------------------------------------------------------------------- registry

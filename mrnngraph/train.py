@@ -41,6 +41,8 @@ __all__ = [
     "constraint_violations",
     "History",
     "TrainingDiverged",
+    "TrainingInterrupted",
+    "TrainingWarning",
     "LossTerm",
     "RateL2",
     "WeightL1",
@@ -83,6 +85,34 @@ class TrainingDiverged(FloatingPointError):
             "Try a smaller lr, gradient clipping (clip_grad) or a smaller initial gain.")
 
 
+class TrainingInterrupted(KeyboardInterrupt):
+    """:func:`train` was interrupted (Ctrl-C, or a signal handler raising
+    ``KeyboardInterrupt``). A ``KeyboardInterrupt``, so code that stops on Ctrl-C
+    still stops.
+
+    The model holds the parameters after the last completed step (``history.step[-1]``;
+    a step cut short inside the optimizer update is undone).
+
+    Attributes
+    ----------
+    step : int
+        The last completed step (0: none).
+    history : History
+        What was recorded up to that step (``history.interrupted`` is True).
+    """
+
+    def __init__(self, step: int, history: History):
+        self.step, self.history = step, history
+        super().__init__(f"training interrupted after {step} completed step(s)")
+
+
+class TrainingWarning(UserWarning):
+    """:func:`train` noticed a silent failure: a region whose rates are all zero or
+    saturated over a whole batch, outputs that do not depend on the input, or a loss
+    that has stopped moving. Issued once per kind and region; every occurrence is in
+    ``History.health``."""
+
+
 # --------------------------------------------------------------------------- history
 @dataclass
 class History:
@@ -107,6 +137,15 @@ class History:
         The seed the training batches were drawn from.
     stopped_early : bool
         A callback asked to stop before ``steps``.
+    interrupted : bool
+        Training was interrupted (see :class:`TrainingInterrupted`).
+    health : list of dict
+        Silent failures noticed during training (see :func:`train`'s ``health_every``),
+        one entry per kind and region: ``{"kind", "region", "step", "last_step",
+        "checks", "message"}`` where ``step`` is the first check that saw it,
+        ``last_step`` the latest and ``checks`` how many checks saw it. ``kind`` is
+        ``"silent_region"``, ``"saturated_region"``, ``"input_independent_outputs"``
+        or ``"loss_stalled"``; ``region`` is ``None`` for the last two.
     """
 
     step: list[int] = field(default_factory=list)
@@ -119,9 +158,17 @@ class History:
     seconds: float = 0.0
     seed: int | None = None
     stopped_early: bool = False
+    interrupted: bool = False
+    health: list[dict[str, Any]] = field(default_factory=list)
 
     def __len__(self) -> int:
         return len(self.step)
+
+    def _truncate(self, n: int) -> None:
+        """Keep the first ``n`` steps' records."""
+        for x in (self.step, self.loss, self.accuracy, self.task_loss, self.grad_norm,
+                  *self.terms.values()):
+            del x[n:]
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready copy (NaN accuracies become ``None``)."""
@@ -133,7 +180,8 @@ class History:
                 "grad_norm": clean(self.grad_norm),
                 "terms": {k: clean(v) for k, v in self.terms.items()},
                 "evals": _json_safe(self.evals), "seconds": self.seconds, "seed": self.seed,
-                "stopped_early": self.stopped_early}
+                "stopped_early": self.stopped_early, "interrupted": self.interrupted,
+                "health": _json_safe(self.health)}
 
 
 def _json_safe(x: Any) -> Any:
@@ -487,6 +535,104 @@ def constraint_violations(model: nn.Module) -> dict[str, int]:
     return out
 
 
+# --------------------------------------------------------------------------- health
+#: Steps of training loss over which a loss that has not moved is reported.
+_STALL_WINDOW = 100
+#: Relative spread (max - min) / mean of the loss over that window below which it "has not moved".
+_STALL_TOL = 1e-4
+#: Rates at most this large (in absolute value) everywhere count as a silent region.
+_SILENT = 1e-6
+#: Rates this close to a bound of a bounded activation everywhere count as saturated.
+_SATURATED = 1e-3
+_BOUNDED = ("tanh", "sigmoid", "retanh")
+
+_MESSAGES = {
+    "silent_region": "the rates of region {region!r} are all zero over a whole batch: it "
+                     "takes no part in the task (and a relu passes no gradient to its inputs)",
+    "saturated_region": "every rate of region {region!r} is within 1e-3 of its activation's "
+                        "bound over a whole batch (the activation's slope is ~0)",
+    "input_independent_outputs": "the outputs are the same for every trial of a batch: they "
+                                 "do not depend on the input",
+    "loss_stalled": f"the training loss has not moved over {_STALL_WINDOW} steps "
+                    f"(relative spread < {_STALL_TOL:g})",
+}
+
+
+class _Health:
+    """Cheap checks for silent failures, from tensors the step already has."""
+
+    def __init__(self, model: nn.Module, history: History, every: int | None, warn: bool):
+        self.every, self.history, self.warn = every, history, warn
+        layout = getattr(model, "layout", None)
+        self.regions: list[tuple[str, slice]] = []
+        if layout is not None and getattr(layout, "regions", None):
+            self.regions = [(r, layout.slice(r)) for r in layout.regions]
+        self.activation = str(getattr(model, "activation", ""))
+        self.events: dict[tuple[str, str | None], dict[str, Any]] = {}
+        self.active: list[str] = []
+
+    def due(self, step: int) -> bool:
+        return self.every is not None and step % self.every == 0
+
+    def check(self, step: int, out: Any, y: torch.Tensor, batch: Batch) -> None:
+        found: list[tuple[str, str | None]] = []
+        with torch.no_grad():
+            rates = getattr(out, "rates", None)
+            if isinstance(rates, torch.Tensor) and self.regions and rates.numel():
+                flat = rates.detach().flatten(0, -2)
+                peak = flat.abs().amax(0)
+                sat = None
+                if self.activation == "tanh":
+                    sat = (1 - flat.abs()).amax(0)
+                elif self.activation == "sigmoid":
+                    sat = torch.minimum(flat, 1 - flat).amax(0)
+                elif self.activation == "retanh":
+                    sat = (1 - flat).amax(0)
+                peak_r = [float(peak[sl].max()) if sl.stop > sl.start else math.inf
+                          for _, sl in self.regions]
+                for (name, sl), p in zip(self.regions, peak_r, strict=True):
+                    if p <= _SILENT:
+                        found.append(("silent_region", name))
+                    elif sat is not None and float(sat[sl].max()) <= _SATURATED:
+                        found.append(("saturated_region", name))
+            counted = (batch.mask > 0).all(0)
+            if y.shape[0] > 1 and bool(counted.any()):
+                yc, xc = y.detach()[:, counted], batch.inputs[:, counted]
+                x_varies = bool((xc - xc[:1]).abs().amax() > 0)
+                spread = float((yc - yc[:1]).abs().amax())
+                if x_varies and spread <= 1e-6 * (1.0 + float(yc.abs().amax())):
+                    found.append(("input_independent_outputs", None))
+        loss = self.history.loss[-_STALL_WINDOW:]
+        if len(loss) == _STALL_WINDOW:
+            mean = sum(loss) / len(loss)
+            if mean > 0 and (max(loss) - min(loss)) <= _STALL_TOL * mean:
+                found.append(("loss_stalled", None))
+        self.active = []
+        for kind, region in found:
+            self._record(step, kind, region)
+            word = kind.split("_")[0] if region is None else f"{region} {kind.split('_')[0]}"
+            self.active.append(word)
+
+    def _record(self, step: int, kind: str, region: str | None) -> None:
+        key = (kind, region)
+        ev = self.events.get(key)
+        if ev is not None:
+            ev["last_step"], ev["checks"] = step, ev["checks"] + 1
+            return
+        message = _MESSAGES[kind].format(region=region)
+        ev = {"kind": kind, "region": region, "step": step, "last_step": step, "checks": 1,
+              "message": message}
+        self.events[key] = ev
+        self.history.health.append(ev)
+        if self.warn:
+            import warnings
+
+            warnings.warn(f"train: step {step}: {message}", TrainingWarning, stacklevel=5)
+
+    def postfix(self) -> str | None:
+        return ", ".join(self.active) if self.active else None
+
+
 # --------------------------------------------------------------------------- train
 def train(model: nn.Module, task: Task, *, steps: int, lr: float = 1e-3, batch_size: int = 64,
           losses: Iterable[Callable] | Mapping[str, Callable] | None = None,
@@ -496,7 +642,7 @@ def train(model: nn.Module, task: Task, *, steps: int, lr: float = 1e-3, batch_s
           optimizer: torch.optim.Optimizer | None = None, eval_every: int | None = None,
           eval_batch_size: int = 512, eval_seed: int = 12345,
           checkpoint: str | os.PathLike | None = None, graph: Any = None,
-          distributed: bool = False) -> History:
+          distributed: bool = False, health_every: int | None = 10) -> History:
     """Train ``model`` on ``task`` and return the :class:`History`.
 
     Each step draws a fresh batch from ``task``, runs the model batch-first,
@@ -547,6 +693,14 @@ def train(model: nn.Module, task: Task, *, steps: int, lr: float = 1e-3, batch_s
         The circuit graph, stored in that checkpoint (rebuilt from the model when omitted).
     distributed : bool
         Data-parallel over processes with DistributedDataParallel (see the module docs).
+    health_every : int or None
+        Every that many steps, check the step's own batch for silent failures: a
+        region whose rates are all zero (or, for tanh/sigmoid/retanh, all saturated)
+        over the whole batch; outputs identical for every trial although the inputs
+        differ; a training loss that has not moved over the last 100 steps. Each is
+        recorded in ``history.health``, shown in the progress bar and warned about
+        once per kind and region (:class:`TrainingWarning`). ``None`` turns the
+        checks off. They reduce tensors the step already holds (no extra forward).
 
     Returns
     -------
@@ -557,6 +711,10 @@ def train(model: nn.Module, task: Task, *, steps: int, lr: float = 1e-3, batch_s
     TrainingDiverged
         When the loss, the gradient or the parameters become NaN or infinite; the
         model is left with the last good parameters.
+    TrainingInterrupted
+        On ``KeyboardInterrupt`` (Ctrl-C) during training: a ``KeyboardInterrupt``
+        that carries the history; the model holds the parameters after the last
+        completed step.
     ValueError
         If the task's sizes do not match the model's.
 
@@ -577,6 +735,8 @@ def train(model: nn.Module, task: Task, *, steps: int, lr: float = 1e-3, batch_s
     batch_size = _check_int("batch_size", batch_size, 1)
     if eval_every is not None:
         eval_every = _check_int("eval_every", eval_every, 1)
+    if health_every is not None:
+        health_every = _check_int("health_every", health_every, 1)
     if not isinstance(task, Task):
         raise TypeError(f"task must be a mrnngraph.tasks.Task; got {type(task).__name__}")
     if not isinstance(model, nn.Module):
@@ -588,7 +748,8 @@ def train(model: nn.Module, task: Task, *, steps: int, lr: float = 1e-3, batch_s
                              f"build the circuit with {t} {what.split('_')[0]} channels")
     if not (isinstance(lr, int | float) and math.isfinite(lr) and lr > 0):
         raise ValueError(f"lr must be a float > 0; got {lr!r}")
-    if clip_grad is not None and not (math.isfinite(clip_grad) and clip_grad > 0):
+    if clip_grad is not None and (isinstance(clip_grad, bool) or not isinstance(
+            clip_grad, int | float) or not (math.isfinite(clip_grad) and clip_grad > 0)):
         raise ValueError(f"clip_grad must be a float > 0 or None; got {clip_grad!r}")
     terms = _terms(losses)
     callbacks = list(callbacks)
@@ -607,7 +768,8 @@ def train(model: nn.Module, task: Task, *, steps: int, lr: float = 1e-3, batch_s
                            callbacks=callbacks, progress=progress, clip_grad=clip_grad,
                            seed=seed, dev=dev, optimizer=optimizer, eval_every=eval_every,
                            eval_batch_size=eval_batch_size, eval_seed=eval_seed,
-                           checkpoint=checkpoint, graph=graph, group=group, tqdm=tqdm)
+                           checkpoint=checkpoint, graph=graph, group=group, tqdm=tqdm,
+                           health_every=health_every)
     finally:
         if group is not None:
             group.close()
@@ -617,7 +779,7 @@ def _train_loop(model: nn.Module, task: Task, *, steps: int, lr: float, batch_si
                 terms: list, callbacks: list, progress: bool, clip_grad: float | None,
                 seed: int | None, dev: torch.device, optimizer: Any, eval_every: int | None,
                 eval_batch_size: int, eval_seed: int, checkpoint: Any, graph: Any,
-                group: _Group | None, tqdm: Any) -> History:
+                group: _Group | None, tqdm: Any, health_every: int | None) -> History:
     rank, world = (group.rank, group.world_size) if group is not None else (0, 1)
     if seed is None:
         seed = secrets.randbits(63)
@@ -663,6 +825,8 @@ def _train_loop(model: nn.Module, task: Task, *, steps: int, lr: float, batch_si
             path = os.fspath(checkpoint)
         return TrainingDiverged(step, what, value, good_step, history, path)
 
+    health = _Health(model, history, health_every, warn=rank == 0)
+    in_update = False
     bar = tqdm(total=steps, desc=f"train {task.name}", unit="step",
                disable=not progress or rank != 0, dynamic_ncols=True, leave=True)
     start = time.perf_counter()
@@ -698,8 +862,9 @@ def _train_loop(model: nn.Module, task: Task, *, steps: int, lr: float, batch_si
                 for p, g in zip(params, good, strict=True):
                     g.copy_(p)
             good_step = step
-            opt.step()
-
+            # From here until the update is done an interrupt undoes this step (its
+            # record and its partial update): the model then matches the history.
+            in_update = True
             history.step.append(step)
             history.loss.append(loss_value)
             history.task_loss.append(float(stats[1]))
@@ -707,19 +872,33 @@ def _train_loop(model: nn.Module, task: Task, *, steps: int, lr: float, batch_si
             history.grad_norm.append(norm)
             for k, (name, _) in enumerate(terms):
                 history.terms.setdefault(name, []).append(float(stats[4 + k]))
+            opt.step()
+            in_update = False
             if eval_every is not None and (step % eval_every == 0 or step == steps):
                 history.evals.append({"step": step, **evaluate(
                     model, task, batch_size=eval_batch_size, seed=eval_seed, device=dev)})
+            if health.due(step):
+                health.check(step, out, y, batch)
             bar.update(1)
             if rank == 0 and progress:
-                bar.set_postfix(loss=f"{loss_value:.4f}", acc=f"{history.accuracy[-1]:.3f}",
-                                refresh=False)
+                post = {"loss": f"{loss_value:.4f}", "acc": f"{history.accuracy[-1]:.3f}"}
+                if health.postfix():
+                    post["health"] = health.postfix()
+                bar.set_postfix(post, refresh=False)
             if any(bool(cb(step, history, model)) for cb in callbacks):
                 history.stopped_early = step < steps
                 break
         with torch.no_grad():
             if not all(bool(torch.isfinite(p).all()) for p in params):
                 raise fail(good_step, "parameters", math.nan)
+    except KeyboardInterrupt:
+        if in_update:  # cut short inside the update: back to the last completed step
+            with torch.no_grad():
+                for p, g in zip(params, good, strict=True):
+                    p.copy_(g)
+            history._truncate(good_step - 1)
+        history.interrupted = True
+        raise TrainingInterrupted(history.step[-1] if history.step else 0, history) from None
     finally:
         bar.close()
         history.seconds = time.perf_counter() - start

@@ -362,3 +362,73 @@ def test_bad_batch_sizes_and_seeds():
 def test_repr_lists_timing():
     assert repr(PerceptualDecisionMaking()) == (
         "PerceptualDecisionMaking(dt=20, fixation=100, stimulus=800, delay=200, decision=200)")
+
+
+# --------------------------------------------------------------------------- fixation breaks
+FIXATING_TASKS = [PerceptualDecisionMaking(), ContextDependentIntegration(),
+                  from_neurogym(FakeEnv())]
+
+
+@pytest.mark.parametrize("task", FIXATING_TASKS, ids=lambda t: t.name)
+def test_an_answer_before_the_go_cue_is_an_error(task):
+    b = task.batch(16, seed=5)
+    best = task.optimal_outputs(b)
+    assert task.accuracy(best, b) == 1.0
+    early = best.clone()
+    # Trial 3 answers (correctly, even) one step into its fixation period.
+    early[3, 0] = 0.0
+    early[3, 0, int(b.targets[3].max())] = 20.0
+    ok = task.correct(early, b)
+    assert not bool(ok[3]) and bool(ok[torch.arange(16) != 3].all())
+    assert task.accuracy(early, b) == 15 / 16
+    m = task.metrics(early, b)
+    assert m["accuracy"] == 15 / 16 and m["fixation_breaks"] == 1 / 16
+
+
+def test_breaking_fixation_on_an_uncounted_step_is_not_a_break():
+    task = PerceptualDecisionMaking(stimulus=(200.0, 800.0))
+    b = task.batch(32, seed=0)
+    best = task.optimal_outputs(b)
+    padded = (b.mask == 0).nonzero()
+    assert len(padded) > 0  # variable stimulus: some trials end early
+    i, t = padded[0].tolist()
+    best[i, t] = torch.tensor([0.0, 20.0, 0.0])
+    assert task.accuracy(best, b) == 1.0 and task.metrics(best, b)["fixation_breaks"] == 0.0
+
+
+@pytest.mark.parametrize("task", ALL_TASKS, ids=lambda t: t.name)
+def test_scoring_accepts_the_models_output(task):
+    import mrnngraph as mg
+    from mrnngraph.presets import two_area_ei
+
+    G = two_area_ei(size=10, n_inputs=task.input_size, n_outputs=task.output_size)
+    model = mg.MultiRegionRNN.from_graph(G, seed=0)
+    b = task.batch(8, seed=0)
+    with torch.no_grad():
+        out = model(b.inputs)
+    assert float(task.loss(out, b)) == float(task.loss(out.outputs, b))
+    assert task.accuracy(out, b) == task.accuracy(out.outputs, b) or math.isnan(
+        task.accuracy(out.outputs, b))
+    assert torch.equal(task.correct(out, b), task.correct(out.outputs, b))
+    a, c = task.metrics(out, b), task.metrics(out.outputs, b)
+    assert a.keys() == c.keys() and a["loss"] == c["loss"]
+    if isinstance(task, PerceptualDecisionMaking):
+        assert task.psychometric(out, b) == task.psychometric(out.outputs, b)
+
+
+def test_scoring_rejects_what_is_not_outputs():
+    task = PerceptualDecisionMaking()
+    b = task.batch(2, seed=0)
+    with pytest.raises(TypeError, match="RNNOutput"):
+        task.metrics([1, 2, 3], b)
+
+
+def test_from_neurogym_decision_weight():
+    b1 = from_neurogym(FakeEnv()).batch(6, seed=0)
+    b5 = from_neurogym(FakeEnv(), decision_weight=5).batch(6, seed=0)
+    respond = b1.targets != 0
+    assert torch.equal(b5.mask[respond], torch.full_like(b5.mask[respond], 5.0))
+    assert torch.equal(b5.mask[~respond], b1.mask[~respond])
+    for bad in (0, -1.0, math.nan, True):
+        with pytest.raises(ValueError, match="decision_weight"):
+            from_neurogym(FakeEnv(), decision_weight=bad)

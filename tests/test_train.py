@@ -17,6 +17,8 @@ from mrnngraph.train import (
     RateL2,
     StopAt,
     TrainingDiverged,
+    TrainingInterrupted,
+    TrainingWarning,
     WeightL1,
     WeightL2,
     constraint_violations,
@@ -317,3 +319,115 @@ def test_rejects_mismatched_sizes_and_bad_options():
         train(model, "pdm", steps=1)
     with pytest.raises(RuntimeError, match="torchrun"):
         train(model, task, steps=1, progress=False, distributed=True)
+    for bad in (0, 1.5, True):
+        with pytest.raises((TypeError, ValueError), match="health_every"):
+            train(model, task, steps=1, progress=False, health_every=bad)
+    for bad in (math.nan, math.inf, 0.0, True):
+        with pytest.raises(ValueError, match="clip_grad"):
+            train(model, task, steps=1, progress=False, clip_grad=bad)
+
+
+# --------------------------------------------------------------------------- silent failures
+SHORT = PerceptualDecisionMaking(stimulus=100, delay=0, decision=40)
+
+
+def dead_end_graph(activation: str = "relu") -> nx.DiGraph:
+    """The readout area ``late`` gets no input at all: silent under relu, so the outputs
+    are the readout bias whatever the trial."""
+    G = nx.DiGraph(name="dead_end", dt=20.0, tau=100.0, activation=activation)
+    G.add_node("stim", kind="input", size=3)
+    G.add_node("early", size=8, exc_frac=0.75)
+    G.add_node("late", size=4, sign="exc")
+    G.add_node("choice", kind="output", size=3)
+    G.add_edge("stim", "early")
+    G.add_edge("early", "early", density=0.5)
+    G.add_edge("late", "choice")
+    return G
+
+
+def test_silent_region_and_input_independent_outputs_are_reported():
+    model = mg.MultiRegionRNN.from_graph(dead_end_graph(), seed=0)
+    with pytest.warns(TrainingWarning) as caught:
+        h = train(model, SHORT, steps=6, batch_size=4, seed=0, progress=False, health_every=3)
+    kinds = {(e["kind"], e["region"]) for e in h.health}
+    assert kinds == {("silent_region", "late"), ("input_independent_outputs", None)}
+    silent = [e for e in h.health if e["kind"] == "silent_region"][0]
+    assert (silent["step"], silent["last_step"], silent["checks"]) == (3, 6, 2)
+    # Once per kind and region, naming the region.
+    messages = [str(w.message) for w in caught]
+    assert len(messages) == 2 and any("'late'" in m for m in messages)
+    assert all(w.filename == __file__ for w in caught)  # points at the caller's train(...)
+    assert json.loads(json.dumps(h.to_dict()))["health"] == h.health
+
+
+def test_health_checks_stay_quiet_on_a_healthy_run(recwarn):
+    h = train(tiny_model(), SHORT, steps=8, batch_size=8, seed=0, progress=False,
+              health_every=2)
+    assert h.health == [] and not [w for w in recwarn if w.category is TrainingWarning]
+    h = train(tiny_model(), SHORT, steps=4, batch_size=8, seed=0, progress=False,
+              health_every=None)
+    assert h.health == []
+
+
+def test_saturated_region_is_reported():
+    G = dead_end_graph("tanh")
+    G.edges["stim", "early"]["gain"] = 1e4
+    model = mg.MultiRegionRNN.from_graph(G, seed=0)
+    task = PerceptualDecisionMaking(stimulus=100, delay=0, decision=20, sigma=0.0)
+    with pytest.warns(TrainingWarning) as caught:
+        h = train(model, task, steps=2, batch_size=4, seed=0, progress=False, health_every=1)
+    assert any("'early'" in str(w.message) and "bound" in str(w.message) for w in caught)
+    assert ("saturated_region", "early") in {(e["kind"], e["region"]) for e in h.health}
+
+
+def test_a_loss_that_does_not_move_is_reported(capsys):
+    model = mg.MultiRegionRNN.from_graph(dead_end_graph(), seed=0, readout_bias=False)
+    frozen = torch.optim.SGD(model.parameters(), lr=0.0)
+    with pytest.warns(TrainingWarning) as caught:
+        h = train(model, SHORT, steps=100, batch_size=2, seed=0, optimizer=frozen,
+                  progress=True, health_every=50)
+    assert any("has not moved over 100 steps" in str(w.message) for w in caught)
+    stalled = [e for e in h.health if e["kind"] == "loss_stalled"]
+    assert len(stalled) == 1 and stalled[0]["step"] == 100
+    assert "health=late silent" in capsys.readouterr().err  # in the progress bar
+
+
+# --------------------------------------------------------------------------- interrupts
+def test_ctrl_c_keeps_the_completed_steps():
+    def interrupt_at_3(step, history, model):
+        if step == 3:
+            raise KeyboardInterrupt
+
+    model, again = tiny_model(), tiny_model()
+    with pytest.raises(TrainingInterrupted) as info:
+        train(model, SHORT, steps=10, batch_size=4, seed=0, progress=False,
+              callbacks=[interrupt_at_3])
+    err = info.value
+    assert isinstance(err, KeyboardInterrupt) and err.step == 3
+    assert err.history.interrupted and err.history.step == [1, 2, 3]
+    assert len(err.history.loss) == len(err.history.grad_norm) == 3
+    train(again, SHORT, steps=3, batch_size=4, seed=0, progress=False)
+    assert torch.equal(model.weight_hh, again.weight_hh)
+
+
+def test_ctrl_c_inside_the_update_undoes_that_step():
+    model, again = tiny_model(), tiny_model()
+
+    class CutShort(torch.optim.Adam):
+        calls = 0
+
+        def step(self, closure=None):
+            CutShort.calls += 1
+            if CutShort.calls == 3:
+                with torch.no_grad():
+                    for p in model.parameters():
+                        p.add_(1.0)  # half an update, then Ctrl-C
+                raise KeyboardInterrupt
+            return super().step(closure)
+
+    with pytest.raises(TrainingInterrupted) as info:
+        train(model, SHORT, steps=10, batch_size=4, seed=0, progress=False, lr=1e-3,
+              optimizer=CutShort(model.parameters(), lr=1e-3))
+    assert info.value.step == 2 and info.value.history.step == [1, 2]
+    train(again, SHORT, steps=2, batch_size=4, seed=0, progress=False, lr=1e-3)
+    assert torch.equal(model.weight_hh, again.weight_hh)
