@@ -8,6 +8,9 @@
   and eigenvalues (:class:`Jacobian`); :func:`plot_block_norms`, :func:`plot_spectrum`.
 * :func:`flow_field` — the velocity field on the plane of two principal components
   (:class:`FlowField`); :func:`plot_flow_field`.
+* :func:`decode`, :func:`pca` — decoding and PCA by region of a :class:`~mrnngraph.Recording`;
+  :func:`lesion_effect` — a named lesion against random ones of the same size; their figures
+  :func:`plot_decoding`, :func:`plot_trajectories`, :func:`plot_lesion_effects`.
 
 Lesions, clamps and stimulation are :func:`mrnngraph.perturb`; the connectivity
 table is :func:`mrnngraph.report`. Every function here reads the model's effective
@@ -15,10 +18,14 @@ weights and leaves the model (parameters, buffers, ``requires_grad`` flags) unch
 """
 
 from .currents import currents, total_current
+from .decoding import DecodingResult, decode
 from .fixed_points import FixedPoints, find_fixed_points, sample_states
 from .flow import FlowField, flow_field
+from .lesions import LesionEffect, lesion_effect
 from .linear import Jacobian, jacobian
 from .plots import plot_block_norms, plot_currents, plot_flow_field, plot_spectrum
+from .population import PopulationPCA, RegionPCA, pca
+from .population_plots import plot_decoding, plot_lesion_effects, plot_trajectories
 
 __all__ = [
     "currents",
@@ -34,4 +41,6 @@ __all__ = [
     "flow_field",
     "FlowField",
     "plot_flow_field",
+    "decode", "DecodingResult", "pca", "PopulationPCA", "RegionPCA", "plot_decoding",
+    "lesion_effect", "LesionEffect", "plot_trajectories", "plot_lesion_effects",
 ]
