@@ -20,6 +20,12 @@ settings.register_profile("dev", max_examples=25, deadline=None, print_blob=True
 settings.register_profile("ci", max_examples=25, deadline=None, print_blob=True,
                           derandomize=True, database=None)
 settings.load_profile("ci" if os.environ.get("CI") else "dev")
+# A long run outside CI (issue 13's campaign: 12,000 random graphs per property), e.g.
+#   HYPOTHESIS_PROFILE=campaign .venv/bin/python -m pytest tests/test_properties.py -k odd
+# HYPOTHESIS_PROFILE picks any registered profile; tests with their own max_examples keep it.
+settings.register_profile("campaign", max_examples=12_000, deadline=None, print_blob=True)
+if os.environ.get("HYPOTHESIS_PROFILE"):
+    settings.load_profile(os.environ["HYPOTHESIS_PROFILE"])
 
 
 def issue_example() -> nx.DiGraph:

@@ -1,7 +1,10 @@
 """Invariants over random valid (and invalid) circuits."""
 
+import dataclasses
 import math
+import os
 import warnings
+from unittest import mock
 
 import pytest
 import torch
@@ -11,7 +14,7 @@ from hypothesis import strategies as st
 import mrnngraph as mg
 from mrnngraph import schema
 from mrnngraph.errors import GraphError
-from tests.strategies import valid_graphs
+from tests.strategies import odd_graphs, valid_graphs
 
 
 def _compile(G, seed=0):
@@ -160,3 +163,52 @@ def test_invalid_graphs_raise_graph_error_and_nothing_else(G):
         _compile(G)
     assert info.value.problems
     assert all(p.where.startswith(("node", "edge", "graph")) for p in info.value.problems)
+
+
+# --------------------------------------------------------------------------- odd input
+# The campaign of issue 13 as standing properties. Outside CI, run many more examples:
+#   HYPOTHESIS_PROFILE=campaign .venv/bin/python -m pytest tests/test_properties.py -k odd
+# (12,000 graphs per property; see tests/conftest.py).
+_CANONICAL = (int, float, bool, str, type(None))
+
+
+def _canonical(value):
+    if isinstance(value, tuple):
+        return all(type(v) in _CANONICAL for v in value)
+    return type(value) in _CANONICAL
+
+
+@given(odd_graphs())
+def test_odd_graphs_validate_never_raises_and_compile_raises_only_graph_error(G):
+    # A fixed, small memory limit: the same verdict on every machine, and nothing large
+    # is ever allocated here.
+    with mock.patch.dict(os.environ, {"MRNNGRAPH_MEMORY_LIMIT": "256M"}):
+        report = mg.validate(G)
+        try:
+            c = _compile(G)
+        except GraphError as err:
+            assert [p.code for p in err.problems] == [p.code for p in report.errors]
+            assert report.errors and report.spec is None
+            return
+    assert report.ok
+    for s in (*report.spec.nodes.values(), *report.spec.edges):
+        for f in dataclasses.fields(s):
+            assert _canonical(getattr(s, f.name)), (s, f.name)
+    assert all(_canonical(report.spec.graph[k]) for k in ("dt", "tau", "activation", "name")
+               if k in report.spec.graph)
+    for b in c.blocks.values():
+        assert torch.isfinite(b.weight).all()
+    assert torch.isfinite(c.bias).all() and torch.isfinite(c.x0).all()
+    assert not (c.tau <= 0).any() and not torch.isinf(c.tau).any()
+
+
+@given(odd_graphs())
+def test_odd_graphs_problems_name_their_place(G):
+    for p in mg.validate(G, memory_limit=2**28).errors:
+        assert p.where.startswith(("node", "edge", "graph"))
+        if p.where.startswith("node"):
+            assert p.node is not None or p.code == "bad-node-name"
+        if p.where.startswith("edge"):
+            assert p.edge is not None
+        if p.code == "bad-value":
+            assert p.attribute is not None and repr(p.attribute) in p.message

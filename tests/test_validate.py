@@ -1,13 +1,23 @@
 """One test per problem the validator reports, each checking who it names."""
 
+import json
 import math
+import os
+import subprocess
+import sys
+from decimal import Decimal
+from fractions import Fraction
+from pathlib import Path
 
 import networkx as nx
+import numpy as np
 import pytest
+import torch
 
 import mrnngraph as mg
 from mrnngraph import schema
 from mrnngraph.errors import GraphError
+from mrnngraph.validate import available_memory, estimate_memory
 
 
 def base() -> nx.DiGraph:
@@ -355,3 +365,281 @@ def test_report_str_lists_levels():
     G = base()
     G.add_node("lonely", size=1)
     assert "warning: node 'lonely': region has no edges at all" in str(mg.validate(G))
+
+
+# --------------------------------------------------------------------------- odd value types
+def one_node(**attrs) -> nx.DiGraph:
+    G = nx.DiGraph()
+    G.add_node("a", **{"size": 4, **attrs})
+    G.add_edge("a", "a")
+    return G
+
+
+@pytest.mark.parametrize("value", [np.float32(0.1), np.float64(0.1), np.int64(2), Fraction(1, 3),
+                                   Decimal("0.25"), np.array(0.5), torch.tensor(0.5)])
+def test_odd_real_types_are_numbers(value):
+    spec = mg.validate(one_node(base_firing=value, init=value, tau=value, exc_frac=value / 4))
+    node = spec.spec.nodes["a"]
+    for got in (node.base_firing, node.init, node.tau, node.exc_frac):
+        assert type(got) is float
+    assert node.base_firing == float(value) and node.exc_frac == float(value / 4)
+
+
+@pytest.mark.parametrize("size", [np.int64(4), np.float64(4.0), Fraction(8, 2), Decimal("4"),
+                                  np.array(4), torch.tensor(4)])
+def test_odd_integer_types_are_sizes(size):
+    spec = mg.check(one_node(size=size))
+    assert spec.nodes["a"].size == 4 and type(spec.nodes["a"].size) is int
+
+
+@pytest.mark.parametrize("value,fragment", [
+    (10**400, "float32"), (-(10**400), "float32"), (1e39, "float32"), (math.inf, "float32"),
+    (Decimal("sNaN"), "a float"), (Decimal("1e400"), "float32"), (Fraction(10**400, 3), "float32"),
+    (1 + 0j, "a float"), (np.complex128(1), "a float"), (True, "a float"), (np.True_, "a float"),
+    (np.array([0.1]), "has 1 values"), (np.zeros((2, 2)), "a float"), ({"a": 1.0}, "a float"),
+])
+def test_odd_base_firing_is_a_problem_of_its_node(value, fragment):
+    errs = mg.validate(one_node(base_firing=value)).errors
+    assert len(errs) == 1 and errs[0].node == "a" and errs[0].attribute == "base_firing"
+    assert fragment in errs[0].message and errs[0].where == "node 'a'"
+
+
+@pytest.mark.parametrize("attrs,attribute", [
+    ({"tau": 1e300}, "tau"), ({"tau": 1e-50}, "tau"), ({"tau": np.float64(-1)}, "tau"),
+    ({"size": Fraction(9, 2)}, "size"), ({"size": np.float32(2.5)}, "size"),
+    ({"exc_frac": Decimal("NaN")}, "exc_frac"),
+])
+def test_values_float32_cannot_hold_are_problems(attrs, attribute):
+    errs = mg.validate(one_node(**attrs)).errors
+    assert [(p.node, p.attribute, p.code) for p in errs] == [("a", attribute, "bad-value")]
+
+
+def test_gain_keeps_initial_weights_finite_in_float32():
+    G = one_node()
+    G.edges["a", "a"]["gain"] = schema.GAIN_MAX
+    c = mg.compile(G, seed=0)
+    assert torch.isfinite(c.blocks[("a", "a")].weight).all()
+    G.edges["a", "a"]["gain"] = schema.GAIN_MAX * 2
+    p = only_error(G, "bad-value")
+    assert p.edge == ("a", "a") and p.attribute == "gain"
+
+
+@pytest.mark.parametrize("plain,odd", [(True, np.True_), (False, np.False_),
+                                       (True, torch.tensor(True)), (1, np.int64(1))])
+def test_sign_of_numpy_values_is_the_sign_of_python_values(plain, odd):
+    a, b = mg.validate(one_node(sign=plain)), mg.validate(one_node(sign=odd))
+    assert [p.code for p in a.errors] == [p.code for p in b.errors]
+    assert (a.spec and a.spec.nodes["a"].sign) == (b.spec and b.spec.nodes["a"].sign)
+
+
+def test_sign_true_is_not_excitatory():
+    for value in (True, np.True_, np.array(True)):
+        p = only_error(one_node(sign=value), "bad-value")
+        assert p.attribute == "sign" and "'exc'" in p.message
+        with pytest.raises(ValueError, match="unknown sign"):
+            schema.normalize_sign(value)
+
+
+@pytest.mark.parametrize("autapses", [False, np.False_, np.array(False), torch.tensor(False)])
+def test_one_to_one_without_autapses_is_the_same_error_for_every_false(autapses):
+    G = one_node()
+    G.edges["a", "a"].update(rule="one_to_one", autapses=autapses)
+    assert only_error(G, "one-to-one-autapses").edge == ("a", "a")
+
+
+def test_spec_holds_canonical_python_values():
+    G = nx.DiGraph(dt=np.float32(10), activation=np.str_("tanh"), name=np.str_("c"))
+    G.add_node(np.str_("a"), size=np.int64(3), sign=np.str_("pos"), parent=np.str_("g"),
+               learnable_bias=np.True_, base_firing=np.array([1, 2, 3]))
+    G.add_edge("a", "a", ei=np.array(["E"]), trainable=np.False_, density=Fraction(1, 2),
+               rule=np.str_("fixed_total"))
+    spec = mg.check(G)
+    node, edge = spec.nodes["a"], spec.edges[0]
+    assert type(node.name) is str and node.sign == "exc" and type(node.parent) is str
+    assert node.learnable_bias is True and node.base_firing == (1.0, 2.0, 3.0)
+    assert edge.ei == ("E",) and type(edge.ei[0]) is str and edge.trainable is False
+    assert edge.sparsity == 0.5 and type(edge.rule) is str and type(edge.src) is str
+    assert spec.graph == {"dt": 10.0, "activation": "tanh", "name": "c"}
+    assert all(type(v) in (float, str) for v in spec.graph.values())
+
+
+def test_exact_twins_of_every_example_check_like_the_example():
+    """For every attribute of the table, a value in another type holding exactly the same
+    thing (numpy, 0-d array or tensor, Fraction, Decimal) gives the same report."""
+    from tests.strategies import exact_twins
+
+    tried = 0
+    for scope in ("node", "edge", "graph"):
+        for attr in schema.attributes(scope).values():
+            if scope == "node" and "recurrent" not in attr.kinds:
+                continue
+            c = attr.constraint
+            for value in [*c.valid_examples(), *c.invalid_examples()]:
+                reports = []
+                for v in [value, *exact_twins(value)]:
+                    G = base()
+                    target = {"node": G.nodes["e"], "edge": G.edges["e", "i"],
+                              "graph": G.graph}[scope]
+                    if attr.excludes and scope == "node":
+                        G.nodes["e"].pop("sign", None)
+                    target[attr.name] = v
+                    r = mg.validate(G)
+                    reports.append(([p.code for p in r.problems], r.spec))
+                    tried += 1
+                assert all(r == reports[0] for r in reports), (scope, attr.name, value, reports)
+    assert tried > 150
+
+
+class _Hostile:
+    def _fail(self, *a):
+        raise RuntimeError("hostile")
+
+    __repr__ = __eq__ = __hash__ = __float__ = __len__ = __iter__ = __bool__ = _fail
+
+
+@pytest.mark.parametrize("key", ["size", "base_firing", "sign", "kind", "parent", "tau"])
+def test_objects_that_raise_everywhere_are_problems(key):
+    G = base()
+    G.nodes["f"][key] = _Hostile()
+    errs = mg.validate(G).errors
+    assert [(p.node, p.attribute) for p in errs] == [("f", key)]
+    assert "got a _Hostile" in errs[0].message
+    with pytest.raises(GraphError):
+        mg.compile(G, seed=0)
+
+
+def test_short_repr_is_short_and_never_raises():
+    assert schema.short_repr(_Hostile()) == "a _Hostile"
+    assert len(schema.short_repr("x" * 10_000)) < 100
+    big = 10**5000  # over Python's 4,300-digit limit for str(int)
+    assert schema.short_repr(big) == f"an int of {big.bit_length()} bits"
+
+
+# --------------------------------------------------------------------------- memory
+def test_memory_estimate_counts_what_compile_stores(example_graph):
+    spec = mg.check(example_graph)
+    c = mg.compile(example_graph, seed=0)
+    est = estimate_memory(spec)
+    for key, b in c.blocks.items():
+        assert est.blocks[key] == b.weight.nbytes + b.mask.nbytes, key
+    vectors = (c.sign_h, c.bias, c.x0, c.tau, c.learnable_bias, c.sign_i)
+    assert sum(est.per_unit.values()) == sum(t.nbytes for t in vectors)
+    assert est.dense == sum(t.nbytes for t in (c.weight_hh, c.mask_hh, c.trainable_hh,
+                                                c.weight_ih, c.mask_ih, c.trainable_ih,
+                                                c.weight_ho, c.mask_ho, c.trainable_ho))
+    assert estimate_memory(spec, itemsize=8).total > est.total > 0
+
+
+def test_region_larger_than_memory_is_a_problem_naming_it_and_the_bytes():
+    G = nx.DiGraph()
+    G.add_node("big", size=10**9)
+    p = mg.validate(G, memory_limit=2**30).errors
+    assert [(x.code, x.node) for x in p] == [("too-much-memory", "big")]
+    assert "'big'" in p[0].message and "bytes" in p[0].message and "1.0 GiB" in p[0].message
+    assert "MRNNGRAPH_MEMORY_LIMIT" in p[0].hint
+    assert mg.validate(G, memory_limit=math.inf).ok
+
+
+def test_projection_larger_than_memory_is_named():
+    G = nx.DiGraph()
+    G.add_node("a", size=100_000)
+    G.add_node("b", size=10)
+    G.add_edges_from([("a", "a"), ("a", "b"), ("b", "a")])
+    p = mg.validate(G, memory_limit=2**30).errors
+    assert [(x.code, x.edge) for x in p] == [("too-much-memory", ("a", "a"))]
+    assert "10,000,000,000 entries" in p[0].message
+
+
+def test_many_regions_together_are_a_graph_problem():
+    G = nx.DiGraph()
+    for i in range(4):
+        G.add_node(f"r{i}", size=20_000)
+        G.add_edge(f"r{i}", f"r{i}")
+    p = mg.validate(G, memory_limit=2**30).errors
+    assert [(x.code, x.where) for x in p] == [("too-much-memory", "graph")]
+    assert "('r0', 'r0')" in p[0].message
+
+
+@pytest.mark.parametrize("limit", [math.inf, None])
+def test_tensors_torch_cannot_index_are_always_problems(limit):
+    G = nx.DiGraph()
+    G.add_node("huge", size=2**70)
+    G.add_node("a", size=2**40)
+    G.add_node("b", size=2**40)
+    G.add_edge("a", "b")
+    errs = mg.validate(G, memory_limit=limit).errors
+    assert {(p.code, p.node, p.edge) for p in errs} == {
+        ("too-many-elements", "huge", None), ("too-many-elements", None, ("a", "b"))}
+    with pytest.raises(GraphError, match="2\\*\\*63"):
+        mg.compile(G, seed=0)
+
+
+def test_memory_limit_from_the_environment(monkeypatch):
+    G = nx.DiGraph()
+    G.add_node("a", size=10**6)
+    monkeypatch.setenv("MRNNGRAPH_MEMORY_LIMIT", "1M")
+    p = mg.validate(G).errors
+    assert [x.code for x in p] == ["too-much-memory"] and "MRNNGRAPH_MEMORY_LIMIT" in p[0].message
+    monkeypatch.setenv("MRNNGRAPH_MEMORY_LIMIT", "none")
+    assert mg.validate(G).ok
+    monkeypatch.setenv("MRNNGRAPH_MEMORY_LIMIT", "2G")
+    assert mg.validate(G).ok
+    monkeypatch.setenv("MRNNGRAPH_MEMORY_LIMIT", "lots")
+    p = mg.validate(G).errors
+    assert [(x.where, x.code) for x in p] == [("environment", "bad-memory-limit")]
+
+
+@pytest.mark.parametrize("bad", [-1, "1G", math.nan, True])
+def test_bad_memory_limit_argument(bad):
+    errs = mg.validate(base(), memory_limit=bad).errors
+    assert [(p.where, p.code) for p in errs] == [("memory_limit", "bad-memory-limit")]
+
+
+def test_available_memory_is_a_positive_figure_with_its_source():
+    avail, source = available_memory()
+    assert avail is None or avail > 0
+    assert isinstance(source, str) and source
+
+
+_CHILD = r"""
+import json, resource, sys
+import networkx as nx
+import mrnngraph as mg
+
+def vm_size():
+    for line in open("/proc/self/status"):
+        if line.startswith("VmSize:"):
+            return int(line.split()[1]) * 1024
+
+# Everything imported: now allow only 512 MiB more address space than is mapped.
+cap = vm_size() + 512 * 2**20
+resource.setrlimit(resource.RLIMIT_AS, (cap, cap))
+out = {}
+for size in (10**9, 2**70):
+    G = nx.DiGraph()
+    G.add_node("a", size=size)
+    G.add_edge("a", "a")
+    codes = [(p.code, p.where) for p in mg.validate(G).errors]
+    try:
+        mg.compile(G, seed=0)
+        compiled = "compiled"
+    except mg.GraphError as err:
+        compiled = [p.code for p in err.problems]
+    out[str(size)] = [codes, compiled]
+print(json.dumps(out))
+"""
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="RLIMIT_AS and /proc")
+def test_impossible_sizes_are_found_without_allocating_in_a_child_process():
+    """In a process that cannot map 512 MiB more, validating and compiling 10**9- and
+    2**70-unit regions returns problems (an allocation would fail with MemoryError)."""
+    env = {k: v for k, v in os.environ.items() if k != "MRNNGRAPH_MEMORY_LIMIT"}
+    done = subprocess.run([sys.executable, "-c", _CHILD], capture_output=True, text=True,
+                          timeout=120, env=env, cwd=Path(__file__).resolve().parents[1])
+    assert done.returncode == 0, done.stderr
+    out = json.loads(done.stdout.strip().splitlines()[-1])
+    assert out[str(10**9)] == [[["too-much-memory", "edge ('a', 'a')"]], ["too-much-memory"]]
+    assert out[str(2**70)] == [[["too-many-elements", "edge ('a', 'a')"],
+                                ["too-many-elements", "node 'a'"]],
+                               ["too-many-elements", "too-many-elements"]]
