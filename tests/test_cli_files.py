@@ -3,13 +3,24 @@
 from __future__ import annotations
 
 import json
+import math
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
 
 import mrnngraph.cli as cli
+from mrnngraph import check, compile
+from mrnngraph.cli.files import expected_synapses, info_table
+from mrnngraph.compile import candidates
 from mrnngraph.io import load, save
 from mrnngraph.presets import cbgt_loop, two_area_ei
+from mrnngraph.validate import EdgeSpec, NodeSpec
+
+from .strategies import valid_graphs
 
 DATA = Path(__file__).resolve().parent / "data"
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples" / "circuits"
@@ -141,13 +152,13 @@ def test_malformed_file_exits_one_without_traceback(run, tmp_path):
 
 
 def test_info_table(run, tmp_path):
-    code, out, err = run("info", EXAMPLES / "cbgt_loop.yaml", "--seed", "3")
-    assert code == 0
+    code, out, err = run("info", EXAMPLES / "cbgt_loop.yaml")
+    assert code == 0 and err == ""
     lines = out.strip().splitlines()
-    assert lines[0] == "circuit 'cbgt_loop': 8 regions, 1 inputs, 1 outputs (seed 3)"
+    assert lines[0] == "circuit 'cbgt_loop': 8 regions, 1 inputs, 1 outputs"
     header = lines[1].split()
     assert header == ["node", "kind", "units", "E/I", "in", "out", "params", "masked"]
-    rows = {x.split()[0]: x.split() for x in lines[2:]}
+    rows = {x.split()[0]: x.split() for x in lines[2:-1]}
     assert list(rows) == ["stim", "ctx_e", "ctx_i", "d1", "d2", "gpe", "stn", "snr", "thal",
                           "choice", "total"]
     assert rows["stim"][1:4] == ["input", "3", "free"]
@@ -156,13 +167,258 @@ def test_info_table(run, tmp_path):
     assert rows["choice"][1:6] == ["output", "3", "-", "1", "0"]
     assert rows["choice"][6] == str(3 * 96)  # dense readout of ctx_e
     assert rows["total"][1:2] == ["240"]
-    G = cbgt_loop()
-    from mrnngraph import compile
+    # Without --report nothing is compiled: the counts are the expected ones.
+    assert lines[-1].startswith("params and masked: expected counts for 'bernoulli'")
+    spec = check(cbgt_loop())
+    expected = sum(expected_synapses(e, spec.nodes[e.src], spec.nodes[e.dst])[0]
+                   for e in spec.edges if e.trainable)
+    assert int(rows["total"][4]) == round(expected)
 
-    c = compile(G, seed=3)
+
+def test_info_report_counts_the_drawn_masks(run):
+    code, out, err = run("info", EXAMPLES / "cbgt_loop.yaml", "--seed", "3", "--report")
+    assert code == 0 and err == ""
+    lines = out.splitlines()
+    assert lines[0] == "circuit 'cbgt_loop': 8 regions, 1 inputs, 1 outputs (seed 3)"
+    c = compile(cbgt_loop(), seed=3)
+    assert "\n".join(lines[1:13]) == info_table(c)
+    total = lines[12].split()
     free = (int(c.mask_hh.sum()) + int(c.mask_ih.sum()) + int(c.mask_ho.sum()))
-    assert int(rows["total"][4]) == free
+    assert int(total[4]) == free  # every cbgt_loop projection is trainable, no learned bias
     masked = 1 - free / (240 * 240 + 240 * 3 + 3 * 240)
-    assert float(rows["total"][5]) == pytest.approx(masked, abs=5e-4)
-    # The same seed gives the same table.
-    assert run("info", EXAMPLES / "cbgt_loop.yaml", "--seed", "3")[1] == out
+    assert float(total[5]) == pytest.approx(masked, abs=5e-4)
+    assert "params and masked: expected" not in out
+    # The same seed gives the same report.
+    assert run("info", EXAMPLES / "cbgt_loop.yaml", "--seed", "3", "--report")[1] == out
+
+
+@settings(max_examples=60, deadline=None)
+@given(valid_graphs())
+def test_info_table_from_the_spec_agrees_with_the_compiled_masks(G):
+    spec = check(G)
+    c = compile(G, seed=0)
+    all_exact = True
+    for e in spec.edges:
+        n, exact = expected_synapses(e, spec.nodes[e.src], spec.nodes[e.dst])
+        drawn = int(c.blocks[(e.src, e.dst)].mask.sum())
+        cand = 0 if e.zero else int(candidates(e, spec.nodes[e.src], spec.nodes[e.dst]).sum())
+        assert 0 <= n <= cand
+        if exact:
+            assert n == drawn, e
+        else:  # bernoulli: a binomial draw around its mean
+            all_exact = False
+            p = e.density
+            assert n == pytest.approx(cand * p)
+            assert abs(drawn - n) <= 6 * math.sqrt(cand * p * (1 - p)) + 1
+    if all_exact:
+        assert info_table(spec) == info_table(c)
+
+
+def test_expected_synapses_of_each_rule_without_tensors():
+    a = NodeSpec("a", "recurrent", 10**9, exc_frac=0.75)
+    b = NodeSpec("b", "recurrent", 10**9)
+    for rule, n in (("bernoulli", 0.5 * 10**18), ("fixed_indegree", 5 * 10**17),
+                    ("fixed_outdegree", 5 * 10**17), ("fixed_total", 5 * 10**17),
+                    ("one_to_one", 5 * 10**8)):
+        got, exact = expected_synapses(EdgeSpec("a", "b", sparsity=0.5, rule=rule), a, b)
+        assert got == n and exact == (rule != "bernoulli")
+    # Self-edge without autapses: the diagonal of each E/I sub-block is left out.
+    got, _ = expected_synapses(EdgeSpec("a", "a", autapses=False, ei=("EE", "I")), a, a)
+    e_units = 75 * 10**7
+    assert got == e_units * (e_units - 1) + (10**9 - e_units) * (10**9 - 1)
+    assert expected_synapses(EdgeSpec("a", "b", zero=True), a, b) == (0, True)
+
+
+# ------------------------------------------------- the real command, in a child process
+ROOT = Path(__file__).resolve().parents[1]
+#: Address space of a child: enough for Python, torch and a small circuit; a command
+#: that tried to allocate a 10**9-unit region would fail (not be killed by the kernel).
+CHILD_MEMORY = 2 * 2**30
+
+_BATCH = """
+import contextlib, io, json, sys, traceback
+from mrnngraph.cli import main
+results = []
+for argv in json.load(sys.stdin):
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        try:
+            code = main(argv)
+        except SystemExit as exc:
+            code = exc.code
+        except BaseException:
+            traceback.print_exc()
+            code = None
+    results.append([code, out.getvalue(), err.getvalue()])
+json.dump(results, sys.__stdout__)
+"""
+
+
+def _limit_memory():  # pragma: no cover - runs in the child
+    import resource
+
+    resource.setrlimit(resource.RLIMIT_AS, (CHILD_MEMORY, CHILD_MEMORY))
+
+
+def _child_env():
+    env = {k: v for k, v in os.environ.items() if k != "MRNNGRAPH_MEMORY_LIMIT"}
+    env["PYTHONPATH"] = str(ROOT)
+    return env
+
+
+def mrnngraph(*args, cwd=None, timeout=120):
+    """Run ``python -m mrnngraph ARGS`` in a child process with limited memory:
+    (exit code, stdout, stderr)."""
+    proc = subprocess.run([sys.executable, "-m", "mrnngraph", *map(str, args)],
+                          capture_output=True, text=True, timeout=timeout, cwd=cwd,
+                          env=_child_env(), preexec_fn=_limit_memory)
+    return proc.returncode, proc.stdout, proc.stderr
+
+
+def mrnngraph_batch(cases, *, cwd=None, timeout=240):
+    """Run the command line once per argument list in ONE child process with limited
+    memory (one start-up for all): {name: (exit code, stdout, stderr)}. An exception
+    that escapes the command gives exit code None and its traceback on stderr."""
+    names = list(cases)
+    proc = subprocess.run([sys.executable, "-c", _BATCH], capture_output=True, text=True,
+                          input=json.dumps([[str(a) for a in cases[n]] for n in names]),
+                          timeout=timeout, cwd=cwd, env=_child_env(), preexec_fn=_limit_memory)
+    assert proc.returncode == 0, proc.stderr
+    return {n: tuple(r) for n, r in zip(names, json.loads(proc.stdout), strict=True)}
+
+
+def one_error_line(err: str) -> str:
+    lines = err.strip().splitlines()
+    assert "Traceback" not in err and len(lines) == 1, err
+    return lines[0]
+
+
+HUGE = ("regions:\n  a: {size: 1000000000}\n  b: {size: 3, sign: inh}\n"
+        "connections:\n  - {src: a, dst: b, density: 0.5}\n  - {src: b, dst: a}\n")
+HOSTILE = {"recursive.yaml": "meta: &r [*r]\nregions: {a: {size: 2}}\n",
+           "deep.json": "[" * 20000 + "]" * 20000,
+           "binary.graphml": "\x00\xff\xfe garbage"}
+
+
+@pytest.fixture(scope="module")
+def child(tmp_path_factory):
+    """Every command-line case of this module, run in one memory-limited child."""
+    tmp = tmp_path_factory.mktemp("cli")
+    (tmp / "huge.yaml").write_text(HUGE)
+    (tmp / "adir.yaml").mkdir()
+    (tmp / "file").write_text("")
+    for name, text in HOSTILE.items():
+        (tmp / name).write_text(text, encoding="latin-1")
+    src = EXAMPLES / "two_area_ei.yaml"
+    cases = {
+        "huge validate": ["validate", "huge.yaml"],
+        "huge info": ["info", "huge.yaml"],
+        "huge convert": ["convert", "huge.yaml", "huge.json"],
+        "missing": ["validate", "nope.yaml"],
+        "directory": ["info", "adir.yaml"],
+        "missing input": ["convert", "nope.json", "x.yaml"],
+        "out under a file": ["convert", src, "file/x.json"],
+        "out in no directory": ["convert", src, "no/x.json"],
+        "out is a directory": ["convert", src, "adir.yaml"],
+    }
+    for name in HOSTILE:
+        for command in ("validate", "info"):
+            cases[f"{command} {name}"] = [command, name]
+    return tmp, mrnngraph_batch(cases, cwd=tmp)
+
+
+def test_huge_circuit_read_only_commands_do_not_allocate(child):
+    tmp, results = child
+    # validate finds that this machine cannot compile it, and says so on one line.
+    code, out, err = results["huge validate"]
+    assert code == 1 and "Traceback" not in err
+    problems = [x for x in out.splitlines() if x.startswith("error:")]
+    assert len(problems) == 1 and "compiling needs about" in problems[0]
+    assert "'a'" in problems[0]
+    # info and convert only read it: the table comes from the declaration.
+    code, out, err = results["huge info"]
+    assert code == 0, err
+    rows = {x.split()[0]: x.split() for x in out.splitlines()[2:6]}
+    assert rows["a"][1:4] == ["recurrent", "1000000000", "free"]
+    assert rows["b"][6] == str(10**9 * 3 // 2)  # expected synapses of a -> b
+    assert "compiling needs about" in err and "Traceback" not in err
+    code, out, err = results["huge convert"]
+    assert code == 0, err
+    assert load(tmp / "huge.json", check=False).nodes["a"]["size"] == 10**9
+
+
+def test_huge_circuit_info_report_refuses_on_one_line(tmp_path):
+    (tmp_path / "huge.yaml").write_text(HUGE)
+    code, out, err = mrnngraph("info", tmp_path / "huge.yaml", "--report")
+    assert code == 1 and out == ""
+    line = one_error_line(err)
+    assert line.startswith("error: ") and "compiling needs about" in line and "'a'" in line
+
+
+@pytest.mark.parametrize("case, message", [
+    ("missing", "'nope.yaml': No such file or directory"),
+    ("directory", "'adir.yaml': Is a directory"),
+    ("missing input", "'nope.json': No such file or directory"),
+])
+def test_unreadable_files_are_one_line_errors(child, case, message):
+    code, out, err = child[1][case]
+    assert code == 1 and out == ""
+    assert one_error_line(err) == f"error: {message}"
+
+
+@pytest.mark.skipif(os.name != "posix" or os.geteuid() == 0,
+                    reason="needs a user whom file permissions apply to")
+def test_a_file_without_read_permission_is_a_one_line_error(run, tmp_path):
+    path = tmp_path / "secret.yaml"
+    path.write_text("regions: {a: {size: 2}}\n")
+    path.chmod(0)
+    code, _, err = run("validate", path)
+    assert code == 1 and "Permission denied" in one_error_line(err)
+
+
+@pytest.mark.parametrize("name", list(HOSTILE))
+@pytest.mark.parametrize("command", ["validate", "info"])
+def test_hostile_files_end_in_one_line_not_a_traceback(child, command, name):
+    code, out, err = child[1][f"{command} {name}"]
+    assert code == 1 and "Traceback" not in err, err
+    assert err.startswith("error: ") and all(x.startswith(("error: ", "  - "))
+                                             for x in err.splitlines())
+
+
+@pytest.mark.parametrize("case, why", [("out under a file", "is not a directory"),
+                                       ("out in no directory", "there is no directory"),
+                                       ("out is a directory", "is a directory")])
+def test_bad_output_paths_are_usage_errors(child, case, why):
+    code, _, err = child[1][case]
+    line = err.strip().splitlines()[-1]
+    assert code == 2 and "Traceback" not in err
+    assert why in line and line.startswith("mrnngraph convert: error: argument OUT:")
+    assert not (child[0] / "file").is_dir() and not (child[0] / "no").exists()
+
+
+@pytest.mark.parametrize("args", [("--seed", "-1"), ("--seed", "1.5"), ("--seed", "7" * 50)])
+def test_bad_numbers_are_usage_errors(run, capsys, args):
+    with pytest.raises(SystemExit) as exc:
+        run("info", EXAMPLES / "two_area_ei.yaml", *args)
+    assert exc.value.code == 2
+    err = capsys.readouterr().err
+    assert "Traceback" not in err and "argument --seed: must be an integer >= 0" in err
+
+
+def test_startup_imports_neither_torch_nor_matplotlib(tmp_path):
+    """validate, info and convert of a small file load no heavy package."""
+    probe = ("import sys\n"
+             "from mrnngraph.cli import main\n"
+             "code = main(sys.argv[1:])\n"
+             "heavy = sorted(m for m in ('torch', 'matplotlib') if m in sys.modules)\n"
+             "print('HEAVY', ','.join(heavy), code)\n")
+    import mrnngraph as package
+
+    if "__getattr__" not in vars(package):
+        # Every command pays for torch while the package's __init__ imports it eagerly.
+        pytest.xfail("mrnngraph/__init__.py does not import its subpackages lazily yet")
+    src = EXAMPLES / "cbgt_loop.yaml"
+    for argv in (["validate", src], ["info", src], ["convert", src, tmp_path / "c.json"]):
+        proc = subprocess.run([sys.executable, "-c", probe, *map(str, argv)],
+                              capture_output=True, text=True, timeout=120, env=_child_env())
+        assert proc.stdout.splitlines()[-1] == "HEAVY  0", (argv, proc.stdout, proc.stderr)

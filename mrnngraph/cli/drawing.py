@@ -3,21 +3,29 @@
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 import warnings
 from pathlib import Path
 from typing import Any
 
-from .._files import atomic_write
+from ._args import integer, output_file, real
 
 __all__ = ["register", "draw_figure", "FIGURE_FORMATS"]
 
 #: Output formats, by file extension.
 FIGURE_FORMATS = ("png", "svg", "pdf")
+#: Highest ``--dpi`` (print quality is 300-600).
+MAX_DPI = 2400.0
+#: Most pixels a figure may have at ``--dpi`` (a 1 GiB RGBA canvas): past this the
+#: renderer's allocation fails (``std::bad_alloc``) or exhausts the machine.
+MAX_PIXELS = 2**28
 
 
 def register(subparsers: Any) -> None:
     """Add the ``draw`` sub-command."""
+    from ..io.files import FORMATS
+
     p = subparsers.add_parser(
         "draw", help="draw a circuit's area diagram (and its connectivity matrix)",
         description="Draw the area diagram of a circuit file (any format mrnngraph reads). "
@@ -26,21 +34,22 @@ def register(subparsers: Any) -> None:
         "and its connectivity is drawn beside the diagram. The format comes from the "
         "output's extension: " + ", ".join(f".{f}" for f in FIGURE_FORMATS) + ".")
     p.add_argument("circuit", metavar="CIRCUIT", help="the circuit file to draw")
-    p.add_argument("-o", "--output", required=True, metavar="FILE",
+    p.add_argument("-o", "--output", required=True, metavar="FILE", type=output_file,
                    help="the figure to write (replaced atomically)")
     p.add_argument("--matrix", action="store_true",
                    help="also draw the compiled connectivity (recurrent, input and output "
                    "blocks) beside the diagram")
     p.add_argument("--which", choices=("weight", "mask", "sign"), default="weight",
                    help="what the matrix shows (default: weight)")
-    p.add_argument("--seed", type=int, default=0,
+    p.add_argument("--seed", type=integer(low=0, high=2**64 - 1), default=0,
                    help="seed the masks and weights of --matrix are drawn with (default: 0)")
     p.add_argument("--layout", choices=("auto", "layered", "arc"), default="auto",
                    help="diagram layout (default: auto, layered unless the circuit is large)")
-    p.add_argument("--format", dest="file_format", default=None,
+    p.add_argument("--format", dest="file_format", default=None, choices=FORMATS,
                    help="format of CIRCUIT (default: from its extension)")
-    p.add_argument("--dpi", type=float, default=150.0,
-                   help="resolution of a .png (default: 150)")
+    p.add_argument("--dpi", type=real(low=0, high=MAX_DPI), default=150.0,
+                   help="resolution of a .png and of the matrix images in a .svg or .pdf, "
+                   f"in (0, {MAX_DPI:g}] (default: 150)")
     p.set_defaults(handler=_draw)
 
 
@@ -107,6 +116,16 @@ def _draw(args: argparse.Namespace) -> int:
 
     fig = draw_figure(G, matrix=args.matrix, which=args.which, seed=args.seed,
                       layout=args.layout)
+    w, h = fig.get_size_inches() * args.dpi
+    if w * h > MAX_PIXELS:
+        plt.close(fig)
+        fits = math.floor(args.dpi * math.sqrt(MAX_PIXELS / (w * h)))
+        print(f"error: argument --dpi: {args.dpi:g} makes a {w:.0f} x {h:.0f} pixel figure, "
+              f"over the limit of {MAX_PIXELS} pixels; use --dpi {fits} or less",
+              file=sys.stderr)
+        return 2
+    from .._files import atomic_write
+
     try:
         atomic_write(out, lambda fh: fig.savefig(fh, format=fmt, dpi=args.dpi), binary=True)
     finally:

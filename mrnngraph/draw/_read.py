@@ -217,7 +217,10 @@ def _flag_problems(G: Any, look: CircuitLook) -> None:
     from ..validate import validate, where_edge, where_node
 
     try:
-        report = validate(G)
+        # Without a memory limit: a picture of the declaration must not depend on the
+        # memory this machine has free, and a circuit too large to compile here is
+        # still drawn as valid.
+        report = validate(G, memory_limit=math.inf)
     # The drawing of a broken circuit must never fail because checking it did.
     except Exception:
         return

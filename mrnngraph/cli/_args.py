@@ -1,0 +1,118 @@
+"""Argument types for the command line: numbers checked when they are parsed.
+
+A value outside its range is an ``argparse`` usage error (one line, exit status 2),
+never a traceback from deep inside the command that would have used it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import os
+from collections.abc import Callable
+
+__all__ = ["real", "integer", "output_file"]
+
+
+def _num(x: float) -> str:
+    return f"{x:g}" if isinstance(x, float) else str(x)
+
+
+def _bounds(low: float | None, high: float | None, low_open: bool) -> str:
+    parts = []
+    if low is not None:
+        parts.append(f"{'>' if low_open else '>='} {_num(low)}")
+    if high is not None:
+        parts.append(f"<= {_num(high)}")
+    return " and ".join(parts)
+
+
+def real(*, low: float | None = None, high: float | None = None,
+         low_open: bool = True) -> Callable[[str], float]:
+    """An argparse ``type=``: a finite float ``> low`` (``>= low`` unless ``low_open``)
+    and ``<= high``.
+
+    Examples
+    --------
+    >>> dpi = real(low=0, high=1200)
+    >>> dpi("300")
+    300.0
+    >>> dpi("nan")
+    Traceback (most recent call last):
+    ...
+    argparse.ArgumentTypeError: must be a finite number > 0 and <= 1200; got 'nan'
+    """
+    rule = " ".join(p for p in ("a finite number", _bounds(low, high, low_open)) if p)
+
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"must be {rule}; got {text!r}") from None
+        below = low is not None and (value <= low if low_open else value < low)
+        if not math.isfinite(value) or below or (high is not None and value > high):
+            raise argparse.ArgumentTypeError(f"must be {rule}; got {text!r}")
+        return value
+
+    parse.__name__ = "number"  # what argparse names the type in its own messages
+    return parse
+
+
+def integer(*, low: int | None = None, high: int | None = None) -> Callable[[str], int]:
+    """An argparse ``type=``: a decimal integer ``>= low`` and ``<= high``.
+
+    Examples
+    --------
+    >>> integer(low=0)("7")
+    7
+    >>> integer(low=0)("-1")
+    Traceback (most recent call last):
+    ...
+    argparse.ArgumentTypeError: must be an integer >= 0; got '-1'
+    """
+    rule = " ".join(p for p in ("an integer", _bounds(low, high, False)) if p)
+
+    def parse(text: str) -> int:
+        # int() would accept 4,300 digits and more before failing slowly; a seed or
+        # a count never needs more than a handful.
+        if len(text.strip()) > 40:
+            raise argparse.ArgumentTypeError(f"must be {rule}; got {text[:20]!r}...")
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"must be {rule}; got {text!r}") from None
+        if (low is not None and value < low) or (high is not None and value > high):
+            raise argparse.ArgumentTypeError(f"must be {rule}; got {text!r}")
+        return value
+
+    parse.__name__ = "integer"
+    return parse
+
+
+def output_file(text: str) -> str:
+    """An argparse ``type=`` for a file to write: not a directory, in a directory that
+    exists, so that a command finds a bad output path before it does its work.
+
+    Examples
+    --------
+    >>> output_file("/")
+    Traceback (most recent call last):
+    ...
+    argparse.ArgumentTypeError: '/' is a directory
+    """
+    if not text:
+        raise argparse.ArgumentTypeError("the file name is empty")
+    if os.path.isdir(text):
+        raise argparse.ArgumentTypeError(f"{text!r} is a directory")
+    parent = os.path.dirname(os.path.abspath(text))
+    if not os.path.isdir(parent):
+        # Name the part of the path that is missing or is not a directory.
+        up = parent
+        while not os.path.exists(up) and os.path.dirname(up) != up:
+            up = os.path.dirname(up)
+        if os.path.isdir(up):
+            missing = parent[len(up):].lstrip(os.sep).split(os.sep)[0]
+            raise argparse.ArgumentTypeError(
+                f"cannot write {text!r}: there is no directory {os.path.join(up, missing)!r}")
+        raise argparse.ArgumentTypeError(f"cannot write {text!r}: {up!r} is not a directory")
+    return text
