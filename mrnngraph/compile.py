@@ -258,25 +258,19 @@ def _draw_weights(e: EdgeSpec, nodes: dict[str, NodeSpec], mask: torch.Tensor,
 def _map_chunked(pool: ThreadPoolExecutor, workers: int, fn: Callable[[Any], Any],
                  items: Sequence[Any]) -> list[Any]:
     """``list(map(fn, items))`` on the pool, a run of items per task: one future per
-    projection cost thread wake-ups and lock traffic in the kernel at 20,000 projections."""
+    projection cost thread wake-ups and lock traffic in the kernel at 20,000 projections.
+
+    The workers leave torch's thread settings as they are: ``torch.set_num_threads(1)``
+    inside them (and restoring the count after) left MKL unable to run a batched
+    float64 ``torch.linalg.solve`` in the caller's process afterwards (issue 12), and
+    the thread count is the user's to choose. What that cost is in bench/NOTES.md.
+    """
     if workers == 1 or len(items) < 2:
         return [fn(x) for x in items]
     # About 8 tasks per worker keeps them balanced when projections differ in size.
     n = max(1, -(-len(items) // (8 * workers)))
     runs = [items[i:i + n] for i in range(0, len(items), n)]
-
-    def run(r: Sequence[Any]) -> list[Any]:
-        # The workers already use every core: no OpenMP team inside each (measured: 1-3 s
-        # less of a 65,536-unit compile on 2 cores).
-        torch.set_num_threads(1)
-        return [fn(x) for x in r]
-
-    threads = torch.get_num_threads()
-    try:
-        return [y for out in pool.map(run, runs) for y in out]
-    finally:
-        # torch keeps the last count set in any thread as the default of new threads.
-        torch.set_num_threads(threads)
+    return [y for out in pool.map(lambda r: [fn(x) for x in r], runs) for y in out]
 
 
 @contextlib.contextmanager

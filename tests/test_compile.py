@@ -208,8 +208,8 @@ def test_compile_is_identical_whatever_the_number_of_threads(example_graph):
         one = mg.compile(example_graph, seed=5)
         torch.set_num_threads(2)
         two = mg.compile(example_graph, seed=5)
-        # The drawing threads run single-threaded ops; the caller's count is kept, in
-        # this thread and as the default of threads started afterwards.
+        # The caller's count is kept, in this thread and as the default of threads
+        # started afterwards.
         assert torch.get_num_threads() == 2
         seen = []
         t = threading.Thread(target=lambda: seen.append(torch.get_num_threads()))
@@ -221,6 +221,29 @@ def test_compile_is_identical_whatever_the_number_of_threads(example_graph):
     for key, block in one.blocks.items():
         assert torch.equal(block.weight, two.blocks[key].weight), key
         assert torch.equal(block.mask, two.blocks[key].mask), key
+
+
+def test_compile_never_changes_torch_thread_settings(example_graph, monkeypatch):
+    # Issue 12: torch.set_num_threads in the drawing threads left MKL unable to run a
+    # batched float64 solve afterwards. Library code leaves the thread settings alone,
+    # also in the threads it starts (tests/test_user_runs.py runs the solve itself).
+    set_threads = torch.set_num_threads
+    calls = []
+    for name in ("set_num_threads", "set_num_interop_threads"):
+        monkeypatch.setattr(torch, name, lambda n, name=name: calls.append((name, n)))
+    before = torch.get_num_threads()
+    try:
+        set_threads(2)  # the drawing threads' path (the suite runs at one thread)
+        c = mg.compile(example_graph, seed=3)
+        seen = []
+        t = threading.Thread(target=lambda: seen.append(torch.get_num_threads()))
+        t.start()
+        t.join()
+        assert (torch.get_num_threads(), seen) == (2, [2])
+    finally:
+        set_threads(before)
+    assert calls == []
+    assert len(c.blocks) == example_graph.number_of_edges()
 
 
 def test_random_streams_are_stable_across_versions():
