@@ -225,6 +225,34 @@ class BlockOperator:
         return out[0]
 
 
+def unrepresentable(name: str, w: torch.Tensor, mask: torch.Tensor, sign: torch.Tensor | None,
+                    frozen_where: torch.Tensor | None = None,
+                    frozen: torch.Tensor | None = None) -> str | None:
+    """Why effective weights ``w`` ``[dst, src]`` cannot come out of a constrained
+    parametrization (non-zero off ``mask``, against the per-source ``sign``, different from
+    ``frozen`` where ``frozen_where``), or None if they can."""
+    free = None if frozen_where is None else ~frozen_where
+    off = (w != 0) & ~mask
+    checks = [("non-zero outside the connectivity mask", off if free is None else off & free)]
+    if sign is not None:
+        s = sign.to(w.device)[None, :]
+        bad = mask & (((s > 0) & (w < 0)) | ((s < 0) & (w > 0)))
+        checks.append(("against the sign of their source unit (Dale's law)",
+                       bad if free is None else bad & free))
+    if frozen_where is not None and frozen is not None:
+        checks.append(("different from the frozen weights (trainable=False or zero "
+                       "projections)", frozen_where & (w != frozen)))
+    found = []
+    for what, bad in checks:
+        n = int(bad.sum())
+        if n:
+            r, c = (int(i) for i in bad.nonzero()[0])
+            found.append(f"{n} entries {what}, the first [{r}, {c}] = {float(w[r, c]):g}")
+    if not found:
+        return None
+    return f"{name} cannot take this value: " + "; ".join(found)
+
+
 def _gather(x: torch.Tensor, c: int, idx: torch.Tensor) -> torch.Tensor:
     """``x[:, units]`` for ``(B, H)`` ``x``, the units given as chunks of ``c``: ``(B, n, c)``."""
     B, H = x.shape
@@ -365,7 +393,9 @@ class BlockSparse(nn.Module):
         return out
 
     def right_inverse(self, value: torch.Tensor) -> torch.Tensor:
-        """Accept the flat original itself, or a dense effective ``[H, H]`` matrix."""
+        """Accept the flat original itself, or a dense effective ``[H, H]`` matrix that
+        the parametrization can give (zero off the masks, signs kept, frozen blocks
+        unchanged); anything else is a ValueError saying what is wrong."""
         if value.dim() == 1 and value.numel() == self.n_original:
             return value
         H = self.hidden_size
@@ -373,6 +403,24 @@ class BlockSparse(nn.Module):
             raise ValueError(f"block-sparse weight_hh takes a dense ({H}, {H}) matrix or the "
                              f"flat vector of {self.n_original} block entries; "
                              f"got {tuple(value.shape)}")
+        frozen_where = torch.zeros(H, H, dtype=torch.bool, device=value.device)
+        frozen = value.new_zeros(H, H)
+        for i, g in enumerate(self.groups):
+            if not g.trainable:
+                f = self._buffers[f"frozen_{i}"]
+                for view, fview, b in zip(self._dense_blocks(frozen_where, i),
+                                          self._dense_blocks(frozen, i), f, strict=True):
+                    view.fill_(True)
+                    fview.copy_(b)
+        problem = unrepresentable("weight_hh", value, self.mask.to(value.device), self.sign,
+                                  frozen_where, frozen)
+        if problem is not None:
+            raise ValueError(problem)
+        return self.original_from_dense(value)
+
+    def original_from_dense(self, value: torch.Tensor) -> torch.Tensor:
+        """The trainable blocks' entries of a dense ``[H, H]`` tensor as one flat vector, in
+        the order of the parameter, unchecked (e.g. a dense model's gradient)."""
         parts = [value[a:a + g.nd, c:c + g.ns].reshape(-1)
                  for g in self.groups if g.trainable
                  for a, c in zip(g.dst_starts, g.src_starts, strict=True)]

@@ -22,7 +22,7 @@ from torch import nn
 from torch.nn.utils import parametrize
 
 from ._scan import ACTIVATION_FUNCTIONS, SCAN_METHODS, leaky_scan
-from ._sparse import BlockSparse, choose_sparse
+from ._sparse import BlockSparse, choose_sparse, unrepresentable
 from .circuit import CompiledCircuit
 from .compile import compile as compile_graph
 
@@ -68,12 +68,15 @@ class Constrained(nn.Module):
     """Parametrization ``W -> where(trainable, signed(where(mask, W, 0)), frozen)``.
 
     ``sign`` is one value per source column (``+1``, ``-1`` or ``0`` = free);
-    ``frozen`` and ``trainable`` are given only when some entries are frozen.
+    ``frozen`` and ``trainable`` are given only when some entries are frozen. ``name``
+    (the weight's) is used in error messages.
     """
 
     def __init__(self, mask: torch.Tensor, sign: torch.Tensor | None = None,
-                 frozen: torch.Tensor | None = None, trainable: torch.Tensor | None = None):
+                 frozen: torch.Tensor | None = None, trainable: torch.Tensor | None = None,
+                 *, name: str = "weight"):
         super().__init__()
+        self.name = name
         self.register_buffer("mask", mask.bool())
         self.register_buffer("sign", sign)
         self.register_buffer("frozen", frozen)
@@ -95,7 +98,17 @@ class Constrained(nn.Module):
         return w
 
     def right_inverse(self, w: torch.Tensor) -> torch.Tensor:
-        # Effective weights already satisfy the constraint, so they are their own preimage.
+        """Effective weights that satisfy the constraint are their own preimage; any other
+        value (off-mask, against a sign, a changed frozen entry, a wrong shape) would be
+        read back changed, so it is refused with a ValueError saying what is wrong."""
+        if w.shape != self.mask.shape:
+            raise ValueError(f"{self.name} must have shape {tuple(self.mask.shape)}; "
+                             f"got {tuple(w.shape)}")
+        frozen_where = None if self.trainable is None else ~self.trainable
+        problem = unrepresentable(self.name, w, self.mask, self.sign, frozen_where,
+                                  self.frozen)
+        if problem is not None:
+            raise ValueError(problem)
         return w
 
 
@@ -230,11 +243,8 @@ class MultiRegionRNN(nn.Module):
         self.register_buffer("alpha", alpha_h.to(**factory))
         self.register_buffer("x0", circuit.x0.to(**factory, copy=True))
 
-        for name, (n_dst, n_src), sign in (
-            ("weight_hh", (H, H), circuit.sign_h),
-            ("weight_ih", (H, I), circuit.sign_i),
-            ("weight_ho", (O, H), None),
-        ):
+        for name, sign in (("weight_hh", circuit.sign_h), ("weight_ih", circuit.sign_i),
+                           ("weight_ho", None)):
             fam = name[-2:]
             if fam == "hh" and self.sparse:
                 # Declared blocks only: circuit.mask_hh / weight_hh (dense) are never asked for.
@@ -243,7 +253,10 @@ class MultiRegionRNN(nn.Module):
                     blocks.initial_original(circuit).to(**factory)))
                 parametrize.register_parametrization(self, name, blocks, unsafe=True)
                 continue
-            self.register_parameter(name, nn.Parameter(torch.empty(n_dst, n_src, **factory)))
+            # Registration passes the current value through right_inverse, which refuses
+            # anything the constraint cannot give: start from the circuit's weights.
+            self.register_parameter(name, nn.Parameter(
+                getattr(circuit, f"weight_{fam}").to(**factory, copy=True)))
             trainable = getattr(circuit, f"trainable_{fam}")
             frozen_needed = not bool(trainable.all())
             has_sign = sign is not None and bool((sign != 0).any())
@@ -253,6 +266,7 @@ class MultiRegionRNN(nn.Module):
                 (getattr(circuit, f"weight_{fam}").to(**factory, copy=True)
                  if frozen_needed else None),
                 trainable.to(device, copy=True) if frozen_needed else None,
+                name=name,
             ))
 
         if bool(circuit.learnable_bias.any()):

@@ -352,3 +352,38 @@ def test_masked_entries_stay_exactly_zero_after_a_nan_step(example_graph, sparse
             assert torch.equal(w[~mask], torch.zeros_like(w[~mask])), name
         assert torch.equal(model.projection("str", "thal"), torch.zeros(40, 40))
         assert torch.equal(model.projection("thal", "ctx"), c.connection("thal", "ctx").weight)
+
+
+@pytest.mark.parametrize("sparse", [False, True])
+def test_assigning_a_value_the_constraints_cannot_give_is_refused(example_graph, sparse):
+    """Issue 14 section 4: such a value was accepted and read back changed."""
+    c = mg.compile(example_graph, seed=0)
+    model = mg.MultiRegionRNN(c, sparse=sparse)
+    lay = model.layout
+    ok = model.weight_hh.detach() * 2
+    frozen = ~c.trainable_hh
+    ok[frozen] = c.weight_hh[frozen]
+    with torch.no_grad():
+        model.weight_hh = ok  # representable: read back unchanged
+    assert torch.equal(model.weight_hh, ok)
+    ctx, ctx_inh = lay.slice("ctx"), slice(64, 80)  # ctx: exc_frac 0.8 of 80 units
+    off_mask, against_sign, frozen_changed = ok.clone(), ok.clone(), ok.clone()
+    off_mask[lay.slice("str"), lay.slice("thal")] = 0.5  # no thal -> str edge
+    block = against_sign[ctx, ctx_inh]
+    against_sign[ctx, ctx_inh] = torch.where(c.mask_hh[ctx, ctx_inh], 0.3, block)
+    frozen_changed[ctx, lay.slice("thal")] += 1.0  # thal -> ctx is trainable=False
+    for what, w in (("outside the connectivity mask", off_mask),
+                    ("against the sign of their source unit", against_sign),
+                    ("different from the frozen weights", frozen_changed)):
+        with pytest.raises(ValueError, match=f"weight_hh cannot take this value: .*{what}"), \
+                torch.no_grad():
+            model.weight_hh = w
+        assert torch.equal(model.weight_hh, ok)  # nothing changed
+    with pytest.raises(ValueError, match=r"weight_ih cannot take this value: 1 entries "
+                       r"non-zero outside the connectivity mask, the first \[\d+, \d+\] = 1"), \
+            torch.no_grad():
+        w = model.weight_ih.detach().clone()
+        w[tuple(torch.nonzero(~c.mask_ih)[0].tolist())] = 1.0
+        model.weight_ih = w
+    with pytest.raises(ValueError, match=r"\(160, 160\).*got \(3, 3\)"), torch.no_grad():
+        model.weight_hh = torch.zeros(3, 3)

@@ -68,7 +68,7 @@ def test_sparse_matches_dense_float32(scan):
     for a, b in zip(out_d, out_s, strict=True):
         torch.testing.assert_close(a, b, rtol=0, atol=1e-5)
     con = sparse._constraint("weight_hh")
-    g_dense_as_blocks = con.right_inverse(dense.parametrizations.weight_hh.original.grad)
+    g_dense_as_blocks = con.original_from_dense(dense.parametrizations.weight_hh.original.grad)
     torch.testing.assert_close(sparse.parametrizations.weight_hh.original.grad,
                                g_dense_as_blocks, rtol=1e-4, atol=1e-6)
     for name in ("weight_ih", "weight_ho"):
@@ -178,7 +178,7 @@ def test_sparse_equals_dense_on_random_circuits(G, act):
     g_s = sparse.parametrizations.weight_hh.original.grad
     con = sparse._constraint("weight_hh")
     if g_s is not None and g_s.numel():
-        torch.testing.assert_close(g_s, con.right_inverse(g_d), rtol=1e-9, atol=1e-12)
+        torch.testing.assert_close(g_s, con.original_from_dense(g_d), rtol=1e-9, atol=1e-12)
 
 
 def _region_graph(n_regions: int, size: int, edges: list[tuple[int, int]]) -> nx.DiGraph:
