@@ -199,3 +199,63 @@ def test_a_plain_node_link_file_can_be_drawn(run, monkeypatch, tmp_path):
     out = tmp_path / "plain.png"
     assert run("draw", path, "-o", out)[0] == 0
     assert out.read_bytes().startswith(SIGNATURES["png"])
+
+
+# ------------------------------------------------------------------ bad arguments
+@pytest.mark.parametrize("dpi", ["0", "-5", "nan", "inf", "100000", "abc", ""])
+def test_bad_dpi_is_a_usage_error(run, loads, capsys, tmp_path, dpi):
+    loads["cbgt.json"] = cbgt_loop()
+    with pytest.raises(SystemExit) as exc:
+        run("draw", "cbgt.json", "-o", tmp_path / "x.png", "--dpi", dpi)
+    assert exc.value.code == 2
+    err = capsys.readouterr().err
+    assert "Traceback" not in err
+    assert err.splitlines()[-1] == ("mrnngraph draw: error: argument --dpi: must be a finite "
+                                    f"number > 0 and <= 2400; got {dpi!r}")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_dpi_too_fine_for_the_figure_is_refused_before_rendering(run, loads, tmp_path):
+    loads["cbgt.json"] = cbgt_loop()
+    code, out, err = run("draw", "cbgt.json", "-o", tmp_path / "x.png", "--dpi", "2400",
+                         "--matrix")
+    assert code == 2 and out == "" and list(tmp_path.iterdir()) == []
+    assert err.startswith("error: argument --dpi: 2400 makes a ") and err.count("\n") == 1
+    fits = float(err.split("use --dpi ")[1].split()[0])
+    w, h = drawing.draw_figure(cbgt_loop(), matrix=True).get_size_inches()
+    assert w * h * fits**2 <= drawing.MAX_PIXELS < w * h * (fits + 1) ** 2
+
+
+@pytest.mark.parametrize("seed", ["-1", "0.5", "x"])
+def test_bad_seed_is_a_usage_error(run, loads, capsys, tmp_path, seed):
+    loads["cbgt.json"] = cbgt_loop()
+    with pytest.raises(SystemExit) as exc:
+        run("draw", "cbgt.json", "-o", tmp_path / "x.png", "--seed", seed)
+    assert exc.value.code == 2
+    assert "argument --seed: must be an integer >= 0" in capsys.readouterr().err
+
+
+# ------------------------------------------------------- the real command, in a child
+def test_huge_circuit_is_drawn_without_allocating_it(tmp_path):
+    from .test_cli_files import HUGE, mrnngraph, mrnngraph_batch, one_error_line
+
+    (tmp_path / "huge.yaml").write_text(HUGE)
+    results = mrnngraph_batch({
+        "diagram": ["draw", "huge.yaml", "-o", "huge.svg"],
+        "matrix": ["draw", "huge.yaml", "-o", "matrix.png", "--matrix"],
+    }, cwd=tmp_path)
+    code, out, err = results["diagram"]
+    assert code == 0 and out.strip() == "wrote huge.svg", err
+    svg = (tmp_path / "huge.svg").read_text()
+    assert 'id="mrnngraph:node:a"' in svg
+    assert "mrnngraph:invalid" not in svg  # too large to compile here is not invalid
+    code, out, err = results["matrix"]
+    assert code == 1 and out == ""
+    line = one_error_line(err)
+    assert line.startswith("error: ") and "compiling needs about" in line and "'a'" in line
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["huge.svg", "huge.yaml"]
+    # The 100000 dpi that ended in std::bad_alloc, through the real entry point.
+    code, out, err = mrnngraph("draw", tmp_path / "huge.yaml", "-o", tmp_path / "x.png",
+                               "--dpi", "100000")
+    assert code == 2 and out == "" and "Traceback" not in err
+    assert err.splitlines()[-1].startswith("mrnngraph draw: error: argument --dpi:")
