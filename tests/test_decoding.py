@@ -78,6 +78,15 @@ def test_labels_by_name_or_array_give_the_same_result_and_seed_is_reproducible()
     assert not np.array_equal(a.folds["noise"], d.folds["noise"])
 
 
+def test_scores_do_not_depend_on_the_unit_of_the_rates():
+    rec, y = planted()
+    a = decode(rec, "y")
+    scaled = Recording({r: 1000.0 * x + 7.0 for r, x in rec.rates.items()}, dt=rec.dt)
+    b = decode(scaled, y)
+    for r in rec.regions:
+        np.testing.assert_array_equal(a.folds[r], b.folds[r])
+
+
 def test_windows_average_bins():
     rec, _ = planted(T=10)
     res = decode(rec, "y", window=4)

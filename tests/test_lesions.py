@@ -165,6 +165,10 @@ def test_silencing_units_matches_perturb_and_nests(model):
 def test_among_restricts_random_units(model):
     eff = lesion_effect(model, Sign(), "a", n_random=5, batch_size=50, among="a")
     np.testing.assert_array_equal(eff.random, eff.lesioned)  # the same 16 units every time
+    assert eff.among == ["a"]
+    ax = plot_lesion_effects(eff)
+    assert "(16 units of a; p = 1)" in ax.get_yticklabels()[0].get_text()
+    plt.close("all")
     with pytest.raises(ValueError, match="pool of random units"):
         lesion_effect(model, Sign(), "b", n_random=2, batch_size=10, among="a")
 

@@ -18,8 +18,8 @@ import torch
 
 __all__ = ["decode", "DecodingResult", "ALPHAS"]
 
-#: Ridge penalties tried by default (on z-scored activity); one is chosen per fold and
-#: time bin by leave-one-out error on the training trials.
+#: Ridge penalties tried by default (on activity centred and scaled to unit mean square per
+#: neuron); one is chosen per fold and time bin by leave-one-out error on the training trials.
 ALPHAS: tuple[float, ...] = (1e-2, 1e-1, 1.0, 1e1, 1e2, 1e3, 1e4)
 
 
@@ -184,13 +184,16 @@ def _ridge_fit(x: torch.Tensor, y: torch.Tensor, alphas: torch.Tensor
     """Ridge read-outs for every bin at once, the penalty chosen by leave-one-out error.
 
     ``x (W, n, p)``, ``y (n, C)``. Returns ``(coef (W, p, C), intercept (W, C),
-    mean (W, p), scale (W, p), alpha (W,))``; features are z-scored on these trials.
+    mean (W, p), scale (W, p), alpha (W,))``; features are centred and scaled (one scale
+    per bin) on these trials.
     """
     W, n, p = x.shape
     mean = x.mean(1)
-    scale = x.std(1, correction=0)
-    scale = torch.where(scale > 1e-12 * scale.amax().clamp(min=1e-300), scale,
-                        torch.ones_like(scale))
+    # One scale per bin (the region's root-mean-square deviation), not per neuron: the
+    # penalty grid then fits rates in any unit, and nearly silent neurons (a relu unit
+    # active on a few trials) are not blown up to the size of active ones.
+    scale = (x - mean[:, None]).pow(2).mean((1, 2)).sqrt()
+    scale = torch.where(scale > 0, scale, torch.ones_like(scale))[:, None].expand(W, p)
     xc = (x - mean[:, None]) / scale[:, None]
     ybar = y.mean(0)
     yc = y - ybar
@@ -249,11 +252,13 @@ def decode(recording: Any, labels: Any, *, folds: int = 5, seed: int = 0,
     """Cross-validated linear decoding of a per-trial variable from each region over time.
 
     At every time bin (or window of ``window`` bins, averaged), each region's activity
-    ``(trials, neurons)`` is z-scored on the training folds and read out linearly
-    with a ridge penalty: one-vs-rest least squares on ±1 targets for class labels
-    (the answer is the class with the largest score), least squares for a continuous
-    variable. The penalty is chosen among ``alphas`` for every fold and bin by the
-    exact leave-one-out error on the training trials (nested: the held-out fold
+    ``(trials, neurons)`` is centred on the training folds and divided by one number,
+    its root-mean-square deviation there (per-neuron z-scoring would inflate neurons
+    that are silent on nearly every trial), and read out linearly with a ridge
+    penalty: one-vs-rest least squares on ±1 targets for class labels (the answer is
+    the class with the largest score), least squares for a continuous variable.
+    The penalty is chosen among ``alphas`` for every fold and bin by the exact
+    leave-one-out error on the training trials (nested: the held-out fold
     never takes part), so small and large regions are each regularised as they need.
 
     Parameters
@@ -277,7 +282,7 @@ def decode(recording: Any, labels: Any, *, folds: int = 5, seed: int = 0,
         ``"auto"``: integer, boolean and string labels are classes, floats are
         continuous (pass ``kind="classification"`` for float-coded conditions).
     alphas : float or sequence of float
-        Ridge penalties on z-scored activity; one value fixes it.
+        Ridge penalties on the scaled activity; one value fixes it.
 
     Returns
     -------

@@ -50,6 +50,8 @@ class LesionEffect:
     n_synapses : dict of str to int
         Synapses cut per weight family (``"hh"``, ``"ih"``, ``"ho"``).
     n_trials : int
+    among : list of str or None
+        The regions random units were drawn from (None: all recurrent units).
     """
 
     silence: list[str]
@@ -61,6 +63,7 @@ class LesionEffect:
     n_units: int
     n_synapses: dict[str, int] = field(default_factory=dict)
     n_trials: int = 0
+    among: list[str] | None = None
 
     @property
     def name(self) -> str:
@@ -316,8 +319,8 @@ def lesion_effect(model, task, lesion: Any, *, n_random: int = 20, seed: int = 0
     for edge in cut:
         fam = model.circuit.blocks[edge].family
         synapses[fam] = synapses.get(fam, 0) + _block_synapses(model, fam, edge)
-    pool = torch.arange(model.hidden_size) if among is None else lay.indices(
-        *_recurrent(model, among))
+    among = None if among is None else _recurrent(model, among)
+    pool = torch.arange(model.hidden_size) if among is None else lay.indices(*among)
     if n_units > pool.numel():
         raise ValueError(f"lesion silences {n_units} units but the pool of random units "
                          f"(among={among!r}) has {pool.numel()}")
@@ -339,7 +342,7 @@ def lesion_effect(model, task, lesion: Any, *, n_random: int = 20, seed: int = 0
     name_metric = metric if isinstance(metric, str) else getattr(metric, "__name__", "metric")
     return LesionEffect(silence=silence, cut=cut, metric=name_metric, intact=intact,
                         lesioned=lesioned, random=np.asarray(random), n_units=n_units,
-                        n_synapses=synapses, n_trials=batch.batch_size)
+                        n_synapses=synapses, n_trials=batch.batch_size, among=among)
 
 
 def _recurrent(model, names: Sequence[str] | str) -> list[str]:

@@ -145,7 +145,7 @@ def plot_trajectories(result: PopulationPCA, *, regions: Sequence[str] | None = 
         if result.conditions is not None and p.condition_projections is not None:
             trajs = p.condition_projections
             styles = [{"color": c, "lw": 1.5} for c in colors]
-            labels = [f"{v:g}" if isinstance(v, (float, np.floating)) else str(v)
+            labels = [f"{float(v) + 0.0:g}" if isinstance(v, (float, np.floating)) else str(v)
                       for v in result.conditions]
         else:
             trajs = p.projections[:max_trials]
@@ -174,8 +174,9 @@ def plot_lesion_effects(effects: LesionEffect | Sequence[LesionEffect], *, ax: A
     """Named lesions against random lesions of the same size, one row per lesion.
 
     Grey dots: random lesions (jittered vertically); red diamond: the named lesion;
-    dotted line: the intact model. Each row's label gives the lesion, its size and
-    its empirical p-value among the random lesions.
+    dotted line: the intact model. Each row's label gives the lesion, its size (and
+    the regions random units came from, when restricted) and its empirical p-value
+    among the random lesions.
 
     Parameters
     ----------
@@ -212,7 +213,8 @@ def plot_lesion_effects(effects: LesionEffect | Sequence[LesionEffect], *, ax: A
     for eff in effects:
         size = []
         if eff.n_units:
-            size.append(f"{eff.n_units} units")
+            pool = "" if eff.among is None else f" of {', '.join(eff.among)}"
+            size.append(f"{eff.n_units} units{pool}")
         size += [f"{n} {'recurrent' if f == 'hh' else 'input' if f == 'ih' else 'readout'} "
                  "synapses" for f, n in eff.n_synapses.items()]
         labels.append(f"{eff.name}\n({', '.join(size)}; p = {eff.p_value:.2g})")
