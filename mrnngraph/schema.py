@@ -394,7 +394,7 @@ class FloatOrSequence(_Constraint):
         if not isinstance(items, Sequence):
             raise bad
         out = []
-        for v in items:
+        for v in map(_unwrap, items):
             if _as_real(v) is None:
                 raise Invalid("must contain only floats")
             f = _to_float(v)
