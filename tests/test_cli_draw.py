@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import subprocess
+import sys
 
 import matplotlib
 
@@ -259,3 +261,20 @@ def test_huge_circuit_is_drawn_without_allocating_it(tmp_path):
                                "--dpi", "100000")
     assert code == 2 and out == "" and "Traceback" not in err
     assert err.splitlines()[-1].startswith("mrnngraph draw: error: argument --dpi:")
+
+
+def test_drawing_a_diagram_does_not_import_torch(tmp_path):
+    import mrnngraph as package
+
+    from .test_cli_files import EXAMPLES, _child_env
+
+    if "__getattr__" not in vars(package):
+        pytest.xfail("mrnngraph/__init__.py does not import its subpackages lazily yet")
+    probe = ("import sys\n"
+             "from mrnngraph.cli import main\n"
+             "code = main(sys.argv[1:])\n"
+             "print('TORCH', 'torch' in sys.modules, code)\n")
+    proc = subprocess.run([sys.executable, "-c", probe, "draw", str(EXAMPLES / "cbgt_loop.yaml"),
+                           "-o", str(tmp_path / "c.svg")], capture_output=True, text=True,
+                          timeout=120, env=_child_env())
+    assert proc.stdout.splitlines()[-1] == "TORCH False 0", (proc.stdout, proc.stderr)

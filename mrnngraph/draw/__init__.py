@@ -9,8 +9,24 @@ package re-exports it; import the helpers of this sub-package with ``from``:
 ``from mrnngraph.draw import diagram_figsize``.
 """
 
-from .diagram import diagram_figsize, diagram_frame, draw
-from .dot import to_dot
-from .matrix import plot_connectivity
+import importlib
+from typing import Any
 
 __all__ = ["draw", "plot_connectivity", "to_dot", "diagram_figsize", "diagram_frame"]
+
+# Imported on first use (PEP 562): the DOT text needs neither matplotlib's axes nor
+# torch, the diagram needs no torch.
+_WHERE = {"draw": "diagram", "diagram_figsize": "diagram", "diagram_frame": "diagram",
+          "to_dot": "dot", "plot_connectivity": "matrix"}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _WHERE:
+        value = getattr(importlib.import_module(f".{_WHERE[name]}", __name__), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *__all__})

@@ -13,7 +13,6 @@ from typing import Any
 
 import matplotlib.colors as mcolors
 import numpy as np
-import torch
 from matplotlib.axes import Axes
 
 from . import _style as S
@@ -40,6 +39,8 @@ def connectivity_matrices(x: Any) -> tuple[Any, dict[str, dict[str, np.ndarray]]
     TypeError
         If ``x`` is neither.
     """
+    import torch  # here: drawing a diagram alone never loads torch
+
     from ..circuit import CompiledCircuit
     from ..model import MultiRegionRNN
 
