@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 import math
 import os
@@ -11,9 +12,11 @@ from pathlib import Path
 
 import pytest
 from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import mrnngraph.cli as cli
-from mrnngraph import check, compile
+from mrnngraph import GraphError, Problem, check, compile
+from mrnngraph.cli._args import integer, real
 from mrnngraph.cli.files import expected_synapses, info_table
 from mrnngraph.compile import candidates
 from mrnngraph.io import load, save
@@ -422,3 +425,51 @@ def test_startup_imports_neither_torch_nor_matplotlib(tmp_path):
         proc = subprocess.run([sys.executable, "-c", probe, *map(str, argv)],
                               capture_output=True, text=True, timeout=120, env=_child_env())
         assert proc.stdout.splitlines()[-1] == "HEAVY  0", (argv, proc.stdout, proc.stderr)
+
+
+# ------------------------------------------------------------ argument types, messages
+@given(st.one_of(st.floats(allow_nan=True, allow_infinity=True).map(repr),
+                 st.sampled_from(["", "x", "1e999", "-0", "0x10", " 3 ", "1_000"])))
+def test_real_accepts_exactly_the_finite_numbers_in_its_range(text):
+    parse = real(low=0, high=2400)
+    try:
+        value = float(text)
+    except ValueError:
+        value = None
+    ok = value is not None and math.isfinite(value) and 0 < value <= 2400
+    if ok:
+        assert parse(text) == value
+    else:
+        with pytest.raises(argparse.ArgumentTypeError, match=r"^must be a finite number > 0 "
+                           r"and <= 2400; got "):
+            parse(text)
+
+
+@given(st.integers(-10**30, 10**30))
+def test_integer_accepts_exactly_the_integers_in_its_range(n):
+    parse = integer(low=0, high=10**20)
+    if 0 <= n <= 10**20:
+        assert parse(str(n)) == n
+    else:
+        with pytest.raises(argparse.ArgumentTypeError, match="must be an integer >= 0"):
+            parse(str(n))
+    with pytest.raises(argparse.ArgumentTypeError):
+        parse("9" * 5000)  # refused without converting 5,000 digits
+
+
+def test_errors_are_printed_one_line_per_problem(capsys):
+    from mrnngraph.cli import report_error
+
+    a = Problem("node 'a'", "'size' must be\nan integer")
+    b = Problem("edge ('a', 'b')", "'sparsity' must be a float in [0, 1]; got 1.5")
+    report_error(GraphError([a, b]))
+    assert capsys.readouterr().err == ("error: node 'a': 'size' must be an integer\n"
+                                       "error: edge ('a', 'b'): 'sparsity' must be a float in "
+                                       "[0, 1]; got 1.5\n")
+    report_error(GraphError([b], header="the graph cannot be saved"))
+    assert capsys.readouterr().err == f"error: the graph cannot be saved: {b}\n"
+    report_error(GraphError([a, b], header="cannot read 'x.yaml'"))
+    assert capsys.readouterr().err.splitlines() == [
+        "error: cannot read 'x.yaml':", "  - node 'a': 'size' must be an integer", f"  - {b}"]
+    report_error(IsADirectoryError(21, "Is a directory", "c.yaml"))
+    assert capsys.readouterr().err == "error: 'c.yaml': Is a directory\n"
