@@ -22,7 +22,7 @@ from torch import nn
 from torch.nn.utils import parametrize
 
 from ._scan import ACTIVATION_FUNCTIONS, SCAN_METHODS, leaky_scan
-from ._sparse import BlockSparse, choose_sparse, unrepresentable
+from ._sparse import BlockSparse, choose_sparse, mask_select, unrepresentable
 from .circuit import CompiledCircuit
 from .compile import compile as compile_graph
 
@@ -88,7 +88,7 @@ class Constrained(nn.Module):
         # Select, never multiply: masked entries are exactly 0 (and get a zero gradient)
         # even where the raw weight is NaN or inf. Selecting first also keeps a NaN
         # gradient of a masked entry from leaking through abs's backward.
-        w = torch.where(self.mask, raw, 0.0)
+        w = mask_select(raw, self.mask)
         if self._all_signed:
             w = w.abs() * self.sign
         elif self.sign is not None:

@@ -15,6 +15,7 @@ from mrnngraph._sparse import (
     BlockSparse,
     block_coverage,
     choose_sparse,
+    mask_select,
 )
 from mrnngraph.model import Perturbation
 from mrnngraph.presets.examples import cbgt_loop
@@ -281,3 +282,32 @@ def test_exchange_refuses_a_mask_outside_the_blocks():
     with pytest.raises(RuntimeError, match=r"block recurrent weights into this dense model.*"
                        r"flat vector of this circuit's \d+ trainable block entries"):
         dense.load_state_dict(block_state)
+
+
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16, torch.float32, D])
+def test_mask_select_is_an_exact_select_with_an_exact_gradient(dtype):
+    x = torch.tensor([float("nan"), 2.0, float("inf"), -3.0, -0.0, float("-inf")],
+                     dtype=dtype, requires_grad=True)
+    mask = torch.tensor([False, True, False, True, True, True])
+    y = mask_select(x, mask)
+    expected = torch.where(mask, x.detach(), 0.0)
+    assert torch.equal(y.isnan(), expected.isnan()) and torch.equal(y[1:], expected[1:])
+    assert not bool(y[~mask].isnan().any()) and bool((y[~mask] == 0).all())
+    y.backward(torch.full((6,), float("nan"), dtype=dtype))
+    assert bool((x.grad[~mask] == 0).all()) and bool(x.grad[mask].isnan().all())
+
+
+def test_mask_select_derivatives_and_torch_func():
+    from torch.func import jacrev, vmap
+
+    mask = torch.rand(5, 4, generator=torch.Generator().manual_seed(0)) < 0.5
+    x = torch.randn(5, 4, dtype=D, requires_grad=True)
+    assert torch.autograd.gradcheck(lambda a: mask_select(a, mask) * a, (x,))
+    assert torch.autograd.gradgradcheck(lambda a: mask_select(a, mask) * a, (x,))
+    jac = jacrev(lambda a: mask_select(a, mask))(x.detach())
+    assert torch.equal(jac.reshape(20, 20), torch.diag(mask.reshape(-1).to(D)))
+    batch = torch.randn(3, 5, 4, dtype=D)
+    assert torch.equal(vmap(lambda a: mask_select(a, mask))(batch),
+                       torch.where(mask, batch, 0.0))
+    assert torch.equal(mask_select(torch.ones(2, dtype=torch.complex64), torch.tensor(
+        [True, False])), torch.tensor([1, 0], dtype=torch.complex64))  # torch.where fallback
