@@ -8,6 +8,10 @@
   and eigenvalues (:class:`Jacobian`); :func:`plot_block_norms`, :func:`plot_spectrum`.
 * :func:`flow_field` — the velocity field on the plane of two principal components
   (:class:`FlowField`); :func:`plot_flow_field`.
+* :func:`pathway_strength` — mean absolute current of every pathway of a model run on a
+  :class:`~mrnngraph.Recording` (CURBD's summary), :func:`pathway_currents` over time;
+  figures of a fit: :func:`plot_pathway_currents`, :func:`plot_pvar`,
+  :func:`plot_fit_traces`.
 * :func:`decode`, :func:`pca` — decoding and PCA by region of a :class:`~mrnngraph.Recording`;
   :func:`lesion_effect` — a named lesion against random ones of the same size; their figures
   :func:`plot_decoding`, :func:`plot_trajectories`, :func:`plot_lesion_effects`.
@@ -19,10 +23,12 @@ weights and leaves the model (parameters, buffers, ``requires_grad`` flags) unch
 
 from .currents import currents, total_current
 from .decoding import DecodingResult, decode
+from .fit_plots import plot_fit_traces, plot_pathway_currents, plot_pvar
 from .fixed_points import FixedPoints, find_fixed_points, sample_states
 from .flow import FlowField, flow_field
 from .lesions import LesionEffect, lesion_effect
 from .linear import Jacobian, jacobian
+from .pathways import pathway_currents, pathway_strength
 from .plots import plot_block_norms, plot_currents, plot_flow_field, plot_spectrum
 from .population import PopulationPCA, RegionPCA, pca
 from .population_plots import plot_decoding, plot_lesion_effects, plot_trajectories
@@ -43,4 +49,6 @@ __all__ = [
     "plot_flow_field",
     "decode", "DecodingResult", "pca", "PopulationPCA", "RegionPCA", "plot_decoding",
     "lesion_effect", "LesionEffect", "plot_trajectories", "plot_lesion_effects",
+    "pathway_strength", "pathway_currents", "plot_pathway_currents", "plot_pvar",
+    "plot_fit_traces",
 ]
