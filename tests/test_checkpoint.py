@@ -4,6 +4,8 @@ import copy
 import functools
 import io
 import re
+import subprocess
+import sys
 import tempfile
 import warnings
 from pathlib import Path
@@ -480,3 +482,26 @@ def test_load_model_into_either_path(tmp_path, saved_sparse):
         torch.testing.assert_close(other(x).outputs, model(x).outputs, rtol=1e-12, atol=1e-12)
     with pytest.raises(TypeError, match="sparse must be a bool"):
         load_model(path, sparse="yes")
+
+
+def test_loading_in_a_fresh_process_at_default_threads(tmp_path):
+    """What a user runs: a good file loads, a tampered one is a one-line ValueError."""
+    payload = copy.deepcopy(_saved(True)[1])
+    good = tmp_path / "good.pt"
+    torch.save(payload, good)
+    payload["state_dict"]["parametrizations.weight_hh.0.mask_0"].fill_(True)
+    payload["checksum"] = ckpt.checksum(payload)
+    torch.save(payload, tmp_path / "bad.pt")
+    script = (
+        "import sys, mrnngraph as mg\n"
+        "m = mg.load_model(sys.argv[1])\n"
+        "print('loaded', m.sparse, m.structure_mismatches())\n"
+        "try:\n"
+        "    mg.load_model(sys.argv[2])\n"
+        "except ValueError as err:\n"
+        "    print('refused', 'mask_0' in str(err))\n")
+    done = subprocess.run([sys.executable, "-c", script, str(good), str(tmp_path / "bad.pt")],
+                          capture_output=True, text=True, timeout=240,
+                          cwd=Path(__file__).resolve().parents[1])
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split("\n")[:2] == ["loaded True []", "refused True"]
