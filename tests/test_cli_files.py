@@ -474,3 +474,14 @@ def test_errors_are_printed_one_line_per_problem(capsys):
         "error: cannot read 'x.yaml':", "  - node 'a': 'size' must be an integer", f"  - {b}"]
     report_error(IsADirectoryError(21, "Is a directory", "c.yaml"))
     assert capsys.readouterr().err == "error: 'c.yaml': Is a directory\n"
+
+
+@pytest.mark.parametrize("report", [False, True])
+def test_info_prints_each_warning_once_with_its_line(run, tmp_path, report):
+    (tmp_path / "w.yaml").write_text("regions:\n  a: {size: 2}\n  b: {size: 3}\n")
+    code, out, err = run("info", tmp_path / "w.yaml", *(["--report"] if report else []))
+    assert code == 0 and "a  " in out
+    lines = err.splitlines()
+    assert len(lines) == len(set(lines)) == 4
+    path = tmp_path / "w.yaml"
+    assert f"warning: file {str(path)!r}, line 3: node 'b': region has no edges at all" in lines
