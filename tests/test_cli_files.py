@@ -485,3 +485,17 @@ def test_info_prints_each_warning_once_with_its_line(run, tmp_path, report):
     assert len(lines) == len(set(lines)) == 4
     path = tmp_path / "w.yaml"
     assert f"warning: file {str(path)!r}, line 3: node 'b': region has no edges at all" in lines
+
+
+def test_only_the_named_command_group_is_registered(monkeypatch):
+    loaded = []
+    real = cli.importlib.import_module
+    monkeypatch.setattr(cli.importlib, "import_module",
+                        lambda name, *a: loaded.append(name) or real(name, *a))
+    for argv, modules in ((["validate", "x.yaml"], ["files"]), (["draw", "-h"], ["drawing"]),
+                          (["-h", "validate"], list(cli.COMMAND_MODULES)),
+                          (["--version"], list(cli.COMMAND_MODULES)),
+                          (["nonsense"], list(cli.COMMAND_MODULES))):
+        loaded.clear()
+        cli.build_parser(cli._command_module(argv))
+        assert loaded == [f"mrnngraph.cli.{m}" for m in modules], argv

@@ -47,8 +47,8 @@ def _command_module(argv: Sequence[str]) -> str | None:
     # The first word that is not an option names the command (the top-level parser
     # takes no option with a value). Anything else gets the full parser and its help.
     for word in argv:
-        if word == "--":
-            return None
+        if word == "--" or word in ("-h", "--help", "--version"):
+            return None  # the top-level help lists every command
         if not word.startswith("-"):
             module = COMMANDS.get(word)
             return module if module in COMMAND_MODULES else None
