@@ -263,11 +263,12 @@ def save_model(model: MultiRegionRNN, path: str | os.PathLike, *, graph: nx.DiGr
 def _refuse_unloadable(model: MultiRegionRNN, state: dict[str, torch.Tensor]) -> None:
     """What :func:`load_checkpoint` would refuse is refused before anything is written."""
     params = {k for k, _ in model.named_parameters()}
-    for key in params:
+    for key in sorted(params) + list(model.LEARNED_BUFFERS):
         bad = int((~state[key].isfinite()).sum())
         if bad:
-            raise ValueError(f"parameter {key!r} has {bad} non-finite entries (NaN or inf); "
-                             "a checkpoint holds finite weights only")
+            raise ValueError(f"{'parameter' if key in params else 'tensor'} {key!r} has {bad} "
+                             "non-finite entries (NaN or inf); a checkpoint holds finite "
+                             "values only")
     edited = model.structure_mismatches()
     if edited:
         raise ValueError(f"buffers {edited} differ from what the model's circuit gives (edited "
@@ -410,22 +411,23 @@ def _verify_state(model: MultiRegionRNN, state: dict[str, torch.Tensor], name: s
             [f"unexpected {', '.join(map(repr, extra))}"] if extra else [])
         raise _fail(name, f"the stored weights do not fit the model: {'; '.join(parts)}")
     params = {k for k, _ in model.named_parameters()}
+    learned = params | set(model.LEARNED_BUFFERS)  # trained or fitted: finite, not fixed
     for key, ref in expected.items():
         t = state[key]
         if t.shape != ref.shape or t.dtype != ref.dtype:
             raise _fail(name, f"tensor {key!r} has shape {tuple(t.shape)} and dtype "
                         f"{str(t.dtype).removeprefix('torch.')}; the model needs "
                         f"{tuple(ref.shape)} {str(ref.dtype).removeprefix('torch.')}")
-        if key in params:
+        if key in learned:
             bad = int((~t.isfinite()).sum())
             if bad:
-                raise _fail(name, f"parameter {key!r} has {bad} non-finite entries "
-                            "(NaN or inf)")
+                raise _fail(name, f"{'parameter' if key in params else 'tensor'} {key!r} "
+                            f"has {bad} non-finite entries (NaN or inf)")
         elif not same_bits(t, ref.detach().cpu()):
             n = int((t != ref.detach().cpu()).sum()) if t.numel() else 0
             raise _fail(name, f"tensor {key!r} differs from what the circuit gives "
                         f"({n or 'some'} of {t.numel()} entries): masks, signs, frozen "
-                        "weights, alpha, x0 and fixed biases come from the circuit, and a "
+                        "weights, alpha and fixed biases come from the circuit, and a "
                         "checkpoint must hold them unchanged")
 
 
@@ -436,9 +438,10 @@ def load_checkpoint(path: str | os.PathLike, *, device: torch.device | str | Non
     The file is read with ``torch.load(..., weights_only=True)``: it cannot run code.
     Nothing structural is taken on trust: the circuit is compiled again from the
     stored graph and seed (and must match the stored fingerprint), the model is
-    built from it, and every stored mask, sign, frozen weight, ``alpha``, ``x0`` and
-    fixed bias must equal the rebuilt one bit for bit. Trained parameters must be
-    finite. A stored checksum (files written since it was added) must match.
+    built from it, and every stored mask, sign, frozen weight, ``alpha`` and fixed
+    bias must equal the rebuilt one bit for bit. Trained parameters and ``x0``
+    (learned by :func:`mrnngraph.fit`) must be finite. A stored checksum (in files
+    written since it was added) must match.
 
     Parameters
     ----------

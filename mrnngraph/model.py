@@ -319,19 +319,25 @@ class MultiRegionRNN(nn.Module):
                 "batch_first": self.batch_first, "alpha": self.alpha_override,
                 "sparse": self.sparse, "scan": self.scan, "readout_bias": self.readout_bias}
 
+    #: Buffers that are learned state, not structure: :func:`mrnngraph.fit` learns the
+    #: latent units' initial state into ``x0``. Checkpoints require them finite only.
+    LEARNED_BUFFERS = ("x0",)
+
     def structural_state(self) -> dict[str, torch.Tensor]:
         """The ``state_dict`` entries that come from the circuit, not from training.
 
-        Masks, signs, frozen weights, ``alpha``, ``x0`` and fixed biases, as this
-        model's circuit and options give them (CPU tensors, freshly built: whatever
-        the model's own buffers now hold). :func:`mrnngraph.load_model` refuses a
-        checkpoint whose buffers differ from these.
+        Masks, signs, frozen weights, ``alpha`` and fixed biases, as this model's
+        circuit and options give them (CPU tensors, freshly built: whatever the
+        model's own buffers now hold). :func:`mrnngraph.load_model` refuses a
+        checkpoint whose buffers differ from these. Parameters and
+        :attr:`LEARNED_BUFFERS` (``x0``) are left out.
         """
         # parametrize swaps in a generated subclass; build from the class it derives from.
         cls = type(self).__mro__[1] if parametrize.is_parametrized(self) else type(self)
         fresh = cls(self.circuit, **self.options(), dtype=self.alpha.dtype)
         params = {name for name, _ in fresh.named_parameters()}
-        return {k: v for k, v in fresh.state_dict().items() if k not in params}
+        return {k: v for k, v in fresh.state_dict().items()
+                if k not in params and k not in self.LEARNED_BUFFERS}
 
     def structure_mismatches(self) -> list[str]:
         """Names of the buffers whose values differ, bit for bit, from
