@@ -16,6 +16,8 @@ from typing import Any, Literal
 import numpy as np
 import torch
 
+from ..recording import Recording
+
 __all__ = ["decode", "DecodingResult", "ALPHAS"]
 
 #: Ridge penalties tried by default (on activity centred and scaled to unit mean square per
@@ -94,12 +96,13 @@ def _as_numpy(x: Any, name: str) -> np.ndarray:
     return np.asarray(x)
 
 
-def _region_rates(recording: Any, regions: Sequence[str] | str | None) -> dict[str, np.ndarray]:
+def _region_rates(recording: Recording, regions: Sequence[str] | str | None
+                  ) -> dict[str, np.ndarray]:
     """``{region: (trials, T, neurons)}`` for the regions asked (all by default)."""
     rates = getattr(recording, "rates", None)
     if not isinstance(rates, Mapping):
         raise TypeError("recording must be a Recording (rates by region, see "
-                        f"mrnngraph.Recording); got {type(recording).__name__}")
+                        f"mrnngraph.recording.Recording); got {type(recording).__name__}")
     if regions is None:
         regions = list(getattr(recording, "regions", None) or rates)
     elif isinstance(regions, str):
@@ -245,7 +248,7 @@ def _check_alphas(alphas: float | Sequence[float]) -> torch.Tensor:
 
 
 # --------------------------------------------------------------------------- decode
-def decode(recording: Any, labels: Any, *, folds: int = 5, seed: int = 0,
+def decode(recording: Recording, labels: Any, *, folds: int = 5, seed: int = 0,
            window: int | None = None, regions: Sequence[str] | str | None = None,
            kind: Literal["auto", "classification", "regression"] = "auto",
            alphas: float | Sequence[float] = ALPHAS) -> DecodingResult:

@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from ..recording import Recording
 from .decoding import _region_rates, _times, trial_variable
 
 __all__ = ["pca", "PopulationPCA", "RegionPCA"]
@@ -92,7 +93,7 @@ class PopulationPCA:
         return {r: p.projections for r, p in self.regions.items()}
 
 
-def pca(recording: Any, n_components: int = 3, *, trial_average_by: Any = None,
+def pca(recording: Recording, n_components: int = 3, *, trial_average_by: Any = None,
         regions: Sequence[str] | str | None = None) -> PopulationPCA:
     """Per-region PCA of population activity over time.
 
