@@ -57,6 +57,7 @@ def test_batched_float64_solve_after_compile(tmp_path):
         import networkx as nx
         import torch
         import mrnngraph as mg
+        from mrnngraph.analysis import find_fixed_points
         from mrnngraph.presets import cbgt_loop
 
         G = nx.DiGraph()
@@ -83,6 +84,12 @@ def test_batched_float64_solve_after_compile(tmp_path):
         x = torch.linalg.solve(A, b)
         residual = float((A @ x - b).abs().max())
         assert residual < 1e-8, residual
+
+        # What hung in the issue: Levenberg-Marquardt on the 160-unit circuit.
+        model = mg.MultiRegionRNN(mg.compile(G, seed=0))
+        fps = find_fixed_points(model, torch.zeros(4), torch.randn(4, 160, generator=g),
+                                max_iter=20)
+        assert fps.points.shape[1] == 160 and bool((fps.q >= 0).all()), fps
         print("solved", threads, residual)
     """, tmp_path, timeout=LIMIT_S)
     words = proc.stdout.split()
