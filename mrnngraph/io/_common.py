@@ -189,9 +189,9 @@ def attrs_safe(attrs: Mapping[Any, Any], scope: str, where: str,
                problems: list[Problem]) -> dict[str, Any]:
     """The attributes of a node, an edge or the graph as a file holds them.
 
-    Each problem names the attribute. A ``sign`` spelt with a type that a file
-    cannot keep (a numpy integer or string, a float, a fraction) is written as the
-    schema's canonical ``"exc"``/``"inh"``/``None``, so it means the same when read.
+    Each problem names the attribute. A ``sign`` spelt with a number type that a
+    file cannot keep (a numpy number, a float, a fraction) is written as the schema's
+    canonical ``"exc"``/``"inh"``/``None``, so it means the same when read.
     """
     out: dict[str, Any] = {}
     for k, v in attrs.items():
@@ -201,7 +201,7 @@ def attrs_safe(attrs: Mapping[Any, Any], scope: str, where: str,
             continue
         name = str.__str__(k)
         if (scope == "node" and canonical_name("node", name) == "sign"
-                and not (v is None or type(v) in (str, int))):
+                and not (v is None or isinstance(v, str) or type(v) is int)):
             try:
                 v = normalize_sign(v)
             except ValueError:

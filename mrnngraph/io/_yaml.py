@@ -48,11 +48,15 @@ connections:
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from typing import Any
 
 import networkx as nx
 import yaml
+from yaml.composer import Composer
+from yaml.constructor import SafeConstructor
+from yaml.resolver import Resolver
 
 from ..errors import GraphError, Problem
 from ._common import (
@@ -71,6 +75,7 @@ from ._json import check_header
 __all__ = ["graph_to_yaml", "graph_from_yaml"]
 
 _SECTIONS = ("regions", "connections")
+_SURROGATE = re.compile("[\ud800-\udfff]")
 _HEADER = ("format", "version")
 
 
@@ -108,6 +113,27 @@ def _dump(data: Any) -> str:
                      default_flow_style=False, width=10**9)
 
 
+def _surrogate_in(value: Any) -> bool:
+    if isinstance(value, str):
+        return _SURROGATE.search(value) is not None
+    if isinstance(value, list):
+        return any(_surrogate_in(v) for v in value)
+    if isinstance(value, dict):
+        return any(_surrogate_in(k) or _surrogate_in(v) for k, v in value.items())
+    return False
+
+
+def _no_surrogates(attrs: dict[str, Any], where: str, problems: list[Problem], *,
+                   name: Any = None) -> None:
+    """YAML (libyaml) refuses lone surrogates, even escaped: name the attribute."""
+    found = ["the region name"] if _surrogate_in(name) else []
+    found += [f"attribute {k!r}" for k, v in attrs.items() if _surrogate_in(k) or _surrogate_in(v)]
+    for what in found:
+        problems.append(Problem(where, f"{what} holds a lone surrogate (U+D800..U+DFFF), "
+                                "which YAML cannot store", "not-serialisable",
+                                hint="save as JSON or GraphML, which can"))
+
+
 def _plain(name: Any) -> Any:
     return str.__str__(name) if isinstance(name, str) else name
 
@@ -126,6 +152,7 @@ def graph_to_yaml(G: nx.DiGraph) -> str:
     check_digraph(G)
     problems: list[Problem] = []
     graph = attrs_safe(G.graph, "graph", "graph", problems)
+    _no_surrogates(graph, "graph", problems)
     for key in (*_SECTIONS, *_HEADER):
         if key in graph:
             problems.append(Problem("graph", f"a graph attribute called {key!r} clashes with "
@@ -135,8 +162,8 @@ def graph_to_yaml(G: nx.DiGraph) -> str:
         if not isinstance(n, str):
             problems.append(Problem(f"node {n!r}", "node names must be strings to be saved",
                                     "not-serialisable"))
-        regions[n if not isinstance(n, str) else str.__str__(n)] = _Flow(
-            attrs_safe(attrs, "node", f"node {n!r}", problems))
+        regions[_plain(n)] = _Flow(attrs_safe(attrs, "node", f"node {n!r}", problems))
+        _no_surrogates(regions[_plain(n)], f"node {n!r}", problems, name=n)
     connections = []
     for u, v, attrs in G.edges(data=True):
         where = f"edge ({u!r}, {v!r})"
@@ -146,6 +173,8 @@ def graph_to_yaml(G: nx.DiGraph) -> str:
                                         "YAML layout", "reserved-key"))
         connections.append(_Flow({"src": _plain(u), "dst": _plain(v),
                                   **attrs_safe(attrs, "edge", where, problems)}))
+        _no_surrogates({k: x for k, x in connections[-1].items() if k not in ("src", "dst")},
+                       where, problems)
     if problems:
         raise GraphError(problems, header="the graph cannot be saved")
     parts = [_dump({"format": FORMAT, "version": VERSION, **graph})]
@@ -169,7 +198,23 @@ class _Refused(yaml.MarkedYAMLError):
         self.code = code
 
 
-class _Loader(yaml.SafeLoader):
+if getattr(yaml, "__with_libyaml__", False):
+    from yaml.cyaml import CParser
+
+    class _Base(Composer, CParser, SafeConstructor, Resolver):  # type: ignore[misc]
+        """libyaml's scanner and parser (4x faster), with PyYAML's composer in Python so
+        that :class:`_Loader` can bound it (libyaml composes recursively, unbounded)."""
+
+        def __init__(self, stream: str):
+            CParser.__init__(self, stream)
+            Composer.__init__(self)
+            SafeConstructor.__init__(self)
+            Resolver.__init__(self)
+else:  # pragma: no cover - PyYAML built without libyaml
+    _Base = yaml.SafeLoader  # type: ignore[misc,assignment]
+
+
+class _Loader(_Base):
     """The safe loader, bounded: depth, recursive aliases and alias expansion are checked
     while the document is composed, before anything is constructed from it.
 
@@ -235,7 +280,7 @@ class _Loader(yaml.SafeLoader):
 
 
 _Loader.add_constructor(f"{_TAG}int", _Loader._int)
-_Loader.add_constructor(f"{_TAG}timestamp", yaml.SafeLoader.construct_scalar)
+_Loader.add_constructor(f"{_TAG}timestamp", SafeConstructor.construct_scalar)
 for _tag in ("binary", "set", "omap", "pairs"):
     _Loader.add_constructor(f"{_TAG}{_tag}", _Loader._refuse_tag)
 del _tag
