@@ -301,7 +301,8 @@ def test_every_kind_of_structural_tensor_is_covered():
         assert any(part in k for k in keys), part
 
 
-@settings(max_examples=60, deadline=None)
+# More examples than the profile's default, and all of a long profile's (campaign).
+@settings(max_examples=max(60, settings.default.max_examples), deadline=None)
 @given(sparse=st.booleans(), pick=st.integers(0, 10**6), index=st.integers(0, 10**9),
        bit=st.integers(0, 63), how=st.sampled_from(["recomputed", "removed"]))
 def test_a_checkpoint_with_a_flipped_structural_bit_never_loads(sparse, pick, index, bit, how):
@@ -350,7 +351,7 @@ def test_the_campaigns_tampering_is_refused(tmp_path, sparse, tamper):
         load_model(_write(tmp_path, payload, "recomputed"))
 
 
-@settings(max_examples=40, deadline=None)
+@settings(max_examples=max(40, settings.default.max_examples), deadline=None)
 @given(sparse=st.booleans(), position=st.integers(0, 10**9), bit=st.integers(0, 7))
 def test_a_flipped_bit_anywhere_in_the_file_is_refused_or_harmless(sparse, position, bit):
     data, payload = _saved(sparse)
