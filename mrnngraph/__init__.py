@@ -3,32 +3,74 @@
 A circuit is a plain :class:`networkx.DiGraph` (regions are nodes, projections are
 edges). :func:`validate` reports every problem, :func:`compile` turns the graph
 into block tensors, and :class:`MultiRegionRNN` is the trainable PyTorch module.
+
+Names are imported on first use (PEP 562, as scipy does): ``import mrnngraph`` loads
+neither torch nor matplotlib, so the command line answers ``validate``, ``info`` and
+``convert`` without them.
 """
 
-from . import analysis, io, presets, tasks
-from ._buffers import release_buffers
-from .checkpoint import load_checkpoint, load_model, save_model
-from .circuit import CompiledCircuit, Connection, Layout
-from .compile import compile
-from .draw import draw, plot_connectivity, to_dot
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import sys
+import types
+from typing import TYPE_CHECKING, Any
+
 from .errors import CircuitWarning, GraphError, Problem
-from .io import (
-    from_adjacency,
-    from_mrnntorch,
-    graph_from_dict,
-    graph_to_dict,
-    load,
-    save,
-    to_mrnntorch,
-    to_nn4n,
-)
-from .model import MultiRegionRNN, RNNOutput
-from .perturb import perturb
-from .report import ConnectivityReport, format_report, report
-from .train import History, TrainingDiverged, evaluate, train
 from .validate import Report, Spec, check, validate
 
+if TYPE_CHECKING:  # what the lazy table below provides, for type checkers and IDEs
+    from . import analysis, io, presets, tasks
+    from ._buffers import release_buffers
+    from .checkpoint import load_checkpoint, load_model, save_model
+    from .circuit import CompiledCircuit, Connection, Layout
+    from .compile import compile
+    from .draw import draw, plot_connectivity, to_dot
+    from .fitting import fit, pvar
+    from .io import (
+        from_adjacency,
+        from_mrnntorch,
+        graph_from_dict,
+        graph_to_dict,
+        load,
+        save,
+        to_mrnntorch,
+        to_nn4n,
+    )
+    from .model import MultiRegionRNN, RNNOutput
+    from .perturb import perturb
+    from .recording import Recording, activity
+    from .report import ConnectivityReport, format_report, report
+    from .train import History, TrainingDiverged, evaluate, train
+
 __version__ = "0.1.0"
+
+# name -> module that defines it (a module of its own for the sub-packages).
+_LAZY: dict[str, str] = {
+    "analysis": ".analysis",
+    "io": ".io",
+    "presets": ".presets",
+    "tasks": ".tasks",
+    "release_buffers": "._buffers",
+    **dict.fromkeys(["load_checkpoint", "load_model", "save_model"], ".checkpoint"),
+    **dict.fromkeys(["CompiledCircuit", "Connection", "Layout"], ".circuit"),
+    "compile": ".compile",
+    **dict.fromkeys(["draw", "plot_connectivity", "to_dot"], ".draw"),
+    **dict.fromkeys(["from_adjacency", "from_mrnntorch", "graph_from_dict", "graph_to_dict",
+                     "load", "save", "to_mrnntorch", "to_nn4n"], ".io"),
+    **dict.fromkeys(["MultiRegionRNN", "RNNOutput"], ".model"),
+    "perturb": ".perturb",
+    **dict.fromkeys(["Recording", "activity"], ".recording"),
+    **dict.fromkeys(["fit", "pvar"], ".fitting"),
+    **dict.fromkeys(["ConnectivityReport", "format_report", "report"], ".report"),
+    **dict.fromkeys(["History", "TrainingDiverged", "evaluate", "train"], ".train"),
+}
+
+# Functions that share their name with the module defining them: importing the module
+# must not replace the function on the package (``mg.compile`` stays callable after
+# ``mrnngraph.model`` imports ``mrnngraph.compile``).
+_SHADOWING = frozenset({"compile", "draw", "perturb", "report", "train", "validate"})
 
 __all__ = [
     "GraphError",
@@ -71,4 +113,38 @@ __all__ = [
     "report",
     "format_report",
     "ConnectivityReport",
+    "Recording",
+    "activity",
+    "fit",
+    "pvar",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    where = _LAZY.get(name)
+    if where is None:
+        # Any other public sub-module (``mg.checkpoint``, ``mg.schema``), as before.
+        if name.startswith("_") or importlib.util.find_spec(f"{__name__}.{name}") is None:
+            raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+        where = f".{name}"
+    module = importlib.import_module(where, __name__)
+    value = module if module.__name__ == f"{__name__}.{name}" and name not in _SHADOWING \
+        else getattr(module, name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *__all__})
+
+
+class _Package(types.ModuleType):
+    """The package module: binding a sub-module under a name a function owns is ignored."""
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        if name in _SHADOWING and isinstance(value, types.ModuleType):
+            return
+        super().__setattr__(name, value)
+
+
+sys.modules[__name__].__class__ = _Package

@@ -5,6 +5,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[1]
 DOCUMENTED = re.compile(r"\bmrnngraph((?:\.[A-Za-z_][A-Za-z0-9_]*)+)")
 
@@ -51,3 +53,39 @@ def test_every_documented_name_is_an_attribute_after_import_mrnngraph():
                          timeout=120, cwd=ROOT)
     assert run.returncode == 0, run.stderr
     assert run.stdout.strip() == "", f"documented but not reachable:\n{run.stdout}"
+
+
+def _fresh(code: str) -> str:
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         timeout=120, cwd=ROOT)
+    assert run.returncode == 0, run.stderr
+    return run.stdout.strip()
+
+
+def test_import_mrnngraph_loads_neither_torch_nor_matplotlib():
+    out = _fresh("import sys, mrnngraph\n"
+                 "print(sorted(m for m in ('torch', 'matplotlib') if m in sys.modules))")
+    assert out == "[]"
+
+
+def test_functions_keep_their_names_after_their_modules_are_imported():
+    """``mg.compile`` stays the function once ``mrnngraph.compile`` (the module) is imported,
+    whichever comes first."""
+    out = _fresh(
+        "import types, mrnngraph as mg\n"
+        "import mrnngraph.compile, mrnngraph.draw.matrix, mrnngraph.train, mrnngraph.report\n"
+        "import mrnngraph.perturb, mrnngraph.model\n"
+        "names = ['compile', 'draw', 'train', 'report', 'perturb', 'validate']\n"
+        "print([n for n in names if isinstance(getattr(mg, n), types.ModuleType)])\n"
+        "print(type(mg.compile(mg.presets.cbgt_loop(), seed=0)).__name__)\n")
+    assert out.splitlines() == ["[]", "CompiledCircuit"]
+
+
+def test_unknown_names_raise_attribute_error():
+    import mrnngraph
+
+    with pytest.raises(AttributeError, match="no attribute 'nope'"):
+        mrnngraph.nope  # noqa: B018
+    with pytest.raises(AttributeError):
+        mrnngraph._buffers_x  # noqa: B018
+    assert set(mrnngraph.__all__) <= set(dir(mrnngraph))

@@ -8,11 +8,21 @@
 * :func:`from_adjacency` turns a connectome-style weighted matrix into a circuit.
 """
 
+import importlib
+from typing import TYPE_CHECKING, Any
+
 from ._json import graph_from_dict, graph_to_dict
-from .adjacency import from_adjacency
 from .files import FORMATS, load, save, validate_file
 from .mrnntorch import from_mrnntorch, to_mrnntorch
-from .nn4n import to_nn4n
+
+if TYPE_CHECKING:
+    from .adjacency import from_adjacency
+    from .nn4n import to_nn4n
+    from .nwb import read_nwb
+
+# Imported on first use: nn4n's masks need torch, the adjacency reader numpy; reading
+# and writing circuit files needs neither.
+_LAZY = {"to_nn4n": ".nn4n", "from_adjacency": ".adjacency", "read_nwb": ".nwb"}
 
 __all__ = [
     "FORMATS",
@@ -25,4 +35,17 @@ __all__ = [
     "to_mrnntorch",
     "to_nn4n",
     "from_adjacency",
+    "read_nwb",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        value = getattr(importlib.import_module(_LAZY[name], __name__), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *__all__})
