@@ -87,6 +87,18 @@ def test_scores_do_not_depend_on_the_unit_of_the_rates():
         np.testing.assert_array_equal(a.folds[r], b.folds[r])
 
 
+def test_bins_are_decoded_independently_whatever_the_chunking(monkeypatch):
+    import mrnngraph.analysis.decoding as decoding
+
+    rec, y = planted(n=60, T=6)
+    whole = decode(rec, y)
+    monkeypatch.setattr(decoding, "_CHUNK", 1)          # one bin per batched fit
+    chunked = decode(rec, y)
+    for r in rec.regions:
+        np.testing.assert_array_equal(whole.folds[r], chunked.folds[r])
+        np.testing.assert_array_equal(whole.alpha[r], chunked.alpha[r])
+
+
 def test_windows_average_bins():
     rec, _ = planted(T=10)
     res = decode(rec, "y", window=4)

@@ -23,6 +23,7 @@ __all__ = ["decode", "DecodingResult", "ALPHAS"]
 #: Ridge penalties tried by default (on activity centred and scaled to unit mean square per
 #: neuron); one is chosen per fold and time bin by leave-one-out error on the training trials.
 ALPHAS: tuple[float, ...] = (1e-2, 1e-1, 1.0, 1e1, 1e2, 1e3, 1e4)
+_CHUNK = 2**24
 
 
 @dataclass(frozen=True, eq=False)
@@ -369,7 +370,13 @@ def decode(recording: Recording, labels: Any, *, folds: int = 5, seed: int = 0,
         per_fold, per_alpha = [], []
         for f in range(folds):
             test = torch.as_tensor(fold == f)
-            coef, icpt, mu, sd, best = _ridge_fit(xt[:, ~test], target[~test], a)
+            # Bins in chunks, so that the batched fit holds at most about _CHUNK numbers
+            # per array whatever the number of trials and neurons.
+            ntr, p = int((~test).sum()), xt.shape[-1]
+            step = max(1, _CHUNK // (ntr * max(min(ntr, p), 1) * len(a)))
+            parts = [_ridge_fit(xt[s:s + step, ~test], target[~test], a)
+                     for s in range(0, xt.shape[0], step)]
+            coef, icpt, mu, sd, best = (torch.cat(z) for z in zip(*parts, strict=True))
             pred = _ridge_predict(xt[:, test], coef, icpt, mu, sd)
             truth = target[test]
             if kind == "classification":
