@@ -271,7 +271,7 @@ def sparse_section(args, device: str = "cpu") -> dict[str, Any]:
         res.outputs.square().mean().backward()
         grad = model.parametrizations.weight_hh.original.grad
         if not sparse:
-            grad = results["sparse"]["model"]._constraint("weight_hh").right_inverse(grad)
+            grad = results["sparse"]["model"]._constraint("weight_hh").original_from_dense(grad)
         results[key] = {"model": model, "outputs": res.outputs.detach(),
                         "rates": res.rates.detach(), "grad_hh": grad}
         if not sparse:
