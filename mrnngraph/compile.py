@@ -260,10 +260,11 @@ def _map_chunked(pool: ThreadPoolExecutor, workers: int, fn: Callable[[Any], Any
     """``list(map(fn, items))`` on the pool, a run of items per task: one future per
     projection cost thread wake-ups and lock traffic in the kernel at 20,000 projections.
 
-    The workers leave torch's thread settings as they are: ``torch.set_num_threads(1)``
-    inside them (and restoring the count after) left MKL unable to run a batched
-    float64 ``torch.linalg.solve`` in the caller's process afterwards (issue 12), and
-    the thread count is the user's to choose. What that cost is in bench/NOTES.md.
+    The workers leave torch's thread settings as they are: the thread count is the
+    user's to choose, and setting it (``torch.set_num_threads(1)`` in each worker, the
+    caller's count restored after) broke every batched ``torch.linalg.solve`` of the
+    process afterwards (issue 12; torch's batched LU fails in MKL once the count has
+    been set to 2 or more, pytorch/pytorch#142815). The cost is in bench/NOTES.md.
     """
     if workers == 1 or len(items) < 2:
         return [fn(x) for x in items]
