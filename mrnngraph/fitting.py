@@ -26,8 +26,10 @@ The choices, and why
   trials, kept in ``model.x0`` (a buffer the checkpoint saves); ``learn_x0=False``
   keeps the circuit's ``init`` instead.
 * **Time.** A bin of ``dt`` ms is ``dt / model.dt`` model steps (an integer; CURBD's
-  ``dtFactor``); the input of a bin is held over its steps; bin ``t + 1`` is
-  compared with the rates after those steps.
+  ``dtFactor``). Bin ``t + 1`` is compared with the rates after the steps that lead
+  into it from bin ``t``, driven by the input of bin ``t + 1`` held over them — the
+  convention of the model's ``forward`` and of :func:`mrnngraph.activity`, where
+  ``rates[:, t]`` is the state after the input ``inputs[:, t]``.
 * **Constraints.** Masks, Dale's law and frozen projections are the model's
   parametrizations, so they hold after every optimizer step; nothing here touches
   them (see ``tests/test_fitting.py``).
@@ -58,7 +60,8 @@ from torch.nn import functional as F
 from .recording import Recording
 from .train import History, TrainingDiverged, _seed_of, _terms
 
-__all__ = ["fit", "pvar", "reconstruct", "free_run", "Observation", "FitHistory"]
+__all__ = ["fit", "pvar", "reconstruct", "free_run", "Observation", "FitHistory",
+           "PathwaySparsity"]
 
 #: Where each activation's rates are mapped at the start: (low, high) of the training range.
 _TARGET_RANGE = {"tanh": (-0.8, 0.8), "linear": (-0.8, 0.8), "relu": (0.0, 1.0),
@@ -179,6 +182,45 @@ class Observation:
                    str(d.get("activation", "tanh")), t(d.get("weight", {})))
 
 
+# --------------------------------------------------------------------------- regulariser
+class PathwaySparsity:
+    r"""Group lasso over pathways: ``weight * sum ||W[dst, src]||_F / sqrt(size(dst))``.
+
+    One term per declared recurrent projection between different regions (and the
+    self-projections with ``self_connections=True``). Each block's norm shrinks as a
+    whole, so pathways the data do not need go to (near) zero instead of every synapse
+    shrinking a little: what a fit that declares every pair of regions needs to tell
+    absent pathways from weak ones. A regulariser for :func:`fit` (``losses=``) or
+    :func:`mrnngraph.train`.
+
+    Examples
+    --------
+    >>> import mrnngraph as mg
+    >>> from mrnngraph.presets.examples import two_area_ei
+    >>> model = mg.MultiRegionRNN.from_graph(two_area_ei(size=10), seed=0)
+    >>> float(PathwaySparsity(0.0)(model, None, None))
+    0.0
+    """
+
+    name = "pathway_sparsity"
+
+    def __init__(self, weight: float, *, self_connections: bool = False):
+        self.weight = _check_number("weight", weight, positive=False)
+        self.self_connections = bool(self_connections)
+
+    def __call__(self, model: nn.Module, out: Any, batch: Any) -> torch.Tensor:
+        w = model.weight_hh
+        lay = model.layout
+        total = w.new_zeros(())
+        for (src, dst), block in model.circuit.blocks.items():
+            if block.family != "hh" or (src == dst and not self.self_connections):
+                continue
+            rows, cols = lay.slice(dst), lay.slice(src)
+            total = total + (w[rows, cols].pow(2).sum() + 1e-12).sqrt() / math.sqrt(
+                rows.stop - rows.start)
+        return self.weight * total
+
+
 # --------------------------------------------------------------------------- history
 @dataclass
 class FitHistory(History):
@@ -239,7 +281,7 @@ def _run(model: Any, obs: Observation, rates: Mapping[str, torch.Tensor],
         s = lay.slice(r)
         n = y.shape[2]
         x0[:, s.start:s.start + n] = obs.initial_state(r, y[:, 0])
-    u = inputs[:, :-1]
+    u = inputs[:, 1:]  # the input of bin t + 1 drives the steps that end in bin t + 1
     if k > 1:
         u = u.repeat_interleave(k, dim=1)
     batch_first = getattr(model, "batch_first", True)

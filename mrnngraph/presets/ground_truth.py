@@ -57,7 +57,8 @@ def _smooth_noise(rng: np.random.Generator, shape: tuple[int, ...], width: float
     z = rng.standard_normal(shape)
     k = np.exp(-0.5 * (np.arange(-3 * width, 3 * width + 1) / width) ** 2)
     k /= np.sqrt((k ** 2).sum())
-    return np.apply_along_axis(lambda v: np.convolve(v, k, mode="same"), 1, z)
+    h, n = len(k) // 2, shape[1]
+    return np.apply_along_axis(lambda v: np.convolve(v, k, mode="full")[h:h + n], 1, z)
 
 
 def simulate_ground_truth(*, size: int = 60, n_trials: int = 36, n_steps: int = 150,
@@ -75,7 +76,8 @@ def simulate_ground_truth(*, size: int = 60, n_trials: int = 36, n_steps: int = 
     dict
         ``graph`` (the truth), ``model`` (its MultiRegionRNN), ``recording`` (a
         :class:`~mrnngraph.Recording` with ``trials["coherence"]`` and
-        ``trials["condition"]``), ``rates`` (the units' ``h`` as a Recording).
+        ``trials["condition"]``, ``trials["trial"]``: the index), ``rates`` (the units'
+        ``h`` as a Recording), ``x0`` (the initial states).
     """
     from ..model import MultiRegionRNN
     from ..recording import Recording, activity
@@ -96,7 +98,8 @@ def simulate_ground_truth(*, size: int = 60, n_trials: int = 36, n_steps: int = 
     x0 = 0.5 * rng.standard_normal((n_trials, model.hidden_size))
     units = activity(model, torch.as_tensor(u, dtype=torch.float32),
                      x0=torch.as_tensor(x0, dtype=torch.float32),
-                     trials={"coherence": c, "condition": cond})
+                     trials={"coherence": c, "condition": cond,
+                             "trial": np.arange(n_trials)})
     if hz:
         rates = {}
         for r, h in units.rates.items():

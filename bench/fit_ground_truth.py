@@ -1,0 +1,276 @@
+"""Ground-truth benchmark of data-constrained fitting: mrnngraph.fit against FORCE (CURBD).
+
+A three-region network with known pathways (``mrnngraph.presets.ground_truth``: a loop
+a -> b -> c -> a of decreasing strength, no b -> a, c -> b, a -> c) is simulated; its
+rates, in pseudo-Hz, are split into training and held-out trials. Two fits see the same
+training trials:
+
+* ``mrnngraph.fit`` of a circuit declaring every ordered pair of regions (BPTT through
+  the fused scan, Adam, per-neuron affine read-out), and
+* a FORCE/RLS fit of one full matrix in CURBD's manner (Perich et al. 2020; Sussillo &
+  Abbott 2009): data scaled to max 1 and clipped to 0.999, ``g = 1.5``, ``P0 = 1``, the
+  drive ``J r`` trained towards the data at every bin, the state reset to the data at
+  each trial start, several passes over the training trials; filtered white-noise input
+  as CURBD (``--force-inputs task`` also gives it the task inputs through RLS-trained
+  input weights).
+
+Reported: held-out pVar (free run from each trial's first bin), the pathway strengths
+(mean |current| over held-out trials) against the truth's (Spearman rank correlation
+over the six between-region pairs; every absent pathway weaker than every present
+one), and CPU time of each fit (``time.process_time``, torch threads as given).
+
+    python bench/fit_ground_truth.py --out bench/results/fit_ground_truth
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+import time
+import warnings
+from pathlib import Path
+
+# bench/ holds a profile.py of its own: keep it from shadowing the standard library's
+# (torch imports cProfile) when this file is run as a script.
+sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).parent.resolve()]
+
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+
+import mrnngraph as mg  # noqa: E402
+from mrnngraph.analysis.pathways import pathway_strength  # noqa: E402
+from mrnngraph.fitting import Observation, PathwaySparsity, fit, pvar  # noqa: E402
+from mrnngraph.presets.ground_truth import (  # noqa: E402
+    ABSENT_PATHWAYS,
+    TRUE_PATHWAYS,
+    fitting_graph,
+    simulate_ground_truth,
+)
+
+BETWEEN = list(TRUE_PATHWAYS) + list(ABSENT_PATHWAYS)
+
+
+def spearman(a: list[float], b: list[float]) -> float:
+    ra = np.argsort(np.argsort(a)).astype(float)
+    rb = np.argsort(np.argsort(b)).astype(float)
+    return float(np.corrcoef(ra, rb)[0, 1])
+
+
+def ranking(truth: dict, fitted: dict) -> dict:
+    t = [truth.get(p, 0.0) for p in BETWEEN]
+    f = [fitted[p] for p in BETWEEN]
+    present = [fitted[p] for p in TRUE_PATHWAYS]
+    absent = [fitted[p] for p in ABSENT_PATHWAYS]
+    order_true = sorted(TRUE_PATHWAYS, key=lambda p: -truth.get(p, 0.0))
+    order_fit = sorted(TRUE_PATHWAYS, key=lambda p: -fitted[p])
+    return {"spearman_between": spearman(t, f),
+            "absent_below_present": bool(max(absent) < min(present)),
+            "present_order_matches": order_true == order_fit,
+            "margin_min_present_over_max_absent": float(min(present) / max(absent))}
+
+
+# --------------------------------------------------------------------------- FORCE
+def force_fit(train: mg.Recording, test: mg.Recording, *, g: float = 1.5, p0: float = 1.0,
+              tau: float = 100.0, dt_factor: int = 1, runs: int = 30, seed: int = 0,
+              amp_wn: float = 0.01, tau_wn: float = 100.0, task_inputs: bool = False
+              ) -> dict:
+    """CURBD-style FORCE on concatenated training trials; returns J, scores and CPU time."""
+    rng = np.random.default_rng(seed)
+    regions = train.regions
+    sizes = [train.n_neurons[r] for r in regions]
+    data_tr = np.concatenate([train.rates[r] for r in regions], axis=2).astype(np.float64)
+    data_te = np.concatenate([test.rates[r] for r in regions], axis=2).astype(np.float64)
+    scale = data_tr.max()
+    a_tr = np.clip(data_tr / scale, -0.999, 0.999)
+    a_te = np.clip(data_te / scale, -0.999, 0.999)
+    N = a_tr.shape[2]
+    T = a_tr.shape[1]
+    dt = train.dt / dt_factor
+    alpha = dt / tau
+    I = train.inputs.shape[2] if (task_inputs and train.inputs is not None) else 0
+    J = g * rng.standard_normal((N, N)) / math.sqrt(N)
+    Jin = np.zeros((N, I))
+    P = np.eye(N + I) / p0
+
+    def white_noise(n_trials: int, stream: np.random.Generator) -> np.ndarray:
+        steps = T * dt_factor
+        wn = stream.standard_normal((n_trials, steps, N)) * amp_wn * math.sqrt(tau_wn / dt)
+        out = np.zeros_like(wn)
+        lam = dt / tau_wn
+        for t in range(1, steps):
+            out[:, t] = out[:, t - 1] + lam * (-out[:, t - 1] + wn[:, t])
+        return out
+
+    start = time.process_time()
+    noise_tr = white_noise(train.n_trials, np.random.default_rng(seed + 1))
+    u_tr = train.inputs if I else None
+    for _ in range(runs):
+        for i in rng.permutation(train.n_trials):
+            H = a_tr[i, 0].copy()  # CURBD resets the state to the data at trial starts
+            for t in range(1, T):
+                for s in range(dt_factor):
+                    r = np.tanh(H)
+                    JR = J @ r + noise_tr[i, (t - 1) * dt_factor + s]
+                    if I:
+                        JR = JR + Jin @ u_tr[i, t]
+                    H = H + alpha * (-H + JR)
+                r = np.tanh(H)
+                phi = np.concatenate([r, u_tr[i, t]]) if I else r
+                z = J @ r + (Jin @ u_tr[i, t] if I else 0.0)
+                err = z - a_tr[i, t]
+                k = P @ phi
+                c = 1.0 / (1.0 + phi @ k)
+                P -= c * np.outer(k, k)
+                W = np.concatenate([J, Jin], axis=1) - c * np.outer(err, k)
+                J, Jin = W[:, :N], W[:, N:]
+    cpu = time.process_time() - start
+
+    def free_run(a: np.ndarray, u: np.ndarray | None, noise: np.ndarray
+                 ) -> tuple[np.ndarray, np.ndarray]:
+        H = a[:, 0].copy()  # as the training runs reset it (CURBD)
+        out = np.zeros_like(a)
+        out[:, 0] = np.tanh(H)
+        rates_steps = [np.tanh(H)]
+        for t in range(1, T):
+            for s in range(dt_factor):
+                r = np.tanh(H)
+                JR = r @ J.T + noise[:, (t - 1) * dt_factor + s]
+                if I:
+                    JR = JR + u[:, t] @ Jin.T
+                H = H + alpha * (-H + JR)
+                rates_steps.append(np.tanh(H))
+            out[:, t] = np.tanh(H)
+        return out, np.stack(rates_steps, axis=1)[:, :-1]
+
+    noise_te = white_noise(test.n_trials, np.random.default_rng(seed + 2))
+    model_te, r_prev = free_run(a_te, test.inputs if I else None, noise_te)
+
+    def pv(d: np.ndarray, m: np.ndarray) -> float:
+        return float(1 - ((d - m) ** 2).sum() / (d.size * d.var()))
+
+    offs = np.cumsum([0, *sizes])
+    scores = {"all": pv(a_te[:, 1:], model_te[:, 1:])}
+    strengths = {}
+    for k, r in enumerate(regions):
+        sl = slice(offs[k], offs[k + 1])
+        scores[r] = pv(a_te[:, 1:, sl], model_te[:, 1:, sl])
+    for ks, src in enumerate(regions):
+        for kd, dst in enumerate(regions):
+            cur = r_prev[..., offs[ks]:offs[ks + 1]] @ J[offs[kd]:offs[kd + 1],
+                                                          offs[ks]:offs[ks + 1]].T
+            strengths[(src, dst)] = float(np.abs(cur).mean())
+    return {"pvar": scores, "strength": strengths, "cpu_s": cpu, "J": J}
+
+
+# --------------------------------------------------------------------------- main
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--out", default="bench/results/fit_ground_truth")
+    ap.add_argument("--size", type=int, default=60)
+    ap.add_argument("--trials", type=int, default=36)
+    ap.add_argument("--bins", type=int, default=150)
+    ap.add_argument("--steps", type=int, default=300)
+    ap.add_argument("--lr", type=float, default=2e-2)
+    ap.add_argument("--batch-size", type=int, default=27)
+    ap.add_argument("--sparsity", type=float, default=0.0,
+                    help="weight of the pathway group lasso (PathwaySparsity)")
+    ap.add_argument("--force-runs", type=int, default=30)
+    ap.add_argument("--force-inputs", choices=["noise", "task"], default="noise")
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--threads", type=int, default=None)
+    ap.add_argument("--no-force", action="store_true")
+    args = ap.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    warnings.simplefilter("ignore", mg.CircuitWarning)
+
+    gt = simulate_ground_truth(size=args.size, n_trials=args.trials, n_steps=args.bins,
+                               seed=args.seed)
+    rec = gt["recording"]
+    train, test = rec.split(0.25, seed=args.seed, stratify="condition")
+    truth = pathway_strength(gt["model"], gt["rates"][test.trials["trial"]],
+                             observation=Observation.identity(gt["rates"], "tanh"))
+
+    model = mg.MultiRegionRNN.from_graph(fitting_graph(args.size), seed=args.seed + 1)
+    start = time.process_time()
+    history = fit(model, train, steps=args.steps, lr=args.lr, batch_size=args.batch_size,
+                  seed=args.seed, validation=test, eval_every=max(1, args.steps // 10),
+                  progress=False,
+                  losses=[PathwaySparsity(args.sparsity)] if args.sparsity else None)
+    cpu_fit = time.process_time() - start
+    scores = pvar(model, test)
+    fitted = pathway_strength(model, test)
+    result = {
+        "problem": {"size": args.size, "trials": args.trials, "bins": args.bins,
+                    "train_trials": len(train), "test_trials": len(test),
+                    "true_gains": {f"{s}->{d}": g for (s, d), g in TRUE_PATHWAYS.items()},
+                    "absent": [f"{s}->{d}" for s, d in ABSENT_PATHWAYS]},
+        "truth_strength": {f"{s}->{d}": truth.get((s, d), 0.0) for s in "abc" for d in "abc"},
+        "fit": {"steps": args.steps, "lr": args.lr, "batch_size": args.batch_size,
+                "pathway_sparsity": args.sparsity,
+                "cpu_s": cpu_fit, "wall_s": history.seconds, "pvar_test": scores,
+                "pvar_train": pvar(model, train),
+                "strength": {f"{s}->{d}": v for (s, d), v in fitted.items()},
+                "ranking": ranking(truth, fitted),
+                "evals": history.evals},
+        "torch_threads": torch.get_num_threads(),
+    }
+    force = None
+    if not args.no_force:
+        force = force_fit(train, test, runs=args.force_runs, seed=args.seed,
+                          task_inputs=args.force_inputs == "task")
+        result["force"] = {"runs": args.force_runs, "inputs": args.force_inputs,
+                           "g": 1.5, "P0": 1.0, "cpu_s": force["cpu_s"],
+                           "pvar_test": force["pvar"],
+                           "strength": {f"{s}->{d}": v for (s, d), v in
+                                        force["strength"].items()},
+                           "ranking": ranking(truth, force["strength"])}
+    (out / "results.json").write_text(json.dumps(result, indent=2, default=float))
+    figures(out, model, test, truth, fitted, scores, force)
+    print(json.dumps({k: result[k] for k in result if k in ("fit", "force")},
+                     indent=1, default=float)[:4000])
+
+
+def figures(out: Path, model, test, truth, fitted, scores, force) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from mrnngraph.analysis.fit_plots import plot_fit_traces, plot_pathway_currents, plot_pvar
+
+    fig = plot_pathway_currents(model, test)
+    fig.savefig(out / "fit_currents.png", dpi=90)
+    plt.close(fig)
+    fig = plot_fit_traces(model, test, trial=0, neurons=3)
+    fig.savefig(out / "fit_traces.png", dpi=90)
+    plt.close(fig)
+    ax = plot_pvar(scores, reference=None if force is None else force["pvar"],
+                   labels=("mrnngraph.fit", "FORCE (CURBD)"))
+    ax.figure.savefig(out / "fit_pvar.png", dpi=90)
+    plt.close(ax.figure)
+    fig, ax = plt.subplots(figsize=(5.5, 4), layout="constrained")
+    t = np.array([truth.get(p, 0.0) for p in BETWEEN])
+    for vals, label, marker in ((fitted, "mrnngraph.fit", "o"),
+                                (None if force is None else force["strength"], "FORCE", "s")):
+        if vals is None:
+            continue
+        f = np.array([vals[p] for p in BETWEEN])
+        ax.scatter(t, f / f.max(), marker=marker, label=label)
+    for p, x in zip(BETWEEN, t, strict=True):
+        ax.annotate(f"{p[0]}→{p[1]}", (x, 0), textcoords="offset points", xytext=(0, -12),
+                    ha="center", fontsize=7, rotation=90)
+    ax.set_xlabel("true pathway strength (mean |current|)")
+    ax.set_ylabel("fitted strength / its max")
+    ax.set_title("between-region pathways: fitted vs true")
+    ax.legend()
+    fig.savefig(out / "fit_strengths.png", dpi=90)
+    plt.close(fig)
+
+
+if __name__ == "__main__":
+    main()
