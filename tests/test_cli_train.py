@@ -108,14 +108,67 @@ def test_broken_circuit_file_lists_every_problem(run, tmp_path):
     assert not (tmp_path / "o").exists()
 
 
-@pytest.mark.parametrize("args, message", [
-    (("--task", "nope"), "unknown task 'nope'"),
-    (("--steps", "-1"), "--steps must be >= 0"),
-    (("--lr", "0"), "--lr must be > 0"),
+def test_usage_errors(run, tmp_path):
+    code, _, err = run("train", "--task", "nope", "--out", tmp_path / "o")
+    assert code == 1 and "unknown task 'nope'" in err and "Traceback" not in err
+
+
+@pytest.mark.parametrize("args", [
+    ("--steps", "-1"), ("--lr", "0"), ("--lr", "nan"), ("--clip-grad", "0"),
+    ("--clip-grad", "nan"), ("--clip-grad", "-1"), ("--noise-std", "-1"),
+    ("--noise-std", "inf"), ("--format", "xml"), ("--batch-size", "0"),
+    ("--eval-trials", "0"), ("--threads", "0"),
 ])
-def test_usage_errors(run, tmp_path, args, message):
-    code, _, err = run("train", *args, "--out", tmp_path / "o")
-    assert code == 1 and message in err and "Traceback" not in err
+def test_bad_numbers_and_choices_are_argument_errors(run, tmp_path, capsys, args):
+    with pytest.raises(SystemExit) as exc:
+        run("train", *args, "--out", tmp_path / "o")
+    assert exc.value.code == 2
+    err = capsys.readouterr().err
+    errors = [line for line in err.splitlines() if "error:" in line]
+    assert len(errors) == 1 and args[0] in errors[0] and "Traceback" not in err
+    assert not (tmp_path / "o").exists()
+
+
+def test_defaults_match_the_library():
+    import inspect
+
+    from mrnngraph.train import train
+
+    defaults = inspect.signature(train).parameters
+    for name in ("lr", "batch_size", "clip_grad"):
+        assert training.DEFAULTS[name] == defaults[name].default, name
+
+
+def test_unusable_out_is_found_before_training(run, tmp_path):
+    a_file = tmp_path / "taken"
+    a_file.write_text("not a folder")
+    for out in (a_file, a_file / "below"):
+        code, stdout, err = run("train", "--steps", "100000", "--quiet", "--out", out)
+        assert code == 1 and stdout == "" and "Traceback" not in err
+        assert "--out" in err and "file" in err and str(out) in err
+    assert a_file.read_text() == "not a folder"
+
+
+def test_health_events_are_printed_and_written(run, tmp_path):
+    import networkx as nx
+
+    G = nx.DiGraph(name="dead_end", dt=20.0, tau=100.0)
+    G.add_node("stim", kind="input", size=3)
+    G.add_node("early", size=8, exc_frac=0.75)
+    G.add_node("late", size=4, sign="exc")
+    G.add_node("choice", kind="output", size=3)
+    G.add_edge("stim", "early")
+    G.add_edge("late", "choice")
+    path = tmp_path / "dead.json"
+    save(G, path)
+    code, stdout, err = run("train", path, "--steps", "10", "--batch-size", "4",
+                            "--eval-trials", "8", "--quiet", "--no-figures",
+                            "--out", tmp_path / "o")
+    assert code == 0, err
+    assert "warning: training health" in err and "'late'" in err and "Traceback" not in err
+    m = json.loads((tmp_path / "o" / "metrics.json").read_text())
+    assert m["interrupted"] is False
+    assert {(e["kind"], e["region"]) for e in m["health"]} >= {("silent_region", "late")}
 
 
 def test_missing_file(run, tmp_path):
@@ -187,3 +240,73 @@ def test_trials_figure_other_tasks(task):
     fig = training.trials_figure(task, model, batch, result)
     out_ax = [a for a in fig.axes if a.get_ylabel().startswith("outputs")][0]
     assert len(out_ax.lines) == 2 * task.output_size  # solid outputs, dashed targets
+
+
+# --------------------------------------------------------------------------- signals
+_CHILD = """
+import os, signal, sys
+import mrnngraph.train
+
+T = sys.modules["mrnngraph.train"]  # the attribute mrnngraph.train is the function
+
+real = T.train
+SIG = getattr(signal, sys.argv[1])
+
+
+def train(*args, **kwargs):
+    def stop(step, history, model):
+        if step == 3:
+            os.kill(os.getpid(), SIG)  # delivered to this process while it trains
+    kwargs["callbacks"] = [stop]
+    return real(*args, **kwargs)
+
+
+T.train = train
+from mrnngraph.cli import main
+
+sys.exit(main(["train", "--steps", "1000", "--batch-size", "4", "--quiet", "--out", sys.argv[2]]))
+"""
+
+
+@pytest.mark.parametrize("sig, code", [("SIGINT", 130), ("SIGTERM", 143)])
+def test_a_signal_stops_training_cleanly_and_keeps_what_exists(tmp_path, sig, code):
+    import subprocess
+    import sys
+
+    out = tmp_path / "run"
+    proc = subprocess.run([sys.executable, "-c", _CHILD, sig, str(out)], capture_output=True,
+                          text=True, timeout=240)
+    assert proc.returncode == code, proc.stderr
+    assert "Traceback" not in proc.stderr and f"interrupted by {sig} after 3 of 1000" in proc.stderr
+    assert {p.name for p in out.iterdir()} == {"model.pt", "history.json", "metrics.json"}
+    m = json.loads((out / "metrics.json").read_text())
+    assert m["interrupted"] == {"signal": sig, "completed_steps": 3, "requested_steps": 1000}
+    assert m["eval"] is None
+    h = json.loads((out / "history.json").read_text())
+    assert h["step"] == [1, 2, 3] and h["interrupted"] is True
+    ck = load_checkpoint(out / "model.pt")
+    assert ck.metadata["interrupted"] == sig and ck.metadata["steps"] == 3
+
+
+def test_sigterm_from_outside_exits_143_without_traceback(tmp_path):
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    out = tmp_path / "run"
+    proc = subprocess.Popen([sys.executable, "-m", "mrnngraph", "train", "--steps", "100000",
+                             "--batch-size", "4", "--quiet", "--out", str(out)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 120
+        while not out.exists() and time.monotonic() < deadline and proc.poll() is None:
+            time.sleep(0.1)  # the folder is made just before training starts
+        time.sleep(1.0)
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=120)
+    finally:
+        proc.kill()
+    assert proc.returncode == 143 and "Traceback" not in err, err
+    if (out / "metrics.json").exists():  # the signal came during training
+        assert json.loads((out / "metrics.json").read_text())["interrupted"]["signal"] == "SIGTERM"

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import os
+import signal
 import sys
 import time
 import warnings
@@ -18,12 +18,15 @@ from pathlib import Path
 from typing import Any
 
 from .._files import atomic_write
+from ._args import integer, real
 
 __all__ = ["register", "DEFAULTS"]
 
-#: Defaults of ``mrnngraph train`` (measured to reach >= 90 % on coherences >= 12.8 % of
-#: perceptual decision making with the default circuit in well under 3 minutes on 2 CPU cores).
-DEFAULTS = {"task": "perceptual_decision_making", "steps": 500, "batch_size": 64, "lr": 3e-3,
+#: Defaults of ``mrnngraph train``. ``lr``, ``batch_size`` and ``clip_grad`` are those of
+#: :func:`mrnngraph.train.train` (a test keeps them equal; docs/training.md, "The recipe",
+#: says what each buys); the default run reaches >= 90 % on coherences >= 12.8 % of
+#: perceptual decision making with the default circuit in well under 3 minutes on 2 cores.
+DEFAULTS = {"task": "perceptual_decision_making", "steps": 500, "batch_size": 64, "lr": 1e-2,
             "seed": 0, "eval_trials": 2000, "clip_grad": 1.0, "threads": 1, "nproc": 2,
             "noise_std": 0.0}
 
@@ -34,6 +37,8 @@ _EVAL_SEED_OFFSET = 1_000_003
 
 def register(subparsers: Any) -> None:
     """Add the ``train`` sub-command."""
+    from ..io.files import FORMATS
+
     d = DEFAULTS
     p = subparsers.add_parser(
         "train", help="train a circuit on a cognitive task; write figures, metrics, model",
@@ -53,13 +58,13 @@ def register(subparsers: Any) -> None:
                    help="perceptual_decision_making (pdm), context_dependent_integration "
                    "(cdi, mante), flip_flop (3bit), or neurogym:<env id> if neurogym is "
                    f"installed (default: {d['task']})")
-    p.add_argument("--steps", type=int, default=d["steps"], metavar="N",
+    p.add_argument("--steps", type=integer(low=0), default=d["steps"], metavar="N",
                    help=f"optimizer steps (default: {d['steps']})")
-    p.add_argument("--batch-size", type=int, default=d["batch_size"], metavar="B",
+    p.add_argument("--batch-size", type=integer(low=1), default=d["batch_size"], metavar="B",
                    help=f"trials per step, over all processes (default: {d['batch_size']})")
-    p.add_argument("--lr", type=float, default=d["lr"], help=f"Adam learning rate "
+    p.add_argument("--lr", type=real(low=0), default=d["lr"], help=f"Adam learning rate "
                    f"(default: {d['lr']:g})")
-    p.add_argument("--seed", type=int, default=d["seed"], metavar="S",
+    p.add_argument("--seed", type=integer(low=0), default=d["seed"], metavar="S",
                    help="seed of the circuit's masks and weights, the training batches and "
                    f"the held-out batch (default: {d['seed']})")
     p.add_argument("--out", metavar="DIR", default=None,
@@ -69,19 +74,19 @@ def register(subparsers: Any) -> None:
     p.add_argument("--distributed", action="store_true",
                    help="data-parallel training with torch.distributed (gloo on CPU, nccl on "
                    "GPU): joins torchrun's process group, else starts --nproc processes")
-    p.add_argument("--nproc", type=int, default=None, metavar="P",
+    p.add_argument("--nproc", type=integer(low=1), default=None, metavar="P",
                    help="processes for --distributed outside torchrun (default: "
                    f"{d['nproc']} on CPU, the GPU count on cuda)")
-    p.add_argument("--threads", type=int, default=d["threads"], metavar="T",
+    p.add_argument("--threads", type=integer(low=1), default=d["threads"], metavar="T",
                    help="torch CPU threads per process (default: 1, fastest for small "
                    "circuits on shared cores)")
-    p.add_argument("--eval-trials", type=int, default=d["eval_trials"], metavar="N",
+    p.add_argument("--eval-trials", type=integer(low=1), default=d["eval_trials"], metavar="N",
                    help=f"held-out trials scored at the end (default: {d['eval_trials']})")
-    p.add_argument("--noise-std", type=float, default=d["noise_std"],
-                   help=f"recurrent noise of the model (default: {d['noise_std']:g})")
-    p.add_argument("--clip-grad", type=float, default=d["clip_grad"],
-                   help=f"largest gradient norm (default: {d['clip_grad']:g})")
-    p.add_argument("--format", dest="file_format", default=None,
+    p.add_argument("--noise-std", type=real(low=0, low_open=False), default=d["noise_std"],
+                   help=f"recurrent noise of the model, >= 0 (default: {d['noise_std']:g})")
+    p.add_argument("--clip-grad", type=real(low=0), default=d["clip_grad"],
+                   help=f"largest gradient norm, > 0 (default: {d['clip_grad']:g})")
+    p.add_argument("--format", dest="file_format", default=None, choices=FORMATS,
                    help="format of CIRCUIT (default: from its extension)")
     p.add_argument("--no-figures", dest="figures", action="store_false",
                    help="write no figures (metrics, history and the model still)")
@@ -95,15 +100,7 @@ class _UsageError(Exception):
 
 
 def _check_args(args: argparse.Namespace) -> None:
-    for name in ("steps", "batch_size", "eval_trials", "threads"):
-        v = getattr(args, name)
-        low = 0 if name == "steps" else 1
-        if v < low:
-            raise _UsageError(f"--{name.replace('_', '-')} must be >= {low}; got {v}")
-    if args.nproc is not None and args.nproc < 1:
-        raise _UsageError(f"--nproc must be >= 1; got {args.nproc}")
-    if not (math.isfinite(args.lr) and args.lr > 0):
-        raise _UsageError(f"--lr must be > 0; got {args.lr}")
+    # Numbers are checked by their argparse types; here what needs more than one value.
     if args.device == "cuda":
         import torch
 
@@ -158,11 +155,14 @@ def _circuit_name(G: Any, source: str) -> str:
 def _train_command(args: argparse.Namespace) -> int:
     from ..train import distributed_env, launch
 
+    stopped_by: dict[str, int] = {}
+    previous = _catch_sigterm(stopped_by)
     try:
         _check_args(args)
         if args.distributed and distributed_env() is None:
             # Check everything in this process first: a worker's failure is harder to read.
-            _setup(args)
+            G, task, source, _ = _setup(args)
+            _prepare_out(_out_dir(args, G, task, source))
             import torch
 
             nproc = args.nproc or (torch.cuda.device_count() if args.device == "cuda"
@@ -177,23 +177,78 @@ def _train_command(args: argparse.Namespace) -> int:
                 print(f"error: a training process failed:\n{err}", file=sys.stderr)
                 return 1
             return 0
-        return _run(args, args.distributed)
+        return _run(args, args.distributed, stopped_by)
     except _UsageError as err:
         print(f"error: {err}", file=sys.stderr)
         return 1
+    except KeyboardInterrupt:
+        # Before or after training (during it, _run writes what exists and returns).
+        print("interrupted", file=sys.stderr)
+        return _interrupt_code(stopped_by)
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
+
+
+def _catch_sigterm(stopped_by: dict[str, int]) -> Any:
+    """Make SIGTERM stop like Ctrl-C (a ``KeyboardInterrupt`` in the main thread), noting
+    which signal it was; returns the previous handler (None off the main thread)."""
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        return None
+
+    def on_term(signum: int, frame: Any) -> None:
+        stopped_by["signal"] = signum
+        raise KeyboardInterrupt
+
+    return signal.signal(signal.SIGTERM, on_term)
+
+
+def _interrupt_code(stopped_by: dict[str, int]) -> int:
+    """128 + the signal's number, as a shell reports a process stopped by it."""
+    return 128 + stopped_by.get("signal", signal.SIGINT)
 
 
 def _worker(args: argparse.Namespace) -> None:
     """One process started by ``--distributed`` outside torchrun."""
-    code = _run(args, True)
+    code = _run(args, True, {})
     if code:
         sys.exit(code)
 
 
-def _run(args: argparse.Namespace, distributed: bool) -> int:
+def _out_dir(args: argparse.Namespace, G: Any, task: Any, source: str) -> Path:
+    name = _circuit_name(G, source)
+    return Path(args.out) if args.out else Path("runs") / f"{name}-{task.name}"
+
+
+def _prepare_out(out: Path) -> None:
+    """Create the output folder before training: an unusable ``--out`` (an existing file, a
+    path under a file, a folder that cannot be written) stops the command at once."""
+    for place in (out, *out.parents):
+        if place.exists() and not place.is_dir():
+            where = "" if place == out else f" ({str(place)!r} is a file)"
+            raise _UsageError(f"--out {str(out)!r} cannot be a folder: a file is in the "
+                              f"way{where}")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise _UsageError(f"--out {str(out)!r}: cannot create the folder: "
+                          f"{err.strerror or err}") from None
+    if not os.access(out, os.W_OK | os.X_OK):
+        raise _UsageError(f"--out {str(out)!r}: the folder is not writable")
+
+
+def _run(args: argparse.Namespace, distributed: bool, stopped_by: dict[str, int]) -> int:
     import torch
 
-    from ..train import TrainingDiverged, distributed_env, train
+    from ..train import (
+        TrainingDiverged,
+        TrainingInterrupted,
+        TrainingWarning,
+        distributed_env,
+        train,
+    )
 
     env = distributed_env() if distributed else None
     rank = env["rank"] if env else 0
@@ -202,23 +257,88 @@ def _run(args: argparse.Namespace, distributed: bool) -> int:
     t_start = time.perf_counter()
     G, task, source, model = _setup(args)
     name = _circuit_name(G, source)
-    out = Path(args.out) if args.out else Path("runs") / f"{name}-{task.name}"
+    out = _out_dir(args, G, task, source)
+    if rank == 0:
+        _prepare_out(out)
     device = torch.device(args.device)
     initial = model.circuit
     try:
-        history = train(model, task, steps=args.steps, lr=args.lr, batch_size=args.batch_size,
-                        seed=args.seed, device=device, clip_grad=args.clip_grad,
-                        progress=not args.quiet, distributed=distributed,
-                        checkpoint=out / "model_last_good.pt", graph=G)
+        with warnings.catch_warnings():
+            # Printed below as one line each, and written to metrics.json.
+            warnings.simplefilter("ignore", TrainingWarning)
+            history = train(model, task, steps=args.steps, lr=args.lr,
+                            batch_size=args.batch_size, seed=args.seed, device=device,
+                            clip_grad=args.clip_grad, progress=not args.quiet,
+                            distributed=distributed, checkpoint=out / "model_last_good.pt",
+                            graph=G)
     except TrainingDiverged as err:
         if rank == 0:
             print(f"error: {err}", file=sys.stderr)
         return 1
+    except TrainingInterrupted as err:
+        code = _interrupt_code(stopped_by)
+        if rank == 0:
+            _write_interrupted(args, G, task, source, name, model, err, out, t_start, code)
+        return code
     if rank != 0:
         return 0
     world = env["world_size"] if env else 1
+    _print_health(history)
     _write_outputs(args, G, task, source, name, model, initial, history, out, t_start, world)
     return 0
+
+
+def _print_health(history: Any) -> None:
+    for ev in history.health:
+        seen = (f"steps {ev['step']}-{ev['last_step']}" if ev["last_step"] != ev["step"]
+                else f"step {ev['step']}")
+        print(f"warning: training health ({seen}): {ev['message']}", file=sys.stderr)
+
+
+def _write_interrupted(args: argparse.Namespace, G: Any, task: Any, source: str, name: str,
+                       model: Any, err: Any, out: Path, t_start: float, code: int) -> None:
+    """Write the history, the model after the last completed step and metrics marked
+    interrupted; a second signal meanwhile is ignored (the files are written atomically)."""
+    import torch
+
+    from .. import __version__
+    from ..checkpoint import save_model
+
+    sig = signal.Signals(code - 128).name
+    ignored = {s: signal.signal(s, signal.SIG_IGN) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        history = err.history
+        model_cpu = model.to("cpu")
+        files = {}
+        ckpt = save_model(model_cpu, out / "model.pt", graph=G,
+                          metadata={"task": task.name, "steps": len(history),
+                                    "seed": args.seed, "interrupted": sig})
+        files[ckpt.name] = f"model checkpoint after step {err.step} (mrnngraph.load_model)"
+        _write_json(out / "history.json", history.to_dict())
+        files["history.json"] = "loss and accuracy per step"
+        metrics = {
+            "task": task.name, "circuit": name, "circuit_source": source,
+            "interrupted": {"signal": sig, "completed_steps": err.step,
+                            "requested_steps": args.steps},
+            "steps": len(history), "batch_size": args.batch_size, "lr": args.lr,
+            "seed": args.seed, "train_seconds": round(history.seconds, 3),
+            "train_loss_final": history.loss[-1] if history.loss else None,
+            "eval": None, "health": history.health,
+            "mrnngraph_version": __version__, "torch_version": torch.__version__,
+            "arguments": {k: v for k, v in vars(args).items()
+                          if k not in ("handler", "command")},
+            "total_seconds": round(time.perf_counter() - t_start, 3),
+        }
+        files["metrics.json"] = "run settings, marked interrupted (no held-out evaluation)"
+        metrics["files"] = files
+        _write_json(out / "metrics.json", metrics)
+        print(f"interrupted by {sig} after {err.step} of {args.steps} steps; wrote {out}{os.sep}",
+              file=sys.stderr)
+        for fname, what in files.items():
+            print(f"  {fname:<20} {what}", file=sys.stderr)
+    finally:
+        for s, handler in ignored.items():
+            signal.signal(s, handler)
 
 
 def _write_outputs(args: argparse.Namespace, G: Any, task: Any, source: str, name: str,
@@ -268,6 +388,8 @@ def _write_outputs(args: argparse.Namespace, G: Any, task: Any, source: str, nam
         "train_loss_final": history.loss[-1] if history.loss else None,
         "train_accuracy_last_20_steps": (sum(tail) / len(tail)) if tail else None,
         "eval": evaluation,
+        "interrupted": False,
+        "health": history.health,
         "constraint_violations": constraint_violations(model_cpu),
         "mrnngraph_version": __version__,
         "torch_version": torch.__version__,
