@@ -260,10 +260,11 @@ def figures(out: Path, model, test, truth, fitted, scores, force) -> None:
         if vals is None:
             continue
         f = np.array([vals[p] for p in BETWEEN])
-        ax.scatter(t, f / f.max(), marker=marker, label=label)
-    for p, x in zip(BETWEEN, t, strict=True):
-        ax.annotate(f"{p[0]}→{p[1]}", (x, 0), textcoords="offset points", xytext=(0, -12),
-                    ha="center", fontsize=7, rotation=90)
+        f = f / f.max()
+        ax.scatter(t, f, marker=marker, label=label)
+        for p, x, y in zip(BETWEEN, t, f, strict=True):
+            ax.annotate(f"{p[0]}→{p[1]}", (x, y), textcoords="offset points", xytext=(5, -3),
+                        fontsize=7)
     ax.set_xlabel("true pathway strength (mean |current|)")
     ax.set_ylabel("fitted strength / its max")
     ax.set_title("between-region pathways: fitted vs true")

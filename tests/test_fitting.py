@@ -290,8 +290,8 @@ def test_fit_figures_have_their_content():
 
 
 def lines_neuron(fig) -> int:
-    label = fig.axes[0].get_lines()[1].get_label()
-    return int(label.rsplit(" ", 1)[1])
+    label = fig.axes[0].get_lines()[1].get_label()  # "neuron 5 (model)"
+    return int(label.split()[1])
 
 
 def test_fit_in_a_fresh_process_at_default_threads():
@@ -323,3 +323,63 @@ def test_ground_truth_preset_declares_the_absent_pathways_absent():
     assert all(F.has_edge(s, d) for s in "abc" for d in "abc")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
+
+
+# --------------------------------------------------------------------------- command line
+def _cli_parser():
+    import argparse
+
+    from mrnngraph.cli.fitting import register
+
+    parser = argparse.ArgumentParser(prog="mrnngraph")
+    register(parser.add_subparsers(dest="command"))
+    return parser
+
+
+def test_cli_fit_writes_metrics_figures_and_a_loadable_model(tmp_path, capsys):
+    truth, rec = _data(n=8, T=20)
+    rec.save(tmp_path / "rec.npz")
+    G = _graph()
+    mg.save(G, tmp_path / "circuit.json")
+    out = tmp_path / "run"
+    args = _cli_parser().parse_args(
+        ["fit", str(tmp_path / "circuit.json"), str(tmp_path / "rec.npz"), "--steps", "4",
+         "--out", str(out), "--quiet", "--sparsity", "0.01"])
+    assert args.handler(args) == 0
+    import json
+
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert set(metrics["pvar_test"]) == {"all", "a", "b"}
+    assert metrics["trials"] == {"train": 6, "test": 2} and metrics["steps"] == 4
+    assert "a->b" in metrics["pathway_strength"]
+    for f in ("fit_pvar.png", "fit_currents.png", "fit_traces.png", "fit_loss.png",
+              "history.json", "model.pt"):
+        assert (out / f).is_file(), f
+    model = mg.load_model(out / "model.pt")
+    meta = mg.load_checkpoint(out / "model.pt").metadata
+    obs = Observation.from_dict(meta["observation"])
+    assert pvar(model, rec[:2], observation=obs)["all"] == pytest.approx(
+        pvar(model, rec[:2], observation=obs)["all"])
+    assert "held-out pVar: all" in capsys.readouterr().out
+
+
+def test_cli_fit_reports_bad_input_in_one_line(tmp_path, capsys):
+    _, rec = _data(n=4, T=10)
+    Recording({"zz": rec.rates["a"]}, dt=10.0, inputs=rec.inputs).save(tmp_path / "r.npz")
+    mg.save(_graph(), tmp_path / "c.json")
+    parser = _cli_parser()
+    args = parser.parse_args(["fit", str(tmp_path / "c.json"), str(tmp_path / "r.npz"),
+                              "--steps", "1", "--out", str(tmp_path / "o"), "--quiet"])
+    with pytest.raises(GraphError, match="region 'zz' not in the circuit"):
+        args.handler(args)  # the main entry point prints GraphErrors one line per problem
+    args = parser.parse_args(["fit", str(tmp_path / "c.json"), str(tmp_path / "x.nwb"),
+                              "--out", str(tmp_path / "o")])
+    with pytest.raises(FileNotFoundError):
+        args.handler(args)
+    (tmp_path / "s.nwb").write_bytes(b"")
+    args = parser.parse_args(["fit", str(tmp_path / "c.json"), str(tmp_path / "s.nwb"),
+                              "--out", str(tmp_path / "o")])
+    assert args.handler(args) == 1
+    assert "needs --regions" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        parser.parse_args(["fit", "c.json", "s.nwb", "--regions", "m2"])

@@ -109,7 +109,7 @@ def plot_pvar(scores: Mapping[str, float], *, ax: Any = None,
 def plot_fit_traces(model: Any, recording: Any, *, trial: int = 0,
                     neurons: int | Mapping[str, Sequence[int]] = 3,
                     observation: Any = None, fig: Any = None) -> Any:
-    """Data (black) and the model's free run (colour) of example neurons in one trial.
+    """Data (solid) and the model's free run (dashed) of example neurons in one trial.
 
     Parameters
     ----------
@@ -142,12 +142,13 @@ def plot_fit_traces(model: Any, recording: Any, *, trial: int = 0,
     for ax, r in zip(axes, regions, strict=True):
         for k, n in enumerate(picks[r]):
             color = f"C{k % 10}"
-            ax.plot(t, sub.rates[r][0, :, n], color="k", lw=1.4,
-                    label="data" if k == 0 else None)
+            ax.plot(t, sub.rates[r][0, :, n], color=color, lw=1.6, label=f"neuron {n}")
             ax.plot(t, model_rec.rates[r][0, :, n], color=color, lw=1.2, ls="--",
-                    label=f"model, neuron {n}")
+                    label=f"neuron {n} (model)")
         ax.set_ylabel(r)
-        ax.legend(fontsize=7, ncol=len(picks[r]) + 1, loc="upper right", frameon=False)
+        handles = ax.get_lines()[::2]
+        ax.legend(handles=handles, fontsize=7, loc="upper left", bbox_to_anchor=(1.0, 1.0),
+                  frameon=False)
     axes[-1].set_xlabel("time (ms)")
-    fig.suptitle(f"trial {trial}: data (black) and the model run free from bin 0 (dashed)")
+    fig.suptitle(f"trial {trial}: data (solid) and the model run free from bin 0 (dashed)")
     return fig
