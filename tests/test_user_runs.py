@@ -204,11 +204,6 @@ def test_user_flow_compile_train_analyse_draw_save(tmp_path):
                                                     "circuit.json"}
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "torch's batched LU fails in MKL once torch.set_num_threads(>= 2) has been called "
-    "(pytorch/pytorch#142815); find_fixed_points' Levenberg-Marquardt step uses "
-    "torch.linalg.solve on a batch. Solving its damped normal equations (symmetric "
-    "positive definite) with Cholesky avoids it; remove this mark then."))
 def test_fixed_points_after_the_user_sets_threads(tmp_path):
     # Users set threads (the CLI's --threads, cluster scripts); the finder must still run.
     run_child("""

@@ -257,11 +257,18 @@ def _levenberg_marquardt(model, x: torch.Tensor, u: torch.Tensor, residual, step
             ata = at @ a
             scale = ata.diagonal(dim1=1, dim2=2).mean(-1).clamp(min=torch.finfo(dtype).tiny)
             lhs = ata + (lam[idx] * scale)[:, None, None] * eye
-            step = torch.linalg.solve(lhs, -(at @ ra.unsqueeze(-1))).squeeze(-1)
+            # The damped normal equations are symmetric positive definite: Cholesky, not
+            # the batched LU of torch.linalg.solve, which fails inside MKL once a process
+            # has called torch.set_num_threads(>= 2) (pytorch/pytorch#142815). A failed
+            # factorisation counts as no improvement, so the damping grows.
+            chol, info = torch.linalg.cholesky_ex(lhs)
+            factored = info == 0
+            chol = torch.where(factored[:, None, None], chol, eye)
+            step = torch.cholesky_solve(-(at @ ra.unsqueeze(-1)), chol).squeeze(-1)
             x_new = xa + step
             r_new = residual(x_new, u[idx])
             q_new = 0.5 * r_new.pow(2).sum(-1)
-            better = torch.isfinite(q_new) & (q_new < q[idx])
+            better = factored & torch.isfinite(q_new) & (q_new < q[idx])
             # A fixed point is polished until a step no longer halves q.
             done[idx] = (q[idx] < tol) & ~(better & (q_new < 0.5 * q[idx]))
             x[idx[better]] = x_new[better]
