@@ -546,6 +546,7 @@ def _campaign(timeout: float, cli: bool) -> None:  # pragma: no cover - a comman
             fh.write(data)
         paths.append(p)
     results: dict[str, str] = {}
+    times: dict[str, float] = {}
     todo = list(paths)
     while todo:
         proc = subprocess.Popen([sys.executable, "-c", _WORKER], stdin=subprocess.PIPE,
@@ -566,12 +567,17 @@ def _campaign(timeout: float, cli: bool) -> None:  # pragma: no cover - a comman
                 results[path] = "TIMEOUT" if hung else "CRASH"
                 done += 1
                 break
-            results[path] = line[0].split("\t")[0]
+            results[path], seconds = line[0].split("\t")
+            times[path] = float(seconds)
             done += 1
         proc.wait()
         todo = todo[done:]
     counts = collections.Counter(results.values())
     print(f"{len(files)} files: " + ", ".join(f"{k} {v}" for k, v in counts.most_common()))
+    if times:
+        slowest = max(times, key=times.__getitem__)
+        print(f"slowest answer: {times[slowest]:.2f} s ({os.path.basename(slowest)}); "
+              f"hangs count as {timeout:g} s and are listed below")
     for path, what in results.items():
         if what != "GraphError" or os.path.basename(path).startswith("ok-"):
             print(f"  {what:>16}  {os.path.basename(path)}")

@@ -604,3 +604,58 @@ def test_graph_to_dict_is_plain_json(G):
     d = mio.graph_to_dict(G)
     text = json.dumps(d)  # ASCII escapes hold lone surrogates too
     assert json.loads(text) == d
+
+
+# --------------------------------------------------------------------------- command line
+_CLI_ALL = """
+    import contextlib, io, json, sys, warnings
+    warnings.simplefilter("ignore")
+    from mrnngraph.cli import main
+    for path in sys.argv[1:]:
+        print("start", path, flush=True)
+        err, out = io.StringIO(), io.StringIO()
+        try:
+            with contextlib.redirect_stderr(err), contextlib.redirect_stdout(out):
+                rc = main(["validate", path])
+        except SystemExit as exit:
+            rc = exit.code
+        except BaseException as exc:
+            rc = type(exc).__name__
+        print(json.dumps({"path": path, "rc": rc, "stderr": err.getvalue(),
+                          "stdout": out.getvalue()}), flush=True)
+"""
+
+
+def test_cli_validate_on_every_hostile_file_prints_problems_not_tracebacks(tmp_path):
+    """Issue 13 §5: 25 of 152 files ended in a traceback."""
+    paths = []
+    for name, data in hostile_files():
+        (tmp_path / name).write_bytes(data)
+        paths.append(str(tmp_path / name))
+    proc = run_child(_CLI_ALL, 240, *paths)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    results = [json.loads(line) for line in proc.stdout.splitlines() if line.startswith("{")]
+    assert len(results) == len(paths)
+    for r in results:
+        assert r["rc"] in (0, 1), r
+        assert "Traceback" not in r["stderr"] + r["stdout"], r
+        if r["rc"] == 1:  # a file that cannot be read: one line per problem on stderr
+            assert r["stderr"] or r["stdout"], r
+            lines = r["stderr"].strip().splitlines()
+            assert all(line.startswith(("error: ", "  - ")) for line in lines), r
+
+
+@pytest.mark.parametrize("name", ["yaml-alias-chain-40.yaml", "json-deep-node-5000.json",
+                                  "graphml-laughs-utf-16.graphml"])
+def test_installed_command_on_hostile_files(tmp_path, name):
+    data = dict(hostile_files())[name]
+    path = tmp_path / name
+    path.write_bytes(data)
+    script = Path(sys.executable).with_name("mrnngraph")
+    command = [str(script)] if script.exists() else [sys.executable, "-m", "mrnngraph"]
+    proc = subprocess.run([*command, "validate", str(path)], capture_output=True, text=True,
+                          timeout=60, cwd=tmp_path)
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr
+    first, *rest = proc.stderr.strip().splitlines()
+    assert first.startswith("error: cannot read") and repr(str(path)) in proc.stderr
+    assert all(line.startswith("  - ") for line in rest)
