@@ -424,10 +424,13 @@ def test_scoring_rejects_what_is_not_outputs():
 
 
 def test_from_neurogym_decision_weight():
-    b1 = from_neurogym(FakeEnv()).batch(6, seed=0)
+    b1 = from_neurogym(FakeEnv(), decision_weight=1).batch(6, seed=0)
     b5 = from_neurogym(FakeEnv(), decision_weight=5).batch(6, seed=0)
+    default = from_neurogym(FakeEnv()).batch(6, seed=0)
     respond = b1.targets != 0
+    assert torch.equal(b1.mask, (b1.mask > 0).float())  # neurogym's own loss: every step alike
     assert torch.equal(b5.mask[respond], torch.full_like(b5.mask[respond], 5.0))
+    assert torch.equal(default.mask[respond], torch.full_like(default.mask[respond], 3.0))
     assert torch.equal(b5.mask[~respond], b1.mask[~respond])
     for bad in (0, -1.0, math.nan, True):
         with pytest.raises(ValueError, match="decision_weight"):

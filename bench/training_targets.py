@@ -1,0 +1,181 @@
+"""Does training work with its defaults? The two targets of issue 12, measured per seed.
+
+1. ``pdm``: neurogym ``PerceptualDecisionMaking-v0`` (dt 20 ms) through
+   :func:`mrnngraph.tasks.from_neurogym`, a two-area 80/20 E/I circuit of 120 units
+   (``presets.two_area_ei(size=60)``), 1,000 steps; scored on neurogym's own
+   ``Dataset`` (time first, trials back to back): the fraction of decision-period
+   steps (target != 0) whose argmax output is the target. Needs neurogym (not a
+   dependency of mrnngraph: it pins numpy and matplotlib), e.g. in its own venv::
+
+       python3 -m venv /tmp/ngym && /tmp/ngym/bin/pip install torch neurogym -e .
+       /tmp/ngym/bin/python bench/training_targets.py --target pdm
+
+2. ``hierarchy``: a three-area E/I hierarchy (per area an E node of 80 and an I node
+   of 20 units grouped by ``parent``; sparse feedforward and feedback between E
+   units; inputs into area 1, readout from area 3's E units; dt 10, tau 50, relu)
+   on :class:`~mrnngraph.tasks.ContextDependentIntegration` (dt 10), 1,200 steps;
+   held-out accuracy with fixation breaks counted as errors.
+
+Every run uses ``train()``'s defaults except ``steps`` and ``seed`` (and what a
+``--variant`` changes, for the ablation table in docs/training.md). Results go to
+``--json`` (default ``docs/data/training_targets.json``, merged by target and
+variant), one line per run on stdout.
+
+    python bench/training_targets.py --target hierarchy --seeds 0,1,2,3,4
+    python bench/training_targets.py --target hierarchy --variant no_readout_bias --seeds 0
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as _dt
+import json
+import os
+import platform
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import networkx as nx
+import torch
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+import mrnngraph as mg  # noqa: E402
+from mrnngraph.presets import two_area_ei  # noqa: E402
+from mrnngraph.tasks import ContextDependentIntegration, from_neurogym  # noqa: E402
+from mrnngraph.train import evaluate, train  # noqa: E402
+
+STEPS = {"pdm": 1000, "hierarchy": 1200}
+
+#: name -> (model keyword arguments, task keyword arguments, train keyword arguments):
+#: each changes one default, to show what that default buys.
+VARIANTS: dict[str, tuple[dict, dict, dict]] = {
+    "defaults": ({}, {}, {}),
+    "no_readout_bias": ({"readout_bias": False}, {}, {}),
+    "lr_1e-3": ({}, {}, {"lr": 1e-3}),
+    "lr_3e-3": ({}, {}, {"lr": 3e-3}),
+    "no_clipping": ({}, {}, {"clip_grad": None}),
+    "decision_weight_1": ({}, {"decision_weight": 1.0}, {}),
+    "decision_weight_3": ({}, {"decision_weight": 3.0}, {}),
+    "decision_weight_5": ({}, {"decision_weight": 5.0}, {}),
+    # The initial recurrent weights scaled to spectral radius 1.5 (Song, Yang & Wang 2016).
+    "radius_1.5": ({"spectral_radius": 1.5}, {}, {}),
+    "radius_1.5_lr_3e-3": ({"spectral_radius": 1.5}, {}, {"lr": 3e-3}),
+    "radius_1.5_decision_weight_1": ({"spectral_radius": 1.5}, {"decision_weight": 1.0}, {}),
+    "radius_1.5_decision_weight_3": ({"spectral_radius": 1.5}, {"decision_weight": 3.0}, {}),
+    "radius_1.5_no_readout_bias": ({"spectral_radius": 1.5, "readout_bias": False}, {}, {}),
+}
+
+
+def hierarchy_graph() -> nx.DiGraph:
+    """Three areas, each an E node (80) and an I node (20) under one ``parent``; E units
+    project between areas (feedforward E->E 10 %, E->I 5 %, feedback E->E 5 %, as in
+    Kleinman et al. 2021); input into area 1, readout from area 3's E units."""
+    G = nx.DiGraph(name="three_area_hierarchy", dt=10.0, tau=50.0, activation="relu")
+    G.add_node("stim", kind="input", size=5)
+    for k in (1, 2, 3):
+        G.add_node(f"a{k}_e", size=80, sign="exc", parent=f"a{k}")
+        G.add_node(f"a{k}_i", size=20, sign="inh", parent=f"a{k}")
+        for s in "ei":
+            for d in "ei":
+                G.add_edge(f"a{k}_{s}", f"a{k}_{d}", **({"autapses": False} if s == d else {}))
+    G.add_edge("stim", "a1_e")
+    G.add_edge("stim", "a1_i")
+    for k in (1, 2):
+        G.add_edge(f"a{k}_e", f"a{k + 1}_e", density=0.1, label="feedforward")
+        G.add_edge(f"a{k}_e", f"a{k + 1}_i", density=0.05, label="feedforward")
+        G.add_edge(f"a{k + 1}_e", f"a{k}_e", density=0.05, label="feedback")
+    G.add_node("choice", kind="output", size=3)
+    G.add_edge("a3_e", "choice")
+    return G
+
+
+def neurogym_decision_accuracy(model: torch.nn.Module, ngym: Any, seed: int, *,
+                               batches: int = 20, batch_size: int = 16,
+                               seq_len: int = 1000) -> dict[str, float]:
+    """Scored on ``neurogym.Dataset``: decision-period steps whose argmax is the target."""
+    env = ngym.make("PerceptualDecisionMaking-v0", dt=20)
+    env.reset(seed=seed)
+    data = ngym.Dataset(env, batch_size=batch_size, seq_len=seq_len)
+    ok = n = 0
+    with torch.no_grad():
+        for _ in range(batches):
+            x, y = data()  # (T, B, obs), (T, B): time first
+            x = torch.from_numpy(x).float().transpose(0, 1)
+            y = torch.from_numpy(y).long().transpose(0, 1)
+            answer = model(x).outputs.argmax(-1)
+            dec = y != 0
+            ok += int((answer[dec] == y[dec]).sum())
+            n += int(dec.sum())
+    return {"decision_accuracy": ok / n, "decision_steps": n}
+
+
+def run(target: str, variant: str, seed: int, steps: int) -> dict[str, Any]:
+    model_kw, task_kw, train_kw = VARIANTS[variant]
+    if target == "pdm":
+        import neurogym as ngym
+
+        task = from_neurogym(ngym.make("PerceptualDecisionMaking-v0", dt=20), **task_kw)
+        G = two_area_ei(size=60)
+    else:
+        task = ContextDependentIntegration(dt=10.0, **task_kw)
+        G = hierarchy_graph()
+    model = mg.MultiRegionRNN.from_graph(G, seed=seed, **model_kw)
+    h = train(model, task, steps=steps, seed=seed, progress=False, **train_kw)
+    row: dict[str, Any] = {"target": target, "variant": variant, "seed": seed, "steps": steps,
+                           "train_seconds": round(h.seconds, 1),
+                           "health": [{k: e[k] for k in ("kind", "region", "step")}
+                                      for e in h.health]}
+    held_out = evaluate(model, task, batch_size=1000, seed=10_000 + seed)
+    row["accuracy"] = held_out["accuracy"]
+    row["fixation_breaks"] = held_out.get("fixation_breaks")
+    if target == "pdm":
+        row.update(neurogym_decision_accuracy(model, ngym, 20_000 + seed))
+    return row
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--target", choices=("pdm", "hierarchy"), required=True)
+    parser.add_argument("--variant", default="defaults", choices=tuple(VARIANTS))
+    parser.add_argument("--seeds", default="0,1,2,3,4")
+    parser.add_argument("--steps", type=int, default=None,
+                        help="default: 1,000 (pdm) or 1,200 (hierarchy)")
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--json", type=Path, default=ROOT / "docs" / "data" /
+                        "training_targets.json")
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    steps = args.steps or STEPS[args.target]
+    if args.target == "pdm":
+        try:
+            import neurogym  # noqa: F401
+        except ImportError:
+            sys.exit("--target pdm needs neurogym (pip install neurogym in its own venv)")
+
+    rows = []
+    for seed in (int(s) for s in args.seeds.split(",")):
+        t = time.perf_counter()
+        row = run(args.target, args.variant, seed, steps)
+        row["wall_seconds"] = round(time.perf_counter() - t, 1)
+        rows.append(row)
+        print(json.dumps(row), flush=True)
+
+    data = json.loads(args.json.read_text()) if args.json.exists() else {"runs": {}}
+    data["runs"][f"{args.target}/{args.variant}/{steps}"] = {
+        "command": " ".join(["python", "bench/training_targets.py", *sys.argv[1:]]),
+        "date": _dt.datetime.now().isoformat(timespec="seconds"),
+        "machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, "
+                   f"load average {os.getloadavg()[0]:.1f}",
+        "torch_version": torch.__version__, "mrnngraph_version": mg.__version__,
+        "rows": rows,
+    }
+    args.json.parent.mkdir(parents=True, exist_ok=True)
+    args.json.write_text(json.dumps(data, indent=1) + "\n")
+
+
+if __name__ == "__main__":
+    main()
