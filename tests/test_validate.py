@@ -611,7 +611,10 @@ def vm_size():
         if line.startswith("VmSize:"):
             return int(line.split()[1]) * 1024
 
-# Everything imported: now allow only 512 MiB more address space than is mapped.
+# Everything compile needs imported first (import mrnngraph is lazy): then allow only
+# 512 MiB more address space than is mapped.
+import torch
+mg.compile, mg.validate
 cap = vm_size() + 512 * 2**20
 resource.setrlimit(resource.RLIMIT_AS, (cap, cap))
 out = {}
