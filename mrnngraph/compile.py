@@ -415,7 +415,8 @@ def _compile_spec(spec: Spec, seed: int, spectral_radius: float | None,
 
 def compile(G: Any, seed: int | None = None, order: Sequence[str] | None = None, *,
             spectral_radius: float | None = None,
-            dtype: torch.dtype = torch.float32) -> CompiledCircuit:
+            dtype: torch.dtype = torch.float32,
+            memory_limit: float | None = None) -> CompiledCircuit:
     """Check a circuit graph and compile it into block tensors.
 
     Parameters
@@ -432,6 +433,10 @@ def compile(G: Any, seed: int | None = None, order: Sequence[str] | None = None,
         eigenvalues of the dense ``[H, H]`` matrix: costly for very large circuits).
     dtype : torch.dtype
         Floating dtype of the weights and vectors.
+    memory_limit : float, optional
+        Bytes the circuit may need, as in :func:`~mrnngraph.validate.validate` (default:
+        ``MRNNGRAPH_MEMORY_LIMIT``, else the memory this machine has available). A circuit
+        estimated to need more is refused before anything is allocated.
 
     Returns
     -------
@@ -456,5 +461,5 @@ def compile(G: Any, seed: int | None = None, order: Sequence[str] | None = None,
     >>> c.weight_hh.shape, c.sign_h.tolist()[7:]
     (torch.Size([10, 10]), [1.0, -1.0, -1.0])
     """
-    spec = check(G, order=order)
+    spec = check(G, order=order, memory_limit=memory_limit)
     return compile_spec(spec, seed=seed, spectral_radius=spectral_radius, dtype=dtype)

@@ -38,3 +38,9 @@ def test_honoured_options_still_work():
     assert c.weight_hh.dtype == torch.float64
     radius = torch.linalg.eigvals(c.weight_hh).abs().max().item()
     assert radius == pytest.approx(1.5, rel=1e-6)
+
+
+def test_memory_limit_refuses_before_allocating():
+    with pytest.raises(mg.GraphError, match="too-much-memory|needs about"):
+        mg.compile(issue_example(), seed=0, memory_limit=1000)
+    assert mg.compile(issue_example(), seed=0, memory_limit=math.inf).layout.hidden_size == 160
