@@ -17,7 +17,7 @@ import sys
 import types
 from typing import TYPE_CHECKING, Any
 
-from .errors import CircuitWarning, GraphError, Problem
+from .errors import CircuitWarning, GraphError, MrnngraphError, MrnngraphWarning, Problem
 from .validate import Report, Spec, check, validate
 
 if TYPE_CHECKING:  # what the lazy table below provides, for type checkers and IDEs
@@ -73,6 +73,8 @@ _LAZY: dict[str, str] = {
 _SHADOWING = frozenset({"compile", "draw", "perturb", "report", "train", "validate"})
 
 __all__ = [
+    "MrnngraphError",
+    "MrnngraphWarning",
     "GraphError",
     "CircuitWarning",
     "Problem",

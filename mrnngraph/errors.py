@@ -1,4 +1,15 @@
-"""The one exception family of mrnngraph: :class:`GraphError` listing every :class:`Problem`."""
+"""The one exception family of mrnngraph.
+
+Every exception the package defines derives from :class:`MrnngraphError` (as networkx's
+derive from ``NetworkXException``), and each also from the built-in exception it refines,
+so ``except ValueError`` keeps working:
+
+- :class:`GraphError` (``ValueError``): an invalid circuit, listing every :class:`Problem`;
+- ``TrainingDiverged`` (``FloatingPointError``, in :mod:`mrnngraph.train`): a training run
+  whose loss, gradients or weights stopped being finite.
+
+Warnings derive from :class:`MrnngraphWarning` (a ``UserWarning``).
+"""
 
 from __future__ import annotations
 
@@ -6,7 +17,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any, Literal
 
-__all__ = ["Problem", "GraphError", "CircuitWarning"]
+__all__ = ["MrnngraphError", "MrnngraphWarning", "Problem", "GraphError", "CircuitWarning"]
 
 
 @dataclass(frozen=True)
@@ -57,7 +68,15 @@ class Problem:
         return f"{text} (hint: {self.hint})" if self.hint else text
 
 
-class GraphError(ValueError):
+class MrnngraphError(Exception):
+    """Base class of every exception mrnngraph defines."""
+
+
+class MrnngraphWarning(UserWarning):
+    """Base class of every warning mrnngraph issues."""
+
+
+class GraphError(MrnngraphError, ValueError):
     """A circuit (graph or file) is invalid; ``.problems`` lists every problem found.
 
     Examples
@@ -76,5 +95,5 @@ class GraphError(ValueError):
         super().__init__("\n".join(lines))
 
 
-class CircuitWarning(UserWarning):
+class CircuitWarning(MrnngraphWarning):
     """A circuit compiles but looks unintended (an unreachable or isolated region, say)."""
