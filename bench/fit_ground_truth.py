@@ -178,6 +178,9 @@ def main() -> None:
                     help="weight of the pathway group lasso (PathwaySparsity)")
     ap.add_argument("--force-runs", type=int, default=30)
     ap.add_argument("--force-inputs", choices=["noise", "task"], default="noise")
+    ap.add_argument("--gains", type=float, nargs=3, default=None, metavar=("AB", "BC", "CA"),
+                    help="gains of the present pathways a->b, b->c, c->a (default: "
+                    "mrnngraph.presets.ground_truth.TRUE_PATHWAYS)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--threads", type=int, default=None)
     ap.add_argument("--no-force", action="store_true")
@@ -188,8 +191,9 @@ def main() -> None:
     out.mkdir(parents=True, exist_ok=True)
     warnings.simplefilter("ignore", mg.CircuitWarning)
 
+    gains = None if args.gains is None else dict(zip(TRUE_PATHWAYS, args.gains, strict=True))
     gt = simulate_ground_truth(size=args.size, n_trials=args.trials, n_steps=args.bins,
-                               seed=args.seed)
+                               seed=args.seed, gains=gains)
     rec = gt["recording"]
     train, test = rec.split(0.25, seed=args.seed, stratify="condition")
     truth = pathway_strength(gt["model"], gt["rates"][test.trials["trial"]],
@@ -207,7 +211,8 @@ def main() -> None:
     result = {
         "problem": {"size": args.size, "trials": args.trials, "bins": args.bins,
                     "train_trials": len(train), "test_trials": len(test),
-                    "true_gains": {f"{s}->{d}": g for (s, d), g in TRUE_PATHWAYS.items()},
+                    "true_gains": {f"{s}->{d}": g for (s, d), g in
+                                   (gains or TRUE_PATHWAYS).items()},
                     "absent": [f"{s}->{d}" for s, d in ABSENT_PATHWAYS]},
         "truth_strength": {f"{s}->{d}": truth.get((s, d), 0.0) for s in "abc" for d in "abc"},
         "fit": {"steps": args.steps, "lr": args.lr, "batch_size": args.batch_size,

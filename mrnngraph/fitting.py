@@ -198,8 +198,9 @@ class PathwaySparsity:
     >>> import mrnngraph as mg
     >>> from mrnngraph.presets.examples import two_area_ei
     >>> model = mg.MultiRegionRNN.from_graph(two_area_ei(size=10), seed=0)
-    >>> float(PathwaySparsity(0.0)(model, None, None))
-    0.0
+    >>> term = PathwaySparsity(1e-2)
+    >>> term.name, bool(term(model, None, None) > 0)
+    ('pathway_sparsity', True)
     """
 
     name = "pathway_sparsity"

@@ -383,3 +383,18 @@ def test_cli_fit_reports_bad_input_in_one_line(tmp_path, capsys):
     assert "needs --regions" in capsys.readouterr().err
     with pytest.raises(SystemExit):
         parser.parse_args(["fit", "c.json", "s.nwb", "--regions", "m2"])
+
+
+def test_pathway_sparsity_is_the_sum_of_between_region_block_norms():
+    from mrnngraph.fitting import PathwaySparsity
+
+    model = mg.MultiRegionRNN.from_graph(_graph(), seed=0)
+    w = model.weight_hh.detach()
+    ab = w[8:, :8].norm() / math.sqrt(8)
+    ba = w[:8, 8:].norm() / math.sqrt(8)
+    got = PathwaySparsity(0.5)(model, None, None).detach()
+    assert float(got) == pytest.approx(0.5 * float(ab + ba), rel=1e-5)
+    with_self = PathwaySparsity(0.5, self_connections=True)(model, None, None).detach()
+    assert float(with_self) > float(got)
+    with pytest.raises(ValueError, match="weight must be a float >= 0"):
+        PathwaySparsity(-1.0)

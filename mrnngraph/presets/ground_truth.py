@@ -7,6 +7,7 @@ Used by ``tests/test_fitting.py``, ``bench/fit_ground_truth.py`` and
 from __future__ import annotations
 
 import warnings
+from collections.abc import Mapping
 from typing import Any
 
 import networkx as nx
@@ -24,16 +25,18 @@ ABSENT_PATHWAYS: tuple[tuple[str, str], ...] = (("b", "a"), ("c", "b"), ("a", "c
 REGIONS = ("a", "b", "c")
 
 
-def ground_truth_graph(size: int = 60, *, self_gain: float = 1.4) -> nx.DiGraph:
+def ground_truth_graph(size: int = 60, *, self_gain: float = 1.4,
+                       gains: Mapping[tuple[str, str], float] | None = None) -> nx.DiGraph:
     """The simulated network: three tanh regions, a stimulus into ``a``, a loop
-    ``a -> b -> c -> a`` of decreasing strength, no ``b -> a``, ``c -> b``, ``a -> c``."""
+    ``a -> b -> c -> a`` of decreasing strength (``gains``, default
+    :data:`TRUE_PATHWAYS`), no ``b -> a``, ``c -> b``, ``a -> c``."""
     G = nx.DiGraph(name="ground_truth", dt=10.0, tau=100.0, activation="tanh")
     G.add_node("stim", kind="input", size=2)
     for r in REGIONS:
         G.add_node(r, size=size)
         G.add_edge(r, r, gain=self_gain)
     G.add_edge("stim", "a", gain=2.0)
-    for (s, d), g in TRUE_PATHWAYS.items():
+    for (s, d), g in (TRUE_PATHWAYS if gains is None else gains).items():
         G.add_edge(s, d, gain=g)
     return G
 
@@ -62,7 +65,9 @@ def _smooth_noise(rng: np.random.Generator, shape: tuple[int, ...], width: float
 
 
 def simulate_ground_truth(*, size: int = 60, n_trials: int = 36, n_steps: int = 150,
-                          seed: int = 0, hz: bool = True) -> dict[str, Any]:
+                          seed: int = 0, hz: bool = True,
+                          gains: Mapping[tuple[str, str], float] | None = None
+                          ) -> dict[str, Any]:
     """Simulate the ground-truth network and return its recording in pseudo-Hz.
 
     Six stimulus conditions (coherence ±0.05, ±0.2, ±0.5) repeat over the trials; the
@@ -83,7 +88,7 @@ def simulate_ground_truth(*, size: int = 60, n_trials: int = 36, n_steps: int = 
     from ..recording import Recording, activity
 
     rng = np.random.default_rng(seed)
-    G = ground_truth_graph(size)
+    G = ground_truth_graph(size, gains=gains)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # no output nodes: expected here
         model = MultiRegionRNN.from_graph(G, seed=seed)
