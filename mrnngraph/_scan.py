@@ -24,9 +24,9 @@ Two implementations give the same numbers:
     The plain loop under autograd: one graph node per operation and step. Use it
     for :mod:`torch.func` transforms or to differentiate ``alpha``.
 
-The recurrent term is computed by an *operator*: :class:`DenseOperator` for one
-``[H, H]`` matrix, or the block-sparse operator of :mod:`mrnngraph._sparse`,
-passed as :class:`OperatorWeights`.
+The recurrent term is computed by an *operator* (a :class:`RecurrentOperator`):
+:class:`DenseOperator` for one ``[H, H]`` matrix, or the block-sparse operator of
+:mod:`mrnngraph._sparse`, passed as :class:`OperatorWeights`.
 """
 
 from __future__ import annotations
@@ -35,7 +35,7 @@ import os
 import warnings
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, Protocol, runtime_checkable
 
 import torch
 import torch.nn.functional as F
@@ -43,7 +43,7 @@ import torch.nn.functional as F
 from . import _buffers
 
 __all__ = ["ACTIVATION_FUNCTIONS", "SCAN_METHODS", "DenseOperator", "OperatorWeights",
-           "activation_derivative", "leaky_scan"]
+           "RecurrentOperator", "activation_derivative", "leaky_scan"]
 
 SCAN_METHODS = ("auto", "fused", "autograd")
 
@@ -111,35 +111,62 @@ def activation_derivative(name: str, x: torch.Tensor, h: torch.Tensor,
 
 
 # ---------------------------------------------------------------------------- operators
-class DenseOperator:
-    """The recurrent term as one ``[H, H]`` matrix. States are ``(B, H)``.
+@runtime_checkable
+class RecurrentOperator(Protocol):
+    """What the loops need of the recurrent term ``W h``. States are ``(B, H)``.
 
-    Every operator provides the same methods (``weights`` is the tuple of tensors
-    it differentiates, here ``(W,)``):
-
-    ``uniform_alpha``
-        attribute set by :func:`leaky_scan`: the ``alpha`` common to every unit as a
-        float, or ``None`` when units differ (or ``alpha`` needs a gradient); the
-        loops then apply it as a scalar;
-    ``forward_prep(weights, alpha)``
-        tuple of tensors for the forward step (what a non-uniform ``alpha`` needs);
-    ``step_(prep, h, d, x, alpha, out)``
-        ``out = lerp(x, d + W h, alpha) = x + alpha * (d + W h - x)``, the leaky update
-        (no autograd; ``alpha`` is the float or the ``[H]`` tensor);
-    ``recurrent(weights, h)``
-        ``W h`` (differentiable; the plain autograd loop);
-    ``backward_prep(weights, alpha)``
-        tuple of tensors for the adjoint step (``alpha`` folded in unless uniform);
-    ``rmatvec_(prep, lam, out)``
-        ``out = W^T (alpha * lam)``, leaving out a uniform ``alpha`` (no autograd);
-    ``weight_grads(weights, delta, h0, rates, needs)``
-        ``sum_t delta[t] h[t]^T`` for each weight tensor (``None`` where not needed),
-        ``h[t]`` being ``h0`` then ``rates[:-1]``;
-    ``rvec(weights, v)``
-        ``W^T v`` for one ``[H]`` vector;
-    ``key()``
-        what a captured CUDA graph depends on besides the tensor shapes.
+    ``weights`` is the tuple of tensors the operator differentiates (``(W,)`` for
+    :class:`DenseOperator`, the stacked blocks for
+    :class:`mrnngraph._sparse.BlockOperator`); ``prep`` is what a ``*_prep`` method
+    returned for them.
     """
+
+    #: Set by :func:`leaky_scan`: the ``alpha`` common to every unit as a float, or
+    #: ``None`` when units differ (or ``alpha`` needs a gradient); the loops then
+    #: apply it as a scalar.
+    uniform_alpha: float | None
+
+    def key(self) -> tuple:
+        """What a captured CUDA graph depends on besides the tensor shapes."""
+        ...
+
+    def forward_prep(self, weights: Sequence[torch.Tensor], alpha: torch.Tensor) -> tuple:
+        """Tensors for the forward step (what a non-uniform ``alpha`` needs)."""
+        ...
+
+    def step_(self, prep: tuple, h: torch.Tensor, d: torch.Tensor, x: torch.Tensor,
+              alpha: torch.Tensor | float, out: torch.Tensor) -> None:
+        """``out = lerp(x, d + W h, alpha) = x + alpha * (d + W h - x)``, the leaky update
+        (no autograd; ``alpha`` is the float or the ``[H]`` tensor)."""
+        ...
+
+    def recurrent(self, weights: Sequence[torch.Tensor], h: torch.Tensor) -> torch.Tensor:
+        """``W h`` (differentiable; the plain autograd loop)."""
+        ...
+
+    def backward_prep(self, weights: Sequence[torch.Tensor], alpha: torch.Tensor) -> tuple:
+        """Tensors for the adjoint step (``alpha`` folded in unless uniform)."""
+        ...
+
+    def rmatvec_(self, prep: tuple, lam: torch.Tensor, out: torch.Tensor) -> None:
+        """``out = W^T (alpha * lam)``, leaving out a uniform ``alpha`` (no autograd)."""
+        ...
+
+    def weight_grads(self, weights: Sequence[torch.Tensor], delta: torch.Tensor,
+                     h0: torch.Tensor, rates: torch.Tensor,
+                     needs: Sequence[bool]) -> list[torch.Tensor | None]:
+        """``sum_t delta[t] h[t]^T`` for each weight tensor (``None`` where not needed),
+        ``h[t]`` being ``h0`` then ``rates[:-1]``."""
+        ...
+
+    def rvec(self, weights: Sequence[torch.Tensor], v: torch.Tensor) -> torch.Tensor:
+        """``W^T v`` for one ``[H]`` vector."""
+        ...
+
+
+class DenseOperator:
+    """The recurrent term as one ``[H, H]`` matrix: a :class:`RecurrentOperator` whose
+    ``weights`` are ``(W,)``. States are ``(B, H)``."""
 
     uniform_alpha: float | None = None
 
@@ -188,14 +215,14 @@ class OperatorWeights(NamedTuple):
     block-sparse model passes one, see :mod:`mrnngraph._sparse`).
     """
 
-    operator: Any
+    operator: RecurrentOperator
     tensors: tuple[torch.Tensor, ...]
 
 
 # ---------------------------------------------------------------------------- loops
 # x[t+1] = lerp(x[t], d[t] + W h[t], alpha) = x[t] + alpha * (d[t] + W h[t] - x[t]):
 # the leak needs no scaled copy of the drive or of the weights.
-def _forward_loop(op: Any, activation: str, prep: tuple, drive: torch.Tensor,
+def _forward_loop(op: RecurrentOperator, activation: str, prep: tuple, drive: torch.Tensor,
                   alpha: torch.Tensor | float, x0: torch.Tensor, mask: torch.Tensor | None,
                   value: torch.Tensor | None, states: torch.Tensor,
                   rates: torch.Tensor, h0: torch.Tensor) -> None:
@@ -212,7 +239,7 @@ def _forward_loop(op: Any, activation: str, prep: tuple, drive: torch.Tensor,
         x_prev, h = xt, rt
 
 
-def _backward_loop(op: Any, prep: tuple, lam: torch.Tensor, fp: torch.Tensor,
+def _backward_loop(op: RecurrentOperator, prep: tuple, lam: torch.Tensor, fp: torch.Tensor,
                    alpha: float | None, decay: torch.Tensor, tmp: torch.Tensor) -> None:
     """Adjoint loop, in place: on entry ``lam[t]`` holds the direct gradient of ``x[t+1]``;
     on exit the total one. ``tmp`` ends as ``W^T (alpha * lam[0])`` without a uniform
@@ -228,7 +255,7 @@ def _backward_loop(op: Any, prep: tuple, lam: torch.Tensor, fp: torch.Tensor,
                                                                         alpha=1.0 - alpha)
 
 
-def _autograd_loop(op: Any, activation: str, weights: Sequence[torch.Tensor],
+def _autograd_loop(op: RecurrentOperator, activation: str, weights: Sequence[torch.Tensor],
                    drive: torch.Tensor, x0: torch.Tensor, alpha: torch.Tensor,
                    mask: torch.Tensor | None,
                    value: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor]:
@@ -300,7 +327,8 @@ class _Captured:
         return self.static_out
 
 
-def _graph_key(kind: str, op: Any, activation: str, inputs: dict[str, Any]) -> tuple:
+def _graph_key(kind: str, op: RecurrentOperator, activation: str,
+               inputs: dict[str, Any]) -> tuple:
     parts = []
     for k in sorted(inputs):
         v = inputs[k]
@@ -313,7 +341,7 @@ def _graph_key(kind: str, op: Any, activation: str, inputs: dict[str, Any]) -> t
     return (kind, op.key(), activation, tuple(parts))
 
 
-def _run_graphed(kind: str, op: Any, activation: str, body: Callable[..., None],
+def _run_graphed(kind: str, op: RecurrentOperator, activation: str, body: Callable[..., None],
                  inputs: dict[str, Any], outputs: dict[str, torch.Tensor]) -> bool:
     """Run ``body`` through a cached CUDA graph; False (nothing run) if it cannot be."""
     key = _graph_key(kind, op, activation, inputs)
@@ -338,13 +366,13 @@ def _run_graphed(kind: str, op: Any, activation: str, body: Callable[..., None],
     return True
 
 
-def _fwd_body(op: Any, activation: str) -> Callable[..., None]:
+def _fwd_body(op: RecurrentOperator, activation: str) -> Callable[..., None]:
     def body(prep, drive, alpha, x0, mask, value, states, rates, h0):
         _forward_loop(op, activation, prep, drive, alpha, x0, mask, value, states, rates, h0)
     return body
 
 
-def _bwd_body(op: Any) -> Callable[..., None]:
+def _bwd_body(op: RecurrentOperator) -> Callable[..., None]:
     def body(prep, lam_in, fp, alpha, decay, lam, tmp):
         lam.copy_(lam_in)
         _backward_loop(op, prep, lam, fp, alpha, decay, tmp)
@@ -518,7 +546,7 @@ def leaky_scan(weight: torch.Tensor | OperatorWeights, drive: torch.Tensor, x0: 
         raise ValueError(f"activation must be one of {', '.join(ACTIVATION_FUNCTIONS)}; "
                          f"got {activation!r}")
     if isinstance(weight, torch.Tensor):
-        op: Any = DenseOperator()
+        op: RecurrentOperator = DenseOperator()
         weights: tuple[torch.Tensor, ...] = (weight,)
     elif isinstance(weight, OperatorWeights):
         op, weights = weight.operator, tuple(weight.tensors)

@@ -22,7 +22,10 @@ demand, for analysis); the forward pass never assembles it.
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator, Sequence
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 from torch import nn
@@ -118,7 +121,8 @@ class _Group:
 class BlockOperator:
     """The recurrent term as stacked dense blocks. States are ``(B, H)``.
 
-    Implements the operator methods documented in :class:`mrnngraph._scan.DenseOperator`.
+    A :class:`mrnngraph._scan.RecurrentOperator` whose ``weights`` are the stacked
+    ``[nb, nd, ns]`` blocks of each group.
     One step per shape group: gather the source chunks, one batched matmul, one
     scatter-add into the destination chunks.
 
@@ -321,6 +325,50 @@ def _chunk(starts: tuple[int, ...], size: int, H: int) -> tuple[int, torch.Tenso
     return c, idx
 
 
+#: A cut of a weight: ``(rows, cols)`` slices of its ``[dst, src]`` index space.
+Cut = tuple[slice, slice]
+
+
+def check_cuts(cuts: Sequence[Any]) -> list[Cut]:
+    """``cuts`` as a list of ``(rows, cols)`` slice pairs with unit steps, else an error."""
+    out = []
+    for c in cuts:
+        if not (isinstance(c, tuple) and len(c) == 2 and all(isinstance(x, slice) for x in c)):
+            raise TypeError(f"a cut must be a (rows, cols) pair of slices; got {c!r}")
+        if any(x.step not in (None, 1) for x in c):
+            raise ValueError(f"a cut's slices must have step 1; got {c!r}")
+        out.append(c)
+    return out
+
+
+def check_synapses(synapses: Any, n: int) -> torch.Tensor:
+    """``synapses`` as a 1-D int64 CPU tensor of indices in ``[0, n)``, else an error."""
+    if not isinstance(synapses, torch.Tensor) or synapses.is_floating_point() \
+            or synapses.is_complex() or synapses.dtype == torch.bool or synapses.dim() != 1:
+        raise TypeError("synapses must be a 1-D integer tensor of synapse indices; got "
+                        f"{synapses!r}")
+    idx = synapses.cpu().long()
+    if idx.numel() and (int(idx.min()) < 0 or int(idx.max()) >= n):
+        raise ValueError(f"synapse indices must be in [0, {n}) (the existing synapses); "
+                         f"got {int(idx.min())} .. {int(idx.max())}")
+    return idx
+
+
+@contextmanager
+def swapped_buffers(module: nn.Module, edited: dict[str, torch.Tensor]) -> Iterator[Any]:
+    """Inside: ``module``'s buffers named in ``edited`` are those tensors; on exit (also
+    after an exception) the tensors that were there before are back."""
+    before: list[tuple[str, torch.Tensor]] = []
+    try:
+        for name, tensor in edited.items():
+            before.append((name, getattr(module, name)))
+            setattr(module, name, tensor)
+        yield module
+    finally:
+        for name, tensor in reversed(before):
+            setattr(module, name, tensor)
+
+
 class BlockSparse(nn.Module):
     """Parametrization of ``weight_hh`` kept as the circuit's declared blocks.
 
@@ -472,6 +520,97 @@ class BlockSparse(nn.Module):
                  for g in self.groups if g.trainable
                  for a, c in zip(g.dst_starts, g.src_starts, strict=True)]
         return torch.cat(parts) if parts else value.new_zeros(0)
+
+    # ------------------------------------------------------------------ cuts
+    def _hits(self, cuts: list[Cut], i: int) -> list[tuple[int, slice, slice]]:
+        """``(block, rows, cols)`` of group ``i``'s blocks (local indices) inside ``cuts``."""
+        g, H = self.groups[i], self.hidden_size
+        out = []
+        for rows, cols in cuts:
+            r0, r1, _ = rows.indices(H)
+            c0, c1, _ = cols.indices(H)
+            for k, (a, c) in enumerate(zip(g.dst_starts, g.src_starts, strict=True)):
+                lo, hi = max(r0, a), min(r1, a + g.nd)
+                left, right = max(c0, c), min(c1, c + g.ns)
+                if lo < hi and left < right:
+                    out.append((k, slice(lo - a, hi - a), slice(left - c, right - c)))
+        return out
+
+    def n_synapses(self, *cuts: Cut) -> int:
+        """Existing synapses (True mask entries) inside the ``(rows, cols)`` rectangles
+        ``cuts`` of the dense ``[H, H]`` index space (all of them without ``cuts``);
+        as :meth:`mrnngraph.model.Constrained.n_synapses`, without assembling ``[H, H]``."""
+        cuts = check_cuts(cuts)
+        n = 0
+        for i in range(len(self.groups)):
+            mask = self._buffers[f"mask_{i}"]
+            if not cuts:
+                n += int(mask.sum())
+                continue
+            hit = torch.zeros_like(mask)
+            for k, rows, cols in self._hits(cuts, i):
+                hit[k, rows, cols] = True
+            n += int((mask & hit).sum())
+        return n
+
+    def cut(self, *cuts: Cut, synapses: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
+        """The buffers a cut changes, as edited copies; nothing is changed here.
+
+        As :meth:`mrnngraph.model.Constrained.cut`: ``cuts`` are ``(rows, cols)``
+        rectangles of the dense ``[H, H]`` index space, ``synapses`` indices of existing
+        synapses in :meth:`synapse_coordinates` order (group by group, block by block,
+        row-major inside a block). The blocks of ``zero`` projections and empty masks
+        are not stored: they have nothing to cut.
+        """
+        cuts = check_cuts(cuts)
+        flats = [torch.nonzero(self._buffers[f"mask_{i}"].reshape(-1)).reshape(-1)
+                 for i in range(len(self.groups))] if synapses is not None else []
+        if synapses is not None:
+            synapses = check_synapses(synapses, sum(f.numel() for f in flats))
+        out = {}
+        offset = 0
+        for i in range(len(self.groups)):
+            hits = self._hits(cuts, i)
+            pick = None
+            if synapses is not None:
+                flat, start = flats[i], offset
+                offset += flat.numel()
+                sel = synapses[(synapses >= start) & (synapses < offset)] - start
+                if sel.numel():
+                    pick = flat[sel.to(flat.device)]
+            if not hits and pick is None:
+                continue
+            for name, off in ((f"mask_{i}", False), (f"frozen_{i}", 0)):
+                old = self._buffers[name]
+                if old is None:
+                    continue
+                edited = old.clone()
+                for k, rows, cols in hits:
+                    edited[k, rows, cols] = off
+                if pick is not None:
+                    edited.view(-1)[pick.to(old.device)] = off
+                out[name] = edited
+        return out
+
+    def masked(self, *cuts: Cut,
+               synapses: torch.Tensor | None = None) -> AbstractContextManager[BlockSparse]:
+        """Context manager: inside, the blocks read as with :meth:`cut`'s buffers; on exit
+        (also when the block raises) the original buffer tensors are back. As
+        :meth:`mrnngraph.model.Constrained.masked`."""
+        return swapped_buffers(self, self.cut(*cuts, synapses=synapses))
+
+    def synapse_coordinates(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(rows, cols)`` in ``[H, H]`` of the existing synapses, in the order
+        ``synapses=`` counts them."""
+        rows, cols = [], []
+        for i, g in enumerate(self.groups):
+            k, r, c = torch.nonzero(self._buffers[f"mask_{i}"], as_tuple=True)
+            rows.append(torch.tensor(g.dst_starts, device=k.device)[k] + r)
+            cols.append(torch.tensor(g.src_starts, device=k.device)[k] + c)
+        if not rows:
+            empty = torch.zeros(0, dtype=torch.long)
+            return empty, empty.clone()
+        return torch.cat(rows), torch.cat(cols)
 
     # ------------------------------------------------------------------ state dicts
     def _dense_blocks(self, dense: torch.Tensor, i: int) -> list[torch.Tensor]:

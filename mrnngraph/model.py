@@ -14,6 +14,7 @@ weights; the raw parameter is ``model.parametrizations.weight_hh.original``.
 from __future__ import annotations
 
 import math
+from contextlib import AbstractContextManager
 from typing import Any, NamedTuple
 
 import networkx as nx
@@ -22,7 +23,16 @@ from torch import nn
 from torch.nn.utils import parametrize
 
 from ._scan import ACTIVATION_FUNCTIONS, SCAN_METHODS, leaky_scan
-from ._sparse import BlockSparse, choose_sparse, mask_select, unrepresentable
+from ._sparse import (
+    BlockSparse,
+    Cut,
+    check_cuts,
+    check_synapses,
+    choose_sparse,
+    mask_select,
+    swapped_buffers,
+    unrepresentable,
+)
 from .circuit import CompiledCircuit
 from .compile import compile as compile_graph
 
@@ -110,6 +120,82 @@ class Constrained(nn.Module):
         if problem is not None:
             raise ValueError(problem)
         return w
+
+    # ------------------------------------------------------------------ cuts
+    def n_synapses(self, *cuts: Cut) -> int:
+        """Existing synapses (True mask entries) inside the ``(rows, cols)`` rectangles
+        ``cuts`` (slices of the ``[dst, src]`` weight; all of them without ``cuts``)."""
+        cuts = check_cuts(cuts)
+        if not cuts:
+            return int(self.mask.sum())
+        hit = torch.zeros_like(self.mask)
+        for rows, cols in cuts:
+            hit[rows, cols] = True
+        return int((self.mask & hit).sum())
+
+    def cut(self, *cuts: Cut, synapses: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
+        """The buffers a cut changes, as edited copies (this parametrization is left as
+        it is; :meth:`masked` applies them), as :mod:`torch.nn.utils.prune` computes a
+        new mask.
+
+        Parameters
+        ----------
+        *cuts : (slice, slice)
+            ``(rows, cols)`` rectangles of the ``[dst, src]`` weight whose entries are cut.
+        synapses : Tensor of int, optional
+            Indices of existing synapses to cut, counted in :meth:`synapse_coordinates`
+            order (the True mask entries in row-major order).
+
+        Returns
+        -------
+        dict of str to Tensor
+            ``mask`` with the cut entries False and, when some entries are frozen,
+            ``frozen`` with them 0. Empty when nothing is cut.
+        """
+        cuts = check_cuts(cuts)
+        pick = None
+        if synapses is not None:
+            flat = torch.nonzero(self.mask.reshape(-1)).reshape(-1)
+            pick = flat[check_synapses(synapses, flat.numel()).to(flat.device)]
+        if not cuts and pick is None:
+            return {}
+        out = {}
+        for name, off in (("mask", False), ("frozen", 0)):
+            old = getattr(self, name)
+            if old is None:
+                continue
+            edited = old.clone()
+            for rows, cols in cuts:
+                edited[rows, cols] = off
+            if pick is not None:
+                edited.view(-1)[pick.to(old.device)] = off
+            out[name] = edited
+        return out
+
+    def masked(self, *cuts: Cut,
+               synapses: torch.Tensor | None = None) -> AbstractContextManager[Constrained]:
+        """Context manager: inside, the weight reads as with :meth:`cut`'s buffers; on exit
+        (also when the block raises) the original buffer tensors are back.
+
+        The buffers are swapped, never edited in place, so a graph recorded inside the
+        block can still be back-propagated after it. Nested blocks cut on top of each
+        other.
+
+        Examples
+        --------
+        >>> con = Constrained(torch.ones(2, 3, dtype=torch.bool))
+        >>> with con.masked((slice(0, 1), slice(None))):
+        ...     con(torch.ones(2, 3)).tolist()
+        [[0.0, 0.0, 0.0], [1.0, 1.0, 1.0]]
+        >>> con(torch.ones(2, 3)).sum().item()
+        6.0
+        """
+        return swapped_buffers(self, self.cut(*cuts, synapses=synapses))
+
+    def synapse_coordinates(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(rows, cols)`` of the existing synapses, in the order ``synapses=`` counts."""
+        rows, cols = torch.nonzero(self.mask, as_tuple=True)
+        return rows, cols
 
 
 class _BiasParam(nn.Module):

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from typing import Any
 
 import torch
@@ -79,11 +79,12 @@ def perturb(model, *, silence: Sequence[str] | str = (),
 
     Notes
     -----
-    A cut swaps the parametrization's ``mask`` (and ``frozen``) buffers for edited
-    copies and puts the original tensors back on exit, rather than editing them in
-    place, so a graph recorded inside the block can still be back-propagated after
-    it. Perturbations nest: an inner block adds to the outer one. State noise and the
-    optimizer are unaffected. Cut weights receive zero gradient inside the block.
+    A cut asks each weight's parametrization for edited copies of its masks
+    (``Constrained.masked`` / ``BlockSparse.masked``), which puts the original tensors
+    back on exit rather than editing them in place, so a graph recorded inside the
+    block can still be back-propagated after it. Perturbations nest: an inner block
+    adds to the outer one. State noise and the optimizer are unaffected. Cut weights
+    receive zero gradient inside the block.
 
     Examples
     --------
@@ -130,17 +131,15 @@ def perturb(model, *, silence: Sequence[str] | str = (),
     new = Perturbation(clamp=(mask, value) if bool(mask.any()) else None,
                        drive=_drive_fn(model, stim) if stim else None)
     previous = model.perturbation
-    swapped: list[tuple[torch.nn.Module, str, torch.Tensor]] = []
-    try:
-        for con, buf, edited in _cut_buffers(model, cuts):
-            swapped.append((con, buf, getattr(con, buf)))
-            setattr(con, buf, edited)
-        model.perturbation = _combine(previous, new)
-        yield model
-    finally:
-        model.perturbation = previous
-        for con, buf, old in reversed(swapped):
-            setattr(con, buf, old)
+    with ExitStack() as masks:
+        try:
+            # Each parametrization swaps in its own edited buffers and puts them back.
+            for con, rects in _cut_rectangles(model, cuts):
+                masks.enter_context(con.masked(*rects))
+            model.perturbation = _combine(previous, new)
+            yield model
+        finally:
+            model.perturbation = previous
 
 
 # --------------------------------------------------------------------------- checks
@@ -238,36 +237,13 @@ def _cut_blocks(model, cut: Sequence[tuple[str, str]]) -> dict[str, list[tuple[s
     return out
 
 
-def _cut_buffers(model, cuts: dict[str, list[tuple[str, str]]]
-                 ) -> list[tuple[torch.nn.Module, str, torch.Tensor]]:
-    """``(parametrization, buffer name, edited copy)`` for every buffer a cut changes."""
+def _cut_rectangles(model, cuts: dict[str, list[tuple[str, str]]]
+                    ) -> list[tuple[torch.nn.Module, list[tuple[slice, slice]]]]:
+    """``(parametrization, [(rows, cols), ...])`` of the weight of each family cut."""
     lay = model.layout
-    out = []
-    for fam, pairs in cuts.items():
-        con = model.parametrizations[_FAMILY_WEIGHT[fam]][0]
-        stacked = getattr(con, "_keys", None)
-        if stacked is not None:
-            # Block-sparse weight_hh (mrnngraph._sparse.BlockSparse): blocks of one shape
-            # are stacked in buffers mask_<i> / frozen_<i>, block k of group i is
-            # _keys[i][k]. Zero and empty blocks are not stored: nothing to cut there.
-            for i, keys in enumerate(stacked):
-                ks = [k for k, key in enumerate(keys) if key in pairs]
-                for buf in (f"mask_{i}", f"frozen_{i}"):
-                    old = getattr(con, buf) if ks else None
-                    if old is not None:
-                        edited = old.clone()
-                        edited[ks] = False if buf.startswith("mask") else 0
-                        out.append((con, buf, edited))
-            continue
-        for buf in ("mask", "frozen"):
-            old = getattr(con, buf)
-            if old is None:
-                continue
-            edited = old.clone()
-            for s, d in pairs:
-                edited[lay.slice(d), lay.slice(s)] = False if buf == "mask" else 0
-            out.append((con, buf, edited))
-    return out
+    return [(model.parametrizations[_FAMILY_WEIGHT[fam]][0],
+             [(lay.slice(d), lay.slice(s)) for s, d in pairs])
+            for fam, pairs in cuts.items()]
 
 
 # --------------------------------------------------------------------------- run time
