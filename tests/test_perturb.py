@@ -256,3 +256,27 @@ def test_cut_in_block_sparse_mode_matches_dense(u):
     _assert_same_state(sparse, snap)
     with torch.no_grad():
         assert torch.allclose(sparse(u).states, dense(u).states, atol=1e-5)
+
+
+@pytest.mark.parametrize("sparse", [False, True])
+def test_cuts_go_through_the_parametrizations_own_masked(sparse, monkeypatch):
+    """perturb asks each weight's parametrization for the cut (its ``masked``) with the
+    edges' (rows, cols) rectangles; it touches no buffer itself."""
+    G = cbgt_loop(scale=0.25)
+    m = MultiRegionRNN.from_graph(G, seed=5, sparse=sparse)
+    lay = m.layout
+    calls = []
+    for name in ("weight_hh", "weight_ih"):
+        con = m.parametrizations[name][0]
+        real = con.masked
+
+        def spy(*rects, _name=name, _real=real, **kw):
+            calls.append((_name, rects, kw))
+            return _real(*rects, **kw)
+
+        monkeypatch.setattr(con, "masked", spy)
+    cuts = [("gpe", "stn"), ("stim", "ctx_e")]
+    with torch.no_grad(), perturb(m, cut=cuts):
+        pass
+    assert calls == [("weight_hh", ((lay.slice("stn"), lay.slice("gpe")),), {}),
+                     ("weight_ih", ((lay.slice("ctx_e"), lay.slice("stim")),), {})]
