@@ -146,12 +146,15 @@ def force_fit(train: mg.Recording, test: mg.Recording, *, g: float = 1.5, p0: fl
 
     noise_te = white_noise(test.n_trials, np.random.default_rng(seed + 2))
     model_te, r_prev = free_run(a_te, test.inputs if I else None, noise_te)
+    noise_tr2 = white_noise(train.n_trials, np.random.default_rng(seed + 3))
+    model_tr, _ = free_run(a_tr, u_tr, noise_tr2)
 
     def pv(d: np.ndarray, m: np.ndarray) -> float:
         return float(1 - ((d - m) ** 2).sum() / (d.size * d.var()))
 
     offs = np.cumsum([0, *sizes])
     scores = {"all": pv(a_te[:, 1:], model_te[:, 1:])}
+    train_all = pv(a_tr[:, 1:], model_tr[:, 1:])
     strengths = {}
     for k, r in enumerate(regions):
         sl = slice(offs[k], offs[k + 1])
@@ -161,7 +164,8 @@ def force_fit(train: mg.Recording, test: mg.Recording, *, g: float = 1.5, p0: fl
             cur = r_prev[..., offs[ks]:offs[ks + 1]] @ J[offs[kd]:offs[kd + 1],
                                                           offs[ks]:offs[ks + 1]].T
             strengths[(src, dst)] = float(np.abs(cur).mean())
-    return {"pvar": scores, "strength": strengths, "cpu_s": cpu, "J": J}
+    return {"pvar": scores, "pvar_train_all": train_all, "strength": strengths, "cpu_s": cpu,
+            "J": J}
 
 
 # --------------------------------------------------------------------------- main
@@ -231,6 +235,7 @@ def main() -> None:
         result["force"] = {"runs": args.force_runs, "inputs": args.force_inputs,
                            "g": 1.5, "P0": 1.0, "cpu_s": force["cpu_s"],
                            "pvar_test": force["pvar"],
+                           "pvar_train_all": force["pvar_train_all"],
                            "strength": {f"{s}->{d}": v for (s, d), v in
                                         force["strength"].items()},
                            "ranking": ranking(truth, force["strength"])}

@@ -81,25 +81,32 @@ def plot_pvar(scores: Mapping[str, float], *, ax: Any = None,
     keys = [k for k in scores if k != "all"] + (["all"] if "all" in scores else [])
     x = np.arange(len(keys))
     width = 0.38 if reference is not None else 0.6
-    vals = [scores[k] for k in keys]
-    bars = ax.bar(x - (width / 2 if reference is not None else 0), vals, width,
+    vals = [float(scores[k]) for k in keys]
+    ref = None if reference is None else [float(reference.get(k, math.nan)) for k in keys]
+    finite = [v for v in vals + (ref or []) if math.isfinite(v)]
+    # Below -1 a model is far worse than the data's mean: clip the axis there and print
+    # the value, so one diverging model does not flatten every other bar.
+    floor = max(min([0.0, *finite]), -1.0)
+
+    def label(bars: Any, values: list[float]) -> None:
+        for b, v in zip(bars, values, strict=True):
+            if not math.isfinite(v):
+                continue
+            y = max(v, 0.0) + 0.01 if v >= floor else floor + 0.02
+            ax.text(b.get_x() + b.get_width() / 2, y, f"{v:.2f}", ha="center",
+                    va="bottom", fontsize=8)
+
+    shown = [max(v, floor) if math.isfinite(v) else v for v in vals]
+    bars = ax.bar(x - (width / 2 if reference is not None else 0), shown, width,
                   color=["C0" if k != "all" else "C2" for k in keys], label=labels[0])
-    for b, v in zip(bars, vals, strict=True):
-        if math.isfinite(v):
-            ax.text(b.get_x() + b.get_width() / 2, max(v, 0) + 0.01, f"{v:.2f}",
-                    ha="center", va="bottom", fontsize=8)
-    if reference is not None:
-        ref = [reference.get(k, math.nan) for k in keys]
-        rb = ax.bar(x + width / 2, ref, width, color="0.6", label=labels[1])
-        for b, v in zip(rb, ref, strict=True):
-            if math.isfinite(v):
-                ax.text(b.get_x() + b.get_width() / 2, max(v, 0) + 0.01, f"{v:.2f}",
-                        ha="center", va="bottom", fontsize=8)
-        ax.legend(loc="lower right", fontsize=8)
+    label(bars, vals)
+    if ref is not None:
+        rb = ax.bar(x + width / 2, [max(v, floor) if math.isfinite(v) else v for v in ref],
+                    width, color="0.6", label=labels[1])
+        label(rb, ref)
+        ax.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0), fontsize=8, frameon=False)
     ax.set_xticks(x, keys)
-    finite = [v for v in vals + (list(reference.values()) if reference else [])
-              if math.isfinite(v)]
-    ax.set_ylim(min(0.0, *finite) if finite else 0.0, 1.08)
+    ax.set_ylim(floor - (0.05 if floor < 0 else 0.0), 1.12)
     ax.axhline(0, color="k", lw=0.5)
     ax.set_ylabel("pVar (1 = perfect)")
     ax.set_title("variance explained by region")
