@@ -124,3 +124,35 @@ def test_bad_arguments(tmp_path):
         read_nwb(path, regions={}, bin_ms=10.0, window_ms=(0, 100))
     with pytest.raises(ValueError, match="bin_ms must be a float > 0"):
         read_nwb(path, regions={"m2": "MOs"}, bin_ms=0, window_ms=(0, 100))
+
+
+def test_cli_fit_reads_an_nwb_session(tmp_path):
+    import argparse
+    import json
+    import warnings
+
+    import networkx as nx
+
+    import mrnngraph as mg
+    from mrnngraph.cli.fitting import register
+
+    path = _write(tmp_path / "s.nwb")
+    G = nx.DiGraph(dt=100.0, tau=200.0, activation="tanh")
+    G.add_node("m2", size=3)
+    G.add_node("v1", size=4)
+    G.add_edges_from([("m2", "m2"), ("m2", "v1"), ("v1", "m2"), ("v1", "v1")])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", mg.CircuitWarning)
+        mg.save(G, tmp_path / "c.json")
+    parser = argparse.ArgumentParser()
+    register(parser.add_subparsers())
+    out = tmp_path / "run"
+    args = parser.parse_args(["fit", str(tmp_path / "c.json"), str(path), "--regions", "m2=MOs",
+                              "v1=VISp,VISl", "--window-ms", "0", "400", "--steps", "2",
+                              "--out", str(out), "--quiet", "--no-figures"])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", mg.CircuitWarning)
+        assert args.handler(args) == 0
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["neurons"] == {"m2": 2, "v1": 2} and metrics["bin_ms"] == 100.0
+    assert metrics["trials"] == {"train": 1, "test": 1}
