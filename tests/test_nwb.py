@@ -87,6 +87,15 @@ def test_alignment_window_and_smoothing(tmp_path):
     np.testing.assert_allclose(s, k / np.exp(-0.5 * np.arange(-4, 5) ** 2).sum(), rtol=1e-5)
 
 
+def test_default_window_runs_to_the_shortest_trial(tmp_path):
+    path = _write(tmp_path / "s.nwb")
+    rec = read_nwb(path, regions={"m2": "MOs"}, bin_ms=300.0, counts=True)
+    assert rec.n_steps == 3  # trials last 1 s: three whole 300-ms bins
+    np.testing.assert_allclose(rec.rates["m2"][:, 0, 0], [2, 1])
+    with pytest.raises(ValueError, match="no trial lasts a whole bin of 2000 ms"):
+        read_nwb(path, regions={"m2": "MOs"}, bin_ms=2000.0)
+
+
 def test_location_column(tmp_path):
     path = _write(tmp_path / "s.nwb", location_column=True)
     rec = read_nwb(path, regions={"m2": "MOs"}, bin_ms=100.0, window_ms=(0.0, 400.0),
@@ -148,7 +157,7 @@ def test_cli_fit_reads_an_nwb_session(tmp_path):
     register(parser.add_subparsers())
     out = tmp_path / "run"
     args = parser.parse_args(["fit", str(tmp_path / "c.json"), str(path), "--regions", "m2=MOs",
-                              "v1=VISp,VISl", "--window-ms", "0", "400", "--steps", "2",
+                              "v1=VISp,VISl", "--steps", "2",
                               "--out", str(out), "--quiet", "--no-figures"])
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", mg.CircuitWarning)
@@ -156,3 +165,4 @@ def test_cli_fit_reads_an_nwb_session(tmp_path):
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["neurons"] == {"m2": 2, "v1": 2} and metrics["bin_ms"] == 100.0
     assert metrics["trials"] == {"train": 1, "test": 1}
+    assert (out / "model.pt").is_file()

@@ -61,7 +61,8 @@ def register(subparsers: Any) -> None:
     p.add_argument("--bin-ms", type=real(low=0), default=None, metavar="MS",
                    help="NWB: bin width in ms (default: the model's dt)")
     p.add_argument("--window-ms", type=float, nargs=2, metavar=("START", "END"),
-                   help="NWB: window of each trial in ms relative to --align")
+                   help="NWB: window of each trial in ms relative to --align (default: "
+                   "from --align to the earliest stop_time after it)")
     p.add_argument("--align", default=d["align"], metavar="COLUMN",
                    help=f"NWB: trials column the window is relative to (default: {d['align']})")
     p.add_argument("--smooth-ms", type=real(low=0), default=None, metavar="MS",
@@ -123,13 +124,12 @@ def _read_data(args: argparse.Namespace, default_bin: float) -> Any:
         return rec
     if not args.regions:
         raise _UsageError("an NWB file needs --regions REGION=AREA[,AREA] ...")
-    if args.window_ms is None:
-        raise _UsageError("an NWB file needs --window-ms START END")
     from ..io.nwb import read_nwb
 
     try:
         return read_nwb(path, regions=dict(args.regions), bin_ms=args.bin_ms or default_bin,
-                        window_ms=tuple(args.window_ms), align=args.align,
+                        window_ms=None if args.window_ms is None else tuple(args.window_ms),
+                        align=args.align,
                         smooth_ms=args.smooth_ms, location_column=args.location_column,
                         counts=args.loss == "poisson")
     except ImportError as err:

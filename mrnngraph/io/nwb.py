@@ -72,8 +72,18 @@ def _gaussian(sigma_bins: float) -> np.ndarray:
     return k / k.sum()
 
 
+def _bins(w0: float, w1: float, bin_ms: float, given: Any) -> int:
+    n_bins_f = (w1 - w0) / bin_ms
+    n_bins = int(round(n_bins_f))
+    if n_bins < 1 or abs(n_bins_f - n_bins) > 1e-6 * max(1.0, n_bins_f):
+        raise ValueError(f"window_ms {given!r} must span a whole, positive number of "
+                         f"bins of {bin_ms:g} ms; got {n_bins_f:g} bins")
+    return n_bins
+
+
 def read_nwb(path: str | os.PathLike, *, regions: Mapping[str, str | Sequence[str]],
-             bin_ms: float, window_ms: tuple[float, float], align: str = "start_time",
+             bin_ms: float, window_ms: tuple[float, float] | None = None,
+             align: str = "start_time",
              smooth_ms: float | None = None, location_column: str | None = None,
              counts: bool = False) -> Any:
     """Bin the spikes of an NWB file by trial and brain area into a :class:`Recording`.
@@ -87,9 +97,10 @@ def read_nwb(path: str | os.PathLike, *, regions: Mapping[str, str | Sequence[st
         into it: ``{"m2": "MOs", "v1": ["VISp", "VISl"]}``. Units keep the file's order.
     bin_ms : float
         Bin width in ms (the recording's ``dt``).
-    window_ms : (float, float)
+    window_ms : (float, float), optional
         Start and end of each trial's window in ms relative to ``align``; its length
-        must be a whole number of bins.
+        must be a whole number of bins. Default: from ``align`` to the earliest
+        ``stop_time`` after it over all trials, cut to whole bins.
     align : str
         The trials column (in seconds) the window is relative to.
     smooth_ms : float, optional
@@ -130,15 +141,13 @@ def read_nwb(path: str | os.PathLike, *, regions: Mapping[str, str | Sequence[st
         if isinstance(v, bool) or not isinstance(v, int | float) or not (
                 math.isfinite(v) and v > 0):
             raise ValueError(f"{name} must be a float > 0; got {v!r}")
-    try:
-        w0, w1 = (float(x) for x in window_ms)
-    except (TypeError, ValueError):
-        raise TypeError(f"window_ms must be (start, end) in ms; got {window_ms!r}") from None
-    n_bins_f = (w1 - w0) / bin_ms
-    n_bins = int(round(n_bins_f))
-    if n_bins < 1 or abs(n_bins_f - n_bins) > 1e-6 * max(1.0, n_bins_f):
-        raise ValueError(f"window_ms {window_ms!r} must span a whole, positive number of "
-                         f"bins of {bin_ms:g} ms; got {n_bins_f:g} bins")
+    if window_ms is not None:
+        try:
+            w0, w1 = (float(x) for x in window_ms)
+        except (TypeError, ValueError):
+            raise TypeError(f"window_ms must be (start, end) in ms; got {window_ms!r}"
+                            ) from None
+        _bins(w0, w1, bin_ms, window_ms)
     if smooth_ms is not None and not (math.isfinite(smooth_ms) and smooth_ms > 0):
         raise ValueError(f"smooth_ms must be a float > 0 or None; got {smooth_ms!r}")
 
@@ -155,6 +164,13 @@ def read_nwb(path: str | os.PathLike, *, regions: Mapping[str, str | Sequence[st
             raise _fail(where, f"align={align!r} is not a trials column; its columns: "
                         f"{', '.join(map(repr, trials.colnames))}")
         t_align = np.asarray(trials[align][:], dtype=np.float64)
+        if window_ms is None:
+            shortest = float(np.min(np.asarray(trials["stop_time"][:]) - t_align)) * 1000.0
+            w0, w1 = 0.0, math.floor(shortest / bin_ms + 1e-9) * bin_ms
+            if w1 <= 0:
+                raise _fail(where, f"no trial lasts a whole bin of {bin_ms:g} ms after "
+                            f"{align!r}; give window_ms=")
+        n_bins = _bins(w0, w1, bin_ms, (w0, w1))
         areas = _unit_areas(nwb, where, location_column)
         have: dict[str, int] = {}
         for a in areas:
