@@ -22,7 +22,6 @@ from mrnngraph.analysis.lesions import (  # noqa: E402
     LesionEffect,
     _cut_synapses,
     _silence_units,
-    _slots,
     lesion_effect,
 )
 from mrnngraph.analysis.population_plots import plot_lesion_effects  # noqa: E402
@@ -123,7 +122,7 @@ def test_random_synapses_are_existing_synapses_of_the_family_and_undone(sparse):
     m = circuit(sparse=sparse)
     before = {k: v.clone() for k, v in m.state_dict().items()}
     mask_hh = m.weight_hh.detach() != 0
-    n_hh = sum(s[3].numel() for s in _slots(m, "hh"))
+    n_hh = m.parametrizations["weight_hh"][0].n_synapses()
     assert n_hh == int(m.circuit.blocks[("b", "b")].mask.sum())
     choice = np.random.default_rng(0).choice(n_hh, 100, replace=False)
     with torch.no_grad(), _cut_synapses(m, "hh", choice):

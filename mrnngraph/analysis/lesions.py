@@ -146,60 +146,22 @@ def _normalise(model, lesion: Any) -> tuple[list[str], list[tuple[str, str]]]:
 
 
 # --------------------------------------------------------------------------- synapses
-def _slots(model, family: str) -> list[tuple[Any, str, str | None, torch.Tensor]]:
-    """Where a family's existing synapses live: ``(parametrization, mask buffer, frozen
-    buffer or None, flat indices of the True mask entries)`` per buffer."""
-    con = model.parametrizations[_FAMILY_WEIGHT[family]][0]
-    keys = getattr(con, "_keys", None)
-    names = ([(f"mask_{i}", f"frozen_{i}") for i in range(len(keys))] if keys is not None
-             else [("mask", "frozen")])
-    out = []
-    for mask_name, frozen_name in names:
-        mask = getattr(con, mask_name)
-        frozen = frozen_name if getattr(con, frozen_name, None) is not None else None
-        out.append((con, mask_name, frozen, torch.nonzero(mask.reshape(-1)).reshape(-1).cpu()))
-    return out
+def _constraint(model, family: str) -> Any:
+    """The parametrization of a family's weight (it owns the masks a cut edits)."""
+    return model.parametrizations[_FAMILY_WEIGHT[family]][0]
 
 
 def _block_synapses(model, family: str, edge: tuple[str, str]) -> int:
     """Existing synapses of one declared edge in the model's current masks."""
-    con = model.parametrizations[_FAMILY_WEIGHT[family]][0]
-    keys = getattr(con, "_keys", None)
-    if keys is not None:
-        for i, group in enumerate(keys):
-            if edge in group:
-                return int(getattr(con, f"mask_{i}")[group.index(edge)].sum())
-        return 0  # zero or empty blocks are not stored: no synapse there
     lay = model.layout
-    return int(con.mask[lay.slice(edge[1]), lay.slice(edge[0])].sum())
+    return _constraint(model, family).n_synapses((lay.slice(edge[1]), lay.slice(edge[0])))
 
 
-@contextmanager
-def _cut_synapses(model, family: str, choice: np.ndarray) -> Iterator[None]:
-    """Cut the ``choice``-th existing synapses of ``family`` (indices into the slots in
-    order); the parametrization's buffers are swapped for edited copies and put back."""
-    slots = _slots(model, family)
-    swapped = []
-    offset = 0
-    try:
-        for con, mask_name, frozen_name, flat in slots:
-            pick = choice[(choice >= offset) & (choice < offset + flat.numel())] - offset
-            offset += flat.numel()
-            if pick.size == 0:
-                continue
-            where = flat[torch.as_tensor(pick)]
-            for buf, off in ((mask_name, False), (frozen_name, 0)):
-                if buf is None:
-                    continue
-                old = getattr(con, buf)
-                edited = old.clone()
-                edited.view(-1)[where.to(old.device)] = off
-                swapped.append((con, buf, old))
-                setattr(con, buf, edited)
-        yield
-    finally:
-        for con, buf, old in reversed(swapped):
-            setattr(con, buf, old)
+def _cut_synapses(model, family: str, choice: np.ndarray) -> Any:
+    """Cut the ``choice``-th existing synapses of ``family`` (in the order of its
+    parametrization's ``synapse_coordinates``); the parametrization swaps its buffers
+    for edited copies and puts them back on exit."""
+    return _constraint(model, family).masked(synapses=torch.as_tensor(choice, dtype=torch.long))
 
 
 @contextmanager
@@ -324,7 +286,7 @@ def lesion_effect(model, task, lesion: Any, *, n_random: int = 20, seed: int = 0
     if n_units > pool.numel():
         raise ValueError(f"lesion silences {n_units} units but the pool of random units "
                          f"(among={among!r}) has {pool.numel()}")
-    available = {fam: sum(s[3].numel() for s in _slots(model, fam)) for fam in synapses}
+    available = {fam: _constraint(model, fam).n_synapses() for fam in synapses}
 
     batch = task.batch(batch_size, seed=seed, device=model.alpha.device)
     score = _scorer(model, task, batch, metric, seed)
