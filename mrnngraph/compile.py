@@ -61,7 +61,15 @@ __all__ = ["compile", "compile_spec", "draw_mask", "candidates"]
 
 
 def _generator(seed: int, *key: str) -> torch.Generator:
-    digest = hashlib.blake2b("\x00".join((str(seed), *key)).encode(), digest_size=8).digest()
+    """The generator of one projection: a hash of the seed and the region names."""
+    parts = (str(seed), *key)
+    if any("\x00" in k for k in key):
+        # Joining on NUL would be ambiguous (('a\x00b', 'c') vs ('a', 'b\x00c')): prefix
+        # each part with its length. Names without NUL keep the streams of earlier versions.
+        parts = tuple(f"{len(k)}:{k}" for k in parts)
+    # surrogatepass: a region may be named with a lone surrogate (a valid Python str).
+    text = "\x00".join(parts).encode("utf-8", "surrogatepass")
+    digest = hashlib.blake2b(text, digest_size=8).digest()
     g = torch.Generator()
     g.manual_seed(int.from_bytes(digest, "little") & ((1 << 63) - 1))
     return g

@@ -44,3 +44,22 @@ def test_memory_limit_refuses_before_allocating():
     with pytest.raises(mg.GraphError, match="too-much-memory|needs about"):
         mg.compile(issue_example(), seed=0, memory_limit=1000)
     assert mg.compile(issue_example(), seed=0, memory_limit=math.inf).layout.hidden_size == 160
+
+
+def test_region_names_with_surrogates_or_nul_compile_reproducibly():
+    import networkx as nx
+
+    def graph(a: str, b: str) -> nx.DiGraph:
+        G = nx.DiGraph()
+        G.add_node(a, size=3)
+        G.add_node(b, size=3)
+        G.add_edge(a, b, sparsity=0.5)
+        G.add_edge(b, a, sparsity=0.5)
+        return G
+
+    c = mg.compile(graph("\ud800", "x"), seed=1)
+    assert torch.equal(c.weight_hh, mg.compile(graph("\ud800", "x"), seed=1).weight_hh)
+    # Names that only a NUL separates get different streams.
+    g1 = mg.compile(graph("a\x00b", "c"), seed=1).connection("a\x00b", "c").mask
+    g2 = mg.compile(graph("a", "b\x00c"), seed=1).connection("a", "b\x00c").mask
+    assert not torch.equal(g1, g2)

@@ -101,6 +101,11 @@ def report_error(err: BaseException) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
+    for stream in (sys.stdout, sys.stderr):
+        # A region may be named with characters the terminal cannot encode (a lone
+        # surrogate is a valid Python str): escape them rather than fail mid-table.
+        if hasattr(stream, "reconfigure"):
+            stream.reconfigure(errors="backslashreplace")
     parser = build_parser(_command_module(argv))
     args = parser.parse_args(argv)
     if not getattr(args, "handler", None):
