@@ -22,10 +22,10 @@ from collections.abc import Sequence
 __all__ = ["main", "build_parser"]
 
 #: Modules of this package that add sub-commands, in the order ``--help`` lists them.
-COMMAND_MODULES = ("files", "drawing", "training")
+COMMAND_MODULES = ("files", "drawing", "training", "fitting")
 #: The module that registers each sub-command, so a call loads only that one.
 COMMANDS = {"convert": "files", "validate": "files", "info": "files", "draw": "drawing",
-            "train": "training"}
+            "train": "training", "fit": "fitting"}
 
 
 def build_parser(only: str | None = None) -> argparse.ArgumentParser:
