@@ -40,7 +40,11 @@ from typing import Any
 import networkx as nx
 import torch
 
-ROOT = Path(__file__).resolve().parent.parent
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+# Run as a script, this folder comes first on sys.path, and its profile.py would hide the
+# standard library's (which torch imports).
+sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != HERE]
 sys.path.insert(0, str(ROOT))
 
 import mrnngraph as mg  # noqa: E402
@@ -67,6 +71,9 @@ VARIANTS: dict[str, tuple[dict, dict, dict]] = {
     "radius_1.5_decision_weight_1": ({"spectral_radius": 1.5}, {"decision_weight": 1.0}, {}),
     "radius_1.5_decision_weight_3": ({"spectral_radius": 1.5}, {"decision_weight": 3.0}, {}),
     "radius_1.5_no_readout_bias": ({"spectral_radius": 1.5, "readout_bias": False}, {}, {}),
+    # Train on trials back to back (neurogym's Dataset layout): 2 trials per row, 32 rows.
+    "streams": ({}, {"seq_len": 220}, {"batch_size": 32}),
+    "radius_1.5_streams": ({"spectral_radius": 1.5}, {"seq_len": 220}, {"batch_size": 32}),
 }
 
 

@@ -687,7 +687,11 @@ class NeurogymTask(Task):
     """A neurogym-style environment as a :class:`Task` (see :func:`from_neurogym`)."""
 
     def __init__(self, env: Any, *, name: str | None = None, tolerance: float = 0.2,
-                 decision_weight: float = 3.0):
+                 decision_weight: float = 3.0, seq_len: int | None = None):
+        if seq_len is not None and (isinstance(seq_len, bool) or not isinstance(seq_len, int)
+                                    or seq_len < 1):
+            raise ValueError(f"seq_len must be an int >= 1 or None; got {seq_len!r}")
+        self.seq_len = seq_len
         if isinstance(decision_weight, bool) or not isinstance(decision_weight, int | float) or (
                 not (math.isfinite(decision_weight) and decision_weight > 0)):
             raise ValueError(f"decision_weight must be a float > 0; got {decision_weight!r}")
@@ -731,12 +735,27 @@ class NeurogymTask(Task):
 
         self._seed_env(int(torch.randint(0, 2**31 - 1, (1,), generator=g)))
         obs, gts, infos = [], [], []
-        for _ in range(batch_size):
+
+        def one_trial() -> tuple[Any, Any, Any]:
             trial = self.env.new_trial()
             ob = np.asarray(self.env.ob, dtype=np.float32).reshape(-1, self.input_size)
             gt = np.asarray(self.env.gt)
             if gt.shape[0] != ob.shape[0]:
                 raise ValueError(f"env.gt has {gt.shape[0]} steps but env.ob has {ob.shape[0]}")
+            return ob, gt, trial
+
+        for _ in range(batch_size):
+            ob, gt, trial = one_trial()
+            if self.seq_len is not None:  # trials back to back, cut at seq_len
+                parts_ob, parts_gt, n = [ob], [gt], ob.shape[0]
+                while n < self.seq_len:
+                    ob, gt, _ = one_trial()
+                    parts_ob.append(ob)
+                    parts_gt.append(gt)
+                    n += ob.shape[0]
+                ob = np.concatenate(parts_ob)[:self.seq_len]
+                gt = np.concatenate(parts_gt)[:self.seq_len]
+                trial = {}
             obs.append(ob)
             gts.append(gt)
             infos.append(trial if isinstance(trial, Mapping) else {})
@@ -769,6 +788,9 @@ class NeurogymTask(Task):
         if self.kind == "regression":
             close = ((outputs - batch.targets).abs() <= self.tolerance).all(-1) | ~counted
             return close.all(1)
+        if self.seq_len is not None:  # rows of several trials: every response step right
+            respond = (batch.targets != 0) & counted
+            return ((outputs.argmax(-1) == batch.targets) | ~respond).all(1)
         respond = (batch.targets != 0) & counted
         last = counted.long().cumsum(1).argmax(1)  # index of the last counted step
         none = ~respond.any(1)
@@ -779,6 +801,17 @@ class NeurogymTask(Task):
         final = torch.where(respond, t, -1).argmax(1)
         answer = batch.targets.gather(1, final[:, None]).squeeze(1)
         return (mean.argmax(-1) == answer) & ~self._broke(outputs, batch)
+
+    def accuracy(self, outputs: torch.Tensor, batch: Batch) -> float:
+        """With ``seq_len`` (classification): the fraction of response steps (target not 0)
+        whose argmax output is the target, as neurogym scores its ``Dataset``. Otherwise
+        the fraction of trials answered correctly (see :meth:`correct`)."""
+        if self.seq_len is None or self.kind == "regression":
+            return super().accuracy(outputs, batch)
+        outputs = _tensor(outputs)
+        respond = (batch.targets != 0) & (batch.mask > 0)
+        n = int(respond.sum())
+        return float((outputs.argmax(-1) == batch.targets)[respond].sum()) / n if n else math.nan
 
     def _broke(self, outputs: torch.Tensor, batch: Batch) -> torch.Tensor:
         counted = batch.mask > 0
@@ -800,7 +833,7 @@ class NeurogymTask(Task):
         """Adds ``fixation_breaks`` for classification environments."""
         outputs = _tensor(outputs)
         out = super().metrics(outputs, batch)
-        if self.kind == "classification":
+        if self.kind == "classification" and self.seq_len is None:
             out["fixation_breaks"] = self.fixation_breaks(outputs, batch)
         return out
 
@@ -839,7 +872,7 @@ def _trial_info(infos: list[Mapping]) -> dict[str, torch.Tensor]:
 
 
 def from_neurogym(env: Any, *, name: str | None = None, tolerance: float = 0.2,
-                  decision_weight: float = 3.0) -> NeurogymTask:
+                  decision_weight: float = 3.0, seq_len: int | None = None) -> NeurogymTask:
     """Wrap a neurogym-style environment as a batch-first :class:`Task`.
 
     Duck-typed: the environment needs ``observation_space`` (a 1-D box),
@@ -866,6 +899,12 @@ def from_neurogym(env: Any, *, name: str | None = None, tolerance: float = 0.2,
         (5 of 110 in ``PerceptualDecisionMaking-v0`` at dt 20), and with weight 1 a
         network learns to fixate throughout before it learns to answer. 3 is the
         value measured in docs/training.md ("The recipe"); 1 gives neurogym's loss.
+    seq_len : int, optional
+        Each batch row is ``seq_len`` steps of trials back to back, as in
+        ``neurogym.Dataset`` (batch first here), so a network learns to answer in a
+        continuous stream of trials, where each trial starts from the state the
+        previous one left, not from ``x0``. ``accuracy`` is then neurogym's: the
+        fraction of response steps answered correctly. Default: one trial per row.
 
     Returns
     -------
@@ -891,7 +930,8 @@ def from_neurogym(env: Any, *, name: str | None = None, tolerance: float = 0.2,
     >>> b.inputs.shape, b.targets.shape, task.kind, sorted(b.trials)
     (torch.Size([4, 3, 2]), torch.Size([4, 3]), 'classification', ['side'])
     """
-    return NeurogymTask(env, name=name, tolerance=tolerance, decision_weight=decision_weight)
+    return NeurogymTask(env, name=name, tolerance=tolerance, decision_weight=decision_weight,
+                        seq_len=seq_len)
 
 
 # --------------------------------------------------------------------------- registry

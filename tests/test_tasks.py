@@ -435,3 +435,24 @@ def test_from_neurogym_decision_weight():
     for bad in (0, -1.0, math.nan, True):
         with pytest.raises(ValueError, match="decision_weight"):
             from_neurogym(FakeEnv(), decision_weight=bad)
+
+
+def test_from_neurogym_streams_of_trials():
+    task = from_neurogym(FakeEnv(), seq_len=12, decision_weight=1)
+    b = task.batch(4, seed=0)
+    assert b.inputs.shape == (4, 12, 3) and bool((b.mask == 1).all()) and b.trials == {}
+    # Trials back to back: each row holds the start of a second trial (fixation again).
+    assert bool((b.targets[:, 5:] == 0).any(1).all())
+    best = task.optimal_outputs(b)
+    assert task.accuracy(best, b) == 1.0 and bool(task.correct(best, b).all())
+    wrong = best.clone()
+    respond = (b.targets != 0).nonzero()
+    i, t = respond[0].tolist()
+    wrong[i, t] = 0.0
+    n = int((b.targets != 0).sum())
+    assert task.accuracy(wrong, b) == (n - 1) / n  # neurogym's score: per response step
+    assert task.correct(wrong, b).tolist() == [k != i for k in range(4)]
+    assert "fixation_breaks" not in task.metrics(best, b)
+    for bad in (0, 1.5, True):
+        with pytest.raises(ValueError, match="seq_len"):
+            from_neurogym(FakeEnv(), seq_len=bad)
