@@ -38,9 +38,8 @@ from collections.abc import Callable, Sequence
 from typing import Any, NamedTuple, Protocol, runtime_checkable
 
 import torch
-import torch.nn.functional as F
 
-from . import _buffers
+from . import _buffers, schema
 
 __all__ = ["ACTIVATION_FUNCTIONS", "SCAN_METHODS", "DenseOperator", "OperatorWeights",
            "RecurrentOperator", "activation_derivative", "leaky_scan"]
@@ -48,34 +47,9 @@ __all__ = ["ACTIVATION_FUNCTIONS", "SCAN_METHODS", "DenseOperator", "OperatorWei
 SCAN_METHODS = ("auto", "fused", "autograd")
 
 
-def _retanh(x: torch.Tensor) -> torch.Tensor:
-    return torch.tanh(x).clamp(min=0)
-
-
+#: Activation name -> ``f``: a view of the one table, :func:`mrnngraph.schema.activation`.
 ACTIVATION_FUNCTIONS: dict[str, Callable[[torch.Tensor], torch.Tensor]] = {
-    "relu": torch.relu,
-    "tanh": torch.tanh,
-    "sigmoid": torch.sigmoid,
-    "softplus": F.softplus,
-    "retanh": _retanh,
-    "linear": lambda x: x,
-}
-
-
-def _activate_into(name: str, x: torch.Tensor, out: torch.Tensor) -> None:
-    """``out = f(x)`` without allocating (the forward loop's per-step activation)."""
-    if name == "relu":
-        torch.clamp_min(x, 0, out=out)
-    elif name == "tanh":
-        torch.tanh(x, out=out)
-    elif name == "sigmoid":
-        torch.sigmoid(x, out=out)
-    elif name == "retanh":
-        torch.tanh(x, out=out).clamp_(min=0)
-    elif name == "softplus":
-        out.copy_(F.softplus(x))
-    else:
-        out.copy_(x)
+    name: schema.activation(name).function for name in schema.ACTIVATIONS}
 
 
 def activation_derivative(name: str, x: torch.Tensor, h: torch.Tensor,
@@ -92,22 +66,8 @@ def activation_derivative(name: str, x: torch.Tensor, h: torch.Tensor,
     >>> activation_derivative("relu", x, torch.relu(x)).tolist()
     [0.0, 0.0, 1.0]
     """
-    if name not in ACTIVATION_FUNCTIONS:
-        raise ValueError(f"activation must be one of {', '.join(ACTIVATION_FUNCTIONS)}; "
-                         f"got {name!r}")
-    if out is None:
-        out = torch.empty_like(x)
-    if name == "relu":
-        return torch.gt(x, 0, out=out)  # one pass, straight to float
-    if name == "tanh":
-        return torch.mul(h, h, out=out).neg_().add_(1)
-    if name == "sigmoid":
-        return torch.sub(h, torch.mul(h, h, out=out), out=out)
-    if name == "retanh":
-        return torch.mul(h, h, out=out).neg_().add_(1).mul_(x >= 0)
-    if name == "softplus":
-        return torch.sigmoid(x, out=out).masked_fill_(x > 20, 1.0)
-    return out.fill_(1)  # linear
+    act = schema.activation(name)
+    return act.derivative(x, h, torch.empty_like(x) if out is None else out)
 
 
 # ---------------------------------------------------------------------------- operators
@@ -227,13 +187,14 @@ def _forward_loop(op: RecurrentOperator, activation: str, prep: tuple, drive: to
                   value: torch.Tensor | None, states: torch.Tensor,
                   rates: torch.Tensor, h0: torch.Tensor) -> None:
     """The forward step loop, writing into ``states``, ``rates`` and ``h0`` (no autograd)."""
-    _activate_into(activation, x0, h0)
+    activate_into = schema.activation(activation).into
+    activate_into(x0, h0)
     if mask is not None:
         torch.where(mask, value, h0, out=h0)
     x_prev, h = x0, h0
     for d, xt, rt in zip(drive.unbind(0), states.unbind(0), rates.unbind(0), strict=True):
         op.step_(prep, h, d, x_prev, alpha, xt)
-        _activate_into(activation, xt, rt)
+        activate_into(xt, rt)
         if mask is not None:
             torch.where(mask, value, rt, out=rt)
         x_prev, h = xt, rt
@@ -260,7 +221,7 @@ def _autograd_loop(op: RecurrentOperator, activation: str, weights: Sequence[tor
                    mask: torch.Tensor | None,
                    value: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor]:
     """The plain loop under autograd: ``(states, rates)``."""
-    f = ACTIVATION_FUNCTIONS[activation]
+    f = schema.activation(activation).function
 
     def act(x: torch.Tensor) -> torch.Tensor:
         return f(x) if mask is None else torch.where(mask, value, f(x))
@@ -436,7 +397,7 @@ class _FusedScan(torch.autograd.Function):
         decay = 1.0 - alpha
         fp = activation_derivative(activation, states, rates,
                                    out=_buffers.empty(states.shape, states.dtype, states.device))
-        h0 = ACTIVATION_FUNCTIONS[activation](x0)
+        h0 = schema.activation(activation).function(x0)
         fp0 = activation_derivative(activation, x0, h0)
         if mask is not None:
             # Clamped units have a constant rate: no gradient flows through f.
@@ -519,7 +480,7 @@ def leaky_scan(weight: torch.Tensor | OperatorWeights, drive: torch.Tensor, x0: 
     alpha : Tensor, shape (H,)
         ``dt / tau`` per unit (1 gives a discrete-time, Elman-style network).
     activation : str
-        A key of :data:`ACTIVATION_FUNCTIONS`.
+        One of :data:`mrnngraph.schema.ACTIVATIONS`.
     clamp : (Tensor, Tensor), optional
         ``(mask [H] bool, value [H])``: the rates of the masked units are held at
         ``value`` at every step (silencing is a clamp at 0); their derivative
@@ -542,9 +503,7 @@ def leaky_scan(weight: torch.Tensor | OperatorWeights, drive: torch.Tensor, x0: 
     if method not in SCAN_METHODS:
         raise ValueError(f"method must be one of {', '.join(map(repr, SCAN_METHODS))}; "
                          f"got {method!r}")
-    if activation not in ACTIVATION_FUNCTIONS:
-        raise ValueError(f"activation must be one of {', '.join(ACTIVATION_FUNCTIONS)}; "
-                         f"got {activation!r}")
+    schema.activation(activation)  # ValueError naming the ones there are
     if isinstance(weight, torch.Tensor):
         op: RecurrentOperator = DenseOperator()
         weights: tuple[torch.Tensor, ...] = (weight,)

@@ -36,7 +36,7 @@ from .circuit import CompiledCircuit
 from .compile import compile as compile_graph
 from .errors import CircuitWarning, GraphError
 from .model import MultiRegionRNN, same_bits
-from .validate import EdgeSpec, NodeSpec, Spec
+from .validate import Spec
 
 __all__ = ["save_model", "load_model", "load_checkpoint", "Checkpoint", "spec_to_graph",
            "circuit_fingerprint", "checksum", "FORMAT", "VERSION"]
@@ -108,14 +108,6 @@ def spec_to_graph(spec: Spec) -> nx.DiGraph:
     for e in spec.edges:
         G.add_edge(e.src, e.dst, **_attrs(e, "edge", skip=("src", "dst")))
     return G
-
-
-# Both dataclasses must keep mapping 1:1 onto schema attributes for spec_to_graph.
-for _cls, _scope, _skip in ((NodeSpec, "node", ("name",)), (EdgeSpec, "edge", ("src", "dst"))):
-    for _f in dataclasses.fields(_cls):
-        if _f.name not in _skip:
-            schema.attribute(_scope, _f.name)  # KeyError at import if they drift apart
-del _cls, _scope, _skip, _f
 
 
 # --------------------------------------------------------------------------- fingerprint

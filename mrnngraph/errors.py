@@ -17,18 +17,70 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any, Literal
 
-__all__ = ["MrnngraphError", "MrnngraphWarning", "Problem", "GraphError", "CircuitWarning"]
+__all__ = ["MrnngraphError", "MrnngraphWarning", "Problem", "GraphError", "CircuitWarning",
+           "location", "short_repr"]
 
 
-@dataclass(frozen=True)
+def short_repr(value: Any, limit: int = 80) -> str:
+    """``repr(value)`` for a message: at most ``limit`` characters, never raising.
+
+    >>> short_repr(10**400)
+    '1000000000000000000000000000000000000000000000000000000000000000000000... (401 chars)'
+    """
+    try:
+        text = repr(value)
+    except Exception:  # a broken __repr__, or an int over Python's digit limit
+        bits = value.bit_length() if isinstance(value, int) else None
+        return f"an int of {bits} bits" if bits else f"a {type(value).__name__}"
+    if len(text) > limit:
+        return f"{text[:limit - 10]}... ({len(text)} chars)"
+    return text
+
+
+def location(*, node: Any = None, edge: tuple[Any, Any] | None = None,
+             subject: str | None = None, file: Any = None, line: int | None = None) -> str:
+    """How a problem names its place: the one formatter of locations.
+
+    ``"node 'ctx'"``, ``"edge ('ctx', 'str')"``, ``subject`` (``"graph"``, an argument
+    name) otherwise, prefixed by ``"file 'c.yaml', line 3"`` where a file is known.
+
+    Examples
+    --------
+    >>> location(node="ctx"), location(edge=("ctx", "str"))
+    ("node 'ctx'", "edge ('ctx', 'str')")
+    >>> location(file="c.yaml", line=3, node="a"), location(file="c.yaml")
+    ("file 'c.yaml', line 3: node 'a'", "file 'c.yaml'")
+    """
+    if subject is not None:
+        what = subject
+    elif node is not None:
+        what = f"node {short_repr(node)}"
+    elif edge is not None:
+        what = f"edge ({short_repr(edge[0])}, {short_repr(edge[1])})"
+    else:
+        what = None if file is not None else "graph"
+    if file is None:
+        return what or "graph"
+    place = f"file {str(file)!r}" + (f", line {line}" if line else "")
+    return f"{place}: {what}" if what else place
+
+
+@dataclass(frozen=True, init=False)
 class Problem:
     """One thing wrong with (or worth knowing about) a circuit.
+
+    The place is given in fields (``Problem(message="'size' is required", node="a",
+    code="missing-size")``) and :attr:`where`, the text people read, is derived from
+    them by :func:`location`, the one formatter. A positional ``where`` string
+    (``Problem("graph", "no regions", "no-regions")``) is still accepted: it becomes
+    :attr:`subject`, what the problem belongs to when no node or edge does.
 
     Attributes
     ----------
     where : str
-        What it belongs to: ``"graph"``, ``"node 'ctx'"``, ``"edge ('ctx', 'str')"``,
-        or a file name.
+        What it belongs to, as shown to people: ``"graph"``, ``"node 'ctx'"``,
+        ``"edge ('ctx', 'str')"``, prefixed by ``"file 'c.yaml', line 3: "`` where a
+        file is known. Derived from the fields below (read-only).
     message : str
         The rule and the offending value.
     code : str
@@ -46,22 +98,52 @@ class Problem:
         The file it was read from.
     line : int or None
         The line of ``file`` (1-based), where known.
+    subject : str or None
+        What it belongs to when that is neither a node nor an edge (``"graph"``,
+        ``"order"``, an argument name); the ``where`` string given positionally.
 
-    The structured fields are optional and keyword-only in spirit: ``where`` stays the
-    text shown to people, these are for programs (``[p for p in err.problems if
-    p.attribute == "tau"]``).
+    Examples
+    --------
+    >>> p = Problem(message="'size' is required", node="a", code="missing-size")
+    >>> p.where, str(p)
+    ("node 'a'", "node 'a': 'size' is required")
+    >>> str(Problem(message="bad", edge=("a", "b"), file="c.yaml", line=3))
+    "file 'c.yaml', line 3: edge ('a', 'b'): bad"
     """
 
-    where: str
     message: str
-    code: str = "error"
-    level: Literal["error", "warning"] = "error"
-    hint: str | None = None
-    node: Any = None
-    edge: tuple[Any, Any] | None = None
-    attribute: str | None = None
-    file: str | None = None
-    line: int | None = None
+    code: str
+    level: Literal["error", "warning"]
+    hint: str | None
+    node: Any
+    edge: tuple[Any, Any] | None
+    attribute: str | None
+    file: str | None
+    line: int | None
+    subject: str | None
+
+    def __init__(self, where: str | None = None, message: str | None = None,
+                 code: str = "error", level: Literal["error", "warning"] = "error",
+                 hint: str | None = None, node: Any = None,
+                 edge: tuple[Any, Any] | None = None, attribute: str | None = None,
+                 file: str | None = None, line: int | None = None,
+                 subject: str | None = None) -> None:
+        if message is None:
+            raise TypeError("Problem() needs a message")
+        if where is not None and subject is not None and where != subject:
+            raise TypeError("give where or subject, not both")
+        subject = where if subject is None else subject
+        for name, value in (("message", message), ("code", code), ("level", level),
+                            ("hint", hint), ("node", node),
+                            ("edge", None if edge is None else tuple(edge)),
+                            ("attribute", attribute), ("file", file), ("line", line),
+                            ("subject", subject)):
+            object.__setattr__(self, name, value)
+
+    @property
+    def where(self) -> str:
+        return location(node=self.node, edge=self.edge, subject=self.subject,
+                        file=self.file, line=self.line)
 
     def __str__(self) -> str:
         text = f"{self.where}: {self.message}"
@@ -81,7 +163,7 @@ class GraphError(MrnngraphError, ValueError):
 
     Examples
     --------
-    >>> err = GraphError([Problem("node 'a'", "'size' is required")])
+    >>> err = GraphError([Problem(message="'size' is required", node="a")])
     >>> print(err)
     1 problem in the circuit:
       - node 'a': 'size' is required

@@ -14,6 +14,7 @@ weights; the raw parameter is ``model.parametrizations.weight_hh.original``.
 from __future__ import annotations
 
 import math
+import warnings
 from contextlib import AbstractContextManager
 from typing import Any, NamedTuple
 
@@ -22,7 +23,8 @@ import torch
 from torch import nn
 from torch.nn.utils import parametrize
 
-from ._scan import ACTIVATION_FUNCTIONS, SCAN_METHODS, leaky_scan
+from . import schema
+from ._scan import SCAN_METHODS, leaky_scan
 from ._sparse import (
     BlockSparse,
     Cut,
@@ -38,7 +40,17 @@ from .compile import compile as compile_graph
 
 __all__ = ["MultiRegionRNN", "RNNOutput", "Constrained", "Perturbation"]
 
-DEFAULTS = {"dt": 10.0, "tau": 100.0, "activation": "relu"}
+#: The model options a graph may also set (``G.graph``), where neither the graph nor a
+#: keyword argument gives them.
+MODEL_DEFAULTS: dict[str, Any] = {"dt": 10.0, "tau": 100.0, "activation": "relu"}
+
+
+def __getattr__(name: str) -> Any:
+    if name == "DEFAULTS":  # the old name, for one release
+        warnings.warn("mrnngraph.model.DEFAULTS is deprecated; use MODEL_DEFAULTS",
+                      DeprecationWarning, stacklevel=2)
+        return MODEL_DEFAULTS
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 class RNNOutput(NamedTuple):
@@ -636,13 +648,11 @@ def same_bits(a: torch.Tensor, b: torch.Tensor) -> bool:
 def _pick(name: str, given: Any, graph: dict) -> Any:
     if given is not None:
         return given
-    return graph.get(name, DEFAULTS[name])
+    return graph.get(name, MODEL_DEFAULTS[name])
 
 
 def _check_options(m: MultiRegionRNN) -> None:
-    if m.activation not in ACTIVATION_FUNCTIONS:
-        raise ValueError(f"activation must be one of {', '.join(ACTIVATION_FUNCTIONS)}; "
-                         f"got {m.activation!r}")
+    schema.activation(m.activation)  # ValueError naming the ones there are
     for name in ("dt", "tau"):
         v = getattr(m, name)
         if not (math.isfinite(v) and v > 0):

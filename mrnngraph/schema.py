@@ -38,6 +38,8 @@ from collections.abc import Mapping, Sequence, Set
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from .errors import Problem, short_repr
+
 __all__ = [
     "Scope",
     "Attr",
@@ -47,6 +49,12 @@ __all__ = [
     "EI_ENTRIES",
     "SIGN_ALIASES",
     "ACTIVATIONS",
+    "Activation",
+    "activation",
+    "Reading",
+    "read",
+    "default",
+    "n_excitatory",
     "attribute",
     "attributes",
     "canonical_name",
@@ -71,7 +79,163 @@ Scope = Literal["node", "edge", "graph"]
 NODE_KINDS = ("recurrent", "input", "output")
 RULES = ("bernoulli", "fixed_indegree", "fixed_outdegree", "fixed_total", "one_to_one")
 EI_ENTRIES = ("EE", "EI", "IE", "II", "E", "I")
-ACTIVATIONS = ("relu", "tanh", "sigmoid", "softplus", "retanh", "linear")
+
+
+# --------------------------------------------------------------------------- activations
+# The one table of activation functions. torch is imported where a function runs, never
+# here: the vocabulary is read (validation, file I/O, the CLI) without torch.
+def _relu(x: Any) -> Any:
+    return x.relu()
+
+
+def _relu_into(x: Any, out: Any) -> None:
+    import torch
+
+    torch.clamp_min(x, 0, out=out)
+
+
+def _relu_grad(x: Any, h: Any, out: Any) -> Any:
+    import torch
+
+    return torch.gt(x, 0, out=out)  # one pass, straight to float
+
+
+def _tanh(x: Any) -> Any:
+    return x.tanh()
+
+
+def _tanh_into(x: Any, out: Any) -> None:
+    import torch
+
+    torch.tanh(x, out=out)
+
+
+def _tanh_grad(x: Any, h: Any, out: Any) -> Any:
+    import torch
+
+    return torch.mul(h, h, out=out).neg_().add_(1)
+
+
+def _sigmoid(x: Any) -> Any:
+    return x.sigmoid()
+
+
+def _sigmoid_into(x: Any, out: Any) -> None:
+    import torch
+
+    torch.sigmoid(x, out=out)
+
+
+def _sigmoid_grad(x: Any, h: Any, out: Any) -> Any:
+    import torch
+
+    return torch.sub(h, torch.mul(h, h, out=out), out=out)
+
+
+def _softplus(x: Any) -> Any:
+    import torch.nn.functional as F
+
+    return F.softplus(x)
+
+
+def _softplus_into(x: Any, out: Any) -> None:
+    out.copy_(_softplus(x))
+
+
+def _softplus_grad(x: Any, h: Any, out: Any) -> Any:
+    import torch
+
+    return torch.sigmoid(x, out=out).masked_fill_(x > 20, 1.0)
+
+
+def _retanh(x: Any) -> Any:
+    return x.tanh().clamp(min=0)
+
+
+def _retanh_into(x: Any, out: Any) -> None:
+    import torch
+
+    torch.tanh(x, out=out).clamp_(min=0)
+
+
+def _retanh_grad(x: Any, h: Any, out: Any) -> Any:
+    import torch
+
+    return torch.mul(h, h, out=out).neg_().add_(1).mul_(x >= 0)
+
+
+def _linear(x: Any) -> Any:
+    return x
+
+
+def _linear_into(x: Any, out: Any) -> None:
+    out.copy_(x)
+
+
+def _linear_grad(x: Any, h: Any, out: Any) -> Any:
+    return out.fill_(1)
+
+
+@dataclass(frozen=True)
+class Activation:
+    """One activation function ``f`` of a model's units, with what the time loop needs.
+
+    Attributes
+    ----------
+    name : str
+        As a graph's or a model's ``activation`` spells it.
+    doc : str
+    function : callable
+        ``f(x)`` on a tensor, differentiable by autograd.
+    into : callable
+        ``into(x, out)`` writes ``f(x)`` into ``out`` without allocating (the forward
+        loop's per-step activation).
+    derivative : callable
+        ``derivative(x, h, out)`` writes ``f'(x)`` into ``out`` and returns it, given
+        ``h = f(x)``, with autograd's conventions at kinks: relu has derivative 0 at 0,
+        retanh (``tanh(x).clamp(min=0)``) 1, softplus switches to 1 above ``x = 20``.
+    """
+
+    name: str
+    doc: str
+    function: Any
+    into: Any
+    derivative: Any
+
+
+_ACTIVATION_TABLE: dict[str, Activation] = {a.name: a for a in (
+    Activation("relu", "max(x, 0)", _relu, _relu_into, _relu_grad),
+    Activation("tanh", "tanh(x)", _tanh, _tanh_into, _tanh_grad),
+    Activation("sigmoid", "1 / (1 + exp(-x))", _sigmoid, _sigmoid_into, _sigmoid_grad),
+    Activation("softplus", "log(1 + exp(x)) (torch's, linear above x = 20)", _softplus,
+               _softplus_into, _softplus_grad),
+    Activation("retanh", "max(tanh(x), 0)", _retanh, _retanh_into, _retanh_grad),
+    Activation("linear", "x", _linear, _linear_into, _linear_grad),
+)}
+
+#: The names of the activation functions, in table order.
+ACTIVATIONS: tuple[str, ...] = tuple(_ACTIVATION_TABLE)
+
+
+def activation(name: Any) -> Activation:
+    """The :class:`Activation` called ``name``.
+
+    Raises
+    ------
+    ValueError
+        If there is none (the message lists the names there are).
+
+    Examples
+    --------
+    >>> activation("tanh").doc
+    'tanh(x)'
+    """
+    found = _ACTIVATION_TABLE.get(name) if isinstance(name, str) else None
+    if found is None:
+        raise ValueError(f"activation must be one of {', '.join(ACTIVATIONS)}; "
+                         f"got {short_repr(name)}")
+    return found
+
 
 #: Every spelling of a sign that a user (or an imported file) may write.
 SIGN_ALIASES: dict[Any, str | None] = {
@@ -112,22 +276,6 @@ FLOAT32_MAX = 3.4028234663852886e38
 FLOAT32_TINY = 1.401298464324817e-45
 #: At most this many values in one per-unit sequence (``base_firing``, ``init``).
 MAX_SEQUENCE = 2**28
-
-
-def short_repr(value: Any, limit: int = 80) -> str:
-    """``repr(value)`` for a message: at most ``limit`` characters, never raising.
-
-    >>> short_repr(10**400)
-    '1000000000000000000000000000000000000000000000000000000000000000000000... (401 chars)'
-    """
-    try:
-        text = repr(value)
-    except Exception:  # a broken __repr__, or an int over Python's digit limit
-        bits = value.bit_length() if isinstance(value, int) else None
-        return f"an int of {bits} bits" if bits else f"a {type(value).__name__}"
-    if len(text) > limit:
-        return f"{text[:limit - 10]}... ({len(text)} chars)"
-    return text
 
 
 def _unwrap(value: Any) -> Any:
@@ -632,3 +780,190 @@ def attribute_table(scope: Scope) -> str:
         default = "required" if a.required else repr(a.default)
         rows.append(f"| {names} | {a.constraint.describe()} | {default} | {a.doc} |")
     return "\n".join(rows)
+
+
+def default(scope: Scope, name: str) -> Any:
+    """The default of an attribute (``None`` for a required one, which has none).
+
+    >>> default("edge", "rule"), default("node", "kind")
+    ('bernoulli', 'recurrent')
+    """
+    d = attribute(scope, name).default
+    return None if d is REQUIRED else d
+
+
+def n_excitatory(size: int, exc_frac: float) -> int:
+    """Excitatory units of a mixed region: ``floor(exc_frac * size)``, computed as
+    ``int(size * exc_frac)`` (nn4n's ``MultiAreaEI`` truncation), exactly also for a
+    size beyond float range.
+
+    >>> n_excitatory(10, 0.8), n_excitatory(7, 0.5)
+    (8, 3)
+    """
+    try:
+        return int(size * exc_frac)
+    except OverflowError:  # a size beyond float range; it will not compile anyway
+        from fractions import Fraction
+
+        return math.floor(Fraction(size) * Fraction(exc_frac))
+
+
+# --------------------------------------------------------------------------- reading
+@dataclass
+class Reading:
+    """What :func:`read` made of one node's, edge's or graph's attributes.
+
+    Attributes
+    ----------
+    scope : {"node", "edge", "graph"}
+    values : dict
+        Canonical name -> canonical value, for every attribute of the scope that is
+        valid or absent: absent (or ``None``) ones hold their default; required ones
+        that are absent, and every invalid or inapplicable one, are left out.
+    problems : list of Problem
+        What is wrong, located (``node=`` or ``edge=`` set), in the order found.
+    spelled : dict
+        Canonical name -> the key as the user spelled it.
+    invalid : set of str
+        Canonical names given with a value the schema refuses, or not applicable to
+        the node's kind.
+    duplicated : set of str
+        Canonical names given under two spellings (``values`` holds the first).
+    """
+
+    scope: Scope
+    values: dict[str, Any]
+    problems: list[Problem]
+    spelled: dict[str, Any]
+    invalid: set[str]
+    duplicated: set[str] = field(default_factory=set)
+
+    def valid(self, name: str) -> Any:
+        """The value of ``name`` if given once (or absent) and valid, else ``None``."""
+        return None if name in self.duplicated else self.values.get(name)
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+    def lenient(self, name: str) -> Any:
+        """The value of ``name``, its default where it is invalid (``None`` for required)."""
+        if name in self.values:
+            return self.values[name]
+        return default(self.scope, name)
+
+
+def _first(scope: Scope, attrs: Any, name: str) -> list[Any]:
+    return [v for k, v in attrs.items()
+            if isinstance(k, str) and canonical_name(scope, k) == name]
+
+
+def _lenient_node_value(attrs: Any, name: str) -> Any:
+    """A node's kind (first given, default recurrent) or size (given once) if valid."""
+    found = _first("node", attrs, name)
+    if name == "size" and len(found) != 1:
+        return None
+    value = found[0] if found and found[0] is not None else default("node", name)
+    if value is None:
+        return None
+    try:
+        return attribute("node", name).constraint.convert(value)
+    except Invalid:
+        return None
+
+
+def read(scope: Scope, attrs: Any, *, node: Any = None,
+         edge: tuple[Any, Any] | None = None) -> Reading:
+    """Read one attribute dict: canonical names, values checked and converted by the
+    constraint objects, defaults filled. Never raises for bad values.
+
+    The one reader of the vocabulary: validation builds its specs from it and drawing
+    reads graphs that do not validate yet through it.
+
+    Parameters
+    ----------
+    scope : {"node", "edge", "graph"}
+    attrs : mapping
+        As declared (``G.nodes[n]``, ``G.edges[u, v]``, ``G.graph``).
+    node, edge : optional
+        Where the attributes belong; the problems are located there (the graph
+        otherwise).
+
+    Examples
+    --------
+    >>> r = read("node", {"num_units": 4, "sign": "pos", "tau": -1}, node="ctx")
+    >>> r.values["size"], r.values["sign"], r.values["kind"], "tau" in r.values
+    (4, 'exc', 'recurrent', False)
+    >>> print(r.problems[0])
+    node 'ctx': 'tau' must be a float in (0, 3.40282e+38]; got -1
+    """
+    loc: dict[str, Any] = ({"node": node} if node is not None else
+                           {"edge": edge} if edge is not None else {"subject": "graph"})
+    problems: list[Problem] = []
+    if not isinstance(attrs, Mapping):
+        problems.append(Problem(**loc, message="attributes must be a mapping; got "
+                                f"{short_repr(attrs)}", code="bad-value"))
+        attrs = {}
+    kind = size = None
+    if scope == "node":
+        kind = _lenient_node_value(attrs, "kind")
+        size = _lenient_node_value(attrs, "size")
+    given: dict[str, Any] = {}
+    spelled: dict[str, Any] = {}
+    invalid: set[str] = set()
+    duplicated: set[str] = set()
+    for key, value in attrs.items():
+        name = canonical_name(scope, key) if isinstance(key, str) else None
+        user = key if isinstance(key, str) else None
+        shown = short_repr(key)
+        if name is None:
+            guess = did_you_mean(scope, key)
+            problems.append(Problem(
+                **loc, message=f"unknown attribute {shown}", code="unknown-attribute",
+                attribute=user,
+                hint=f"did you mean {guess!r}?" if guess else
+                f"known {scope} attributes: {', '.join(attributes(scope))}"))
+            continue
+        if name in spelled:
+            problems.append(Problem(
+                **loc, message=f"{spelled[name]!r} and {shown} are the same attribute; "
+                "give one", code="duplicate-attribute", attribute=user))
+            duplicated.add(name)
+            continue  # the first spelling's value stands
+        spelled[name] = key
+        attr = attribute(scope, name)
+        if kind is not None and kind not in attr.kinds:
+            problems.append(Problem(
+                **loc, message=f"{shown} does not apply to {kind} nodes "
+                f"(only to {', '.join(attr.kinds)} nodes)", code="not-applicable",
+                attribute=user))
+            invalid.add(name)
+            continue
+        if value is None and not attr.required:
+            given[name] = None
+            continue
+        try:
+            given[name] = attr.constraint.convert(value, size=size)
+        except Invalid as err:
+            problems.append(Problem(
+                **loc, message=f"{shown} {err}; got {short_repr(value)}",
+                code=err.code, attribute=user))
+            invalid.add(name)
+    for name in list(given):
+        for other in attribute(scope, name).excludes:
+            if other in given and given[name] is not None and given[other] is not None \
+                    and name < other:
+                problems.append(Problem(
+                    **loc, message=f"{spelled[name]!r} and {spelled[other]!r} exclude each "
+                    "other; give one", code="exclusive-attributes", attribute=spelled[name]))
+    for a in _BY_SCOPE[scope].values():
+        if a.required and a.name not in spelled:
+            problems.append(Problem(**loc, message=f"{a.name!r} is required ({a.doc})",
+                                    code=f"missing-{a.name}", attribute=a.name))
+    values = {}
+    for a in _BY_SCOPE[scope].values():
+        value = given.get(a.name)
+        if a.name in invalid or (value is None and a.required):
+            continue
+        values[a.name] = a.default if value is None else value
+    return Reading(scope, values, problems, spelled, invalid, duplicated)

@@ -19,15 +19,15 @@ from __future__ import annotations
 
 import math
 import os
+import warnings
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
-from fractions import Fraction
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 import networkx as nx
 
 from . import schema
-from .errors import CircuitWarning, GraphError, Problem
+from .errors import CircuitWarning, GraphError, Problem, location
 
 __all__ = [
     "NodeSpec", "EdgeSpec", "Spec", "Report", "validate", "check", "where_node", "where_edge",
@@ -36,20 +36,32 @@ __all__ = [
 
 
 def where_node(name: Any) -> str:
-    return f"node {schema.short_repr(name)}"
+    """Deprecated: ``Problem(..., node=name).where`` (:func:`mrnngraph.errors.location`)."""
+    warnings.warn("where_node is deprecated; give Problem a node= and read .where, or use "
+                  "mrnngraph.errors.location(node=...)", DeprecationWarning, stacklevel=2)
+    return location(node=name)
 
 
 def where_edge(src: Any, dst: Any) -> str:
-    return f"edge ({schema.short_repr(src)}, {schema.short_repr(dst)})"
+    """Deprecated: ``Problem(..., edge=(src, dst)).where``."""
+    warnings.warn("where_edge is deprecated; give Problem an edge= and read .where, or use "
+                  "mrnngraph.errors.location(edge=...)", DeprecationWarning, stacklevel=2)
+    return location(edge=(src, dst))
 
 
 def _at_node(name: Any) -> dict[str, Any]:
     """The location fields of a problem of node ``name``."""
-    return {"where": where_node(name), "node": name}
+    return {"node": name}
 
 
 def _at_edge(src: Any, dst: Any) -> dict[str, Any]:
-    return {"where": where_edge(src, dst), "edge": (src, dst)}
+    return {"edge": (src, dst)}
+
+
+def _default(scope: schema.Scope, name: str) -> Any:
+    """A spec field whose default is the schema's (the spec fields are schema attributes:
+    a field that is not fails here, at import)."""
+    return field(default=schema.default(scope, name))
 
 
 @dataclass(frozen=True)
@@ -59,23 +71,26 @@ class NodeSpec:
     name: str
     kind: str
     size: int
-    sign: str | None = None
-    exc_frac: float | None = None
-    base_firing: float | tuple[float, ...] = 0.0
-    learnable_bias: bool = False
-    init: float | tuple[float, ...] = 0.0
-    tau: float | None = None
-    parent: str | None = None
+    sign: str | None = _default("node", "sign")
+    exc_frac: float | None = _default("node", "exc_frac")
+    base_firing: float | tuple[float, ...] = _default("node", "base_firing")
+    learnable_bias: bool = _default("node", "learnable_bias")
+    init: float | tuple[float, ...] = _default("node", "init")
+    tau: float | None = _default("node", "tau")
+    parent: str | None = _default("node", "parent")
+
+    @classmethod
+    def from_reading(cls, name: Any, reading: schema.Reading) -> NodeSpec:
+        """The spec of a node whose :func:`mrnngraph.schema.read` found no problem."""
+        v = reading.values
+        return cls(name=str(name), **{f.name: v[f.name] for f in fields(cls)
+                                      if f.name != "name"})
 
     @property
     def n_exc(self) -> int:
         """Number of excitatory units (they come first inside the region)."""
         if self.exc_frac is not None:
-            # int() truncation, exactly as nn4n's MultiAreaEI does.
-            try:
-                return int(self.size * self.exc_frac)
-            except OverflowError:  # a size beyond float range; it will not compile anyway
-                return math.floor(Fraction(self.size) * Fraction(self.exc_frac))
+            return schema.n_excitatory(self.size, self.exc_frac)
         return self.size if self.sign == "exc" else 0
 
     @property
@@ -101,13 +116,23 @@ class EdgeSpec:
 
     src: str
     dst: str
-    sparsity: float = 0.0
-    rule: str = "bernoulli"
-    zero: bool = False
-    ei: tuple[str, ...] | None = None
-    autapses: bool = True
-    trainable: bool = True
-    gain: float = 1.0
+    sparsity: float = _default("edge", "sparsity")
+    rule: str = _default("edge", "rule")
+    zero: bool = _default("edge", "zero")
+    ei: tuple[str, ...] | None = _default("edge", "ei")
+    autapses: bool = _default("edge", "autapses")
+    trainable: bool = _default("edge", "trainable")
+    gain: float = _default("edge", "gain")
+
+    @classmethod
+    def from_reading(cls, src: Any, dst: Any, reading: schema.Reading) -> EdgeSpec:
+        """The spec of an edge whose reading found no problem (``density`` becomes
+        ``sparsity``)."""
+        v = dict(reading.values)
+        if v.get("density") is not None:
+            v["sparsity"] = 1.0 - v["density"]
+        return cls(src=str(src), dst=str(dst), **{f.name: v[f.name] for f in fields(cls)
+                                                  if f.name not in ("src", "dst")})
 
     @property
     def density(self) -> float:
@@ -152,6 +177,11 @@ class Report:
 
     problems: list[Problem]
     spec: Spec | None = None
+    #: What the schema read of each node, edge (by ``(src, dst)``) and the graph, also
+    #: for a graph with errors (drawing shows those): see :func:`mrnngraph.schema.read`.
+    nodes: dict[Any, schema.Reading] = field(default_factory=dict, repr=False)
+    edges: dict[tuple[Any, Any], schema.Reading] = field(default_factory=dict, repr=False)
+    graph: schema.Reading | None = field(default=None, repr=False)
 
     @property
     def errors(self) -> list[Problem]:
@@ -175,129 +205,30 @@ class Report:
 
 
 # --------------------------------------------------------------------------- helpers
-def _values(scope: schema.Scope, attrs: dict, loc: dict[str, Any], kind: str | None,
-            problems: list[Problem], size: int | None = None) -> dict[str, Any]:
-    """Check one attribute dict; return the valid values, converted to their canonical
-    Python types (see :mod:`mrnngraph.schema`), under canonical names."""
-    given: dict[str, Any] = {}
-    spelled: dict[str, Any] = {}
-    for key, value in attrs.items():
-        name = schema.canonical_name(scope, key) if isinstance(key, str) else None
-        attribute = key if isinstance(key, str) else None
-        shown = schema.short_repr(key)
-        if name is None:
-            guess = schema.did_you_mean(scope, key)
-            problems.append(Problem(
-                **loc, message=f"unknown attribute {shown}", code="unknown-attribute",
-                attribute=attribute,
-                hint=f"did you mean {guess!r}?" if guess else
-                f"known {scope} attributes: {', '.join(schema.attributes(scope))}"))
-            continue
-        if name in spelled:
-            problems.append(Problem(
-                **loc, message=f"{spelled[name]!r} and {shown} are the same attribute; "
-                "give one", code="duplicate-attribute", attribute=attribute))
-            continue
-        spelled[name] = key
-        attr = schema.attribute(scope, name)
-        if kind is not None and kind in schema.NODE_KINDS and kind not in attr.kinds:
-            problems.append(Problem(
-                **loc, message=f"{shown} does not apply to {kind} nodes "
-                f"(only to {', '.join(attr.kinds)} nodes)", code="not-applicable",
-                attribute=attribute))
-            continue
-        if value is None and not attr.required:
-            given[name] = None
-            continue
-        try:
-            given[name] = attr.constraint.convert(value, size=size)
-        except schema.Invalid as err:
-            problems.append(Problem(
-                **loc, message=f"{shown} {err}; got {schema.short_repr(value)}",
-                code=err.code, attribute=attribute))
-    for name in list(given):
-        for other in schema.attribute(scope, name).excludes:
-            if other in given and given[name] is not None and given[other] is not None \
-                    and name < other:
-                problems.append(Problem(
-                    **loc, message=f"{spelled[name]!r} and {spelled[other]!r} exclude each "
-                    "other; give one", code="exclusive-attributes", attribute=spelled[name]))
-    return given
-
-
-def _given(values: dict[str, Any], name: str, default: Any) -> Any:
-    value = values.get(name)
-    return default if value is None else value
-
-
-def _size(attrs: dict) -> int | None:
-    """A node's size if it is given once and valid, else None."""
-    found = [v for k, v in attrs.items()
-             if isinstance(k, str) and schema.canonical_name("node", k) == "size"]
-    if len(found) != 1:
-        return None
-    try:
-        return schema.attribute("node", "size").constraint.convert(found[0])
-    except schema.Invalid:
-        return None
-
-
-def _node_spec(name: Any, attrs: dict, problems: list[Problem]) -> NodeSpec | None:
-    loc = _at_node(name)
+def _node_spec(name: Any, reading: schema.Reading,
+               problems: list[Problem]) -> NodeSpec | None:
     n_before = len(problems)
     if not isinstance(name, str) or not name:
         problems.append(Problem(
-            **loc, message=f"node names must be non-empty strings; got {schema.short_repr(name)}",
+            node=name, message="node names must be non-empty strings; got "
+            f"{schema.short_repr(name)}",
             code="bad-node-name", hint="relabel with networkx.relabel_nodes(G, str)"))
-    kind = _lenient_value(attrs, "kind")
-    values = _values("node", attrs, loc, kind, problems, size=_size(attrs))
-    if "size" not in values:
-        if not any(isinstance(k, str) and schema.canonical_name("node", k) == "size"
-                   for k in attrs):
-            problems.append(Problem(**loc, message="'size' is required (number of units)",
-                                    code="missing-size", attribute="size"))
+    problems.extend(reading.problems)
     if len(problems) > n_before:
         return None
-    return NodeSpec(
-        name=str(name), kind=values.get("kind") or "recurrent", size=values["size"],
-        sign=values.get("sign"),
-        exc_frac=values.get("exc_frac"),
-        base_firing=_given(values, "base_firing", 0.0),
-        learnable_bias=bool(values.get("learnable_bias") or False),
-        init=_given(values, "init", 0.0),
-        tau=values.get("tau"),
-        parent=values.get("parent"),
-    )
+    return NodeSpec.from_reading(name, reading)
 
 
-def _lenient_value(attrs: dict, key: str) -> Any:
-    """A node's kind or size if it is valid, else None (kind defaults to recurrent)."""
-    found = [v for k, v in attrs.items()
-             if isinstance(k, str) and schema.canonical_name("node", k) == key]
-    value = found[0] if found else ("recurrent" if key == "kind" else None)
-    if value is None:
-        return None
-    try:
-        return schema.attribute("node", key).constraint.convert(value)
-    except schema.Invalid:
-        return None
-
-
-def _lenient(G: nx.DiGraph, node: Any, key: str) -> Any:
-    """A node's kind or size if it is valid, else None (kind defaults to recurrent)."""
-    return _lenient_value(G.nodes[node], key)
-
-
-def _edge_spec(G: nx.DiGraph, src: str, dst: str, attrs: dict, nodes: dict[str, NodeSpec],
-               problems: list[Problem]) -> EdgeSpec | None:
-    loc = _at_edge(src, dst)
+def _edge_spec(src: Any, dst: Any, reading: schema.Reading, readings: dict[Any, schema.Reading],
+               nodes: dict[str, NodeSpec], problems: list[Problem]) -> EdgeSpec | None:
     n_before = len(problems)
-    values = _values("edge", attrs, loc, None, problems)
+    problems.extend(reading.problems)
+    values = reading.values
     s, d = nodes.get(src), nodes.get(dst)
-    # Kinds and sizes are read leniently, so an edge is checked even when a node has
-    # other problems: the user sees every problem at once.
-    k_src, k_dst = _lenient(G, src, "kind"), _lenient(G, dst, "kind")
-    n_src, n_dst = _lenient(G, src, "size"), _lenient(G, dst, "size")
+    # Kinds and sizes are read leniently (a valid value, else None), so an edge is
+    # checked even when a node has other problems: the user sees every problem at once.
+    k_src, k_dst = readings[src].values.get("kind"), readings[dst].values.get("kind")
+    n_src, n_dst = readings[src].valid("size"), readings[dst].valid("size")
     shown_src, shown_dst = schema.short_repr(src), schema.short_repr(dst)
     found = []
     if k_dst == "input":
@@ -317,34 +248,23 @@ def _edge_spec(G: nx.DiGraph, src: str, dst: str, attrs: dict, nodes: dict[str, 
                       "autapses=False forbids", "one-to-one-autapses",
                       "drop autapses=False, or use another rule"))
     for message, code, hint in found:
-        problems.append(Problem(**loc, message=message, code=code, hint=hint))
+        problems.append(Problem(edge=(src, dst), message=message, code=code, hint=hint))
     ei = values.get("ei")
     if ei is not None and s is not None and d is not None:
-        _check_ei(list(ei), s, d, loc, problems)
+        _check_ei(list(ei), s, d, (src, dst), problems)
     if len(problems) > n_before:
         return None
-    sparsity = values.get("sparsity")
-    if values.get("density") is not None:
-        sparsity = 1.0 - values["density"]
-    return EdgeSpec(
-        src=str(src), dst=str(dst),
-        sparsity=sparsity or 0.0,
-        rule=values.get("rule") or "bernoulli",
-        zero=bool(values.get("zero") or False),
-        ei=values.get("ei"),
-        autapses=True if values.get("autapses") is None else values["autapses"],
-        trainable=True if values.get("trainable") is None else values["trainable"],
-        gain=1.0 if values.get("gain") is None else values["gain"],
-    )
+    return EdgeSpec.from_reading(src, dst, reading)
 
 
 _TYPE_WORD = {"E": "excitatory", "I": "inhibitory"}
 
 
-def _check_ei(ei: list[str], s: NodeSpec, d: NodeSpec, loc: dict[str, Any],
+def _check_ei(ei: list[str], s: NodeSpec, d: NodeSpec, edge: tuple[Any, Any],
               problems: list[Problem]) -> None:
     def add(message: str, code: str, hint: str | None = None) -> None:
-        problems.append(Problem(**loc, message=message, code=code, attribute="ei", hint=hint))
+        problems.append(Problem(edge=edge, message=message, code=code, attribute="ei",
+                                hint=hint))
 
     if not s.typed:
         add(f"'ei' selects E/I sub-pathways but source {s.name!r} has no E/I types "
@@ -368,16 +288,16 @@ def _check_ei(ei: list[str], s: NodeSpec, d: NodeSpec, loc: dict[str, Any],
 
 def _graph_type_problem(G: Any) -> Problem | None:
     if isinstance(G, (nx.MultiGraph, nx.MultiDiGraph)):
-        return Problem("graph", f"got a {type(G).__name__}; parallel edges have no meaning "
-                       "for a projection", "not-a-digraph",
+        return Problem(message=f"got a {type(G).__name__}; parallel edges have no meaning "
+                       "for a projection", code="not-a-digraph",
                        hint="merge parallel edges and pass networkx.DiGraph(G)")
     if isinstance(G, nx.Graph) and not G.is_directed():
-        return Problem("graph", f"got an undirected {type(G).__name__}; projections have a "
-                       "direction (source -> destination)", "not-a-digraph",
+        return Problem(message=f"got an undirected {type(G).__name__}; projections have a "
+                       "direction (source -> destination)", code="not-a-digraph",
                        hint="build a networkx.DiGraph, e.g. G.to_directed() for both directions")
     if not isinstance(G, nx.DiGraph):
-        return Problem("graph", f"expected a networkx.DiGraph; got {type(G).__name__}",
-                       "not-a-digraph")
+        return Problem(message=f"expected a networkx.DiGraph; got {type(G).__name__}",
+                       code="not-a-digraph")
     return None
 
 
@@ -388,22 +308,22 @@ def _reach_warnings(spec: Spec, problems: list[Problem]) -> None:
     touched = {n for e in spec.edges for n in (e.src, e.dst)}
     for name in spec.regions:
         if name not in touched:
-            problems.append(Problem(where_node(name), "region has no edges at all",
-                                    "isolated", "warning", node=name))
+            problems.append(Problem(node=name, message="region has no edges at all",
+                                    code="isolated", level="warning"))
     for kind, find, word, fix in (
         ("input", nx.descendants, "is unreachable from any input", "add an edge from an input"),
         ("output", nx.ancestors, "has no path to any output", "add a path to an output"),
     ):
         ends = spec.names(kind)
         if not ends:
-            problems.append(Problem("graph", f"the circuit has no {kind} nodes", f"no-{kind}",
-                                    "warning"))
+            problems.append(Problem(message=f"the circuit has no {kind} nodes",
+                                    code=f"no-{kind}", level="warning"))
             continue
         reached = set().union(*(find(live, n) for n in ends))
         for name in spec.regions:
             if name not in reached and name in touched:
-                problems.append(Problem(where_node(name), f"region {word}",
-                                        f"unreachable-{kind}", "warning", hint=fix, node=name))
+                problems.append(Problem(node=name, message=f"region {word}",
+                                        code=f"unreachable-{kind}", level="warning", hint=fix))
 
 
 # --------------------------------------------------------------------------- memory
@@ -591,8 +511,9 @@ def _memory_limit(arg: float | None, problems: list[Problem]) -> tuple[float | N
         if value is not None:
             return value, f"the {MEMORY_LIMIT_ENV} set"
         problems.append(Problem(
-            "environment", f"{MEMORY_LIMIT_ENV} must be a number of bytes (K, M, G, T suffixes "
-            f"allowed) or 'none'; got {schema.short_repr(env)}", "bad-memory-limit"))
+            subject="environment", message=f"{MEMORY_LIMIT_ENV} must be a number of bytes "
+            f"(K, M, G, T suffixes allowed) or 'none'; got {schema.short_repr(env)}",
+            code="bad-memory-limit"))
     return available_memory()
 
 
@@ -635,7 +556,7 @@ def _check_memory(nodes: dict[str, NodeSpec], edges: Sequence[EdgeSpec],
         if total > MAX_ELEMENTS:
             too_many = True
             big = [s for s in members if s.size > MAX_ELEMENTS]
-            loc = _at_node(big[0].name) if len(big) == 1 else {"where": "graph"}
+            loc = _at_node(big[0].name) if len(big) == 1 else {"subject": "graph"}
             names = ", ".join(repr(s.name) for s in members[:8])
             problems.append(Problem(
                 **loc, message=f"{_count(total)} {kind} units in all ({names}); torch cannot "
@@ -657,7 +578,7 @@ def _check_memory(nodes: dict[str, NodeSpec], edges: Sequence[EdgeSpec],
     # Name the node or edge responsible where one holds most of what is kept; the graph
     # otherwise.
     kept = est.total - est.transient
-    loc = parts[0][2] if parts and 2 * parts[0][0] >= kept else {"where": "graph"}
+    loc = parts[0][2] if parts and 2 * parts[0][0] >= kept else {"subject": "graph"}
     problems.append(Problem(
         **loc, message=f"compiling needs about {_show_bytes(est.total)}, more than "
         f"{_show_bytes(int(limit))}, {source}; largest: {top}",
@@ -703,33 +624,40 @@ def validate(G: Any, *, order: Sequence[str] | None = None,
     bad_type = _graph_type_problem(G)
     if bad_type is not None:
         return Report([bad_type])
-    graph = _values("graph", dict(G.graph), {"where": "graph"}, None, problems)
+    graph_reading = schema.read("graph", G.graph)
+    problems.extend(graph_reading.problems)
+    graph = graph_reading.values
 
+    readings = {name: schema.read("node", attrs, node=name) for name, attrs in G.nodes(data=True)}
     nodes: dict[str, NodeSpec] = {}
-    for name, attrs in G.nodes(data=True):
-        spec = _node_spec(name, attrs, problems)
+    for name, reading in readings.items():
+        spec = _node_spec(name, reading, problems)
         if spec is not None:
             nodes[spec.name] = spec
     node_names = set(G.nodes)
     for s in nodes.values():
         if s.parent is not None and s.parent in node_names:
-            problems.append(Problem(**_at_node(s.name), message=f"parent {s.parent!r} is also "
+            problems.append(Problem(node=s.name, message=f"parent {s.parent!r} is also "
                                     "a node name; group names must differ from node names",
                                     code="parent-clash", attribute="parent"))
-    if not any(_lenient_value(attrs, "kind") == "recurrent" for _, attrs in G.nodes(data=True)):
-        problems.append(Problem("graph", "the circuit has no recurrent region",
-                                "no-regions"))
+    if not any(r.values.get("kind") == "recurrent" for r in readings.values()):
+        problems.append(Problem(message="the circuit has no recurrent region",
+                                code="no-regions"))
 
     edges: list[EdgeSpec] = []
+    edge_readings: dict[tuple[Any, Any], schema.Reading] = {}
     for src, dst, attrs in G.edges(data=True):
-        e = _edge_spec(G, src, dst, attrs, nodes, problems)
+        reading = edge_readings[src, dst] = schema.read("edge", attrs, edge=(src, dst))
+        e = _edge_spec(src, dst, reading, readings, nodes, problems)
         if e is not None:
             edges.append(e)
+    found = {"nodes": readings, "edges": edge_readings, "graph": graph_reading}
 
     if memory_limit is not None and (isinstance(memory_limit, bool) or not isinstance(
             memory_limit, (int, float)) or not memory_limit >= 0):
-        problems.append(Problem("memory_limit", "must be a number of bytes >= 0 or math.inf; "
-                                f"got {schema.short_repr(memory_limit)}", "bad-memory-limit"))
+        problems.append(Problem(subject="memory_limit", message="must be a number of bytes >= 0 "
+                                f"or math.inf; got {schema.short_repr(memory_limit)}",
+                                code="bad-memory-limit"))
     else:
         limit, source = _memory_limit(memory_limit, problems)
         _check_memory(nodes, edges, limit, source, problems)
@@ -739,11 +667,11 @@ def validate(G: Any, *, order: Sequence[str] | None = None,
         ordered = _apply_order(order, G, nodes, problems)
 
     if any(p.level == "error" for p in problems):
-        return Report(problems)
+        return Report(problems, **found)
     spec = Spec(nodes={n: nodes[n] for n in ordered}, edges=tuple(edges),
                 graph={k: v for k, v in graph.items() if v is not None})
     _reach_warnings(spec, problems)
-    return Report(problems, spec)
+    return Report(problems, spec, **found)
 
 
 def _apply_order(order: Iterable[str], G: Any, nodes: dict[str, NodeSpec],
@@ -753,17 +681,17 @@ def _apply_order(order: Iterable[str], G: Any, nodes: dict[str, NodeSpec],
     dup = sorted({n for n in order if order.count(n) > 1}, key=str)
     regions = [n for n, s in nodes.items() if s.kind == "recurrent"]
     if unknown or dup:
-        problems.append(Problem("order", f"unknown names {unknown!r} or repeated names {dup!r}",
-                                "bad-order"))
+        problems.append(Problem(subject="order", message=f"unknown names {unknown!r} or "
+                                f"repeated names {dup!r}", code="bad-order"))
         return list(nodes)
     if set(order) == set(G.nodes):
         return [n for n in order if n in nodes]
     if set(order) == set(regions):
         it = iter(order)
         return [next(it) if s.kind == "recurrent" else n for n, s in nodes.items()]
-    problems.append(Problem("order", "must list every node, or every recurrent region, once; "
-                            f"missing {sorted(set(regions) - set(order), key=str)!r}",
-                            "bad-order"))
+    problems.append(Problem(subject="order", message="must list every node, or every recurrent "
+                            "region, once; missing "
+                            f"{sorted(set(regions) - set(order), key=str)!r}", code="bad-order"))
     return list(nodes)
 
 

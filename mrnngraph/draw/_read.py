@@ -1,9 +1,12 @@
 """Lenient reading of a declared circuit graph, for drawing.
 
-Drawing must work on a graph that does not validate yet: every attribute is read
-through :mod:`mrnngraph.schema` (aliases resolved, signs normalised), anything that
-cannot be understood falls back to "unconstrained"/"unknown", and the node or edge
-is flagged so the drawing can mark it. Nothing here raises for bad attribute values.
+Drawing must work on a graph that does not validate yet. The graph is validated
+once; the drawing reads what validation read (:attr:`mrnngraph.validate.Report.nodes`
+and ``.edges``: :func:`mrnngraph.schema.read` of each, aliases resolved, values
+converted, defaults filled), anything that could not be understood falls back to its
+default ("unconstrained", density unknown), and a node or edge that any problem
+names is flagged so the drawing can mark it. Nothing here raises for bad attribute
+values.
 """
 
 from __future__ import annotations
@@ -57,7 +60,7 @@ class NodeLook:
             return frozenset()
         if self.exc_frac is not None:
             if self.size is not None:
-                n_exc = int(self.size * self.exc_frac)
+                n_exc = schema.n_excitatory(self.size, self.exc_frac)
                 n_inh = self.size - n_exc
             else:
                 n_exc, n_inh = int(self.exc_frac > 0), int(self.exc_frac < 1)
@@ -97,32 +100,6 @@ class CircuitLook:
     name: str | None
 
 
-def _canonical(scope: schema.Scope, attrs: Any) -> tuple[dict[str, Any], bool]:
-    """Attributes under canonical names; ``bad`` if any name is unknown or given twice."""
-    out: dict[str, Any] = {}
-    bad = False
-    if not isinstance(attrs, dict):
-        return out, True
-    for key, value in attrs.items():
-        name = schema.canonical_name(scope, key) if isinstance(key, str) else None
-        if name is None or name in out:
-            bad = True
-            continue
-        out[name] = value
-    return out, bad
-
-
-def _ok(scope: schema.Scope, name: str, value: Any) -> bool:
-    try:
-        return schema.attribute(scope, name).constraint.check(value) is None
-    except Exception:  # a user value whose comparison itself fails (odd array types)
-        return False
-
-
-def _is_bool(value: Any) -> bool:
-    return isinstance(value, bool) or type(value).__name__ == "bool_"
-
-
 def _read_pos(value: Any) -> tuple[float, float] | None:
     try:
         x, y = value
@@ -132,40 +109,18 @@ def _read_pos(value: Any) -> tuple[float, float] | None:
     return (x, y) if math.isfinite(x) and math.isfinite(y) else None
 
 
-def _read_node(name: Any, attrs: Any) -> NodeLook:
-    a, bad = _canonical("node", attrs)
-    kind = a.get("kind", "recurrent")
-    if kind not in schema.NODE_KINDS:
-        bad, kind = True, "recurrent"
-    size = a.get("size")
-    if size is not None and _ok("node", "size", size):
-        size = int(size)
-    else:
-        bad, size = True, None
-    sign = None
-    if a.get("sign") is not None:
-        try:
-            sign = schema.normalize_sign(a["sign"])
-        except ValueError:
-            bad = True
-    exc_frac = a.get("exc_frac")
-    if exc_frac is not None:
-        if _ok("node", "exc_frac", exc_frac):
-            exc_frac = float(exc_frac)
-        else:
-            bad, exc_frac = True, None
+def _read_node(name: Any, r: schema.Reading, bad: bool) -> NodeLook:
+    kind = r.lenient("kind")
+    size = r.values.get("size")
+    sign, exc_frac = r.lenient("sign"), r.lenient("exc_frac")
     if exc_frac is not None and sign is not None:
-        bad = True  # they exclude each other; the drawing shows the mixed form
-        sign = None
-    parent = a.get("parent")
-    if parent is not None and not (isinstance(parent, str) and parent):
-        bad, parent = True, None
-    label = a.get("label")
+        sign = None  # they exclude each other (an error); the drawing shows the mixed form
+    label = r.values.get("label")
     text = str(name) if label is None or label == "" else str(label)
+    pos = r.values.get("pos")
     return NodeLook(name=name, kind=kind, size=size, sign=sign, exc_frac=exc_frac,
-                    parent=parent, label=text, color=a.get("color"),
-                    pos=_read_pos(a.get("pos")) if a.get("pos") is not None else None,
-                    invalid=bad)
+                    parent=r.lenient("parent"), label=text, color=r.values.get("color"),
+                    pos=_read_pos(pos) if pos is not None else None, invalid=bad)
 
 
 def _head(src: NodeLook | None, ei: tuple[str, ...] | None) -> str:
@@ -180,55 +135,34 @@ def _head(src: NodeLook | None, ei: tuple[str, ...] | None) -> str:
     return "mixed" if types else "free"
 
 
-def _read_edge(u: Any, v: Any, attrs: Any, nodes: dict[Any, NodeLook]) -> EdgeLook:
-    a, bad = _canonical("edge", attrs)
-    density: float | None = 1.0 - float(schema.attribute("edge", "sparsity").default)
-    if a.get("density") is not None and a.get("sparsity") is not None:
-        bad = True
-    if a.get("density") is not None:
-        density = float(a["density"]) if _ok("edge", "density", a["density"]) else None
-    elif a.get("sparsity") is not None:
-        density = 1.0 - float(a["sparsity"]) if _ok("edge", "sparsity", a["sparsity"]) else None
-    bad = bad or density is None
-    flags = {}
-    for key in ("zero", "trainable"):
-        value = a.get(key, schema.attribute("edge", key).default)
-        if value is None:
-            value = schema.attribute("edge", key).default
-        if not _is_bool(value):
-            bad, value = True, schema.attribute("edge", key).default
-        flags[key] = bool(value)
-    ei = a.get("ei")
-    if ei is not None:
-        if _ok("edge", "ei", ei):
-            ei = tuple(ei)
-        else:
-            bad, ei = True, None
-    label = a.get("label")
-    return EdgeLook(src=u, dst=v, density=density, zero=flags["zero"],
-                    trainable=flags["trainable"], ei=ei,
+def _read_edge(u: Any, v: Any, attrs: Any, r: schema.Reading, bad: bool,
+               nodes: dict[Any, NodeLook]) -> EdgeLook:
+    density: float | None = None  # unknown where the value given is invalid: none drawn
+    if r.values.get("density") is not None:
+        density = r.values["density"]
+    elif "density" not in r.invalid and "sparsity" not in r.invalid:
+        density = 1.0 - r.values["sparsity"]
+    ei = r.lenient("ei")
+    label = r.values.get("label")
+    return EdgeLook(src=u, dst=v, density=density, zero=r.lenient("zero"),
+                    trainable=r.lenient("trainable"), ei=ei,
                     label=None if label is None or label == "" else str(label),
-                    color=a.get("color"), head=_head(nodes.get(u), ei), invalid=bad,
+                    color=r.values.get("color"), head=_head(nodes.get(u), ei), invalid=bad,
                     attrs=dict(attrs) if isinstance(attrs, Mapping) else {})
 
 
-def _flag_problems(G: Any, look: CircuitLook) -> None:
-    """Mark the nodes and edges that :func:`mrnngraph.validate` reports errors for."""
-    from ..validate import validate, where_edge, where_node
+def _validated(G: Any) -> Any:
+    """:func:`mrnngraph.validate` of ``G``, or ``None`` where checking it failed."""
+    from ..validate import validate
 
     try:
         # Without a memory limit: a picture of the declaration must not depend on the
         # memory this machine has free, and a circuit too large to compile here is
         # still drawn as valid.
-        report = validate(G, memory_limit=math.inf)
+        return validate(G, memory_limit=math.inf)
     # The drawing of a broken circuit must never fail because checking it did.
     except Exception:
-        return
-    wheres = {p.where for p in report.errors}
-    for name, node in look.nodes.items():
-        node.invalid = node.invalid or where_node(name) in wheres
-    for e in look.edges:
-        e.invalid = e.invalid or where_edge(e.src, e.dst) in wheres
+        return None
 
 
 def read_graph(G: Any) -> CircuitLook:
@@ -254,7 +188,19 @@ def read_graph(G: Any) -> CircuitLook:
     """
     if not isinstance(G, nx.Graph):
         raise TypeError(f"expected a networkx graph; got {type(G).__name__}")
-    nodes = {n: _read_node(n, d) for n, d in G.nodes(data=True)}
+    # One reading of the declaration: validation's, with the schema's reading of every
+    # node and edge (kept for graphs with errors too). A graph validation refuses as a
+    # whole (a multigraph, an undirected graph) is read through the schema directly.
+    report = _validated(G)
+    node_readings = report.nodes if report is not None else {}
+    edge_readings = report.edges if report is not None else {}
+    errors = report.errors if report is not None else []
+    bad_nodes = {p.node for p in errors if p.node is not None}
+    bad_edges = {p.edge for p in errors if p.edge is not None}
+    nodes = {}
+    for n, d in G.nodes(data=True):
+        r = node_readings.get(n) or schema.read("node", d, node=n)
+        nodes[n] = _read_node(n, r, bool(r.problems) or n in bad_nodes)
     edges: list[EdgeLook] = []
     seen: set[tuple[Any, Any]] = set()
     for u, v, d in G.edges(data=True):
@@ -264,15 +210,14 @@ def read_graph(G: Any) -> CircuitLook:
                     e.invalid = True
             continue
         seen.add((u, v))
-        edges.append(_read_edge(u, v, d, nodes))
+        r = edge_readings.get((u, v)) or schema.read("edge", d, edge=(u, v))
+        edges.append(_read_edge(u, v, d, r, bool(r.problems) or (u, v) in bad_edges, nodes))
     groups: dict[str, list[Any]] = {}
     for n, look in nodes.items():
         if look.parent is not None:
             groups.setdefault(look.parent, []).append(n)
     name = G.graph.get("name") if isinstance(G.graph.get("name"), str) else None
-    out = CircuitLook(nodes=nodes, edges=edges, groups=groups, name=name)
-    _flag_problems(G, out)
-    return out
+    return CircuitLook(nodes=nodes, edges=edges, groups=groups, name=name)
 
 
 _EDGE_LABEL_CHOICES = ("label", "density", "ei")
