@@ -646,3 +646,217 @@ def test_impossible_sizes_are_found_without_allocating_in_a_child_process():
     assert out[str(2**70)] == [[["too-many-elements", "edge ('a', 'a')"],
                                 ["too-many-elements", "node 'a'"]],
                                ["too-many-elements", "too-many-elements"]]
+
+
+# --------------------------------------------------------------------------- locations
+def _messy_graphs():
+    """Invalid graphs whose problems the code before structured locations listed (the
+    expected text below is what it printed, kept to show the format did not change)."""
+    G = nx.DiGraph(dt=-1, activaton="relu")
+    G.add_node("u", kind="input", size=2)
+    G.add_node("a", size=0, sign="sideways", sparsty=1)
+    G.add_node("b", num_units=3, size=3, exc_frac=0.5, sign="exc", base_firing=[1.0, 2.0])
+    G.add_node("c", kind="output", size=1, tau=5.0)
+    G.add_node("d", kind="bogus", size=2)
+    G.add_node("e")
+    G.add_edge("a", "u", sparsity=2)
+    G.add_edge("c", "b", density=0.5, sparsity=0.5)
+    G.add_edge("u", "c")
+    G.add_edge("b", "b", rule="one_to_one", autapses=False, ei=["EE", "XY"])
+    G.add_edge("b", "c", ei=["EI"])
+    G.add_edge("u", "a", gain=0)
+    H = nx.DiGraph()
+    H.add_node("x", size=4, sign="inh")
+    H.add_node("y", size=4)
+    H.add_node(("t", 1), size=4, parent="x")
+    H.add_edge("x", "y", ei=["EE"], zero="yes")
+    H.add_edge("y", "x", ei=["E"])
+    K = nx.DiGraph()
+    K.add_node("r", size=5)
+    K.add_node("q", size=5)
+    K.add_edge("r", "r")
+    return [G, H, K]
+
+
+_OLD_TEXT = [
+    [
+        "graph: 'dt' must be a float in (0, 3.40282e+38]; got -1",
+        "graph: unknown attribute 'activaton' (hint: did you mean 'activation'?)",
+        "node 'a': 'size' must be an integer >= 1; got 0",
+        "node 'a': 'sign' must be one of 'exc', 'inh', None; got 'sideways'",
+        "node 'a': unknown attribute 'sparsty' (hint: did you mean 'parent'?)",
+        "node 'b': 'num_units' and 'size' are the same attribute; give one",
+        "node 'b': 'exc_frac' and 'sign' exclude each other; give one",
+        "node 'c': 'tau' does not apply to output nodes (only to recurrent nodes)",
+        "node 'd': 'kind' must be one of 'recurrent', 'input', 'output'; got 'bogus'",
+        "node 'e': 'size' is required (number of units)",
+        "edge ('u', 'c'): an input cannot project straight to an output; route it through a "
+        "recurrent region",
+        "edge ('u', 'a'): 'gain' must be a float in (0, 2.12676e+37]; got 0",
+        "edge ('a', 'u'): 'sparsity' must be a float in [0, 1]; got 2",
+        "edge ('a', 'u'): input node 'u' cannot receive edges; input nodes are channels fed "
+        "from outside",
+        "edge ('b', 'b'): 'ei' has unknown entries ['XY']; allowed: EE, EI, IE, II, E, I; got "
+        "['EE', 'XY']",
+        "edge ('b', 'b'): rule 'one_to_one' on a self-edge connects each unit to itself, which "
+        "autapses=False forbids (hint: drop autapses=False, or use another rule)",
+        "edge ('c', 'b'): 'density' and 'sparsity' exclude each other; give one",
+        "edge ('c', 'b'): output node 'c' cannot send edges; output nodes are linear readouts",
+    ],
+    [
+        "node ('t', 1): node names must be non-empty strings; got ('t', 1) (hint: relabel with "
+        "networkx.relabel_nodes(G, str))",
+        "edge ('x', 'y'): 'zero' must be a bool (True or False); got 'yes'",
+        "edge ('x', 'y'): sub-pathway 'EE' cannot exist: source 'x' has no excitatory units",
+        "edge ('x', 'y'): two-letter entry 'EE' needs a target with E/I types, but 'y' is an "
+        "unconstrained region (hint: use the one-letter entry 'E')",
+        "edge ('y', 'x'): 'ei' selects E/I sub-pathways but source 'y' has no E/I types (no "
+        "'sign' or 'exc_frac') (hint: give the source a sign or exc_frac, or drop 'ei')",
+    ],
+    [
+        "node 'q': region has no edges at all",
+        "graph: the circuit has no input nodes",
+        "graph: the circuit has no output nodes",
+    ],
+]
+
+
+@pytest.mark.parametrize("i", range(len(_OLD_TEXT)))
+def test_problem_text_is_what_the_hand_written_locations_gave(i):
+    problems = mg.validate(_messy_graphs()[i], memory_limit=math.inf).problems
+    assert [str(p) for p in problems] == _OLD_TEXT[i]
+
+
+@pytest.mark.parametrize("i", range(len(_OLD_TEXT)))
+def test_every_node_or_edge_problem_carries_its_node_or_edge(i):
+    G = _messy_graphs()[i]
+    for p in mg.validate(G, memory_limit=math.inf).problems:
+        assert (p.node is None) != (p.edge is None) or p.where.startswith("graph"), p
+        if p.node is not None:
+            assert p.node in G and p.where == f"node {p.node!r}"
+        elif p.edge is not None:
+            assert G.has_edge(*p.edge) and p.where == f"edge {p.edge!r}"
+        else:
+            assert p.where == "graph" and p.subject in (None, "graph")
+
+
+@pytest.mark.parametrize("scope", ["node", "edge"])
+def test_every_invalid_attribute_value_is_located_at_its_node_or_edge(scope):
+    for a in schema.attributes(scope).values():
+        for bad in a.constraint.invalid_examples():
+            G = base()
+            target = G.nodes["f"] if scope == "node" else G.edges["e", "i"]
+            target[a.name] = bad
+            errors = mg.validate(G, memory_limit=math.inf).errors
+            assert errors, (a.name, bad)
+            for p in errors:
+                if scope == "node":
+                    assert (p.node, p.edge, p.attribute) == ("f", None, a.name), p
+                else:
+                    assert (p.node, p.edge) == (None, ("e", "i")), p
+
+
+def test_problem_where_is_formatted_from_the_fields():
+    from mrnngraph.errors import Problem, location
+
+    p = Problem(message="'size' is required", node="a", code="missing-size")
+    assert p.where == "node 'a'" and str(p) == "node 'a': 'size' is required"
+    e = Problem(message="bad", edge=("a", "b"), file="c.yaml", line=3, hint="fix it")
+    assert str(e) == "file 'c.yaml', line 3: edge ('a', 'b'): bad (hint: fix it)"
+    assert Problem(message="unreadable", file="c.yaml").where == "file 'c.yaml'"
+    assert Problem(message="x", code="c").where == "graph"
+    assert location(subject="order") == "order"
+    # The old positional form still works, and dataclasses.replace keeps the place.
+    old = Problem("graph", "no regions", "no-regions", "warning")
+    assert (old.where, old.code, old.level, old.subject) == ("graph", "no-regions",
+                                                             "warning", "graph")
+    import dataclasses
+
+    moved = dataclasses.replace(p, file="c.yaml", line=2)
+    assert moved.where == "file 'c.yaml', line 2: node 'a'" and moved.node == "a"
+    assert dataclasses.replace(old, level="error").where == "graph"
+    with pytest.raises(TypeError, match="message"):
+        Problem(node="a")
+
+
+def test_where_node_and_where_edge_are_deprecated_but_work():
+    from mrnngraph.validate import where_edge, where_node
+
+    with pytest.warns(DeprecationWarning, match="where_node"):
+        assert where_node("a") == "node 'a'"
+    with pytest.warns(DeprecationWarning, match="where_edge"):
+        assert where_edge("a", "b") == "edge ('a', 'b')"
+
+
+# --------------------------------------------------------------------------- one reader
+def test_specs_take_their_defaults_from_the_schema():
+    from mrnngraph.validate import EdgeSpec, NodeSpec
+
+    node, edge = NodeSpec("a", "recurrent", 3), EdgeSpec("a", "a")
+    for f in ("sign", "exc_frac", "base_firing", "learnable_bias", "init", "tau", "parent"):
+        assert getattr(node, f) == schema.default("node", f), f
+    for f in ("sparsity", "rule", "zero", "ei", "autapses", "trainable", "gain"):
+        assert getattr(edge, f) == schema.default("edge", f), f
+
+
+def test_the_spec_is_the_reading_of_the_schema():
+    G = base()
+    G.nodes["m"]["num_units"] = G.nodes["m"].pop("size")
+    G.edges["e", "m"]["density"] = 0.25
+    report = mg.validate(G, memory_limit=math.inf)
+    r = report.nodes["m"]
+    assert r.values["size"] == 10 and r.spelled["size"] == "num_units"
+    assert report.spec.nodes["m"].size == 10 and report.spec.nodes["m"].n_exc == 8
+    assert report.edges["e", "m"].values["density"] == 0.25
+    edges = {(e.src, e.dst): e for e in report.spec.edges}
+    assert edges["e", "m"].sparsity == 0.75 and edges["e", "m"].density == 0.25
+
+
+def test_readings_are_kept_for_an_invalid_graph():
+    G = base()
+    G.nodes["f"]["sign"] = "sideways"
+    report = mg.validate(G, memory_limit=math.inf)
+    assert report.spec is None
+    r = report.nodes["f"]
+    assert "sign" in r.invalid and r.lenient("sign") is None and r.values["size"] == 3
+    assert [p.code for p in r.problems] == ["bad-value"] and r.problems[0].node == "f"
+
+
+def test_read_never_raises_and_locates_its_problems():
+    r = schema.read("edge", {"sparsty": 0.5, "gain": -1}, edge=("a", "b"))
+    assert [(p.code, p.edge, p.attribute) for p in r.problems] == [
+        ("unknown-attribute", ("a", "b"), "sparsty"), ("bad-value", ("a", "b"), "gain")]
+    assert "gain" not in r.values and r.lenient("gain") == 1.0 and r.values["sparsity"] == 0.0
+    assert schema.read("graph", {"dt": 0}).problems[0].where == "graph"
+
+
+def test_n_excitatory_truncates_as_nn4n_and_stays_exact_beyond_float_range():
+    assert schema.n_excitatory(10, 0.8) == 8 and schema.n_excitatory(3, 0.5) == 1
+    assert schema.n_excitatory(10**400, 0.5) == 10**400 // 2
+
+
+# --------------------------------------------------------------------------- activations
+def test_one_activation_table_and_one_error_text():
+    from mrnngraph._scan import ACTIVATION_FUNCTIONS, activation_derivative, leaky_scan
+
+    assert tuple(ACTIVATION_FUNCTIONS) == schema.ACTIVATIONS
+    assert schema.attribute("graph", "activation").constraint.values == schema.ACTIVATIONS
+    text = "activation must be one of relu, tanh, sigmoid, softplus, retanh, linear; got 'elu'"
+    with pytest.raises(ValueError) as a:
+        schema.activation("elu")
+    with pytest.raises(ValueError) as b:
+        activation_derivative("elu", torch.zeros(2), torch.zeros(2))
+    with pytest.raises(ValueError) as c:
+        leaky_scan(torch.zeros(2, 2), torch.zeros(3, 1, 2), torch.zeros(1, 2), 0.1, "elu")
+    G = base()
+    with pytest.raises(ValueError) as d:
+        mg.MultiRegionRNN.from_graph(G, seed=0, activation="elu")
+    assert str(a.value) == str(b.value) == str(c.value) == str(d.value) == text
+
+
+def test_model_defaults_has_its_name_and_the_old_one_warns():
+    from mrnngraph import model
+
+    assert model.MODEL_DEFAULTS == {"dt": 10.0, "tau": 100.0, "activation": "relu"}
+    with pytest.warns(DeprecationWarning, match="MODEL_DEFAULTS"):
+        assert model.DEFAULTS is model.MODEL_DEFAULTS
