@@ -443,6 +443,111 @@ def test_yaml_circuit_problems_name_their_lines(tmp_path):
     assert any(w.endswith("line 4: graph") for w in wheres)
 
 
+BAD_ATTRIBUTES = """\
+regions:
+  ctx:
+    size: -3
+    tau: 10.0
+  out: {kind: output, size: 2}
+connections:
+  - src: ctx
+    dst: ctx
+    density: 1.5
+  - {src: ctx, dst: out}
+dt: -1
+"""
+
+
+@pytest.mark.parametrize("old, new, node, edge, attribute, line", [
+    (None, None, "ctx", None, "size", 3),
+    ("size: -3", "size: 3", None, ("ctx", "ctx"), "density", 9),
+    ("size: -3", "size: 3", None, None, "dt", 11),
+])
+def test_yaml_problems_carry_file_line_and_attribute(tmp_path, old, new, node, edge, attribute,
+                                                      line):
+    text = BAD_ATTRIBUTES if old is None else BAD_ATTRIBUTES.replace(old, new)
+    if attribute != "density":
+        text = text.replace("density: 1.5", "density: 0.5")
+    if attribute != "dt":
+        text = text.replace("dt: -1", "dt: 1")
+    path = write(tmp_path, "c.yaml", text)
+    with pytest.raises(GraphError) as info:
+        load(path)
+    (p,) = info.value.problems
+    assert (p.file, p.line, p.node, p.edge, p.attribute) == (str(path), line, node, edge,
+                                                             attribute)
+    what = ("graph" if node is None and edge is None else
+            f"node {node!r}" if node is not None else f"edge {edge!r}")
+    assert str(p).startswith(f"file {str(path)!r}, line {line}: {what}: {attribute!r} must be")
+
+
+def test_yaml_attribute_lines_follow_merge_keys_and_fall_back_to_the_region(tmp_path):
+    text = ("meta: &b {size: -2}\nregions:\n  a:\n    <<: *b\n    tau: 10.0\n"
+            "  b:\n    size: 2\n    exc_frac: 0.5\n    sign: exc\n  c:\n    tau: 10.0\n")
+    path = write(tmp_path, "c.yaml", text)
+    with pytest.raises(GraphError) as info:
+        load(path)
+    lines = {(p.node, p.attribute): p.line for p in info.value.problems}
+    # a: 'size' is written on line 1, where the merged mapping is; c: 'size' is
+    # missing, so the problem is at the region's name.
+    assert lines == {("a", "size"): 1, ("b", "exc_frac"): 8, ("c", "size"): 10}
+
+
+def mangled(fmt, tmp_path):
+    """A circuit saved in ``fmt`` with a bad node, edge and graph attribute."""
+    G = nx.DiGraph(dt=-1.0)
+    G.add_node("ctx", size=-3, tau=10.0)
+    G.add_node("out", kind="output", size=2)
+    G.add_edge("ctx", "ctx", density=1.5)
+    G.add_edge("ctx", "out")
+    path = tmp_path / f"c.{fmt}"
+    save(G, path)
+    return path
+
+
+@pytest.mark.parametrize("fmt", FORMATS)
+def test_every_format_locates_attributes_on_their_lines(tmp_path, fmt):
+    path = mangled(fmt, tmp_path)
+    lines = path.read_text().splitlines()
+    with pytest.raises(GraphError) as info:
+        load(path)
+    found = {(p.node, p.edge, p.attribute): p for p in info.value.problems}
+    assert set(found) == {("ctx", None, "size"), (None, ("ctx", "ctx"), "density"),
+                          (None, None, "dt")}
+    for (_, _, attribute), p in found.items():
+        assert p.file == str(path) and p.line is not None
+        value = {"size": "-3", "density": "1.5", "dt": "-1"}[attribute]
+        assert value in lines[p.line - 1], (p, lines[p.line - 1])
+        if fmt != "graphml":
+            assert attribute in lines[p.line - 1]
+    assert mio.validate_file(path).errors == info.value.problems
+
+
+@given(st.recursive(st.none() | st.booleans() | st.integers() | st.text(max_size=5)
+                    | st.floats(allow_nan=False, allow_infinity=False),
+                    lambda inner: st.lists(inner, max_size=4)
+                    | st.dictionaries(st.text(max_size=5), inner, max_size=4), max_leaves=20),
+       st.sampled_from([None, 0, 1, 3]))
+@settings(max_examples=100, deadline=None)
+def test_json_positions_read_what_json_reads_with_the_line_of_each_value(value, indent):
+    from mrnngraph.io._common import json_positions
+
+    text = json.dumps(value, indent=indent)
+    lines = text.splitlines()
+
+    def strip(pos):
+        """``pos`` without its lines, checking each key is on its value's line."""
+        if isinstance(pos, dict):
+            for key, (n, _) in pos.items():
+                assert json.dumps(key) in lines[n - 1]
+            return {k: strip(x) for k, (_, x) in pos.items()}
+        if isinstance(pos, list):
+            return [strip(x) for _, x in pos]
+        return pos
+
+    assert strip(json_positions(text)) == json.loads(text)
+
+
 def test_yaml_never_executes_tags(tmp_path):
     marker = tmp_path / "pwned"
     text = f"regions: !!python/object/apply:os.system ['touch {marker}']\n"

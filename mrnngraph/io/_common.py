@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import bisect
+import dataclasses
 import json
 import numbers
 import os
@@ -13,7 +15,7 @@ from typing import Any
 import networkx as nx
 
 from .._files import atomic_write
-from ..errors import GraphError, Problem
+from ..errors import GraphError, Problem, location
 from ..schema import canonical_name, normalize_sign
 
 __all__ = [
@@ -25,7 +27,10 @@ __all__ = [
     "MAX_ALIAS_NODES",
     "PathLike",
     "where_file",
+    "file_problem",
     "file_error",
+    "Lines",
+    "json_positions",
     "json_safe",
     "attrs_safe",
     "json_text",
@@ -61,14 +66,20 @@ PathLike = str | os.PathLike
 
 def where_file(path: Any, line: int | None = None) -> str:
     """``"file 'c.yaml', line 3"``: how problems name a place in a file."""
-    text = f"file {str(path)!r}"
-    return f"{text}, line {line}" if line else text
+    return location(file=str(path), line=line)
+
+
+def file_problem(path: Any, message: str, code: str = "bad-file", *, line: int | None = None,
+                 hint: str | None = None, **place: Any) -> Problem:
+    """A problem located in file ``path`` (and ``line``); ``place`` gives ``node=``,
+    ``edge=``, ``attribute=`` or ``subject=`` (what in the file it belongs to)."""
+    return Problem(message=message, code=code, hint=hint, file=str(path), line=line, **place)
 
 
 def file_error(path: Any, message: str, *, line: int | None = None, code: str = "bad-file",
                hint: str | None = None) -> GraphError:
     """A :class:`GraphError` with one problem located in ``path`` (and ``line``)."""
-    return GraphError([Problem(where_file(path, line), message, code, hint=hint)],
+    return GraphError([file_problem(path, message, code, line=line, hint=hint)],
                       header=f"cannot read or write {str(path)!r}")
 
 
@@ -80,9 +91,11 @@ class _Converter:
     exponential expanded size is refused instead of written forever.
     """
 
-    def __init__(self, where: str, problems: list[Problem], prefix: str = ""):
-        self.where = where
+    def __init__(self, place: Mapping[str, Any], problems: list[Problem], prefix: str = "",
+                 attribute: str | None = None):
+        self.place = place
         self.prefix = prefix
+        self.attribute = attribute
         self.problems = problems
         self.open: set[int] = set()
         self.memo: dict[int, tuple[Any, Any, int]] = {}  # keeps the original alive
@@ -91,8 +104,8 @@ class _Converter:
 
     def fail(self, message: str) -> None:
         if not self.failed:  # one problem per value is enough to name it
-            self.problems.append(Problem(self.where, self.prefix + message,
-                                         "not-serialisable"))
+            self.problems.append(Problem(**self.place, message=self.prefix + message,
+                                         code="not-serialisable", attribute=self.attribute))
         self.failed = True
 
     def convert(self, value: Any, depth: int) -> tuple[Any, int]:
@@ -171,33 +184,37 @@ class _Converter:
         return items, size
 
 
-def json_safe(value: Any, where: str, problems: list[Problem], *, prefix: str = "") -> Any:
+def json_safe(value: Any, place: Mapping[str, Any], problems: list[Problem], *,
+              prefix: str = "", attribute: str | None = None) -> Any:
     """``value`` with tuples as lists and numpy/torch numbers and arrays as Python ones.
 
     Strings come back as plain ``str`` (also from ``numpy.str_``), fractions and
     decimals as floats. Anything that has no JSON form or could not be read back
     (sets, arbitrary objects, non-string mapping keys, integers of more than
     :data:`MAX_INT_DIGITS` digits, a value containing itself or nested deeper than
-    :data:`MAX_VALUE_DEPTH`) adds a problem naming ``where`` (its message starts with
-    ``prefix``) and comes back as ``None``.
+    :data:`MAX_VALUE_DEPTH`) adds a problem at ``place`` (the location fields of a
+    :class:`Problem`: ``{"node": n}``, ``{"edge": (u, v)}``, ``{"subject": "graph"}``)
+    about ``attribute``, whose message starts with ``prefix``, and comes back as ``None``.
     """
-    out, _ = _Converter(where, problems, prefix).convert(value, 0)
+    out, _ = _Converter(place, problems, prefix, attribute).convert(value, 0)
     return out
 
 
-def attrs_safe(attrs: Mapping[Any, Any], scope: str, where: str,
+def attrs_safe(attrs: Mapping[Any, Any], scope: str, place: Mapping[str, Any],
                problems: list[Problem]) -> dict[str, Any]:
     """The attributes of a node, an edge or the graph as a file holds them.
 
-    Each problem names the attribute. A ``sign`` spelt with a number type that a
-    file cannot keep (a numpy number, a float, a fraction) is written as the schema's
-    canonical ``"exc"``/``"inh"``/``None``, so it means the same when read.
+    Each problem is at ``place`` (see :func:`json_safe`) and names the attribute. A
+    ``sign`` spelt with a number type that a file cannot keep (a numpy number, a float,
+    a fraction) is written as the schema's canonical ``"exc"``/``"inh"``/``None``, so it
+    means the same when read.
     """
     out: dict[str, Any] = {}
     for k, v in attrs.items():
         if not isinstance(k, str):
-            problems.append(Problem(where, f"attribute name {k!r} is not a string; files can "
-                                    "only store string names", "not-serialisable"))
+            problems.append(Problem(**place, message=f"attribute name {k!r} is not a string; "
+                                    "files can only store string names",
+                                    code="not-serialisable"))
             continue
         name = str.__str__(k)
         if (scope == "node" and canonical_name("node", name) == "sign"
@@ -206,7 +223,8 @@ def attrs_safe(attrs: Mapping[Any, Any], scope: str, where: str,
                 v = normalize_sign(v)
             except ValueError:
                 pass  # an invalid sign is written as it is; validation names it
-        out[name] = json_safe(v, where, problems, prefix=f"attribute {name!r}: ")
+        out[name] = json_safe(v, place, problems, prefix=f"attribute {name!r}: ",
+                              attribute=name)
     return out
 
 
@@ -250,7 +268,7 @@ def loads_json(text: str, where: Any, *, line_offset: int = 0, **kwargs: Any) ->
     ``where`` names the place (a file path); ``kwargs`` go to :func:`json.loads`.
     """
     def error(message: str, line: int | None, code: str) -> GraphError:
-        return GraphError([Problem(where_file(where, line), message, code)],
+        return GraphError([file_problem(where, message, code, line=line)],
                           header=f"cannot read {str(where)!r}")
 
     offset = _json_too_deep(text)
@@ -274,22 +292,134 @@ def check_digraph(G: Any) -> None:
     """Raise TypeError unless ``G`` is a (non-multi) networkx DiGraph."""
     if not isinstance(G, nx.DiGraph) or isinstance(G, nx.MultiDiGraph):
         raise TypeError(f"expected a networkx.DiGraph; got {type(G).__name__}")
-def locate(problems: list[Problem], path: Any, lines: Mapping[str, int] | None = None,
-           graph_lines: Mapping[str, int] | None = None) -> list[Problem]:
-    """Prefix each problem's ``where`` with the file (and the line, where known).
+class Lines:
+    """Where a file sets each node, edge and attribute: 1-based lines, recorded by the
+    readers and looked up by the structured fields of a :class:`Problem`.
 
-    ``lines`` maps a problem's ``where`` (``"node 'a'"``, ``"edge ('a', 'b')"``) to a
-    line; ``graph_lines`` maps graph attribute names to the line that sets them.
+    >>> lines = Lines()
+    >>> lines.node("ctx", 2, {"size": 3})
+    >>> lines.graph({"dt": 1})
+    >>> lines.line_of(Problem(message="bad", node="ctx", attribute="size"))
+    3
+    >>> lines.line_of(Problem(message="bad", node="ctx", attribute="tau"))  # not in the file
+    2
+    >>> lines.line_of(Problem("graph", "bad", attribute="dt"))
+    1
     """
-    lines = lines or {}
-    graph_lines = graph_lines or {}
+
+    def __init__(self) -> None:
+        self._at: dict[tuple, int] = {}
+
+    def _set(self, key: tuple, line: int | None, attrs: Mapping[Any, int] | None) -> None:
+        if line is not None:
+            self._at[key] = line
+        for name, n in (attrs or {}).items():
+            if isinstance(name, str):
+                self._at[(*key, name)] = n
+
+    def node(self, name: Any, line: int | None, attrs: Mapping[Any, int] | None = None) -> None:
+        """Node ``name`` starts on ``line``; ``attrs`` maps its attribute names to lines."""
+        self._set(("node", name), line, attrs)
+
+    def edge(self, src: Any, dst: Any, line: int | None,
+             attrs: Mapping[Any, int] | None = None) -> None:
+        """Edge ``(src, dst)`` starts on ``line``; ``attrs`` as for :meth:`node`."""
+        self._set(("edge", (src, dst)), line, attrs)
+
+    def graph(self, attrs: Mapping[Any, int]) -> None:
+        """The lines of the graph's attributes."""
+        self._set(("graph",), None, attrs)
+
+    def line_of(self, problem: Problem) -> int | None:
+        """The line of the attribute, else of the node or edge, that ``problem`` names."""
+        if problem.edge is not None:
+            key: tuple = ("edge", tuple(problem.edge))
+        elif problem.node is not None:
+            key = ("node", problem.node)
+        elif problem.attribute is not None:
+            key = ("graph",)
+        else:
+            return None
+        try:
+            if problem.attribute is not None and (*key, problem.attribute) in self._at:
+                return self._at[(*key, problem.attribute)]
+            return self._at.get(key)
+        except TypeError:  # an unhashable name cannot be in a file
+            return None
+
+
+def locate(problems: list[Problem], path: Any, lines: Lines | None = None) -> list[Problem]:
+    """Each problem with ``file=path`` and, where ``lines`` knows its node, edge or
+    attribute, ``line=``.
+
+    A problem of no node or edge is the graph's: it keeps saying so (``"file 'c.yaml',
+    line 2: graph: ..."``) rather than reading as a problem of the file itself.
+    """
     out = []
     for p in problems:
-        line = lines.get(p.where)
-        if not isinstance(line, int):  # "graph" maps to graph_lines, not to one line
-            line = None
-        if line is None and p.where == "graph":
-            line = next((n for k, n in graph_lines.items() if repr(k) in p.message), None)
-        out.append(Problem(f"{where_file(path, line)}: {p.where}", p.message, p.code, p.level,
-                           p.hint))
+        line = lines.line_of(p) if lines is not None else None
+        graph = p.node is None and p.edge is None and p.subject is None
+        out.append(dataclasses.replace(p, file=str(path), line=line,
+                                       subject="graph" if graph else p.subject))
     return out
+
+
+_JSON_SCALAR = re.compile(r"[^\s,:\[\]{}\"]+")
+_JSON_SPACE = re.compile(r"[ \t\n\r]*")
+
+
+def json_positions(text: str) -> Any:
+    """The JSON document ``text`` with the line of each value: an object as a dict of
+    ``key -> (line, value)``, an array as a list of ``(line, value)``, other values as
+    :func:`json.loads` reads them.
+
+    ``text`` must be a document :func:`loads_json` has accepted (so its nesting is
+    bounded). Used only to locate problems, after reading: the reading itself keeps
+    the speed of the C decoder.
+
+    >>> json_positions('{"a": 1,\\n "b": [true,\\n null]}')
+    {'a': (1, 1), 'b': (2, [(2, True), (3, None)])}
+    """
+    breaks = [m.start() for m in re.finditer("\n", text)]
+
+    def line(pos: int) -> int:
+        return bisect.bisect_left(breaks, pos) + 1
+
+    def space(pos: int) -> int:
+        return _JSON_SPACE.match(text, pos).end()  # type: ignore[union-attr]
+
+    def value(pos: int) -> tuple[Any, int]:
+        c = text[pos]
+        if c == "{":
+            out: dict[str, Any] = {}
+            pos = space(pos + 1)
+            if text[pos] == "}":
+                return out, pos + 1
+            while True:
+                m = _JSON_STRING.match(text, pos)
+                key = json.loads(m.group())  # type: ignore[union-attr]
+                pos = space(space(m.end()) + 1)  # type: ignore[union-attr]
+                at = line(pos)
+                out[key], pos = value(pos)
+                out[key] = (at, out[key])
+                pos = space(pos)
+                if text[pos] == "}":
+                    return out, pos + 1
+                pos = space(pos + 1)
+        if c == "[":
+            items: list[Any] = []
+            pos = space(pos + 1)
+            if text[pos] == "]":
+                return items, pos + 1
+            while True:
+                at = line(pos)
+                x, pos = value(pos)
+                items.append((at, x))
+                pos = space(pos)
+                if text[pos] == "]":
+                    return items, pos + 1
+                pos = space(pos + 1)
+        m = (_JSON_STRING if c == '"' else _JSON_SCALAR).match(text, pos)
+        return json.loads(m.group()), m.end()  # type: ignore[union-attr]
+
+    return value(space(0))[0]

@@ -34,9 +34,18 @@ import networkx as nx
 from networkx.readwrite.graphml import GraphMLReader
 
 from ..errors import GraphError, Problem
-from ._common import FORMAT, VERSION, attrs_safe, check_digraph, json_text, loads_json, where_file
+from ._common import (
+    FORMAT,
+    VERSION,
+    Lines,
+    attrs_safe,
+    check_digraph,
+    file_problem,
+    json_text,
+    loads_json,
+)
 
-__all__ = ["MARKER", "graph_to_graphml", "graph_from_graphml"]
+__all__ = ["MARKER", "graph_to_graphml", "graph_from_graphml", "graphml_lines"]
 
 #: Prefix of a string attribute that holds the JSON text of a non-scalar value.
 MARKER = "mrnngraph-json:"
@@ -69,13 +78,15 @@ def _encode_name(name: str) -> str:
     return name
 
 
-def _decode(value: Any, where: str, problems: list[Problem]) -> Any:
+def _decode(value: Any, place: dict[str, Any], problems: list[Problem],
+            attribute: str | None = None) -> Any:
     if isinstance(value, str) and value.startswith(MARKER):
         try:
-            return loads_json(value[len(MARKER):], where)
+            return loads_json(value[len(MARKER):], "<encoded value>")
         except GraphError as err:
-            problems.append(Problem(where, f"cannot decode {_short(value)}: "
-                                    f"{err.problems[0].message}", "bad-value"))
+            problems.append(Problem(**place, message=f"cannot decode {_short(value)}: "
+                                    f"{err.problems[0].message}", code="bad-value",
+                                    attribute=attribute))
             return None
     return value
 
@@ -84,12 +95,14 @@ def _short(text: str) -> str:
     return repr(text if len(text) <= 60 else text[:57] + "...")
 
 
-def _encode_all(attrs: dict, scope: str, where: str, problems: list[Problem]) -> dict:
+def _encode_all(attrs: dict, scope: str, place: dict[str, Any],
+                problems: list[Problem]) -> dict:
     out = {}
-    for k, v in attrs_safe(attrs, scope, where, problems).items():
+    for k, v in attrs_safe(attrs, scope, place, problems).items():
         if _UNSAFE_NAME.search(k):
-            problems.append(Problem(where, f"attribute name {k!r} holds characters GraphML "
-                                    "cannot carry", "not-serialisable"))
+            problems.append(Problem(**place, message=f"attribute name {k!r} holds characters "
+                                    "GraphML cannot carry", code="not-serialisable",
+                                    attribute=k))
         out[k] = _encode(v)
     return out
 
@@ -107,26 +120,26 @@ def graph_to_graphml(G: nx.DiGraph) -> bytes:
     check_digraph(G)
     problems: list[Problem] = []
     H = nx.DiGraph()
-    graph = _encode_all(dict(G.graph), "graph", "graph", problems)
+    graph = _encode_all(dict(G.graph), "graph", {"subject": "graph"}, problems)
     for key in (_FORMAT_KEY, _VERSION_KEY, *_READER_KEYS):
         if key in graph:
             problems.append(Problem("graph", f"a graph attribute called {key!r} clashes with "
-                                    "the GraphML header", "reserved-key"))
+                                    "the GraphML header", "reserved-key", attribute=key))
     H.graph.update({_FORMAT_KEY: FORMAT, _VERSION_KEY: VERSION, **graph})
     names = {}
     for n, attrs in G.nodes(data=True):
         if not isinstance(n, str):
-            problems.append(Problem(f"node {n!r}", "GraphML node names are strings; relabel "
-                                    "the node with a string name", "not-serialisable"))
+            problems.append(Problem(node=n, message="GraphML node names are strings; relabel "
+                                    "the node with a string name", code="not-serialisable"))
             continue
         names[n] = _encode_name(str.__str__(n))
         H.add_node(names[n])
-        H.nodes[names[n]].update(_encode_all(dict(attrs), "node", f"node {n!r}", problems))
+        H.nodes[names[n]].update(_encode_all(dict(attrs), "node", {"node": n}, problems))
     for u, v, attrs in G.edges(data=True):
         if u in names and v in names:
             H.add_edge(names[u], names[v])
             H.edges[names[u], names[v]].update(
-                _encode_all(dict(attrs), "edge", f"edge ({u!r}, {v!r})", problems))
+                _encode_all(dict(attrs), "edge", {"edge": (u, v)}, problems))
     if problems:
         raise GraphError(problems, header="the graph cannot be saved")
     buffer = io.BytesIO()
@@ -156,16 +169,17 @@ def _check_xml(data: bytes, source: str) -> None:
     try:
         parser.Parse(data, True)
     except _DTD as dtd:
-        raise GraphError([Problem(where_file(source, dtd.line), "DTD and entity declarations "
-                                  "are not allowed in circuit files", "bad-file")],
+        raise GraphError([file_problem(source, "DTD and entity declarations are not allowed "
+                                       "in circuit files", "bad-file", line=dtd.line)],
                          header=f"cannot read {source}") from None
     except LookupError as err:  # an encoding="..." Python does not know
-        raise GraphError([Problem(where_file(source, 1), f"cannot read the document: {err}",
-                                  "bad-file")], header=f"cannot read {source}") from None
+        raise GraphError([file_problem(source, f"cannot read the document: {err}", "bad-file",
+                                       line=1)], header=f"cannot read {source}") from None
     except expat.ExpatError as err:
-        raise GraphError([Problem(where_file(source, err.lineno), f"XML syntax error: "
-                                  f"{expat.ErrorString(err.code)}: column {err.offset + 1}",
-                                  "syntax-error")], header=f"cannot read {source}") from None
+        raise GraphError([file_problem(source, f"XML syntax error: "
+                                       f"{expat.ErrorString(err.code)}: column {err.offset + 1}",
+                                       "syntax-error", line=err.lineno)],
+                         header=f"cannot read {source}") from None
 
 
 class _Reader(GraphMLReader):
@@ -223,57 +237,114 @@ def graph_from_graphml(data: bytes, *, source: str = "<graphml>") -> nx.DiGraph:
         undirected or multi-edge graph, an unreadable typed value, an undecodable or
         too deeply nested encoded value, or an unknown format or version header.
     """
-    where = where_file(source)
+    return read_graphml(data, source=source)[0]
+
+
+def read_graphml(data: bytes, *, source: str = "<graphml>") -> tuple[nx.DiGraph, dict[str, Any]]:
+    """:func:`graph_from_graphml`, also returning the name each node id in the file
+    decodes to (for :func:`graphml_lines`)."""
+    def error(message: str, code: str, line: int | None = None) -> GraphError:
+        return GraphError([file_problem(source, message, code, line=line)],
+                          header=f"cannot read {source}")
+
+    file = str(source)
     _check_xml(data, source)
     try:
         H = _parse(data)
     except ParseError as err:  # pragma: no cover - expat has already parsed it
         line = err.position[0] if getattr(err, "position", None) else None
-        raise GraphError([Problem(where_file(source, line), f"XML syntax error: {err}",
-                                  "syntax-error")], header=f"cannot read {source}") from None
+        raise error(f"XML syntax error: {err}", "syntax-error", line) from None
     except (nx.NetworkXError, ValueError, KeyError, TypeError, AttributeError) as err:
-        raise GraphError([Problem(where, f"not a readable GraphML graph: {err}",
-                                  "bad-layout")], header=f"cannot read {source}") from None
+        raise error(f"not a readable GraphML graph: {err}", "bad-layout") from None
     problems: list[Problem] = []
     if H.is_multigraph() or not H.is_directed():
         what = "an undirected graph" if not H.is_directed() else "parallel edges"
-        raise GraphError([Problem(where, f"the file holds {what}; circuits are directed graphs "
-                                  "with one edge per projection", "bad-layout")],
-                         header=f"cannot read {source}")
+        raise error(f"the file holds {what}; circuits are directed graphs with one edge per "
+                    "projection", "bad-layout")
     graph = dict(H.graph)
     for key in _READER_KEYS:
         graph.pop(key, None)
     fmt, version = graph.pop(_FORMAT_KEY, FORMAT), graph.pop(_VERSION_KEY, VERSION)
     if fmt != FORMAT:
-        problems.append(Problem(where, f"unknown format {fmt!r}; expected {FORMAT!r}",
-                                "bad-header"))
+        problems.append(file_problem(source, f"unknown format {fmt!r}; expected {FORMAT!r}",
+                                     "bad-header"))
     if isinstance(version, bool) or version != VERSION:
-        problems.append(Problem(where, f"unsupported version {version!r}; this mrnngraph reads "
-                                f"version {VERSION}", "bad-version"))
+        problems.append(file_problem(source, f"unsupported version {version!r}; this "
+                                     f"mrnngraph reads version {VERSION}", "bad-version"))
     G = nx.DiGraph()
-    G.graph.update({k: _decode(v, where, problems) for k, v in graph.items()})
+    G.graph.update({k: _decode(v, {"file": file}, problems, k) for k, v in graph.items()})
     names: dict[str, Any] = {}
     for n in H.nodes:
-        name = _decode(n, f"{where}: node {_short(n)}", problems)
+        name = _decode(n, {"file": file, "subject": f"node {_short(n)}"}, problems)
         if not isinstance(name, str):
             if name is not None:
-                problems.append(Problem(f"{where}: node {_short(n)}", "an encoded node name "
-                                        f"must be a string; got {name!r}", "bad-layout"))
+                problems.append(file_problem(source, "an encoded node name must be a string; "
+                                             f"got {name!r}", "bad-layout",
+                                             subject=f"node {_short(n)}"))
             continue
         if name in G:
-            problems.append(Problem(f"{where}: node {name!r}", "the node is declared twice "
-                                    "(once encoded)", "duplicate-node"))
+            problems.append(file_problem(source, "the node is declared twice (once encoded)",
+                                         "duplicate-node", node=name))
             continue
         names[n] = name
-        at = f"{where}: node {name!r}"
+        place = {"file": file, "node": name}
         G.add_node(name)
-        G.nodes[name].update({k: _decode(v, at, problems) for k, v in H.nodes[n].items()})
+        G.nodes[name].update({k: _decode(v, place, problems, k)
+                              for k, v in H.nodes[n].items()})
     for u, v, attrs in H.edges(data=True):
         if u in names and v in names:
-            at = f"{where}: edge ({names[u]!r}, {names[v]!r})"
+            place = {"file": file, "edge": (names[u], names[v])}
             G.add_edge(names[u], names[v])
-            G.edges[names[u], names[v]].update({k: _decode(x, at, problems)
+            G.edges[names[u], names[v]].update({k: _decode(x, place, problems, k)
                                                 for k, x in attrs.items()})
     if problems:
         raise GraphError(problems, header=f"cannot read {source}")
-    return G
+    return G, names
+
+
+def graphml_lines(data: bytes, names: dict[str, Any]) -> Lines:
+    """The line of each ``<node>``, ``<edge>`` and ``<data>`` of a document that
+    :func:`read_graphml` has read; ``names`` is what it returned with the graph.
+
+    A second expat pass, run only to locate problems.
+
+    >>> doc = (b'<graphml><key id="d0" for="node" attr.name="size"/><graph>\\n'
+    ...        b'<node id="a">\\n<data key="d0">-3</data></node></graph></graphml>')
+    >>> from mrnngraph.errors import Problem
+    >>> graphml_lines(doc, {"a": "a"}).line_of(Problem(message="", node="a", attribute="size"))
+    3
+    """
+    parser = expat.ParserCreate()
+    keys: dict[str, str] = {}
+    owners: list[tuple] = []  # open <node>/<edge> elements: (scope, key, line, data lines)
+    graph: dict[str, int] = {}
+    found: list[tuple] = []
+
+    def start(tag: str, attrs: dict[str, str]) -> None:
+        tag = tag.rpartition(":")[2]
+        line = parser.CurrentLineNumber
+        if tag == "key" and "id" in attrs and "attr.name" in attrs:
+            keys[attrs["id"]] = attrs["attr.name"]
+        elif tag == "node":
+            owners.append(("node", attrs.get("id"), line, {}))
+        elif tag == "edge":
+            owners.append(("edge", (attrs.get("source"), attrs.get("target")), line, {}))
+        elif tag == "data" and "key" in attrs:
+            (owners[-1][3] if owners else graph).setdefault(attrs["key"], line)
+
+    def end(tag: str) -> None:
+        if tag.rpartition(":")[2] in ("node", "edge") and owners:
+            found.append(owners.pop())
+
+    parser.StartElementHandler = start
+    parser.EndElementHandler = end
+    parser.Parse(data, True)
+    lines = Lines()
+    lines.graph({keys.get(k, k): n for k, n in graph.items()})
+    for scope, key, line, data_lines in found:
+        attrs = {keys.get(k, k): n for k, n in data_lines.items()}
+        if scope == "node" and key in names:
+            lines.node(names[key], line, attrs)
+        elif scope == "edge" and key[0] in names and key[1] in names:
+            lines.edge(names[key[0]], names[key[1]], line, attrs)
+    return lines

@@ -66,9 +66,10 @@ from ._common import (
     MAX_DEPTH,
     MAX_INT_DIGITS,
     VERSION,
+    Lines,
     attrs_safe,
     check_digraph,
-    where_file,
+    file_problem,
 )
 from ._json import check_header
 
@@ -123,14 +124,16 @@ def _surrogate_in(value: Any) -> bool:
     return False
 
 
-def _no_surrogates(attrs: dict[str, Any], where: str, problems: list[Problem], *,
+def _no_surrogates(attrs: dict[str, Any], place: dict[str, Any], problems: list[Problem], *,
                    name: Any = None) -> None:
     """YAML (libyaml) refuses lone surrogates, even escaped: name the attribute."""
-    found = ["the region name"] if _surrogate_in(name) else []
-    found += [f"attribute {k!r}" for k, v in attrs.items() if _surrogate_in(k) or _surrogate_in(v)]
-    for what in found:
-        problems.append(Problem(where, f"{what} holds a lone surrogate (U+D800..U+DFFF), "
-                                "which YAML cannot store", "not-serialisable",
+    found = [("the region name", None)] if _surrogate_in(name) else []
+    found += [(f"attribute {k!r}", k) for k, v in attrs.items()
+              if _surrogate_in(k) or _surrogate_in(v)]
+    for what, key in found:
+        problems.append(Problem(**place, message=f"{what} holds a lone surrogate "
+                                "(U+D800..U+DFFF), which YAML cannot store",
+                                code="not-serialisable", attribute=key,
                                 hint="save as JSON or GraphML, which can"))
 
 
@@ -151,30 +154,31 @@ def graph_to_yaml(G: nx.DiGraph) -> str:
     """
     check_digraph(G)
     problems: list[Problem] = []
-    graph = attrs_safe(G.graph, "graph", "graph", problems)
-    _no_surrogates(graph, "graph", problems)
+    graph = attrs_safe(G.graph, "graph", {"subject": "graph"}, problems)
+    _no_surrogates(graph, {"subject": "graph"}, problems)
     for key in (*_SECTIONS, *_HEADER):
         if key in graph:
             problems.append(Problem("graph", f"a graph attribute called {key!r} clashes with "
-                                    "the YAML layout", "reserved-key"))
+                                    "the YAML layout", "reserved-key", attribute=key))
     regions = {}
     for n, attrs in G.nodes(data=True):
         if not isinstance(n, str):
-            problems.append(Problem(f"node {n!r}", "node names must be strings to be saved",
-                                    "not-serialisable"))
-        regions[_plain(n)] = _Flow(attrs_safe(attrs, "node", f"node {n!r}", problems))
-        _no_surrogates(regions[_plain(n)], f"node {n!r}", problems, name=n)
+            problems.append(Problem(node=n, message="node names must be strings to be saved",
+                                    code="not-serialisable"))
+        regions[_plain(n)] = _Flow(attrs_safe(attrs, "node", {"node": n}, problems))
+        _no_surrogates(regions[_plain(n)], {"node": n}, problems, name=n)
     connections = []
     for u, v, attrs in G.edges(data=True):
-        where = f"edge ({u!r}, {v!r})"
+        place = {"edge": (u, v)}
         for key in ("src", "dst"):
             if key in attrs:
-                problems.append(Problem(where, f"an attribute called {key!r} clashes with the "
-                                        "YAML layout", "reserved-key"))
+                problems.append(Problem(**place, message=f"an attribute called {key!r} clashes "
+                                        "with the YAML layout", code="reserved-key",
+                                        attribute=key))
         connections.append(_Flow({"src": _plain(u), "dst": _plain(v),
-                                  **attrs_safe(attrs, "edge", where, problems)}))
+                                  **attrs_safe(attrs, "edge", place, problems)}))
         _no_surrogates({k: x for k, x in connections[-1].items() if k not in ("src", "dst")},
-                       where, problems)
+                       place, problems)
     if problems:
         raise GraphError(problems, header="the graph cannot be saved")
     parts = [_dump({"format": FORMAT, "version": VERSION, **graph})]
@@ -299,17 +303,18 @@ def _syntax_error(err: yaml.YAMLError, source: str, text: str) -> GraphError:
         line = mark.line + 1 if mark is not None else None
         message = " ".join(str(x) for x in (err.context, err.problem) if x)
         if isinstance(err, _Refused):
-            return GraphError([Problem(where_file(source, line), message, err.code)],
+            return GraphError([file_problem(source, message, err.code, line=line)],
                               header=f"cannot read {source}")
-        return GraphError([Problem(where_file(source, line), f"YAML syntax error: {message}",
-                                   "syntax-error")], header=f"cannot read {source}")
+        return GraphError([file_problem(source, f"YAML syntax error: {message}", "syntax-error",
+                                        line=line)], header=f"cannot read {source}")
     if isinstance(err, yaml.reader.ReaderError):
         line = text.count("\n", 0, err.position) + 1
-        return GraphError([Problem(where_file(source, line), f"character U+{err.character:04X} is "
-                                   "not allowed in YAML text", "syntax-error",
-                                   hint="write it as an escape in a double-quoted string")],
+        return GraphError([file_problem(source, f"character U+{err.character:04X} is not "
+                                        "allowed in YAML text", "syntax-error", line=line,
+                                        hint="write it as an escape in a double-quoted "
+                                        "string")],
                           header=f"cannot read {source}")
-    return GraphError([Problem(where_file(source), f"YAML error: {err}", "syntax-error")],
+    return GraphError([file_problem(source, f"YAML error: {err}", "syntax-error")],
                       header=f"cannot read {source}")
 
 
@@ -323,8 +328,8 @@ def _parse(text: str, source: str) -> tuple[Any, yaml.Node | None]:
             return None, None
         written, expanded = loader.expanded(root)
         if expanded - written > max(MAX_ALIAS_NODES, written):
-            raise GraphError([Problem(
-                where_file(source), f"aliases expand the document from {written} to "
+            raise GraphError([file_problem(
+                source, f"aliases expand the document from {written} to "
                 f"{expanded} nodes (at most {MAX_ALIAS_NODES}, or as many as the file "
                 "writes, may be added)", "too-many-aliases",
                 hint="write the repeated parts out, or share fewer")],
@@ -337,7 +342,7 @@ def _parse(text: str, source: str) -> tuple[Any, yaml.Node | None]:
     except yaml.YAMLError as err:
         raise _syntax_error(err, source, text) from None
     except RecursionError:  # pragma: no cover - the depth bound comes first
-        raise GraphError([Problem(where_file(source), "nested too deeply", "too-deep")],
+        raise GraphError([file_problem(source, "nested too deeply", "too-deep")],
                          header=f"cannot read {source}") from None
     finally:
         if loader is not None:
@@ -363,15 +368,13 @@ def _check_keys(root: yaml.Node, source: str, problems: list[Problem]) -> None:
                 if not isinstance(key, yaml.ScalarNode) or key.tag != f"{_TAG}str":
                     what = (f"as {key.tag.replace(_TAG, '').replace('!', '')}"
                             if isinstance(key, yaml.ScalarNode) else "")
-                    problems.append(Problem(
-                        where_file(source, _line(key)), f"mapping keys must be strings; YAML "
-                        f"reads {_short(key)} {what}".rstrip(), "bad-key",
-                        hint="quote the key"))
+                    problems.append(file_problem(
+                        source, f"mapping keys must be strings; YAML reads {_short(key)} "
+                        f"{what}".rstrip(), "bad-key", line=_line(key), hint="quote the key"))
                 elif key.value in seen:
-                    problems.append(Problem(
-                        where_file(source, _line(key)),
-                        f"key {key.value!r} is given twice (first on line {seen[key.value]})",
-                        "duplicate-key"))
+                    problems.append(file_problem(
+                        source, f"key {key.value!r} is given twice (first on line "
+                        f"{seen[key.value]})", "duplicate-key", line=_line(key)))
                 else:
                     seen[key.value] = _line(key)
         elif isinstance(node, yaml.SequenceNode):
@@ -394,23 +397,31 @@ def _name_problem(name: Any) -> str | None:
             f"({type(name).__name__})")
 
 
-def _bad_keys(attrs: Mapping, at: str, problems: list[Problem]) -> None:
+def _bad_keys(attrs: Mapping, place: dict[str, Any], problems: list[Problem]) -> None:
     for key in attrs:
         if not isinstance(key, str):
-            problems.append(Problem(at, f"attribute names must be strings; YAML read "
-                                    f"{key!r} ({type(key).__name__})", "bad-layout",
+            problems.append(Problem(**place, message=f"attribute names must be strings; YAML "
+                                    f"read {key!r} ({type(key).__name__})", code="bad-layout",
                                     hint="quote the name"))
 
 
-def graph_from_yaml(text: str, *, source: str = "<yaml>") -> tuple[nx.DiGraph, dict[str, Any]]:
+def _key_lines(node: yaml.Node | None) -> dict[str, int]:
+    """The line of each string key of a mapping node (merged keys: where they are written)."""
+    if not isinstance(node, yaml.MappingNode):
+        return {}
+    return {k.value: _line(k) for k, _ in node.value
+            if isinstance(k, yaml.ScalarNode) and k.tag == f"{_TAG}str"}
+
+
+def graph_from_yaml(text: str, *, source: str = "<yaml>") -> tuple[nx.DiGraph, Lines]:
     """Parse the YAML layout; return the graph and the line of each node, edge and key.
 
     Returns
     -------
     graph : networkx.DiGraph
-    lines : dict
-        ``{"node 'a'": 3, "edge ('a', 'b')": 9, ...}`` and, under ``"graph"``, a
-        mapping of graph attribute names to lines.
+    lines : Lines
+        The line of each region (its name), connection (its ``-``) and attribute
+        (its key), for :func:`~mrnngraph.io._common.locate`.
 
     Raises
     ------
@@ -427,89 +438,89 @@ def graph_from_yaml(text: str, *, source: str = "<yaml>") -> tuple[nx.DiGraph, d
     if data is None:
         data = {}
     if not isinstance(data, Mapping):
-        raise GraphError([Problem(where_file(source, 1), "the top level must be a mapping "
-                                  "(name, dt, ..., regions:, connections:); got "
-                                  f"{type(data).__name__}", "bad-layout")],
+        raise GraphError([file_problem(source, "the top level must be a mapping (name, dt, "
+                                       "..., regions:, connections:); got "
+                                       f"{type(data).__name__}", "bad-layout", line=1)],
                          header=f"cannot read {source}")
-    top_lines = {}
-    if isinstance(root, yaml.MappingNode):
-        top_lines = {k.value: _line(k) for k, _ in root.value if isinstance(k, yaml.ScalarNode)}
-    check_header(data, where_file(source), problems, required=False)
+    top_lines = _key_lines(root)
+    file = str(source)
+    check_header(data, {"file": file}, problems, required=False)
 
     G = nx.DiGraph()
+    lines = Lines()
     graph_attrs = {k: v for k, v in data.items() if k not in (*_SECTIONS, *_HEADER)}
-    _bad_keys(graph_attrs, where_file(source), problems)
+    _bad_keys(graph_attrs, {"file": file}, problems)
     G.graph.update(graph_attrs)
-    lines: dict[str, Any] = {"graph": {k: top_lines[k] for k in G.graph if k in top_lines}}
+    lines.graph({k: top_lines[k] for k in G.graph if k in top_lines})
 
     regions = data.get("regions")
     node_map = _section(root, "regions")
     if regions is None:
-        problems.append(Problem(where_file(source), "missing 'regions:' section (a mapping "
-                                "of region names to their attributes)", "bad-layout"))
+        problems.append(file_problem(source, "missing 'regions:' section (a mapping of region "
+                                     "names to their attributes)", "bad-layout"))
         regions = {}
     elif not isinstance(regions, Mapping):
-        problems.append(Problem(where_file(source, top_lines.get("regions")),
-                                f"'regions' must be a mapping; got {type(regions).__name__}",
-                                "bad-layout"))
+        problems.append(file_problem(source, f"'regions' must be a mapping; got "
+                                     f"{type(regions).__name__}", "bad-layout",
+                                     line=top_lines.get("regions")))
         regions = {}
-    key_lines = ([_line(k) for k, _ in node_map.value]
-                 if isinstance(node_map, yaml.MappingNode) else [])
+    entries = list(node_map.value) if isinstance(node_map, yaml.MappingNode) else []
     # Without duplicate keys, the constructed mapping keeps the document's key order.
-    region_lines = ({} if len(key_lines) != len(regions)
-                    else dict(zip(regions, key_lines, strict=True)))
+    region_nodes = ({} if len(entries) != len(regions)
+                    else dict(zip(regions, entries, strict=True)))
     for name, attrs in regions.items():
-        line = region_lines.get(name)
-        at = where_file(source, line)
+        key, value = region_nodes.get(name, (None, None))
+        line = None if key is None else _line(key)
         why = _name_problem(name)
         if why is not None:
-            problems.append(Problem(at, why, "bad-layout", hint="quote the name"))
+            problems.append(file_problem(source, why, "bad-layout", line=line,
+                                         hint="quote the name"))
             continue
         if attrs is None:
             attrs = {}
         if not isinstance(attrs, Mapping):
-            problems.append(Problem(at, f"region {name!r} must map to a mapping of "
-                                    f"attributes; got {attrs!r}", "bad-layout"))
+            problems.append(file_problem(source, f"region {name!r} must map to a mapping of "
+                                         f"attributes; got {attrs!r}", "bad-layout",
+                                         line=line))
             continue
-        _bad_keys(attrs, f"{at}: node {name!r}", problems)
+        _bad_keys(attrs, {"file": file, "line": line, "node": name}, problems)
         G.add_node(name)
         G.nodes[name].update(attrs)
-        if line is not None:
-            lines[f"node {name!r}"] = line
+        lines.node(name, line, _key_lines(value))
 
     connections = data.get("connections")
     seq = _section(root, "connections")
     if connections is None:
         connections = []
     if not isinstance(connections, list):
-        problems.append(Problem(where_file(source, top_lines.get("connections")),
-                                f"'connections' must be a list; got "
-                                f"{type(connections).__name__}", "bad-layout"))
+        problems.append(file_problem(source, f"'connections' must be a list; got "
+                                     f"{type(connections).__name__}", "bad-layout",
+                                     line=top_lines.get("connections")))
         connections = []
-    item_lines = ([_line(x) for x in seq.value] if isinstance(seq, yaml.SequenceNode) else [])
+    items = list(seq.value) if isinstance(seq, yaml.SequenceNode) else []
     for i, entry in enumerate(connections):
-        line = item_lines[i] if i < len(item_lines) else None
-        at = where_file(source, line)
+        item = items[i] if i < len(items) else None
+        line = None if item is None else _line(item)
         if not isinstance(entry, Mapping) or "src" not in entry or "dst" not in entry:
-            problems.append(Problem(at, f"connections[{i}] must be a mapping with 'src' and "
-                                    f"'dst'; got {entry!r}", "bad-layout"))
+            problems.append(file_problem(source, f"connections[{i}] must be a mapping with "
+                                         f"'src' and 'dst'; got {entry!r}", "bad-layout",
+                                         line=line))
             continue
         attrs = dict(entry)
         u, v = attrs.pop("src"), attrs.pop("dst")
         unknown = [x for x in (u, v) if _name_problem(x) is not None or x not in G]
         if unknown:
-            problems.append(Problem(at, f"connection ({u!r}, {v!r}) names unknown regions "
-                                    f"{unknown!r}", "unknown-node",
-                                    hint="declare every region under 'regions:'"))
+            problems.append(file_problem(source, f"connection ({u!r}, {v!r}) names unknown "
+                                         f"regions {unknown!r}", "unknown-node", line=line,
+                                         hint="declare every region under 'regions:'"))
         elif G.has_edge(u, v):
-            problems.append(Problem(at, f"connection ({u!r}, {v!r}) is given twice",
-                                    "duplicate-edge"))
+            problems.append(file_problem(source, f"connection ({u!r}, {v!r}) is given twice",
+                                         "duplicate-edge", line=line))
         else:
-            _bad_keys(attrs, f"{at}: edge ({u!r}, {v!r})", problems)
+            _bad_keys(attrs, {"file": file, "line": line, "edge": (u, v)}, problems)
             G.add_edge(u, v)
             G.edges[u, v].update(attrs)
-            if line is not None:
-                lines[f"edge ({u!r}, {v!r})"] = line
+            lines.edge(u, v, line, _key_lines(item))
     if problems:
         raise GraphError(problems, header=f"cannot read {source}")
     return G, lines

@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import os
 import warnings
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Literal
 
@@ -35,11 +36,19 @@ import networkx as nx
 
 from ..errors import GraphError, Problem
 from ..validate import Report, validate
-from ._common import PathLike, atomic_write, file_error, json_text, locate, where_file
-from ._graphml import graph_from_graphml, graph_to_graphml
-from ._json import graph_from_dict, graph_to_dict
+from ._common import (
+    Lines,
+    PathLike,
+    atomic_write,
+    file_error,
+    file_problem,
+    json_text,
+    locate,
+)
+from ._graphml import graph_to_graphml, graphml_lines, read_graphml
+from ._json import graph_from_dict, graph_to_dict, json_lines
 from ._yaml import graph_from_yaml, graph_to_yaml
-from .mrnntorch import is_mrnntorch_config, load_json, read_config, to_mrnntorch
+from .mrnntorch import is_mrnntorch_config, read_config, read_json, to_mrnntorch
 
 __all__ = ["FORMATS", "format_of", "load", "save", "validate_file"]
 
@@ -77,29 +86,35 @@ def format_of(path: PathLike, format: str | None = None) -> str:
     return fmt
 
 
-def _read(path: Path, fmt: str) -> tuple[nx.DiGraph | None, dict[str, Any],
+def _read(path: Path, fmt: str) -> tuple[nx.DiGraph | None, Callable[[], Lines],
                                           list[Problem] | None]:
-    """Parse ``path``: the graph, line numbers, and the problems of an mRNNTorch config.
+    """Parse ``path``: the graph, where its parts are in the file, and the problems of
+    an mRNNTorch config.
 
-    Format errors raise :class:`GraphError`. For an mRNNTorch config the third item
-    lists every problem of the config and its circuit (already located; the graph is
-    ``None`` if any is an error); for the native formats it is ``None``.
+    Format errors raise :class:`GraphError`. The second item gives the file's
+    :class:`~mrnngraph.io._common.Lines` when called (JSON and GraphML files are
+    parsed a second time for them, so only to locate problems). For an mRNNTorch
+    config the third item lists every problem of the config and its circuit (already
+    located; the graph is ``None`` if any is an error); for the native formats it is
+    ``None``.
     """
     source = str(path)
     if fmt in ("json", "mrnntorch"):
-        data = load_json(path)
+        data, text = read_json(path)
         if fmt == "mrnntorch" or is_mrnntorch_config(data):
             G, problems = read_config(data, source=source)
-            return G, {}, problems
-        return graph_from_dict(data, source=source), {}, None
+            return G, Lines, problems
+        return graph_from_dict(data, source=source), lambda: json_lines(text), None
     if fmt == "yaml":
         try:
             text = path.read_text(encoding="utf-8")
         except UnicodeDecodeError as err:
             raise file_error(path, f"not UTF-8 text: {err.reason}") from None
         G, lines = graph_from_yaml(text, source=source)
-        return G, lines, None
-    return graph_from_graphml(path.read_bytes(), source=source), {}, None
+        return G, lambda: lines, None
+    data = path.read_bytes()
+    G, names = read_graphml(data, source=source)
+    return G, lambda: graphml_lines(data, names), None
 
 
 def load(path: PathLike, *, format: Format | None = None, check: bool = True) -> nx.DiGraph:
@@ -115,7 +130,8 @@ def load(path: PathLike, *, format: Format | None = None, check: bool = True) ->
         config (see :func:`mrnngraph.from_mrnntorch`).
     check : bool
         Also validate the circuit (default) and raise on any error, naming the file
-        and, for YAML, the line of the region or connection at fault. With
+        and the line of the attribute (else of the region or connection) at fault, in
+        each problem's ``file`` and ``line`` too. With
         ``check=False`` only the file layout is checked (mRNNTorch configs are
         always checked).
 
@@ -140,7 +156,7 @@ def load(path: PathLike, *, format: Format | None = None, check: bool = True) ->
     if check:
         report = validate(G)
         if report.errors:
-            raise GraphError(locate(report.errors, path, lines, lines.get("graph")),
+            raise GraphError(locate(report.errors, path, lines()),
                              header=f"{len(report.errors)} problem"
                              f"{'s' if len(report.errors) != 1 else ''} in {str(path)!r}")
     return G
@@ -179,7 +195,8 @@ def validate_file(path: PathLike, *, format: Format | None = None) -> Report:
             spec = validate(G).spec
         return Report(problems, spec)
     report = validate(G)
-    return Report(locate(report.problems, path, lines, lines.get("graph")), report.spec)
+    located = locate(report.problems, path, lines() if report.problems else None)
+    return Report(located, report.spec)
 
 
 def save(G: nx.DiGraph, path: PathLike, *, format: Format | None = None) -> None:
@@ -223,9 +240,9 @@ def save(G: nx.DiGraph, path: PathLike, *, format: Format | None = None) -> None
         try:
             text = json_text(d, indent=2) + "\n"
         except ValueError:
-            raise GraphError([Problem(where_file(path), "NaN and infinite values cannot be "
-                                      "stored in JSON", "not-serialisable",
-                                      hint="save as YAML, which can hold them")],
+            raise GraphError([file_problem(path, "NaN and infinite values cannot be stored "
+                                           "in JSON", "not-serialisable",
+                                           hint="save as YAML, which can hold them")],
                              header="the graph cannot be saved") from None
     atomic_write(path, lambda fh: fh.write(text))
 

@@ -51,7 +51,7 @@ import networkx as nx
 
 from ..errors import GraphError, Problem
 from ..validate import validate
-from ._common import loads_json, locate, where_file
+from ._common import file_problem, loads_json, locate
 
 __all__ = [
     "from_mrnntorch",
@@ -119,6 +119,18 @@ def _is_zero(value: Any) -> bool:
     return _float(value) == 0.0
 
 
+def _place(source: str, part: str | None = None) -> dict[str, Any]:
+    """The location fields of a problem in ``source`` (a file, or ``"<config>"``)."""
+    if source == "<config>":
+        return {"subject": source if part is None else f"{source}: {part}"}
+    return {"file": source, "subject": part}
+
+
+def _problem(place: dict[str, Any], message: str, code: str = "error",
+             level: Literal["error", "warning"] = "error", hint: str | None = None) -> Problem:
+    return Problem(**place, message=message, code=code, level=level, hint=hint)
+
+
 def read_config(config: Mapping[str, Any], *, source: str = "<config>",
                 n_outputs: int | None = None, readout_from: Sequence[str] | None = None,
                 zero_connection: Literal["ignore", "zero"] = "ignore",
@@ -129,15 +141,15 @@ def read_config(config: Mapping[str, Any], *, source: str = "<config>",
     resulting circuit (from :func:`mrnngraph.validate`) are included, errors and
     warnings, each naming ``source``. See :func:`from_mrnntorch` for the arguments.
     """
-    at = where_file(source) if source != "<config>" else source
+    at = _place(source)
     problems: list[Problem] = []
     if not isinstance(config, Mapping):
-        return None, [Problem(at, f"an mRNNTorch config is a JSON object; got "
+        return None, [_problem(at, f"an mRNNTorch config is a JSON object; got "
                               f"{type(config).__name__}", "bad-layout")]
     unknown_level = "error" if strict else "warning"
 
-    def unknown(where: str, key: Any, known: Sequence[str]) -> None:
-        problems.append(Problem(where, f"unknown key {key!r}; mRNNTorch reads "
+    def unknown(where: dict[str, Any], key: Any, known: Sequence[str]) -> None:
+        problems.append(_problem(where, f"unknown key {key!r}; mRNNTorch reads "
                                 f"{', '.join(known)} (and ignores __comment keys)",
                                 "unknown-key", unknown_level,
                                 hint="mRNNTorch silently ignores unknown keys; check the "
@@ -153,16 +165,16 @@ def read_config(config: Mapping[str, Any], *, source: str = "<config>",
         if value is None or (isinstance(value, Mapping) and not value):
             value = []
         if not isinstance(value, list):
-            problems.append(Problem(at, f"{name!r} must be a list; got {type(value).__name__}",
+            problems.append(_problem(at, f"{name!r} must be a list; got {type(value).__name__}",
                                     "bad-layout"))
             value = []
         sections[name] = value
 
     def entries(name: str):
         for i, entry in enumerate(sections[name]):
-            where = f"{at}: {name}[{i}]"
+            where = _place(source, f"{name}[{i}]")
             if not isinstance(entry, Mapping):
-                problems.append(Problem(where, f"must be a JSON object; got {entry!r}",
+                problems.append(_problem(where, f"must be a JSON object; got {entry!r}",
                                         "bad-layout"))
                 continue
             for key in entry:
@@ -180,31 +192,31 @@ def read_config(config: Mapping[str, Any], *, source: str = "<config>",
             name = entry.get("name", f"{prefix}{i}")
             ok = True
             if not isinstance(name, str) or not name:
-                problems.append(Problem(where, f"'name' must be a non-empty string; got "
+                problems.append(_problem(where, f"'name' must be a non-empty string; got "
                                         f"{name!r}", "bad-value"))
                 ok = False
             elif name in inputs or name in recurrent:
-                problems.append(Problem(where, f"region name {name!r} is used twice",
+                problems.append(_problem(where, f"region name {name!r} is used twice",
                                         "duplicate-node", hint="mrnngraph needs one name per "
                                         "region and input"))
                 ok = False
             if "num_units" not in entry:
-                problems.append(Problem(where, "'num_units' is required", "missing-size"))
+                problems.append(_problem(where, "'num_units' is required", "missing-size"))
                 ok = False
             sign = entry.get("sign", REGION_DEFAULTS["sign"])
             if not isinstance(sign, str) or sign not in _SIGNS:
-                problems.append(Problem(where, f"'sign' must be 'pos' or 'neg' (mRNNTorch "
+                problems.append(_problem(where, f"'sign' must be 'pos' or 'neg' (mRNNTorch "
                                         f"accepts nothing else); got {sign!r}", "bad-value"))
                 ok = False
             size = entry.get("num_units")
             if "num_units" in entry and (isinstance(size, bool) or not isinstance(size, int)
                                          or size < 1):
-                problems.append(Problem(where, f"'num_units' must be an integer >= 1; got "
+                problems.append(_problem(where, f"'num_units' must be an integer >= 1; got "
                                         f"{size!r}", "bad-value"))
                 ok = False
             parent = entry.get("parent_region")
             if parent is not None and (not isinstance(parent, str) or not parent):
-                problems.append(Problem(where, f"'parent_region' must be null or a non-empty "
+                problems.append(_problem(where, f"'parent_region' must be null or a non-empty "
                                         f"string; got {parent!r}", "bad-value"))
                 ok = False
             if not ok:
@@ -238,26 +250,26 @@ def read_config(config: Mapping[str, Any], *, source: str = "<config>",
             for key, value, pool, what in (("src_region", src, sources, kind),
                                            ("dst_region", dst, recurrent, "recurrent region")):
                 if key not in entry:
-                    problems.append(Problem(where, f"{key!r} is required", "bad-layout"))
+                    problems.append(_problem(where, f"{key!r} is required", "bad-layout"))
                     bad = True
                 elif not isinstance(value, str) or value not in pool:
-                    problems.append(Problem(where, f"{key!r} must name a {what}; got "
+                    problems.append(_problem(where, f"{key!r} must name a {what}; got "
                                             f"{value!r}", "unknown-node"))
                     bad = True
             sparsity = entry.get("sparsity")
             if sparsity is not None and not (_is_real(sparsity) and 0 <= sparsity <= 1):
-                problems.append(Problem(where, f"'sparsity' must be null or a float in [0, 1]; "
+                problems.append(_problem(where, f"'sparsity' must be null or a float in [0, 1]; "
                                         f"got {sparsity!r}", "bad-value"))
                 bad = True
             zero = entry.get("zero_connection", False)
             if not isinstance(zero, bool):
-                problems.append(Problem(where, f"'zero_connection' must be true or false; got "
+                problems.append(_problem(where, f"'zero_connection' must be true or false; got "
                                         f"{zero!r}", "bad-value"))
                 bad = True
             if bad:
                 continue
             if G.has_edge(src, dst):
-                problems.append(Problem(where, f"connection ({src!r}, {dst!r}) is listed twice "
+                problems.append(_problem(where, f"connection ({src!r}, {dst!r}) is listed twice "
                                         "(mRNNTorch refuses to register it again)",
                                         "duplicate-edge"))
                 continue
@@ -277,7 +289,7 @@ def read_config(config: Mapping[str, Any], *, source: str = "<config>",
         _add_readout(G, recurrent, n_outputs, readout_from, at, problems)
 
     if ignored_zero:
-        problems.append(Problem(
+        problems.append(_problem(
             at, "'zero_connection' is ignored in config files, as mRNNTorch's loader does: "
             f"{', '.join(ignored_zero)} are built as ordinary connections",
             "zero-connection-ignored", "warning",
@@ -290,12 +302,13 @@ def read_config(config: Mapping[str, Any], *, source: str = "<config>",
 
 
 def _add_readout(G: nx.DiGraph, recurrent: list[str], n_outputs: int | None,
-                 readout_from: Sequence[str] | None, at: str, problems: list[Problem]) -> None:
+                 readout_from: Sequence[str] | None, at: dict[str, Any],
+                 problems: list[Problem]) -> None:
     n = 1 if n_outputs is None else n_outputs
     if isinstance(n, bool) or not isinstance(n, int) or n < 1:
         raise TypeError(f"n_outputs must be a positive int; got {n_outputs!r}")
     if _OUTPUT in G:
-        problems.append(Problem(at, f"a region is already called {_OUTPUT!r}; cannot add the "
+        problems.append(_problem(at, f"a region is already called {_OUTPUT!r}; cannot add the "
                                 "readout node", "duplicate-node"))
         return
     if isinstance(readout_from, str):
@@ -309,7 +322,7 @@ def _add_readout(G: nx.DiGraph, recurrent: list[str], n_outputs: int | None,
         elif children:
             sources.extend(children)
         else:
-            problems.append(Problem(at, f"readout_from names {name!r}, which is neither a "
+            problems.append(_problem(at, f"readout_from names {name!r}, which is neither a "
                                     "recurrent region nor a parent region", "unknown-node"))
     G.add_node(_OUTPUT, kind="output", size=n)
     for src in dict.fromkeys(sources):
@@ -320,6 +333,11 @@ def load_json(path: Path) -> Any:
     """Parse a JSON file; syntax errors, duplicate keys, bad encodings, nesting deeper
     than :data:`~mrnngraph.io._common.MAX_DEPTH` and integers of more than 4,300 digits
     raise GraphError naming the file (and the line, where known)."""
+    return read_json(path)[0]
+
+
+def read_json(path: Path) -> tuple[Any, str]:
+    """:func:`load_json`, also returning the text read."""
     duplicates: list[str] = []
 
     def pairs(items: list[tuple[str, Any]]) -> dict[str, Any]:
@@ -333,15 +351,15 @@ def load_json(path: Path) -> Any:
     try:
         text = path.read_text(encoding="utf-8")
     except UnicodeDecodeError as err:
-        raise GraphError([Problem(where_file(path), f"not UTF-8 text: {err.reason}",
-                                  "bad-file")], header=f"cannot read {str(path)!r}") from None
+        raise GraphError([file_problem(path, f"not UTF-8 text: {err.reason}", "bad-file")],
+                         header=f"cannot read {str(path)!r}") from None
     data = loads_json(text, path, object_pairs_hook=pairs)
     if duplicates:
-        raise GraphError([Problem(where_file(path), f"key {k!r} is given twice in one object "
-                                  "(JSON readers keep only the last)", "duplicate-key")
+        raise GraphError([file_problem(path, f"key {k!r} is given twice in one object "
+                                       "(JSON readers keep only the last)", "duplicate-key")
                           for k in dict.fromkeys(duplicates)],
                          header=f"cannot read {str(path)!r}")
-    return data
+    return data, text
 
 
 def from_mrnntorch(config: Mapping[str, Any] | str | os.PathLike, *,
@@ -467,8 +485,8 @@ def to_mrnntorch(G: nx.DiGraph) -> dict[str, Any]:
     reasons: list[Problem] = []
     dropped: list[str] = []
 
-    def problem(where: str, message: str, code: str) -> None:
-        reasons.append(Problem(where, message, code))
+    def problem(place: dict[str, Any], message: str, code: str) -> None:
+        reasons.append(Problem(**place, message=message, code=code))
 
     flags = {}
     for kind, names, flag in (("recurrent", spec.regions, "rec_constrained"),
@@ -476,11 +494,11 @@ def to_mrnntorch(G: nx.DiGraph) -> dict[str, Any]:
         signed = [n for n in names if nodes[n].sign is not None]
         for n in names:
             if nodes[n].exc_frac is not None:
-                problem(f"node {n!r}", "mixed E/I region (exc_frac): mRNNTorch regions have "
+                problem({"node": n}, "mixed E/I region (exc_frac): mRNNTorch regions have "
                         "one sign; split it into an 'exc' and an 'inh' region with a common "
                         "parent", "mrnntorch-exc-frac")
             elif nodes[n].sign is None and signed:
-                problem(f"node {n!r}", f"unconstrained {kind} node among sign-constrained "
+                problem({"node": n}, f"unconstrained {kind} node among sign-constrained "
                         f"ones: mRNNTorch constrains all of them or none ({flag})",
                         "mrnntorch-mixed-constraint")
         if names and not signed and not any(nodes[n].exc_frac is not None for n in names):
@@ -488,7 +506,7 @@ def to_mrnntorch(G: nx.DiGraph) -> dict[str, Any]:
         if any(nodes[n].tau is not None for n in names):
             for n in names:
                 if nodes[n].tau is not None:
-                    problem(f"node {n!r}", "per-region tau: mRNNTorch has one tau for the "
+                    problem({"node": n}, "per-region tau: mRNNTorch has one tau for the "
                             "whole network", "mrnntorch-tau")
     if spec.outputs:
         dropped.append(f"output nodes {list(spec.outputs)!r} and their projections "
@@ -498,7 +516,7 @@ def to_mrnntorch(G: nx.DiGraph) -> dict[str, Any]:
     zero_edges, gain_edges = [], []
     for e in spec.edges:
         s, d = nodes[e.src], nodes[e.dst]
-        where = f"edge ({e.src!r}, {e.dst!r})"
+        where = {"edge": (e.src, e.dst)}
         if d.kind == "output":
             continue
         if e.zero:
