@@ -673,6 +673,18 @@ FLN = np.array([[0.0, 0.02, 0.0, 0.2],
 AREAS = ["V1", "V2", "V4", "PFC"]
 
 
+def test_adjacency_mapping_problems_name_the_edge_and_attribute():
+    with pytest.raises(GraphError) as info:
+        from_adjacency(FLN, AREAS, 10, threshold=0.01,
+                       density=lambda w: 2.0 if w > 0.1 else 0.5, gain=lambda w: -1.0)
+    found = {(p.edge, p.attribute) for p in info.value.problems}
+    # FLN[0, 1] = 0.02 is V1 <- V2 (dst_src): its density maps fine, its gain does not.
+    assert ((AREAS[1], AREAS[0]), "gain") in found
+    assert {a for _, a in found} == {"density", "gain"}
+    assert all(str(p).startswith(f"edge ({p.edge[0]!r}, {p.edge[1]!r}): strength")
+               for p in info.value.problems)
+
+
 def test_adjacency_orientation_and_threshold():
     G = from_adjacency(FLN, AREAS, 10, threshold=0.01)
     assert sorted(G.edges) == sorted([("V2", "V1"), ("PFC", "V1"), ("V1", "V2"), ("V1", "V4"),

@@ -225,15 +225,16 @@ def from_adjacency(matrix: Any, names: Sequence[str], sizes: int | Sequence[int]
             if not keep[i, j]:
                 continue
             w = float(W[i, j])
-            where = f"edge ({src!r}, {dst!r})"
             d, g = to_density(w), to_gain(w)  # type: ignore[misc]
             if not (isinstance(d, numbers.Real) and 0 <= d <= 1):
-                problems.append(Problem(where, f"strength {w:g} maps to density {d!r}, outside "
-                                        "[0, 1]", "bad-mapping"))
+                problems.append(Problem(edge=(src, dst), message=f"strength {w:g} maps to "
+                                        f"density {d!r}, outside [0, 1]", code="bad-mapping",
+                                        attribute="density"))
                 continue
             if not (isinstance(g, numbers.Real) and g > 0 and math.isfinite(g)):
-                problems.append(Problem(where, f"strength {w:g} maps to gain {g!r}; gains must "
-                                        "be > 0", "bad-mapping"))
+                problems.append(Problem(edge=(src, dst), message=f"strength {w:g} maps to gain "
+                                        f"{g!r}; gains must be > 0", code="bad-mapping",
+                                        attribute="gain"))
                 continue
             attrs = {"density": float(d)}
             if float(g) != 1.0:
