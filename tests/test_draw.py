@@ -768,3 +768,45 @@ def test_graphviz_engine_with_graphviz_installed():
     image = ax.images[-1].get_array()
     assert image.shape[0] > 100 and image.shape[1] > 100
     assert "from inhibitory units" in legend_texts(ax)
+
+
+def test_drawing_reads_validation_once_and_flags_what_its_problems_name(monkeypatch):
+    from mrnngraph.draw._read import read_graph
+
+    v = sys.modules["mrnngraph.validate"]  # the module (mg.validate is the function)
+
+    calls = []
+    real = v.validate
+
+    def counting(G, **kw):
+        calls.append(kw)
+        return real(G, **kw)
+
+    monkeypatch.setattr(v, "validate", counting)
+    G = nx.DiGraph()
+    G.add_node("u", kind="input", size=2)
+    G.add_node("a", num_units=4, sign="neg", tau=-1)
+    G.add_node("b", size=4)
+    G.add_edge("u", "a", density=0.25)
+    G.add_edge("a", "u")  # an error of the edge that no attribute of it shows
+    G.add_edge("a", "b", sparsity=7)
+    look = read_graph(G)
+    assert len(calls) == 1
+    a = look.nodes["a"]
+    assert (a.size, a.sign, a.invalid, look.nodes["b"].invalid) == (4, "inh", True, False)
+    edges = {(e.src, e.dst): e for e in look.edges}
+    assert (edges["u", "a"].density, edges["u", "a"].invalid) == (0.25, False)
+    assert edges["a", "u"].invalid and edges["a", "u"].head == "inh"
+    assert edges["a", "b"].invalid and edges["a", "b"].density is None
+
+
+def test_drawing_reads_a_multigraph_validation_refuses_as_a_whole():
+    from mrnngraph.draw._read import read_graph
+
+    G = nx.MultiDiGraph()
+    G.add_node("a", size=3, sign="exc")
+    G.add_edge("a", "a", sparsity=0.5)
+    G.add_edge("a", "a")
+    look = read_graph(G)
+    assert not look.nodes["a"].invalid and look.nodes["a"].category == "excitatory"
+    assert len(look.edges) == 1 and look.edges[0].invalid and look.edges[0].density == 0.5
