@@ -274,6 +274,31 @@ def test_config_file_errors(tmp_path):
         from_mrnntorch(42)
 
 
+@pytest.mark.parametrize("read", [from_mrnntorch, load])
+def test_config_problems_carry_the_line_of_their_entry_or_key(tmp_path, read):
+    config = {"recurrent_regions": [{"name": "a", "num_units": 2},
+                                    {"name": "b", "num_units": 3, "parent_region": "a"},
+                                    {"name": "c", "num_units": 0}],
+              "recurrent_connections": [{"src_region": "a", "dst_region": "b"}]}
+    path = tmp_path / "c.json"
+    path.write_text(json.dumps(config, indent=2))
+    lines = path.read_text().splitlines()
+    with pytest.raises(GraphError) as err:
+        read(path)
+    (p,) = err.value.problems  # a config problem: the line of its entry
+    assert p.file == str(path) and lines[p.line - 1].strip() == "{"
+    assert '"name": "c"' in lines[p.line]
+    assert str(p).startswith(f"file {str(path)!r}, line {p.line}: recurrent_regions[2]: ")
+    config["recurrent_regions"].pop()
+    path.write_text(json.dumps(config, indent=2))
+    lines = path.read_text().splitlines()
+    with pytest.raises(GraphError) as err:
+        read(path)
+    (p,) = err.value.problems  # a problem of the circuit: the line of the config's key
+    assert (p.node, p.attribute, p.file) == ("b", "parent", str(path))
+    assert lines[p.line - 1].strip() == '"parent_region": "a"'
+
+
 # --------------------------------------------------------------------------- writing
 def test_to_mrnntorch_inverts_from_mrnntorch(tmp_path):
     G = from_mrnntorch(CBGT)

@@ -102,7 +102,7 @@ def _read(path: Path, fmt: str) -> tuple[nx.DiGraph | None, Callable[[], Lines],
     if fmt in ("json", "mrnntorch"):
         data, text = read_json(path)
         if fmt == "mrnntorch" or is_mrnntorch_config(data):
-            G, problems = read_config(data, source=source)
+            G, problems = read_config(data, source=source, text=text)
             return G, Lines, problems
         return graph_from_dict(data, source=source), lambda: json_lines(text), None
     if fmt == "yaml":

@@ -40,6 +40,7 @@ Examples
 
 from __future__ import annotations
 
+import dataclasses
 import numbers
 import os
 import warnings
@@ -51,7 +52,7 @@ import networkx as nx
 
 from ..errors import GraphError, Problem
 from ..validate import validate
-from ._common import file_problem, loads_json, locate
+from ._common import file_problem, json_positions, loads_json, locate
 
 __all__ = [
     "from_mrnntorch",
@@ -119,6 +120,47 @@ def _is_zero(value: Any) -> bool:
     return _float(value) == 0.0
 
 
+# What each mrnngraph attribute of a read config is called in it, to give its line.
+_CONFIG_KEYS = {"size": "num_units", "sign": "sign", "base_firing": "base_firing",
+                "init": "init", "learnable_bias": "learnable_bias", "parent": "parent_region",
+                "sparsity": "sparsity", "rule": "sparsity", "zero": "zero_connection"}
+
+
+def _entry_lines(problems: list[Problem], source: str, text: str,
+                 origin: dict[Any, tuple[str, int]]) -> list[Problem]:
+    """``problems`` of a config read from the JSON ``text``, each with the line of the
+    entry, or of the key in it, that it comes from.
+
+    ``origin`` maps an entry's subject (``"recurrent_regions[2]"``), ``("node", name)``
+    and ``("edge", (src, dst))`` to ``(section, index)``. A second pass over the text
+    finds the lines, so it is made only when there are problems.
+    """
+    top = json_positions(text)
+    if not isinstance(top, dict):
+        return problems
+    out = []
+    for p in problems:
+        if p.node is not None or p.edge is not None:
+            key: Any = ("node", p.node) if p.edge is None else ("edge", tuple(p.edge))
+        else:
+            key = p.subject
+        try:
+            section, i = origin[key]
+        except (KeyError, TypeError):  # not from an entry; an unhashable name is in none
+            out.append(p)
+            continue
+        items = top.get(section, (None, None))[1]
+        if p.file != source or not isinstance(items, list) or i >= len(items):
+            out.append(p)
+            continue
+        line, keys = items[i]
+        spelled = _CONFIG_KEYS.get(p.attribute or "", p.attribute)
+        if isinstance(keys, dict) and spelled in keys:
+            line = keys[spelled][0]
+        out.append(dataclasses.replace(p, line=line))
+    return out
+
+
 def _place(source: str, part: str | None = None) -> dict[str, Any]:
     """The location fields of a problem in ``source`` (a file, or ``"<config>"``)."""
     if source == "<config>":
@@ -134,13 +176,28 @@ def _problem(place: dict[str, Any], message: str, code: str = "error",
 def read_config(config: Mapping[str, Any], *, source: str = "<config>",
                 n_outputs: int | None = None, readout_from: Sequence[str] | None = None,
                 zero_connection: Literal["ignore", "zero"] = "ignore",
-                strict: bool = True) -> tuple[nx.DiGraph | None, list[Problem]]:
+                strict: bool = True, text: str | None = None
+                ) -> tuple[nx.DiGraph | None, list[Problem]]:
     """Build the graph of a parsed mRNNTorch config; return it with every problem found.
 
     The graph is ``None`` when the config itself is malformed. Problems of the
     resulting circuit (from :func:`mrnngraph.validate`) are included, errors and
-    warnings, each naming ``source``. See :func:`from_mrnntorch` for the arguments.
+    warnings, each naming ``source``; with ``text``, the JSON the config was read
+    from, each also has the line of its entry. See :func:`from_mrnntorch` for the
+    other arguments.
     """
+    origin: dict[Any, tuple[str, int]] = {}
+    G, problems = _read_config(config, source, n_outputs, readout_from, zero_connection,
+                               strict, origin)
+    if text is not None and problems and source != "<config>":
+        problems = _entry_lines(problems, source, text, origin)
+    return G, problems
+
+
+def _read_config(config: Any, source: str, n_outputs: int | None,
+                 readout_from: Sequence[str] | None, zero_connection: str, strict: bool,
+                 origin: dict[Any, tuple[str, int]]) -> tuple[nx.DiGraph | None, list[Problem]]:
+    """:func:`read_config`; ``origin`` is filled as :func:`_entry_lines` needs it."""
     at = _place(source)
     problems: list[Problem] = []
     if not isinstance(config, Mapping):
@@ -173,6 +230,7 @@ def read_config(config: Mapping[str, Any], *, source: str = "<config>",
     def entries(name: str):
         for i, entry in enumerate(sections[name]):
             where = _place(source, f"{name}[{i}]")
+            origin[where["subject"]] = (name, i)
             if not isinstance(entry, Mapping):
                 problems.append(_problem(where, f"must be a JSON object; got {entry!r}",
                                         "bad-layout"))
@@ -236,6 +294,7 @@ def read_config(config: Mapping[str, Any], *, source: str = "<config>",
                     attrs["parent"] = parent
             names.append(name)
             pending_nodes.append((name, attrs))
+            origin[("node", name)] = (section, i)
     # Inputs first, then regions: the order every mrnngraph preset uses. The compiled
     # layout keeps the file's order within recurrent regions and within inputs.
     G.add_nodes_from(pending_nodes)
@@ -244,7 +303,7 @@ def read_config(config: Mapping[str, Any], *, source: str = "<config>",
     for section, sources in (("recurrent_connections", recurrent),
                              ("input_connections", inputs)):
         kind = "recurrent region" if section == "recurrent_connections" else "input region"
-        for _, where, entry in entries(section):
+        for i, where, entry in entries(section):
             src, dst = entry.get("src_region"), entry.get("dst_region")
             bad = False
             for key, value, pool, what in (("src_region", src, sources, kind),
@@ -282,6 +341,7 @@ def read_config(config: Mapping[str, Any], *, source: str = "<config>",
                 if sparsity is not None:
                     attrs.update(rule="fixed_outdegree", sparsity=float(sparsity))
             G.add_edge(src, dst, **attrs)
+            origin[("edge", (src, dst))] = (section, i)
 
     if any(p.level == "error" for p in problems):
         return None, problems
@@ -401,15 +461,15 @@ def from_mrnntorch(config: Mapping[str, Any] | str | os.PathLike, *,
     TypeError
         If ``config`` is neither a mapping nor a path.
     """
-    source = "<config>"
+    source, text = "<config>", None
     if isinstance(config, (str, os.PathLike)):
         source = str(config)
-        config = load_json(Path(config))
+        config, text = read_json(Path(config))
     elif not isinstance(config, Mapping):
         raise TypeError(f"config must be a mapping or a path; got {type(config).__name__}")
     return graph_from_config(config, source=source, n_outputs=n_outputs,
                              readout_from=readout_from, zero_connection=zero_connection,
-                             strict=strict)
+                             strict=strict, text=text)
 
 
 def graph_from_config(config: Mapping[str, Any], *, source: str = "<config>",
