@@ -212,3 +212,24 @@ def test_odd_graphs_problems_name_their_place(G):
             assert p.edge is not None
         if p.code == "bad-value":
             assert p.attribute is not None and repr(p.attribute) in p.message
+
+
+@given(invalid_graphs())
+def test_invalid_graphs_problems_carry_their_place_and_drawing_flags_it(G):
+    from mrnngraph.draw._read import read_graph
+    from mrnngraph.errors import location
+
+    errors = mg.validate(G, memory_limit=math.inf).errors
+    assert errors
+    for p in errors:
+        assert p.node is None or p.edge is None, p
+        if p.node is not None:
+            assert p.node in G
+        if p.edge is not None:
+            assert G.has_edge(*p.edge)
+        assert p.where == location(node=p.node, edge=p.edge, subject=p.subject)
+    look = read_graph(G)
+    flagged_nodes = {n for n, v in look.nodes.items() if v.invalid}
+    flagged_edges = {(e.src, e.dst) for e in look.edges if e.invalid}
+    assert {p.node for p in errors if p.node is not None} <= flagged_nodes
+    assert {p.edge for p in errors if p.edge is not None} <= flagged_edges
