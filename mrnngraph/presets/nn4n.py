@@ -37,6 +37,8 @@ from typing import Any
 import networkx as nx
 import numpy as np
 
+from ..schema import n_excitatory
+
 __all__ = ["multi_area", "multi_area_ei"]
 
 _PATHWAYS = ("EE", "EI", "IE", "II")
@@ -216,7 +218,7 @@ def multi_area_ei(sizes: int | Sequence[int], *, hidden_size: int | None = None,
                       "multi_area_ei", {"exc_frac": float(exc_frac)})
 
     def types(size: int) -> set[str]:
-        n_exc = int(size * exc_frac)  # nn4n's truncation, as NodeSpec.n_exc
+        n_exc = n_excitatory(size, exc_frac)  # the split compile makes
         return {t for t, k in (("E", n_exc), ("I", size - n_exc)) if k > 0}
 
     kinds = {a: types(size) for a, size in zip(names, s, strict=True)}
