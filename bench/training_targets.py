@@ -74,6 +74,7 @@ VARIANTS: dict[str, tuple[dict, dict, dict]] = {
     # Train on trials back to back (neurogym's Dataset layout): 2 trials per row, 32 rows.
     "streams": ({}, {"seq_len": 220}, {"batch_size": 32}),
     "radius_1.5_streams": ({"spectral_radius": 1.5}, {"seq_len": 220}, {"batch_size": 32}),
+    "radius_1.5_streams_batch_64": ({"spectral_radius": 1.5}, {"seq_len": 220}, {}),
 }
 
 
