@@ -15,7 +15,7 @@ from typing import Any
 import networkx as nx
 
 from .._files import atomic_write
-from ..errors import GraphError, Problem, location
+from ..errors import GraphError, Problem
 from ..schema import canonical_name, normalize_sign
 
 __all__ = [
@@ -26,7 +26,6 @@ __all__ = [
     "MAX_INT_DIGITS",
     "MAX_ALIAS_NODES",
     "PathLike",
-    "where_file",
     "file_problem",
     "file_error",
     "Lines",
@@ -62,11 +61,6 @@ MAX_ALIAS_NODES = 10_000
 _MAX_SHARED_ITEMS = 100 * MAX_ALIAS_NODES
 
 PathLike = str | os.PathLike
-
-
-def where_file(path: Any, line: int | None = None) -> str:
-    """``"file 'c.yaml', line 3"``: how problems name a place in a file."""
-    return location(file=str(path), line=line)
 
 
 def file_problem(path: Any, message: str, code: str = "bad-file", *, line: int | None = None,
@@ -364,21 +358,25 @@ def locate(problems: list[Problem], path: Any, lines: Lines | None = None) -> li
     return out
 
 
+_DECODER = json.JSONDecoder()
 _JSON_SCALAR = re.compile(r"[^\s,:\[\]{}\"]+")
 _JSON_SPACE = re.compile(r"[ \t\n\r]*")
 
 
-def json_positions(text: str) -> Any:
+def json_positions(text: str, depth: int | None = None) -> Any:
     """The JSON document ``text`` with the line of each value: an object as a dict of
     ``key -> (line, value)``, an array as a list of ``(line, value)``, other values as
     :func:`json.loads` reads them.
 
-    ``text`` must be a document :func:`loads_json` has accepted (so its nesting is
-    bounded). Used only to locate problems, after reading: the reading itself keeps
-    the speed of the C decoder.
+    Values nested ``depth`` levels deep (the top is level 0) are read whole, without
+    lines, by the C decoder: a file's lines are wanted down to its attributes, not
+    inside their values. ``text`` must be a document :func:`loads_json` has accepted
+    (so its nesting is bounded). Used only to locate problems, after reading.
 
     >>> json_positions('{"a": 1,\\n "b": [true,\\n null]}')
     {'a': (1, 1), 'b': (2, [(2, True), (3, None)])}
+    >>> json_positions('{"a": 1,\\n "b": [true,\\n null]}', depth=1)
+    {'a': (1, 1), 'b': (2, [True, None])}
     """
     breaks = [m.start() for m in re.finditer("\n", text)]
 
@@ -388,7 +386,9 @@ def json_positions(text: str) -> Any:
     def space(pos: int) -> int:
         return _JSON_SPACE.match(text, pos).end()  # type: ignore[union-attr]
 
-    def value(pos: int) -> tuple[Any, int]:
+    def value(pos: int, level: int) -> tuple[Any, int]:
+        if depth is not None and level >= depth:
+            return _DECODER.raw_decode(text, pos)
         c = text[pos]
         if c == "{":
             out: dict[str, Any] = {}
@@ -400,7 +400,7 @@ def json_positions(text: str) -> Any:
                 key = json.loads(m.group())  # type: ignore[union-attr]
                 pos = space(space(m.end()) + 1)  # type: ignore[union-attr]
                 at = line(pos)
-                out[key], pos = value(pos)
+                out[key], pos = value(pos, level + 1)
                 out[key] = (at, out[key])
                 pos = space(pos)
                 if text[pos] == "}":
@@ -413,7 +413,7 @@ def json_positions(text: str) -> Any:
                 return items, pos + 1
             while True:
                 at = line(pos)
-                x, pos = value(pos)
+                x, pos = value(pos, level + 1)
                 items.append((at, x))
                 pos = space(pos)
                 if text[pos] == "]":
@@ -422,4 +422,4 @@ def json_positions(text: str) -> Any:
         m = (_JSON_STRING if c == '"' else _JSON_SCALAR).match(text, pos)
         return json.loads(m.group()), m.end()  # type: ignore[union-attr]
 
-    return value(space(0))[0]
+    return value(space(0), 0)[0]

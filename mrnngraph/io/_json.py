@@ -232,7 +232,7 @@ def json_lines(text: str) -> Lines:
     3
     """
     lines = Lines()
-    top = json_positions(text)
+    top = json_positions(text, depth=3)
     if not isinstance(top, dict):
         return lines
 

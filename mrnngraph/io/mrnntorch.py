@@ -135,7 +135,7 @@ def _entry_lines(problems: list[Problem], source: str, text: str,
     and ``("edge", (src, dst))`` to ``(section, index)``. A second pass over the text
     finds the lines, so it is made only when there are problems.
     """
-    top = json_positions(text)
+    top = json_positions(text, depth=3)
     if not isinstance(top, dict):
         return problems
     out = []
