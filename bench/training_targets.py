@@ -75,6 +75,7 @@ VARIANTS: dict[str, tuple[dict, dict, dict]] = {
     "streams": ({}, {"seq_len": 220}, {"batch_size": 32}),
     "radius_1.5_streams": ({"spectral_radius": 1.5}, {"seq_len": 220}, {"batch_size": 32}),
     "radius_1.5_streams_batch_64": ({"spectral_radius": 1.5}, {"seq_len": 220}, {}),
+    "radius_1.5_streams_330": ({"spectral_radius": 1.5}, {"seq_len": 330}, {"batch_size": 32}),
 }
 
 
