@@ -42,7 +42,14 @@ if TYPE_CHECKING:  # what the lazy table below provides, for type checkers and I
     from .perturb import perturb
     from .recording import Recording, activity
     from .report import ConnectivityReport, format_report, report
-    from .train import History, TrainingDiverged, evaluate, train
+    from .train import (
+        History,
+        TrainingDiverged,
+        TrainingInterrupted,
+        TrainingWarning,
+        evaluate,
+        train,
+    )
 
 __version__ = "0.1.0"
 
@@ -64,7 +71,8 @@ _LAZY: dict[str, str] = {
     **dict.fromkeys(["Recording", "activity"], ".recording"),
     **dict.fromkeys(["fit", "pvar"], ".fitting"),
     **dict.fromkeys(["ConnectivityReport", "format_report", "report"], ".report"),
-    **dict.fromkeys(["History", "TrainingDiverged", "evaluate", "train"], ".train"),
+    **dict.fromkeys(["History", "TrainingDiverged", "TrainingInterrupted", "TrainingWarning",
+                     "evaluate", "train"], ".train"),
 }
 
 # Functions that share their name with the module defining them: importing the module
@@ -107,6 +115,8 @@ __all__ = [
     "evaluate",
     "History",
     "TrainingDiverged",
+    "TrainingInterrupted",
+    "TrainingWarning",
     "save_model",
     "load_model",
     "load_checkpoint",

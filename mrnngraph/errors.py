@@ -8,6 +8,9 @@ so ``except ValueError`` keeps working:
 - ``TrainingDiverged`` (``FloatingPointError``, in :mod:`mrnngraph.train`): a training run
   whose loss, gradients or weights stopped being finite.
 
+``TrainingInterrupted`` (Ctrl-C inside ``train``) stays a plain ``KeyboardInterrupt``, so
+that ``except Exception`` never swallows an interrupt.
+
 Warnings derive from :class:`MrnngraphWarning` (a ``UserWarning``).
 """
 

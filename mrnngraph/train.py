@@ -32,6 +32,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from .errors import MrnngraphError, MrnngraphWarning
 from .tasks import Batch, Task
 
 __all__ = [
@@ -54,7 +55,7 @@ __all__ = [
 
 
 # --------------------------------------------------------------------------- errors
-class TrainingDiverged(FloatingPointError):
+class TrainingDiverged(MrnngraphError, FloatingPointError):
     """The loss, a gradient or a parameter became NaN or infinite during :func:`train`.
 
     The model holds the last parameters that gave a finite loss and gradient
@@ -106,7 +107,7 @@ class TrainingInterrupted(KeyboardInterrupt):
         super().__init__(f"training interrupted after {step} completed step(s)")
 
 
-class TrainingWarning(UserWarning):
+class TrainingWarning(MrnngraphWarning):
     """:func:`train` noticed a silent failure: a region whose rates are all zero or
     saturated over a whole batch, outputs that do not depend on the input, or a loss
     that has stopped moving. Issued once per kind and region; every occurrence is in

@@ -89,3 +89,17 @@ def test_unknown_names_raise_attribute_error():
     with pytest.raises(AttributeError):
         mrnngraph._buffers_x  # noqa: B018
     assert set(mrnngraph.__all__) <= set(dir(mrnngraph))
+
+
+def test_one_exception_family():
+    import mrnngraph as mg
+
+    for cls in (mg.GraphError, mg.TrainingDiverged):
+        assert issubclass(cls, mg.MrnngraphError)
+    assert issubclass(mg.GraphError, ValueError)
+    assert issubclass(mg.TrainingDiverged, FloatingPointError)
+    assert issubclass(mg.CircuitWarning, mg.MrnngraphWarning)
+    assert issubclass(mg.TrainingWarning, mg.MrnngraphWarning)
+    # An interrupt must never be caught by ``except Exception``.
+    assert issubclass(mg.TrainingInterrupted, KeyboardInterrupt)
+    assert not issubclass(mg.TrainingInterrupted, Exception)
