@@ -511,7 +511,8 @@ def constraint_violations(model: nn.Module) -> dict[str, int]:
         ``dale``: entries of an excitatory (inhibitory) source column below (above)
         zero, over the recurrent and input matrices; ``mask``: non-zero entries
         outside the mask; ``frozen``: entries of frozen projections that differ from
-        the circuit's initial weights.
+        the circuit's initial weights. Masks and signs are the *circuit's*, not the
+        model's buffers, so weights that follow edited (tampered) buffers still count.
 
     Examples
     --------
@@ -523,9 +524,9 @@ def constraint_violations(model: nn.Module) -> dict[str, int]:
     out = {"dale": 0, "mask": 0, "frozen": 0}
     circuit = model.circuit
     with torch.no_grad():
-        for fam, sign in (("hh", model.sign_h), ("ih", model.sign_i), ("ho", None)):
+        for fam, sign in (("hh", circuit.sign_h), ("ih", circuit.sign_i), ("ho", None)):
             w = getattr(model, f"weight_{fam}").detach()
-            mask = getattr(model, f"mask_{fam}").bool()
+            mask = getattr(circuit, f"mask_{fam}").to(w.device).bool()
             out["mask"] += int(((w != 0) & ~mask).sum())
             if sign is not None:
                 s = sign.to(w.dtype)[None, :].expand_as(w)

@@ -132,6 +132,18 @@ def test_constraint_violations_detects_broken_weights():
     assert v["mask"] >= n and v["dale"] >= 1 + n and v["frozen"] >= n
 
 
+def test_constraint_violations_checks_the_circuit_not_the_buffers():
+    """Weights that follow a tampered mask buffer still break the circuit's mask."""
+    model = tiny_model()
+    assert constraint_violations(model) == {"dale": 0, "mask": 0, "frozen": 0}
+    con = model._constraint("weight_hh")
+    with torch.no_grad():
+        con.mask.fill_(True)
+        model.parametrizations.weight_hh.original.fill_(0.1)
+    v = constraint_violations(model)
+    assert v["mask"] > 0
+
+
 def test_same_seed_same_run():
     task = PerceptualDecisionMaking(stimulus=100, delay=0, decision=40)
     runs = []
