@@ -62,6 +62,10 @@ VARIANTS: dict[str, tuple[dict, dict, dict]] = {
     "lr_1e-3": ({}, {}, {"lr": 1e-3}),
     "lr_3e-3": ({}, {}, {"lr": 3e-3}),
     "no_clipping": ({}, {}, {"clip_grad": None}),
+    # No grace period (the loss counts the first 100 ms of the decision epoch).
+    "grace_0": ({}, {"grace": 0.0}, {}),
+    # One trial per row (the stream default of from_neurogym off).
+    "one_trial_per_row": ({}, {"seq_len": None}, {}),
     "decision_weight_1": ({}, {"decision_weight": 1.0}, {}),
     "decision_weight_3": ({}, {"decision_weight": 3.0}, {}),
     "decision_weight_5": ({}, {"decision_weight": 5.0}, {}),

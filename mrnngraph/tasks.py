@@ -281,15 +281,20 @@ class _EpochTask(Task):
 
     _epochs: dict[str, Duration]
 
-    def _set_trial(self, sigma: float, decision_weight: float, **epochs: Duration) -> None:
-        """Check and set the noise, the decision weight and the epochs (min. 1 step for
-        the stimulus and the decision)."""
+    def _set_trial(self, sigma: float, decision_weight: float, grace: float,
+                   **epochs: Duration) -> None:
+        """Check and set the noise, the decision weight, the grace period and the epochs
+        (min. 1 step for the stimulus and the decision)."""
         if not (math.isfinite(sigma) and sigma >= 0):
             raise ValueError(f"sigma must be a float >= 0; got {sigma!r}")
         self.sigma = float(sigma)
         if not (math.isfinite(decision_weight) and decision_weight > 0):
             raise ValueError(f"decision_weight must be a float > 0; got {decision_weight!r}")
         self.decision_weight = float(decision_weight)
+        if isinstance(grace, bool) or not isinstance(grace, int | float) or not (
+                math.isfinite(grace) and grace >= 0):
+            raise ValueError(f"grace must be a duration in ms >= 0; got {grace!r}")
+        self.grace = float(grace)
         self._epochs = {
             name: _check_duration(name, value, self.dt,
                                   minimum=1 if name in ("stimulus", "decision") else 0)
@@ -320,6 +325,19 @@ class _EpochTask(Task):
             start = start + n
         bounds["end"] = start
         return bounds
+
+    def _loss_mask(self, t: torch.Tensor, bounds: dict[str, torch.Tensor],
+                   in_trial: torch.Tensor, in_dec: torch.Tensor) -> torch.Tensor:
+        """``(B, T)`` loss weights: 1 in the trial, ``decision_weight`` in the decision
+        epoch, 0 on its first ``grace`` ms but never on its last step (and 0 after the
+        trial)."""
+        mask = in_trial.float() + (self.decision_weight - 1.0) * in_dec.float()
+        n_grace = _steps(self.grace, self.dt) if self.grace > 0 else 0
+        if n_grace:
+            start = bounds["decision"]
+            n = (bounds["end"] - start - 1).clamp(min=0, max=n_grace)
+            mask = mask.masked_fill(self._within(t, start, start + n), 0.0)
+        return mask
 
     @staticmethod
     def _within(t: torch.Tensor, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
@@ -380,6 +398,14 @@ class PerceptualDecisionMaking(_EpochTask):
         Epoch durations (ms) or ranges drawn per trial.
     decision_weight : float
         Weight of decision-epoch steps in the loss mask (other steps weigh 1).
+    grace : float
+        Grace period (ms): the first ``grace`` ms of the decision epoch weigh 0 in the
+        loss (Yang et al. 2019 mask the first 100 ms of the response period), so a
+        network whose go cue needs a few steps to reach its readout is not pushed to
+        anticipate it (the last decision step always counts). Scoring is unchanged
+        (the answer is still the mean over the whole decision epoch, and fixation
+        breaks are counted on every step before it). 0 restores the loss without a
+        grace period.
 
     Attributes
     ----------
@@ -407,14 +433,14 @@ class PerceptualDecisionMaking(_EpochTask):
     def __init__(self, *, dt: float = 20.0, coherences: Sequence[float] = COHERENCES,
                  sigma: float = 1.0, fixation: Duration = 100.0, stimulus: Duration = 800.0,
                  delay: Duration = 200.0, decision: Duration = 200.0,
-                 decision_weight: float = 1.0):
+                 decision_weight: float = 1.0, grace: float = 100.0):
         self.dt = _check_dt(dt)
         cohs = tuple(float(c) for c in coherences)
         if not cohs or any(not (0 <= c <= 100) for c in cohs):
             raise ValueError(f"coherences must be a non-empty list of percentages in [0, 100]; "
                              f"got {coherences!r}")
         self.coherences = cohs
-        self._set_trial(sigma, decision_weight, fixation=fixation, stimulus=stimulus,
+        self._set_trial(sigma, decision_weight, grace, fixation=fixation, stimulus=stimulus,
                         delay=delay, decision=decision)
 
     def _generate(self, batch_size: int, g: torch.Generator) -> Batch:
@@ -441,7 +467,7 @@ class PerceptualDecisionMaking(_EpochTask):
         x[..., 2] = (mean2[:, None] + noise[..., 1]) * in_stim
 
         y = torch.where(in_dec, choice[:, None], 0)
-        mask = in_trial.float() + (self.decision_weight - 1.0) * in_dec.float()
+        mask = self._loss_mask(t, ep, in_trial, in_dec)
         return Batch(x, y, mask, {"coherence": coh, "choice": choice,
                                   "decision_mask": in_dec.float()})
 
@@ -519,6 +545,11 @@ class ContextDependentIntegration(_EpochTask):
     experiment; 38 steps at dt = 20 ms), delay 300, decision 200; 78 steps in all. Coherences
     (%): ±5, ±15, ±50 in both streams.
 
+    Parameters
+    ----------
+    dt, coherences, sigma, fixation, stimulus, delay, decision, decision_weight, grace
+        As in :class:`PerceptualDecisionMaking` (coherences unsigned, in (0, 100]).
+
     Attributes
     ----------
     trials (in each batch) : ``motion_coherence``, ``color_coherence`` (signed %),
@@ -545,14 +576,14 @@ class ContextDependentIntegration(_EpochTask):
     def __init__(self, *, dt: float = 20.0, coherences: Sequence[float] = COHERENCES,
                  sigma: float = 1.0, fixation: Duration = 300.0, stimulus: Duration = 750.0,
                  delay: Duration = 300.0, decision: Duration = 200.0,
-                 decision_weight: float = 1.0):
+                 decision_weight: float = 1.0, grace: float = 100.0):
         self.dt = _check_dt(dt)
         cohs = tuple(float(c) for c in coherences)
         if not cohs or any(not (0 < c <= 100) for c in cohs):
             raise ValueError("coherences must be a non-empty list of percentages in (0, 100] "
                              f"(their sign is drawn per trial); got {coherences!r}")
         self.coherences = cohs
-        self._set_trial(sigma, decision_weight, fixation=fixation, stimulus=stimulus,
+        self._set_trial(sigma, decision_weight, grace, fixation=fixation, stimulus=stimulus,
                         delay=delay, decision=decision)
 
     def _signed(self, B: int, g: torch.Generator) -> torch.Tensor:
@@ -580,7 +611,7 @@ class ContextDependentIntegration(_EpochTask):
         x[..., 3] = (context == 0).float()[:, None] * in_trial
         x[..., 4] = (context == 1).float()[:, None] * in_trial
         y = torch.where(in_dec, choice[:, None], 0)
-        mask = in_trial + (self.decision_weight - 1.0) * in_dec.float()
+        mask = self._loss_mask(t, ep, in_trial, in_dec)
         return Batch(x, y, mask, {"motion_coherence": motion, "color_coherence": color,
                                   "context": context, "choice": choice,
                                   "decision_mask": in_dec.float()})
@@ -687,11 +718,10 @@ class NeurogymTask(Task):
     """A neurogym-style environment as a :class:`Task` (see :func:`from_neurogym`)."""
 
     def __init__(self, env: Any, *, name: str | None = None, tolerance: float = 0.2,
-                 decision_weight: float = 3.0, seq_len: int | None = None):
-        if seq_len is not None and (isinstance(seq_len, bool) or not isinstance(seq_len, int)
-                                    or seq_len < 1):
-            raise ValueError(f"seq_len must be an int >= 1 or None; got {seq_len!r}")
-        self.seq_len = seq_len
+                 decision_weight: float = 3.0, seq_len: int | str | None = "auto"):
+        if seq_len is not None and seq_len != "auto" and (
+                isinstance(seq_len, bool) or not isinstance(seq_len, int) or seq_len < 1):
+            raise ValueError(f"seq_len must be an int >= 1, 'auto' or None; got {seq_len!r}")
         if isinstance(decision_weight, bool) or not isinstance(decision_weight, int | float) or (
                 not (math.isfinite(decision_weight) and decision_weight > 0)):
             raise ValueError(f"decision_weight must be a float > 0; got {decision_weight!r}")
@@ -722,6 +752,19 @@ class NeurogymTask(Task):
         self.tolerance = float(tolerance)
         self.input_names = tuple(_space_names(env.observation_space, self.input_size, "ob"))
         self.output_names = tuple(_space_names(env.action_space, self.output_size, "action"))
+        if seq_len == "auto":
+            seq_len = 2 * self._longest_trial()
+        #: Steps per row of trials back to back, or None (one trial per row).
+        self.seq_len: int | None = seq_len
+
+    def _longest_trial(self, n: int = 8) -> int:
+        """The longest of ``n`` trials drawn with the environment seeded 0."""
+        self._seed_env(0)
+        longest = 0
+        for _ in range(n):
+            self.env.new_trial()
+            longest = max(longest, len(self.env.ob))
+        return max(longest, 1)
 
     def _seed_env(self, seed: int) -> None:
         env = self.env
@@ -872,15 +915,17 @@ def _trial_info(infos: list[Mapping]) -> dict[str, torch.Tensor]:
 
 
 def from_neurogym(env: Any, *, name: str | None = None, tolerance: float = 0.2,
-                  decision_weight: float = 3.0, seq_len: int | None = None) -> NeurogymTask:
+                  decision_weight: float = 3.0,
+                  seq_len: int | str | None = "auto") -> NeurogymTask:
     """Wrap a neurogym-style environment as a batch-first :class:`Task`.
 
     Duck-typed: the environment needs ``observation_space`` (a 1-D box),
     ``action_space`` (``Discrete(n)`` -> classification with ``n`` classes, or a
     1-D box -> regression), ``new_trial()`` which sets ``env.ob`` ``(T, obs)`` and
     ``env.gt`` ``(T,)`` (or ``(T, act)``), and ``dt`` (ms). neurogym itself is never
-    imported. Each batch row is one trial (padded at the end with zero mask),
-    unlike ``neurogym.Dataset`` which is time first with trials back to back.
+    imported. By default each batch row is a stream of trials back to back, as in
+    ``neurogym.Dataset`` (but batch first); ``seq_len=None`` gives one trial per row
+    (padded at the end with zero mask).
     The environment is re-seeded from the batch's seed (``env.seed(s)``, or
     ``env.reset(seed=s)``) so batches are reproducible.
 
@@ -899,12 +944,19 @@ def from_neurogym(env: Any, *, name: str | None = None, tolerance: float = 0.2,
         (5 of 110 in ``PerceptualDecisionMaking-v0`` at dt 20), and with weight 1 a
         network learns to fixate throughout before it learns to answer. 3 is the
         value measured in docs/training.md ("The recipe"); 1 gives neurogym's loss.
-    seq_len : int, optional
+    seq_len : int, "auto" or None
         Each batch row is ``seq_len`` steps of trials back to back, as in
         ``neurogym.Dataset`` (batch first here), so a network learns to answer in a
         continuous stream of trials, where each trial starts from the state the
-        previous one left, not from ``x0``. ``accuracy`` is then neurogym's: the
-        fraction of response steps answered correctly. Default: one trial per row.
+        previous one left, not from ``x0``: the way neurogym's ``Dataset`` and most
+        neurogym code evaluate it. A network trained on isolated trials learns to
+        answer from the rest state and keeps fixating in a stream (measured in
+        docs/training.md). ``accuracy`` is then neurogym's: the fraction of response
+        steps answered correctly. ``"auto"`` (default): twice the longest of 8 trials
+        drawn with the environment seeded 0 (220 steps for
+        ``PerceptualDecisionMaking-v0`` at dt 20), so every row holds at least one
+        trial that starts from another's end state. ``None``: one trial per row, with
+        the trial's own information in ``batch.trials``.
 
     Returns
     -------
@@ -926,7 +978,11 @@ def from_neurogym(env: Any, *, name: str | None = None, tolerance: float = 0.2,
     ...         self.gt = np.array([0, 0, 1])
     ...         return {"side": side}
     >>> task = from_neurogym(Env())
-    >>> b = task.batch(4, seed=0)
+    >>> task.seq_len  # two trials of 3 steps
+    6
+    >>> task.batch(4, seed=0).inputs.shape
+    torch.Size([4, 6, 2])
+    >>> b = from_neurogym(Env(), seq_len=None).batch(4, seed=0)
     >>> b.inputs.shape, b.targets.shape, task.kind, sorted(b.trials)
     (torch.Size([4, 3, 2]), torch.Size([4, 3]), 'classification', ['side'])
     """

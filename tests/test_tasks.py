@@ -153,7 +153,9 @@ def test_pdm_timing_in_steps():
     assert bool((y[:, :go] == 0).all())
     assert bool((y[:, go:] == b.trials["choice"][:, None]).all())
     assert torch.equal(b.trials["decision_mask"][:, go:], torch.ones(16, 10))
-    assert bool((m == 1).all())
+    # Loss weights: 1, except the 100 ms grace period at the start of the decision.
+    assert bool((m[:, :go] == 1).all()) and bool((m[:, go + 5:] == 1).all())
+    assert bool((m[:, go:go + 5] == 0).all())
 
 
 def test_pdm_coherence_set_and_evidence_means():
@@ -180,7 +182,7 @@ def test_pdm_variable_epochs_are_padded_with_zero_mask():
                                     decision=100)
     assert task.n_steps == 20 + 5 + 5
     b = task.batch(200, seed=1)
-    lengths = (b.mask > 0).sum(1)
+    lengths = ((b.mask > 0) | (b.trials["decision_mask"] > 0)).sum(1)  # grace: mask 0
     assert int(lengths.min()) >= 10 + 0 + 5 and int(lengths.max()) <= 30
     assert len(set(lengths.tolist())) > 5
     assert float(b.inputs[b.mask == 0].abs().sum()) == 0.0
@@ -210,7 +212,7 @@ def test_pdm_answering_fixate_is_wrong():
 
 
 def test_pdm_decision_weight():
-    b = PerceptualDecisionMaking(decision_weight=5.0).batch(2, seed=0)
+    b = PerceptualDecisionMaking(decision_weight=5.0, grace=0).batch(2, seed=0)
     assert set(b.mask.unique().tolist()) == {1.0, 5.0}
     assert torch.equal(b.mask == 5.0, b.trials["decision_mask"] > 0)
 
@@ -279,7 +281,7 @@ def test_flip_flop_timing():
 
 # --------------------------------------------------------------------------- neurogym
 def test_from_neurogym_batches_trials_first_dimension():
-    task = from_neurogym(FakeEnv())
+    task = from_neurogym(FakeEnv(), seq_len=None)
     assert (task.input_size, task.output_size, task.kind, task.dt) == (3, 3, "classification",
                                                                      100.0)
     assert task.input_names == ("fixation", "stimulus 1", "stimulus 2")
@@ -293,7 +295,7 @@ def test_from_neurogym_batches_trials_first_dimension():
 
 
 def test_from_neurogym_regression():
-    task = from_neurogym(FakeBoxEnv(), name="box")
+    task = from_neurogym(FakeBoxEnv(), name="box", seq_len=None)
     assert task.kind == "regression" and task.output_size == 2 and task.name == "box"
     b = task.batch(5, seed=0)
     assert b.targets.shape == (5, 4, 2)
@@ -366,7 +368,7 @@ def test_repr_lists_timing():
 
 # --------------------------------------------------------------------------- fixation breaks
 FIXATING_TASKS = [PerceptualDecisionMaking(), ContextDependentIntegration(),
-                  from_neurogym(FakeEnv())]
+                  from_neurogym(FakeEnv(), seq_len=None)]
 
 
 @pytest.mark.parametrize("task", FIXATING_TASKS, ids=lambda t: t.name)
@@ -453,6 +455,84 @@ def test_from_neurogym_streams_of_trials():
     assert task.accuracy(wrong, b) == (n - 1) / n  # neurogym's score: per response step
     assert task.correct(wrong, b).tolist() == [k != i for k in range(4)]
     assert "fixation_breaks" not in task.metrics(best, b)
-    for bad in (0, 1.5, True):
+    for bad in (0, 1.5, True, "long"):
         with pytest.raises(ValueError, match="seq_len"):
             from_neurogym(FakeEnv(), seq_len=bad)
+
+
+def test_from_neurogym_streams_trials_by_default():
+    env = FakeEnv()
+    env.seed(0)
+    longest = 0
+    for _ in range(8):
+        env.new_trial()
+        longest = max(longest, len(env.ob))
+    task = from_neurogym(FakeEnv())
+    assert task.seq_len == 2 * longest == from_neurogym(FakeEnv(), seq_len="auto").seq_len
+    b = task.batch(5, seed=1)
+    assert b.inputs.shape == (5, task.seq_len, 3) and bool((b.mask > 0).all())
+    assert b.trials == {}  # rows of several trials
+    # Each row holds a second trial: fixation (target 0) after a response.
+    first_response_end = [int((row != 0).nonzero().max()) for row in b.targets]
+    assert all(e >= 3 for e in first_response_end)
+    assert torch.equal(b.inputs, from_neurogym(FakeEnv(), seq_len=task.seq_len).batch(
+        5, seed=1).inputs)
+    one = from_neurogym(FakeEnv(), seq_len=None)
+    assert one.seq_len is None and one.batch(5, seed=1).inputs.shape[1] <= 7
+
+
+# --------------------------------------------------------------------------- grace period
+EPOCH_TASKS = [PerceptualDecisionMaking(), ContextDependentIntegration(dt=10),
+               PerceptualDecisionMaking(delay=(0.0, 400.0), decision=(200.0, 300.0))]
+
+
+@pytest.mark.parametrize("task", EPOCH_TASKS, ids=lambda t: f"{t.name}-{t.n_steps}")
+def test_grace_period_weighs_zero_in_the_loss(task):
+    b = task.batch(16, seed=3)
+    n = round(task.grace / task.dt)
+    assert task.grace == 100.0 and n >= 1
+    dec = b.trials["decision_mask"] > 0
+    first = dec.float().argmax(1)
+    t = torch.arange(b.n_steps)
+    in_grace = (t[None] >= first[:, None]) & (t[None] < first[:, None] + n)
+    assert bool(dec[in_grace].all())
+    assert bool((b.mask[in_grace] == 0).all())
+    assert bool((b.mask[dec & ~in_grace] == task.decision_weight).all())
+    # What the network outputs on those steps does not change the loss.
+    best = task.optimal_outputs(b)
+    other = best.clone()
+    other[in_grace] = torch.tensor([5.0, -3.0, 2.0])
+    assert float(task.loss(other, b)) == float(task.loss(best, b))
+    # ... and the scoring is unchanged: an answer on those steps is still scored.
+    early = best.clone()
+    early[in_grace] = torch.tensor([9.0, 0.0, 0.0])  # keeps fixating through the grace
+    assert task.accuracy(early, b) == 1.0
+
+
+@pytest.mark.parametrize("cls", [PerceptualDecisionMaking, ContextDependentIntegration])
+@pytest.mark.parametrize("weight", [1.0, 3.0])
+def test_grace_zero_gives_the_loss_without_grace_period(cls, weight):
+    task = cls(grace=0.0, decision_weight=weight, delay=(100.0, 300.0))
+    b = task.batch(12, seed=4)
+    in_trial = torch.zeros_like(b.mask)
+    for i in range(12):  # trials end at the last decision step
+        in_trial[i, :int(b.trials["decision_mask"][i].nonzero().max()) + 1] = 1.0
+    old = in_trial + (weight - 1.0) * b.trials["decision_mask"]
+    assert torch.equal(b.mask, old)
+    graced = cls(decision_weight=weight, delay=(100.0, 300.0)).batch(12, seed=4)
+    assert torch.equal(graced.inputs, b.inputs) and torch.equal(graced.targets, b.targets)
+    assert float((graced.mask != b.mask).sum()) == 12 * round(100.0 / task.dt)
+
+
+def test_grace_leaves_the_last_decision_step():
+    task = PerceptualDecisionMaking(decision=(40.0, 200.0), grace=300.0)
+    b = task.batch(64, seed=0)
+    dec = b.trials["decision_mask"] > 0
+    last = torch.arange(b.n_steps)[None] == dec.float().cumsum(1).argmax(1)[:, None]
+    assert bool((b.mask[last & dec] == 1).all()) and bool((b.mask[dec & ~last] == 0).all())
+
+
+@pytest.mark.parametrize("bad", [-1.0, math.nan, math.inf, True, "100"])
+def test_grace_rejects_bad_values(bad):
+    with pytest.raises(ValueError, match="grace"):
+        PerceptualDecisionMaking(grace=bad)
