@@ -15,6 +15,9 @@
 * :func:`decode`, :func:`pca` — decoding and PCA by region of a :class:`~mrnngraph.Recording`;
   :func:`lesion_effect` — a named lesion against random ones of the same size; their figures
   :func:`plot_decoding`, :func:`plot_trajectories`, :func:`plot_lesion_effects`.
+* The figures of a training run (``mrnngraph train``): :func:`circuit_figure`,
+  :func:`connectivity_figure`, :func:`training_figure` (with :func:`accuracy_ceiling`),
+  :func:`trials_figure`, :func:`psychometric_figure`.
 
 Lesions, clamps and stimulation are :func:`mrnngraph.perturb`; the connectivity
 table is :func:`mrnngraph.report`. Every function here reads the model's effective
@@ -32,6 +35,14 @@ from .pathways import pathway_currents, pathway_strength
 from .plots import plot_block_norms, plot_currents, plot_flow_field, plot_spectrum
 from .population import PopulationPCA, RegionPCA, pca
 from .population_plots import plot_decoding, plot_lesion_effects, plot_trajectories
+from .training_plots import (
+    accuracy_ceiling,
+    circuit_figure,
+    connectivity_figure,
+    psychometric_figure,
+    training_figure,
+    trials_figure,
+)
 
 __all__ = [
     "currents",
@@ -51,4 +62,6 @@ __all__ = [
     "lesion_effect", "LesionEffect", "plot_trajectories", "plot_lesion_effects",
     "pathway_strength", "pathway_currents", "plot_pathway_currents", "plot_pvar",
     "plot_fit_traces",
+    "circuit_figure", "connectivity_figure", "training_figure", "trials_figure",
+    "psychometric_figure", "accuracy_ceiling",
 ]

@@ -34,6 +34,11 @@ DEFAULTS = {"task": "perceptual_decision_making", "steps": 500, "batch_size": 64
 #: training batches come from a generator seeded by a hash of the seed).
 _EVAL_SEED_OFFSET = 1_000_003
 
+#: The held-out learning curve (training.png, history.json "evals"): about this many points,
+#: each on the same batch of at most this many trials, drawn with the seed plus the offset
+#: (a third stream: neither the training batches nor the final evaluation batch).
+_CURVE_POINTS, _CURVE_TRIALS, _CURVE_SEED_OFFSET = 20, 500, 2_000_003
+
 
 def register(subparsers: Any) -> None:
     """Add the ``train`` sub-command."""
@@ -270,7 +275,9 @@ def _run(args: argparse.Namespace, distributed: bool, stopped_by: dict[str, int]
                             batch_size=args.batch_size, seed=args.seed, device=device,
                             clip_grad=args.clip_grad, progress=not args.quiet,
                             distributed=distributed, checkpoint=out / "model_last_good.pt",
-                            graph=G)
+                            graph=G, eval_every=max(1, -(-args.steps // _CURVE_POINTS)),
+                            eval_batch_size=min(_CURVE_TRIALS, args.eval_trials),
+                            eval_seed=args.seed + _CURVE_SEED_OFFSET)
     except TrainingDiverged as err:
         if rank == 0:
             print(f"error: {err}", file=sys.stderr)
@@ -432,13 +439,22 @@ def _save_figure(fig: Any, path: Path) -> None:
 # --------------------------------------------------------------------------- figures
 def _figures(G: Any, task: Any, initial: Any, model: Any, history: Any, batch: Any,
              result: Any) -> dict[str, tuple[Any, str]]:
+    from ..analysis.training_plots import (
+        circuit_figure,
+        connectivity_figure,
+        psychometric_figure,
+        training_figure,
+        trials_figure,
+    )
     from ..tasks import PerceptualDecisionMaking
 
     figs = {
         "circuit.png": (circuit_figure(G), "area diagram"),
         "connectivity.png": (connectivity_figure(initial, model),
-                             "connectivity before and after training, and the change"),
-        "training.png": (training_figure(history), "loss and accuracy per step"),
+                             "connectivity before and after training (each block on its own "
+                             "scale), and the change"),
+        "training.png": (training_figure(history, task=task),
+                         "loss and accuracy per step, training batches and held-out"),
         "trials.png": (trials_figure(task, model, batch, result),
                        "example trials: inputs, targets, outputs, mean rates per region"),
     }
@@ -448,189 +464,20 @@ def _figures(G: Any, task: Any, initial: Any, model: Any, history: Any, batch: A
     return figs
 
 
-def circuit_figure(G: Any) -> Any:
-    """The area diagram of ``G`` on its own figure."""
-    from matplotlib.figure import Figure
-
-    from ..draw import diagram_frame, draw
-
-    w, h, rect = diagram_frame(G)
-    fig = Figure(figsize=(w, h))
-    draw(G, ax=fig.add_axes(rect))
-    return fig
+# --------------------------------------------------------------------------- moved names
+#: Figure builders that lived here until 0.1; they are in
+#: :mod:`mrnngraph.analysis.training_plots` now (the public ones also in mrnngraph.analysis).
+_MOVED = ("circuit_figure", "connectivity_figure", "training_figure", "trials_figure",
+          "psychometric_figure", "_example_trials", "_trial_title")
 
 
-def connectivity_figure(initial: Any, model: Any) -> Any:
-    """Effective weights of the compiled circuit (before) and the trained model (after),
-    on one colour scale, and the recurrent change (after - before) on its own scale."""
-    import torch
-    from matplotlib.figure import Figure
+def __getattr__(name: str) -> Any:
+    # PEP 562: the old import path keeps working for one release, with a warning.
+    if name in _MOVED:
+        from ..analysis import training_plots
 
-    from ..draw import plot_connectivity
-
-    with torch.no_grad():
-        before = initial.weight_hh.float()
-        after = model.weight_hh.detach().float().cpu()
-    vmax = max(float(before.abs().max()), float(after.abs().max()))
-    fig = Figure(figsize=(19.0, 6.2))
-    for k, (x, title) in enumerate(((initial, "before training"), (model, "after training"))):
-        ax = fig.add_axes((0.05 + 0.33 * k, 0.08, 0.24, 0.78))
-        plot_connectivity(x, ax=ax, blocks=("hh", "ih", "ho"), vmax=vmax)
-        ax.set_title(title, pad=26)
-    change = (after - before).numpy()
-    lim = float(abs(change).max()) or 1.0
-    ax = fig.add_axes((0.72, 0.08 + 0.78 * 0.1, 0.22, 0.78 * 0.8))
-    im = ax.imshow(change, cmap="PuOr_r", vmin=-lim, vmax=lim, interpolation="nearest",
-                   extent=(0, change.shape[1], change.shape[0], 0))
-    lay = model.layout
-    ticks = []
-    for r in lay.regions:
-        sl = lay.slice(r)
-        ticks.append((sl.start + sl.stop) / 2)
-        if sl.stop < lay.hidden_size:
-            ax.axhline(sl.stop, color="0.3", lw=0.6)
-            ax.axvline(sl.stop, color="0.3", lw=0.6)
-    ax.set_xticks(ticks, lay.regions, rotation=90, fontsize=8)
-    ax.set_yticks(ticks, lay.regions, fontsize=8)
-    ax.set_xlabel("source (presynaptic)")
-    ax.set_title("recurrent change (after - before)", pad=10)
-    fig.colorbar(im, ax=ax, fraction=0.046, pad=0.03, label="weight change")
-    return fig
-
-
-def training_figure(history: Any) -> Any:
-    """Loss (log scale) and accuracy per step, with held-out evaluations if any."""
-    from matplotlib.figure import Figure
-
-    fig = Figure(figsize=(9.0, 3.6), layout="constrained")
-    ax_loss, ax_acc = fig.subplots(1, 2)
-    ax_loss.plot(history.step, history.loss, lw=1, color="C0", label="total")
-    if history.terms:
-        ax_loss.plot(history.step, history.task_loss, lw=1, color="C1", label="task")
-        ax_loss.legend(frameon=False)
-    if history.loss and min(history.loss) > 0:
-        ax_loss.set_yscale("log")
-    ax_loss.set_xlabel("step")
-    ax_loss.set_ylabel("loss")
-    ax_loss.set_title("training loss")
-    ax_acc.plot(history.step, history.accuracy, lw=1, color="C2", label="training batch")
-    if history.evals:
-        ax_acc.plot([e["step"] for e in history.evals], [e["accuracy"] for e in history.evals],
-                    "o-", color="k", ms=3, label="held-out")
-        ax_acc.legend(frameon=False)
-    ax_acc.set_ylim(-0.02, 1.02)
-    ax_acc.set_xlabel("step")
-    ax_acc.set_ylabel("accuracy")
-    ax_acc.set_title("accuracy")
-    for ax in (ax_loss, ax_acc):
-        ax.grid(alpha=0.3)
-    return fig
-
-
-def _example_trials(batch: Any, n: int = 4) -> list[int]:
-    trials = batch.trials
-    if "coherence" in trials:
-        coh = trials["coherence"]
-        levels = sorted(set(coh.tolist()), reverse=True)
-        if len(levels) > n:
-            picks = [levels[round(i * (len(levels) - 1) / (n - 1))] for i in range(n)]
-        else:
-            picks = levels
-        return [int((coh == c).nonzero()[0]) for c in picks]
-    return list(range(min(n, batch.batch_size)))
-
-
-def _trial_title(batch: Any, i: int) -> str:
-    t = batch.trials
-    if "coherence" in t:
-        return f"coherence {float(t['coherence'][i]):g}%, choice {int(t['choice'][i])}"
-    if "context" in t:
-        ctx = "motion" if int(t["context"][i]) == 0 else "color"
-        return (f"context {ctx}: motion {float(t['motion_coherence'][i]):+g}%, "
-                f"color {float(t['color_coherence'][i]):+g}%")
-    return f"trial {i}"
-
-
-def trials_figure(task: Any, model: Any, batch: Any, result: Any, *, n: int = 4) -> Any:
-    """Example trials in columns: inputs, targets and outputs, per-region mean rates."""
-    import torch
-    from matplotlib.figure import Figure
-
-    picks = _example_trials(batch, n)
-    width = 3.6 * len(picks) + 2.2
-    fig = Figure(figsize=(width, 7.6))
-    # Fixed margins: constrained layout costs seconds on a 12-panel figure.
-    axes = fig.subplots(3, len(picks), sharex=True, squeeze=False,
-                        gridspec_kw={"left": 0.9 / width, "right": 1 - 1.5 / width,
-                                     "bottom": 0.07, "top": 0.95, "wspace": 0.25,
-                                     "hspace": 0.12})
-    regions = model.layout.regions
-    for col, i in enumerate(picks):
-        T = int((batch.mask[i] > 0).sum()) or batch.n_steps
-        t = (torch.arange(T) + 1) * task.dt
-        ax_in, ax_out, ax_rate = axes[:, col]
-        for c in range(task.input_size):
-            ax_in.plot(t, batch.inputs[i, :T, c], lw=0.9, label=task.input_names[c])
-        outputs = result.outputs[i, :T]
-        if task.kind == "classification":
-            probs = torch.softmax(outputs, -1)
-            for c in range(task.output_size):
-                line, = ax_out.plot(t, probs[:, c], lw=1.4, label=f"p({task.output_names[c]})")
-                ax_out.plot(t, (batch.targets[i, :T] == c).float(), ls="--", lw=0.9,
-                            color=line.get_color())
-            ax_out.set_ylim(-0.05, 1.05)
-        else:
-            for c in range(task.output_size):
-                line, = ax_out.plot(t, outputs[:, c], lw=1.4, label=task.output_names[c])
-                ax_out.plot(t, batch.targets[i, :T, c], ls="--", lw=0.9, color=line.get_color())
-        for r in regions:
-            ax_rate.plot(t, model.region_activity(result.rates[i, :T], r).mean(-1), lw=1.1,
-                         label=r)
-        dec = batch.trials.get("decision_mask")
-        if dec is not None and bool(dec[i, :T].any()):
-            on = t[dec[i, :T] > 0]
-            for ax in (ax_in, ax_out, ax_rate):
-                ax.axvspan(float(on[0]) - task.dt, float(on[-1]), color="0.9", zorder=0)
-        ax_in.set_title(_trial_title(batch, i), fontsize=9)
-        ax_rate.set_xlabel("time (ms)")
-        if col == 0:
-            ax_in.set_ylabel("inputs")
-            ax_out.set_ylabel("outputs (solid)\ntargets (dashed)")
-            ax_rate.set_ylabel("mean rate per region")
-    for row, ax in enumerate(axes[:, -1]):
-        ax.legend(loc="upper left", bbox_to_anchor=(1.02, 1.0), fontsize=7, frameon=False,
-                  ncol=2 if row == 2 and len(regions) > 10 else 1)
-    return fig
-
-
-def psychometric_figure(task: Any, batch: Any, outputs: Any) -> Any:
-    """Accuracy per coherence on held-out trials, with binomial standard errors and the
-    accuracy of an ideal observer of the same stimulus."""
-    import numpy as np
-    from matplotlib.figure import Figure
-
-    curve = task.psychometric(outputs, batch)
-    coh = np.array(list(curve))
-    acc = np.array([a for a, _ in curve.values()])
-    n = np.array([k for _, k in curve.values()])
-    se = np.sqrt(acc * (1 - acc) / np.maximum(n, 1))
-    fig = Figure(figsize=(5.2, 4.0), layout="constrained")
-    ax = fig.add_subplot()
-    fine = np.concatenate([[0.0], np.geomspace(0.5, 100.0, 200)])
-    ax.plot(fine, task.ideal_accuracy(fine), color="0.6", lw=1, label="ideal observer")
-    ax.errorbar(coh, acc, yerr=se, fmt="o-", color="C0", ms=5, capsize=2, label="network")
-    ax.axhline(0.5, color="0.7", ls=":", lw=1)
-    ax.set_xscale("symlog", linthresh=3.2, linscale=0.5)
-    ax.set_xticks(coh, [f"{c:g}" for c in coh])
-    ax.set_xlim(-0.3, 100)
-    ax.set_ylim(0.4, 1.02)
-    ax.set_xlabel("coherence (%)")
-    ax.set_ylabel("accuracy")
-    easy = acc[coh >= 12.8 - 1e-9]
-    n_easy = n[coh >= 12.8 - 1e-9]
-    pooled = float((easy * n_easy).sum() / max(n_easy.sum(), 1))
-    ax.set_title(f"{int(n.sum())} held-out trials; coherence >= 12.8%: {100 * pooled:.1f}%",
-                 fontsize=9)
-    ax.legend(frameon=False, loc="lower right")
-    ax.grid(alpha=0.3)
-    return fig
+        warnings.warn(f"mrnngraph.cli.training.{name} moved to "
+                      f"mrnngraph.analysis.training_plots.{name}; the old path goes in the "
+                      "next release", DeprecationWarning, stacklevel=2)
+        return getattr(training_plots, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
