@@ -20,7 +20,7 @@ import matplotlib.pyplot as plt
 import torch
 from analyse_setup import IMG, task, trained_model
 
-from mrnngraph.perturb import perturb
+from mrnngraph.perturbation import perturb
 from mrnngraph.train import evaluate
 
 model = trained_model()

@@ -13,7 +13,7 @@ import sys
 
 from analyse_setup import trained_model
 
-from mrnngraph.report import format_report, report
+from mrnngraph.reporting import format_report, report
 
 model = trained_model()
 initial = report(model.circuit)

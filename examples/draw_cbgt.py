@@ -12,7 +12,7 @@ Run: python examples/draw_cbgt.py [--docs]
 from _figures import OUT, parse_args, save  # examples/_figures.py
 
 import mrnngraph
-from mrnngraph.draw import draw, plot_connectivity, to_dot
+from mrnngraph.drawing import draw, plot_connectivity, to_dot
 from mrnngraph.presets import cbgt_loop
 
 if __name__ == "__main__":

@@ -16,7 +16,7 @@ import networkx as nx
 from _figures import parse_args, save  # examples/_figures.py
 
 import mrnngraph
-from mrnngraph.draw import draw, plot_connectivity
+from mrnngraph.drawing import draw, plot_connectivity
 
 
 def four_area_hierarchy() -> nx.DiGraph:

@@ -16,7 +16,7 @@ Run: python examples/draw_hierarchy29.py [--docs]
 from _figures import parse_args, save  # examples/_figures.py
 
 import mrnngraph
-from mrnngraph.draw import draw, plot_connectivity
+from mrnngraph.drawing import draw, plot_connectivity
 from mrnngraph.presets import cortical_hierarchy
 
 if __name__ == "__main__":

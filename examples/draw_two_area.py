@@ -9,7 +9,7 @@ Run: python examples/draw_two_area.py [--docs]  ->  examples/out/draw_two_area.p
 
 from _figures import parse_args, save  # examples/_figures.py
 
-from mrnngraph.draw import draw
+from mrnngraph.drawing import draw
 from mrnngraph.presets import two_area_ei
 
 if __name__ == "__main__":

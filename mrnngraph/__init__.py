@@ -18,15 +18,15 @@ import types
 from typing import TYPE_CHECKING, Any
 
 from .errors import CircuitWarning, GraphError, MrnngraphError, MrnngraphWarning, Problem
-from .validate import Report, Spec, check, validate
+from .validation import Report, Spec, check, validate
 
 if TYPE_CHECKING:  # what the lazy table below provides, for type checkers and IDEs
     from . import analysis, io, presets, tasks
     from ._buffers import release_buffers
     from .checkpoint import load_checkpoint, load_model, save_model
     from .circuit import CompiledCircuit, Connection, Layout
-    from .compile import compile
-    from .draw import draw, plot_connectivity, to_dot
+    from .compilation import compile
+    from .drawing import draw, plot_connectivity, to_dot
     from .fitting import fit, pvar
     from .io import (
         from_adjacency,
@@ -39,9 +39,9 @@ if TYPE_CHECKING:  # what the lazy table below provides, for type checkers and I
         to_nn4n,
     )
     from .model import MultiRegionRNN, RNNOutput
-    from .perturb import perturb
+    from .perturbation import perturb
     from .recording import Recording, activity
-    from .report import ConnectivityReport, format_report, report
+    from .reporting import ConnectivityReport, format_report, report
     from .train import (
         History,
         TrainingDiverged,
@@ -62,22 +62,22 @@ _LAZY: dict[str, str] = {
     "release_buffers": "._buffers",
     **dict.fromkeys(["load_checkpoint", "load_model", "save_model"], ".checkpoint"),
     **dict.fromkeys(["CompiledCircuit", "Connection", "Layout"], ".circuit"),
-    "compile": ".compile",
-    **dict.fromkeys(["draw", "plot_connectivity", "to_dot"], ".draw"),
+    "compile": ".compilation",
+    **dict.fromkeys(["draw", "plot_connectivity", "to_dot"], ".drawing"),
     **dict.fromkeys(["from_adjacency", "from_mrnntorch", "graph_from_dict", "graph_to_dict",
                      "load", "save", "to_mrnntorch", "to_nn4n"], ".io"),
     **dict.fromkeys(["MultiRegionRNN", "RNNOutput"], ".model"),
-    "perturb": ".perturb",
+    "perturb": ".perturbation",
     **dict.fromkeys(["Recording", "activity"], ".recording"),
     **dict.fromkeys(["fit", "pvar"], ".fitting"),
-    **dict.fromkeys(["ConnectivityReport", "format_report", "report"], ".report"),
+    **dict.fromkeys(["ConnectivityReport", "format_report", "report"], ".reporting"),
     **dict.fromkeys(["History", "TrainingDiverged", "TrainingInterrupted", "TrainingWarning",
                      "evaluate", "train"], ".train"),
 }
 
-# Functions that share their name with the module defining them: importing the module
-# must not replace the function on the package (``mg.compile`` stays callable after
-# ``mrnngraph.model`` imports ``mrnngraph.compile``).
+# Functions whose names were also module names until 0.1 (``mrnngraph/compile.py`` is
+# now ``compilation.py``; the old paths stay one release as deprecated aliases):
+# importing an old path must not replace the function on the package.
 _SHADOWING = frozenset({"compile", "draw", "perturb", "report", "train", "validate"})
 
 __all__ = [
@@ -144,6 +144,19 @@ def __getattr__(name: str) -> Any:
         else getattr(module, name)
     globals()[name] = value
     return value
+
+
+def _deprecated_module(old: str, new: str, namespace: dict[str, Any]) -> None:
+    """Fill the module ``mrnngraph.<old>`` (a deprecated alias) from ``mrnngraph.<new>``."""
+    import warnings
+
+    module = importlib.import_module(f"{__name__}.{new}")
+    public = getattr(module, "__all__", [n for n in vars(module) if not n.startswith("_")])
+    namespace.update({n: getattr(module, n) for n in public})
+    namespace["__all__"] = list(public)
+    warnings.warn(f"the module mrnngraph.{old} is now mrnngraph.{new} (mrnngraph.{old}, the "
+                  "function, is unchanged); the old module path goes in the next release",
+                  DeprecationWarning, stacklevel=3)
 
 
 def __dir__() -> list[str]:

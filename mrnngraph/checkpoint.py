@@ -33,10 +33,10 @@ import torch
 from . import schema
 from ._files import atomic_write
 from .circuit import CompiledCircuit
-from .compile import compile as compile_graph
+from .compilation import compile as compile_graph
 from .errors import CircuitWarning, GraphError
 from .model import MultiRegionRNN, same_bits
-from .validate import Spec
+from .validation import Spec
 
 __all__ = ["save_model", "load_model", "load_checkpoint", "Checkpoint", "spec_to_graph",
            "circuit_fingerprint", "checksum", "FORMAT", "VERSION"]

@@ -17,7 +17,7 @@ from typing import Any, Literal, NamedTuple
 
 import torch
 
-from .validate import Spec
+from .validation import Spec
 
 __all__ = ["Layout", "Block", "Connection", "CompiledCircuit"]
 

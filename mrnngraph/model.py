@@ -36,7 +36,7 @@ from ._sparse import (
     unrepresentable,
 )
 from .circuit import CompiledCircuit
-from .compile import compile as compile_graph
+from .compilation import compile as compile_graph
 
 __all__ = ["MultiRegionRNN", "RNNOutput", "Constrained", "Perturbation"]
 
@@ -300,7 +300,7 @@ class MultiRegionRNN(nn.Module):
                  device: torch.device | str | None = None, dtype: torch.dtype | None = None):
         super().__init__()
         if not isinstance(circuit, CompiledCircuit):
-            raise TypeError("MultiRegionRNN needs a CompiledCircuit (from mrnngraph.compile); "
+            raise TypeError("MultiRegionRNN needs a CompiledCircuit (from mrnngraph.compilation); "
                             f"got {type(circuit).__name__}. Use MultiRegionRNN.from_graph(G).")
         factory = {"device": device, "dtype": dtype or torch.get_default_dtype()}
         graph = circuit.graph

@@ -30,7 +30,7 @@ from mrnngraph.analysis import (  # noqa: E402
     sample_states,
     total_current,
 )
-from mrnngraph.perturb import perturb  # noqa: E402
+from mrnngraph.perturbation import perturb  # noqa: E402
 from mrnngraph.presets.examples import cbgt_loop, two_area_ei  # noqa: E402
 
 

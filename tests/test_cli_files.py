@@ -18,10 +18,10 @@ import mrnngraph.cli as cli
 from mrnngraph import GraphError, Problem, check, compile
 from mrnngraph.cli._args import integer, real
 from mrnngraph.cli.files import expected_synapses, info_table
-from mrnngraph.compile import candidates
+from mrnngraph.compilation import candidates
 from mrnngraph.io import load, save
 from mrnngraph.presets import cbgt_loop, two_area_ei
-from mrnngraph.validate import EdgeSpec, NodeSpec
+from mrnngraph.validation import EdgeSpec, NodeSpec
 
 from .strategies import valid_graphs
 

@@ -9,7 +9,7 @@ import pytest
 import torch
 
 import mrnngraph as mg
-from mrnngraph.compile import draw_mask
+from mrnngraph.compilation import draw_mask
 
 
 def two_regions(src_attrs=None, dst_attrs=None, **edge):

@@ -25,7 +25,7 @@ from matplotlib.patches import Circle, FancyBboxPatch, Polygon  # noqa: E402
 
 import mrnngraph  # noqa: E402
 from mrnngraph import schema  # noqa: E402
-from mrnngraph.draw import draw, plot_connectivity, to_dot  # noqa: E402
+from mrnngraph.drawing import draw, plot_connectivity, to_dot  # noqa: E402
 from mrnngraph.presets import cbgt_loop, cortical_hierarchy, two_area_ei  # noqa: E402
 
 
@@ -771,9 +771,9 @@ def test_graphviz_engine_with_graphviz_installed():
 
 
 def test_drawing_reads_validation_once_and_flags_what_its_problems_name(monkeypatch):
-    from mrnngraph.draw._read import read_graph
+    from mrnngraph.drawing._read import read_graph
 
-    v = sys.modules["mrnngraph.validate"]  # the module (mg.validate is the function)
+    v = sys.modules["mrnngraph.validation"]  # the module (mg.validate is the function)
 
     calls = []
     real = v.validate
@@ -801,7 +801,7 @@ def test_drawing_reads_validation_once_and_flags_what_its_problems_name(monkeypa
 
 
 def test_drawing_reads_a_multigraph_validation_refuses_as_a_whole():
-    from mrnngraph.draw._read import read_graph
+    from mrnngraph.drawing._read import read_graph
 
     G = nx.MultiDiGraph()
     G.add_node("a", size=3, sign="exc")

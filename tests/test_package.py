@@ -73,8 +73,9 @@ def test_functions_keep_their_names_after_their_modules_are_imported():
     whichever comes first."""
     out = _fresh(
         "import types, mrnngraph as mg\n"
-        "import mrnngraph.compile, mrnngraph.draw.matrix, mrnngraph.train, mrnngraph.report\n"
-        "import mrnngraph.perturb, mrnngraph.model\n"
+        "import mrnngraph.compile, mrnngraph.drawing.matrix, mrnngraph.train\n"
+        "import mrnngraph.report, mrnngraph.draw, mrnngraph.validate\n"
+        "import mrnngraph.perturbation, mrnngraph.model\n"
         "names = ['compile', 'draw', 'train', 'report', 'perturb', 'validate']\n"
         "print([n for n in names if isinstance(getattr(mg, n), types.ModuleType)])\n"
         "print(type(mg.compile(mg.presets.cbgt_loop(), seed=0)).__name__)\n")
@@ -103,3 +104,24 @@ def test_one_exception_family():
     # An interrupt must never be caught by ``except Exception``.
     assert issubclass(mg.TrainingInterrupted, KeyboardInterrupt)
     assert not issubclass(mg.TrainingInterrupted, Exception)
+
+
+def test_old_module_paths_warn_and_give_the_same_objects():
+    """compile/validate/perturb/report/draw were module names until 0.1: they still import,
+    with a DeprecationWarning, and hold the same public names as the new modules."""
+    out = _fresh(
+        "import importlib, warnings, mrnngraph as mg\n"
+        "pairs = [('compile', 'compilation'), ('validate', 'validation'),\n"
+        "         ('perturb', 'perturbation'), ('report', 'reporting'), ('draw', 'drawing')]\n"
+        "for old, new in pairs:\n"
+        "    with warnings.catch_warnings(record=True) as seen:\n"
+        "        warnings.simplefilter('always')\n"
+        "        alias = importlib.import_module('mrnngraph.' + old)\n"
+        "    module = importlib.import_module('mrnngraph.' + new)\n"
+        "    assert any(w.category is DeprecationWarning and new in str(w.message)\n"
+        "               for w in seen), (old, [str(w.message) for w in seen])\n"
+        "    assert alias.__all__ and all(getattr(alias, n) is getattr(module, n)\n"
+        "                                 for n in alias.__all__), old\n"
+        "    assert callable(getattr(mg, old)) and not isinstance(getattr(mg, old), type(mg))\n"
+        "print('ok')\n")
+    assert out == "ok"

@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from mrnngraph import MultiRegionRNN
-from mrnngraph.perturb import perturb
+from mrnngraph.perturbation import perturb
 from mrnngraph.presets.examples import cbgt_loop
 
 

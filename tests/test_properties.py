@@ -216,7 +216,7 @@ def test_odd_graphs_problems_name_their_place(G):
 
 @given(invalid_graphs())
 def test_invalid_graphs_problems_carry_their_place_and_drawing_flags_it(G):
-    from mrnngraph.draw._read import read_graph
+    from mrnngraph.drawing._read import read_graph
     from mrnngraph.errors import location
 
     errors = mg.validate(G, memory_limit=math.inf).errors

@@ -9,9 +9,9 @@ import pytest
 import torch
 
 from mrnngraph import MultiRegionRNN, compile
-from mrnngraph.perturb import perturb
+from mrnngraph.perturbation import perturb
 from mrnngraph.presets.examples import cbgt_loop, two_area_ei
-from mrnngraph.report import ConnectivityReport, format_report, report
+from mrnngraph.reporting import ConnectivityReport, format_report, report
 
 
 def _graph():

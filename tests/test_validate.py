@@ -17,7 +17,7 @@ import torch
 import mrnngraph as mg
 from mrnngraph import schema
 from mrnngraph.errors import GraphError
-from mrnngraph.validate import available_memory, estimate_memory
+from mrnngraph.validation import available_memory, estimate_memory
 
 
 def base() -> nx.DiGraph:
@@ -780,7 +780,7 @@ def test_problem_where_is_formatted_from_the_fields():
 
 
 def test_where_node_and_where_edge_are_deprecated_but_work():
-    from mrnngraph.validate import where_edge, where_node
+    from mrnngraph.validation import where_edge, where_node
 
     with pytest.warns(DeprecationWarning, match="where_node"):
         assert where_node("a") == "node 'a'"
@@ -790,7 +790,7 @@ def test_where_node_and_where_edge_are_deprecated_but_work():
 
 # --------------------------------------------------------------------------- one reader
 def test_specs_take_their_defaults_from_the_schema():
-    from mrnngraph.validate import EdgeSpec, NodeSpec
+    from mrnngraph.validation import EdgeSpec, NodeSpec
 
     node, edge = NodeSpec("a", "recurrent", 3), EdgeSpec("a", "a")
     for f in ("sign", "exc_frac", "base_firing", "learnable_bias", "init", "tau", "parent"):

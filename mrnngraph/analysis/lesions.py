@@ -20,7 +20,7 @@ import numpy as np
 import torch
 
 from ..model import Perturbation
-from ..perturb import perturb
+from ..perturbation import perturb
 
 __all__ = ["lesion_effect", "LesionEffect"]
 

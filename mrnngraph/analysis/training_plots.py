@@ -44,7 +44,7 @@ def circuit_figure(G: Any) -> Any:
     """
     from matplotlib.figure import Figure
 
-    from ..draw import diagram_frame, draw
+    from ..drawing import diagram_frame, draw
 
     w, h, rect = diagram_frame(G)
     fig = Figure(figsize=(w, h))
@@ -178,7 +178,7 @@ def connectivity_figure(initial: Any, model: Any, *,
     import matplotlib.colors as mcolors
     from matplotlib.figure import Figure
 
-    from ..draw.matrix import connectivity_matrices
+    from ..drawing.matrix import connectivity_matrices
 
     layout, m0 = connectivity_matrices(initial)
     _, m1 = connectivity_matrices(model)

@@ -72,14 +72,14 @@ def draw_figure(G: Any, *, matrix: bool = False, which: str = "weight", seed: in
     """
     import matplotlib.pyplot as plt
 
-    from ..draw import diagram_frame, draw, plot_connectivity
+    from ..drawing import diagram_frame, draw, plot_connectivity
 
     dw, dh, rect = diagram_frame(G, layout=layout)
     if not matrix:
         fig = plt.figure(figsize=(dw, dh))
         draw(G, ax=fig.add_axes(rect), layout=layout)
         return fig
-    from ..compile import compile as compile_graph
+    from ..compilation import compile as compile_graph
 
     with warnings.catch_warnings():
         # Reachability notes are for `mrnngraph validate`; a picture needs none.

@@ -79,7 +79,7 @@ def read_circuit(path: str, file_format: str | None, *,
 
     from ..errors import GraphError
     from ..io.files import load, validate_file
-    from ..validate import validate
+    from ..validation import validate
 
     report = validate_file(path, format=file_format)
     errors = [p for p in report.errors if compiling or p.code != "too-much-memory"]
@@ -154,7 +154,7 @@ def expected_synapses(e: Any, s: Any, d: Any) -> tuple[float, bool]:
 
     Examples
     --------
-    >>> from mrnngraph.validate import EdgeSpec, NodeSpec
+    >>> from mrnngraph.validation import EdgeSpec, NodeSpec
     >>> a, b = NodeSpec("a", "recurrent", 10, exc_frac=0.8), NodeSpec("b", "recurrent", 4)
     >>> expected_synapses(EdgeSpec("a", "b", sparsity=0.25, rule="fixed_indegree"), a, b)
     (28, True)
@@ -214,7 +214,7 @@ def _fraction(free: float, possible: int) -> str:
 
 def info_table(circuit: Any) -> str:
     """The ``mrnngraph info`` table (one row per node, then totals) of a checked
-    :class:`~mrnngraph.validate.Spec` or of a compiled circuit.
+    :class:`~mrnngraph.validation.Spec` or of a compiled circuit.
 
     A spec gives the counts a compiled circuit will have (exact for the fixed rules,
     the expected value for ``bernoulli`` projections) without allocating anything, so
@@ -297,7 +297,7 @@ def _info(args: argparse.Namespace) -> int:
         print("params and masked: expected counts for 'bernoulli' projections; --report "
               "compiles and counts the drawn masks")
     if circuit is not None:
-        from ..report import format_report, report
+        from ..reporting import format_report, report
 
         rep = report(circuit)
         print()
@@ -313,6 +313,6 @@ def _info(args: argparse.Namespace) -> int:
 
 def compile_circuit(G: Any, seed: int) -> Any:
     """``mrnngraph.compile(G, seed=seed)``, imported when a command needs the tensors."""
-    from ..compile import compile as compile_graph
+    from ..compilation import compile as compile_graph
 
     return compile_graph(G, seed=seed)

@@ -30,7 +30,7 @@ import networkx as nx
 import numpy as np
 
 from ..errors import GraphError, Problem
-from ..validate import validate
+from ..validation import validate
 
 __all__ = ["from_adjacency"]
 
@@ -119,7 +119,7 @@ def from_adjacency(matrix: Any, names: Sequence[str], sizes: int | Sequence[int]
     density_range, gain_range : (float, float)
         The ends of the ``"linear"``/``"log"`` scales.
     rule : str
-        The mask rule of every projection (see :mod:`mrnngraph.compile`).
+        The mask rule of every projection (see :mod:`mrnngraph.compilation`).
     exc_frac, sign : optional
         Per-region E/I identity: one value for all regions or one per region
         (give each region at most one of them).

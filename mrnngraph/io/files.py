@@ -35,7 +35,7 @@ from typing import Any, Literal
 import networkx as nx
 
 from ..errors import GraphError, Problem
-from ..validate import Report, validate
+from ..validation import Report, validate
 from ._common import (
     Lines,
     PathLike,

@@ -51,7 +51,7 @@ from typing import Any, Literal
 import networkx as nx
 
 from ..errors import GraphError, Problem
-from ..validate import validate
+from ..validation import validate
 from ._common import file_problem, json_positions, loads_json, locate
 
 __all__ = [

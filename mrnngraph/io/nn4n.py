@@ -27,7 +27,7 @@ import numpy as np
 import torch
 
 from ..circuit import CompiledCircuit
-from ..compile import compile as compile_graph
+from ..compilation import compile as compile_graph
 from ..errors import GraphError, Problem
 
 __all__ = ["to_nn4n"]

@@ -1,7 +1,7 @@
 """Lenient reading of a declared circuit graph, for drawing.
 
 Drawing must work on a graph that does not validate yet. The graph is validated
-once; the drawing reads what validation read (:attr:`mrnngraph.validate.Report.nodes`
+once; the drawing reads what validation read (:attr:`mrnngraph.validation.Report.nodes`
 and ``.edges``: :func:`mrnngraph.schema.read` of each, aliases resolved, values
 converted, defaults filled), anything that could not be understood falls back to its
 default ("unconstrained", density unknown), and a node or edge that any problem
@@ -153,7 +153,7 @@ def _read_edge(u: Any, v: Any, attrs: Any, r: schema.Reading, bad: bool,
 
 def _validated(G: Any) -> Any:
     """:func:`mrnngraph.validate` of ``G``, or ``None`` where checking it failed."""
-    from ..validate import validate
+    from ..validation import validate
 
     try:
         # Without a memory limit: a picture of the declaration must not depend on the

@@ -1,4 +1,4 @@
-"""The ``engine="graphviz"`` path of :func:`mrnngraph.draw.draw`: the DOT text
+"""The ``engine="graphviz"`` path of :func:`mrnngraph.drawing.draw`: the DOT text
 rendered by Graphviz, shown as an image."""
 
 from __future__ import annotations
