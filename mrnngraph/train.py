@@ -644,7 +644,8 @@ def train(model: nn.Module, task: Task, *, steps: int, lr: float = 1e-2, batch_s
           optimizer: torch.optim.Optimizer | None = None, eval_every: int | None = None,
           eval_batch_size: int = 512, eval_seed: int = 12345,
           checkpoint: str | os.PathLike | None = None, graph: Any = None,
-          distributed: bool = False, health_every: int | None = 10) -> History:
+          distributed: bool = False, health_every: int | None = 10,
+          init_readout_bias: bool = True) -> History:
     """Train ``model`` on ``task`` and return the :class:`History`.
 
     Each step draws a fresh batch from ``task``, runs the model batch-first,
@@ -705,6 +706,16 @@ def train(model: nn.Module, task: Task, *, steps: int, lr: float = 1e-2, batch_s
         recorded in ``history.health``, shown in the progress bar and warned about
         once per kind and region (:class:`TrainingWarning`). ``None`` turns the
         checks off. They reduce tensors the step already holds (no extra forward).
+    init_readout_bias : bool
+        Classification tasks: if the model's readout bias (``bias_ho``) is still all
+        zero, as :meth:`~mrnngraph.MultiRegionRNN.from_graph` makes it, set it first to
+        the log of the class frequencies that the loss weighs (256 trials drawn with
+        seed 0; centred), the constant output that minimises the loss. A network
+        then starts out answering "fixate" where it is silent, which matters where
+        the readout is several synapses from the inputs: at the first steps of a
+        trial the output *is* the bias, and a bias that learned "choose" breaks
+        fixation on every trial (measured in docs/training.md, "The recipe"). A bias
+        that is not all zero (a resumed model) is left alone. ``False``: unchanged.
 
     Returns
     -------
@@ -752,6 +763,8 @@ def train(model: nn.Module, task: Task, *, steps: int, lr: float = 1e-2, batch_s
                              f"build the circuit with {t} {what.split('_')[0]} channels")
     if not (isinstance(lr, int | float) and math.isfinite(lr) and lr > 0):
         raise ValueError(f"lr must be a float > 0; got {lr!r}")
+    if not isinstance(init_readout_bias, bool):
+        raise TypeError(f"init_readout_bias must be a bool; got {init_readout_bias!r}")
     if clip_grad is not None and (isinstance(clip_grad, bool) or not isinstance(
             clip_grad, int | float) or not (math.isfinite(clip_grad) and clip_grad > 0)):
         raise ValueError(f"clip_grad must be a float > 0 or None; got {clip_grad!r}")
@@ -767,6 +780,8 @@ def train(model: nn.Module, task: Task, *, steps: int, lr: float = 1e-2, batch_s
             torch.cuda.set_device(dev)
         group = _Group(dev)
     model.to(dev)
+    if init_readout_bias:
+        _init_readout_bias(model, task)
     try:
         return _train_loop(model, task, steps=steps, lr=lr, batch_size=batch_size, terms=terms,
                            callbacks=callbacks, progress=progress, clip_grad=clip_grad,
@@ -777,6 +792,25 @@ def train(model: nn.Module, task: Task, *, steps: int, lr: float = 1e-2, batch_s
     finally:
         if group is not None:
             group.close()
+
+
+def _init_readout_bias(model: nn.Module, task: Task, n_trials: int = 256) -> None:
+    """Set an untouched (all-zero) readout bias to the centred log class frequencies
+    that the loss weighs (see ``train(init_readout_bias=...)``)."""
+    bias = getattr(model, "bias_ho", None)
+    if (task.kind != "classification" or not isinstance(bias, torch.Tensor)
+            or not bias.requires_grad or bias.dim() != 1 or bias.numel() != task.output_size
+            or bool(bias.detach().ne(0).any())):
+        return
+    batch = task.batch(n_trials, seed=0)
+    w = batch.mask.to(torch.float64)
+    counts = torch.stack([(w * (batch.targets == k)).sum() for k in range(task.output_size)])
+    if not float(counts.sum()) > 0:
+        return
+    freq = (counts / counts.sum()).clamp(min=1e-4)
+    logp = freq.log()
+    with torch.no_grad():
+        bias.copy_((logp - logp.mean()).to(bias))
 
 
 def _train_loop(model: nn.Module, task: Task, *, steps: int, lr: float, batch_size: int,

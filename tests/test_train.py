@@ -189,8 +189,8 @@ def test_plain_modules_train(batch_first):
 # --------------------------------------------------------------------------- losses, history
 def test_regularisers_match_their_definitions():
     model = tiny_model()
-    task = PerceptualDecisionMaking(stimulus=100, delay=0, decision=40)
-    b = task.batch(4, seed=0)
+    task = PerceptualDecisionMaking(stimulus=100, delay=0, decision=40, grace=0)
+    b = task.batch(4, seed=0)  # every step counted (RateL2 averages over counted steps)
     out = model(b.inputs)
     r = model.region_activity(out.rates, "ctx")
     torch.testing.assert_close(RateL2(2.0, regions=["ctx"])(model, out, b), 2.0 * r.pow(2).mean())
@@ -443,3 +443,68 @@ def test_ctrl_c_inside_the_update_undoes_that_step():
     assert info.value.step == 2 and info.value.history.step == [1, 2]
     train(again, SHORT, steps=2, batch_size=4, seed=0, progress=False, lr=1e-3)
     assert torch.equal(model.weight_hh, again.weight_hh)
+
+
+# --------------------------------------------------------------------------- readout bias init
+def _weighted_class_freq(task, n=256):
+    b = task.batch(n, seed=0)
+    w = b.mask.double()
+    c = torch.stack([(w * (b.targets == k)).sum() for k in range(task.output_size)])
+    return c / c.sum()
+
+
+def test_an_untouched_readout_bias_starts_at_the_log_class_frequencies():
+    task = PerceptualDecisionMaking()
+    model = mg.MultiRegionRNN.from_graph(tiny_graph(), seed=0)
+    assert bool((model.bias_ho == 0).all())
+    before = {k: v.clone() for k, v in model.state_dict().items() if k != "bias_ho"}
+    train(model, task, steps=0, progress=False, seed=0)
+    freq = _weighted_class_freq(task)
+    # softmax(bias) is the loss-weighted class frequency: the best constant output.
+    assert torch.allclose(torch.softmax(model.bias_ho.detach().double(), 0), freq, atol=1e-6)
+    assert abs(float(model.bias_ho.detach().sum())) < 1e-5  # centred
+    assert int(model.bias_ho.argmax()) == 0  # a silent network fixates
+    after = model.state_dict()
+    assert all(torch.equal(v, after[k]) for k, v in before.items())  # nothing else moved
+
+
+def test_readout_bias_init_leaves_other_biases_alone():
+    task = PerceptualDecisionMaking()
+    off = mg.MultiRegionRNN.from_graph(tiny_graph(), seed=0)
+    train(off, task, steps=0, progress=False, seed=0, init_readout_bias=False)
+    assert bool((off.bias_ho == 0).all())
+    resumed = mg.MultiRegionRNN.from_graph(tiny_graph(), seed=0)
+    with torch.no_grad():
+        resumed.bias_ho.copy_(torch.tensor([0.0, 0.5, 0.0]))
+    train(resumed, task, steps=0, progress=False, seed=0)
+    assert resumed.bias_ho.tolist() == [0.0, 0.5, 0.0]
+    flip = FlipFlop(n_bits=2, duration=200.0)  # regression: no class frequencies
+    reg = mg.MultiRegionRNN.from_graph(tiny_graph(n_in=2, n_out=2), seed=0)
+    train(reg, flip, steps=0, progress=False, seed=0)
+    assert bool((reg.bias_ho == 0).all())
+    with pytest.raises(TypeError, match="init_readout_bias"):
+        train(off, task, steps=0, progress=False, init_readout_bias=1)
+
+
+def test_readout_bias_init_keeps_the_training_batches():
+    """The init draws its own batch: the run's batches (and so its seed) are unchanged."""
+    task = PerceptualDecisionMaking()
+    seen = {}
+    for flag in (True, False):
+        model = mg.MultiRegionRNN.from_graph(tiny_graph(), seed=0)
+        batches = []
+        orig = task._generate
+
+        def spy(batch_size, g, orig=orig, batches=batches):
+            b = orig(batch_size, g)
+            batches.append(b.inputs.clone())
+            return b
+
+        task._generate = spy
+        try:
+            train(model, task, steps=2, batch_size=4, progress=False, seed=3,
+                  init_readout_bias=flag)
+        finally:
+            del task._generate
+        seen[flag] = batches[-2:]
+    assert all(torch.equal(a, b) for a, b in zip(seen[True], seen[False], strict=True))
