@@ -9,8 +9,9 @@ delay and the decision; the network answers only when it does. Lesions that
 release the thalamus (silencing STN or SNr, cutting D2 -> GPe so that GPe keeps
 STN quiet) leave it firing and the network never leaves fixation, while the
 direct pathway (D1 -> SNr) and the thalamus itself can go with little loss.
-The right panel splits each condition's answers into correct, wrong choice and
-no answer (still fixating), and gives the thalamus's mean rate in the decision
+The right panel splits each condition's answers into correct, wrong choice, no
+answer (still fixating) and broke fixation (a choice output won before the go cue,
+an error whatever the answer), and gives the thalamus's mean rate in the decision
 epoch.
 
 Run: python examples/analyse_lesions.py  ->  docs/img/analysis_lesions.png
@@ -50,17 +51,29 @@ for name, kw in conditions.items():
         with torch.no_grad():
             out = model(batch.inputs)
     # The task's answer: argmax of the outputs averaged over the decision epoch (0 = fixate).
+    # It is correct only if it is the trial's choice and no choice output won before the go
+    # cue (a fixation break counts as an error, whatever the answer: task.correct).
     answer = ((out.outputs * dec[..., None]).sum(1) / dec.sum(1, keepdim=True)).argmax(-1)
-    right = answer == batch.trials["choice"]
-    answers[name] = [float(right.float().mean()), float(((answer != 0) & ~right).float().mean()),
-                     float((answer == 0).float().mean())]
+    right = t.correct(out, batch)
+    before_go = (dec == 0) & (batch.mask > 0)
+    broke = ((out.outputs.argmax(-1) != 0) & before_go).any(1)
+    assert not (right & broke).any()
+    answers[name] = [float(right.float().mean()),
+                     float(((answer != 0) & ~right & ~broke).float().mean()),
+                     float(((answer == 0) & ~broke).float().mean()),
+                     float(broke.float().mean())]
     thal_rate[name] = float((out.rates[..., thal].mean(-1) * dec).sum() / dec.sum())
     assert abs(answers[name][0] - results[name]["accuracy"]) < 1e-6  # same trials, same answers
+    assert abs(answers[name][3] - results[name]["fixation_breaks"]) < 1e-6
     print(f"{name:36s} accuracy {results[name]['accuracy']:.2f}  "
           f"(coherence >= 12.8: {results[name]['accuracy_coherence_ge_12.8']:.2f})  "
-          f"no answer {answers[name][2]:.2f}  thalamus in decision {thal_rate[name]:.2f}  "
+          f"no answer {answers[name][2]:.2f}  broke fixation {answers[name][3]:.2f}  "
+          f"thalamus in decision {thal_rate[name]:.2f}  "
           f"choice 1 answers {float((answer == 1).float().mean()):.2f}  "
           f"ctx E mean rate {float(out.rates[..., ctx_e].mean()):.3g}")
+    by_coh = results[name]["accuracy_by_coherence"]
+    print(" " * 37 + "by coherence: " + "  ".join(
+        f"{c}: {by_coh[c]['accuracy']:.2f}" for c in sorted(by_coh, key=float)))
 
 after = model.state_dict()
 assert all(torch.equal(before[k], after[k]) for k in before) and model.perturbation is None
@@ -89,7 +102,8 @@ names = list(conditions)
 y = range(len(names))[::-1]
 left = [0.0] * len(names)
 for j, (what, color) in enumerate((("correct", "C2"), ("wrong choice", "C3"),
-                                   ("no answer (fixate)", "0.75"))):
+                                   ("no answer (fixate)", "0.75"),
+                                   ("broke fixation", "C1"))):
     width = [answers[n][j] for n in names]
     bx.barh(list(y), width, left=left, color=color, label=what, height=0.7)
     left = [a + w for a, w in zip(left, width, strict=True)]
@@ -102,7 +116,7 @@ bx.set_ylim(-0.6, len(names) - 0.1)
 bx.set_xticks([0, 0.25, 0.5, 0.75, 1.0])
 bx.set_xlabel("fraction of trials")
 bx.set_title("answers; right: the thalamus's mean rate in the decision epoch", fontsize=10)
-bx.legend(fontsize="small", frameon=False, ncols=3, loc="upper center",
+bx.legend(fontsize="small", frameon=False, ncols=4, loc="upper center",
           bbox_to_anchor=(0.45, -0.1))
 IMG.mkdir(parents=True, exist_ok=True)
 fig.savefig(IMG / "analysis_lesions.png", dpi=100)
