@@ -4,11 +4,12 @@ Runs the trained default circuit (see analyse_setup.py) intact and under
 run-time perturbations (mrnngraph.perturb), on the same held-out trials.
 Nothing is retrained or copied, and the model is bit-identical afterwards.
 
-In the trained network SNr, driven by STN, silences the thalamus during the
-delay and the decision; the network answers only when it does. Lesions that
-release the thalamus (silencing STN or SNr, cutting D2 -> GPe so that GPe keeps
-STN quiet) leave it firing and the network never leaves fixation, while the
-direct pathway (D1 -> SNr) and the thalamus itself can go with little loss.
+In the trained network SNr, driven by STN and inhibited by D1, holds the thalamus
+at about half its tonic rate in the decision. Lesions that release the thalamus
+(silencing STN or SNr, cutting D2 -> GPe so that GPe keeps STN quiet) leave it at
+its tonic rate and the network mostly keeps fixating; cutting the direct pathway
+(D1 -> SNr) lets SNr shut the thalamus and costs as much; silencing the thalamus
+costs less, and clamping it at 0.5 keeps most of the accuracy.
 The right panel splits each condition's answers into correct, wrong choice, no
 answer (still fixating) and broke fixation (a choice output won before the go cue,
 an error whatever the answer), and gives the thalamus's mean rate in the decision
