@@ -10,16 +10,27 @@ import numpy as np
 import torch
 from torch import nn
 
-__all__ = ["Case", "mrnngraph_case", "bare_loop_case", "torch_rnn_case", "nn4n_case",
-           "nn4n_available"]
+__all__ = [
+    "Case",
+    "mrnngraph_case",
+    "bare_loop_case",
+    "torch_rnn_case",
+    "nn4n_case",
+    "nn4n_available",
+]
 
 
 class Case:
     """A model under test: ``forward()`` runs one trial, ``loss()`` one trial with a loss
     to back-propagate, ``zero_grad()`` clears gradients, ``params`` for memory counts."""
 
-    def __init__(self, forward: Callable[[], Any], loss: Callable[[], torch.Tensor],
-                 params: list[torch.Tensor], note: str = ""):
+    def __init__(
+        self,
+        forward: Callable[[], Any],
+        loss: Callable[[], torch.Tensor],
+        params: list[torch.Tensor],
+        note: str = "",
+    ):
         self.forward = forward
         self.loss = loss
         self.params = params
@@ -32,6 +43,7 @@ class Case:
 
 def mrnngraph_case(model: nn.Module, u: torch.Tensor) -> Case:
     """The model itself (``u`` batch-first ``(B, T, I)``)."""
+
     def loss() -> torch.Tensor:
         return model(u).outputs.square().mean()
 
@@ -83,8 +95,9 @@ def torch_rnn_case(hidden: int, n_in: int, n_out: int, u: torch.Tensor) -> Case:
     def forward() -> torch.Tensor:
         return readout(rnn(u)[0])
 
-    return Case(forward, lambda: forward().square().mean(),
-                [*rnn.parameters(), *readout.parameters()])
+    return Case(
+        forward, lambda: forward().square().mean(), [*rnn.parameters(), *readout.parameters()]
+    )
 
 
 def nn4n_available() -> tuple[bool, str]:
@@ -97,8 +110,16 @@ def nn4n_available() -> tuple[bool, str]:
     return True, ""
 
 
-def nn4n_case(hidden: int, n_regions: int, conn: np.ndarray, n_in: int, n_out: int,
-              u: torch.Tensor, *, seed: int = 0) -> Case:
+def nn4n_case(
+    hidden: int,
+    n_regions: int,
+    conn: np.ndarray,
+    n_in: int,
+    n_out: int,
+    u: torch.Tensor,
+    *,
+    seed: int = 0,
+) -> Case:
     """nn4n's ``CTRNN`` with ``MultiAreaEI`` masks: same areas, pair densities, 80 % E."""
     from nn4n.mask import MultiAreaEI
     from nn4n.model import CTRNN
@@ -106,11 +127,19 @@ def nn4n_case(hidden: int, n_regions: int, conn: np.ndarray, n_in: int, n_out: i
     np.random.seed(seed)  # nn4n draws its masks from numpy's global generator
     torch.manual_seed(seed)
     dims = [n_in, hidden, n_out]
-    masks = MultiAreaEI(dims=dims, n_areas=n_regions, area_connectivities=conn,
-                        exc_pct=0.8).get_masks()
-    model = CTRNN(dims=dims, activation="relu", dt=10, tau=100, weights="normal",
-                  sparsity_masks=[np.abs(m) for m in masks], ei_masks=masks,
-                  suppress_warnings=True)
+    masks = MultiAreaEI(
+        dims=dims, n_areas=n_regions, area_connectivities=conn, exc_pct=0.8
+    ).get_masks()
+    model = CTRNN(
+        dims=dims,
+        activation="relu",
+        dt=10,
+        tau=100,
+        weights="normal",
+        sparsity_masks=[np.abs(m) for m in masks],
+        ei_masks=masks,
+        suppress_warnings=True,
+    )
     model.to(u.device)
     ut = u.transpose(0, 1).contiguous()  # nn4n is time first
 

@@ -65,17 +65,29 @@ def ranking(truth: dict, fitted: dict) -> dict:
     absent = [fitted[p] for p in ABSENT_PATHWAYS]
     order_true = sorted(TRUE_PATHWAYS, key=lambda p: -truth.get(p, 0.0))
     order_fit = sorted(TRUE_PATHWAYS, key=lambda p: -fitted[p])
-    return {"spearman_between": spearman(t, f),
-            "absent_below_present": bool(max(absent) < min(present)),
-            "present_order_matches": order_true == order_fit,
-            "margin_min_present_over_max_absent": float(min(present) / max(absent))}
+    return {
+        "spearman_between": spearman(t, f),
+        "absent_below_present": bool(max(absent) < min(present)),
+        "present_order_matches": order_true == order_fit,
+        "margin_min_present_over_max_absent": float(min(present) / max(absent)),
+    }
 
 
 # --------------------------------------------------------------------------- FORCE
-def force_fit(train: mg.Recording, test: mg.Recording, *, g: float = 1.5, p0: float = 1.0,
-              tau: float = 100.0, dt_factor: int = 1, runs: int = 30, seed: int = 0,
-              amp_wn: float = 0.01, tau_wn: float = 100.0, task_inputs: bool = False
-              ) -> dict:
+def force_fit(
+    train: mg.Recording,
+    test: mg.Recording,
+    *,
+    g: float = 1.5,
+    p0: float = 1.0,
+    tau: float = 100.0,
+    dt_factor: int = 1,
+    runs: int = 30,
+    seed: int = 0,
+    amp_wn: float = 0.01,
+    tau_wn: float = 100.0,
+    task_inputs: bool = False,
+) -> dict:
     """CURBD-style FORCE on concatenated training trials; returns J, scores and CPU time."""
     rng = np.random.default_rng(seed)
     regions = train.regions
@@ -127,8 +139,9 @@ def force_fit(train: mg.Recording, test: mg.Recording, *, g: float = 1.5, p0: fl
                 J, Jin = W[:, :N], W[:, N:]
     cpu = time.process_time() - start
 
-    def free_run(a: np.ndarray, u: np.ndarray | None, noise: np.ndarray
-                 ) -> tuple[np.ndarray, np.ndarray]:
+    def free_run(
+        a: np.ndarray, u: np.ndarray | None, noise: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray]:
         H = a[:, 0].copy()  # as the training runs reset it (CURBD)
         out = np.zeros_like(a)
         out[:, 0] = np.tanh(H)
@@ -161,11 +174,18 @@ def force_fit(train: mg.Recording, test: mg.Recording, *, g: float = 1.5, p0: fl
         scores[r] = pv(a_te[:, 1:, sl], model_te[:, 1:, sl])
     for ks, src in enumerate(regions):
         for kd, dst in enumerate(regions):
-            cur = r_prev[..., offs[ks]:offs[ks + 1]] @ J[offs[kd]:offs[kd + 1],
-                                                          offs[ks]:offs[ks + 1]].T
+            cur = (
+                r_prev[..., offs[ks] : offs[ks + 1]]
+                @ J[offs[kd] : offs[kd + 1], offs[ks] : offs[ks + 1]].T
+            )
             strengths[(src, dst)] = float(np.abs(cur).mean())
-    return {"pvar": scores, "pvar_train_all": train_all, "strength": strengths, "cpu_s": cpu,
-            "J": J}
+    return {
+        "pvar": scores,
+        "pvar_train_all": train_all,
+        "strength": strengths,
+        "cpu_s": cpu,
+        "J": J,
+    }
 
 
 # --------------------------------------------------------------------------- main
@@ -178,13 +198,23 @@ def main() -> None:
     ap.add_argument("--steps", type=int, default=300)
     ap.add_argument("--lr", type=float, default=2e-2)
     ap.add_argument("--batch-size", type=int, default=27)
-    ap.add_argument("--sparsity", type=float, default=0.0,
-                    help="weight of the pathway group lasso (PathwaySparsity)")
+    ap.add_argument(
+        "--sparsity",
+        type=float,
+        default=0.0,
+        help="weight of the pathway group lasso (PathwaySparsity)",
+    )
     ap.add_argument("--force-runs", type=int, default=30)
     ap.add_argument("--force-inputs", choices=["noise", "task"], default="noise")
-    ap.add_argument("--gains", type=float, nargs=3, default=None, metavar=("AB", "BC", "CA"),
-                    help="gains of the present pathways a->b, b->c, c->a (default: "
-                    "mrnngraph.presets.ground_truth.TRUE_PATHWAYS)")
+    ap.add_argument(
+        "--gains",
+        type=float,
+        nargs=3,
+        default=None,
+        metavar=("AB", "BC", "CA"),
+        help="gains of the present pathways a->b, b->c, c->a (default: "
+        "mrnngraph.presets.ground_truth.TRUE_PATHWAYS)",
+    )
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--threads", type=int, default=None)
     ap.add_argument("--no-force", action="store_true")
@@ -196,53 +226,87 @@ def main() -> None:
     warnings.simplefilter("ignore", mg.CircuitWarning)
 
     gains = None if args.gains is None else dict(zip(TRUE_PATHWAYS, args.gains, strict=True))
-    gt = simulate_ground_truth(size=args.size, n_trials=args.trials, n_steps=args.bins,
-                               seed=args.seed, gains=gains)
+    gt = simulate_ground_truth(
+        size=args.size, n_trials=args.trials, n_steps=args.bins, seed=args.seed, gains=gains
+    )
     rec = gt["recording"]
     train, test = rec.split(0.25, seed=args.seed, stratify="condition")
-    truth = pathway_strength(gt["model"], gt["rates"][test.trials["trial"]],
-                             observation=Observation.identity(gt["rates"], "tanh"))
+    truth = pathway_strength(
+        gt["model"],
+        gt["rates"][test.trials["trial"]],
+        observation=Observation.identity(gt["rates"], "tanh"),
+    )
 
     model = mg.MultiRegionRNN.from_graph(fitting_graph(args.size), seed=args.seed + 1)
     start = time.process_time()
-    history = fit(model, train, steps=args.steps, lr=args.lr, batch_size=args.batch_size,
-                  seed=args.seed, validation=test, eval_every=max(1, args.steps // 10),
-                  progress=False,
-                  losses=[PathwaySparsity(args.sparsity)] if args.sparsity else None)
+    history = fit(
+        model,
+        train,
+        steps=args.steps,
+        lr=args.lr,
+        batch_size=args.batch_size,
+        seed=args.seed,
+        validation=test,
+        eval_every=max(1, args.steps // 10),
+        progress=False,
+        losses=[PathwaySparsity(args.sparsity)] if args.sparsity else None,
+    )
     cpu_fit = time.process_time() - start
     scores = pvar(model, test)
     fitted = pathway_strength(model, test)
     result = {
-        "problem": {"size": args.size, "trials": args.trials, "bins": args.bins,
-                    "train_trials": len(train), "test_trials": len(test),
-                    "true_gains": {f"{s}->{d}": g for (s, d), g in
-                                   (gains or TRUE_PATHWAYS).items()},
-                    "absent": [f"{s}->{d}" for s, d in ABSENT_PATHWAYS]},
+        "problem": {
+            "size": args.size,
+            "trials": args.trials,
+            "bins": args.bins,
+            "train_trials": len(train),
+            "test_trials": len(test),
+            "true_gains": {f"{s}->{d}": g for (s, d), g in (gains or TRUE_PATHWAYS).items()},
+            "absent": [f"{s}->{d}" for s, d in ABSENT_PATHWAYS],
+        },
         "truth_strength": {f"{s}->{d}": truth.get((s, d), 0.0) for s in "abc" for d in "abc"},
-        "fit": {"steps": args.steps, "lr": args.lr, "batch_size": args.batch_size,
-                "pathway_sparsity": args.sparsity,
-                "cpu_s": cpu_fit, "wall_s": history.seconds, "pvar_test": scores,
-                "pvar_train": pvar(model, train),
-                "strength": {f"{s}->{d}": v for (s, d), v in fitted.items()},
-                "ranking": ranking(truth, fitted),
-                "evals": history.evals},
+        "fit": {
+            "steps": args.steps,
+            "lr": args.lr,
+            "batch_size": args.batch_size,
+            "pathway_sparsity": args.sparsity,
+            "cpu_s": cpu_fit,
+            "wall_s": history.seconds,
+            "pvar_test": scores,
+            "pvar_train": pvar(model, train),
+            "strength": {f"{s}->{d}": v for (s, d), v in fitted.items()},
+            "ranking": ranking(truth, fitted),
+            "evals": history.evals,
+        },
         "torch_threads": torch.get_num_threads(),
     }
     force = None
     if not args.no_force:
-        force = force_fit(train, test, runs=args.force_runs, seed=args.seed,
-                          task_inputs=args.force_inputs == "task")
-        result["force"] = {"runs": args.force_runs, "inputs": args.force_inputs,
-                           "g": 1.5, "P0": 1.0, "cpu_s": force["cpu_s"],
-                           "pvar_test": force["pvar"],
-                           "pvar_train_all": force["pvar_train_all"],
-                           "strength": {f"{s}->{d}": v for (s, d), v in
-                                        force["strength"].items()},
-                           "ranking": ranking(truth, force["strength"])}
+        force = force_fit(
+            train,
+            test,
+            runs=args.force_runs,
+            seed=args.seed,
+            task_inputs=args.force_inputs == "task",
+        )
+        result["force"] = {
+            "runs": args.force_runs,
+            "inputs": args.force_inputs,
+            "g": 1.5,
+            "P0": 1.0,
+            "cpu_s": force["cpu_s"],
+            "pvar_test": force["pvar"],
+            "pvar_train_all": force["pvar_train_all"],
+            "strength": {f"{s}->{d}": v for (s, d), v in force["strength"].items()},
+            "ranking": ranking(truth, force["strength"]),
+        }
     (out / "results.json").write_text(json.dumps(result, indent=2, default=float))
     figures(out, model, test, truth, fitted, scores, force)
-    print(json.dumps({k: result[k] for k in result if k in ("fit", "force")},
-                     indent=1, default=float)[:4000])
+    print(
+        json.dumps(
+            {k: result[k] for k in result if k in ("fit", "force")}, indent=1, default=float
+        )[:4000]
+    )
 
 
 def figures(out: Path, model, test, truth, fitted, scores, force) -> None:
@@ -259,22 +323,28 @@ def figures(out: Path, model, test, truth, fitted, scores, force) -> None:
     fig = plot_fit_traces(model, test, trial=0, neurons=3)
     fig.savefig(out / "fit_traces.png", dpi=90)
     plt.close(fig)
-    ax = plot_pvar(scores, reference=None if force is None else force["pvar"],
-                   labels=("mrnngraph.fit", "FORCE (CURBD)"))
+    ax = plot_pvar(
+        scores,
+        reference=None if force is None else force["pvar"],
+        labels=("mrnngraph.fit", "FORCE (CURBD)"),
+    )
     ax.figure.savefig(out / "fit_pvar.png", dpi=90)
     plt.close(ax.figure)
     fig, ax = plt.subplots(figsize=(5.5, 4), layout="constrained")
     t = np.array([truth.get(p, 0.0) for p in BETWEEN])
-    for vals, label, marker in ((fitted, "mrnngraph.fit", "o"),
-                                (None if force is None else force["strength"], "FORCE", "s")):
+    for vals, label, marker in (
+        (fitted, "mrnngraph.fit", "o"),
+        (None if force is None else force["strength"], "FORCE", "s"),
+    ):
         if vals is None:
             continue
         f = np.array([vals[p] for p in BETWEEN])
         f = f / f.max()
         ax.scatter(t, f, marker=marker, label=label)
         for p, x, y in zip(BETWEEN, t, f, strict=True):
-            ax.annotate(f"{p[0]}→{p[1]}", (x, y), textcoords="offset points", xytext=(5, -3),
-                        fontsize=7)
+            ax.annotate(
+                f"{p[0]}→{p[1]}", (x, y), textcoords="offset points", xytext=(5, -3), fontsize=7
+            )
     ax.set_xlabel("true pathway strength (mean |current|)")
     ax.set_ylabel("fitted strength / its max")
     ax.set_title("between-region pathways: fitted vs true")

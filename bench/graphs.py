@@ -9,9 +9,17 @@ import numpy as np
 __all__ = ["region_graph"]
 
 
-def region_graph(n_units: int, n_regions: int, *, pair_fraction: float, density: float = 0.5,
-                 exc_frac: float = 0.8, n_inputs: int = 4, n_outputs: int = 2,
-                 seed: int = 0) -> tuple[nx.DiGraph, np.ndarray]:
+def region_graph(
+    n_units: int,
+    n_regions: int,
+    *,
+    pair_fraction: float,
+    density: float = 0.5,
+    exc_frac: float = 0.8,
+    n_inputs: int = 4,
+    n_outputs: int = 2,
+    seed: int = 0,
+) -> tuple[nx.DiGraph, np.ndarray]:
     """A circuit of ``n_regions`` regions of ``n_units // n_regions`` units.
 
     About ``pair_fraction`` of the ``n_regions**2`` ordered region pairs are

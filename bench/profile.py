@@ -55,10 +55,15 @@ def main(argv: list[str] | None = None) -> int:
     step()
     with profile(activities=[ProfilerActivity.CPU]) as prof:
         step()
-    what = "bare eager loop" if args.bare else f"MultiRegionRNN(scan={args.scan!r}, " \
-        f"sparse={model.sparse})"
-    print(f"{what}: {args.units} units, {args.regions} regions, T={args.T}, B={args.B}, "
-          f"{args.threads} thread(s)")
+    what = (
+        "bare eager loop"
+        if args.bare
+        else f"MultiRegionRNN(scan={args.scan!r}, sparse={model.sparse})"
+    )
+    print(
+        f"{what}: {args.units} units, {args.regions} regions, T={args.T}, B={args.B}, "
+        f"{args.threads} thread(s)"
+    )
     print(prof.key_averages().table(sort_by="self_cpu_time_total", row_limit=args.rows))
     return 0
 

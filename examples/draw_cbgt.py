@@ -8,7 +8,6 @@ Run: python examples/draw_cbgt.py [--docs]
   -> examples/out/draw_cbgt.png, draw_cbgt_matrix.png, draw_cbgt_sign.png, cbgt.dot
 """
 
-
 from _figures import OUT, parse_args, save  # examples/_figures.py
 
 import mrnngraph

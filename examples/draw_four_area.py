@@ -11,7 +11,6 @@ Run: python examples/draw_four_area.py [--docs]
   -> examples/out/draw_four_area.png, draw_four_area_sign.png
 """
 
-
 import networkx as nx
 from _figures import parse_args, save  # examples/_figures.py
 

@@ -12,7 +12,6 @@ Run: python examples/draw_hierarchy29.py [--docs]
      draw_hierarchy29_mask.png
 """
 
-
 from _figures import parse_args, save  # examples/_figures.py
 
 import mrnngraph

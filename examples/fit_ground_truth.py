@@ -32,8 +32,17 @@ def main(size: int = 30, steps: int = 300) -> None:
 
     G = fitting_graph(size)  # every pair of regions declared; the data must decide
     model = mg.MultiRegionRNN.from_graph(G, seed=1)
-    history = fit(model, train, steps=steps, lr=2e-2, batch_size=27, seed=0,
-                  losses=[PathwaySparsity(0.1)], validation=test, progress=False)
+    history = fit(
+        model,
+        train,
+        steps=steps,
+        lr=2e-2,
+        batch_size=27,
+        seed=0,
+        losses=[PathwaySparsity(0.1)],
+        validation=test,
+        progress=False,
+    )
     print(f"fitted in {history.seconds:.0f} s")
     scores = pvar(model, test)
     print("held-out pVar:", {k: round(v, 3) for k, v in scores.items()})
@@ -43,8 +52,13 @@ def main(size: int = 30, steps: int = 300) -> None:
     for (src, dst), v in sorted(strength.items(), key=lambda kv: -kv[1]):
         if src == dst:
             continue
-        truth = ("present" if (src, dst) in TRUE_PATHWAYS else
-                 "ABSENT" if (src, dst) in ABSENT_PATHWAYS else "?")
+        truth = (
+            "present"
+            if (src, dst) in TRUE_PATHWAYS
+            else "ABSENT"
+            if (src, dst) in ABSENT_PATHWAYS
+            else "?"
+        )
         print(f"  {src} -> {dst}: {v:.3f}   ({truth} in the simulated network)")
 
 

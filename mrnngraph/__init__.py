@@ -64,15 +64,35 @@ _LAZY: dict[str, str] = {
     **dict.fromkeys(["CompiledCircuit", "Connection", "Layout"], ".circuit"),
     "compile": ".compilation",
     **dict.fromkeys(["draw", "plot_connectivity", "to_dot"], ".drawing"),
-    **dict.fromkeys(["from_adjacency", "from_mrnntorch", "graph_from_dict", "graph_to_dict",
-                     "load", "save", "to_mrnntorch", "to_nn4n"], ".io"),
+    **dict.fromkeys(
+        [
+            "from_adjacency",
+            "from_mrnntorch",
+            "graph_from_dict",
+            "graph_to_dict",
+            "load",
+            "save",
+            "to_mrnntorch",
+            "to_nn4n",
+        ],
+        ".io",
+    ),
     **dict.fromkeys(["MultiRegionRNN", "RNNOutput"], ".model"),
     "perturb": ".perturbation",
     **dict.fromkeys(["Recording", "activity"], ".recording"),
     **dict.fromkeys(["fit", "pvar"], ".fitting"),
     **dict.fromkeys(["ConnectivityReport", "format_report", "report"], ".reporting"),
-    **dict.fromkeys(["History", "TrainingDiverged", "TrainingInterrupted", "TrainingWarning",
-                     "evaluate", "train"], ".train"),
+    **dict.fromkeys(
+        [
+            "History",
+            "TrainingDiverged",
+            "TrainingInterrupted",
+            "TrainingWarning",
+            "evaluate",
+            "train",
+        ],
+        ".train",
+    ),
 }
 
 # Functions whose names were also module names until 0.1 (``mrnngraph/compile.py`` is
@@ -140,8 +160,11 @@ def __getattr__(name: str) -> Any:
             raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
         where = f".{name}"
     module = importlib.import_module(where, __name__)
-    value = module if module.__name__ == f"{__name__}.{name}" and name not in _SHADOWING \
+    value = (
+        module
+        if module.__name__ == f"{__name__}.{name}" and name not in _SHADOWING
         else getattr(module, name)
+    )
     globals()[name] = value
     return value
 
@@ -154,9 +177,12 @@ def _deprecated_module(old: str, new: str, namespace: dict[str, Any]) -> None:
     public = getattr(module, "__all__", [n for n in vars(module) if not n.startswith("_")])
     namespace.update({n: getattr(module, n) for n in public})
     namespace["__all__"] = list(public)
-    warnings.warn(f"the module mrnngraph.{old} is now mrnngraph.{new} (mrnngraph.{old}, the "
-                  "function, is unchanged); the old module path goes in the next release",
-                  DeprecationWarning, stacklevel=3)
+    warnings.warn(
+        f"the module mrnngraph.{old} is now mrnngraph.{new} (mrnngraph.{old}, the "
+        "function, is unchanged); the old module path goes in the next release",
+        DeprecationWarning,
+        stacklevel=3,
+    )
 
 
 def __dir__() -> list[str]:

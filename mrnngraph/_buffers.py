@@ -46,8 +46,10 @@ def _budget() -> int:
     except ValueError:
         mb = math.nan
     if not mb >= 0 or math.isinf(mb):
-        raise ValueError(f"MRNNGRAPH_BUFFER_POOL_MB must be a number of MiB >= 0 (0 turns "
-                         f"the buffer pool off); got {raw!r}")
+        raise ValueError(
+            f"MRNNGRAPH_BUFFER_POOL_MB must be a number of MiB >= 0 (0 turns "
+            f"the buffer pool off); got {raw!r}"
+        )
     return int(mb * (1 << 20))
 
 
@@ -60,20 +62,26 @@ def _use_count(storage: torch.UntypedStorage) -> int:
     return _STORAGE_USE_COUNT(storage._cdata)
 
 
-def _wrap(storage: torch.UntypedStorage, shape: tuple[int, ...],
-          dtype: torch.dtype) -> torch.Tensor:
+def _wrap(
+    storage: torch.UntypedStorage, shape: tuple[int, ...], dtype: torch.dtype
+) -> torch.Tensor:
     return torch.empty(0, dtype=dtype).set_(storage, 0, shape)
 
 
-def empty(shape: tuple[int, ...] | torch.Size, dtype: torch.dtype,
-          device: torch.device) -> torch.Tensor:
+def empty(
+    shape: tuple[int, ...] | torch.Size, dtype: torch.dtype, device: torch.device
+) -> torch.Tensor:
     """``torch.empty(shape, dtype=dtype, device=device)``, contiguous, reusing a pooled
     CPU buffer of the same size that nothing else uses (contents undefined)."""
     shape = tuple(shape)
     nbytes = math.prod(shape) * dtype.itemsize
     budget = _budget()
-    if (torch.device(device).type != "cpu" or nbytes < _MIN_BYTES or 4 * nbytes > budget
-            or _STORAGE_USE_COUNT is None):
+    if (
+        torch.device(device).type != "cpu"
+        or nbytes < _MIN_BYTES
+        or 4 * nbytes > budget
+        or _STORAGE_USE_COUNT is None
+    ):
         return torch.empty(shape, dtype=dtype, device=device)
     with _lock:
         for key, storage in _pool.items():

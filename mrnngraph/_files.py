@@ -24,8 +24,9 @@ def _create_temporary(directory: Path, name: str) -> tuple[int, Path]:
     raise FileExistsError(f"cannot create a temporary file next to {name!r} in {directory}")
 
 
-def atomic_write(path: str | os.PathLike, write: Callable[[Any], None], *,
-                 binary: bool = False) -> None:
+def atomic_write(
+    path: str | os.PathLike, write: Callable[[Any], None], *, binary: bool = False
+) -> None:
     """Call ``write(fh)`` on a temporary file next to ``path``, then move it into place.
 
     A failure anywhere (also in ``write``) leaves ``path`` as it was. A new file gets

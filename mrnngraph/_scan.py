@@ -41,19 +41,28 @@ import torch
 
 from . import _buffers, schema
 
-__all__ = ["ACTIVATION_FUNCTIONS", "SCAN_METHODS", "DenseOperator", "OperatorWeights",
-           "RecurrentOperator", "activation_derivative", "leaky_scan"]
+__all__ = [
+    "ACTIVATION_FUNCTIONS",
+    "SCAN_METHODS",
+    "DenseOperator",
+    "OperatorWeights",
+    "RecurrentOperator",
+    "activation_derivative",
+    "leaky_scan",
+]
 
 SCAN_METHODS = ("auto", "fused", "autograd")
 
 
 #: Activation name -> ``f``: a view of the one table, :func:`mrnngraph.schema.activation`.
 ACTIVATION_FUNCTIONS: dict[str, Callable[[torch.Tensor], torch.Tensor]] = {
-    name: schema.activation(name).function for name in schema.ACTIVATIONS}
+    name: schema.activation(name).function for name in schema.ACTIVATIONS
+}
 
 
-def activation_derivative(name: str, x: torch.Tensor, h: torch.Tensor,
-                          out: torch.Tensor | None = None) -> torch.Tensor:
+def activation_derivative(
+    name: str, x: torch.Tensor, h: torch.Tensor, out: torch.Tensor | None = None
+) -> torch.Tensor:
     """``f'(x)`` given ``x`` and ``h = f(x)``, as autograd differentiates ``f``.
 
     The conventions at kinks are autograd's: relu has derivative 0 at 0, retanh
@@ -94,8 +103,15 @@ class RecurrentOperator(Protocol):
         """Tensors for the forward step (what a non-uniform ``alpha`` needs)."""
         ...
 
-    def step_(self, prep: tuple, h: torch.Tensor, d: torch.Tensor, x: torch.Tensor,
-              alpha: torch.Tensor | float, out: torch.Tensor) -> None:
+    def step_(
+        self,
+        prep: tuple,
+        h: torch.Tensor,
+        d: torch.Tensor,
+        x: torch.Tensor,
+        alpha: torch.Tensor | float,
+        out: torch.Tensor,
+    ) -> None:
         """``out = lerp(x, d + W h, alpha) = x + alpha * (d + W h - x)``, the leaky update
         (no autograd; ``alpha`` is the float or the ``[H]`` tensor)."""
         ...
@@ -112,9 +128,14 @@ class RecurrentOperator(Protocol):
         """``out = W^T (alpha * lam)``, leaving out a uniform ``alpha`` (no autograd)."""
         ...
 
-    def weight_grads(self, weights: Sequence[torch.Tensor], delta: torch.Tensor,
-                     h0: torch.Tensor, rates: torch.Tensor,
-                     needs: Sequence[bool]) -> list[torch.Tensor | None]:
+    def weight_grads(
+        self,
+        weights: Sequence[torch.Tensor],
+        delta: torch.Tensor,
+        h0: torch.Tensor,
+        rates: torch.Tensor,
+        needs: Sequence[bool],
+    ) -> list[torch.Tensor | None]:
         """``sum_t delta[t] h[t]^T`` for each weight tensor (``None`` where not needed),
         ``h[t]`` being ``h0`` then ``rates[:-1]``."""
         ...
@@ -136,8 +157,15 @@ class DenseOperator:
     def forward_prep(self, weights: Sequence[torch.Tensor], alpha: torch.Tensor) -> tuple:
         return (weights[0],)
 
-    def step_(self, prep: tuple, h: torch.Tensor, d: torch.Tensor, x: torch.Tensor,
-              alpha: torch.Tensor | float, out: torch.Tensor) -> None:
+    def step_(
+        self,
+        prep: tuple,
+        h: torch.Tensor,
+        d: torch.Tensor,
+        x: torch.Tensor,
+        alpha: torch.Tensor | float,
+        out: torch.Tensor,
+    ) -> None:
         torch.addmm(d, h, prep[0].t(), out=out)
         torch.lerp(x, out, alpha, out=out)
 
@@ -153,9 +181,14 @@ class DenseOperator:
     def rmatvec_(self, prep: tuple, lam: torch.Tensor, out: torch.Tensor) -> None:
         torch.mm(lam, prep[0], out=out)
 
-    def weight_grads(self, weights: Sequence[torch.Tensor], delta: torch.Tensor,
-                     h0: torch.Tensor, rates: torch.Tensor,
-                     needs: Sequence[bool]) -> list[torch.Tensor | None]:
+    def weight_grads(
+        self,
+        weights: Sequence[torch.Tensor],
+        delta: torch.Tensor,
+        h0: torch.Tensor,
+        rates: torch.Tensor,
+        needs: Sequence[bool],
+    ) -> list[torch.Tensor | None]:
         if not needs[0]:
             return [None]
         H = delta.shape[-1]
@@ -182,10 +215,19 @@ class OperatorWeights(NamedTuple):
 # ---------------------------------------------------------------------------- loops
 # x[t+1] = lerp(x[t], d[t] + W h[t], alpha) = x[t] + alpha * (d[t] + W h[t] - x[t]):
 # the leak needs no scaled copy of the drive or of the weights.
-def _forward_loop(op: RecurrentOperator, activation: str, prep: tuple, drive: torch.Tensor,
-                  alpha: torch.Tensor | float, x0: torch.Tensor, mask: torch.Tensor | None,
-                  value: torch.Tensor | None, states: torch.Tensor,
-                  rates: torch.Tensor, h0: torch.Tensor) -> None:
+def _forward_loop(
+    op: RecurrentOperator,
+    activation: str,
+    prep: tuple,
+    drive: torch.Tensor,
+    alpha: torch.Tensor | float,
+    x0: torch.Tensor,
+    mask: torch.Tensor | None,
+    value: torch.Tensor | None,
+    states: torch.Tensor,
+    rates: torch.Tensor,
+    h0: torch.Tensor,
+) -> None:
     """The forward step loop, writing into ``states``, ``rates`` and ``h0`` (no autograd)."""
     activate_into = schema.activation(activation).into
     activate_into(x0, h0)
@@ -200,8 +242,15 @@ def _forward_loop(op: RecurrentOperator, activation: str, prep: tuple, drive: to
         x_prev, h = xt, rt
 
 
-def _backward_loop(op: RecurrentOperator, prep: tuple, lam: torch.Tensor, fp: torch.Tensor,
-                   alpha: float | None, decay: torch.Tensor, tmp: torch.Tensor) -> None:
+def _backward_loop(
+    op: RecurrentOperator,
+    prep: tuple,
+    lam: torch.Tensor,
+    fp: torch.Tensor,
+    alpha: float | None,
+    decay: torch.Tensor,
+    tmp: torch.Tensor,
+) -> None:
     """Adjoint loop, in place: on entry ``lam[t]`` holds the direct gradient of ``x[t+1]``;
     on exit the total one. ``tmp`` ends as ``W^T (alpha * lam[0])`` without a uniform
     ``alpha`` (the caller applies it)."""
@@ -212,14 +261,19 @@ def _backward_loop(op: RecurrentOperator, prep: tuple, lam: torch.Tensor, fp: to
             if alpha is None:
                 lams[t - 1].addcmul_(fps[t - 1], tmp).addcmul_(lams[t], decay)
             else:
-                lams[t - 1].addcmul_(fps[t - 1], tmp, value=alpha).add_(lams[t],
-                                                                        alpha=1.0 - alpha)
+                lams[t - 1].addcmul_(fps[t - 1], tmp, value=alpha).add_(lams[t], alpha=1.0 - alpha)
 
 
-def _autograd_loop(op: RecurrentOperator, activation: str, weights: Sequence[torch.Tensor],
-                   drive: torch.Tensor, x0: torch.Tensor, alpha: torch.Tensor,
-                   mask: torch.Tensor | None,
-                   value: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor]:
+def _autograd_loop(
+    op: RecurrentOperator,
+    activation: str,
+    weights: Sequence[torch.Tensor],
+    drive: torch.Tensor,
+    x0: torch.Tensor,
+    alpha: torch.Tensor,
+    mask: torch.Tensor | None,
+    value: torch.Tensor | None,
+) -> tuple[torch.Tensor, torch.Tensor]:
     """The plain loop under autograd: ``(states, rates)``."""
     f = schema.activation(activation).function
 
@@ -249,9 +303,12 @@ _GRAPH_FAILED: set[tuple] = set()
 
 
 def _graphs_wanted(t: torch.Tensor) -> bool:
-    return (t.is_cuda and torch.cuda.is_available()
-            and os.environ.get("MRNNGRAPH_CUDA_GRAPHS", "1") != "0"
-            and not torch.cuda.is_current_stream_capturing())
+    return (
+        t.is_cuda
+        and torch.cuda.is_available()
+        and os.environ.get("MRNNGRAPH_CUDA_GRAPHS", "1") != "0"
+        and not torch.cuda.is_current_stream_capturing()
+    )
 
 
 class _Captured:
@@ -261,11 +318,19 @@ class _Captured:
     caller copies out what it keeps, since the next replay overwrites the outputs.
     """
 
-    def __init__(self, body: Callable[..., None], inputs: dict[str, Any],
-                 outputs: dict[str, torch.Tensor]):
-        self.static_in = {k: (tuple(x.clone() for x in v) if isinstance(v, tuple)
-                              else v if not isinstance(v, torch.Tensor) else v.clone())
-                          for k, v in inputs.items()}
+    def __init__(
+        self, body: Callable[..., None], inputs: dict[str, Any], outputs: dict[str, torch.Tensor]
+    ):
+        self.static_in = {
+            k: (
+                tuple(x.clone() for x in v)
+                if isinstance(v, tuple)
+                else v
+                if not isinstance(v, torch.Tensor)
+                else v.clone()
+            )
+            for k, v in inputs.items()
+        }
         self.static_out = {k: torch.empty_like(v) for k, v in outputs.items()}
         side = torch.cuda.Stream()
         side.wait_stream(torch.cuda.current_stream())
@@ -288,8 +353,7 @@ class _Captured:
         return self.static_out
 
 
-def _graph_key(kind: str, op: RecurrentOperator, activation: str,
-               inputs: dict[str, Any]) -> tuple:
+def _graph_key(kind: str, op: RecurrentOperator, activation: str, inputs: dict[str, Any]) -> tuple:
     parts = []
     for k in sorted(inputs):
         v = inputs[k]
@@ -302,8 +366,14 @@ def _graph_key(kind: str, op: RecurrentOperator, activation: str,
     return (kind, op.key(), activation, tuple(parts))
 
 
-def _run_graphed(kind: str, op: RecurrentOperator, activation: str, body: Callable[..., None],
-                 inputs: dict[str, Any], outputs: dict[str, torch.Tensor]) -> bool:
+def _run_graphed(
+    kind: str,
+    op: RecurrentOperator,
+    activation: str,
+    body: Callable[..., None],
+    inputs: dict[str, Any],
+    outputs: dict[str, torch.Tensor],
+) -> bool:
     """Run ``body`` through a cached CUDA graph; False (nothing run) if it cannot be."""
     key = _graph_key(kind, op, activation, inputs)
     if key in _GRAPH_FAILED:
@@ -314,8 +384,12 @@ def _run_graphed(kind: str, op: RecurrentOperator, activation: str, body: Callab
             cap = _Captured(body, inputs, outputs)
         except RuntimeError as err:
             _GRAPH_FAILED.add(key)
-            warnings.warn(f"mrnngraph: CUDA graph capture of the {kind} scan failed ({err}); "
-                          "running the loop eagerly for this shape", RuntimeWarning, stacklevel=3)
+            warnings.warn(
+                f"mrnngraph: CUDA graph capture of the {kind} scan failed ({err}); "
+                "running the loop eagerly for this shape",
+                RuntimeWarning,
+                stacklevel=3,
+            )
             return False
         _GRAPHS[key] = cap
         while len(_GRAPHS) > _GRAPH_CACHE_SIZE:
@@ -330,6 +404,7 @@ def _run_graphed(kind: str, op: RecurrentOperator, activation: str, body: Callab
 def _fwd_body(op: RecurrentOperator, activation: str) -> Callable[..., None]:
     def body(prep, drive, alpha, x0, mask, value, states, rates, h0):
         _forward_loop(op, activation, prep, drive, alpha, x0, mask, value, states, rates, h0)
+
     return body
 
 
@@ -337,6 +412,7 @@ def _bwd_body(op: RecurrentOperator) -> Callable[..., None]:
     def body(prep, lam_in, fp, alpha, decay, lam, tmp):
         lam.copy_(lam_in)
         _backward_loop(op, prep, lam, fp, alpha, decay, tmp)
+
     return body
 
 
@@ -357,13 +433,23 @@ class _FusedScan(torch.autograd.Function):
             prep = op.forward_prep(weights, alpha)
             ran = False
             if _graphs_wanted(drive):
-                ran = _run_graphed("forward", op, activation, _fwd_body(op, activation),
-                                   {"prep": prep, "drive": drive, "alpha": a,
-                                    "x0": x0c, "mask": mask, "value": value},
-                                   {"states": states, "rates": rates, "h0": h0})
+                ran = _run_graphed(
+                    "forward",
+                    op,
+                    activation,
+                    _fwd_body(op, activation),
+                    {
+                        "prep": prep,
+                        "drive": drive,
+                        "alpha": a,
+                        "x0": x0c,
+                        "mask": mask,
+                        "value": value,
+                    },
+                    {"states": states, "rates": rates, "h0": h0},
+                )
             if not ran:
-                _forward_loop(op, activation, prep, drive, a, x0c, mask, value, states,
-                              rates, h0)
+                _forward_loop(op, activation, prep, drive, a, x0c, mask, value, states, rates, h0)
         return states, rates
 
     @staticmethod
@@ -380,23 +466,32 @@ class _FusedScan(torch.autograd.Function):
         op, activation = ctx.op, ctx.activation
         needs = ctx.needs_input_grad
         if needs[4]:
-            raise RuntimeError("the fused scan does not differentiate alpha; "
-                               "use method='autograd'")
+            raise RuntimeError("the fused scan does not differentiate alpha; use method='autograd'")
         if torch.is_grad_enabled():
             # create_graph=True: recompute under autograd so the gradient is differentiable.
-            return _double_backward(ctx, op, activation, drive, x0, alpha, mask, value,
-                                    weights, g_states, g_rates)
+            return _double_backward(
+                ctx, op, activation, drive, x0, alpha, mask, value, weights, g_states, g_rates
+            )
         T = states.shape[0]
         if T == 0 or (g_states is None and g_rates is None):
-            return (None, None, torch.zeros_like(drive) if needs[2] else None,
-                    torch.zeros_like(x0) if needs[3] else None, None, None,
-                    torch.zeros_like(value) if needs[6] else None,
-                    *(torch.zeros_like(w) if n else None
-                      for n, w in zip(needs[7:], weights, strict=True)))
+            return (
+                None,
+                None,
+                torch.zeros_like(drive) if needs[2] else None,
+                torch.zeros_like(x0) if needs[3] else None,
+                None,
+                None,
+                torch.zeros_like(value) if needs[6] else None,
+                *(
+                    torch.zeros_like(w) if n else None
+                    for n, w in zip(needs[7:], weights, strict=True)
+                ),
+            )
         uniform = op.uniform_alpha
         decay = 1.0 - alpha
-        fp = activation_derivative(activation, states, rates,
-                                   out=_buffers.empty(states.shape, states.dtype, states.device))
+        fp = activation_derivative(
+            activation, states, rates, out=_buffers.empty(states.shape, states.dtype, states.device)
+        )
         h0 = schema.activation(activation).function(x0)
         fp0 = activation_derivative(activation, x0, h0)
         if mask is not None:
@@ -417,18 +512,29 @@ class _FusedScan(torch.autograd.Function):
         ran = False
         if _graphs_wanted(lam):
             out_lam = torch.empty_like(lam)
-            ran = _run_graphed("backward", op, activation, _bwd_body(op),
-                               {"prep": prep, "lam_in": lam, "fp": fp, "alpha": uniform,
-                                "decay": decay if uniform is None else None},
-                               {"lam": out_lam, "tmp": tmp})
+            ran = _run_graphed(
+                "backward",
+                op,
+                activation,
+                _bwd_body(op),
+                {
+                    "prep": prep,
+                    "lam_in": lam,
+                    "fp": fp,
+                    "alpha": uniform,
+                    "decay": decay if uniform is None else None,
+                },
+                {"lam": out_lam, "tmp": tmp},
+            )
             if ran:
                 lam = out_lam
         if not ran:
             _backward_loop(op, prep, lam, fp, uniform, decay, tmp)
         grad_x0 = None
         if needs[3]:
-            grad_x0 = torch.addcmul(fp0 * tmp * (1.0 if uniform is None else uniform),
-                                    decay, lam[0])
+            grad_x0 = torch.addcmul(
+                fp0 * tmp * (1.0 if uniform is None else uniform), decay, lam[0]
+            )
         # dL/d(drive[t] + W h[t]) = alpha * lam[t]
         delta = lam.mul_(alpha if uniform is None else uniform)
         grad_w = op.weight_grads(weights, delta, h0, rates, needs[7:])
@@ -443,17 +549,22 @@ class _FusedScan(torch.autograd.Function):
         return (None, None, grad_drive, grad_x0, None, None, grad_value, *grad_w)
 
 
-def _double_backward(ctx, op, activation, drive, x0, alpha, mask, value, weights,
-                     g_states, g_rates):
+def _double_backward(
+    ctx, op, activation, drive, x0, alpha, mask, value, weights, g_states, g_rates
+):
     needs = ctx.needs_input_grad
     slots = [(2, drive), (3, x0), (6, value)] + [(7 + i, w) for i, w in enumerate(weights)]
     wanted = [(i, t) for i, t in slots if needs[i]]
     with torch.enable_grad():
         states, rates = _autograd_loop(op, activation, weights, drive, x0, alpha, mask, value)
         outs = [(o, g) for o, g in ((states, g_states), (rates, g_rates)) if g is not None]
-        grads = torch.autograd.grad([o for o, _ in outs], [t for _, t in wanted],
-                                    [g for _, g in outs], create_graph=True,
-                                    allow_unused=True)
+        grads = torch.autograd.grad(
+            [o for o, _ in outs],
+            [t for _, t in wanted],
+            [g for _, g in outs],
+            create_graph=True,
+            allow_unused=True,
+        )
     out: list[torch.Tensor | None] = [None] * (7 + len(weights))
     for (i, t), g in zip(wanted, grads, strict=True):
         out[i] = torch.zeros_like(t) if g is None else g
@@ -461,11 +572,17 @@ def _double_backward(ctx, op, activation, drive, x0, alpha, mask, value, weights
 
 
 # ---------------------------------------------------------------------------- entry point
-def leaky_scan(weight: torch.Tensor | OperatorWeights, drive: torch.Tensor, x0: torch.Tensor,
-               alpha: torch.Tensor, activation: str,
-               clamp: tuple[torch.Tensor, torch.Tensor] | None = None, *,
-               method: str = "auto", return_rates: bool = False,
-               ) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
+def leaky_scan(
+    weight: torch.Tensor | OperatorWeights,
+    drive: torch.Tensor,
+    x0: torch.Tensor,
+    alpha: torch.Tensor,
+    activation: str,
+    clamp: tuple[torch.Tensor, torch.Tensor] | None = None,
+    *,
+    method: str = "auto",
+    return_rates: bool = False,
+) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
     """Run the leaky recurrence; returns states ``(T, B, H)`` (and rates if asked).
 
     Parameters
@@ -501,8 +618,9 @@ def leaky_scan(weight: torch.Tensor | OperatorWeights, drive: torch.Tensor, x0: 
     (torch.Size([6, 3, 4]), True)
     """
     if method not in SCAN_METHODS:
-        raise ValueError(f"method must be one of {', '.join(map(repr, SCAN_METHODS))}; "
-                         f"got {method!r}")
+        raise ValueError(
+            f"method must be one of {', '.join(map(repr, SCAN_METHODS))}; got {method!r}"
+        )
     schema.activation(activation)  # ValueError naming the ones there are
     if isinstance(weight, torch.Tensor):
         op: RecurrentOperator = DenseOperator()
@@ -518,8 +636,7 @@ def leaky_scan(weight: torch.Tensor | OperatorWeights, drive: torch.Tensor, x0: 
         value = torch.as_tensor(clamp[1], dtype=drive.dtype, device=drive.device).expand(H)
     grad_alpha = alpha.requires_grad and torch.is_grad_enabled()
     # One alpha for every unit (one tau): a scalar factor instead of scaled weight copies.
-    uniform = (not alpha.requires_grad and alpha.numel() > 0
-               and bool((alpha == alpha[0]).all()))
+    uniform = not alpha.requires_grad and alpha.numel() > 0 and bool((alpha == alpha[0]).all())
     op.uniform_alpha = float(alpha[0]) if uniform else None
     if method == "auto":
         method = "autograd" if grad_alpha else "fused"
@@ -527,8 +644,7 @@ def leaky_scan(weight: torch.Tensor | OperatorWeights, drive: torch.Tensor, x0: 
         raise ValueError("the fused scan does not differentiate alpha; use method='autograd'")
 
     if method == "fused":
-        states, rates = _FusedScan.apply(op, activation, drive, x0, alpha, mask, value,
-                                         *weights)
+        states, rates = _FusedScan.apply(op, activation, drive, x0, alpha, mask, value, *weights)
     else:
         states, rates = _autograd_loop(op, activation, weights, drive, x0, alpha, mask, value)
     return (states, rates) if return_rates else states

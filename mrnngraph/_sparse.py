@@ -33,9 +33,17 @@ from torch import nn
 from ._scan import OperatorWeights
 from .circuit import CompiledCircuit
 
-__all__ = ["BlockOperator", "BlockSparse", "block_coverage", "choose_sparse", "mask_select",
-           "SPARSE_MIN_UNITS", "SPARSE_MAX_COVERAGE", "SPARSE_MIN_BLOCK_ENTRIES",
-           "SPARSE_MAX_GROUPS"]
+__all__ = [
+    "BlockOperator",
+    "BlockSparse",
+    "block_coverage",
+    "choose_sparse",
+    "mask_select",
+    "SPARSE_MIN_UNITS",
+    "SPARSE_MAX_COVERAGE",
+    "SPARSE_MIN_BLOCK_ENTRIES",
+    "SPARSE_MAX_GROUPS",
+]
 
 #: ``sparse=None`` picks block-sparse execution from this many recurrent units ...
 SPARSE_MIN_UNITS = 256
@@ -89,9 +97,11 @@ def choose_sparse(circuit: CompiledCircuit) -> bool:
         return False
     covered = sum(b.mask.numel() for b in blocks)
     shapes = {(*b.mask.shape, bool(b.trainable)) for b in blocks}
-    return (covered <= SPARSE_MAX_COVERAGE * H * H
-            and covered >= SPARSE_MIN_BLOCK_ENTRIES * len(blocks)
-            and len(shapes) <= SPARSE_MAX_GROUPS)
+    return (
+        covered <= SPARSE_MAX_COVERAGE * H * H
+        and covered >= SPARSE_MIN_BLOCK_ENTRIES * len(blocks)
+        and len(shapes) <= SPARSE_MAX_GROUPS
+    )
 
 
 @dataclass(frozen=True)
@@ -138,8 +148,13 @@ class BlockOperator:
 
     uniform_alpha: float | None = None
 
-    def __init__(self, groups: list[_Group], src_idx: list[torch.Tensor],
-                 dst_idx: list[torch.Tensor], hidden_size: int):
+    def __init__(
+        self,
+        groups: list[_Group],
+        src_idx: list[torch.Tensor],
+        dst_idx: list[torch.Tensor],
+        hidden_size: int,
+    ):
         self.groups = groups
         self.src_idx = src_idx
         self.dst_idx = dst_idx
@@ -147,9 +162,14 @@ class BlockOperator:
 
     def key(self) -> tuple:
         # The index tensors are baked into a captured CUDA graph by address.
-        return ("blocks", self.uniform_alpha,
-                tuple((g.nb, g.nd, g.ns, s.data_ptr(), d.data_ptr())
-                      for g, s, d in zip(self.groups, self.src_idx, self.dst_idx, strict=True)))
+        return (
+            "blocks",
+            self.uniform_alpha,
+            tuple(
+                (g.nb, g.nd, g.ns, s.data_ptr(), d.data_ptr())
+                for g, s, d in zip(self.groups, self.src_idx, self.dst_idx, strict=True)
+            ),
+        )
 
     def _products(self, weights, h: torch.Tensor):
         """``(group, dst chunk index, [nb, B, nd] block outputs W_k h[src_k])`` per group."""
@@ -161,8 +181,15 @@ class BlockOperator:
     def forward_prep(self, weights, alpha: torch.Tensor) -> tuple:
         return self.backward_prep(weights, alpha)
 
-    def step_(self, prep: tuple, h: torch.Tensor, d: torch.Tensor, x: torch.Tensor,
-              alpha: torch.Tensor | float, out: torch.Tensor) -> None:
+    def step_(
+        self,
+        prep: tuple,
+        h: torch.Tensor,
+        d: torch.Tensor,
+        x: torch.Tensor,
+        alpha: torch.Tensor | float,
+        out: torch.Tensor,
+    ) -> None:
         # lerp(x, d + W h, alpha) = lerp(x, d, alpha) + alpha * W h: the block products
         # are scattered straight into the state, scaled on the way.
         n = len(self.groups)
@@ -186,23 +213,27 @@ class BlockOperator:
         # over every weight per call costs more than one per step unless T is long.
         if self.uniform_alpha is not None:
             return tuple(weights)
-        rows = tuple(_gather(alpha[None], g.cd, d).reshape(g.nb, 1, g.nd)
-                     for g, d in zip(self.groups, self.dst_idx, strict=True))
+        rows = tuple(
+            _gather(alpha[None], g.cd, d).reshape(g.nb, 1, g.nd)
+            for g, d in zip(self.groups, self.dst_idx, strict=True)
+        )
         return (*weights, *rows)
 
     def rmatvec_(self, prep: tuple, lam: torch.Tensor, out: torch.Tensor) -> None:
         B, n = lam.shape[0], len(self.groups)
         rows = prep[n:] if self.uniform_alpha is None else (None,) * n
         out.zero_()
-        for g, s, d, w, a in zip(self.groups, self.src_idx, self.dst_idx, prep[:n], rows,
-                                 strict=True):
+        for g, s, d, w, a in zip(
+            self.groups, self.src_idx, self.dst_idx, prep[:n], rows, strict=True
+        ):
             ls = _gather(lam, g.cd, d).reshape(B, g.nb, g.nd).transpose(0, 1)
             if a is not None:
                 ls = ls * a
             _scatter_add_(out, g.cs, s, torch.bmm(ls, w))
 
-    def weight_grads(self, weights, delta: torch.Tensor, h0: torch.Tensor,
-                     rates: torch.Tensor, needs) -> list[torch.Tensor | None]:
+    def weight_grads(
+        self, weights, delta: torch.Tensor, h0: torch.Tensor, rates: torch.Tensor, needs
+    ) -> list[torch.Tensor | None]:
         if not any(needs):
             return [None] * len(weights)
         H = delta.shape[-1]
@@ -216,8 +247,8 @@ class BlockOperator:
                 continue
             grad = torch.empty_like(w)
             for k, (a, c) in enumerate(zip(g.dst_starts, g.src_starts, strict=True)):
-                torch.mm(delta[0, :, a:a + g.nd].t(), h0[:, c:c + g.ns], out=grad[k])
-                grad[k].addmm_(d2[:, a:a + g.nd].t(), r2[:, c:c + g.ns])
+                torch.mm(delta[0, :, a : a + g.nd].t(), h0[:, c : c + g.ns], out=grad[k])
+                grad[k].addmm_(d2[:, a : a + g.nd].t(), r2[:, c : c + g.ns])
             out.append(grad)
         return out
 
@@ -230,8 +261,12 @@ class BlockOperator:
 
 
 #: Same-size integer types for the bitwise select of :func:`mask_select`.
-_BITS = {torch.float64: torch.int64, torch.float32: torch.int32, torch.float16: torch.int16,
-         torch.bfloat16: torch.int16}
+_BITS = {
+    torch.float64: torch.int64,
+    torch.float32: torch.int32,
+    torch.float16: torch.int16,
+    torch.bfloat16: torch.int16,
+}
 
 
 class _BitSelect(torch.autograd.Function):
@@ -246,8 +281,9 @@ class _BitSelect(torch.autograd.Function):
         return torch.bitwise_and(x.view(keep.dtype), keep).view(x.dtype)
 
     @staticmethod
-    def setup_context(ctx: torch.autograd.function.FunctionCtx, inputs: tuple,
-                      output: torch.Tensor) -> None:
+    def setup_context(
+        ctx: torch.autograd.function.FunctionCtx, inputs: tuple, output: torch.Tensor
+    ) -> None:
         ctx.save_for_backward(inputs[1])
 
     @staticmethod
@@ -276,9 +312,14 @@ def mask_select(x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     return _BitSelect.apply(x, mask.to(bits).neg_())
 
 
-def unrepresentable(name: str, w: torch.Tensor, mask: torch.Tensor, sign: torch.Tensor | None,
-                    frozen_where: torch.Tensor | None = None,
-                    frozen: torch.Tensor | None = None) -> str | None:
+def unrepresentable(
+    name: str,
+    w: torch.Tensor,
+    mask: torch.Tensor,
+    sign: torch.Tensor | None,
+    frozen_where: torch.Tensor | None = None,
+    frozen: torch.Tensor | None = None,
+) -> str | None:
     """Why effective weights ``w`` ``[dst, src]`` cannot come out of a constrained
     parametrization (non-zero off ``mask``, against the per-source ``sign``, different from
     ``frozen`` where ``frozen_where``), or None if they can."""
@@ -288,11 +329,19 @@ def unrepresentable(name: str, w: torch.Tensor, mask: torch.Tensor, sign: torch.
     if sign is not None:
         s = sign.to(w.device)[None, :]
         bad = mask & (((s > 0) & (w < 0)) | ((s < 0) & (w > 0)))
-        checks.append(("against the sign of their source unit (Dale's law)",
-                       bad if free is None else bad & free))
+        checks.append(
+            (
+                "against the sign of their source unit (Dale's law)",
+                bad if free is None else bad & free,
+            )
+        )
     if frozen_where is not None and frozen is not None:
-        checks.append(("different from the frozen weights (trainable=False or zero "
-                       "projections)", frozen_where & (w != frozen)))
+        checks.append(
+            (
+                "different from the frozen weights (trainable=False or zero projections)",
+                frozen_where & (w != frozen),
+            )
+        )
     found = []
     for what, bad in checks:
         n = int(bad.sum())
@@ -310,8 +359,9 @@ def _gather(x: torch.Tensor, c: int, idx: torch.Tensor) -> torch.Tensor:
     return x.view(B, H // c, c).index_select(1, idx)
 
 
-def _scatter_add_(out: torch.Tensor, c: int, idx: torch.Tensor, y: torch.Tensor,
-                  scale: float = 1.0) -> None:
+def _scatter_add_(
+    out: torch.Tensor, c: int, idx: torch.Tensor, y: torch.Tensor, scale: float = 1.0
+) -> None:
     """``out[:, units] += scale * y`` for block outputs ``y`` of shape ``[nb, B, n]``."""
     B, H = out.shape
     out.view(B, H // c, c).index_add_(1, idx, y.transpose(0, 1).reshape(B, -1, c), alpha=scale)
@@ -343,14 +393,22 @@ def check_cuts(cuts: Sequence[Any]) -> list[Cut]:
 
 def check_synapses(synapses: Any, n: int) -> torch.Tensor:
     """``synapses`` as a 1-D int64 CPU tensor of indices in ``[0, n)``, else an error."""
-    if not isinstance(synapses, torch.Tensor) or synapses.is_floating_point() \
-            or synapses.is_complex() or synapses.dtype == torch.bool or synapses.dim() != 1:
-        raise TypeError("synapses must be a 1-D integer tensor of synapse indices; got "
-                        f"{synapses!r}")
+    if (
+        not isinstance(synapses, torch.Tensor)
+        or synapses.is_floating_point()
+        or synapses.is_complex()
+        or synapses.dtype == torch.bool
+        or synapses.dim() != 1
+    ):
+        raise TypeError(
+            f"synapses must be a 1-D integer tensor of synapse indices; got {synapses!r}"
+        )
     idx = synapses.cpu().long()
     if idx.numel() and (int(idx.min()) < 0 or int(idx.max()) >= n):
-        raise ValueError(f"synapse indices must be in [0, {n}) (the existing synapses); "
-                         f"got {int(idx.min())} .. {int(idx.max())}")
+        raise ValueError(
+            f"synapse indices must be in [0, {n}) (the existing synapses); "
+            f"got {int(idx.min())} .. {int(idx.max())}"
+        )
     return idx
 
 
@@ -394,8 +452,13 @@ class BlockSparse(nn.Module):
     True
     """
 
-    def __init__(self, circuit: CompiledCircuit, *, device: torch.device | str | None = None,
-                 dtype: torch.dtype | None = None):
+    def __init__(
+        self,
+        circuit: CompiledCircuit,
+        *,
+        device: torch.device | str | None = None,
+        dtype: torch.dtype | None = None,
+    ):
         super().__init__()
         factory = {"device": device, "dtype": dtype or circuit.dtype}
         lay = circuit.layout
@@ -417,8 +480,9 @@ class BlockSparse(nn.Module):
             src_starts = tuple(lay.slice(b.src).start for b in blocks)
             cd, dst_idx = _chunk(dst_starts, nd, H)
             cs, src_idx = _chunk(src_starts, ns, H)
-            g = _Group(nd, ns, dst_starts, src_starts, trainable,
-                       offset if trainable else -1, cd, cs)
+            g = _Group(
+                nd, ns, dst_starts, src_starts, trainable, offset if trainable else -1, cd, cs
+            )
             i = len(groups)
             groups.append(g)
             self._keys.append([(b.src, b.dst) for b in blocks])
@@ -428,11 +492,12 @@ class BlockSparse(nn.Module):
             self.register_buffer(f"dst_idx_{i}", dst_idx.to(device), persistent=False)
             src = (torch.tensor(src_starts)[:, None] + torch.arange(ns)).reshape(-1)
             self.register_buffer(f"mask_{i}", torch.stack([b.mask for b in blocks]).to(device))
-            sign = (circuit.sign_h[src].view(g.nb, 1, ns).to(**factory) if has_sign else None)
+            sign = circuit.sign_h[src].view(g.nb, 1, ns).to(**factory) if has_sign else None
             self.register_buffer(f"sign_{i}", sign, persistent=False)
             n_signed = 0 if sign is None else int((sign != 0).sum())
-            self._signed.append("all" if n_signed == src.numel() else
-                                "some" if n_signed else "none")
+            self._signed.append(
+                "all" if n_signed == src.numel() else "some" if n_signed else "none"
+            )
             frozen = None if trainable else torch.stack([b.weight for b in blocks]).to(**factory)
             self.register_buffer(f"frozen_{i}", frozen)
         self.groups = groups
@@ -442,9 +507,12 @@ class BlockSparse(nn.Module):
     def initial_original(self, circuit: CompiledCircuit) -> torch.Tensor:
         """The flat trainable vector holding the circuit's initial effective blocks (CPU,
         the circuit's dtype: move it with ``.to(original)``)."""
-        parts = [circuit.blocks[key].weight.reshape(-1)
-                 for g, keys in zip(self.groups, self._keys, strict=True) if g.trainable
-                 for key in keys]
+        parts = [
+            circuit.blocks[key].weight.reshape(-1)
+            for g, keys in zip(self.groups, self._keys, strict=True)
+            if g.trainable
+            for key in keys
+        ]
         return torch.cat(parts) if parts else torch.zeros(0, dtype=circuit.dtype)
 
     def effective(self, original: torch.Tensor) -> list[torch.Tensor]:
@@ -455,8 +523,9 @@ class BlockSparse(nn.Module):
                 out.append(self._buffers[f"frozen_{i}"])
                 continue
             # A whole-tensor view has a cheaper backward than a slice of it.
-            flat = (original if g.numel == original.numel()
-                    else original[g.offset:g.offset + g.numel])
+            flat = (
+                original if g.numel == original.numel() else original[g.offset : g.offset + g.numel]
+            )
             # Select, never multiply: masked entries are exactly 0 whatever the raw
             # value (NaN, inf), and their gradient is exactly 0.
             w = mask_select(flat.view(g.nb, g.nd, g.ns), self._buffers[f"mask_{i}"])
@@ -470,9 +539,12 @@ class BlockSparse(nn.Module):
 
     def operator(self) -> BlockOperator:
         n = len(self.groups)
-        return BlockOperator(self.groups, [self._buffers[f"src_idx_{i}"] for i in range(n)],
-                             [self._buffers[f"dst_idx_{i}"] for i in range(n)],
-                             self.hidden_size)
+        return BlockOperator(
+            self.groups,
+            [self._buffers[f"src_idx_{i}"] for i in range(n)],
+            [self._buffers[f"dst_idx_{i}"] for i in range(n)],
+            self.hidden_size,
+        )
 
     def blocks(self, original: torch.Tensor) -> OperatorWeights:
         """What the model passes to :func:`mrnngraph._scan.leaky_scan` in sparse mode."""
@@ -484,7 +556,7 @@ class BlockSparse(nn.Module):
         out = original.new_zeros(H, H)
         for g, w in zip(self.groups, self.effective(original), strict=True):
             for k, (a, c) in enumerate(zip(g.dst_starts, g.src_starts, strict=True)):
-                out[a:a + g.nd, c:c + g.ns] = w[k]
+                out[a : a + g.nd, c : c + g.ns] = w[k]
         return out
 
     def right_inverse(self, value: torch.Tensor) -> torch.Tensor:
@@ -495,20 +567,27 @@ class BlockSparse(nn.Module):
             return value
         H = self.hidden_size
         if value.shape != (H, H):
-            raise ValueError(f"block-sparse weight_hh takes a dense ({H}, {H}) matrix or the "
-                             f"flat vector of {self.n_original} block entries; "
-                             f"got {tuple(value.shape)}")
+            raise ValueError(
+                f"block-sparse weight_hh takes a dense ({H}, {H}) matrix or the "
+                f"flat vector of {self.n_original} block entries; "
+                f"got {tuple(value.shape)}"
+            )
         frozen_where = torch.zeros(H, H, dtype=torch.bool, device=value.device)
         frozen = value.new_zeros(H, H)
         for i, g in enumerate(self.groups):
             if not g.trainable:
                 f = self._buffers[f"frozen_{i}"]
-                for view, fview, b in zip(self._dense_blocks(frozen_where, i),
-                                          self._dense_blocks(frozen, i), f, strict=True):
+                for view, fview, b in zip(
+                    self._dense_blocks(frozen_where, i),
+                    self._dense_blocks(frozen, i),
+                    f,
+                    strict=True,
+                ):
                     view.fill_(True)
                     fview.copy_(b)
-        problem = unrepresentable("weight_hh", value, self.mask.to(value.device), self.sign,
-                                  frozen_where, frozen)
+        problem = unrepresentable(
+            "weight_hh", value, self.mask.to(value.device), self.sign, frozen_where, frozen
+        )
         if problem is not None:
             raise ValueError(problem)
         return self.original_from_dense(value)
@@ -516,9 +595,12 @@ class BlockSparse(nn.Module):
     def original_from_dense(self, value: torch.Tensor) -> torch.Tensor:
         """The trainable blocks' entries of a dense ``[H, H]`` tensor as one flat vector, in
         the order of the parameter, unchecked (e.g. a dense model's gradient)."""
-        parts = [value[a:a + g.nd, c:c + g.ns].reshape(-1)
-                 for g in self.groups if g.trainable
-                 for a, c in zip(g.dst_starts, g.src_starts, strict=True)]
+        parts = [
+            value[a : a + g.nd, c : c + g.ns].reshape(-1)
+            for g in self.groups
+            if g.trainable
+            for a, c in zip(g.dst_starts, g.src_starts, strict=True)
+        ]
         return torch.cat(parts) if parts else value.new_zeros(0)
 
     # ------------------------------------------------------------------ cuts
@@ -563,8 +645,14 @@ class BlockSparse(nn.Module):
         are not stored: they have nothing to cut.
         """
         cuts = check_cuts(cuts)
-        flats = [torch.nonzero(self._buffers[f"mask_{i}"].reshape(-1)).reshape(-1)
-                 for i in range(len(self.groups))] if synapses is not None else []
+        flats = (
+            [
+                torch.nonzero(self._buffers[f"mask_{i}"].reshape(-1)).reshape(-1)
+                for i in range(len(self.groups))
+            ]
+            if synapses is not None
+            else []
+        )
         if synapses is not None:
             synapses = check_synapses(synapses, sum(f.numel() for f in flats))
         out = {}
@@ -592,8 +680,9 @@ class BlockSparse(nn.Module):
                 out[name] = edited
         return out
 
-    def masked(self, *cuts: Cut,
-               synapses: torch.Tensor | None = None) -> AbstractContextManager[BlockSparse]:
+    def masked(
+        self, *cuts: Cut, synapses: torch.Tensor | None = None
+    ) -> AbstractContextManager[BlockSparse]:
         """Context manager: inside, the blocks read as with :meth:`cut`'s buffers; on exit
         (also when the block raises) the original buffer tensors are back. As
         :meth:`mrnngraph.model.Constrained.masked`."""
@@ -616,8 +705,10 @@ class BlockSparse(nn.Module):
     def _dense_blocks(self, dense: torch.Tensor, i: int) -> list[torch.Tensor]:
         """Views of group ``i``'s blocks inside a dense ``[H, H]`` tensor."""
         g = self.groups[i]
-        return [dense[a:a + g.nd, c:c + g.ns]
-                for a, c in zip(g.dst_starts, g.src_starts, strict=True)]
+        return [
+            dense[a : a + g.nd, c : c + g.ns]
+            for a, c in zip(g.dst_starts, g.src_starts, strict=True)
+        ]
 
     def _covered(self, device: torch.device) -> torch.Tensor:
         """``[H, H]`` bool: True inside the blocks this parametrization stores."""
@@ -646,11 +737,16 @@ class BlockSparse(nn.Module):
             return f"{keys['0.mask']} is missing"
         outside = ~self._covered(mask.device)
         if bool((mask.bool() & outside).any()):
-            return (f"{keys['0.mask']} has synapses outside the declared recurrent blocks of "
-                    "this block-sparse model (another graph, or a projection whose mask is "
-                    "empty in one circuit and not in the other)")
-        if frozen is not None and trainable is not None and bool(
-                ((frozen != 0) & ~trainable.bool() & outside.to(frozen.device)).any()):
+            return (
+                f"{keys['0.mask']} has synapses outside the declared recurrent blocks of "
+                "this block-sparse model (another graph, or a projection whose mask is "
+                "empty in one circuit and not in the other)"
+            )
+        if (
+            frozen is not None
+            and trainable is not None
+            and bool(((frozen != 0) & ~trainable.bool() & outside.to(frozen.device)).any())
+        ):
             return f"{keys['0.frozen']} has weights outside the declared recurrent blocks"
         out: dict[str, torch.Tensor] = {}
         parts = []
@@ -659,8 +755,10 @@ class BlockSparse(nn.Module):
             if g.trainable:
                 parts += [b.reshape(-1) for b in self._dense_blocks(raw, i)]
             elif frozen is None:
-                return (f"{keys['0.frozen']} is missing: this model has frozen projections "
-                        f"{self._keys[i]}")
+                return (
+                    f"{keys['0.frozen']} is missing: this model has frozen projections "
+                    f"{self._keys[i]}"
+                )
             else:
                 out[f"{prefix}0.frozen_{i}"] = torch.stack(self._dense_blocks(frozen, i))
         for key in keys.values():
@@ -669,8 +767,9 @@ class BlockSparse(nn.Module):
         state.update(out)
         return None
 
-    def state_to_dense(self, state: dict, prefix: str, frozen: torch.Tensor | None,
-                       trainable: torch.Tensor | None) -> str | None:
+    def state_to_dense(
+        self, state: dict, prefix: str, frozen: torch.Tensor | None, trainable: torch.Tensor | None
+    ) -> str | None:
         """Rewrite, in ``state``, this block form under ``prefix`` into a dense model's
         entries; ``frozen`` and ``trainable`` are the dense model's own buffers (None if
         it has none), whose frozen blocks are overwritten with the stored ones.
@@ -681,10 +780,15 @@ class BlockSparse(nn.Module):
         key = prefix + "original"
         original = state.get(key)
         if not isinstance(original, torch.Tensor) or original.shape != (self.n_original,):
-            shape = (tuple(original.shape) if isinstance(original, torch.Tensor)
-                     else type(original).__name__)
-            return (f"{key}: expected the flat vector of this circuit's {self.n_original} "
-                    f"trainable block entries; got {shape}")
+            shape = (
+                tuple(original.shape)
+                if isinstance(original, torch.Tensor)
+                else type(original).__name__
+            )
+            return (
+                f"{key}: expected the flat vector of this circuit's {self.n_original} "
+                f"trainable block entries; got {shape}"
+            )
         raw = original.new_zeros(H, H)
         mask = torch.zeros(H, H, dtype=torch.bool, device=original.device)
         dense_frozen = None if frozen is None else frozen.detach().clone()
@@ -696,7 +800,7 @@ class BlockSparse(nn.Module):
                 return f"{mkey}: expected a mask of shape {(g.nb, g.nd, g.ns)}"
             used.append(mkey)
             if g.trainable:
-                w = original[g.offset:g.offset + g.numel].view(g.nb, g.nd, g.ns)
+                w = original[g.offset : g.offset + g.numel].view(g.nb, g.nd, g.ns)
             else:
                 fkey = f"{prefix}0.frozen_{i}"
                 w = state.get(fkey)
@@ -730,11 +834,12 @@ class BlockSparse(nn.Module):
             m = self._buffers[f"mask_{i}"]
             out = out.to(m.device)
             for k, (a, c) in enumerate(zip(g.dst_starts, g.src_starts, strict=True)):
-                out[a:a + g.nd, c:c + g.ns] = m[k]
+                out[a : a + g.nd, c : c + g.ns] = m[k]
         return out
 
     def extra_repr(self) -> str:
         nb = sum(g.nb for g in self.groups)
-        return (f"hidden_size={self.hidden_size}, blocks={nb}, groups={len(self.groups)}, "
-                f"trainable_entries={self.n_original}")
-
+        return (
+            f"hidden_size={self.hidden_size}, blocks={nb}, groups={len(self.groups)}, "
+            f"trainable_entries={self.n_original}"
+        )

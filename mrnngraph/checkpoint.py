@@ -38,8 +38,17 @@ from .errors import CircuitWarning, GraphError
 from .model import MultiRegionRNN, same_bits
 from .validation import Spec
 
-__all__ = ["save_model", "load_model", "load_checkpoint", "Checkpoint", "spec_to_graph",
-           "circuit_fingerprint", "checksum", "FORMAT", "VERSION"]
+__all__ = [
+    "save_model",
+    "load_model",
+    "load_checkpoint",
+    "Checkpoint",
+    "spec_to_graph",
+    "circuit_fingerprint",
+    "checksum",
+    "FORMAT",
+    "VERSION",
+]
 
 #: The ``format`` entry of every checkpoint file.
 FORMAT = "mrnngraph-checkpoint"
@@ -135,15 +144,24 @@ def circuit_fingerprint(circuit: CompiledCircuit) -> str:
         h.update(f"{t.dtype}{tuple(t.shape)}".encode())
         h.update(t.view(torch.uint8).numpy().tobytes() if t.numel() else b"")
 
-    h.update(json.dumps([lay.regions, lay.inputs, lay.outputs,
-                         [lay.sizes[n] for n in lay.names]]).encode())
+    h.update(
+        json.dumps(
+            [lay.regions, lay.inputs, lay.outputs, [lay.sizes[n] for n in lay.names]]
+        ).encode()
+    )
     for key in sorted(circuit.blocks):
         b = circuit.blocks[key]
         h.update(json.dumps([b.src, b.dst, b.family, b.zero, b.trainable]).encode())
         add(b.weight)
         add(b.mask)
-    for t in (circuit.sign_h, circuit.sign_i, circuit.bias, circuit.x0, circuit.tau,
-              circuit.learnable_bias):
+    for t in (
+        circuit.sign_h,
+        circuit.sign_i,
+        circuit.bias,
+        circuit.x0,
+        circuit.tau,
+        circuit.learnable_bias,
+    ):
         add(t)
     return h.hexdigest()
 
@@ -158,14 +176,23 @@ def _compile_quiet(G: nx.DiGraph, compile_opts: dict[str, Any]) -> CompiledCircu
     # Graph warnings (unreachable regions, ...) were shown when the model was first built.
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", CircuitWarning)
-        return compile_graph(G, seed=compile_opts["seed"], order=compile_opts["order"],
-                             spectral_radius=compile_opts["spectral_radius"],
-                             dtype=getattr(torch, compile_opts["dtype"]))
+        return compile_graph(
+            G,
+            seed=compile_opts["seed"],
+            order=compile_opts["order"],
+            spectral_radius=compile_opts["spectral_radius"],
+            dtype=getattr(torch, compile_opts["dtype"]),
+        )
 
 
-def save_model(model: MultiRegionRNN, path: str | os.PathLike, *, graph: nx.DiGraph | None = None,
-               spectral_radius: float | None = None,
-               metadata: dict[str, Any] | None = None) -> Path:
+def save_model(
+    model: MultiRegionRNN,
+    path: str | os.PathLike,
+    *,
+    graph: nx.DiGraph | None = None,
+    spectral_radius: float | None = None,
+    metadata: dict[str, Any] | None = None,
+) -> Path:
     """Save ``model`` (circuit graph, compile options, hyper-parameters, weights) to one file.
 
     Parameters
@@ -216,16 +243,20 @@ def save_model(model: MultiRegionRNN, path: str | os.PathLike, *, graph: nx.DiGr
     circuit = model.circuit
     if spectral_radius is None:
         spectral_radius = getattr(circuit, "spectral_radius", None)
-    compile_opts = {"seed": int(circuit.seed), "order": list(circuit.spec.nodes),
-                    "spectral_radius": None if spectral_radius is None else float(spectral_radius),
-                    "dtype": str(circuit.dtype).removeprefix("torch.")}
+    compile_opts = {
+        "seed": int(circuit.seed),
+        "order": list(circuit.spec.nodes),
+        "spectral_radius": None if spectral_radius is None else float(spectral_radius),
+        "dtype": str(circuit.dtype).removeprefix("torch."),
+    }
     G = graph if graph is not None else spec_to_graph(circuit.spec)
     fingerprint = circuit_fingerprint(circuit)
     if circuit_fingerprint(_compile_quiet(G, compile_opts)) != fingerprint:
         raise ValueError(
             f"compiling the {'given graph' if graph is not None else 'circuit spec'} with seed "
             f"{circuit.seed} does not reproduce the model's circuit; pass the graph it was "
-            "compiled from, and spectral_radius= if it was compiled with one")
+            "compiled from, and spectral_radius= if it was compiled with one"
+        )
     if metadata is not None and not isinstance(metadata, dict):
         raise TypeError(f"metadata must be a dict; got {type(metadata).__name__}")
     state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
@@ -258,14 +289,18 @@ def _refuse_unloadable(model: MultiRegionRNN, state: dict[str, torch.Tensor]) ->
     for key in sorted(params) + list(model.LEARNED_BUFFERS):
         bad = int((~state[key].isfinite()).sum())
         if bad:
-            raise ValueError(f"{'parameter' if key in params else 'tensor'} {key!r} has {bad} "
-                             "non-finite entries (NaN or inf); a checkpoint holds finite "
-                             "values only")
+            raise ValueError(
+                f"{'parameter' if key in params else 'tensor'} {key!r} has {bad} "
+                "non-finite entries (NaN or inf); a checkpoint holds finite "
+                "values only"
+            )
     edited = model.structure_mismatches()
     if edited:
-        raise ValueError(f"buffers {edited} differ from what the model's circuit gives (edited "
-                         "by hand, or saved inside mrnngraph.perturb?); a checkpoint stores "
-                         "the circuit's structure unchanged")
+        raise ValueError(
+            f"buffers {edited} differ from what the model's circuit gives (edited "
+            "by hand, or saved inside mrnngraph.perturb?); a checkpoint stores "
+            "the circuit's structure unchanged"
+        )
 
 
 # --------------------------------------------------------------------------- load
@@ -287,11 +322,17 @@ def _read_payload(path: Path) -> Any:
         try:
             return torch.load(fh, map_location="cpu", weights_only=True)
         except pickle.UnpicklingError as err:
-            raise _fail(name, "refused: it holds objects other than tensors and plain "
-                        f"values (checkpoints are read with weights_only=True): {err}") from None
+            raise _fail(
+                name,
+                "refused: it holds objects other than tensors and plain "
+                f"values (checkpoints are read with weights_only=True): {err}",
+            ) from None
         except Exception as err:  # noqa: BLE001 - any failure of the reader is a bad file
-            raise _fail(name, "not a readable checkpoint (truncated or corrupt file?): "
-                        f"{type(err).__name__}: {err}") from None
+            raise _fail(
+                name,
+                "not a readable checkpoint (truncated or corrupt file?): "
+                f"{type(err).__name__}: {err}",
+            ) from None
 
 
 def _is_real(v: Any) -> bool:
@@ -300,8 +341,10 @@ def _is_real(v: Any) -> bool:
 
 #: Type checks of the stored model options: name -> (check, what it must be).
 _HPARAM_TYPES: dict[str, tuple[Any, str]] = {
-    "dt": (_is_real, "a number"), "tau": (_is_real, "a number"),
-    "noise_std": (_is_real, "a number"), "input_noise_std": (_is_real, "a number"),
+    "dt": (_is_real, "a number"),
+    "tau": (_is_real, "a number"),
+    "noise_std": (_is_real, "a number"),
+    "input_noise_std": (_is_real, "a number"),
     "activation": (lambda v: isinstance(v, str), "a str"),
     "scan": (lambda v: isinstance(v, str), "a str"),
     "batch_first": (lambda v: isinstance(v, bool), "a bool"),
@@ -317,23 +360,37 @@ def _check_payload(payload: Any, name: str) -> None:
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:
         raise _fail(name, f"not an mrnngraph checkpoint (no format {FORMAT!r})")
     if payload.get("version") != VERSION:
-        raise _fail(name, f"has checkpoint version {payload.get('version')!r}; this "
-                    f"mrnngraph reads version {VERSION}")
-    for key, kind in (("graph", str), ("compile", dict), ("model", dict),
-                      ("fingerprint", str), ("metadata", str), ("state_dict", dict)):
+        raise _fail(
+            name,
+            f"has checkpoint version {payload.get('version')!r}; this "
+            f"mrnngraph reads version {VERSION}",
+        )
+    for key, kind in (
+        ("graph", str),
+        ("compile", dict),
+        ("model", dict),
+        ("fingerprint", str),
+        ("metadata", str),
+        ("state_dict", dict),
+    ):
         if key not in payload:
             raise _fail(name, f"entry {key!r} is missing")
         if not isinstance(payload[key], kind):
-            raise _fail(name, f"entry {key!r} must be a {kind.__name__}; got "
-                        f"{type(payload[key]).__name__}")
+            raise _fail(
+                name, f"entry {key!r} must be a {kind.__name__}; got {type(payload[key]).__name__}"
+            )
     if "checksum" in payload and not isinstance(payload["checksum"], str):
         raise _fail(name, "entry 'checksum' must be a str")
     comp = payload["compile"]
-    checks = {"seed": (lambda v: isinstance(v, int) and not isinstance(v, bool), "an int"),
-              "order": (lambda v: isinstance(v, list) and all(isinstance(x, str) for x in v),
-                        "a list of region names"),
-              "spectral_radius": (lambda v: v is None or _is_real(v), "a number or None"),
-              "dtype": (lambda v: v in _DTYPES, f"one of {', '.join(_DTYPES)}")}
+    checks = {
+        "seed": (lambda v: isinstance(v, int) and not isinstance(v, bool), "an int"),
+        "order": (
+            lambda v: isinstance(v, list) and all(isinstance(x, str) for x in v),
+            "a list of region names",
+        ),
+        "spectral_radius": (lambda v: v is None or _is_real(v), "a number or None"),
+        "dtype": (lambda v: v in _DTYPES, f"one of {', '.join(_DTYPES)}"),
+    }
     for key, (ok, what) in checks.items():
         if key not in comp:
             raise _fail(name, f"compile option {key!r} is missing")
@@ -342,8 +399,9 @@ def _check_payload(payload: Any, name: str) -> None:
     for key, value in payload["model"].items():
         if key == "dtype":
             if value not in _DTYPES:
-                raise _fail(name, f"model option 'dtype' must be one of {', '.join(_DTYPES)};"
-                            f" got {value!r}")
+                raise _fail(
+                    name, f"model option 'dtype' must be one of {', '.join(_DTYPES)}; got {value!r}"
+                )
             continue
         if key not in _HPARAM_TYPES:
             raise _fail(name, f"unknown model option {key!r}")
@@ -354,8 +412,11 @@ def _check_payload(payload: Any, name: str) -> None:
         raise _fail(name, "model option 'dtype' is missing")
     for key, value in payload["state_dict"].items():
         if not isinstance(key, str) or not isinstance(value, torch.Tensor):
-            raise _fail(name, f"state_dict entry {key!r} must be a tensor under a str key; "
-                        f"got {type(value).__name__}")
+            raise _fail(
+                name,
+                f"state_dict entry {key!r} must be a tensor under a str key; "
+                f"got {type(value).__name__}",
+            )
 
 
 def checksum(payload: dict) -> str:
@@ -367,8 +428,10 @@ def checksum(payload: dict) -> str:
     tensors with the circuit is for.
     """
     h = hashlib.blake2b(digest_size=16)
-    head = {k: payload[k] for k in ("format", "version", "graph", "compile", "model",
-                                    "fingerprint", "metadata")}
+    head = {
+        k: payload[k]
+        for k in ("format", "version", "graph", "compile", "model", "fingerprint", "metadata")
+    }
     h.update(json.dumps(head, sort_keys=True).encode())
     for key in sorted(payload["state_dict"]):
         t = payload["state_dict"][key].detach().cpu().contiguous()
@@ -387,8 +450,7 @@ def _guarded(name: str, what: str, fn: Any, *args: Any, **kwargs: Any) -> Any:
         if isinstance(err, GraphError):
             raise
         raise _fail(name, f"{what}: {err}") from None
-    except (TypeError, KeyError, AttributeError, IndexError, RecursionError,
-            OverflowError) as err:
+    except (TypeError, KeyError, AttributeError, IndexError, RecursionError, OverflowError) as err:
         raise _fail(name, f"{what}: {type(err).__name__}: {err}") from None
 
 
@@ -400,31 +462,42 @@ def _verify_state(model: MultiRegionRNN, state: dict[str, torch.Tensor], name: s
     extra = [k for k in state if k not in expected]
     if missing or extra:
         parts = ([f"missing {', '.join(map(repr, missing))}"] if missing else []) + (
-            [f"unexpected {', '.join(map(repr, extra))}"] if extra else [])
+            [f"unexpected {', '.join(map(repr, extra))}"] if extra else []
+        )
         raise _fail(name, f"the stored weights do not fit the model: {'; '.join(parts)}")
     params = {k for k, _ in model.named_parameters()}
     learned = params | set(model.LEARNED_BUFFERS)  # trained or fitted: finite, not fixed
     for key, ref in expected.items():
         t = state[key]
         if t.shape != ref.shape or t.dtype != ref.dtype:
-            raise _fail(name, f"tensor {key!r} has shape {tuple(t.shape)} and dtype "
-                        f"{str(t.dtype).removeprefix('torch.')}; the model needs "
-                        f"{tuple(ref.shape)} {str(ref.dtype).removeprefix('torch.')}")
+            raise _fail(
+                name,
+                f"tensor {key!r} has shape {tuple(t.shape)} and dtype "
+                f"{str(t.dtype).removeprefix('torch.')}; the model needs "
+                f"{tuple(ref.shape)} {str(ref.dtype).removeprefix('torch.')}",
+            )
         if key in learned:
             bad = int((~t.isfinite()).sum())
             if bad:
-                raise _fail(name, f"{'parameter' if key in params else 'tensor'} {key!r} "
-                            f"has {bad} non-finite entries (NaN or inf)")
+                raise _fail(
+                    name,
+                    f"{'parameter' if key in params else 'tensor'} {key!r} "
+                    f"has {bad} non-finite entries (NaN or inf)",
+                )
         elif not same_bits(t, ref.detach().cpu()):
             n = int((t != ref.detach().cpu()).sum()) if t.numel() else 0
-            raise _fail(name, f"tensor {key!r} differs from what the circuit gives "
-                        f"({n or 'some'} of {t.numel()} entries): masks, signs, frozen "
-                        "weights, alpha and fixed biases come from the circuit, and a "
-                        "checkpoint must hold them unchanged")
+            raise _fail(
+                name,
+                f"tensor {key!r} differs from what the circuit gives "
+                f"({n or 'some'} of {t.numel()} entries): masks, signs, frozen "
+                "weights, alpha and fixed biases come from the circuit, and a "
+                "checkpoint must hold them unchanged",
+            )
 
 
-def load_checkpoint(path: str | os.PathLike, *, device: torch.device | str | None = None,
-                    sparse: bool | None = None) -> Checkpoint:
+def load_checkpoint(
+    path: str | os.PathLike, *, device: torch.device | str | None = None, sparse: bool | None = None
+) -> Checkpoint:
     """Rebuild the model saved by :func:`save_model`, with its graph and metadata.
 
     The file is read with ``torch.load(..., weights_only=True)``: it cannot run code.
@@ -465,24 +538,30 @@ def load_checkpoint(path: str | os.PathLike, *, device: torch.device | str | Non
     name = os.fspath(path)
     payload = _read_payload(path)
     _check_payload(payload, name)
-    if "checksum" in payload and _guarded(name, "checksum", checksum,
-                                          payload) != payload["checksum"]:
-        raise _fail(name, "the file's contents do not match its checksum: it was changed "
-                    "after it was written (a corrupt copy?)")
+    if (
+        "checksum" in payload
+        and _guarded(name, "checksum", checksum, payload) != payload["checksum"]
+    ):
+        raise _fail(
+            name,
+            "the file's contents do not match its checksum: it was changed "
+            "after it was written (a corrupt copy?)",
+        )
     data = _guarded(name, "the stored graph is not valid JSON", json.loads, payload["graph"])
     if not isinstance(data, dict):
         raise _fail(name, "the stored graph must be a JSON object")
     G = _guarded(name, "the stored graph", graph_from_dict, data, source=name)
-    circuit = _guarded(name, "compiling the stored graph", _compile_quiet, G,
-                       payload["compile"])
+    circuit = _guarded(name, "compiling the stored graph", _compile_quiet, G, payload["compile"])
     if circuit_fingerprint(circuit) != payload["fingerprint"]:
-        raise _fail(name, "the stored graph no longer compiles to the circuit it was saved "
-                    "with (was it written by a different version of mrnngraph's compiler, "
-                    "or edited?)")
+        raise _fail(
+            name,
+            "the stored graph no longer compiles to the circuit it was saved "
+            "with (was it written by a different version of mrnngraph's compiler, "
+            "or edited?)",
+        )
     hp = _HPARAMS_BEFORE | dict(payload["model"])
     dtype = getattr(torch, hp.pop("dtype"))
-    model = _guarded(name, "the stored model options", MultiRegionRNN, circuit, dtype=dtype,
-                     **hp)
+    model = _guarded(name, "the stored model options", MultiRegionRNN, circuit, dtype=dtype, **hp)
     state = payload["state_dict"]
     _verify_state(model, state, name)
     model.load_state_dict(state)
@@ -492,15 +571,17 @@ def load_checkpoint(path: str | os.PathLike, *, device: torch.device | str | Non
         model = other
     if device is not None:
         model.to(device)
-    metadata = _guarded(name, "the stored metadata is not valid JSON", json.loads,
-                        payload["metadata"])
+    metadata = _guarded(
+        name, "the stored metadata is not valid JSON", json.loads, payload["metadata"]
+    )
     if not isinstance(metadata, dict):
         raise _fail(name, "the stored metadata must be a JSON object")
     return Checkpoint(model, G, metadata)
 
 
-def load_model(path: str | os.PathLike, *, device: torch.device | str | None = None,
-               sparse: bool | None = None) -> MultiRegionRNN:
+def load_model(
+    path: str | os.PathLike, *, device: torch.device | str | None = None, sparse: bool | None = None
+) -> MultiRegionRNN:
     """Rebuild the model saved by :func:`save_model` (see :func:`load_checkpoint`).
 
     Parameters

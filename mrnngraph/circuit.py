@@ -108,8 +108,9 @@ class Layout:
         parts.sort(key=lambda p: p[1])
         contiguous = all(parts[k][2] == parts[k + 1][1] for k in range(len(parts) - 1))
         if len(spaces) != 1 or not contiguous:
-            raise ValueError(f"the units of group {name!r} are not contiguous; "
-                             "use layout.indices(name)")
+            raise ValueError(
+                f"the units of group {name!r} are not contiguous; use layout.indices(name)"
+            )
         return slice(parts[0][1], parts[-1][2])
 
     def exc_slice(self, name: str) -> slice:
@@ -122,7 +123,8 @@ class Layout:
         """``[H]`` index into :attr:`regions` of each recurrent unit."""
         return torch.repeat_interleave(
             torch.arange(len(self.regions)),
-            torch.tensor([self.sizes[n] for n in self.regions], dtype=torch.long))
+            torch.tensor([self.sizes[n] for n in self.regions], dtype=torch.long),
+        )
 
 
 @dataclass(frozen=True, eq=False)
@@ -197,8 +199,11 @@ class CompiledCircuit:
         return self.bias.dtype
 
     def _sizes(self, family: str) -> tuple[int, int]:
-        dims = {"h": self.layout.hidden_size, "i": self.layout.input_size,
-                "o": self.layout.output_size}
+        dims = {
+            "h": self.layout.hidden_size,
+            "i": self.layout.input_size,
+            "o": self.layout.output_size,
+        }
         src, dst = _FAMILY_SPACES[family]
         return dims[dst], dims[src]
 
@@ -243,8 +248,11 @@ class CompiledCircuit:
         except KeyError:
             raise KeyError(f"the circuit declares no edge ({src!r}, {dst!r})") from None
         space = self.layout.space(src)
-        src_sign = (self.sign_h if space == "h" else self.sign_i)[self.layout.slice(src)] \
-            if space != "o" else torch.zeros(self.layout.sizes[src])
+        src_sign = (
+            (self.sign_h if space == "h" else self.sign_i)[self.layout.slice(src)]
+            if space != "o"
+            else torch.zeros(self.layout.sizes[src])
+        )
         if b.family == "ho":
             src_sign = torch.zeros_like(src_sign)  # readouts are unconstrained decoders
         sign = src_sign.to(self.dtype).expand(b.weight.shape[0], -1)
@@ -252,6 +260,8 @@ class CompiledCircuit:
 
     def __repr__(self) -> str:
         lay = self.layout
-        return (f"CompiledCircuit(regions={len(lay.regions)}, hidden={lay.hidden_size}, "
-                f"inputs={lay.input_size}, outputs={lay.output_size}, "
-                f"projections={len(self.blocks)}, seed={self.seed})")
+        return (
+            f"CompiledCircuit(regions={len(lay.regions)}, hidden={lay.hidden_size}, "
+            f"inputs={lay.input_size}, outputs={lay.output_size}, "
+            f"projections={len(self.blocks)}, seed={self.seed})"
+        )

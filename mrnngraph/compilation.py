@@ -102,8 +102,7 @@ def _fixed_total(cand: torch.Tensor, sparsity: float, g: torch.Generator) -> tor
     return out.view_as(cand)
 
 
-def draw_mask(cand: torch.Tensor, rule: str, sparsity: float,
-              g: torch.Generator) -> torch.Tensor:
+def draw_mask(cand: torch.Tensor, rule: str, sparsity: float, g: torch.Generator) -> torch.Tensor:
     """Draw a boolean mask inside the boolean candidate matrix ``cand`` (``[dst, src]``).
 
     Examples
@@ -134,8 +133,10 @@ def _sub_blocks(e: EdgeSpec, s: NodeSpec, d: NodeSpec) -> list[tuple[slice, slic
     """(rows, cols) of each sub-block the rule is applied in separately."""
     if e.ei is None:
         return [(slice(0, d.size), slice(0, s.size))]
-    return [(_type_range(d, entry[1] if len(entry) == 2 else None), _type_range(s, entry[0]))
-            for entry in e.ei]
+    return [
+        (_type_range(d, entry[1] if len(entry) == 2 else None), _type_range(s, entry[0]))
+        for entry in e.ei
+    ]
 
 
 _LOCAL = threading.local()
@@ -191,7 +192,7 @@ def _unit_signs(node: NodeSpec) -> torch.Tensor:
     out = torch.zeros(node.size)
     if node.typed:
         out[: node.n_exc] = 1.0
-        out[node.n_exc:] = -1.0
+        out[node.n_exc :] = -1.0
     return out
 
 
@@ -206,8 +207,9 @@ def _is_signed(e: EdgeSpec, nodes: dict[str, NodeSpec]) -> bool:
     return nodes[e.src].typed and nodes[e.dst].kind != "output"
 
 
-def _count_rows(mask: torch.Tensor, e: EdgeSpec, nodes: dict[str, NodeSpec],
-                out: torch.Tensor) -> None:
+def _count_rows(
+    mask: torch.Tensor, e: EdgeSpec, nodes: dict[str, NodeSpec], out: torch.Tensor
+) -> None:
     """Realised synapses per target unit into ``out`` (``[3, dst]``, zeros): from E, I
     and unconstrained sources.
 
@@ -224,8 +226,9 @@ def _count_rows(mask: torch.Tensor, e: EdgeSpec, nodes: dict[str, NodeSpec],
         torch.sum(m, 1, dtype=torch.int32, out=out[2])
 
 
-def _row_scales(edges: list[EdgeSpec],
-                counts: dict) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
+def _row_scales(
+    edges: list[EdgeSpec], counts: dict
+) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
     """Per target region of one family: ``(norm, beta)`` per unit (see the module doc)."""
     totals: dict[str, torch.Tensor] = {}
     for e in edges:
@@ -240,9 +243,15 @@ def _row_scales(edges: list[EdgeSpec],
     return scales
 
 
-def _draw_weights(e: EdgeSpec, nodes: dict[str, NodeSpec], mask: torch.Tensor,
-                  norm: torch.Tensor, beta: torch.Tensor, g: torch.Generator,
-                  dtype: torch.dtype) -> torch.Tensor:
+def _draw_weights(
+    e: EdgeSpec,
+    nodes: dict[str, NodeSpec],
+    mask: torch.Tensor,
+    norm: torch.Tensor,
+    beta: torch.Tensor,
+    g: torch.Generator,
+    dtype: torch.dtype,
+) -> torch.Tensor:
     """Signed, balanced, normalised weights of one projection, zero off its mask.
 
     Every pass runs on the block just drawn, while it is in cache.
@@ -263,8 +272,9 @@ def _draw_weights(e: EdgeSpec, nodes: dict[str, NodeSpec], mask: torch.Tensor,
     return w.to(dtype)
 
 
-def _map_chunked(pool: ThreadPoolExecutor, workers: int, fn: Callable[[Any], Any],
-                 items: Sequence[Any]) -> list[Any]:
+def _map_chunked(
+    pool: ThreadPoolExecutor, workers: int, fn: Callable[[Any], Any], items: Sequence[Any]
+) -> list[Any]:
     """``list(map(fn, items))`` on the pool, a run of items per task: one future per
     projection cost thread wake-ups and lock traffic in the kernel at 20,000 projections.
 
@@ -278,7 +288,7 @@ def _map_chunked(pool: ThreadPoolExecutor, workers: int, fn: Callable[[Any], Any
         return [fn(x) for x in items]
     # About 8 tasks per worker keeps them balanced when projections differ in size.
     n = max(1, -(-len(items) // (8 * workers)))
-    runs = [items[i:i + n] for i in range(0, len(items), n)]
+    runs = [items[i : i + n] for i in range(0, len(items), n)]
     return [y for out in pool.map(lambda r: [fn(x) for x in r], runs) for y in out]
 
 
@@ -300,19 +310,27 @@ def _check_compile_options(spectral_radius: Any, dtype: Any) -> None:
     """Refuse options that compile cannot honour, before anything is drawn."""
     if spectral_radius is not None:
         if isinstance(spectral_radius, bool) or not isinstance(spectral_radius, numbers.Real):
-            raise TypeError("spectral_radius must be a real number or None; "
-                            f"got {type(spectral_radius).__name__}")
+            raise TypeError(
+                "spectral_radius must be a real number or None; "
+                f"got {type(spectral_radius).__name__}"
+            )
         if not (math.isfinite(spectral_radius) and spectral_radius > 0):
             raise ValueError(f"spectral_radius must be a finite float > 0; got {spectral_radius!r}")
     if not isinstance(dtype, torch.dtype):
         raise TypeError(f"dtype must be a torch.dtype; got {type(dtype).__name__}")
     if not dtype.is_floating_point or dtype.is_complex:
-        raise ValueError("dtype must be a real floating dtype (torch.float32, torch.float64, "
-                         f"...); got {dtype}")
+        raise ValueError(
+            f"dtype must be a real floating dtype (torch.float32, torch.float64, ...); got {dtype}"
+        )
 
 
-def compile_spec(spec: Spec, *, seed: int | None = None, spectral_radius: float | None = None,
-                 dtype: torch.dtype = torch.float32) -> CompiledCircuit:
+def compile_spec(
+    spec: Spec,
+    *,
+    seed: int | None = None,
+    spectral_radius: float | None = None,
+    dtype: torch.dtype = torch.float32,
+) -> CompiledCircuit:
     """Compile an already checked :class:`~mrnngraph.validation.Spec` (see :func:`compile`)."""
     if seed is None:
         seed = secrets.randbits(63)
@@ -323,11 +341,14 @@ def compile_spec(spec: Spec, *, seed: int | None = None, spectral_radius: float 
         return _compile_spec(spec, seed, spectral_radius, dtype)
 
 
-def _compile_spec(spec: Spec, seed: int, spectral_radius: float | None,
-                  dtype: torch.dtype) -> CompiledCircuit:
+def _compile_spec(
+    spec: Spec, seed: int, spectral_radius: float | None, dtype: torch.dtype
+) -> CompiledCircuit:
     nodes = spec.nodes
     layout = Layout(
-        regions=spec.regions, inputs=spec.inputs, outputs=spec.outputs,
+        regions=spec.regions,
+        inputs=spec.inputs,
+        outputs=spec.outputs,
         sizes={n: s.size for n, s in nodes.items()},
         n_exc={n: s.n_exc for n, s in nodes.items()},
         parents=spec.parents,
@@ -344,8 +365,9 @@ def _compile_spec(spec: Spec, seed: int, spectral_radius: float | None,
     for e in spec.edges:
         offsets.append(offsets[-1] + nodes[e.dst].size)
     count_buf = torch.zeros(3, offsets[-1], dtype=torch.int32)
-    counts = {(e.src, e.dst): count_buf[:, offsets[i]:offsets[i + 1]]
-              for i, e in enumerate(spec.edges)}
+    counts = {
+        (e.src, e.dst): count_buf[:, offsets[i] : offsets[i + 1]] for i, e in enumerate(spec.edges)
+    }
 
     # Each projection's generator, kept from its mask to its weights (about 5 KB each).
     generators = {(e.src, e.dst): _generator(seed, e.src, e.dst) for e in spec.edges}
@@ -363,9 +385,13 @@ def _compile_spec(spec: Spec, seed: int, spectral_radius: float | None,
     live = [e for e in spec.edges if not e.zero]
     workers = max(1, min(torch.get_num_threads(), len(spec.edges)))
     with ThreadPoolExecutor(max_workers=workers) as pool:
-        masks = dict(zip(((e.src, e.dst) for e in spec.edges),
-                         _map_chunked(pool, workers, draw_mask_and_count, spec.edges),
-                         strict=True))
+        masks = dict(
+            zip(
+                ((e.src, e.dst) for e in spec.edges),
+                _map_chunked(pool, workers, draw_mask_and_count, spec.edges),
+                strict=True,
+            )
+        )
         scales: dict[tuple[str, str], tuple[torch.Tensor, torch.Tensor]] = {}
         for fam in ("hh", "ih", "ho"):
             per_dst = _row_scales([e for e in live if family(e) == fam], counts)
@@ -373,11 +399,17 @@ def _compile_spec(spec: Spec, seed: int, spectral_radius: float | None,
 
         def draw_weights(e: EdgeSpec) -> torch.Tensor:
             norm, beta = scales[(family(e), e.dst)]
-            return _draw_weights(e, nodes, masks[(e.src, e.dst)], norm, beta,
-                                 generators.pop((e.src, e.dst)), dtype)
+            return _draw_weights(
+                e, nodes, masks[(e.src, e.dst)], norm, beta, generators.pop((e.src, e.dst)), dtype
+            )
 
-        weights = dict(zip(((e.src, e.dst) for e in live),
-                           _map_chunked(pool, workers, draw_weights, live), strict=True))
+        weights = dict(
+            zip(
+                ((e.src, e.dst) for e in live),
+                _map_chunked(pool, workers, draw_weights, live),
+                strict=True,
+            )
+        )
 
     if spectral_radius is not None:
         dense = torch.zeros(layout.hidden_size, layout.hidden_size, dtype=torch.float64)
@@ -411,20 +443,27 @@ def _compile_spec(spec: Spec, seed: int, spectral_radius: float | None,
         sign_i=cat([signs[n] for n in layout.inputs]).to(dtype),
         bias=cat([_per_unit(n.base_firing, n.size) for n in regions]).to(dtype),
         x0=cat([_per_unit(n.init, n.size) for n in regions]).to(dtype),
-        tau=cat([torch.full((n.size,), math.nan if n.tau is None else n.tau)
-                 for n in regions]).to(dtype),
-        learnable_bias=cat([torch.full((n.size,), float(n.learnable_bias))
-                            for n in regions]).bool(),
+        tau=cat([torch.full((n.size,), math.nan if n.tau is None else n.tau) for n in regions]).to(
+            dtype
+        ),
+        learnable_bias=cat(
+            [torch.full((n.size,), float(n.learnable_bias)) for n in regions]
+        ).bool(),
         seed=seed,
         spec=spec,
         spectral_radius=None if spectral_radius is None else float(spectral_radius),
     )
 
 
-def compile(G: Any, seed: int | None = None, order: Sequence[str] | None = None, *,
-            spectral_radius: float | None = None,
-            dtype: torch.dtype = torch.float32,
-            memory_limit: float | None = None) -> CompiledCircuit:
+def compile(
+    G: Any,
+    seed: int | None = None,
+    order: Sequence[str] | None = None,
+    *,
+    spectral_radius: float | None = None,
+    dtype: torch.dtype = torch.float32,
+    memory_limit: float | None = None,
+) -> CompiledCircuit:
     """Check a circuit graph and compile it into block tensors.
 
     Parameters

@@ -20,8 +20,15 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any, Literal
 
-__all__ = ["MrnngraphError", "MrnngraphWarning", "Problem", "GraphError", "CircuitWarning",
-           "location", "short_repr"]
+__all__ = [
+    "MrnngraphError",
+    "MrnngraphWarning",
+    "Problem",
+    "GraphError",
+    "CircuitWarning",
+    "location",
+    "short_repr",
+]
 
 
 def short_repr(value: Any, limit: int = 80) -> str:
@@ -36,12 +43,18 @@ def short_repr(value: Any, limit: int = 80) -> str:
         bits = value.bit_length() if isinstance(value, int) else None
         return f"an int of {bits} bits" if bits else f"a {type(value).__name__}"
     if len(text) > limit:
-        return f"{text[:limit - 10]}... ({len(text)} chars)"
+        return f"{text[: limit - 10]}... ({len(text)} chars)"
     return text
 
 
-def location(*, node: Any = None, edge: tuple[Any, Any] | None = None,
-             subject: str | None = None, file: Any = None, line: int | None = None) -> str:
+def location(
+    *,
+    node: Any = None,
+    edge: tuple[Any, Any] | None = None,
+    subject: str | None = None,
+    file: Any = None,
+    line: int | None = None,
+) -> str:
     """How a problem names its place: the one formatter of locations.
 
     ``"node 'ctx'"``, ``"edge ('ctx', 'str')"``, ``subject`` (``"graph"``, an argument
@@ -125,28 +138,44 @@ class Problem:
     line: int | None
     subject: str | None
 
-    def __init__(self, where: str | None = None, message: str | None = None,
-                 code: str = "error", level: Literal["error", "warning"] = "error",
-                 hint: str | None = None, node: Any = None,
-                 edge: tuple[Any, Any] | None = None, attribute: str | None = None,
-                 file: str | None = None, line: int | None = None,
-                 subject: str | None = None) -> None:
+    def __init__(
+        self,
+        where: str | None = None,
+        message: str | None = None,
+        code: str = "error",
+        level: Literal["error", "warning"] = "error",
+        hint: str | None = None,
+        node: Any = None,
+        edge: tuple[Any, Any] | None = None,
+        attribute: str | None = None,
+        file: str | None = None,
+        line: int | None = None,
+        subject: str | None = None,
+    ) -> None:
         if message is None:
             raise TypeError("Problem() needs a message")
         if where is not None and subject is not None and where != subject:
             raise TypeError("give where or subject, not both")
         subject = where if subject is None else subject
-        for name, value in (("message", message), ("code", code), ("level", level),
-                            ("hint", hint), ("node", node),
-                            ("edge", None if edge is None else tuple(edge)),
-                            ("attribute", attribute), ("file", file), ("line", line),
-                            ("subject", subject)):
+        for name, value in (
+            ("message", message),
+            ("code", code),
+            ("level", level),
+            ("hint", hint),
+            ("node", node),
+            ("edge", None if edge is None else tuple(edge)),
+            ("attribute", attribute),
+            ("file", file),
+            ("line", line),
+            ("subject", subject),
+        ):
             object.__setattr__(self, name, value)
 
     @property
     def where(self) -> str:
-        return location(node=self.node, edge=self.edge, subject=self.subject,
-                        file=self.file, line=self.line)
+        return location(
+            node=self.node, edge=self.edge, subject=self.subject, file=self.file, line=self.line
+        )
 
     def __str__(self) -> str:
         text = f"{self.where}: {self.message}"

@@ -60,16 +60,26 @@ from torch.nn import functional as F
 from .recording import Recording
 from .train import History, TrainingDiverged, _seed_of, _terms
 
-__all__ = ["fit", "pvar", "reconstruct", "free_run", "Observation", "FitHistory",
-           "PathwaySparsity"]
+__all__ = ["fit", "pvar", "reconstruct", "free_run", "Observation", "FitHistory", "PathwaySparsity"]
 
 #: Where each activation's rates are mapped at the start: (low, high) of the training range.
-_TARGET_RANGE = {"tanh": (-0.8, 0.8), "linear": (-0.8, 0.8), "relu": (0.0, 1.0),
-                 "softplus": (0.1, 1.0), "sigmoid": (0.1, 0.9), "retanh": (0.0, 0.8)}
+_TARGET_RANGE = {
+    "tanh": (-0.8, 0.8),
+    "linear": (-0.8, 0.8),
+    "relu": (0.0, 1.0),
+    "softplus": (0.1, 1.0),
+    "sigmoid": (0.1, 0.9),
+    "retanh": (0.0, 0.8),
+}
 #: Rates are clipped inside these bounds before the activation's inverse.
-_CLIP = {"tanh": (-0.995, 0.995), "sigmoid": (0.005, 0.995), "retanh": (0.0, 0.995),
-         "softplus": (1e-3, math.inf), "relu": (-math.inf, math.inf),
-         "linear": (-math.inf, math.inf)}
+_CLIP = {
+    "tanh": (-0.995, 0.995),
+    "sigmoid": (0.005, 0.995),
+    "retanh": (0.0, 0.995),
+    "softplus": (1e-3, math.inf),
+    "relu": (-math.inf, math.inf),
+    "linear": (-math.inf, math.inf),
+}
 
 
 def _inverse_activation(name: str, h: torch.Tensor) -> torch.Tensor:
@@ -115,8 +125,12 @@ class Observation:
     weight: dict[str, torch.Tensor] = field(default_factory=dict)
 
     @classmethod
-    def initial(cls, recording: Recording, activation: str, loss: str = "gaussian",
-                ) -> Observation:
+    def initial(
+        cls,
+        recording: Recording,
+        activation: str,
+        loss: str = "gaussian",
+    ) -> Observation:
         """Map each neuron's 1st-99th percentile range of ``recording`` onto most of the
         activation's range (see ``_TARGET_RANGE``); neurons that never change get
         ``a = 1``."""
@@ -127,8 +141,9 @@ class Observation:
             lo = torch.quantile(z, 0.01, dim=0) if z.shape[0] > 1 else z.min(0).values
             hi = torch.quantile(z, 0.99, dim=0) if z.shape[0] > 1 else z.max(0).values
             span = hi - lo
-            a = torch.where(span > 1e-8 * (1 + hi.abs()), span / (hi_t - lo_t),
-                            torch.ones_like(span))
+            a = torch.where(
+                span > 1e-8 * (1 + hi.abs()), span / (hi_t - lo_t), torch.ones_like(span)
+            )
             scale[r] = a.float()
             offset[r] = (lo - a * lo_t).float()
             var = torch.from_numpy(y).reshape(-1, y.shape[2]).double().var(0, unbiased=False)
@@ -140,9 +155,13 @@ class Observation:
     def identity(cls, recording: Recording, activation: str) -> Observation:
         """``a = 1, c = 0``: the model's rates are compared with the data as they are."""
         n = recording.n_neurons
-        return cls({r: torch.ones(k) for r, k in n.items()},
-                   {r: torch.zeros(k) for r, k in n.items()}, "gaussian", activation,
-                   {r: torch.ones(k) for r, k in n.items()})
+        return cls(
+            {r: torch.ones(k) for r, k in n.items()},
+            {r: torch.zeros(k) for r, k in n.items()},
+            "gaussian",
+            activation,
+            {r: torch.ones(k) for r, k in n.items()},
+        )
 
     def decode(self, region: str, h: torch.Tensor) -> torch.Tensor:
         """The data the units' rates ``h (..., neurons)`` stand for (mean count for Poisson)."""
@@ -159,27 +178,39 @@ class Observation:
     def covers(self, recording: Recording) -> None:
         for r, n in recording.n_neurons.items():
             if r not in self.scale:
-                raise ValueError(f"the observation has no neurons of region {r!r} (it "
-                                 f"covers {', '.join(map(repr, self.scale))}); fit on a "
-                                 "recording of the same regions")
+                raise ValueError(
+                    f"the observation has no neurons of region {r!r} (it "
+                    f"covers {', '.join(map(repr, self.scale))}); fit on a "
+                    "recording of the same regions"
+                )
             if self.scale[r].shape[0] != n:
-                raise ValueError(f"region {r!r}: the observation reads "
-                                 f"{self.scale[r].shape[0]} neurons but the recording has {n}")
+                raise ValueError(
+                    f"region {r!r}: the observation reads "
+                    f"{self.scale[r].shape[0]} neurons but the recording has {n}"
+                )
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready (lists of floats), e.g. for ``save_model(..., metadata=...)``."""
-        return {"loss": self.loss, "activation": self.activation,
-                "scale": {r: v.tolist() for r, v in self.scale.items()},
-                "offset": {r: v.tolist() for r, v in self.offset.items()},
-                "weight": {r: v.tolist() for r, v in self.weight.items()}}
+        return {
+            "loss": self.loss,
+            "activation": self.activation,
+            "scale": {r: v.tolist() for r, v in self.scale.items()},
+            "offset": {r: v.tolist() for r, v in self.offset.items()},
+            "weight": {r: v.tolist() for r, v in self.weight.items()},
+        }
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> Observation:
         def t(m: Mapping[str, Any]) -> dict[str, torch.Tensor]:
             return {str(r): torch.tensor(v, dtype=torch.float32) for r, v in m.items()}
 
-        return cls(t(d["scale"]), t(d["offset"]), str(d.get("loss", "gaussian")),
-                   str(d.get("activation", "tanh")), t(d.get("weight", {})))
+        return cls(
+            t(d["scale"]),
+            t(d["offset"]),
+            str(d.get("loss", "gaussian")),
+            str(d.get("activation", "tanh")),
+            t(d.get("weight", {})),
+        )
 
 
 # --------------------------------------------------------------------------- regulariser
@@ -218,7 +249,8 @@ class PathwaySparsity:
                 continue
             rows, cols = lay.slice(dst), lay.slice(src)
             total = total + (w[rows, cols].pow(2).sum() + 1e-12).sqrt() / math.sqrt(
-                rows.stop - rows.start)
+                rows.stop - rows.start
+            )
         return self.weight * total
 
 
@@ -238,8 +270,11 @@ class FitHistory(History):
 
     def to_dict(self) -> dict[str, Any]:
         d = super().to_dict()
-        d.update(best_step=self.best_step, steps_per_bin=self.steps_per_bin,
-                 observation=None if self.observation is None else self.observation.to_dict())
+        d.update(
+            best_step=self.best_step,
+            steps_per_bin=self.steps_per_bin,
+            observation=None if self.observation is None else self.observation.to_dict(),
+        )
         return d
 
 
@@ -247,32 +282,44 @@ class FitHistory(History):
 def _steps_per_bin(model: Any, recording: Recording) -> int:
     k = recording.dt / model.dt
     if abs(k - round(k)) > 1e-6 * k or round(k) < 1:
-        raise ValueError(f"the recording's bin width ({recording.dt:g} ms) must be a whole "
-                         f"number of model steps (model dt = {model.dt:g} ms); build the "
-                         f"model with dt={recording.dt:g} or a divisor of it")
+        raise ValueError(
+            f"the recording's bin width ({recording.dt:g} ms) must be a whole "
+            f"number of model steps (model dt = {model.dt:g} ms); build the "
+            f"model with dt={recording.dt:g} or a divisor of it"
+        )
     return int(round(k))
 
 
 def _observed_index(model: Any, recording: Recording) -> torch.Tensor:
     lay = model.layout
-    return torch.cat([torch.arange(lay.slice(r).start, lay.slice(r).start + n)
-                      for r, n in recording.n_neurons.items()])
+    return torch.cat(
+        [
+            torch.arange(lay.slice(r).start, lay.slice(r).start + n)
+            for r, n in recording.n_neurons.items()
+        ]
+    )
 
 
 def _prepare(model: Any, recording: Recording) -> int:
     if not isinstance(recording, Recording):
-        raise TypeError(f"recording must be a mrnngraph.Recording; got "
-                        f"{type(recording).__name__}")
+        raise TypeError(f"recording must be a mrnngraph.Recording; got {type(recording).__name__}")
     recording.check_against(model)
     if recording.n_steps < 2:
-        raise ValueError(f"the recording has {recording.n_steps} time bin; fitting predicts "
-                         "bins 1..T-1 from bin 0, so it needs at least 2")
+        raise ValueError(
+            f"the recording has {recording.n_steps} time bin; fitting predicts "
+            "bins 1..T-1 from bin 0, so it needs at least 2"
+        )
     return _steps_per_bin(model, recording)
 
 
-def _run(model: Any, obs: Observation, rates: Mapping[str, torch.Tensor],
-         inputs: torch.Tensor, latent_x0: torch.Tensor, k: int
-         ) -> tuple[Any, torch.Tensor, torch.Tensor, dict[str, torch.Tensor]]:
+def _run(
+    model: Any,
+    obs: Observation,
+    rates: Mapping[str, torch.Tensor],
+    inputs: torch.Tensor,
+    latent_x0: torch.Tensor,
+    k: int,
+) -> tuple[Any, torch.Tensor, torch.Tensor, dict[str, torch.Tensor]]:
     """Free run from each trial's first bin; returns (out, x0, inputs per step, predictions
     (B, T-1, n) of bins 1..T-1 in data units)."""
     lay = model.layout
@@ -281,7 +328,7 @@ def _run(model: Any, obs: Observation, rates: Mapping[str, torch.Tensor],
     for r, y in rates.items():
         s = lay.slice(r)
         n = y.shape[2]
-        x0[:, s.start:s.start + n] = obs.initial_state(r, y[:, 0])
+        x0[:, s.start : s.start + n] = obs.initial_state(r, y[:, 0])
     u = inputs[:, 1:]  # the input of bin t + 1 drives the steps that end in bin t + 1
     if k > 1:
         u = u.repeat_interleave(k, dim=1)
@@ -289,11 +336,11 @@ def _run(model: Any, obs: Observation, rates: Mapping[str, torch.Tensor],
     out = model(u if batch_first else u.transpose(0, 1), x0)
     if not batch_first:
         out = type(out)(*(t.transpose(0, 1) for t in out))
-    h = out.rates[:, k - 1::k]
+    h = out.rates[:, k - 1 :: k]
     pred = {}
     for r, y in rates.items():
         s = lay.slice(r)
-        pred[r] = obs.decode(r, h[..., s.start:s.start + y.shape[2]])
+        pred[r] = obs.decode(r, h[..., s.start : s.start + y.shape[2]])
     return out, x0, u, pred
 
 
@@ -307,20 +354,26 @@ def _tensors(recording: Recording, model: Any) -> tuple[dict[str, torch.Tensor],
     return rates, u
 
 
-def _observation_of(model: Any, recording: Recording, observation: Observation | None
-                    ) -> Observation:
+def _observation_of(
+    model: Any, recording: Recording, observation: Observation | None
+) -> Observation:
     obs = observation if observation is not None else getattr(model, "observation", None)
     if obs is None:
         obs = Observation.identity(recording, model.activation)
     if not isinstance(obs, Observation):
-        raise TypeError(f"observation must be a mrnngraph.fitting.Observation; got "
-                        f"{type(obs).__name__}")
+        raise TypeError(
+            f"observation must be a mrnngraph.fitting.Observation; got {type(obs).__name__}"
+        )
     obs.covers(recording)
     return obs
 
 
-def free_run(model: Any, recording: Recording, *, observation: Observation | None = None,
-             ) -> tuple[Any, torch.Tensor, torch.Tensor, dict[str, torch.Tensor]]:
+def free_run(
+    model: Any,
+    recording: Recording,
+    *,
+    observation: Observation | None = None,
+) -> tuple[Any, torch.Tensor, torch.Tensor, dict[str, torch.Tensor]]:
     """Run ``model`` free from each trial's first bin with the recording's inputs.
 
     Returns
@@ -341,8 +394,9 @@ def free_run(model: Any, recording: Recording, *, observation: Observation | Non
         return _run(model, obs, rates, u, model.x0, k)
 
 
-def reconstruct(model: Any, recording: Recording, *,
-                observation: Observation | None = None) -> Recording:
+def reconstruct(
+    model: Any, recording: Recording, *, observation: Observation | None = None
+) -> Recording:
     """The model's version of ``recording``: its free run, read out in the data's units.
 
     Bin 0 is the data (each trial starts there); bins ``1..T-1`` are the model's.
@@ -359,13 +413,19 @@ def reconstruct(model: Any, recording: Recording, *,
     (2, 20, 10)
     """
     _, _, _, pred = free_run(model, recording, observation=observation)
-    rates = {r: np.concatenate([recording.rates[r][:, :1], p.cpu().numpy()], axis=1)
-             for r, p in pred.items()}
+    rates = {
+        r: np.concatenate([recording.rates[r][:, :1], p.cpu().numpy()], axis=1)
+        for r, p in pred.items()
+    }
     return Recording(rates, recording.dt, inputs=recording.inputs, trials=recording.trials)
 
 
-def pvar(model: Any, recording: Recording, *, observation: Observation | None = None,
-         ) -> dict[str, float]:
+def pvar(
+    model: Any,
+    recording: Recording,
+    *,
+    observation: Observation | None = None,
+) -> dict[str, float]:
     r"""CURBD's percent variance explained of the model's free run, overall and per region.
 
     :math:`\mathrm{pVar} = 1 - \|D - M\|_F^2 / (N T \sigma_D^2)` with :math:`D` the data,
@@ -404,8 +464,7 @@ def _check_number(name: str, value: Any, *, positive: bool = True) -> float:
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise TypeError(f"{name} must be a float; got {type(value).__name__}")
     if not math.isfinite(value) or (positive and value <= 0) or value < 0:
-        raise ValueError(f"{name} must be a float {'> 0' if positive else '>= 0'}; "
-                         f"got {value!r}")
+        raise ValueError(f"{name} must be a float {'> 0' if positive else '>= 0'}; got {value!r}")
     return float(value)
 
 
@@ -417,15 +476,27 @@ def _check_int(name: str, value: Any, minimum: int) -> int:
     return value
 
 
-def fit(model: nn.Module, recording: Recording, *, steps: int, lr: float = 1e-2,
-        batch_size: int = 16, seed: int | None = 0,
-        loss: Literal["gaussian", "poisson"] = "gaussian",
-        losses: Iterable[Callable] | Mapping[str, Callable] | None = None,
-        learn_observation: bool = True, learn_x0: bool = True, output_weight: float = 1.0,
-        clip_grad: float | None = 1.0, validation: Recording | None = None,
-        eval_every: int | None = None, early_stopping: int | None = None,
-        callbacks: Iterable[Callable] = (), progress: bool = True,
-        optimizer: torch.optim.Optimizer | None = None) -> FitHistory:
+def fit(
+    model: nn.Module,
+    recording: Recording,
+    *,
+    steps: int,
+    lr: float = 1e-2,
+    batch_size: int = 16,
+    seed: int | None = 0,
+    loss: Literal["gaussian", "poisson"] = "gaussian",
+    losses: Iterable[Callable] | Mapping[str, Callable] | None = None,
+    learn_observation: bool = True,
+    learn_x0: bool = True,
+    output_weight: float = 1.0,
+    clip_grad: float | None = 1.0,
+    validation: Recording | None = None,
+    eval_every: int | None = None,
+    early_stopping: int | None = None,
+    callbacks: Iterable[Callable] = (),
+    progress: bool = True,
+    optimizer: torch.optim.Optimizer | None = None,
+) -> FitHistory:
     """Fit ``model`` to ``recording`` so that its free run reproduces the data trial by trial.
 
     Each step draws ``batch_size`` training trials (every trial once per pass, in a
@@ -515,19 +586,24 @@ def fit(model: nn.Module, recording: Recording, *, steps: int, lr: float = 1e-2,
     if loss not in ("gaussian", "poisson"):
         raise ValueError(f"loss must be 'gaussian' or 'poisson'; got {loss!r}")
     if model.activation not in _TARGET_RANGE:
-        raise ValueError(f"cannot fit a model with activation {model.activation!r}; "
-                         f"use one of {', '.join(_TARGET_RANGE)}")
+        raise ValueError(
+            f"cannot fit a model with activation {model.activation!r}; "
+            f"use one of {', '.join(_TARGET_RANGE)}"
+        )
     k = _prepare(model, recording)
     if loss == "poisson":
         neg = [r for r, v in recording.rates.items() if (v < 0).any()]
         if neg:
-            raise ValueError(f"loss='poisson' needs counts >= 0; regions {neg} have "
-                             "negative values")
+            raise ValueError(
+                f"loss='poisson' needs counts >= 0; regions {neg} have negative values"
+            )
     if validation is not None:
         _prepare(model, validation)
         if validation.n_neurons != recording.n_neurons:
-            raise ValueError(f"validation has neurons {validation.n_neurons} but the "
-                             f"training recording has {recording.n_neurons}")
+            raise ValueError(
+                f"validation has neurons {validation.n_neurons} but the "
+                f"training recording has {recording.n_neurons}"
+            )
         if eval_every is None:
             eval_every = max(1, steps // 20)
     if eval_every is not None:
@@ -577,7 +653,7 @@ def fit(model: nn.Module, recording: Recording, *, steps: int, lr: float = 1e-2,
     if getattr(model, "noise_std", 0) or getattr(model, "input_noise_std", 0):
         noise_gen = torch.Generator(device=dev).manual_seed(_seed_of(seed, "fit-noise"))
     has_out = recording.outputs is not None and model.output_size > 0 and output_weight > 0
-    y_out = (torch.as_tensor(recording.outputs, device=dev, dtype=dtype) if has_out else None)
+    y_out = torch.as_tensor(recording.outputs, device=dev, dtype=dtype) if has_out else None
     perm = torch.randperm(n, generator=order_gen)
     pos = 0
     best = (-math.inf, None, 0)
@@ -599,7 +675,10 @@ def fit(model: nn.Module, recording: Recording, *, steps: int, lr: float = 1e-2,
         final = Observation(
             {r: v.detach().clone() for r, v in obs.scale.items()},
             {r: v.detach().clone() for r, v in obs.offset.items()},
-            loss, model.activation, {r: v.detach().clone() for r, v in obs.weight.items()})
+            loss,
+            model.activation,
+            {r: v.detach().clone() for r, v in obs.weight.items()},
+        )
         history.observation = final
         model.observation = final
         with torch.no_grad():
@@ -629,30 +708,35 @@ def fit(model: nn.Module, recording: Recording, *, steps: int, lr: float = 1e-2,
         for r, p in pred.items():
             y = sub[r][:, 1:]
             if loss == "poisson":
-                data = data + F.poisson_nll_loss(p, y, log_input=False, full=False,
-                                                 reduction="sum", eps=1e-6)
+                data = data + F.poisson_nll_loss(
+                    p, y, log_input=False, full=False, reduction="sum", eps=1e-6
+                )
             else:
                 data = data + ((p - y).pow(2) * obs.weight[r]).sum()
             count += y.numel()
         data = data / count
         if has_out:
-            data = data + output_weight * (out.outputs[:, k - 1::k] - y_out[idx][:, 1:]
-                                           ).pow(2).mean()
-        batch = SimpleNamespace(inputs=u_steps, mask=torch.ones(u_steps.shape[:2], device=dev),
-                                targets=None)
+            data = (
+                data
+                + output_weight * (out.outputs[:, k - 1 :: k] - y_out[idx][:, 1:]).pow(2).mean()
+            )
+        batch = SimpleNamespace(
+            inputs=u_steps, mask=torch.ones(u_steps.shape[:2], device=dev), targets=None
+        )
         values = [(name, term(model, out, batch)) for name, term in terms]
         for _, v in values:
             terms_sum = terms_sum + v
         return data, terms_sum, values
 
-    bar = tqdm(total=steps, desc="fit", unit="step", disable=not progress, dynamic_ncols=True,
-               leave=True)
+    bar = tqdm(
+        total=steps, desc="fit", unit="step", disable=not progress, dynamic_ncols=True, leave=True
+    )
     start = time.perf_counter()
     try:
         for step in range(1, steps + 1):
             if pos + bs > n:
                 perm, pos = torch.randperm(n, generator=order_gen), 0
-            idx = perm[pos:pos + bs].to(dev)
+            idx = perm[pos : pos + bs].to(dev)
             pos += bs
             data, reg, values = forward(idx)
             total = data + reg
@@ -661,8 +745,11 @@ def fit(model: nn.Module, recording: Recording, *, steps: int, lr: float = 1e-2,
                 raise fail(step, "loss", value)
             opt.zero_grad(set_to_none=True)
             total.backward()
-            norm = float(torch.nn.utils.clip_grad_norm_(
-                params, clip_grad if clip_grad is not None else math.inf))
+            norm = float(
+                torch.nn.utils.clip_grad_norm_(
+                    params, clip_grad if clip_grad is not None else math.inf
+                )
+            )
             if not math.isfinite(norm):
                 raise fail(step, "gradient", norm)
             with torch.no_grad():
@@ -680,8 +767,11 @@ def fit(model: nn.Module, recording: Recording, *, steps: int, lr: float = 1e-2,
             if progress:
                 bar.set_postfix(loss=f"{value:.4f}", refresh=False)
             stop = False
-            if validation is not None and eval_every is not None and (
-                    step % eval_every == 0 or step == steps):
+            if (
+                validation is not None
+                and eval_every is not None
+                and (step % eval_every == 0 or step == steps)
+            ):
                 score = evaluate(step)
                 if score > best[0]:
                     best, since_best = (score, snapshot(), step), 0
@@ -715,4 +805,3 @@ class _Bound:
 
     def __call__(self, u: torch.Tensor, x0: torch.Tensor) -> Any:
         return self.model(u, x0, **self.kwargs)
-

@@ -27,11 +27,15 @@ _FAMILY_WEIGHT = {"hh": "weight_hh", "ih": "weight_ih", "ho": "weight_ho"}
 
 
 @contextmanager
-def perturb(model, *, silence: Sequence[str] | str = (),
-            cut: Sequence[tuple[str, str]] = (),
-            clamp: Mapping[str, float | torch.Tensor] | None = None,
-            stimulate: Mapping[str, StimulusValue] | None = None,
-            window: Window | Mapping[str, Window] | None = None) -> Iterator[Any]:
+def perturb(
+    model,
+    *,
+    silence: Sequence[str] | str = (),
+    cut: Sequence[tuple[str, str]] = (),
+    clamp: Mapping[str, float | torch.Tensor] | None = None,
+    stimulate: Mapping[str, StimulusValue] | None = None,
+    window: Window | Mapping[str, Window] | None = None,
+) -> Iterator[Any]:
     """Run ``model`` with regions silenced or clamped, projections cut, regions stimulated.
 
     Every name may be a region, or a ``parent`` group standing for its children.
@@ -128,8 +132,10 @@ def perturb(model, *, silence: Sequence[str] | str = (),
     stim = _stimuli(model, stimulate, window)
     cuts = _cut_blocks(model, cut)
 
-    new = Perturbation(clamp=(mask, value) if bool(mask.any()) else None,
-                       drive=_drive_fn(model, stim) if stim else None)
+    new = Perturbation(
+        clamp=(mask, value) if bool(mask.any()) else None,
+        drive=_drive_fn(model, stim) if stim else None,
+    )
     previous = model.perturbation
     with ExitStack() as masks:
         try:
@@ -151,8 +157,10 @@ def _recurrent_indices(model, names: Sequence[str], what: str) -> torch.Tensor:
     leaves = lay.expand(*names)
     for leaf in leaves:
         if lay.space(leaf) != "h":
-            raise ValueError(f"{what}: {leaf!r} is not a recurrent region; recurrent regions: "
-                             f"{', '.join(repr(r) for r in lay.regions)}")
+            raise ValueError(
+                f"{what}: {leaf!r} is not a recurrent region; recurrent regions: "
+                f"{', '.join(repr(r) for r in lay.regions)}"
+            )
     return lay.indices(*leaves)
 
 
@@ -163,8 +171,10 @@ def _clamp_value(name: str, v: Any, n: int, ref: torch.Tensor) -> torch.Tensor:
         if v.dim() == 0:
             return v.to(ref).expand(n)
         if v.shape != (n,):
-            raise ValueError(f"clamp[{name!r}] must be a number or a tensor of shape ({n},); "
-                             f"got {tuple(v.shape)}")
+            raise ValueError(
+                f"clamp[{name!r}] must be a number or a tensor of shape ({n},); "
+                f"got {tuple(v.shape)}"
+            )
         return v.to(ref)
     if not math.isfinite(v):
         raise ValueError(f"clamp[{name!r}] must be finite; got {v!r}")
@@ -172,44 +182,63 @@ def _clamp_value(name: str, v: Any, n: int, ref: torch.Tensor) -> torch.Tensor:
 
 
 def _window(name: str, w: Any) -> Window:
-    ok = (isinstance(w, (tuple, list)) and len(w) == 2
-          and isinstance(w[0], int) and not isinstance(w[0], bool)
-          and (w[1] is None or (isinstance(w[1], int) and not isinstance(w[1], bool))))
+    ok = (
+        isinstance(w, (tuple, list))
+        and len(w) == 2
+        and isinstance(w[0], int)
+        and not isinstance(w[0], bool)
+        and (w[1] is None or (isinstance(w[1], int) and not isinstance(w[1], bool)))
+    )
     if not ok:
-        raise TypeError(f"window for {name!r} must be a pair of ints (t0, t1) "
-                        f"(t1 may be None); got {w!r}")
+        raise TypeError(
+            f"window for {name!r} must be a pair of ints (t0, t1) (t1 may be None); got {w!r}"
+        )
     t0, t1 = w
     if t0 < 0 or (t1 is not None and t1 <= t0):
         raise ValueError(f"window for {name!r} must satisfy 0 <= t0 < t1; got {tuple(w)!r}")
     return t0, t1
 
 
-def _stimuli(model, stimulate: Mapping[str, StimulusValue] | None,
-             window: Window | Mapping[str, Window] | None
-             ) -> list[tuple[str, torch.Tensor, StimulusValue, Window | None]]:
+def _stimuli(
+    model,
+    stimulate: Mapping[str, StimulusValue] | None,
+    window: Window | Mapping[str, Window] | None,
+) -> list[tuple[str, torch.Tensor, StimulusValue, Window | None]]:
     if stimulate is None:
         if window is not None:
             raise ValueError("window= applies to stimulate=; no stimulation was given")
         return []
     if not isinstance(stimulate, Mapping):
-        raise TypeError("stimulate must be a dict of region -> value; "
-                        f"got {type(stimulate).__name__}")
+        raise TypeError(
+            f"stimulate must be a dict of region -> value; got {type(stimulate).__name__}"
+        )
     if isinstance(window, Mapping):
         extra = sorted(set(window) - set(stimulate))
         if extra:
-            raise KeyError(f"window names {extra} are not stimulated; stimulated: "
-                           f"{sorted(stimulate)}")
+            raise KeyError(
+                f"window names {extra} are not stimulated; stimulated: {sorted(stimulate)}"
+            )
     out = []
     for name, v in stimulate.items():
         idx = _recurrent_indices(model, [name], "stimulate")
-        if not (callable(v) or isinstance(v, torch.Tensor)
-                or (isinstance(v, (int, float)) and not isinstance(v, bool))):
-            raise TypeError(f"stimulate[{name!r}] must be a number, a tensor or a callable; "
-                            f"got {type(v).__name__}")
-        if isinstance(v, torch.Tensor) and v.dim() > 0 and (v.dim() > 3
-                                                            or v.shape[-1] != idx.numel()):
-            raise ValueError(f"stimulate[{name!r}] must end in the region size {idx.numel()}; "
-                             f"got shape {tuple(v.shape)}")
+        if not (
+            callable(v)
+            or isinstance(v, torch.Tensor)
+            or (isinstance(v, (int, float)) and not isinstance(v, bool))
+        ):
+            raise TypeError(
+                f"stimulate[{name!r}] must be a number, a tensor or a callable; "
+                f"got {type(v).__name__}"
+            )
+        if (
+            isinstance(v, torch.Tensor)
+            and v.dim() > 0
+            and (v.dim() > 3 or v.shape[-1] != idx.numel())
+        ):
+            raise ValueError(
+                f"stimulate[{name!r}] must end in the region size {idx.numel()}; "
+                f"got shape {tuple(v.shape)}"
+            )
         w = window.get(name) if isinstance(window, Mapping) else window
         out.append((name, idx, v, None if w is None else _window(name, w)))
     return out
@@ -222,33 +251,44 @@ def _cut_blocks(model, cut: Sequence[tuple[str, str]]) -> dict[str, list[tuple[s
         cut = [cut]
     out: dict[str, list[tuple[str, str]]] = {}
     for pair in cut:
-        if not (isinstance(pair, (tuple, list)) and len(pair) == 2
-                and all(isinstance(c, str) for c in pair)):
+        if not (
+            isinstance(pair, (tuple, list))
+            and len(pair) == 2
+            and all(isinstance(c, str) for c in pair)
+        ):
             raise TypeError(f"cut must be a list of (src, dst) name pairs; got {pair!r}")
         src, dst = pair
         srcs, dsts = lay.expand(src), lay.expand(dst)
         found = [(s, d) for s in srcs for d in dsts if (s, d) in blocks]
         if not found:
             declared = ", ".join(repr(e) for e in blocks if e[0] in srcs or e[1] in dsts)
-            raise KeyError(f"cut: the circuit declares no edge ({src!r}, {dst!r}); "
-                           f"edges from {src!r} or into {dst!r}: {declared or 'none'}")
+            raise KeyError(
+                f"cut: the circuit declares no edge ({src!r}, {dst!r}); "
+                f"edges from {src!r} or into {dst!r}: {declared or 'none'}"
+            )
         for s, d in found:
             out.setdefault(blocks[(s, d)].family, []).append((s, d))
     return out
 
 
-def _cut_rectangles(model, cuts: dict[str, list[tuple[str, str]]]
-                    ) -> list[tuple[torch.nn.Module, list[tuple[slice, slice]]]]:
+def _cut_rectangles(
+    model, cuts: dict[str, list[tuple[str, str]]]
+) -> list[tuple[torch.nn.Module, list[tuple[slice, slice]]]]:
     """``(parametrization, [(rows, cols), ...])`` of the weight of each family cut."""
     lay = model.layout
-    return [(model.parametrizations[_FAMILY_WEIGHT[fam]][0],
-             [(lay.slice(d), lay.slice(s)) for s, d in pairs])
-            for fam, pairs in cuts.items()]
+    return [
+        (
+            model.parametrizations[_FAMILY_WEIGHT[fam]][0],
+            [(lay.slice(d), lay.slice(s)) for s, d in pairs],
+        )
+        for fam, pairs in cuts.items()
+    ]
 
 
 # --------------------------------------------------------------------------- run time
-def _stimulus_tensor(model, name: str, n: int, v: StimulusValue, T: int, B: int,
-                     like: torch.Tensor) -> torch.Tensor:
+def _stimulus_tensor(
+    model, name: str, n: int, v: StimulusValue, T: int, B: int, like: torch.Tensor
+) -> torch.Tensor:
     """One stimulus as a tensor broadcastable to ``(T, B, n)`` (time first)."""
     if callable(v) and not isinstance(v, torch.Tensor):
         t = torch.arange(T, dtype=like.dtype, device=like.device)
@@ -256,8 +296,10 @@ def _stimulus_tensor(model, name: str, n: int, v: StimulusValue, T: int, B: int,
         if s.dim() == 1 and s.shape[0] == T:
             s = s.unsqueeze(-1)
         if s.dim() != 2 or s.shape[0] != T or s.shape[1] not in (1, n):
-            raise ValueError(f"stimulate[{name!r}] returned shape {tuple(s.shape)}; "
-                             f"expected ({T},) or ({T}, {n})")
+            raise ValueError(
+                f"stimulate[{name!r}] returned shape {tuple(s.shape)}; "
+                f"expected ({T},) or ({T}, {n})"
+            )
         return s.unsqueeze(1)
     s = torch.as_tensor(v, dtype=like.dtype, device=like.device)
     if s.dim() <= 1:
@@ -269,8 +311,9 @@ def _stimulus_tensor(model, name: str, n: int, v: StimulusValue, T: int, B: int,
     s = s.transpose(0, 1) if model.batch_first else s
     if s.shape[:2] != (T, B):
         lay = f"({B}, {T}, {n})" if model.batch_first else f"({T}, {B}, {n})"
-        raise ValueError(f"stimulate[{name!r}] must have shape {lay} for this run; "
-                         f"got {tuple(v.shape)}")  # type: ignore[union-attr]
+        raise ValueError(
+            f"stimulate[{name!r}] must have shape {lay} for this run; got {tuple(v.shape)}"
+        )  # type: ignore[union-attr]
     return s
 
 

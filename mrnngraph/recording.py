@@ -31,13 +31,16 @@ def _as_array(x: Any, what: str) -> np.ndarray:
     if hasattr(x, "detach") and hasattr(x, "cpu"):  # torch.Tensor without importing torch
         x = x.detach().cpu().numpy()
     if isinstance(x, str | bytes) or x is None or isinstance(x, Mapping):
-        raise TypeError(f"{what} must be an array (numpy or torch) of numbers; "
-                        f"got {type(x).__name__}")
+        raise TypeError(
+            f"{what} must be an array (numpy or torch) of numbers; got {type(x).__name__}"
+        )
     try:
         a = np.asarray(x)
     except (TypeError, ValueError) as err:
-        raise TypeError(f"{what} must be an array (numpy or torch) of numbers; "
-                        f"could not convert {type(x).__name__}: {err}") from None
+        raise TypeError(
+            f"{what} must be an array (numpy or torch) of numbers; "
+            f"could not convert {type(x).__name__}: {err}"
+        ) from None
     if a.dtype == object or not (np.issubdtype(a.dtype, np.number) or a.dtype == bool):
         raise TypeError(f"{what} must hold numbers; got dtype {a.dtype}")
     if np.iscomplexobj(a):
@@ -50,16 +53,20 @@ def _check_finite(a: np.ndarray, what: str, last: str) -> None:
     n = int(bad.sum())
     if n:
         trial, t, k = (int(i) for i in np.argwhere(bad)[0])
-        raise ValueError(f"{what} has {n} non-finite value{'s' if n != 1 else ''} "
-                         f"(NaN or inf); the first is {float(a[trial, t, k])!r} at trial {trial}, "
-                         f"bin {t}, {last} {k}")
+        raise ValueError(
+            f"{what} has {n} non-finite value{'s' if n != 1 else ''} "
+            f"(NaN or inf); the first is {float(a[trial, t, k])!r} at trial {trial}, "
+            f"bin {t}, {last} {k}"
+        )
 
 
 def _three_d(x: Any, what: str, last: str) -> np.ndarray:
     a = _as_array(x, what)
     if a.ndim != 3:
-        raise ValueError(f"{what} must have shape (trials, T, {last}s); "
-                         f"got shape {a.shape} ({a.ndim} dimension{'s' if a.ndim != 1 else ''})")
+        raise ValueError(
+            f"{what} must have shape (trials, T, {last}s); "
+            f"got shape {a.shape} ({a.ndim} dimension{'s' if a.ndim != 1 else ''})"
+        )
     return a
 
 
@@ -112,11 +119,20 @@ class Recording:
     (2, 2, [0, 1])
     """
 
-    def __init__(self, rates: Mapping[str, Any], dt: float, *, inputs: Any = None,
-                 trials: Mapping[str, Any] | None = None, outputs: Any = None):
+    def __init__(
+        self,
+        rates: Mapping[str, Any],
+        dt: float,
+        *,
+        inputs: Any = None,
+        trials: Mapping[str, Any] | None = None,
+        outputs: Any = None,
+    ):
         if not isinstance(rates, Mapping):
-            raise TypeError("rates must be a mapping of region name to an array "
-                            f"(trials, T, neurons); got {type(rates).__name__}")
+            raise TypeError(
+                "rates must be a mapping of region name to an array "
+                f"(trials, T, neurons); got {type(rates).__name__}"
+            )
         if not rates:
             raise ValueError("rates is empty: a recording needs at least one region")
         if isinstance(dt, bool) or not isinstance(dt, int | float | np.number):
@@ -128,21 +144,24 @@ class Recording:
         shape0: tuple[str, int, int] | None = None
         for name, x in rates.items():
             if not isinstance(name, str):
-                raise TypeError(f"region names must be str; got {name!r} "
-                                f"({type(name).__name__})")
+                raise TypeError(f"region names must be str; got {name!r} ({type(name).__name__})")
             a = _three_d(x, f"rates[{name!r}]", "neuron")
             if shape0 is None:
                 shape0 = (name, a.shape[0], a.shape[1])
             else:
                 first, n, t = shape0
                 if a.shape[0] != n:
-                    raise ValueError(f"rates[{name!r}] has {a.shape[0]} trials but "
-                                     f"rates[{first!r}] has {n}; every region needs the "
-                                     "same trials")
+                    raise ValueError(
+                        f"rates[{name!r}] has {a.shape[0]} trials but "
+                        f"rates[{first!r}] has {n}; every region needs the "
+                        "same trials"
+                    )
                 if a.shape[1] != t:
-                    raise ValueError(f"rates[{name!r}] has {a.shape[1]} time bins but "
-                                     f"rates[{first!r}] has {t}; every region needs the "
-                                     "same bins")
+                    raise ValueError(
+                        f"rates[{name!r}] has {a.shape[1]} time bins but "
+                        f"rates[{first!r}] has {t}; every region needs the "
+                        "same bins"
+                    )
             _check_finite(a, f"rates[{name!r}]", "neuron")
             self.rates[name] = a
         self.inputs = self._side(inputs, "inputs", "input")
@@ -155,11 +174,15 @@ class Recording:
                 v = v.detach().cpu().numpy()
             arr = np.asarray(v)
             if arr.dtype == object:
-                raise TypeError(f"trials[{key!r}] must hold numbers, booleans or strings "
-                                "(saved without pickle); got Python objects")
+                raise TypeError(
+                    f"trials[{key!r}] must hold numbers, booleans or strings "
+                    "(saved without pickle); got Python objects"
+                )
             if arr.ndim != 1 or arr.shape[0] != self.n_trials:
-                raise ValueError(f"trials[{key!r}] must have shape ({self.n_trials},), one "
-                                 f"value per trial; got shape {arr.shape}")
+                raise ValueError(
+                    f"trials[{key!r}] must have shape ({self.n_trials},), one "
+                    f"value per trial; got shape {arr.shape}"
+                )
             self.trials[key] = arr
 
     def _side(self, x: Any, what: str, last: str) -> np.ndarray | None:
@@ -167,8 +190,10 @@ class Recording:
             return None
         a = _three_d(x, what, last)
         if a.shape[:2] != (self.n_trials, self.n_steps):
-            raise ValueError(f"{what} must have shape ({self.n_trials}, {self.n_steps}, "
-                             f"{last}s) like the rates (trials, T); got shape {a.shape}")
+            raise ValueError(
+                f"{what} must have shape ({self.n_trials}, {self.n_steps}, "
+                f"{last}s) like the rates (trials, T); got shape {a.shape}"
+            )
         _check_finite(a, what, last)
         return a
 
@@ -205,8 +230,10 @@ class Recording:
         if self.trials:
             extra.append(f"trials=[{', '.join(self.trials)}]")
         tail = (", " + ", ".join(extra)) if extra else ""
-        return (f"Recording({self.n_trials} trials x {self.n_steps} bins of {self.dt:g} ms; "
-                f"neurons {{{regions}}}{tail})")
+        return (
+            f"Recording({self.n_trials} trials x {self.n_steps} bins of {self.dt:g} ms; "
+            f"neurons {{{regions}}}{tail})"
+        )
 
     # ------------------------------------------------------------------ trials
     def _index(self, idx: Any) -> np.ndarray:
@@ -222,14 +249,15 @@ class Recording:
         a = np.asarray(idx)
         if a.dtype == bool:
             if a.shape != (n,):
-                raise IndexError(f"a boolean trial mask must have shape ({n},); "
-                                 f"got {a.shape}")
+                raise IndexError(f"a boolean trial mask must have shape ({n},); got {a.shape}")
             return np.flatnonzero(a)
         if a.ndim != 1 or not np.issubdtype(a.dtype, np.integer):
             if a.size == 0:
                 return np.zeros(0, dtype=np.int64)
-            raise IndexError("index trials with a slice, an int, a sequence of ints or a "
-                             f"boolean mask; got {type(idx).__name__} of dtype {a.dtype}")
+            raise IndexError(
+                "index trials with a slice, an int, a sequence of ints or a "
+                f"boolean mask; got {type(idx).__name__} of dtype {a.dtype}"
+            )
         if a.size and (a.min() < -n or a.max() >= n):
             raise IndexError(f"trial indices must be in [{-n}, {n}); got {a.min()}..{a.max()}")
         return a % n if a.size else a.astype(np.int64)
@@ -238,13 +266,16 @@ class Recording:
         """The recording restricted to some trials (an int keeps the trial axis)."""
         k = self._index(idx)
         return Recording(
-            {r: v[k] for r, v in self.rates.items()}, self.dt,
+            {r: v[k] for r, v in self.rates.items()},
+            self.dt,
             inputs=None if self.inputs is None else self.inputs[k],
             outputs=None if self.outputs is None else self.outputs[k],
-            trials={t: v[k] for t, v in self.trials.items()})
+            trials={t: v[k] for t, v in self.trials.items()},
+        )
 
-    def split(self, test_fraction: float = 0.25, *, seed: int = 0,
-              stratify: str | None = None) -> tuple[Recording, Recording]:
+    def split(
+        self, test_fraction: float = 0.25, *, seed: int = 0, stratify: str | None = None
+    ) -> tuple[Recording, Recording]:
         """A seeded random split of the trials into ``(train, test)``.
 
         Parameters
@@ -258,7 +289,8 @@ class Recording:
             every condition appears in both parts where it has at least two trials.
         """
         if isinstance(test_fraction, bool) or not (
-                isinstance(test_fraction, int | float) and 0 < test_fraction < 1):
+            isinstance(test_fraction, int | float) and 0 < test_fraction < 1
+        ):
             raise ValueError(f"test_fraction must be a float in (0, 1); got {test_fraction!r}")
         n = self.n_trials
         if n < 2:
@@ -269,8 +301,7 @@ class Recording:
         else:
             if stratify not in self.trials:
                 known = ", ".join(map(repr, self.trials)) or "none"
-                raise KeyError(f"stratify={stratify!r} is not a trial variable; "
-                               f"known: {known}")
+                raise KeyError(f"stratify={stratify!r} is not a trial variable; known: {known}")
             labels = self.trials[stratify]
             groups = [np.flatnonzero(labels == v) for v in np.unique(labels)]
         test: list[np.ndarray] = []
@@ -291,7 +322,8 @@ class Recording:
     def save(self, path: str | os.PathLike) -> None:
         """Write a ``.npz`` file (``numpy.savez``, no pickle); read it with :meth:`load`."""
         arrays: dict[str, np.ndarray] = {
-            "format": np.array(_FORMAT), "dt": np.array(self.dt),
+            "format": np.array(_FORMAT),
+            "dt": np.array(self.dt),
             "regions": np.array(self.regions, dtype=str),
             "trial_names": np.array(list(self.trials), dtype=str),
         }
@@ -313,19 +345,40 @@ class Recording:
             with np.load(path, allow_pickle=False) as f:
                 data = {k: f[k] for k in f.files}
         except ValueError as err:
-            raise GraphError([Problem(where, f"not a readable recording (.npz without "
-                                             f"pickle): {err}", code="bad-file", file=where)],
-                             header="cannot read the recording") from None
+            raise GraphError(
+                [
+                    Problem(
+                        where,
+                        f"not a readable recording (.npz without pickle): {err}",
+                        code="bad-file",
+                        file=where,
+                    )
+                ],
+                header="cannot read the recording",
+            ) from None
         if str(data.get("format", "")) != _FORMAT:
-            raise GraphError([Problem(where, f"not a mrnngraph recording: the 'format' entry "
-                                             f"is missing or not {_FORMAT!r}",
-                                      code="bad-file", file=where)],
-                             header="cannot read the recording")
+            raise GraphError(
+                [
+                    Problem(
+                        where,
+                        f"not a mrnngraph recording: the 'format' entry "
+                        f"is missing or not {_FORMAT!r}",
+                        code="bad-file",
+                        file=where,
+                    )
+                ],
+                header="cannot read the recording",
+            )
         regions = [str(r) for r in data["regions"]]
         rates = {r: data[f"rates_{k}"] for k, r in enumerate(regions)}
         trials = {str(t): data[f"trial_{k}"] for k, t in enumerate(data["trial_names"])}
-        return cls(rates, float(data["dt"]), inputs=data.get("inputs"),
-                   outputs=data.get("outputs"), trials=trials)
+        return cls(
+            rates,
+            float(data["dt"]),
+            inputs=data.get("inputs"),
+            outputs=data.get("outputs"),
+            trials=trials,
+        )
 
     # ------------------------------------------------------------------ checks
     def check_against(self, model_or_circuit: Any) -> None:
@@ -345,44 +398,74 @@ class Recording:
         """
         lay = getattr(model_or_circuit, "layout", model_or_circuit)
         if not hasattr(lay, "regions") or not hasattr(lay, "sizes"):
-            raise TypeError("check_against needs a MultiRegionRNN, a CompiledCircuit or a "
-                            f"Layout; got {type(model_or_circuit).__name__}")
+            raise TypeError(
+                "check_against needs a MultiRegionRNN, a CompiledCircuit or a "
+                f"Layout; got {type(model_or_circuit).__name__}"
+            )
         problems: list[Problem] = []
         known = ", ".join(map(repr, lay.regions))
         missing = [r for r in self.regions if r not in lay.regions]
         if missing:
-            problems.append(Problem(
-                "recording", f"region{'s' if len(missing) > 1 else ''} "
-                f"{', '.join(map(repr, missing))} not in the circuit; its recurrent regions "
-                f"are {known}", code="unknown-region",
-                hint="rename the recording's regions or the graph's nodes"))
+            problems.append(
+                Problem(
+                    "recording",
+                    f"region{'s' if len(missing) > 1 else ''} "
+                    f"{', '.join(map(repr, missing))} not in the circuit; its recurrent regions "
+                    f"are {known}",
+                    code="unknown-region",
+                    hint="rename the recording's regions or the graph's nodes",
+                )
+            )
         for r, n in self.n_neurons.items():
             if r in lay.regions and n > lay.sizes[r]:
-                problems.append(Problem(
-                    f"region {r!r}", f"{n} recorded neurons but the region has "
-                    f"{lay.sizes[r]} units; each neuron needs a unit", code="too-many-neurons",
-                    node=r, attribute="size", hint=f"give node {r!r} size >= {n}"))
+                problems.append(
+                    Problem(
+                        f"region {r!r}",
+                        f"{n} recorded neurons but the region has "
+                        f"{lay.sizes[r]} units; each neuron needs a unit",
+                        code="too-many-neurons",
+                        node=r,
+                        attribute="size",
+                        hint=f"give node {r!r} size >= {n}",
+                    )
+                )
         n_in = lay.input_size
         if self.inputs is None:
             if n_in:
-                problems.append(Problem(
-                    "recording", f"has no inputs but the circuit has {n_in} input units "
-                    f"({', '.join(map(repr, lay.inputs))})", code="missing-inputs",
-                    hint="pass inputs=(trials, T, I) to Recording"))
+                problems.append(
+                    Problem(
+                        "recording",
+                        f"has no inputs but the circuit has {n_in} input units "
+                        f"({', '.join(map(repr, lay.inputs))})",
+                        code="missing-inputs",
+                        hint="pass inputs=(trials, T, I) to Recording",
+                    )
+                )
         elif self.inputs.shape[2] != n_in:
-            problems.append(Problem(
-                "recording", f"inputs have {self.inputs.shape[2]} channels but the circuit "
-                f"has {n_in} input units", code="input-size"))
+            problems.append(
+                Problem(
+                    "recording",
+                    f"inputs have {self.inputs.shape[2]} channels but the circuit "
+                    f"has {n_in} input units",
+                    code="input-size",
+                )
+            )
         if self.outputs is not None and self.outputs.shape[2] != lay.output_size:
-            problems.append(Problem(
-                "recording", f"outputs have {self.outputs.shape[2]} channels but the circuit "
-                f"has {lay.output_size} output units", code="output-size"))
+            problems.append(
+                Problem(
+                    "recording",
+                    f"outputs have {self.outputs.shape[2]} channels but the circuit "
+                    f"has {lay.output_size} output units",
+                    code="output-size",
+                )
+            )
         if problems:
             raise GraphError(problems, header="the recording does not fit the circuit")
 
 
-def activity(model: Any, inputs: Any, *, trials: Mapping[str, Any] | None = None,
-             x0: Any = None) -> Recording:
+def activity(
+    model: Any, inputs: Any, *, trials: Mapping[str, Any] | None = None, x0: Any = None
+) -> Recording:
     """Run ``model`` (no gradient) and return its rates by region as a :class:`Recording`.
 
     Parameters
@@ -421,12 +504,14 @@ def activity(model: Any, inputs: Any, *, trials: Mapping[str, Any] | None = None
             inputs = inputs.inputs
     u = _three_d(inputs, "inputs", "input")
     if u.shape[2] != model.input_size:
-        raise ValueError(f"inputs must have shape (trials, T, {model.input_size}); "
-                         f"got {u.shape}")
+        raise ValueError(f"inputs must have shape (trials, T, {model.input_size}); got {u.shape}")
     dev = model.alpha.device
     ut = torch.as_tensor(u, device=dev, dtype=model.alpha.dtype)
-    x = None if x0 is None else torch.as_tensor(_as_array(x0, "x0"), device=dev,
-                                                dtype=model.alpha.dtype)
+    x = (
+        None
+        if x0 is None
+        else torch.as_tensor(_as_array(x0, "x0"), device=dev, dtype=model.alpha.dtype)
+    )
     batch_first = getattr(model, "batch_first", True)
     with torch.no_grad():
         out = model(ut if batch_first else ut.transpose(0, 1), x)
@@ -435,6 +520,10 @@ def activity(model: Any, inputs: Any, *, trials: Mapping[str, Any] | None = None
         rates, outputs = rates.transpose(0, 1), outputs.transpose(0, 1)
     lay = model.layout
     by_region = {r: rates[..., lay.slice(r)].cpu().numpy() for r in lay.regions}
-    return Recording(by_region, model.dt, inputs=u,
-                     outputs=outputs.cpu().numpy() if model.output_size else None,
-                     trials=trials)
+    return Recording(
+        by_region,
+        model.dt,
+        inputs=u,
+        outputs=outputs.cpu().numpy() if model.output_size else None,
+        trials=trials,
+    )

@@ -121,16 +121,20 @@ def report(obj: Any, *, seed: int = 0, spectral: bool = True) -> ConnectivityRep
     elif isinstance(getattr(obj, "circuit", None), CompiledCircuit) and hasattr(obj, "weight_hh"):
         model, circuit = obj, obj.circuit
     else:
-        raise TypeError("report needs a MultiRegionRNN, a CompiledCircuit or a networkx graph; "
-                        f"got {type(obj).__name__}")
+        raise TypeError(
+            "report needs a MultiRegionRNN, a CompiledCircuit or a networkx graph; "
+            f"got {type(obj).__name__}"
+        )
     lay = circuit.layout
     spec = circuit.spec
     with torch.no_grad():
         if model is not None:
             dense = {fam: getattr(model, _WEIGHTS[fam]).detach().cpu() for fam in _WEIGHTS}
             masks = {fam: getattr(model, f"mask_{fam}").cpu() for fam in _WEIGHTS}
-            learns = {fam: model.parametrizations[_WEIGHTS[fam]].original.requires_grad
-                      for fam in _WEIGHTS}
+            learns = {
+                fam: model.parametrizations[_WEIGHTS[fam]].original.requires_grad
+                for fam in _WEIGHTS
+            }
         else:
             dense = {fam: getattr(circuit, _WEIGHTS[fam]) for fam in _WEIGHTS}
             masks = {fam: getattr(circuit, f"mask_{fam}") for fam in _WEIGHTS}
@@ -146,16 +150,24 @@ def report(obj: Any, *, seed: int = 0, spectral: bool = True) -> ConnectivityRep
         cand = int(candidates(e, spec.nodes[src], spec.nodes[dst]).sum())
         n_syn = int(mask.sum())
         trainable = block.trainable and not block.zero
-        rows.append({
-            "src": src, "dst": dst, "kind": _FAMILY_NAMES[block.family], "rule": e.rule,
-            "requested_density": 0.0 if e.zero else e.density,
-            "candidates": cand, "synapses": n_syn,
-            "realised_density": n_syn / cand if cand else math.nan,
-            "in_degree": _stats(mask.sum(1)), "out_degree": _stats(mask.sum(0)),
-            "mean_abs_weight": float(w[mask].abs().mean()) if n_syn else 0.0,
-            "parameters": n_syn if trainable and learns[block.family] else 0,
-            "trainable": block.trainable, "zero": block.zero,
-        })
+        rows.append(
+            {
+                "src": src,
+                "dst": dst,
+                "kind": _FAMILY_NAMES[block.family],
+                "rule": e.rule,
+                "requested_density": 0.0 if e.zero else e.density,
+                "candidates": cand,
+                "synapses": n_syn,
+                "realised_density": n_syn / cand if cand else math.nan,
+                "in_degree": _stats(mask.sum(1)),
+                "out_degree": _stats(mask.sum(0)),
+                "mean_abs_weight": float(w[mask].abs().mean()) if n_syn else 0.0,
+                "parameters": n_syn if trainable and learns[block.family] else 0,
+                "trainable": block.trainable,
+                "zero": block.zero,
+            }
+        )
 
     w_hh = dense["hh"].double()
     signs = (model.sign_h if model is not None else circuit.sign_h).detach().cpu()
@@ -163,8 +175,11 @@ def report(obj: Any, *, seed: int = 0, spectral: bool = True) -> ConnectivityRep
 
     n_bias = 0
     if model is not None:
-        bias_p = getattr(model.parametrizations, "bias", None) if hasattr(
-            model, "parametrizations") else None
+        bias_p = (
+            getattr(model.parametrizations, "bias", None)
+            if hasattr(model, "parametrizations")
+            else None
+        )
         if bias_p is not None and bias_p.original.requires_grad:
             n_bias = int(circuit.learnable_bias.sum())
         entries = sum(p.numel() for p in model.parameters())
@@ -175,29 +190,40 @@ def report(obj: Any, *, seed: int = 0, spectral: bool = True) -> ConnectivityRep
     if spectral and w_hh.numel():
         radius = float(torch.linalg.eigvals(w_hh).abs().max())
     summary = {
-        "hidden_size": lay.hidden_size, "input_size": lay.input_size,
-        "output_size": lay.output_size, "regions": len(lay.regions),
-        "projections": len(rows), "spectral_radius": radius,
+        "hidden_size": lay.hidden_size,
+        "input_size": lay.input_size,
+        "output_size": lay.output_size,
+        "regions": len(lay.regions),
+        "projections": len(rows),
+        "spectral_radius": radius,
         "trainable_parameters": sum(r["parameters"] for r in rows) + n_bias,
         "parameter_entries": entries,
         "frozen": [(r["src"], r["dst"]) for r in rows if not r["trainable"] and not r["zero"]],
         "zero": [(r["src"], r["dst"]) for r in rows if r["zero"]],
     }
     name = str(spec.graph.get("name") or "circuit")
-    return ConnectivityReport(name=name, source="model" if model is not None else "circuit",
-                              projections=rows, regions=regions, summary=summary)
+    return ConnectivityReport(
+        name=name,
+        source="model" if model is not None else "circuit",
+        projections=rows,
+        regions=regions,
+        summary=summary,
+    )
 
 
 def _stats(x: torch.Tensor) -> dict[str, float]:
     x = x.double()
     if x.numel() == 0:
         return {"mean": math.nan, "std": math.nan, "min": math.nan, "max": math.nan}
-    return {"mean": float(x.mean()), "std": float(x.std(correction=0)),
-            "min": float(x.min()), "max": float(x.max())}
+    return {
+        "mean": float(x.mean()),
+        "std": float(x.std(correction=0)),
+        "min": float(x.min()),
+        "max": float(x.max()),
+    }
 
 
-def _region_row(name: str, lay: Any, w_hh: torch.Tensor, sign: torch.Tensor
-                ) -> dict[str, Any]:
+def _region_row(name: str, lay: Any, w_hh: torch.Tensor, sign: torch.Tensor) -> dict[str, Any]:
     s = lay.slice(name)
     rows = w_hh[s]
     exc = rows.clamp(min=0).sum(1)
@@ -207,10 +233,16 @@ def _region_row(name: str, lay: Any, w_hh: torch.Tensor, sign: torch.Tensor
     own = w_hh[s, s]
     kinds = {int(v) for v in sign.tolist()}
     return {
-        "region": name, "size": lay.sizes[name],
-        "type": {frozenset({1}): "E", frozenset({-1}): "I", frozenset({1, -1}): "E/I",
-                 frozenset({0}): "free"}.get(frozenset(kinds), "mixed"),
-        "exc_in": float(exc.mean()), "inh_in": float(inh.mean()),
+        "region": name,
+        "size": lay.sizes[name],
+        "type": {
+            frozenset({1}): "E",
+            frozenset({-1}): "I",
+            frozenset({1, -1}): "E/I",
+            frozenset({0}): "free",
+        }.get(frozenset(kinds), "mixed"),
+        "exc_in": float(exc.mean()),
+        "inh_in": float(inh.mean()),
         "ei_ratio_mean": float(ratio.mean()) if ratio.numel() else math.nan,
         "ei_ratio_std": float(ratio.std(correction=0)) if ratio.numel() else math.nan,
         "no_inh_input": int((~has_inh).sum()),
@@ -239,16 +271,19 @@ def _deg(d: dict[str, float]) -> str:
 
 def _table(header: Sequence[str], body: list[list[str]], markdown: bool) -> list[str]:
     if markdown:
+
         def row(cells: Sequence[str]) -> str:
             return "| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |"
 
         return [row(header), "|" + "|".join("---" for _ in header) + "|"] + [row(r) for r in body]
-    widths = [max(len(h), *(len(r[i]) for r in body)) if body else len(h)
-              for i, h in enumerate(header)]
+    widths = [
+        max(len(h), *(len(r[i]) for r in body)) if body else len(h) for i, h in enumerate(header)
+    ]
     line = "  ".join(h.ljust(w) for h, w in zip(header, widths, strict=True)).rstrip()
     out = [line, "  ".join("-" * w for w in widths)]
-    return out + ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip()
-                  for r in body]
+    return out + [
+        "  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in body
+    ]
 
 
 def _render(rep: ConnectivityReport, *, markdown: bool) -> str:
@@ -256,39 +291,92 @@ def _render(rep: ConnectivityReport, *, markdown: bool) -> str:
     title = f"Connectivity of {rep.name!r} ({rep.source})"
     lines = [f"## {title}" if markdown else title, ""]
     facts = [
-        ("units", f"{s['hidden_size']} recurrent in {s['regions']} regions, "
-                  f"{s['input_size']} input, {s['output_size']} output"),
+        (
+            "units",
+            f"{s['hidden_size']} recurrent in {s['regions']} regions, "
+            f"{s['input_size']} input, {s['output_size']} output",
+        ),
         ("projections", str(s["projections"])),
         ("spectral radius of W_hh", _fmt(s["spectral_radius"], 3)),
-        ("trainable parameters", f"{s['trainable_parameters']} "
-                                 f"(of {s['parameter_entries']} parameter entries)"),
+        (
+            "trainable parameters",
+            f"{s['trainable_parameters']} (of {s['parameter_entries']} parameter entries)",
+        ),
         ("frozen pathways", ", ".join(f"{a} → {b}" for a, b in s["frozen"]) or "none"),
         ("zero pathways", ", ".join(f"{a} → {b}" for a, b in s["zero"]) or "none"),
     ]
     width = max(len(k) for k, _ in facts)
     lines += [f"- {k}: {v}" if markdown else f"{k.ljust(width)}  {v}" for k, v in facts]
     lines.append("")
-    header = ["projection", "kind", "rule", "requested", "realised", "synapses",
-              "in-degree", "out-degree", "mean |w|", "params", "flags"]
+    header = [
+        "projection",
+        "kind",
+        "rule",
+        "requested",
+        "realised",
+        "synapses",
+        "in-degree",
+        "out-degree",
+        "mean |w|",
+        "params",
+        "flags",
+    ]
     body = []
     for r in rep.projections:
-        flags = ",".join(f for f, on in (("zero", r["zero"]),
-                                         ("frozen", not r["trainable"] and not r["zero"])) if on)
-        body.append([f"{r['src']} → {r['dst']}", r["kind"], r["rule"],
-                     _fmt(r["requested_density"]), _fmt(r["realised_density"]),
-                     f"{r['synapses']}/{r['candidates']}", _deg(r["in_degree"]),
-                     _deg(r["out_degree"]), _fmt(r["mean_abs_weight"], 3),
-                     str(r["parameters"]), flags or "-"])
+        flags = ",".join(
+            f
+            for f, on in (("zero", r["zero"]), ("frozen", not r["trainable"] and not r["zero"]))
+            if on
+        )
+        body.append(
+            [
+                f"{r['src']} → {r['dst']}",
+                r["kind"],
+                r["rule"],
+                _fmt(r["requested_density"]),
+                _fmt(r["realised_density"]),
+                f"{r['synapses']}/{r['candidates']}",
+                _deg(r["in_degree"]),
+                _deg(r["out_degree"]),
+                _fmt(r["mean_abs_weight"], 3),
+                str(r["parameters"]),
+                flags or "-",
+            ]
+        )
     lines += ["### Projections" if markdown else "Projections", ""]
     lines += _table(header, body, markdown)
     lines.append("")
-    header = ["region", "size", "type", "E in", "I in", "E/I mean", "E/I std",
-              "units w/o I", "self radius"]
-    body = [[r["region"], str(r["size"]), r["type"], _fmt(r["exc_in"]), _fmt(r["inh_in"]),
-             _fmt(r["ei_ratio_mean"]), _fmt(r["ei_ratio_std"]), str(r["no_inh_input"]),
-             _fmt(r["self_radius"], 3)] for r in rep.regions]
-    lines += ["### Recurrent input balance per target region" if markdown
-              else "Recurrent input balance per target region", ""]
+    header = [
+        "region",
+        "size",
+        "type",
+        "E in",
+        "I in",
+        "E/I mean",
+        "E/I std",
+        "units w/o I",
+        "self radius",
+    ]
+    body = [
+        [
+            r["region"],
+            str(r["size"]),
+            r["type"],
+            _fmt(r["exc_in"]),
+            _fmt(r["inh_in"]),
+            _fmt(r["ei_ratio_mean"]),
+            _fmt(r["ei_ratio_std"]),
+            str(r["no_inh_input"]),
+            _fmt(r["self_radius"], 3),
+        ]
+        for r in rep.regions
+    ]
+    lines += [
+        "### Recurrent input balance per target region"
+        if markdown
+        else "Recurrent input balance per target region",
+        "",
+    ]
     lines += _table(header, body, markdown)
     return "\n".join(lines) + "\n"
 

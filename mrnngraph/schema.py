@@ -203,15 +203,23 @@ class Activation:
     derivative: Any
 
 
-_ACTIVATION_TABLE: dict[str, Activation] = {a.name: a for a in (
-    Activation("relu", "max(x, 0)", _relu, _relu_into, _relu_grad),
-    Activation("tanh", "tanh(x)", _tanh, _tanh_into, _tanh_grad),
-    Activation("sigmoid", "1 / (1 + exp(-x))", _sigmoid, _sigmoid_into, _sigmoid_grad),
-    Activation("softplus", "log(1 + exp(x)) (torch's, linear above x = 20)", _softplus,
-               _softplus_into, _softplus_grad),
-    Activation("retanh", "max(tanh(x), 0)", _retanh, _retanh_into, _retanh_grad),
-    Activation("linear", "x", _linear, _linear_into, _linear_grad),
-)}
+_ACTIVATION_TABLE: dict[str, Activation] = {
+    a.name: a
+    for a in (
+        Activation("relu", "max(x, 0)", _relu, _relu_into, _relu_grad),
+        Activation("tanh", "tanh(x)", _tanh, _tanh_into, _tanh_grad),
+        Activation("sigmoid", "1 / (1 + exp(-x))", _sigmoid, _sigmoid_into, _sigmoid_grad),
+        Activation(
+            "softplus",
+            "log(1 + exp(x)) (torch's, linear above x = 20)",
+            _softplus,
+            _softplus_into,
+            _softplus_grad,
+        ),
+        Activation("retanh", "max(tanh(x), 0)", _retanh, _retanh_into, _retanh_grad),
+        Activation("linear", "x", _linear, _linear_into, _linear_grad),
+    )
+}
 
 #: The names of the activation functions, in table order.
 ACTIVATIONS: tuple[str, ...] = tuple(_ACTIVATION_TABLE)
@@ -232,16 +240,27 @@ def activation(name: Any) -> Activation:
     """
     found = _ACTIVATION_TABLE.get(name) if isinstance(name, str) else None
     if found is None:
-        raise ValueError(f"activation must be one of {', '.join(ACTIVATIONS)}; "
-                         f"got {short_repr(name)}")
+        raise ValueError(
+            f"activation must be one of {', '.join(ACTIVATIONS)}; got {short_repr(name)}"
+        )
     return found
 
 
 #: Every spelling of a sign that a user (or an imported file) may write.
 SIGN_ALIASES: dict[Any, str | None] = {
-    "exc": "exc", "pos": "exc", "E": "exc", "+": "exc", 1: "exc",
-    "inh": "inh", "neg": "inh", "I": "inh", "-": "inh", -1: "inh",
-    None: None, "none": None, "free": None,
+    "exc": "exc",
+    "pos": "exc",
+    "E": "exc",
+    "+": "exc",
+    1: "exc",
+    "inh": "inh",
+    "neg": "inh",
+    "I": "inh",
+    "-": "inh",
+    -1: "inh",
+    None: None,
+    "none": None,
+    "free": None,
 }
 
 
@@ -285,8 +304,11 @@ def _unwrap(value: Any) -> Any:
     and 0-d tensors into ``float``, ``bool``, ``str``...; everything else is returned
     unchanged (Python scalars have no ``ndim``).
     """
-    if getattr(value, "ndim", None) == 0 and callable(getattr(value, "item", None)) \
-            and not isinstance(value, (bool, int, float, str)):
+    if (
+        getattr(value, "ndim", None) == 0
+        and callable(getattr(value, "item", None))
+        and not isinstance(value, (bool, int, float, str))
+    ):
         return value.item()
     return value
 
@@ -426,8 +448,9 @@ class Interval(_Constraint):
 
     def valid_examples(self) -> list[Any]:
         lo = 1 if self.integer else 0.5
-        lo = max(lo, self.lo) if self.closed[0] else max(lo, self.lo + (1 if self.integer
-                                                                          else 0.25))
+        lo = (
+            max(lo, self.lo) if self.closed[0] else max(lo, self.lo + (1 if self.integer else 0.25))
+        )
         return [lo if self.hi == math.inf else min(lo, self.hi)]
 
     def invalid_examples(self) -> list[Any]:
@@ -463,8 +486,9 @@ class Options(_Constraint):
             raise bad
         key = self.aliases.get(value, value)
         for v in self.values:
-            if (v is None and key is None) or (isinstance(v, str) and isinstance(key, str)
-                                               and v == key):
+            if (v is None and key is None) or (
+                isinstance(v, str) and isinstance(key, str) and v == key
+            ):
                 return v
         raise bad
 
@@ -523,21 +547,24 @@ class FloatOrSequence(_Constraint):
         return "a float or a sequence of floats (finite in float32)"
 
     def _convert(self, value: Any, size: int | None) -> float | tuple[float, ...]:
-        finite = Invalid(f"must be finite and at most {FLOAT32_MAX:g} in magnitude "
-                         "(float32)")
+        finite = Invalid(f"must be finite and at most {FLOAT32_MAX:g} in magnitude (float32)")
         if _as_real(value) is not None:
             f = _to_float(value)
             if not abs(f) <= FLOAT32_MAX:
                 raise finite
             return f
         bad = Invalid(f"must be {self.describe()}")
-        if isinstance(value, (str, bytes, bytearray, Mapping, Set)) \
-                or getattr(value, "ndim", 1) != 1:
+        if (
+            isinstance(value, (str, bytes, bytearray, Mapping, Set))
+            or getattr(value, "ndim", 1) != 1
+        ):
             raise bad
         n = len(value)
         if n > MAX_SEQUENCE:
-            raise Invalid(f"has {n} values; a sequence holds at most {MAX_SEQUENCE} "
-                          "(give one float for every unit)")
+            raise Invalid(
+                f"has {n} values; a sequence holds at most {MAX_SEQUENCE} "
+                "(give one float for every unit)"
+            )
         items = value.tolist() if callable(getattr(value, "tolist", None)) else value
         if not isinstance(items, Sequence):
             raise bad
@@ -547,8 +574,10 @@ class FloatOrSequence(_Constraint):
                 raise Invalid("must contain only floats")
             f = _to_float(v)
             if not abs(f) <= FLOAT32_MAX:
-                raise Invalid("must contain only finite floats of at most "
-                              f"{FLOAT32_MAX:g} in magnitude (float32)")
+                raise Invalid(
+                    "must contain only finite floats of at most "
+                    f"{FLOAT32_MAX:g} in magnitude (float32)"
+                )
             out.append(f)
         if size is not None and n != size:
             raise Invalid(f"has {n} values but the node has size {size}", "length-mismatch")
@@ -572,13 +601,13 @@ class EIList(_Constraint):
         if getattr(value, "ndim", 1) == 1 and callable(getattr(value, "tolist", None)):
             value = value.tolist()
         if isinstance(value, str) or not isinstance(value, Sequence) or len(value) == 0:
-            raise Invalid(f"must be {self.describe()} (non-empty; use zero=True for no "
-                          "synapses)")
+            raise Invalid(f"must be {self.describe()} (non-empty; use zero=True for no synapses)")
         entries = [_unwrap(v) for v in value]
         bad = [v for v in entries if not (isinstance(v, str) and v in EI_ENTRIES)]
         if bad:
-            raise Invalid(f"has unknown entries {short_repr(bad)}; allowed: "
-                          f"{', '.join(EI_ENTRIES)}")
+            raise Invalid(
+                f"has unknown entries {short_repr(bad)}; allowed: {', '.join(EI_ENTRIES)}"
+            )
         entries = [str(v) for v in entries]
         if len(set(entries)) != len(entries):
             raise Invalid("lists an entry twice")
@@ -665,66 +694,143 @@ _NEURAL = ("recurrent", "input")  # nodes whose units have an E/I identity
 
 ATTRIBUTES: tuple[Attr, ...] = (
     # ---- nodes ----
-    Attr("kind", "node", Options(NODE_KINDS), "recurrent",
-         "'recurrent' (units with dynamics), 'input' (external channels) "
-         "or 'output' (linear readout)"),
-    Attr("size", "node", Interval(1, math.inf, integer=True), REQUIRED,
-         "number of units", aliases=("num_units", "n_units")),
-    Attr("sign", "node", _SIGN, None,
-         "Dale's law for the region's outgoing weights, None = unconstrained; "
-         "also 'pos', 'E', +1 for 'exc' and 'neg', 'I', -1 for 'inh'",
-         kinds=_NEURAL, excludes=("exc_frac",)),
-    Attr("exc_frac", "node", _UNIT, None,
-         "mixed E/I region: the first floor(exc_frac*size) units are excitatory, "
-         "the rest inhibitory",
-         kinds=_NEURAL, excludes=("sign",)),
-    Attr("base_firing", "node", FloatOrSequence(), 0.0,
-         "tonic input (bias) of each unit: a float or one value per unit", kinds=("recurrent",)),
-    Attr("learnable_bias", "node", Boolean(), False,
-         "make base_firing a trainable parameter", kinds=("recurrent",)),
-    Attr("init", "node", FloatOrSequence(), 0.0,
-         "initial pre-activation state x0: a float or one value per unit", kinds=("recurrent",)),
-    Attr("tau", "node", _TIME, None,
-         "time constant of this region's units (ms); None uses the model's tau",
-         kinds=("recurrent",)),
-    Attr("parent", "node", Text(), None,
-         "group name (e.g. the area of several cell types); usable wherever a region name is"),
+    Attr(
+        "kind",
+        "node",
+        Options(NODE_KINDS),
+        "recurrent",
+        "'recurrent' (units with dynamics), 'input' (external channels) "
+        "or 'output' (linear readout)",
+    ),
+    Attr(
+        "size",
+        "node",
+        Interval(1, math.inf, integer=True),
+        REQUIRED,
+        "number of units",
+        aliases=("num_units", "n_units"),
+    ),
+    Attr(
+        "sign",
+        "node",
+        _SIGN,
+        None,
+        "Dale's law for the region's outgoing weights, None = unconstrained; "
+        "also 'pos', 'E', +1 for 'exc' and 'neg', 'I', -1 for 'inh'",
+        kinds=_NEURAL,
+        excludes=("exc_frac",),
+    ),
+    Attr(
+        "exc_frac",
+        "node",
+        _UNIT,
+        None,
+        "mixed E/I region: the first floor(exc_frac*size) units are excitatory, "
+        "the rest inhibitory",
+        kinds=_NEURAL,
+        excludes=("sign",),
+    ),
+    Attr(
+        "base_firing",
+        "node",
+        FloatOrSequence(),
+        0.0,
+        "tonic input (bias) of each unit: a float or one value per unit",
+        kinds=("recurrent",),
+    ),
+    Attr(
+        "learnable_bias",
+        "node",
+        Boolean(),
+        False,
+        "make base_firing a trainable parameter",
+        kinds=("recurrent",),
+    ),
+    Attr(
+        "init",
+        "node",
+        FloatOrSequence(),
+        0.0,
+        "initial pre-activation state x0: a float or one value per unit",
+        kinds=("recurrent",),
+    ),
+    Attr(
+        "tau",
+        "node",
+        _TIME,
+        None,
+        "time constant of this region's units (ms); None uses the model's tau",
+        kinds=("recurrent",),
+    ),
+    Attr(
+        "parent",
+        "node",
+        Text(),
+        None,
+        "group name (e.g. the area of several cell types); usable wherever a region name is",
+    ),
     Attr("pos", "node", Anything(), None, "drawing hint: (x, y) position"),
     Attr("label", "node", Anything(), None, "drawing hint: text shown instead of the name"),
     Attr("color", "node", Anything(), None, "drawing hint: a matplotlib colour"),
     Attr("meta", "node", Anything(), None, "free-form user data, carried along, never interpreted"),
     # ---- edges ----
-    Attr("sparsity", "edge", _UNIT, 0.0,
-         "fraction of absent synapses (as torch.nn.init.sparse_)", excludes=("density",)),
-    Attr("density", "edge", _UNIT, None,
-         "fraction of present synapses, 1 - sparsity", excludes=("sparsity",)),
-    Attr("rule", "edge", Options(RULES), "bernoulli",
-         "how the mask is drawn: " + ", ".join(RULES)),
-    Attr("zero", "edge", Boolean(), False,
-         "a declared pathway fixed at zero: drawn, listed, never trained"),
-    Attr("ei", "edge", EIList(), None,
-         "which E/I sub-pathways exist (source type, then target type); None means all"),
-    Attr("autapses", "edge", Boolean(), True,
-         "on a self-edge, whether a unit may connect to itself"),
-    Attr("trainable", "edge", Boolean(), True,
-         "False freezes the projection at its initial weights"),
-    Attr("gain", "edge", Interval(0.0, GAIN_MAX, closed=(False, True)), 1.0,
-         "scales the initial weights of this projection (bounded so that every initial "
-         "weight is finite in float32)"),
+    Attr(
+        "sparsity",
+        "edge",
+        _UNIT,
+        0.0,
+        "fraction of absent synapses (as torch.nn.init.sparse_)",
+        excludes=("density",),
+    ),
+    Attr(
+        "density",
+        "edge",
+        _UNIT,
+        None,
+        "fraction of present synapses, 1 - sparsity",
+        excludes=("sparsity",),
+    ),
+    Attr("rule", "edge", Options(RULES), "bernoulli", "how the mask is drawn: " + ", ".join(RULES)),
+    Attr(
+        "zero",
+        "edge",
+        Boolean(),
+        False,
+        "a declared pathway fixed at zero: drawn, listed, never trained",
+    ),
+    Attr(
+        "ei",
+        "edge",
+        EIList(),
+        None,
+        "which E/I sub-pathways exist (source type, then target type); None means all",
+    ),
+    Attr(
+        "autapses", "edge", Boolean(), True, "on a self-edge, whether a unit may connect to itself"
+    ),
+    Attr(
+        "trainable", "edge", Boolean(), True, "False freezes the projection at its initial weights"
+    ),
+    Attr(
+        "gain",
+        "edge",
+        Interval(0.0, GAIN_MAX, closed=(False, True)),
+        1.0,
+        "scales the initial weights of this projection (bounded so that every initial "
+        "weight is finite in float32)",
+    ),
     Attr("label", "edge", Anything(), None, "drawing hint: text on the arrow"),
     Attr("color", "edge", Anything(), None, "drawing hint: a matplotlib colour"),
     Attr("meta", "edge", Anything(), None, "free-form user data, carried along, never interpreted"),
     # ---- graph ----
     Attr("name", "graph", Text(), None, "the circuit's name"),
-    Attr("dt", "graph", _TIME, None,
-         "model default: integration step (ms)"),
-    Attr("tau", "graph", _TIME, None,
-         "model default: time constant (ms)"),
-    Attr("activation", "graph", Options(ACTIVATIONS), None,
-         "model default: activation function"),
+    Attr("dt", "graph", _TIME, None, "model default: integration step (ms)"),
+    Attr("tau", "graph", _TIME, None, "model default: time constant (ms)"),
+    Attr("activation", "graph", Options(ACTIVATIONS), None, "model default: activation function"),
     Attr("description", "graph", Anything(), None, "free text"),
-    Attr("meta", "graph", Anything(), None,
-         "free-form user data, carried along, never interpreted"),
+    Attr(
+        "meta", "graph", Anything(), None, "free-form user data, carried along, never interpreted"
+    ),
 )
 
 _BY_SCOPE: dict[str, dict[str, Attr]] = {"node": {}, "edge": {}, "graph": {}}
@@ -854,8 +960,7 @@ class Reading:
 
 
 def _first(scope: Scope, attrs: Any, name: str) -> list[Any]:
-    return [v for k, v in attrs.items()
-            if isinstance(k, str) and canonical_name(scope, k) == name]
+    return [v for k, v in attrs.items() if isinstance(k, str) and canonical_name(scope, k) == name]
 
 
 def _lenient_node_value(attrs: Any, name: str) -> Any:
@@ -872,8 +977,9 @@ def _lenient_node_value(attrs: Any, name: str) -> Any:
         return None
 
 
-def read(scope: Scope, attrs: Any, *, node: Any = None,
-         edge: tuple[Any, Any] | None = None) -> Reading:
+def read(
+    scope: Scope, attrs: Any, *, node: Any = None, edge: tuple[Any, Any] | None = None
+) -> Reading:
     """Read one attribute dict: canonical names, values checked and converted by the
     constraint objects, defaults filled. Never raises for bad values.
 
@@ -897,12 +1003,22 @@ def read(scope: Scope, attrs: Any, *, node: Any = None,
     >>> print(r.problems[0])
     node 'ctx': 'tau' must be a float in (0, 3.40282e+38]; got -1
     """
-    loc: dict[str, Any] = ({"node": node} if node is not None else
-                           {"edge": edge} if edge is not None else {"subject": "graph"})
+    loc: dict[str, Any] = (
+        {"node": node}
+        if node is not None
+        else {"edge": edge}
+        if edge is not None
+        else {"subject": "graph"}
+    )
     problems: list[Problem] = []
     if not isinstance(attrs, Mapping):
-        problems.append(Problem(**loc, message="attributes must be a mapping; got "
-                                f"{short_repr(attrs)}", code="bad-value"))
+        problems.append(
+            Problem(
+                **loc,
+                message=f"attributes must be a mapping; got {short_repr(attrs)}",
+                code="bad-value",
+            )
+        )
         attrs = {}
     kind = size = None
     if scope == "node":
@@ -918,25 +1034,41 @@ def read(scope: Scope, attrs: Any, *, node: Any = None,
         shown = short_repr(key)
         if name is None:
             guess = did_you_mean(scope, key)
-            problems.append(Problem(
-                **loc, message=f"unknown attribute {shown}", code="unknown-attribute",
-                attribute=user,
-                hint=f"did you mean {guess!r}?" if guess else
-                f"known {scope} attributes: {', '.join(attributes(scope))}"))
+            problems.append(
+                Problem(
+                    **loc,
+                    message=f"unknown attribute {shown}",
+                    code="unknown-attribute",
+                    attribute=user,
+                    hint=f"did you mean {guess!r}?"
+                    if guess
+                    else f"known {scope} attributes: {', '.join(attributes(scope))}",
+                )
+            )
             continue
         if name in spelled:
-            problems.append(Problem(
-                **loc, message=f"{spelled[name]!r} and {shown} are the same attribute; "
-                "give one", code="duplicate-attribute", attribute=user))
+            problems.append(
+                Problem(
+                    **loc,
+                    message=f"{spelled[name]!r} and {shown} are the same attribute; give one",
+                    code="duplicate-attribute",
+                    attribute=user,
+                )
+            )
             duplicated.add(name)
             continue  # the first spelling's value stands
         spelled[name] = key
         attr = attribute(scope, name)
         if kind is not None and kind not in attr.kinds:
-            problems.append(Problem(
-                **loc, message=f"{shown} does not apply to {kind} nodes "
-                f"(only to {', '.join(attr.kinds)} nodes)", code="not-applicable",
-                attribute=user))
+            problems.append(
+                Problem(
+                    **loc,
+                    message=f"{shown} does not apply to {kind} nodes "
+                    f"(only to {', '.join(attr.kinds)} nodes)",
+                    code="not-applicable",
+                    attribute=user,
+                )
+            )
             invalid.add(name)
             continue
         if value is None and not attr.required:
@@ -945,21 +1077,42 @@ def read(scope: Scope, attrs: Any, *, node: Any = None,
         try:
             given[name] = attr.constraint.convert(value, size=size)
         except Invalid as err:
-            problems.append(Problem(
-                **loc, message=f"{shown} {err}; got {short_repr(value)}",
-                code=err.code, attribute=user))
+            problems.append(
+                Problem(
+                    **loc,
+                    message=f"{shown} {err}; got {short_repr(value)}",
+                    code=err.code,
+                    attribute=user,
+                )
+            )
             invalid.add(name)
     for name in list(given):
         for other in attribute(scope, name).excludes:
-            if other in given and given[name] is not None and given[other] is not None \
-                    and name < other:
-                problems.append(Problem(
-                    **loc, message=f"{spelled[name]!r} and {spelled[other]!r} exclude each "
-                    "other; give one", code="exclusive-attributes", attribute=spelled[name]))
+            if (
+                other in given
+                and given[name] is not None
+                and given[other] is not None
+                and name < other
+            ):
+                problems.append(
+                    Problem(
+                        **loc,
+                        message=f"{spelled[name]!r} and {spelled[other]!r} exclude each "
+                        "other; give one",
+                        code="exclusive-attributes",
+                        attribute=spelled[name],
+                    )
+                )
     for a in _BY_SCOPE[scope].values():
         if a.required and a.name not in spelled:
-            problems.append(Problem(**loc, message=f"{a.name!r} is required ({a.doc})",
-                                    code=f"missing-{a.name}", attribute=a.name))
+            problems.append(
+                Problem(
+                    **loc,
+                    message=f"{a.name!r} is required ({a.doc})",
+                    code=f"missing-{a.name}",
+                    attribute=a.name,
+                )
+            )
     values = {}
     for a in _BY_SCOPE[scope].values():
         value = given.get(a.name)

@@ -30,22 +30,41 @@ from . import schema
 from .errors import CircuitWarning, GraphError, Problem, location
 
 __all__ = [
-    "NodeSpec", "EdgeSpec", "Spec", "Report", "validate", "check", "where_node", "where_edge",
-    "MemoryEstimate", "estimate_memory", "available_memory", "MAX_ELEMENTS", "MEMORY_LIMIT_ENV",
+    "NodeSpec",
+    "EdgeSpec",
+    "Spec",
+    "Report",
+    "validate",
+    "check",
+    "where_node",
+    "where_edge",
+    "MemoryEstimate",
+    "estimate_memory",
+    "available_memory",
+    "MAX_ELEMENTS",
+    "MEMORY_LIMIT_ENV",
 ]
 
 
 def where_node(name: Any) -> str:
     """Deprecated: ``Problem(..., node=name).where`` (:func:`mrnngraph.errors.location`)."""
-    warnings.warn("where_node is deprecated; give Problem a node= and read .where, or use "
-                  "mrnngraph.errors.location(node=...)", DeprecationWarning, stacklevel=2)
+    warnings.warn(
+        "where_node is deprecated; give Problem a node= and read .where, or use "
+        "mrnngraph.errors.location(node=...)",
+        DeprecationWarning,
+        stacklevel=2,
+    )
     return location(node=name)
 
 
 def where_edge(src: Any, dst: Any) -> str:
     """Deprecated: ``Problem(..., edge=(src, dst)).where``."""
-    warnings.warn("where_edge is deprecated; give Problem an edge= and read .where, or use "
-                  "mrnngraph.errors.location(edge=...)", DeprecationWarning, stacklevel=2)
+    warnings.warn(
+        "where_edge is deprecated; give Problem an edge= and read .where, or use "
+        "mrnngraph.errors.location(edge=...)",
+        DeprecationWarning,
+        stacklevel=2,
+    )
     return location(edge=(src, dst))
 
 
@@ -83,8 +102,7 @@ class NodeSpec:
     def from_reading(cls, name: Any, reading: schema.Reading) -> NodeSpec:
         """The spec of a node whose :func:`mrnngraph.schema.read` found no problem."""
         v = reading.values
-        return cls(name=str(name), **{f.name: v[f.name] for f in fields(cls)
-                                      if f.name != "name"})
+        return cls(name=str(name), **{f.name: v[f.name] for f in fields(cls) if f.name != "name"})
 
     @property
     def n_exc(self) -> int:
@@ -131,8 +149,11 @@ class EdgeSpec:
         v = dict(reading.values)
         if v.get("density") is not None:
             v["sparsity"] = 1.0 - v["density"]
-        return cls(src=str(src), dst=str(dst), **{f.name: v[f.name] for f in fields(cls)
-                                                  if f.name not in ("src", "dst")})
+        return cls(
+            src=str(src),
+            dst=str(dst),
+            **{f.name: v[f.name] for f in fields(cls) if f.name not in ("src", "dst")},
+        )
 
     @property
     def density(self) -> float:
@@ -205,22 +226,31 @@ class Report:
 
 
 # --------------------------------------------------------------------------- helpers
-def _node_spec(name: Any, reading: schema.Reading,
-               problems: list[Problem]) -> NodeSpec | None:
+def _node_spec(name: Any, reading: schema.Reading, problems: list[Problem]) -> NodeSpec | None:
     n_before = len(problems)
     if not isinstance(name, str) or not name:
-        problems.append(Problem(
-            node=name, message="node names must be non-empty strings; got "
-            f"{schema.short_repr(name)}",
-            code="bad-node-name", hint="relabel with networkx.relabel_nodes(G, str)"))
+        problems.append(
+            Problem(
+                node=name,
+                message=f"node names must be non-empty strings; got {schema.short_repr(name)}",
+                code="bad-node-name",
+                hint="relabel with networkx.relabel_nodes(G, str)",
+            )
+        )
     problems.extend(reading.problems)
     if len(problems) > n_before:
         return None
     return NodeSpec.from_reading(name, reading)
 
 
-def _edge_spec(src: Any, dst: Any, reading: schema.Reading, readings: dict[Any, schema.Reading],
-               nodes: dict[str, NodeSpec], problems: list[Problem]) -> EdgeSpec | None:
+def _edge_spec(
+    src: Any,
+    dst: Any,
+    reading: schema.Reading,
+    readings: dict[Any, schema.Reading],
+    nodes: dict[str, NodeSpec],
+    problems: list[Problem],
+) -> EdgeSpec | None:
     n_before = len(problems)
     problems.extend(reading.problems)
     values = reading.values
@@ -232,21 +262,49 @@ def _edge_spec(src: Any, dst: Any, reading: schema.Reading, readings: dict[Any, 
     shown_src, shown_dst = schema.short_repr(src), schema.short_repr(dst)
     found = []
     if k_dst == "input":
-        found.append((f"input node {shown_dst} cannot receive edges; input nodes are channels "
-                      "fed from outside", "edge-into-input", None))
+        found.append(
+            (
+                f"input node {shown_dst} cannot receive edges; input nodes are channels "
+                "fed from outside",
+                "edge-into-input",
+                None,
+            )
+        )
     if k_src == "output":
-        found.append((f"output node {shown_src} cannot send edges; output nodes are linear "
-                      "readouts", "edge-out-of-output", None))
+        found.append(
+            (
+                f"output node {shown_src} cannot send edges; output nodes are linear readouts",
+                "edge-out-of-output",
+                None,
+            )
+        )
     if k_src == "input" and k_dst == "output":
-        found.append(("an input cannot project straight to an output; route it through a "
-                      "recurrent region", "input-to-output", None))
+        found.append(
+            (
+                "an input cannot project straight to an output; route it through a "
+                "recurrent region",
+                "input-to-output",
+                None,
+            )
+        )
     if values.get("rule") == "one_to_one" and None not in (n_src, n_dst) and n_src != n_dst:
-        found.append((f"rule 'one_to_one' needs equal sizes; {shown_src} has {n_src} units, "
-                      f"{shown_dst} has {n_dst}", "one-to-one-sizes", None))
+        found.append(
+            (
+                f"rule 'one_to_one' needs equal sizes; {shown_src} has {n_src} units, "
+                f"{shown_dst} has {n_dst}",
+                "one-to-one-sizes",
+                None,
+            )
+        )
     if values.get("rule") == "one_to_one" and src == dst and values.get("autapses") is False:
-        found.append(("rule 'one_to_one' on a self-edge connects each unit to itself, which "
-                      "autapses=False forbids", "one-to-one-autapses",
-                      "drop autapses=False, or use another rule"))
+        found.append(
+            (
+                "rule 'one_to_one' on a self-edge connects each unit to itself, which "
+                "autapses=False forbids",
+                "one-to-one-autapses",
+                "drop autapses=False, or use another rule",
+            )
+        )
     for message, code, hint in found:
         problems.append(Problem(edge=(src, dst), message=message, code=code, hint=hint))
     ei = values.get("ei")
@@ -260,44 +318,62 @@ def _edge_spec(src: Any, dst: Any, reading: schema.Reading, readings: dict[Any, 
 _TYPE_WORD = {"E": "excitatory", "I": "inhibitory"}
 
 
-def _check_ei(ei: list[str], s: NodeSpec, d: NodeSpec, edge: tuple[Any, Any],
-              problems: list[Problem]) -> None:
+def _check_ei(
+    ei: list[str], s: NodeSpec, d: NodeSpec, edge: tuple[Any, Any], problems: list[Problem]
+) -> None:
     def add(message: str, code: str, hint: str | None = None) -> None:
-        problems.append(Problem(edge=edge, message=message, code=code, attribute="ei",
-                                hint=hint))
+        problems.append(Problem(edge=edge, message=message, code=code, attribute="ei", hint=hint))
 
     if not s.typed:
-        add(f"'ei' selects E/I sub-pathways but source {s.name!r} has no E/I types "
-            "(no 'sign' or 'exc_frac')", "ei-untyped-source",
-            "give the source a sign or exc_frac, or drop 'ei'")
+        add(
+            f"'ei' selects E/I sub-pathways but source {s.name!r} has no E/I types "
+            "(no 'sign' or 'exc_frac')",
+            "ei-untyped-source",
+            "give the source a sign or exc_frac, or drop 'ei'",
+        )
         return
     for entry in ei:
         if entry[0] not in s.types:
-            add(f"sub-pathway {entry!r} cannot exist: source {s.name!r} has no "
-                f"{_TYPE_WORD[entry[0]]} units", "ei-impossible")
+            add(
+                f"sub-pathway {entry!r} cannot exist: source {s.name!r} has no "
+                f"{_TYPE_WORD[entry[0]]} units",
+                "ei-impossible",
+            )
         if len(entry) == 2:
             if d.kind == "output" or not d.typed:
                 what = "an output" if d.kind == "output" else "an unconstrained region"
-                add(f"two-letter entry {entry!r} needs a target with E/I types, but "
-                    f"{d.name!r} is {what}", "ei-untyped-target",
-                    f"use the one-letter entry {entry[0]!r}")
+                add(
+                    f"two-letter entry {entry!r} needs a target with E/I types, but "
+                    f"{d.name!r} is {what}",
+                    "ei-untyped-target",
+                    f"use the one-letter entry {entry[0]!r}",
+                )
             elif entry[1] not in d.types:
-                add(f"sub-pathway {entry!r} cannot exist: target {d.name!r} has no "
-                    f"{_TYPE_WORD[entry[1]]} units", "ei-impossible")
+                add(
+                    f"sub-pathway {entry!r} cannot exist: target {d.name!r} has no "
+                    f"{_TYPE_WORD[entry[1]]} units",
+                    "ei-impossible",
+                )
 
 
 def _graph_type_problem(G: Any) -> Problem | None:
     if isinstance(G, (nx.MultiGraph, nx.MultiDiGraph)):
-        return Problem(message=f"got a {type(G).__name__}; parallel edges have no meaning "
-                       "for a projection", code="not-a-digraph",
-                       hint="merge parallel edges and pass networkx.DiGraph(G)")
+        return Problem(
+            message=f"got a {type(G).__name__}; parallel edges have no meaning for a projection",
+            code="not-a-digraph",
+            hint="merge parallel edges and pass networkx.DiGraph(G)",
+        )
     if isinstance(G, nx.Graph) and not G.is_directed():
-        return Problem(message=f"got an undirected {type(G).__name__}; projections have a "
-                       "direction (source -> destination)", code="not-a-digraph",
-                       hint="build a networkx.DiGraph, e.g. G.to_directed() for both directions")
+        return Problem(
+            message=f"got an undirected {type(G).__name__}; projections have a "
+            "direction (source -> destination)",
+            code="not-a-digraph",
+            hint="build a networkx.DiGraph, e.g. G.to_directed() for both directions",
+        )
     if not isinstance(G, nx.DiGraph):
-        return Problem(message=f"expected a networkx.DiGraph; got {type(G).__name__}",
-                       code="not-a-digraph")
+        return Problem(
+            message=f"expected a networkx.DiGraph; got {type(G).__name__}", code="not-a-digraph"
+        )
     return None
 
 
@@ -308,22 +384,38 @@ def _reach_warnings(spec: Spec, problems: list[Problem]) -> None:
     touched = {n for e in spec.edges for n in (e.src, e.dst)}
     for name in spec.regions:
         if name not in touched:
-            problems.append(Problem(node=name, message="region has no edges at all",
-                                    code="isolated", level="warning"))
+            problems.append(
+                Problem(
+                    node=name,
+                    message="region has no edges at all",
+                    code="isolated",
+                    level="warning",
+                )
+            )
     for kind, find, word, fix in (
         ("input", nx.descendants, "is unreachable from any input", "add an edge from an input"),
         ("output", nx.ancestors, "has no path to any output", "add a path to an output"),
     ):
         ends = spec.names(kind)
         if not ends:
-            problems.append(Problem(message=f"the circuit has no {kind} nodes",
-                                    code=f"no-{kind}", level="warning"))
+            problems.append(
+                Problem(
+                    message=f"the circuit has no {kind} nodes", code=f"no-{kind}", level="warning"
+                )
+            )
             continue
         reached = set().union(*(find(live, n) for n in ends))
         for name in spec.regions:
             if name not in reached and name in touched:
-                problems.append(Problem(node=name, message=f"region {word}",
-                                        code=f"unreachable-{kind}", level="warning", hint=fix))
+                problems.append(
+                    Problem(
+                        node=name,
+                        message=f"region {word}",
+                        code=f"unreachable-{kind}",
+                        level="warning",
+                        hint=fix,
+                    )
+                )
 
 
 # --------------------------------------------------------------------------- memory
@@ -376,16 +468,27 @@ class MemoryEstimate:
 # others build a candidate matrix, uniform keys and, for fixed counts, int64 sort
 # orders and ranks (or indices and a permutation). Rounded up from peak resident
 # memory measured on 4,096-unit blocks (the plain case 4.6, fixed in-degree 25.5).
-_DRAW_BYTES = {"plain": 5, "bernoulli": 7, "fixed_indegree": 26, "fixed_outdegree": 26,
-               "fixed_total": 20, "one_to_one": 20}
+_DRAW_BYTES = {
+    "plain": 5,
+    "bernoulli": 7,
+    "fixed_indegree": 26,
+    "fixed_outdegree": 26,
+    "fixed_total": 20,
+    "one_to_one": 20,
+}
 
 
-def _estimate(nodes: dict[str, NodeSpec], edges: Sequence[EdgeSpec],
-              itemsize: int = 4, workers: int | None = None) -> MemoryEstimate:
+def _estimate(
+    nodes: dict[str, NodeSpec],
+    edges: Sequence[EdgeSpec],
+    itemsize: int = 4,
+    workers: int | None = None,
+) -> MemoryEstimate:
     per_unit = {}
     for n, s in nodes.items():
-        per_unit[n] = s.size * ((4 * itemsize + 1) if s.kind == "recurrent" else
-                                itemsize if s.kind == "input" else 0)
+        per_unit[n] = s.size * (
+            (4 * itemsize + 1) if s.kind == "recurrent" else itemsize if s.kind == "input" else 0
+        )
     blocks, draw = {}, []
     for e in edges:
         if e.src not in nodes or e.dst not in nodes:
@@ -394,8 +497,9 @@ def _estimate(nodes: dict[str, NodeSpec], edges: Sequence[EdgeSpec],
         blocks[(e.src, e.dst)] = n * (itemsize + 1)
         plain = e.ei is None and e.rule == "bernoulli" and (e.src != e.dst or e.autapses)
         # Weights are drawn in float32 and cast: one more block of float32 if not float32.
-        draw.append(0 if e.zero else n * (_DRAW_BYTES["plain" if plain else e.rule]
-                                          + 4 * (itemsize != 4)))
+        draw.append(
+            0 if e.zero else n * (_DRAW_BYTES["plain" if plain else e.rule] + 4 * (itemsize != 4))
+        )
     workers = workers or max(1, min(len(draw), os.cpu_count() or 1))
     h = sum(s.size for s in nodes.values() if s.kind == "recurrent")
     i = sum(s.size for s in nodes.values() if s.kind == "input")
@@ -403,11 +507,13 @@ def _estimate(nodes: dict[str, NodeSpec], edges: Sequence[EdgeSpec],
     rows = sum(nodes[e.dst].size for e in edges if e.dst in nodes and e.src in nodes)
     # Per unit: the float64 copies the per-unit vectors are built from (measured 11.4
     # bytes per unit at 10**7 units), and the unit signs of every node.
-    transient = (sum(sorted(draw, reverse=True)[:workers]) + 12 * rows
-                 + 8 * h + 4 * (h + i + o))
+    transient = sum(sorted(draw, reverse=True)[:workers]) + 12 * rows + 8 * h + 4 * (h + i + o)
     dense = (h * h + h * i + o * h) * (itemsize + 2)
-    elements = {"block": max((b // (itemsize + 1) for b in blocks.values()), default=0),
-                "per-unit": max(h, i, o), "dense": h * h}
+    elements = {
+        "block": max((b // (itemsize + 1) for b in blocks.values()), default=0),
+        "per-unit": max(h, i, o),
+        "dense": h * h,
+    }
     return MemoryEstimate(blocks, per_unit, transient, dense, elements)
 
 
@@ -510,10 +616,14 @@ def _memory_limit(arg: float | None, problems: list[Problem]) -> tuple[float | N
         value = _parse_bytes(env)
         if value is not None:
             return value, f"the {MEMORY_LIMIT_ENV} set"
-        problems.append(Problem(
-            subject="environment", message=f"{MEMORY_LIMIT_ENV} must be a number of bytes "
-            f"(K, M, G, T suffixes allowed) or 'none'; got {schema.short_repr(env)}",
-            code="bad-memory-limit"))
+        problems.append(
+            Problem(
+                subject="environment",
+                message=f"{MEMORY_LIMIT_ENV} must be a number of bytes "
+                f"(K, M, G, T suffixes allowed) or 'none'; got {schema.short_repr(env)}",
+                code="bad-memory-limit",
+            )
+        )
     return available_memory()
 
 
@@ -526,16 +636,30 @@ def _count(n: int) -> str:
 
 
 def _show_bytes(n: int) -> str:
-    for unit, scale in (("EiB", 2**60), ("PiB", 2**50), ("TiB", 2**40), ("GiB", 2**30),
-                        ("MiB", 2**20), ("KiB", 2**10)):
+    for unit, scale in (
+        ("EiB", 2**60),
+        ("PiB", 2**50),
+        ("TiB", 2**40),
+        ("GiB", 2**30),
+        ("MiB", 2**20),
+        ("KiB", 2**10),
+    ):
         if n >= scale:
-            return f"{n / scale:,.1f} {unit} ({_count(n)} bytes)" if n < 2**70 else \
-                f"{_count(n)} bytes"
+            return (
+                f"{n / scale:,.1f} {unit} ({_count(n)} bytes)"
+                if n < 2**70
+                else f"{_count(n)} bytes"
+            )
     return f"{n:,} bytes"
 
 
-def _check_memory(nodes: dict[str, NodeSpec], edges: Sequence[EdgeSpec],
-                  limit: float | None, source: str, problems: list[Problem]) -> None:
+def _check_memory(
+    nodes: dict[str, NodeSpec],
+    edges: Sequence[EdgeSpec],
+    limit: float | None,
+    source: str,
+    problems: list[Problem],
+) -> None:
     """Problems for circuits no machine (or not this one) can compile, before allocating."""
     # Tensors torch cannot index at all, whatever the memory: a block, or a per-unit
     # vector of one node kind.
@@ -545,11 +669,16 @@ def _check_memory(nodes: dict[str, NodeSpec], edges: Sequence[EdgeSpec],
             n = nodes[e.dst].size * nodes[e.src].size
             if n > MAX_ELEMENTS:
                 too_many = True
-                problems.append(Problem(
-                    **_at_edge(e.src, e.dst), message=f"the projection has {_count(n)} "
-                    f"entries ({_count(nodes[e.dst].size)} x {_count(nodes[e.src].size)} "
-                    "units); torch cannot "
-                    "index more than 2**63 - 1 in one tensor", code="too-many-elements"))
+                problems.append(
+                    Problem(
+                        **_at_edge(e.src, e.dst),
+                        message=f"the projection has {_count(n)} "
+                        f"entries ({_count(nodes[e.dst].size)} x {_count(nodes[e.src].size)} "
+                        "units); torch cannot "
+                        "index more than 2**63 - 1 in one tensor",
+                        code="too-many-elements",
+                    )
+                )
     for kind in schema.NODE_KINDS:
         members = [s for s in nodes.values() if s.kind == kind]
         total = sum(s.size for s in members)
@@ -558,38 +687,56 @@ def _check_memory(nodes: dict[str, NodeSpec], edges: Sequence[EdgeSpec],
             big = [s for s in members if s.size > MAX_ELEMENTS]
             loc = _at_node(big[0].name) if len(big) == 1 else {"subject": "graph"}
             names = ", ".join(repr(s.name) for s in members[:8])
-            problems.append(Problem(
-                **loc, message=f"{_count(total)} {kind} units in all ({names}); torch cannot "
-                "index "
-                "more than 2**63 - 1 in one tensor", code="too-many-elements",
-                attribute="size" if len(big) == 1 else None))
+            problems.append(
+                Problem(
+                    **loc,
+                    message=f"{_count(total)} {kind} units in all ({names}); torch cannot "
+                    "index "
+                    "more than 2**63 - 1 in one tensor",
+                    code="too-many-elements",
+                    attribute="size" if len(big) == 1 else None,
+                )
+            )
     if too_many or limit is None or limit == math.inf:
         return
     est = _estimate(nodes, edges)
     if est.total <= limit:
         return
-    parts = [(b, f"projection ({k[0]!r}, {k[1]!r}), "
-              f"{_count(nodes[k[1]].size * nodes[k[0]].size)} entries", _at_edge(*k))
-             for k, b in est.blocks.items()]
-    parts += [(b, f"per-unit vectors of {n!r}, {_count(nodes[n].size)} units", _at_node(n))
-              for n, b in est.per_unit.items()]
+    parts = [
+        (
+            b,
+            f"projection ({k[0]!r}, {k[1]!r}), "
+            f"{_count(nodes[k[1]].size * nodes[k[0]].size)} entries",
+            _at_edge(*k),
+        )
+        for k, b in est.blocks.items()
+    ]
+    parts += [
+        (b, f"per-unit vectors of {n!r}, {_count(nodes[n].size)} units", _at_node(n))
+        for n, b in est.per_unit.items()
+    ]
     parts.sort(key=lambda p: -p[0])
     top = "; ".join(f"{what}: {_show_bytes(b)}" for b, what, _ in parts[:3])
     # Name the node or edge responsible where one holds most of what is kept; the graph
     # otherwise.
     kept = est.total - est.transient
     loc = parts[0][2] if parts and 2 * parts[0][0] >= kept else {"subject": "graph"}
-    problems.append(Problem(
-        **loc, message=f"compiling needs about {_show_bytes(est.total)}, more than "
-        f"{_show_bytes(int(limit))}, {source}; largest: {top}",
-        code="too-much-memory",
-        hint=f"make regions or dense projections smaller, or raise the limit with "
-        f"{MEMORY_LIMIT_ENV} (bytes, or 'none') or validate(..., memory_limit=)"))
+    problems.append(
+        Problem(
+            **loc,
+            message=f"compiling needs about {_show_bytes(est.total)}, more than "
+            f"{_show_bytes(int(limit))}, {source}; largest: {top}",
+            code="too-much-memory",
+            hint=f"make regions or dense projections smaller, or raise the limit with "
+            f"{MEMORY_LIMIT_ENV} (bytes, or 'none') or validate(..., memory_limit=)",
+        )
+    )
 
 
 # --------------------------------------------------------------------------- public
-def validate(G: Any, *, order: Sequence[str] | None = None,
-             memory_limit: float | None = None) -> Report:
+def validate(
+    G: Any, *, order: Sequence[str] | None = None, memory_limit: float | None = None
+) -> Report:
     """Check a circuit graph and report every problem; never raises for bad input.
 
     Values of any real-number type (numpy scalars, 0-d arrays and tensors,
@@ -637,12 +784,17 @@ def validate(G: Any, *, order: Sequence[str] | None = None,
     node_names = set(G.nodes)
     for s in nodes.values():
         if s.parent is not None and s.parent in node_names:
-            problems.append(Problem(node=s.name, message=f"parent {s.parent!r} is also "
-                                    "a node name; group names must differ from node names",
-                                    code="parent-clash", attribute="parent"))
+            problems.append(
+                Problem(
+                    node=s.name,
+                    message=f"parent {s.parent!r} is also "
+                    "a node name; group names must differ from node names",
+                    code="parent-clash",
+                    attribute="parent",
+                )
+            )
     if not any(r.values.get("kind") == "recurrent" for r in readings.values()):
-        problems.append(Problem(message="the circuit has no recurrent region",
-                                code="no-regions"))
+        problems.append(Problem(message="the circuit has no recurrent region", code="no-regions"))
 
     edges: list[EdgeSpec] = []
     edge_readings: dict[tuple[Any, Any], schema.Reading] = {}
@@ -653,11 +805,19 @@ def validate(G: Any, *, order: Sequence[str] | None = None,
             edges.append(e)
     found = {"nodes": readings, "edges": edge_readings, "graph": graph_reading}
 
-    if memory_limit is not None and (isinstance(memory_limit, bool) or not isinstance(
-            memory_limit, (int, float)) or not memory_limit >= 0):
-        problems.append(Problem(subject="memory_limit", message="must be a number of bytes >= 0 "
-                                f"or math.inf; got {schema.short_repr(memory_limit)}",
-                                code="bad-memory-limit"))
+    if memory_limit is not None and (
+        isinstance(memory_limit, bool)
+        or not isinstance(memory_limit, (int, float))
+        or not memory_limit >= 0
+    ):
+        problems.append(
+            Problem(
+                subject="memory_limit",
+                message="must be a number of bytes >= 0 "
+                f"or math.inf; got {schema.short_repr(memory_limit)}",
+                code="bad-memory-limit",
+            )
+        )
     else:
         limit, source = _memory_limit(memory_limit, problems)
         _check_memory(nodes, edges, limit, source, problems)
@@ -668,35 +828,49 @@ def validate(G: Any, *, order: Sequence[str] | None = None,
 
     if any(p.level == "error" for p in problems):
         return Report(problems, **found)
-    spec = Spec(nodes={n: nodes[n] for n in ordered}, edges=tuple(edges),
-                graph={k: v for k, v in graph.items() if v is not None})
+    spec = Spec(
+        nodes={n: nodes[n] for n in ordered},
+        edges=tuple(edges),
+        graph={k: v for k, v in graph.items() if v is not None},
+    )
     _reach_warnings(spec, problems)
     return Report(problems, spec, **found)
 
 
-def _apply_order(order: Iterable[str], G: Any, nodes: dict[str, NodeSpec],
-                 problems: list[Problem]) -> list[str]:
+def _apply_order(
+    order: Iterable[str], G: Any, nodes: dict[str, NodeSpec], problems: list[Problem]
+) -> list[str]:
     order = list(order)
     unknown = [n for n in order if n not in G]
     dup = sorted({n for n in order if order.count(n) > 1}, key=str)
     regions = [n for n, s in nodes.items() if s.kind == "recurrent"]
     if unknown or dup:
-        problems.append(Problem(subject="order", message=f"unknown names {unknown!r} or "
-                                f"repeated names {dup!r}", code="bad-order"))
+        problems.append(
+            Problem(
+                subject="order",
+                message=f"unknown names {unknown!r} or repeated names {dup!r}",
+                code="bad-order",
+            )
+        )
         return list(nodes)
     if set(order) == set(G.nodes):
         return [n for n in order if n in nodes]
     if set(order) == set(regions):
         it = iter(order)
         return [next(it) if s.kind == "recurrent" else n for n, s in nodes.items()]
-    problems.append(Problem(subject="order", message="must list every node, or every recurrent "
-                            "region, once; missing "
-                            f"{sorted(set(regions) - set(order), key=str)!r}", code="bad-order"))
+    problems.append(
+        Problem(
+            subject="order",
+            message="must list every node, or every recurrent "
+            "region, once; missing "
+            f"{sorted(set(regions) - set(order), key=str)!r}",
+            code="bad-order",
+        )
+    )
     return list(nodes)
 
 
-def check(G: Any, *, order: Sequence[str] | None = None,
-          memory_limit: float | None = None) -> Spec:
+def check(G: Any, *, order: Sequence[str] | None = None, memory_limit: float | None = None) -> Spec:
     """Return the :class:`Spec` of a valid circuit; raise listing every problem otherwise.
 
     ``order`` and ``memory_limit`` as in :func:`validate`.

@@ -17,8 +17,9 @@ torch.set_num_threads(1)
 # Local runs explore new examples every time; CI (CI=true) replays a fixed sequence so
 # that a submission's result does not depend on luck. Bugs found locally become tests.
 settings.register_profile("dev", max_examples=25, deadline=None, print_blob=True)
-settings.register_profile("ci", max_examples=25, deadline=None, print_blob=True,
-                          derandomize=True, database=None)
+settings.register_profile(
+    "ci", max_examples=25, deadline=None, print_blob=True, derandomize=True, database=None
+)
 settings.load_profile("ci" if os.environ.get("CI") else "dev")
 # A long run outside CI (issue 13's campaign: 12,000 random graphs per property), e.g.
 #   HYPOTHESIS_PROFILE=campaign .venv/bin/python -m pytest tests/test_properties.py -k odd

@@ -99,6 +99,7 @@ def edge_attrs(draw, G, src, dst):
 # Values of every type a user or a file reader may hand over, for the properties
 # "validate never raises" and "check/compile raise only GraphError".
 
+
 class Hostile:
     """An object whose every protocol method raises: nothing may leak out of validation."""
 
@@ -118,21 +119,45 @@ class Hostile:
 
 
 HUGE_INTS = (10**400, -(10**400), 2**63, 2**64, 2**70, 10**12, 10**9)
-SPECIAL_FLOATS = (math.inf, -math.inf, math.nan, 1e300, -1e300, 1e39, -1e39, 1e-300, 5e-324,
-                  -0.0, 3.4e38, 3.5e38, 1e-50)
+SPECIAL_FLOATS = (
+    math.inf,
+    -math.inf,
+    math.nan,
+    1e300,
+    -1e300,
+    1e39,
+    -1e39,
+    1e-300,
+    5e-324,
+    -0.0,
+    3.4e38,
+    3.5e38,
+    1e-50,
+)
 
 # Wrappers giving a number (or bool, or string) another type; some change the value
 # (float16 rounds), some fail (int8 of 1000) and are then skipped.
 NUMBER_WRAPPERS = (
     ("identity", lambda x: x),
-    ("np.float16", np.float16), ("np.float32", np.float32), ("np.float64", np.float64),
-    ("np.longdouble", np.longdouble), ("np.int8", np.int8), ("np.int32", np.int32),
-    ("np.int64", np.int64), ("np.uint8", np.uint8), ("np.uint64", np.uint64),
-    ("Fraction", Fraction), ("Decimal", Decimal), ("np.array", np.array),
+    ("np.float16", np.float16),
+    ("np.float32", np.float32),
+    ("np.float64", np.float64),
+    ("np.longdouble", np.longdouble),
+    ("np.int8", np.int8),
+    ("np.int32", np.int32),
+    ("np.int64", np.int64),
+    ("np.uint8", np.uint8),
+    ("np.uint64", np.uint64),
+    ("Fraction", Fraction),
+    ("Decimal", Decimal),
+    ("np.array", np.array),
     ("torch.tensor", torch.tensor),
     ("torch.tensor(float64)", lambda x: torch.tensor(x, dtype=torch.float64)),
-    ("complex", complex), ("np.complex128", np.complex128), ("str", str),
-    ("[x]", lambda x: [x]), ("np.array([x])", lambda x: np.array([x])),
+    ("complex", complex),
+    ("np.complex128", np.complex128),
+    ("str", str),
+    ("[x]", lambda x: [x]),
+    ("np.array([x])", lambda x: np.array([x])),
 )
 BOOLS = (True, False, np.True_, np.False_, np.array(True), torch.tensor(False))
 
@@ -150,19 +175,55 @@ def _wrap(wrapper, x):
 def odd_numbers(draw, x=None):
     """A number (often odd: huge, NaN, tiny) in a type drawn from NUMBER_WRAPPERS."""
     if x is None:
-        x = draw(st.one_of(st.integers(-3, 12), st.floats(), st.sampled_from(HUGE_INTS),
-                           st.sampled_from(SPECIAL_FLOATS), st.fractions(max_denominator=7),
-                           st.decimals(places=3)))
+        x = draw(
+            st.one_of(
+                st.integers(-3, 12),
+                st.floats(),
+                st.sampled_from(HUGE_INTS),
+                st.sampled_from(SPECIAL_FLOATS),
+                st.fractions(max_denominator=7),
+                st.decimals(places=3),
+            )
+        )
     _, wrapper = draw(st.sampled_from(NUMBER_WRAPPERS))
     return _wrap(wrapper, x)
 
 
-ODD_OBJECTS = (None, "", "x", "exc", "E", "pos", "inh", "-", np.str_("exc"), np.str_("relu"),
-               b"exc", [], [1.0, 2.0], (0.5,), ["EE"], ["E", "II"], np.array(["EE", "EI"]),
-               [["EE"]], {"EE": 0.1}, {1, 2}, range(3), np.zeros(3), np.zeros((2, 2)),
-               torch.zeros(3), torch.zeros(()), np.float64("nan"), object(),
-               Decimal("sNaN"), Decimal("NaN"), Decimal("1e400"), Fraction(10**400, 3),
-               np.datetime64("2020-01-01"), 1 + 0j)
+ODD_OBJECTS = (
+    None,
+    "",
+    "x",
+    "exc",
+    "E",
+    "pos",
+    "inh",
+    "-",
+    np.str_("exc"),
+    np.str_("relu"),
+    b"exc",
+    [],
+    [1.0, 2.0],
+    (0.5,),
+    ["EE"],
+    ["E", "II"],
+    np.array(["EE", "EI"]),
+    [["EE"]],
+    {"EE": 0.1},
+    {1, 2},
+    range(3),
+    np.zeros(3),
+    np.zeros((2, 2)),
+    torch.zeros(3),
+    torch.zeros(()),
+    np.float64("nan"),
+    object(),
+    Decimal("sNaN"),
+    Decimal("NaN"),
+    Decimal("1e400"),
+    Fraction(10**400, 3),
+    np.datetime64("2020-01-01"),
+    1 + 0j,
+)
 
 
 def odd_values(attr=None):
@@ -170,20 +231,21 @@ def odd_values(attr=None):
     another type (numpy, 0-d array or tensor, Fraction, Decimal), else its invalid
     examples, odd numbers, booleans of every type, and objects of every other kind."""
     # Hostile() is built, not sampled: sampled_from hashes its elements.
-    odd = [odd_numbers(), st.sampled_from(BOOLS), st.sampled_from(ODD_OBJECTS),
-           st.builds(Hostile)]
+    odd = [odd_numbers(), st.sampled_from(BOOLS), st.sampled_from(ODD_OBJECTS), st.builds(Hostile)]
     if attr is None:
         return st.one_of(odd)
     c = attr.constraint
     invalid = list(c.invalid_examples())
     valid = list(getattr(c, "valid_examples", list)())
     if invalid:
-        odd.append(st.sampled_from(invalid).flatmap(
-            lambda v: odd_numbers(v) if isinstance(v, (int, float)) else st.just(v)))
+        odd.append(
+            st.sampled_from(invalid).flatmap(
+                lambda v: odd_numbers(v) if isinstance(v, (int, float)) else st.just(v)
+            )
+        )
     if not valid:
         return st.one_of(odd)
-    twins = st.sampled_from(valid).flatmap(
-        lambda v: st.sampled_from([v, *exact_twins(v)]))
+    twins = st.sampled_from(valid).flatmap(lambda v: st.sampled_from([v, *exact_twins(v)]))
     return st.one_of(twins, twins, twins, twins, twins, *odd)
 
 
@@ -217,8 +279,7 @@ def odd_graphs(draw):
     extra = draw(st.sampled_from(["none", "none", "self-one-to-one", "odd-name", "huge"]))
     regions = [n for n, d in G.nodes(data=True) if _is(d.get("kind", "recurrent"), "recurrent")]
     if extra == "self-one-to-one" and regions:
-        G.add_edge(regions[0], regions[0], rule="one_to_one",
-                   autapses=draw(st.sampled_from(BOOLS)))
+        G.add_edge(regions[0], regions[0], rule="one_to_one", autapses=draw(st.sampled_from(BOOLS)))
     elif extra == "odd-name":
         name = draw(st.sampled_from([np.str_("odd"), 3, "", ("a", "b"), "\x00", "é"]))
         G.add_node(name, size=draw(odd_numbers(2)))
@@ -245,6 +306,9 @@ def exact_twins(value):
     if isinstance(value, list) and value and all(isinstance(v, str) for v in value):
         return [tuple(value), [np.str_(v) for v in value], np.array(value)]
     if isinstance(value, list) and all(isinstance(v, float) for v in value):
-        return [tuple(value), np.array(value, dtype=np.float64),
-                torch.tensor(value, dtype=torch.float64)]
+        return [
+            tuple(value),
+            np.array(value, dtype=np.float64),
+            torch.tensor(value, dtype=torch.float64),
+        ]
     return []

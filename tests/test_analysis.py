@@ -52,7 +52,8 @@ def _snapshot(model):
 def _same_state(model, snap):
     sd = model.state_dict()
     return sd.keys() == snap.keys() and all(
-        sd[k].dtype == snap[k].dtype and torch.equal(sd[k], snap[k]) for k in sd)
+        sd[k].dtype == snap[k].dtype and torch.equal(sd[k], snap[k]) for k in sd
+    )
 
 
 def _drive_residual(model, out, parts, x0=None, batch_first=True):
@@ -101,8 +102,17 @@ def test_currents_pair_step_t_with_previous_rates(cbgt):
 
 def test_currents_identity_under_perturbation(cbgt):
     u = torch.rand(2, 30, 3)
-    with torch.no_grad(), perturb(cbgt, silence=["stn"], cut=[("gpe", "snr")],
-                                  clamp={"thal": 0.2}, stimulate={"ctx": 0.7}, window=(5, 15)):
+    with (
+        torch.no_grad(),
+        perturb(
+            cbgt,
+            silence=["stn"],
+            cut=[("gpe", "snr")],
+            clamp={"thal": 0.2},
+            stimulate={"ctx": 0.7},
+            window=(5, 15),
+        ),
+    ):
         out = cbgt(u)
         parts = currents(cbgt, out.rates, u)
     assert _drive_residual(cbgt, out, parts) < 1e-5
@@ -140,10 +150,13 @@ settings_small = settings(max_examples=20, deadline=None)
 
 
 @settings_small
-@given(sizes=st.lists(st.integers(1, 5), min_size=1, max_size=3),
-       edges=st.lists(st.tuples(st.integers(0, 2), st.integers(0, 2)), max_size=6),
-       activation=st.sampled_from(["relu", "tanh", "softplus", "linear"]),
-       alpha=st.floats(0.05, 1.0), seed=st.integers(0, 2**16))
+@given(
+    sizes=st.lists(st.integers(1, 5), min_size=1, max_size=3),
+    edges=st.lists(st.tuples(st.integers(0, 2), st.integers(0, 2)), max_size=6),
+    activation=st.sampled_from(["relu", "tanh", "softplus", "linear"]),
+    alpha=st.floats(0.05, 1.0),
+    seed=st.integers(0, 2**16),
+)
 def test_currents_identity_property(sizes, edges, activation, alpha, seed):
     G = nx.DiGraph()
     G.add_node("u", kind="input", size=2)
@@ -185,8 +198,7 @@ def test_plot_currents_draws_the_strongest_pathways(cbgt):
     ax = plot_currents(parts, top=4, dt=20.0, exclude=["bias"])
     labels = [line.get_label() for line in ax.get_lines()]
     assert len(labels) == 4 and all("→" in lab and not lab.startswith("bias") for lab in labels)
-    means = {f"{k[0]} → {k[1]}": float(v.abs().mean()) for k, v in parts.items()
-             if k[0] != "bias"}
+    means = {f"{k[0]} → {k[1]}": float(v.abs().mean()) for k, v in parts.items() if k[0] != "bias"}
     assert set(labels) == set(sorted(means, key=means.get, reverse=True)[:4])
     assert ax.get_xlabel() == "time (ms)"
     assert ax.get_lines()[0].get_xdata()[-1] == pytest.approx(11 * 20.0)
@@ -214,8 +226,9 @@ def test_fixed_point_of_a_linear_network_is_the_analytic_one():
     assert float(fps.q[0]) < 1e-12
     # eigenvalues of the update map: (1 - alpha) + alpha * eig(W)
     ev = 0.7 + 0.3 * torch.linalg.eigvals(W)
-    assert torch.allclose(fps.eigenvalues[0].abs(), ev.abs().sort(descending=True).values,
-                          atol=1e-8)
+    assert torch.allclose(
+        fps.eigenvalues[0].abs(), ev.abs().sort(descending=True).values, atol=1e-8
+    )
     assert bool(fps.stable[0])
 
 
@@ -224,8 +237,9 @@ def test_fixed_point_with_adam_reaches_the_same_point():
     u = torch.tensor([1.0, 0.0])
     W, Wi, b = (t.detach().double() for t in (model.weight_hh, model.weight_ih, model.bias))
     expected = torch.linalg.solve(torch.eye(7, dtype=torch.float64) - W, Wi @ u.double() + b)
-    fps = find_fixed_points(model, u, torch.zeros(4, 7), method="adam", max_iter=100,
-                            lr=0.05, refine_iter=20)
+    fps = find_fixed_points(
+        model, u, torch.zeros(4, 7), method="adam", max_iter=100, lr=0.05, refine_iter=20
+    )
     assert len(fps) == 1 and torch.allclose(fps.points[0], expected, atol=1e-8)
 
 
@@ -257,8 +271,10 @@ def test_bistable_pair_and_saddle_are_found():
     assert bool(fps.converged.all())
     found = sorted((round(float(p[0]), 6), round(float(p[1]), 6)) for p in fps.points)
     assert found == sorted([(2.0, -1.0), (-1.0, 2.0), (0.666667, 0.666667)])
-    by_point = {(round(float(p[0]), 3), round(float(p[1]), 3)): bool(s)
-                for p, s in zip(fps.points, fps.stable, strict=True)}
+    by_point = {
+        (round(float(p[0]), 3), round(float(p[1]), 3)): bool(s)
+        for p, s in zip(fps.points, fps.stable, strict=True)
+    }
     assert by_point == {(2.0, -1.0): True, (-1.0, 2.0): True, (0.667, 0.667): False}
     saddle = [i for i, s in enumerate(fps.stable) if not s][0]
     assert int(fps.n_unstable[saddle]) == 1
@@ -280,12 +296,14 @@ def test_bistable_tanh_pair_is_symmetric():
         model.weight_hh = torch.tensor([[2.0, 0.0], [0.0, 0.0]])
         model.weight_ih = torch.zeros(2, 1)
     # x_a = 2 tanh(x_a): 0 (unstable) and +-x* with x* = 2 tanh(x*); x_b = 0.
-    fps = find_fixed_points(model, torch.zeros(1), torch.tensor([[1.5, 0.3], [-1.0, 0.2],
-                                                                 [0.1, -0.1]]))
+    fps = find_fixed_points(
+        model, torch.zeros(1), torch.tensor([[1.5, 0.3], [-1.0, 0.2], [0.1, -0.1]])
+    )
     pts = sorted(float(p[0]) for p in fps.points)
     assert len(pts) == 3 and pts[1] == pytest.approx(0.0, abs=1e-9)
-    assert pts[2] == pytest.approx(-pts[0]) and pts[2] == pytest.approx(2 * torch.tanh(
-        torch.tensor(pts[2], dtype=torch.float64)).item(), abs=1e-9)
+    assert pts[2] == pytest.approx(-pts[0]) and pts[2] == pytest.approx(
+        2 * torch.tanh(torch.tensor(pts[2], dtype=torch.float64)).item(), abs=1e-9
+    )
     assert [bool(s) for s in fps.stable[fps.points[:, 0].abs().argsort()]] == [False, True, True]
 
 
@@ -298,8 +316,9 @@ def test_fixed_points_leave_the_model_untouched(cbgt, grad_mode):
     init = torch.randn(6, model.hidden_size)
     if grad_mode == "no_grad":
         with torch.no_grad():
-            fps = find_fixed_points(model, torch.zeros(3), init, method="adam", max_iter=20,
-                                        refine_iter=3)
+            fps = find_fixed_points(
+                model, torch.zeros(3), init, method="adam", max_iter=20, refine_iter=3
+            )
     else:
         fps = find_fixed_points(model, torch.zeros(3), init, max_iter=5)
     assert isinstance(fps, FixedPoints)
@@ -345,13 +364,16 @@ def test_jacobian_of_linear_network_and_blocks():
     assert J.stable and J.spectral_radius < 1
     norms, names = J.block_norms()
     assert names == ["a", "b"]
-    assert float(norms[1, 0]) == pytest.approx(float(torch.linalg.matrix_norm(
-        expected[4:, :4], ord=2)))
-    assert float(norms[0, 0]) == pytest.approx(float(torch.linalg.matrix_norm(
-        0.25 * W[:4, :4], ord=2)))  # the leak is left out of the diagonal blocks
+    assert float(norms[1, 0]) == pytest.approx(
+        float(torch.linalg.matrix_norm(expected[4:, :4], ord=2))
+    )
+    assert float(norms[0, 0]) == pytest.approx(
+        float(torch.linalg.matrix_norm(0.25 * W[:4, :4], ord=2))
+    )  # the leak is left out of the diagonal blocks
     with_leak, _ = J.block_norms(leak=True, norm="fro")
-    assert float(with_leak[0, 0]) == pytest.approx(float(torch.linalg.matrix_norm(
-        expected[:4, :4])))
+    assert float(with_leak[0, 0]) == pytest.approx(
+        float(torch.linalg.matrix_norm(expected[:4, :4]))
+    )
 
 
 def test_jacobian_matches_autograd_of_one_model_step():
@@ -496,8 +518,10 @@ def test_plot_flow_field_draws_field_trajectories_and_points(kind):
 def test_analysis_runs_on_the_models_device():
     model = MultiRegionRNN.from_graph(cbgt_loop(scale=0.25), seed=0, device="cuda")
     u = torch.rand(2, 10, 3, device="cuda")
-    with torch.no_grad(), perturb(model, silence="stn", cut=[("gpe", "snr")],
-                                  stimulate={"ctx": 0.3}, window=(2, 5)):
+    with (
+        torch.no_grad(),
+        perturb(model, silence="stn", cut=[("gpe", "snr")], stimulate={"ctx": 0.3}, window=(2, 5)),
+    ):
         out = model(u)
         parts = currents(model, out.rates, u)
     assert _drive_residual(model, out, parts) < 1e-5

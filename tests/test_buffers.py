@@ -114,8 +114,7 @@ def test_outputs_of_earlier_calls_survive_later_calls():
     alpha = torch.full((H,), 0.2)
     x0 = torch.zeros(B, H)
     drives = [torch.randn(T, B, H) for _ in range(3)]
-    expected = [leaky_scan(W.detach(), d, x0, alpha, "tanh", method="autograd")
-                for d in drives]
+    expected = [leaky_scan(W.detach(), d, x0, alpha, "tanh", method="autograd") for d in drives]
     outs = []
     for d in drives:
         s = leaky_scan(W, d, x0, alpha, "tanh")

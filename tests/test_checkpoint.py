@@ -38,8 +38,18 @@ def rich_graph() -> nx.DiGraph:
     """Per-unit values, learnable bias, own tau, every rule, ei, frozen, zero, gain, parents."""
     G = nx.DiGraph(name="rich", dt=10.0, tau=50.0, activation="tanh")
     G.add_node("u", kind="input", size=2, sign="exc")
-    G.add_node("a_e", size=6, sign="exc", parent="a", base_firing=[0.1, 0.2, 0.3, 0, 0, 1],
-               init=0.5, tau=20.0, learnable_bias=True, label="A exc", color="red")
+    G.add_node(
+        "a_e",
+        size=6,
+        sign="exc",
+        parent="a",
+        base_firing=[0.1, 0.2, 0.3, 0, 0, 1],
+        init=0.5,
+        tau=20.0,
+        learnable_bias=True,
+        label="A exc",
+        color="red",
+    )
     G.add_node("a_i", size=3, sign="inh", parent="a")
     G.add_node("m", size=5, exc_frac=0.6)
     G.add_node("f", size=5)
@@ -63,17 +73,29 @@ def assert_same_circuit(a: mg.CompiledCircuit, b: mg.CompiledCircuit) -> None:
     for k in a.blocks:
         assert torch.equal(a.blocks[k].weight, b.blocks[k].weight), k
         assert torch.equal(a.blocks[k].mask, b.blocks[k].mask), k
-    for name in ("sign_h", "sign_i", "bias", "x0", "learnable_bias", "weight_hh", "mask_hh",
-                 "weight_ih", "weight_ho", "trainable_hh"):
+    for name in (
+        "sign_h",
+        "sign_i",
+        "bias",
+        "x0",
+        "learnable_bias",
+        "weight_hh",
+        "mask_hh",
+        "weight_ih",
+        "weight_ho",
+        "trainable_hh",
+    ):
         assert torch.equal(getattr(a, name), getattr(b, name)), name
     assert torch.equal(torch.nan_to_num(a.tau, nan=-1), torch.nan_to_num(b.tau, nan=-1))
     assert circuit_fingerprint(a) == circuit_fingerprint(b)
 
 
 # --------------------------------------------------------------------------- spec -> graph
-@pytest.mark.parametrize("make", [rich_graph, issue_example, cbgt_loop, two_area_ei,
-                                  lambda: cortical_hierarchy(8, size=6)],
-                         ids=["rich", "issue", "cbgt", "two_area", "hierarchy"])
+@pytest.mark.parametrize(
+    "make",
+    [rich_graph, issue_example, cbgt_loop, two_area_ei, lambda: cortical_hierarchy(8, size=6)],
+    ids=["rich", "issue", "cbgt", "two_area", "hierarchy"],
+)
 def test_spec_to_graph_compiles_to_identical_tensors(make):
     G = make()
     c = mg.compile(G, seed=11)
@@ -84,8 +106,15 @@ def test_spec_to_graph_compiles_to_identical_tensors(make):
 
 def test_spec_to_graph_uses_canonical_names_and_drops_defaults():
     H = spec_to_graph(mg.check(rich_graph()))
-    assert H.nodes["a_e"] == {"size": 6, "sign": "exc", "base_firing": [0.1, 0.2, 0.3, 0, 0, 1],
-                              "learnable_bias": True, "init": 0.5, "tau": 20.0, "parent": "a"}
+    assert H.nodes["a_e"] == {
+        "size": 6,
+        "sign": "exc",
+        "base_firing": [0.1, 0.2, 0.3, 0, 0, 1],
+        "learnable_bias": True,
+        "init": 0.5,
+        "tau": 20.0,
+        "parent": "a",
+    }
     assert H.nodes["u"] == {"kind": "input", "size": 2, "sign": "exc"}
     assert H.edges["m", "m"] == {"ei": ["E", "I"], "autapses": False}
     assert H.edges["a_e", "a_i"] == {"sparsity": 0.25, "rule": "fixed_outdegree"}
@@ -117,16 +146,27 @@ def test_spec_to_graph_property(G):
 def trained_model(**kw) -> tuple[mg.MultiRegionRNN, nx.DiGraph]:
     G = cbgt_loop(scale=0.2)
     model = mg.MultiRegionRNN.from_graph(G, seed=4, **kw)
-    train(model, PerceptualDecisionMaking(dt=model.dt, stimulus=200, delay=0, decision=100),
-          steps=3, lr=0.05, batch_size=4, seed=0, progress=False)
+    train(
+        model,
+        PerceptualDecisionMaking(dt=model.dt, stimulus=200, delay=0, decision=100),
+        steps=3,
+        lr=0.05,
+        batch_size=4,
+        seed=0,
+        progress=False,
+    )
     return model, G
 
 
 @pytest.mark.parametrize("pass_graph", [True, False])
 def test_round_trip_gives_identical_outputs(tmp_path, pass_graph):
     model, G = trained_model()
-    path = save_model(model, tmp_path / "sub" / "m.pt", graph=G if pass_graph else None,
-                      metadata={"task": "pdm", "n": 3})
+    path = save_model(
+        model,
+        tmp_path / "sub" / "m.pt",
+        graph=G if pass_graph else None,
+        metadata={"task": "pdm", "n": 3},
+    )
     assert path.exists() and list(path.parent.iterdir()) == [path]  # no temp file left
     ck = load_checkpoint(path)
     loaded = ck.model
@@ -158,14 +198,29 @@ def test_file_loads_with_weights_only(tmp_path):
 
 def test_hyper_parameters_round_trip(tmp_path):
     G = rich_graph()
-    model = mg.MultiRegionRNN.from_graph(G, seed=1, dt=5.0, tau=40.0, activation="softplus",
-                                         noise_std=0.1, input_noise_std=0.2, batch_first=False,
-                                         dtype=torch.float64)
+    model = mg.MultiRegionRNN.from_graph(
+        G,
+        seed=1,
+        dt=5.0,
+        tau=40.0,
+        activation="softplus",
+        noise_std=0.1,
+        input_noise_std=0.2,
+        batch_first=False,
+        dtype=torch.float64,
+    )
     with torch.no_grad():
         model.parametrizations.bias.original.add_(0.3)  # a learnable bias, trained
     loaded = load_model(save_model(model, tmp_path / "m.pt"))
-    for name in ("dt", "tau", "activation", "noise_std", "input_noise_std", "batch_first",
-                 "alpha_override"):
+    for name in (
+        "dt",
+        "tau",
+        "activation",
+        "noise_std",
+        "input_noise_std",
+        "batch_first",
+        "alpha_override",
+    ):
         assert getattr(loaded, name) == getattr(model, name), name
     assert loaded.weight_hh.dtype == torch.float64
     assert torch.equal(loaded.bias, model.bias)
@@ -178,8 +233,9 @@ def test_hyper_parameters_round_trip(tmp_path):
 
 @pytest.mark.parametrize("sparse", [True, False])
 def test_sparse_and_scan_options_round_trip(tmp_path, sparse):
-    model = mg.MultiRegionRNN.from_graph(cbgt_loop(scale=0.2), seed=0, sparse=sparse,
-                                         scan="autograd")
+    model = mg.MultiRegionRNN.from_graph(
+        cbgt_loop(scale=0.2), seed=0, sparse=sparse, scan="autograd"
+    )
     loaded = load_model(save_model(model, tmp_path / "m.pt"))
     assert (loaded.sparse, loaded.scan) == (sparse, "autograd")
     x = torch.rand(2, 4, 3)
@@ -194,9 +250,12 @@ def test_readout_bias_round_trips_and_old_checkpoints_load_without_it(tmp_path):
     path = save_model(model, tmp_path / "m.pt")
     loaded = load_model(path)
     assert loaded.readout_bias and torch.equal(loaded.bias_ho, model.bias_ho)
-    off = load_model(save_model(mg.MultiRegionRNN.from_graph(two_area_ei(size=10), seed=0,
-                                                             readout_bias=False),
-                                tmp_path / "off.pt"))
+    off = load_model(
+        save_model(
+            mg.MultiRegionRNN.from_graph(two_area_ei(size=10), seed=0, readout_bias=False),
+            tmp_path / "off.pt",
+        )
+    )
     assert not off.readout_bias and off.bias_ho is None
     # A checkpoint written before the option existed: no option, no bias_ho key.
     raw = torch.load(path, weights_only=True)
@@ -278,8 +337,9 @@ def _saved(sparse: bool) -> tuple[bytes, dict]:
 
 
 def _structural_keys(payload: dict) -> list[str]:
-    return sorted(k for k in payload["state_dict"]
-                  if "original" not in k and k not in ("bias_ho", "x0"))
+    return sorted(
+        k for k in payload["state_dict"] if "original" not in k and k not in ("bias_ho", "x0")
+    )
 
 
 def _write(tmp: Path, payload: dict, checksum: str) -> Path:
@@ -294,17 +354,32 @@ def _write(tmp: Path, payload: dict, checksum: str) -> Path:
 
 def test_every_kind_of_structural_tensor_is_covered():
     keys = _structural_keys(_saved(False)[1]) + _structural_keys(_saved(True)[1])
-    for part in ("alpha", "bias.0.fixed", "bias.0.learnable", "weight_hh.0.mask",
-                 "weight_hh.0.sign", "weight_hh.0.frozen", "weight_hh.0.trainable",
-                 "weight_hh.0.mask_0", "weight_hh.0.frozen_", "weight_ih.0.mask",
-                 "weight_ih.0.sign", "weight_ho.0.mask"):
+    for part in (
+        "alpha",
+        "bias.0.fixed",
+        "bias.0.learnable",
+        "weight_hh.0.mask",
+        "weight_hh.0.sign",
+        "weight_hh.0.frozen",
+        "weight_hh.0.trainable",
+        "weight_hh.0.mask_0",
+        "weight_hh.0.frozen_",
+        "weight_ih.0.mask",
+        "weight_ih.0.sign",
+        "weight_ho.0.mask",
+    ):
         assert any(part in k for k in keys), part
 
 
 # More examples than the profile's default, and all of a long profile's (campaign).
 @settings(max_examples=max(60, settings.default.max_examples), deadline=None)
-@given(sparse=st.booleans(), pick=st.integers(0, 10**6), index=st.integers(0, 10**9),
-       bit=st.integers(0, 63), how=st.sampled_from(["recomputed", "removed"]))
+@given(
+    sparse=st.booleans(),
+    pick=st.integers(0, 10**6),
+    index=st.integers(0, 10**9),
+    bit=st.integers(0, 63),
+    how=st.sampled_from(["recomputed", "removed"]),
+)
 def test_a_checkpoint_with_a_flipped_structural_bit_never_loads(sparse, pick, index, bit, how):
     payload = copy.deepcopy(_saved(sparse)[1])
     keys = _structural_keys(payload)
@@ -324,17 +399,21 @@ def test_a_checkpoint_with_a_flipped_structural_bit_never_loads(sparse, pick, in
 
 
 @pytest.mark.parametrize("sparse", [False, True])
-@pytest.mark.parametrize("tamper", ["mask_all_true", "sign_flip", "frozen_x10", "alpha_1e3",
-                                    "fixed_bias"])
+@pytest.mark.parametrize(
+    "tamper", ["mask_all_true", "sign_flip", "frozen_x10", "alpha_1e3", "fixed_bias"]
+)
 def test_the_campaigns_tampering_is_refused(tmp_path, sparse, tamper):
     """Issue 13 section 3: each of these loaded; now each is refused, naming the tensor."""
     payload = copy.deepcopy(_saved(sparse)[1])
     sd = payload["state_dict"]
     hh = "parametrizations.weight_hh.0."
-    key = {"mask_all_true": hh + ("mask_0" if sparse else "mask"),
-           "sign_flip": hh + "sign", "frozen_x10": hh + ("frozen_1" if sparse else "frozen"),
-           "alpha_1e3": "alpha",
-           "fixed_bias": "parametrizations.bias.0.fixed"}[tamper]
+    key = {
+        "mask_all_true": hh + ("mask_0" if sparse else "mask"),
+        "sign_flip": hh + "sign",
+        "frozen_x10": hh + ("frozen_1" if sparse else "frozen"),
+        "alpha_1e3": "alpha",
+        "fixed_bias": "parametrizations.bias.0.fixed",
+    }[tamper]
     if key not in sd:  # the sparse groups: find the frozen one
         key = next(k for k in sd if k.startswith(hh + "frozen_"))
     t = sd[key]
@@ -346,8 +425,9 @@ def test_the_campaigns_tampering_is_refused(tmp_path, sparse, tamper):
         t.fill_(1e3)
     else:
         t.mul_(10).add_(1)
-    with pytest.raises(ValueError, match=f"tensor {re.escape(repr(key))} differs from what "
-                       "the circuit gives"):
+    with pytest.raises(
+        ValueError, match=f"tensor {re.escape(repr(key))} differs from what the circuit gives"
+    ):
         load_model(_write(tmp_path, payload, "recomputed"))
 
 
@@ -375,8 +455,11 @@ def test_a_flipped_bit_anywhere_in_the_file_is_refused_or_harmless(sparse, posit
 @pytest.mark.parametrize("keep", [0, 10, 100, 1000, 0.5, 0.9, -1])
 def test_a_truncated_file_is_refused(tmp_path, keep):
     data = _saved(False)[0]
-    n = keep if isinstance(keep, int) and keep >= 0 else (
-        len(data) - 1 if keep == -1 else int(len(data) * keep))
+    n = (
+        keep
+        if isinstance(keep, int) and keep >= 0
+        else (len(data) - 1 if keep == -1 else int(len(data) * keep))
+    )
     path = tmp_path / "cut.pt"
     path.write_bytes(data[:n])
     with pytest.raises(ValueError, match=r"cut\.pt.*not a readable checkpoint"):
@@ -386,37 +469,58 @@ def test_a_truncated_file_is_refused(tmp_path, keep):
 def _mutations():
     hh = "parametrizations.weight_hh.original"
     return {
-        "wrong_shape": (lambda p: p["state_dict"].__setitem__(hh, torch.zeros(3, 3)),
-                        rf"tensor '{hh}' has shape \(3, 3\)"),
-        "wrong_dtype": (lambda p: p["state_dict"].__setitem__(
-            hh, p["state_dict"][hh].double()), f"tensor '{hh}'.*dtype float64"),
-        "nan_weight": (lambda p: p["state_dict"][hh].view(-1).__setitem__(0, float("nan")),
-                       f"parameter '{hh}' has 1 non-finite"),
+        "wrong_shape": (
+            lambda p: p["state_dict"].__setitem__(hh, torch.zeros(3, 3)),
+            rf"tensor '{hh}' has shape \(3, 3\)",
+        ),
+        "wrong_dtype": (
+            lambda p: p["state_dict"].__setitem__(hh, p["state_dict"][hh].double()),
+            f"tensor '{hh}'.*dtype float64",
+        ),
+        "nan_weight": (
+            lambda p: p["state_dict"][hh].view(-1).__setitem__(0, float("nan")),
+            f"parameter '{hh}' has 1 non-finite",
+        ),
         # x0 is learned state (fit): another finite x0 loads, a NaN one does not.
-        "nan_x0": (lambda p: p["state_dict"]["x0"].__setitem__(0, float("nan")),
-                   "tensor 'x0' has 1 non-finite"),
+        "nan_x0": (
+            lambda p: p["state_dict"]["x0"].__setitem__(0, float("nan")),
+            "tensor 'x0' has 1 non-finite",
+        ),
         "missing_tensor": (lambda p: p["state_dict"].pop("alpha"), "missing 'alpha'"),
-        "extra_tensor": (lambda p: p["state_dict"].__setitem__("evil", torch.zeros(1)),
-                         "unexpected 'evil'"),
-        "not_a_tensor": (lambda p: p["state_dict"].__setitem__("alpha", [0.1]),
-                         "state_dict entry 'alpha' must be a tensor"),
+        "extra_tensor": (
+            lambda p: p["state_dict"].__setitem__("evil", torch.zeros(1)),
+            "unexpected 'evil'",
+        ),
+        "not_a_tensor": (
+            lambda p: p["state_dict"].__setitem__("alpha", [0.1]),
+            "state_dict entry 'alpha' must be a tensor",
+        ),
         "no_state_dict": (lambda p: p.pop("state_dict"), "entry 'state_dict' is missing"),
         "graph_not_str": (lambda p: p.__setitem__("graph", 5), "entry 'graph' must be a str"),
         "graph_not_json": (lambda p: p.__setitem__("graph", "{nope"), "not valid JSON"),
         "graph_a_list": (lambda p: p.__setitem__("graph", "[1, 2]"), "JSON object"),
         "compile_no_seed": (lambda p: p["compile"].pop("seed"), "'seed' is missing"),
-        "compile_seed_str": (lambda p: p["compile"].__setitem__("seed", "3"),
-                             "'seed' must be an int"),
-        "compile_dtype_module": (lambda p: p["compile"].__setitem__("dtype", "nn"),
-                                 "'dtype' must be one of"),
-        "model_unknown_option": (lambda p: p["model"].__setitem__("evil", 1),
-                                 "unknown model option 'evil'"),
-        "model_bool_as_str": (lambda p: p["model"].__setitem__("batch_first", "no"),
-                              "'batch_first' must be a bool"),
-        "model_bad_activation": (lambda p: p["model"].__setitem__("activation", "gelu"),
-                                 "stored model options: activation must be one of"),
-        "model_alpha_too_big": (lambda p: p["model"].__setitem__("alpha", 1e3),
-                                "alpha must be in"),
+        "compile_seed_str": (
+            lambda p: p["compile"].__setitem__("seed", "3"),
+            "'seed' must be an int",
+        ),
+        "compile_dtype_module": (
+            lambda p: p["compile"].__setitem__("dtype", "nn"),
+            "'dtype' must be one of",
+        ),
+        "model_unknown_option": (
+            lambda p: p["model"].__setitem__("evil", 1),
+            "unknown model option 'evil'",
+        ),
+        "model_bool_as_str": (
+            lambda p: p["model"].__setitem__("batch_first", "no"),
+            "'batch_first' must be a bool",
+        ),
+        "model_bad_activation": (
+            lambda p: p["model"].__setitem__("activation", "gelu"),
+            "stored model options: activation must be one of",
+        ),
+        "model_alpha_too_big": (lambda p: p["model"].__setitem__("alpha", 1e3), "alpha must be in"),
         "model_no_dtype": (lambda p: p["model"].pop("dtype"), "'dtype' is missing"),
         "metadata_not_json": (lambda p: p.__setitem__("metadata", "{"), "metadata"),
         "metadata_list": (lambda p: p.__setitem__("metadata", "[]"), "JSON object"),
@@ -470,16 +574,18 @@ def test_save_refuses_what_could_not_be_loaded(tmp_path):
     state["parametrizations.weight_hh.0.mask"].fill_(True)
     model.load_state_dict(state)  # load_state_dict copies buffers as torch does ...
     assert model.structure_mismatches() == ["parametrizations.weight_hh.0.mask"]
-    with pytest.raises(ValueError, match="weight_hh.0.mask.*differ from what the model's "
-                       "circuit gives"):
+    with pytest.raises(
+        ValueError, match="weight_hh.0.mask.*differ from what the model's circuit gives"
+    ):
         save_model(model, tmp_path / "edited.pt")  # ... but save_model refuses to store it
     assert list(tmp_path.iterdir()) == []
 
 
 @pytest.mark.parametrize("saved_sparse", [False, True])
 def test_load_model_into_either_path(tmp_path, saved_sparse):
-    model = mg.MultiRegionRNN.from_graph(rich_graph(), seed=2, sparse=saved_sparse,
-                                         dtype=torch.float64)
+    model = mg.MultiRegionRNN.from_graph(
+        rich_graph(), seed=2, sparse=saved_sparse, dtype=torch.float64
+    )
     with torch.no_grad():
         model.parametrizations.weight_hh.original.mul_(1.3)
     path = save_model(model, tmp_path / "m.pt")
@@ -510,9 +616,14 @@ def test_loading_in_a_fresh_process_at_default_threads(tmp_path):
         "try:\n"
         "    mg.load_model(sys.argv[2])\n"
         "except ValueError as err:\n"
-        "    print('refused', 'mask_0' in str(err))\n")
-    done = subprocess.run([sys.executable, "-c", script, str(good), str(tmp_path / "bad.pt")],
-                          capture_output=True, text=True, timeout=240,
-                          cwd=Path(__file__).resolve().parents[1])
+        "    print('refused', 'mask_0' in str(err))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script, str(good), str(tmp_path / "bad.pt")],
+        capture_output=True,
+        text=True,
+        timeout=240,
+        cwd=Path(__file__).resolve().parents[1],
+    )
     assert done.returncode == 0, done.stderr
     assert done.stdout.split("\n")[:2] == ["loaded True []", "refused True"]

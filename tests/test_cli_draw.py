@@ -108,8 +108,11 @@ def test_matrix_puts_the_connectivity_beside_the_diagram():
     fig = drawing.draw_figure(cbgt_loop(), matrix=True, seed=0)
     images = {im.get_gid() for a in fig.axes for im in a.images}
     assert images == {"mrnngraph:matrix:hh", "mrnngraph:matrix:ih", "mrnngraph:matrix:ho"}
-    diagram = [a for a in fig.axes if any((p.get_gid() or "").startswith("mrnngraph:node:")
-                                          for p in a.patches)]
+    diagram = [
+        a
+        for a in fig.axes
+        if any((p.get_gid() or "").startswith("mrnngraph:node:") for p in a.patches)
+    ]
     assert len(diagram) == 1
     fig.canvas.draw()
     matrix = [a for a in fig.axes if a.images][0]
@@ -121,8 +124,9 @@ def test_matrix_puts_the_connectivity_beside_the_diagram():
 def test_matrix_seed_changes_the_weights():
     def weights(seed):
         fig = drawing.draw_figure(two_area_ei(size=20), matrix=True, seed=seed)
-        return [im for a in fig.axes for im in a.images
-                if im.get_gid() == "mrnngraph:matrix:hh"][0].get_array()
+        return [im for a in fig.axes for im in a.images if im.get_gid() == "mrnngraph:matrix:hh"][
+            0
+        ].get_array()
 
     assert (weights(1) == weights(1)).all()
     assert not (weights(1) == weights(2)).all()
@@ -131,8 +135,7 @@ def test_matrix_seed_changes_the_weights():
 def test_matrix_option_writes_a_file(run, loads, tmp_path):
     loads["cbgt.json"] = cbgt_loop()
     out = tmp_path / "cbgt.png"
-    code, _, err = run("draw", "cbgt.json", "-o", out, "--matrix", "--seed", "1",
-                       "--which", "sign")
+    code, _, err = run("draw", "cbgt.json", "-o", out, "--matrix", "--seed", "1", "--which", "sign")
     assert code == 0, err
     assert out.read_bytes().startswith(SIGNATURES["png"])
 
@@ -196,8 +199,9 @@ def test_a_plain_node_link_file_can_be_drawn(run, monkeypatch, tmp_path):
     """Without the package reader, a networkx node-link JSON is still a circuit to draw."""
     path = tmp_path / "plain.json"
     path.write_text(json.dumps(nx.node_link_data(two_area_ei(), edges="links")))
-    monkeypatch.setattr(drawing, "_load", lambda p, f: nx.node_link_graph(
-        json.loads(open(p).read()), edges="links"))
+    monkeypatch.setattr(
+        drawing, "_load", lambda p, f: nx.node_link_graph(json.loads(open(p).read()), edges="links")
+    )
     out = tmp_path / "plain.png"
     assert run("draw", path, "-o", out)[0] == 0
     assert out.read_bytes().startswith(SIGNATURES["png"])
@@ -212,15 +216,16 @@ def test_bad_dpi_is_a_usage_error(run, loads, capsys, tmp_path, dpi):
     assert exc.value.code == 2
     err = capsys.readouterr().err
     assert "Traceback" not in err
-    assert err.splitlines()[-1] == ("mrnngraph draw: error: argument --dpi: must be a finite "
-                                    f"number > 0 and <= 2400; got {dpi!r}")
+    assert err.splitlines()[-1] == (
+        "mrnngraph draw: error: argument --dpi: must be a finite "
+        f"number > 0 and <= 2400; got {dpi!r}"
+    )
     assert list(tmp_path.iterdir()) == []
 
 
 def test_a_dpi_too_fine_for_the_figure_is_refused_before_rendering(run, loads, tmp_path):
     loads["cbgt.json"] = cbgt_loop()
-    code, out, err = run("draw", "cbgt.json", "-o", tmp_path / "x.png", "--dpi", "2400",
-                         "--matrix")
+    code, out, err = run("draw", "cbgt.json", "-o", tmp_path / "x.png", "--dpi", "2400", "--matrix")
     assert code == 2 and out == "" and list(tmp_path.iterdir()) == []
     assert err.startswith("error: argument --dpi: 2400 makes a ") and err.count("\n") == 1
     fits = float(err.split("use --dpi ")[1].split()[0])
@@ -242,10 +247,13 @@ def test_huge_circuit_is_drawn_without_allocating_it(tmp_path):
     from .test_cli_files import HUGE, mrnngraph, mrnngraph_batch, one_error_line
 
     (tmp_path / "huge.yaml").write_text(HUGE)
-    results = mrnngraph_batch({
-        "diagram": ["draw", "huge.yaml", "-o", "huge.svg"],
-        "matrix": ["draw", "huge.yaml", "-o", "matrix.png", "--matrix"],
-    }, cwd=tmp_path)
+    results = mrnngraph_batch(
+        {
+            "diagram": ["draw", "huge.yaml", "-o", "huge.svg"],
+            "matrix": ["draw", "huge.yaml", "-o", "matrix.png", "--matrix"],
+        },
+        cwd=tmp_path,
+    )
     code, out, err = results["diagram"]
     assert code == 0 and out.strip() == "wrote huge.svg", err
     svg = (tmp_path / "huge.svg").read_text()
@@ -257,8 +265,9 @@ def test_huge_circuit_is_drawn_without_allocating_it(tmp_path):
     assert line.startswith("error: ") and "compiling needs about" in line and "'a'" in line
     assert sorted(p.name for p in tmp_path.iterdir()) == ["huge.svg", "huge.yaml"]
     # The 100000 dpi that ended in std::bad_alloc, through the real entry point.
-    code, out, err = mrnngraph("draw", tmp_path / "huge.yaml", "-o", tmp_path / "x.png",
-                               "--dpi", "100000")
+    code, out, err = mrnngraph(
+        "draw", tmp_path / "huge.yaml", "-o", tmp_path / "x.png", "--dpi", "100000"
+    )
     assert code == 2 and out == "" and "Traceback" not in err
     assert err.splitlines()[-1].startswith("mrnngraph draw: error: argument --dpi:")
 
@@ -266,11 +275,25 @@ def test_huge_circuit_is_drawn_without_allocating_it(tmp_path):
 def test_drawing_a_diagram_does_not_import_torch(tmp_path):
     from .test_cli_files import EXAMPLES, _child_env
 
-    probe = ("import sys\n"
-             "from mrnngraph.cli import main\n"
-             "code = main(sys.argv[1:])\n"
-             "print('TORCH', 'torch' in sys.modules, code)\n")
-    proc = subprocess.run([sys.executable, "-c", probe, "draw", str(EXAMPLES / "cbgt_loop.yaml"),
-                           "-o", str(tmp_path / "c.svg")], capture_output=True, text=True,
-                          timeout=120, env=_child_env())
+    probe = (
+        "import sys\n"
+        "from mrnngraph.cli import main\n"
+        "code = main(sys.argv[1:])\n"
+        "print('TORCH', 'torch' in sys.modules, code)\n"
+    )
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            probe,
+            "draw",
+            str(EXAMPLES / "cbgt_loop.yaml"),
+            "-o",
+            str(tmp_path / "c.svg"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=_child_env(),
+    )
     assert proc.stdout.splitlines()[-1] == "TORCH False 0", (proc.stdout, proc.stderr)

@@ -44,8 +44,11 @@ def run(monkeypatch, capsys):
 
 
 def test_every_command_has_help(run, capsys):
-    for command, words in (("convert", "mrnntorch.json"), ("validate", "Exit status 1"),
-                           ("info", "masked-out fraction")):
+    for command, words in (
+        ("convert", "mrnntorch.json"),
+        ("validate", "Exit status 1"),
+        ("info", "masked-out fraction"),
+    ):
         with pytest.raises(SystemExit) as exc:
             run(command, "--help")
         assert exc.value.code == 0
@@ -75,8 +78,9 @@ def test_convert_mrnntorch_in_and_out(run, tmp_path):
     again = json.loads((tmp_path / "again.mrnntorch.json").read_text())
     assert [r["name"] for r in again["recurrent_regions"]][-1] == "region_7"
     # Lossy parts are reported as warnings on stderr, not hidden.
-    code, _, err = run("convert", EXAMPLES / "cbgt_loop.yaml", tmp_path / "x.txt",
-                       "--to", "mrnntorch")
+    code, _, err = run(
+        "convert", EXAMPLES / "cbgt_loop.yaml", tmp_path / "x.txt", "--to", "mrnntorch"
+    )
     assert code == 1 and "rule 'bernoulli'" in err and "Traceback" not in err
     assert not (tmp_path / "x.txt").exists()
 
@@ -108,18 +112,21 @@ def test_validate_lists_every_error_and_warning(run, tmp_path):
     text = (EXAMPLES / "two_area_ei.yaml").read_text()
     text = text.replace("a2:     {size: 100, exc_frac: 0.8}", "a2:     {size: 100, exc_frac: 1.8}")
     text = text.replace("density: 0.5}", "densty: 0.5}")
-    text = text.replace("  - {src: a2,   dst: choice, ei: [E]}      # read out excitatory units "
-                        "only\n", "")
+    text = text.replace(
+        "  - {src: a2,   dst: choice, ei: [E]}      # read out excitatory units only\n", ""
+    )
     (tmp_path / "bad.yaml").write_text(text)
     code, out, err = run("validate", tmp_path / "bad.yaml")
     assert code == 1 and err == ""
     lines = out.strip().splitlines()
     errors = [x for x in lines if x.startswith("error:")]
     assert len(errors) == 2
-    assert any("line 14: node 'a2'" in x and "'exc_frac' must be a float in [0, 1]" in x
-               for x in errors)
-    assert any("line 18: edge ('stim', 'a1')" in x and "did you mean 'density'?" in x
-               for x in errors)
+    assert any(
+        "line 14: node 'a2'" in x and "'exc_frac' must be a float in [0, 1]" in x for x in errors
+    )
+    assert any(
+        "line 18: edge ('stim', 'a1')" in x and "did you mean 'density'?" in x for x in errors
+    )
     assert lines[-1].endswith("bad.yaml: invalid (2 errors, 0 warnings)")
 
 
@@ -162,8 +169,19 @@ def test_info_table(run, tmp_path):
     header = lines[1].split()
     assert header == ["node", "kind", "units", "E/I", "in", "out", "params", "masked"]
     rows = {x.split()[0]: x.split() for x in lines[2:-1]}
-    assert list(rows) == ["stim", "ctx_e", "ctx_i", "d1", "d2", "gpe", "stn", "snr", "thal",
-                          "choice", "total"]
+    assert list(rows) == [
+        "stim",
+        "ctx_e",
+        "ctx_i",
+        "d1",
+        "d2",
+        "gpe",
+        "stn",
+        "snr",
+        "thal",
+        "choice",
+        "total",
+    ]
     assert rows["stim"][1:4] == ["input", "3", "free"]
     assert rows["ctx_e"][1:6] == ["recurrent", "96", "96/0", "4", "6"]
     assert rows["gpe"][3:6] == ["0/16", "2", "2"]  # the zero d1 -> gpe edge is not counted
@@ -173,8 +191,11 @@ def test_info_table(run, tmp_path):
     # Without --report nothing is compiled: the counts are the expected ones.
     assert lines[-1].startswith("params and masked: expected counts for 'bernoulli'")
     spec = check(cbgt_loop())
-    expected = sum(expected_synapses(e, spec.nodes[e.src], spec.nodes[e.dst])[0]
-                   for e in spec.edges if e.trainable)
+    expected = sum(
+        expected_synapses(e, spec.nodes[e.src], spec.nodes[e.dst])[0]
+        for e in spec.edges
+        if e.trainable
+    )
     assert int(rows["total"][4]) == round(expected)
 
 
@@ -186,7 +207,7 @@ def test_info_report_counts_the_drawn_masks(run):
     c = compile(cbgt_loop(), seed=3)
     assert "\n".join(lines[1:13]) == info_table(c)
     total = lines[12].split()
-    free = (int(c.mask_hh.sum()) + int(c.mask_ih.sum()) + int(c.mask_ho.sum()))
+    free = int(c.mask_hh.sum()) + int(c.mask_ih.sum()) + int(c.mask_ho.sum())
     assert int(total[4]) == free  # every cbgt_loop projection is trainable, no learned bias
     masked = 1 - free / (240 * 240 + 240 * 3 + 3 * 240)
     assert float(total[5]) == pytest.approx(masked, abs=5e-4)
@@ -220,9 +241,13 @@ def test_info_table_from_the_spec_agrees_with_the_compiled_masks(G):
 def test_expected_synapses_of_each_rule_without_tensors():
     a = NodeSpec("a", "recurrent", 10**9, exc_frac=0.75)
     b = NodeSpec("b", "recurrent", 10**9)
-    for rule, n in (("bernoulli", 0.5 * 10**18), ("fixed_indegree", 5 * 10**17),
-                    ("fixed_outdegree", 5 * 10**17), ("fixed_total", 5 * 10**17),
-                    ("one_to_one", 5 * 10**8)):
+    for rule, n in (
+        ("bernoulli", 0.5 * 10**18),
+        ("fixed_indegree", 5 * 10**17),
+        ("fixed_outdegree", 5 * 10**17),
+        ("fixed_total", 5 * 10**17),
+        ("one_to_one", 5 * 10**8),
+    ):
         got, exact = expected_synapses(EdgeSpec("a", "b", sparsity=0.5, rule=rule), a, b)
         assert got == n and exact == (rule != "bernoulli")
     # Self-edge without autapses: the diagonal of each E/I sub-block is left out.
@@ -273,9 +298,15 @@ def mrnngraph(*args, cwd=None, timeout=120):
     """Run ``python -m mrnngraph ARGS`` in a child process with limited memory:
     (exit code, stdout, stderr). Each start costs the package's import, so most cases
     go through :func:`mrnngraph_batch`; this one checks the real entry point."""
-    proc = subprocess.run([sys.executable, "-m", "mrnngraph", *map(str, args)],
-                          capture_output=True, text=True, timeout=timeout, cwd=cwd,
-                          env=_child_env(), preexec_fn=_limit_memory)
+    proc = subprocess.run(
+        [sys.executable, "-m", "mrnngraph", *map(str, args)],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        cwd=cwd,
+        env=_child_env(),
+        preexec_fn=_limit_memory,
+    )
     return proc.returncode, proc.stdout, proc.stderr
 
 
@@ -284,9 +315,16 @@ def mrnngraph_batch(cases, *, cwd=None, timeout=240):
     memory (one start-up for all): {name: (exit code, stdout, stderr)}. An exception
     that escapes the command gives exit code None and its traceback on stderr."""
     names = list(cases)
-    proc = subprocess.run([sys.executable, "-c", _BATCH], capture_output=True, text=True,
-                          input=json.dumps([[str(a) for a in cases[n]] for n in names]),
-                          timeout=timeout, cwd=cwd, env=_child_env(), preexec_fn=_limit_memory)
+    proc = subprocess.run(
+        [sys.executable, "-c", _BATCH],
+        capture_output=True,
+        text=True,
+        input=json.dumps([[str(a) for a in cases[n]] for n in names]),
+        timeout=timeout,
+        cwd=cwd,
+        env=_child_env(),
+        preexec_fn=_limit_memory,
+    )
     assert proc.returncode == 0, proc.stderr
     return {n: tuple(r) for n, r in zip(names, json.loads(proc.stdout), strict=True)}
 
@@ -297,11 +335,15 @@ def one_error_line(err: str) -> str:
     return lines[0]
 
 
-HUGE = ("regions:\n  a: {size: 1000000000}\n  b: {size: 3, sign: inh}\n"
-        "connections:\n  - {src: a, dst: b, density: 0.5}\n  - {src: b, dst: a}\n")
-HOSTILE = {"recursive.yaml": "meta: &r [*r]\nregions: {a: {size: 2}}\n",
-           "deep.json": "[" * 20000 + "]" * 20000,
-           "binary.graphml": "\x00\xff\xfe garbage"}
+HUGE = (
+    "regions:\n  a: {size: 1000000000}\n  b: {size: 3, sign: inh}\n"
+    "connections:\n  - {src: a, dst: b, density: 0.5}\n  - {src: b, dst: a}\n"
+)
+HOSTILE = {
+    "recursive.yaml": "meta: &r [*r]\nregions: {a: {size: 2}}\n",
+    "deep.json": "[" * 20000 + "]" * 20000,
+    "binary.graphml": "\x00\xff\xfe garbage",
+}
 
 
 @pytest.fixture(scope="module")
@@ -359,19 +401,23 @@ def test_huge_circuit_info_report_refuses_on_one_line(child):
     assert line.startswith("error: ") and "compiling needs about" in line and "'a'" in line
 
 
-@pytest.mark.parametrize("case, message", [
-    ("missing", "'nope.yaml': No such file or directory"),
-    ("directory", "'adir.yaml': Is a directory"),
-    ("missing input", "'nope.json': No such file or directory"),
-])
+@pytest.mark.parametrize(
+    "case, message",
+    [
+        ("missing", "'nope.yaml': No such file or directory"),
+        ("directory", "'adir.yaml': Is a directory"),
+        ("missing input", "'nope.json': No such file or directory"),
+    ],
+)
 def test_unreadable_files_are_one_line_errors(child, case, message):
     code, out, err = child[1][case]
     assert code == 1 and out == ""
     assert one_error_line(err) == f"error: {message}"
 
 
-@pytest.mark.skipif(os.name != "posix" or os.geteuid() == 0,
-                    reason="needs a user whom file permissions apply to")
+@pytest.mark.skipif(
+    os.name != "posix" or os.geteuid() == 0, reason="needs a user whom file permissions apply to"
+)
 def test_a_file_without_read_permission_is_a_one_line_error(run, tmp_path):
     path = tmp_path / "secret.yaml"
     path.write_text("regions: {a: {size: 2}}\n")
@@ -385,13 +431,19 @@ def test_a_file_without_read_permission_is_a_one_line_error(run, tmp_path):
 def test_hostile_files_end_in_one_line_not_a_traceback(child, command, name):
     code, out, err = child[1][f"{command} {name}"]
     assert code == 1 and "Traceback" not in err, err
-    assert err.startswith("error: ") and all(x.startswith(("error: ", "  - "))
-                                             for x in err.splitlines())
+    assert err.startswith("error: ") and all(
+        x.startswith(("error: ", "  - ")) for x in err.splitlines()
+    )
 
 
-@pytest.mark.parametrize("case, why", [("out under a file", "is not a directory"),
-                                       ("out in no directory", "there is no directory"),
-                                       ("out is a directory", "is a directory")])
+@pytest.mark.parametrize(
+    "case, why",
+    [
+        ("out under a file", "is not a directory"),
+        ("out in no directory", "there is no directory"),
+        ("out is a directory", "is a directory"),
+    ],
+)
 def test_bad_output_paths_are_usage_errors(child, case, why):
     code, _, err = child[1][case]
     line = err.strip().splitlines()[-1]
@@ -411,21 +463,32 @@ def test_bad_numbers_are_usage_errors(run, capsys, args):
 
 def test_startup_imports_neither_torch_nor_matplotlib(tmp_path):
     """validate, info and convert of a small file load no heavy package."""
-    probe = ("import sys\n"
-             "from mrnngraph.cli import main\n"
-             "code = main(sys.argv[1:])\n"
-             "heavy = sorted(m for m in ('torch', 'matplotlib') if m in sys.modules)\n"
-             "print('HEAVY', ','.join(heavy), code)\n")
+    probe = (
+        "import sys\n"
+        "from mrnngraph.cli import main\n"
+        "code = main(sys.argv[1:])\n"
+        "heavy = sorted(m for m in ('torch', 'matplotlib') if m in sys.modules)\n"
+        "print('HEAVY', ','.join(heavy), code)\n"
+    )
     src = EXAMPLES / "cbgt_loop.yaml"
     for argv in (["validate", src], ["info", src], ["convert", src, tmp_path / "c.json"]):
-        proc = subprocess.run([sys.executable, "-c", probe, *map(str, argv)],
-                              capture_output=True, text=True, timeout=120, env=_child_env())
+        proc = subprocess.run(
+            [sys.executable, "-c", probe, *map(str, argv)],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            env=_child_env(),
+        )
         assert proc.stdout.splitlines()[-1] == "HEAVY  0", (argv, proc.stdout, proc.stderr)
 
 
 # ------------------------------------------------------------ argument types, messages
-@given(st.one_of(st.floats(allow_nan=True, allow_infinity=True).map(repr),
-                 st.sampled_from(["", "x", "1e999", "-0", "0x10", " 3 ", "1_000"])))
+@given(
+    st.one_of(
+        st.floats(allow_nan=True, allow_infinity=True).map(repr),
+        st.sampled_from(["", "x", "1e999", "-0", "0x10", " 3 ", "1_000"]),
+    )
+)
 def test_real_accepts_exactly_the_finite_numbers_in_its_range(text):
     parse = real(low=0, high=2400)
     try:
@@ -436,12 +499,15 @@ def test_real_accepts_exactly_the_finite_numbers_in_its_range(text):
     if ok:
         assert parse(text) == value
     else:
-        with pytest.raises(argparse.ArgumentTypeError, match=r"^must be a finite number > 0 "
-                           r"and <= 2400; got "):
+        with pytest.raises(
+            argparse.ArgumentTypeError,
+            match=r"^must be a finite number > 0 "
+            r"and <= 2400; got ",
+        ):
             parse(text)
 
 
-@given(st.integers(-10**30, 10**30))
+@given(st.integers(-(10**30), 10**30))
 def test_integer_accepts_exactly_the_integers_in_its_range(n):
     parse = integer(low=0, high=10**20)
     if 0 <= n <= 10**20:
@@ -459,14 +525,19 @@ def test_errors_are_printed_one_line_per_problem(capsys):
     a = Problem("node 'a'", "'size' must be\nan integer")
     b = Problem("edge ('a', 'b')", "'sparsity' must be a float in [0, 1]; got 1.5")
     report_error(GraphError([a, b]))
-    assert capsys.readouterr().err == ("error: node 'a': 'size' must be an integer\n"
-                                       "error: edge ('a', 'b'): 'sparsity' must be a float in "
-                                       "[0, 1]; got 1.5\n")
+    assert capsys.readouterr().err == (
+        "error: node 'a': 'size' must be an integer\n"
+        "error: edge ('a', 'b'): 'sparsity' must be a float in "
+        "[0, 1]; got 1.5\n"
+    )
     report_error(GraphError([b], header="the graph cannot be saved"))
     assert capsys.readouterr().err == f"error: the graph cannot be saved: {b}\n"
     report_error(GraphError([a, b], header="cannot read 'x.yaml'"))
     assert capsys.readouterr().err.splitlines() == [
-        "error: cannot read 'x.yaml':", "  - node 'a': 'size' must be an integer", f"  - {b}"]
+        "error: cannot read 'x.yaml':",
+        "  - node 'a': 'size' must be an integer",
+        f"  - {b}",
+    ]
     report_error(IsADirectoryError(21, "Is a directory", "c.yaml"))
     assert capsys.readouterr().err == "error: 'c.yaml': Is a directory\n"
 
@@ -485,12 +556,16 @@ def test_info_prints_each_warning_once_with_its_line(run, tmp_path, report):
 def test_only_the_named_command_group_is_registered(monkeypatch):
     loaded = []
     real = cli.importlib.import_module
-    monkeypatch.setattr(cli.importlib, "import_module",
-                        lambda name, *a: loaded.append(name) or real(name, *a))
-    for argv, modules in ((["validate", "x.yaml"], ["files"]), (["draw", "-h"], ["drawing"]),
-                          (["-h", "validate"], list(cli.COMMAND_MODULES)),
-                          (["--version"], list(cli.COMMAND_MODULES)),
-                          (["nonsense"], list(cli.COMMAND_MODULES))):
+    monkeypatch.setattr(
+        cli.importlib, "import_module", lambda name, *a: loaded.append(name) or real(name, *a)
+    )
+    for argv, modules in (
+        (["validate", "x.yaml"], ["files"]),
+        (["draw", "-h"], ["drawing"]),
+        (["-h", "validate"], list(cli.COMMAND_MODULES)),
+        (["--version"], list(cli.COMMAND_MODULES)),
+        (["nonsense"], list(cli.COMMAND_MODULES)),
+    ):
         loaded.clear()
         cli.build_parser(cli._command_module(argv))
         assert loaded == [f"mrnngraph.cli.{m}" for m in modules], argv

@@ -29,7 +29,7 @@ def planted(n=120, T=10, n_classes=2, onset=5, seed=0):
     y = np.arange(n) % n_classes
     enc = rng.normal(size=(n, T, 12))
     for c in range(n_classes):
-        enc[y == c, onset:, 3 * c:3 * c + 3] += 3.0
+        enc[y == c, onset:, 3 * c : 3 * c + 3] += 3.0
     noise = rng.normal(size=(n, T, 12))
     return Recording({"enc": enc, "noise": noise}, dt=20.0, trials={"y": y}), y
 
@@ -56,9 +56,8 @@ def test_continuous_variable_gives_r2():
     n = 150
     y = rng.normal(size=n)
     enc = rng.normal(size=(n, 4, 10)) * 0.2
-    enc[..., 3] += y[:, None]                           # one neuron carries y linearly
-    rec = Recording({"enc": enc, "noise": rng.normal(size=(n, 4, 10))}, dt=10.0,
-                    trials={"y": y})
+    enc[..., 3] += y[:, None]  # one neuron carries y linearly
+    rec = Recording({"enc": enc, "noise": rng.normal(size=(n, 4, 10))}, dt=10.0, trials={"y": y})
     res = decode(rec, "y")
     assert res.metric == "r2" and res.kind == "regression" and res.chance == 0.0
     assert np.all(res["enc"] > 0.9)
@@ -69,7 +68,7 @@ def test_labels_by_name_or_array_give_the_same_result_and_seed_is_reproducible()
     rec, y = planted()
     a = decode(rec, "y", seed=3)
     b = decode(rec, y, seed=3)
-    c = decode(rec, y.astype(str), seed=3)              # string classes work the same
+    c = decode(rec, y.astype(str), seed=3)  # string classes work the same
     for r in rec.regions:
         np.testing.assert_array_equal(a.folds[r], b.folds[r])
         np.testing.assert_array_equal(a.folds[r], c.folds[r])
@@ -92,7 +91,7 @@ def test_bins_are_decoded_independently_whatever_the_chunking(monkeypatch):
 
     rec, y = planted(n=60, T=6)
     whole = decode(rec, y)
-    monkeypatch.setattr(decoding, "_CHUNK", 1)          # one bin per batched fit
+    monkeypatch.setattr(decoding, "_CHUNK", 1)  # one bin per batched fit
     chunked = decode(rec, y)
     for r in rec.regions:
         np.testing.assert_array_equal(whole.folds[r], chunked.folds[r])
@@ -102,7 +101,7 @@ def test_bins_are_decoded_independently_whatever_the_chunking(monkeypatch):
 def test_windows_average_bins():
     rec, _ = planted(T=10)
     res = decode(rec, "y", window=4)
-    assert res["enc"].shape == (3,)                     # bins 0-3, 4-7, 8-9
+    assert res["enc"].shape == (3,)  # bins 0-3, 4-7, 8-9
     np.testing.assert_allclose(res.times, [30.0, 110.0, 170.0])
     assert res["enc"][2] > 0.95 and res.window == 4
 
@@ -113,8 +112,7 @@ def test_regions_option_and_torch_tensors():
     assert res.regions == ["enc"]
 
 
-@given(st.lists(st.integers(0, 3), min_size=10, max_size=60), st.integers(2, 5),
-       st.integers(0, 10))
+@given(st.lists(st.integers(0, 3), min_size=10, max_size=60), st.integers(2, 5), st.integers(0, 10))
 def test_stratified_folds_spread_every_class_evenly(labels, folds, seed):
     y = np.asarray(labels)
     fold = stratified_folds(y, y.size, folds, seed)
@@ -128,14 +126,15 @@ def test_stratified_folds_spread_every_class_evenly(labels, folds, seed):
 
 def test_ridge_matches_the_closed_form_and_leave_one_out_matches_refits():
     rng = np.random.default_rng(2)
-    for n, p in ((16, 6), (8, 15)):                     # primal and dual branches
+    for n, p in ((16, 6), (8, 15)):  # primal and dual branches
         x = torch.as_tensor(rng.normal(size=(1, n, p)))
         y = torch.as_tensor(rng.normal(size=(n, 2)))
         alpha = 0.7
         coef, icpt, mu, sd, best = _ridge_fit(x, y, torch.tensor([alpha], dtype=torch.float64))
         z = (x[0] - mu[0]) / sd[0]
-        ref = torch.linalg.solve(z.T @ z + alpha * torch.eye(p, dtype=torch.float64),
-                                 z.T @ (y - y.mean(0)))
+        ref = torch.linalg.solve(
+            z.T @ z + alpha * torch.eye(p, dtype=torch.float64), z.T @ (y - y.mean(0))
+        )
         torch.testing.assert_close(coef[0], ref)
         torch.testing.assert_close(icpt[0], y.mean(0))
         # The chosen penalty minimises the leave-one-out error computed by refitting
@@ -149,9 +148,10 @@ def test_ridge_matches_the_closed_form_and_leave_one_out_matches_refits():
                 keep = torch.arange(n) != i
                 zk, yk = z[keep], y[keep]
                 zm, ym = zk.mean(0), yk.mean(0)
-                w = torch.linalg.solve((zk - zm).T @ (zk - zm)
-                                       + a * torch.eye(p, dtype=torch.float64),
-                                       (zk - zm).T @ (yk - ym))
+                w = torch.linalg.solve(
+                    (zk - zm).T @ (zk - zm) + a * torch.eye(p, dtype=torch.float64),
+                    (zk - zm).T @ (yk - ym),
+                )
                 e += float(((z[i] - zm) @ w + ym - y[i]).pow(2).sum())
             errs.append(e)
         assert float(chosen[0]) == float(alphas[int(np.argmin(errs))])
@@ -191,7 +191,7 @@ def test_plot_decoding_draws_each_region_with_spread_and_chance():
     assert list(chance.get_ydata()) == [0.5, 0.5]
     enc = ax.lines[labels.index("enc")]
     np.testing.assert_allclose(enc.get_ydata(), res["enc"])
-    assert len(ax.collections) == 2                     # one spread band per region
+    assert len(ax.collections) == 2  # one spread band per region
     assert ax.get_ylabel() == "decoding accuracy" and ax.get_xlabel() == "time (ms)"
     assert any(t.get_text().strip() == "stimulus" for t in ax.texts)
     assert "'y'" in ax.get_title()

@@ -59,12 +59,26 @@ def test_two_processes_hold_identical_parameters(tmp_path):
     port = str(_free_port())
     procs = []
     for rank in range(2):
-        env = {**os.environ, "MASTER_ADDR": "127.0.0.1", "MASTER_PORT": port,
-               "WORLD_SIZE": "2", "RANK": str(rank), "LOCAL_RANK": str(rank),
-               "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT)}
-        procs.append(subprocess.Popen([sys.executable, str(script), str(tmp_path)], env=env,
-                                      cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                      text=True))
+        env = {
+            **os.environ,
+            "MASTER_ADDR": "127.0.0.1",
+            "MASTER_PORT": port,
+            "WORLD_SIZE": "2",
+            "RANK": str(rank),
+            "LOCAL_RANK": str(rank),
+            "OMP_NUM_THREADS": "1",
+            "PYTHONPATH": str(ROOT),
+        }
+        procs.append(
+            subprocess.Popen(
+                [sys.executable, str(script), str(tmp_path)],
+                env=env,
+                cwd=ROOT,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+            )
+        )
     for p in procs:
         _, err = p.communicate(timeout=180)
         assert p.returncode == 0, err
@@ -88,9 +102,24 @@ def test_cli_distributed_launches_processes(tmp_path, monkeypatch, capfd):
     out = tmp_path / "run"
     n = torch.get_num_threads()
     try:
-        code = cli.main(["train", "--distributed", "--nproc", "2", "--steps", "2",
-                         "--batch-size", "8", "--eval-trials", "20", "--quiet", "--no-figures",
-                         "--out", str(out)])
+        code = cli.main(
+            [
+                "train",
+                "--distributed",
+                "--nproc",
+                "2",
+                "--steps",
+                "2",
+                "--batch-size",
+                "8",
+                "--eval-trials",
+                "20",
+                "--quiet",
+                "--no-figures",
+                "--out",
+                str(out),
+            ]
+        )
     finally:
         torch.set_num_threads(n)
     assert code == 0
@@ -127,11 +156,23 @@ def test_backend_is_gloo_on_cpu(monkeypatch, tmp_path):
         return real_init(backend, **kw)
 
     monkeypatch.setattr(torch.distributed, "init_process_group", spy)
-    for k, v in {"RANK": "0", "WORLD_SIZE": "1", "LOCAL_RANK": "0", "MASTER_ADDR": "127.0.0.1",
-                 "MASTER_PORT": str(_free_port())}.items():
+    for k, v in {
+        "RANK": "0",
+        "WORLD_SIZE": "1",
+        "LOCAL_RANK": "0",
+        "MASTER_ADDR": "127.0.0.1",
+        "MASTER_PORT": str(_free_port()),
+    }.items():
         monkeypatch.setenv(k, v)
     model = mg.MultiRegionRNN.from_graph(two_area_ei(size=10), seed=0)
-    h = train(model, PerceptualDecisionMaking(stimulus=100, delay=0, decision=40), steps=2,
-              batch_size=4, seed=0, progress=False, distributed=True)
+    h = train(
+        model,
+        PerceptualDecisionMaking(stimulus=100, delay=0, decision=40),
+        steps=2,
+        batch_size=4,
+        seed=0,
+        progress=False,
+        distributed=True,
+    )
     assert seen["backend"] == "gloo" and len(h) == 2
     assert not torch.distributed.is_initialized()

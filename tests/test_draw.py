@@ -42,7 +42,7 @@ def gid_artists(ax, kind: str) -> dict[str, object]:
     for a in ax.get_children():
         gid = a.get_gid() or ""
         if gid.startswith(prefix):
-            out[gid[len(prefix):]] = a
+            out[gid[len(prefix) :]] = a
     return out
 
 
@@ -54,7 +54,7 @@ def centre(patch) -> np.ndarray:
 
 def area(patch) -> float:
     if isinstance(patch, Circle):
-        return math.pi * patch.radius ** 2
+        return math.pi * patch.radius**2
     return patch.get_width() * patch.get_height()
 
 
@@ -135,9 +135,17 @@ def legend_texts(ax) -> list[str]:
 
 def test_legend_lists_the_node_types_and_edge_styles_present():
     texts = legend_texts(draw(cbgt_loop()))
-    for want in ("input", "excitatory", "inhibitory", "output (readout)",
-                 "from excitatory units", "from inhibitory units", "from unconstrained units",
-                 "trained projection", "zero (declared, fixed at 0)"):
+    for want in (
+        "input",
+        "excitatory",
+        "inhibitory",
+        "output (readout)",
+        "from excitatory units",
+        "from inhibitory units",
+        "from unconstrained units",
+        "trained projection",
+        "zero (declared, fixed at 0)",
+    ):
         assert want in texts
     assert not any("mixed" in t or "frozen" in t or "E and I" in t for t in texts)
     texts = legend_texts(draw(two_area_ei()))
@@ -185,8 +193,7 @@ def test_arrows_end_at_the_target_outline():
         dst = edge.split("->")[1]
         tip = artist.get_xy()[0]
         d = np.hypot(*(tip - centre(nodes[dst])))
-        r = nodes[dst].radius if isinstance(nodes[dst], Circle) else \
-            nodes[dst].get_width() / 2
+        r = nodes[dst].radius if isinstance(nodes[dst], Circle) else nodes[dst].get_width() / 2
         assert r <= d <= r * 1.45 + 0.1, edge
 
 
@@ -245,8 +252,12 @@ def test_inputs_left_outputs_right_regions_between(make):
 
 def pairwise_ratio(points: dict) -> np.ndarray:
     names = sorted(points)
-    d = np.array([np.hypot(*(np.asarray(points[a]) - np.asarray(points[b])))
-                  for a, b in itertools.combinations(names, 2)])
+    d = np.array(
+        [
+            np.hypot(*(np.asarray(points[a]) - np.asarray(points[b])))
+            for a, b in itertools.combinations(names, 2)
+        ]
+    )
     return d / d.max()
 
 
@@ -287,8 +298,12 @@ def test_parent_group_is_a_box_around_its_children_with_its_name():
     nodes = gid_artists(ax, "node")
     for n, p in nodes.items():
         c, r = centre(p), (p.radius if isinstance(p, Circle) else p.get_width() / 2)
-        inside = bbox.x0 <= c[0] - r and c[0] + r <= bbox.x1 and bbox.y0 <= c[1] - r \
+        inside = (
+            bbox.x0 <= c[0] - r
+            and c[0] + r <= bbox.x1
+            and bbox.y0 <= c[1] - r
             and c[1] + r <= bbox.y1
+        )
         assert inside == (n in ("ctx_e", "ctx_i")), n
     assert gid_artists(ax, "grouplabel")["ctx"].get_text() == "ctx"
 
@@ -315,8 +330,10 @@ def label_boxes(ax) -> dict[str, np.ndarray]:
     out = {}
     for t in ax.texts:
         gid = t.get_gid() or ""
-        if gid.startswith(("mrnngraph:label:", "mrnngraph:edgelabel:",
-                           "mrnngraph:grouplabel:")) and t.get_text():
+        if (
+            gid.startswith(("mrnngraph:label:", "mrnngraph:edgelabel:", "mrnngraph:grouplabel:"))
+            and t.get_text()
+        ):
             b = t.get_window_extent(renderer)
             out[gid] = np.array([b.x0, b.y0, b.x1, b.y1])
     return out
@@ -339,8 +356,9 @@ def test_the_29_area_hierarchy_has_no_overlapping_labels():
     fig_w, fig_h = ax.figure.bbox.width, ax.figure.bbox.height
     for gid, b in boxes.items():
         assert b[0] >= -0.5 and b[1] >= -0.5 and b[2] <= fig_w + 0.5 and b[3] <= fig_h + 0.5, gid
-    sizes = [t.get_fontsize() for t in ax.texts if (t.get_gid() or "").startswith(
-        "mrnngraph:label:")]
+    sizes = [
+        t.get_fontsize() for t in ax.texts if (t.get_gid() or "").startswith("mrnngraph:label:")
+    ]
     assert min(sizes) >= 7.0  # legible: the placement did not shrink labels to fit
     # 29 areas, 603 projections: every one drawn, from the input on the left to the readout.
     assert len(gid_artists(ax, "edge")) == G.number_of_edges()
@@ -394,8 +412,14 @@ def test_draw_never_fails_on_an_invalid_graph_and_marks_what_is_wrong():
     flagged = set(gid_artists(ax, "invalid:node"))
     assert {"bad_sign", "no_size", "bad_size", "both", "odd_kind", "7"} <= flagged
     assert "u" not in flagged and "y" not in flagged
-    assert {"u->bad_sign", "bad_sign->no_size", "no_size->bad_size",
-            "both->u", "y->odd_kind", "u->y"} <= set(gid_artists(ax, "invalid:edge"))
+    assert {
+        "u->bad_sign",
+        "bad_sign->no_size",
+        "no_size->bad_size",
+        "both->u",
+        "y->odd_kind",
+        "u->y",
+    } <= set(gid_artists(ax, "invalid:edge"))
     assert "invalid attribute (see validate)" in legend_texts(ax)
     assert "?" in gid_artists(ax, "label")["no_size"].get_text()
     to_dot(G)  # the DOT text is as lenient
@@ -412,13 +436,17 @@ def attribute_values(scope: str) -> st.SearchStrategy:
             pool.append(attr.default)
         pools[name] = st.sampled_from(pool) if pool else st.none()
     return st.dictionaries(st.sampled_from(sorted(pools)), st.none(), max_size=4).flatmap(
-        lambda keys: st.fixed_dictionaries({k: pools[k] for k in keys}))
+        lambda keys: st.fixed_dictionaries({k: pools[k] for k in keys})
+    )
 
 
 @settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(nodes=st.lists(attribute_values("node"), min_size=1, max_size=4),
-       edges=st.lists(st.tuples(st.integers(0, 3), st.integers(0, 3), attribute_values("edge")),
-                      max_size=5))
+@given(
+    nodes=st.lists(attribute_values("node"), min_size=1, max_size=4),
+    edges=st.lists(
+        st.tuples(st.integers(0, 3), st.integers(0, 3), attribute_values("edge")), max_size=5
+    ),
+)
 def test_property_draw_and_to_dot_never_fail_on_schema_values(nodes, edges):
     G = nx.DiGraph()
     for i, attrs in enumerate(nodes):
@@ -455,17 +483,24 @@ def test_edge_labels_label_density_ei_dict_and_function():
     G = cbgt_loop()
     texts = {k: t.get_text() for k, t in gid_artists(draw(G), "edgelabel").items()}
     assert texts == {f"{u}->{v}": d["label"] for u, v, d in G.edges(data=True) if "label" in d}
-    texts = {k: t.get_text() for k, t in gid_artists(draw(G, edge_labels="density"),
-                                                     "edgelabel").items()}
+    texts = {
+        k: t.get_text() for k, t in gid_artists(draw(G, edge_labels="density"), "edgelabel").items()
+    }
     assert texts["ctx_e->stn"] == "0.2" and texts["ctx_e->choice"] == "1"
-    texts = {k: t.get_text() for k, t in gid_artists(draw(two_area_ei(), edge_labels="ei"),
-                                                     "edgelabel").items()}
+    texts = {
+        k: t.get_text()
+        for k, t in gid_artists(draw(two_area_ei(), edge_labels="ei"), "edgelabel").items()
+    }
     assert texts == {"a1->a2": "EE,EI", "a2->a1": "EE,EI", "a2->choice": "E"}
     ax = draw(G, edge_labels={("gpe", "stn"): "loop"})
     assert [t.get_text() for t in gid_artists(ax, "edgelabel").values()] == ["loop"]
     ax = draw(G, edge_labels=lambda u, v, d: "fb" if v == "ctx_e" else None)
-    assert set(gid_artists(ax, "edgelabel")) == {"stim->ctx_e", "ctx_i->ctx_e", "ctx_e->ctx_e",
-                                                 "thal->ctx_e"}
+    assert set(gid_artists(ax, "edgelabel")) == {
+        "stim->ctx_e",
+        "ctx_i->ctx_e",
+        "ctx_e->ctx_e",
+        "thal->ctx_e",
+    }
     assert gid_artists(draw(G, edge_labels=False), "edgelabel") == {}
 
 
@@ -624,8 +659,9 @@ def test_a_model_shows_its_current_effective_weights():
         raw = model.parametrizations.weight_hh.original
         raw.mul_(-3.0)  # flips signs of raw weights; Dale's law keeps the effective ones
     image = plot_connectivity(model).images[0]
-    np.testing.assert_allclose(np.asarray(image.get_array()),
-                               model.weight_hh.detach().numpy(), rtol=1e-6)
+    np.testing.assert_allclose(
+        np.asarray(image.get_array()), model.weight_hh.detach().numpy(), rtol=1e-6
+    )
     assert not np.allclose(np.asarray(image.get_array()), model.circuit.weight_hh.numpy())
 
 
@@ -713,8 +749,9 @@ def test_property_dot_names_round_trip(node_names, data):
     G = nx.DiGraph()
     for n in node_names:
         G.add_node(n, size=3, label=n)
-    pairs = data.draw(st.lists(st.tuples(st.sampled_from(node_names),
-                                         st.sampled_from(node_names)), max_size=6))
+    pairs = data.draw(
+        st.lists(st.tuples(st.sampled_from(node_names), st.sampled_from(node_names)), max_size=6)
+    )
     G.add_edges_from(pairs)
     nodes, edges = parse_dot(to_dot(G))
     assert set(nodes) == set(G.nodes) and set(edges) == set(G.edges)
@@ -755,7 +792,7 @@ def test_dot_parses_back_with_pydot_when_installed():
 def test_to_dot_rejects_a_bad_rankdir():
     with pytest.raises(ValueError, match="rankdir"):
         to_dot(cbgt_loop(), rankdir="UP")
-    assert "rankdir=\"TB\"" in to_dot(cbgt_loop(), rankdir="TB")
+    assert 'rankdir="TB"' in to_dot(cbgt_loop(), rankdir="TB")
 
 
 def test_graphviz_engine_with_graphviz_installed():

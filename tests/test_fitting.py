@@ -73,8 +73,11 @@ def test_pvar_needs_a_matching_recording():
     truth, rec = _data()
     with pytest.raises(GraphError, match="region 'zz' not in the circuit"):
         pvar(truth, Recording({"zz": rec.rates["a"]}, dt=10.0, inputs=rec.inputs))
-    with pytest.raises(ValueError, match=r"bin width \(15 ms\) must be a whole number of "
-                       r"model steps \(model dt = 10 ms\)"):
+    with pytest.raises(
+        ValueError,
+        match=r"bin width \(15 ms\) must be a whole number of "
+        r"model steps \(model dt = 10 ms\)",
+    ):
         pvar(truth, Recording(rec.rates, dt=15.0, inputs=rec.inputs))
     with pytest.raises(TypeError, match="recording must be a mrnngraph.Recording"):
         pvar(truth, rec.rates)
@@ -87,16 +90,29 @@ def test_fit_recovers_a_small_ground_truth_on_held_out_trials():
     carries less current than the present one."""
     truth, rec_units = _data(seed=0, n=24, T=40, size=8, absent=True)
     rng = np.random.default_rng(0)
-    hz = {r: 5 + 20 * rng.uniform(0.5, 1.5, v.shape[2]) * (1 + v) for r, v in
-          rec_units.rates.items()}
+    hz = {
+        r: 5 + 20 * rng.uniform(0.5, 1.5, v.shape[2]) * (1 + v) for r, v in rec_units.rates.items()
+    }
     rec = Recording(hz, dt=10.0, inputs=rec_units.inputs, trials={"i": np.arange(24)})
-    rec = Recording({"a": rec.rates["a"], "b": rec.rates["b"][:, :, :6]}, dt=10.0,
-                    inputs=rec.inputs, trials=rec.trials)  # 2 latent units in b
+    rec = Recording(
+        {"a": rec.rates["a"], "b": rec.rates["b"][:, :, :6]},
+        dt=10.0,
+        inputs=rec.inputs,
+        trials=rec.trials,
+    )  # 2 latent units in b
     train, test = rec.split(0.25, seed=0)
     model = mg.MultiRegionRNN.from_graph(_graph(8), seed=3)
     before = pvar(model, test, observation=Observation.initial(train, "tanh"))["all"]
-    history = fit(model, train, steps=80, lr=3e-2, batch_size=18, progress=False,
-                  validation=test, eval_every=40)
+    history = fit(
+        model,
+        train,
+        steps=80,
+        lr=3e-2,
+        batch_size=18,
+        progress=False,
+        validation=test,
+        eval_every=40,
+    )
     after = pvar(model, test)
     assert isinstance(history, FitHistory) and len(history.loss) == 80
     assert history.loss[-1] < 0.2 * history.loss[0]
@@ -135,7 +151,7 @@ def test_latent_x0_is_learned_and_observed_units_start_from_data():
     fit(model, sub, steps=5, lr=0.05, progress=False)
     lay = model.layout
     observed = torch.zeros(model.hidden_size, dtype=torch.bool)
-    observed[lay.slice("a").start:lay.slice("a").start + 5] = True
+    observed[lay.slice("a").start : lay.slice("a").start + 5] = True
     assert torch.equal(model.x0[observed], x0_before[observed])  # taken from data per trial
     assert not torch.equal(model.x0[~observed], x0_before[~observed])
     frozen = mg.MultiRegionRNN.from_graph(_graph(), seed=2)
@@ -150,8 +166,15 @@ def test_fit_is_reproducible_with_a_seed_and_takes_regularisers():
     out = []
     for _ in range(2):
         model = mg.MultiRegionRNN.from_graph(_graph(), seed=1)
-        h = fit(model, rec, steps=4, batch_size=3, seed=7, progress=False,
-                losses=[RateL2(1e-3), WeightL2(1e-4)])
+        h = fit(
+            model,
+            rec,
+            steps=4,
+            batch_size=3,
+            seed=7,
+            progress=False,
+            losses=[RateL2(1e-3), WeightL2(1e-4)],
+        )
         out.append((h.loss, model.weight_hh.detach().clone()))
     assert out[0][0] == out[1][0] and torch.equal(out[0][1], out[1][1])
     assert set(h.terms) == {"rate_l2", "weight_l2[hh]"} and len(h.terms["rate_l2"]) == 4
@@ -187,8 +210,14 @@ def test_divergence_restores_the_last_good_weights():
     assert err.value.good_step == 2 and len(err.value.history.loss) == 2
     # the weights used at step 2, the last with a finite loss (as train() does)
     probe = mg.MultiRegionRNN.from_graph(_graph(), seed=1)
-    fit(probe, rec, steps=1, lr=0.05, progress=False,
-        losses={"boom": lambda m, o, b: o.rates.sum() * 0.0})
+    fit(
+        probe,
+        rec,
+        steps=1,
+        lr=0.05,
+        progress=False,
+        losses={"boom": lambda m, o, b: o.rates.sum() * 0.0},
+    )
     assert torch.allclose(model.weight_hh, probe.weight_hh)
     assert torch.isfinite(model.weight_hh).all() and isinstance(model.observation, Observation)
 
@@ -198,8 +227,17 @@ def test_early_stopping_keeps_the_best_weights():
     train, test = rec.split(0.25, seed=0)
     model = mg.MultiRegionRNN.from_graph(_graph(), seed=1)
     # a huge learning rate makes validation worse after the first evaluations
-    h = fit(model, train, steps=40, lr=0.5, clip_grad=None, progress=False, validation=test,
-            eval_every=2, early_stopping=2)
+    h = fit(
+        model,
+        train,
+        steps=40,
+        lr=0.5,
+        clip_grad=None,
+        progress=False,
+        validation=test,
+        eval_every=2,
+        early_stopping=2,
+    )
     best = max(h.evals, key=lambda e: e["pvar"]["all"])
     assert h.best_step == best["step"]
     assert pvar(model, test)["all"] == pytest.approx(best["pvar"]["all"], abs=1e-5)
@@ -209,13 +247,16 @@ def test_early_stopping_keeps_the_best_weights():
         fit(model, train, steps=1, early_stopping=2, progress=False)
 
 
-@pytest.mark.parametrize("kw, err, match", [
-    ({"steps": -1}, ValueError, "steps must be >= 0"),
-    ({"steps": 1.5}, TypeError, "steps must be an int"),
-    ({"steps": 1, "lr": 0}, ValueError, "lr must be a float > 0"),
-    ({"steps": 1, "loss": "l1"}, ValueError, "loss must be 'gaussian' or 'poisson'"),
-    ({"steps": 1, "batch_size": 0}, ValueError, "batch_size must be >= 1"),
-])
+@pytest.mark.parametrize(
+    "kw, err, match",
+    [
+        ({"steps": -1}, ValueError, "steps must be >= 0"),
+        ({"steps": 1.5}, TypeError, "steps must be an int"),
+        ({"steps": 1, "lr": 0}, ValueError, "lr must be a float > 0"),
+        ({"steps": 1, "loss": "l1"}, ValueError, "loss must be 'gaussian' or 'poisson'"),
+        ({"steps": 1, "batch_size": 0}, ValueError, "batch_size must be >= 1"),
+    ],
+)
 def test_bad_options(kw, err, match):
     _, rec = _data()
     model = mg.MultiRegionRNN.from_graph(_graph(), seed=1)
@@ -229,8 +270,7 @@ def test_fit_checks_the_recording_against_the_circuit():
     with pytest.raises(GraphError, match="8 recorded neurons but the region has 4 units"):
         fit(model, rec, steps=1, progress=False)
     with pytest.raises(GraphError, match="has no inputs but the circuit has 2 input units"):
-        fit(model, Recording({"a": rec.rates["a"][..., :4]}, dt=10.0), steps=1,
-            progress=False)
+        fit(model, Recording({"a": rec.rates["a"][..., :4]}, dt=10.0), steps=1, progress=False)
 
 
 def test_steps_per_bin_runs_several_model_steps_per_bin():
@@ -239,8 +279,9 @@ def test_steps_per_bin_runs_several_model_steps_per_bin():
     # 10-ms bins of a 5-ms model: each bin's input held over its two steps, and the bin
     # is the rate after them
     fine = activity(truth, u_bins.repeat_interleave(2, dim=1))
-    coarse = Recording({r: v[:, 1::2] for r, v in fine.rates.items()}, dt=10.0,
-                       inputs=u_bins.numpy())
+    coarse = Recording(
+        {r: v[:, 1::2] for r, v in fine.rates.items()}, dt=10.0, inputs=u_bins.numpy()
+    )
     assert pvar(truth, coarse)["all"] > 0.999
     assert pvar(truth, Recording(fine.rates, dt=5.0, inputs=fine.inputs))["all"] > 0.999
 
@@ -255,8 +296,7 @@ def test_pathway_strength_is_the_mean_abs_current_and_splits_by_ei():
 
     out, x0, u, _ = free_run(truth, rec)
     c = currents(truth, out.rates, u, x0=x0)
-    assert s[("a", "b")] == pytest.approx(float(c[("a", "b")].detach().abs().mean()),
-                                        rel=1e-6)
+    assert s[("a", "b")] == pytest.approx(float(c[("a", "b")].detach().abs().mean()), rel=1e-6)
     with_inputs = pathway_strength(truth, rec, include_inputs=True)
     assert ("u", "a") in with_inputs
     ei = pathway_strength(truth, rec, split_ei=True)
@@ -303,9 +343,9 @@ def test_fit_in_a_fresh_process_at_default_threads():
         "gt = simulate_ground_truth(size=4, n_trials=4, n_steps=10, seed=0)\n"
         "m = mg.MultiRegionRNN.from_graph(fitting_graph(4), seed=1)\n"
         "h = fit(m, gt['recording'], steps=3, progress=False)\n"
-        "print(len(h.loss), sorted(pvar(m, gt['recording'])))\n")
-    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                         timeout=240)
+        "print(len(h.loss), sorted(pvar(m, gt['recording'])))\n"
+    )
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=240)
     assert res.returncode == 0, res.stderr
     assert res.stdout.strip() == "3 ['a', 'all', 'b', 'c']"
 
@@ -343,8 +383,19 @@ def test_cli_fit_writes_metrics_figures_and_a_loadable_model(tmp_path, capsys):
     mg.save(G, tmp_path / "circuit.json")
     out = tmp_path / "run"
     args = _cli_parser().parse_args(
-        ["fit", str(tmp_path / "circuit.json"), str(tmp_path / "rec.npz"), "--steps", "4",
-         "--out", str(out), "--quiet", "--sparsity", "0.01"])
+        [
+            "fit",
+            str(tmp_path / "circuit.json"),
+            str(tmp_path / "rec.npz"),
+            "--steps",
+            "4",
+            "--out",
+            str(out),
+            "--quiet",
+            "--sparsity",
+            "0.01",
+        ]
+    )
     assert args.handler(args) == 0
     import json
 
@@ -352,14 +403,21 @@ def test_cli_fit_writes_metrics_figures_and_a_loadable_model(tmp_path, capsys):
     assert set(metrics["pvar_test"]) == {"all", "a", "b"}
     assert metrics["trials"] == {"train": 6, "test": 2} and metrics["steps"] == 4
     assert "a->b" in metrics["pathway_strength"]
-    for f in ("fit_pvar.png", "fit_currents.png", "fit_traces.png", "fit_loss.png",
-              "history.json", "model.pt"):
+    for f in (
+        "fit_pvar.png",
+        "fit_currents.png",
+        "fit_traces.png",
+        "fit_loss.png",
+        "history.json",
+        "model.pt",
+    ):
         assert (out / f).is_file(), f
     model = mg.load_model(out / "model.pt")
     meta = mg.load_checkpoint(out / "model.pt").metadata
     obs = Observation.from_dict(meta["observation"])
     assert pvar(model, rec[:2], observation=obs)["all"] == pytest.approx(
-        pvar(model, rec[:2], observation=obs)["all"])
+        pvar(model, rec[:2], observation=obs)["all"]
+    )
     assert "held-out pVar: all" in capsys.readouterr().out
 
 
@@ -368,17 +426,29 @@ def test_cli_fit_reports_bad_input_in_one_line(tmp_path, capsys):
     Recording({"zz": rec.rates["a"]}, dt=10.0, inputs=rec.inputs).save(tmp_path / "r.npz")
     mg.save(_graph(), tmp_path / "c.json")
     parser = _cli_parser()
-    args = parser.parse_args(["fit", str(tmp_path / "c.json"), str(tmp_path / "r.npz"),
-                              "--steps", "1", "--out", str(tmp_path / "o"), "--quiet"])
+    args = parser.parse_args(
+        [
+            "fit",
+            str(tmp_path / "c.json"),
+            str(tmp_path / "r.npz"),
+            "--steps",
+            "1",
+            "--out",
+            str(tmp_path / "o"),
+            "--quiet",
+        ]
+    )
     with pytest.raises(GraphError, match="region 'zz' not in the circuit"):
         args.handler(args)  # the main entry point prints GraphErrors one line per problem
-    args = parser.parse_args(["fit", str(tmp_path / "c.json"), str(tmp_path / "x.nwb"),
-                              "--out", str(tmp_path / "o")])
+    args = parser.parse_args(
+        ["fit", str(tmp_path / "c.json"), str(tmp_path / "x.nwb"), "--out", str(tmp_path / "o")]
+    )
     with pytest.raises(FileNotFoundError):
         args.handler(args)
     (tmp_path / "s.nwb").write_bytes(b"")
-    args = parser.parse_args(["fit", str(tmp_path / "c.json"), str(tmp_path / "s.nwb"),
-                              "--out", str(tmp_path / "o")])
+    args = parser.parse_args(
+        ["fit", str(tmp_path / "c.json"), str(tmp_path / "s.nwb"), "--out", str(tmp_path / "o")]
+    )
     assert args.handler(args) == 1
     assert "needs --regions" in capsys.readouterr().err
     with pytest.raises(SystemExit):

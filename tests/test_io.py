@@ -23,8 +23,21 @@ from mrnngraph.presets import cbgt_loop, cortical_hierarchy, two_area_ei
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples" / "circuits"
 FORMATS = ("json", "yaml", "graphml")
-TENSORS = ("weight_hh", "mask_hh", "trainable_hh", "weight_ih", "mask_ih", "weight_ho",
-           "mask_ho", "sign_h", "sign_i", "bias", "x0", "tau", "learnable_bias")
+TENSORS = (
+    "weight_hh",
+    "mask_hh",
+    "trainable_hh",
+    "weight_ih",
+    "mask_ih",
+    "weight_ho",
+    "mask_ho",
+    "sign_h",
+    "sign_i",
+    "bias",
+    "x0",
+    "tau",
+    "learnable_bias",
+)
 
 
 def quiet_compile(G, seed=0, **kw):
@@ -69,29 +82,52 @@ _FLOATS = st.floats(allow_nan=False, allow_infinity=False, width=64)
 _SMALL = st.floats(-3, 3, allow_nan=False)
 _TEXT = st.text(st.characters(codec="utf-8", exclude_categories=("Cs",)), max_size=6)
 _NAME = st.one_of(
-    st.text(string.ascii_letters + string.digits + "_-. :#{},'\"[]&*!|>%@`äé✓", min_size=1,
-            max_size=6),
-    st.sampled_from(["yes", "no", "null", "true", "1.5", "12", "~", "-", "on", "1e3",
-                     "mrnngraph-json:x", " pad ", "a\nb"]),
+    st.text(
+        string.ascii_letters + string.digits + "_-. :#{},'\"[]&*!|>%@`äé✓", min_size=1, max_size=6
+    ),
+    st.sampled_from(
+        [
+            "yes",
+            "no",
+            "null",
+            "true",
+            "1.5",
+            "12",
+            "~",
+            "-",
+            "on",
+            "1e3",
+            "mrnngraph-json:x",
+            " pad ",
+            "a\nb",
+        ]
+    ),
 ).filter(lambda s: not s.startswith("grp"))
-_JSON = st.recursive(st.none() | st.booleans() | st.integers(-10**6, 10**6) | _FLOATS | _TEXT,
-                     lambda inner: st.lists(inner, max_size=3)
-                     | st.dictionaries(_TEXT, inner, max_size=3), max_leaves=6)
+_JSON = st.recursive(
+    st.none() | st.booleans() | st.integers(-(10**6), 10**6) | _FLOATS | _TEXT,
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(_TEXT, inner, max_size=3),
+    max_leaves=6,
+)
 
 
 @st.composite
 def circuits(draw):
     """Random valid circuit graphs using every node and edge attribute."""
     G = nx.DiGraph()
-    for key, strat in (("name", _TEXT.filter(bool)), ("dt", st.floats(0.1, 50)),
-                       ("tau", st.floats(50, 500)),
-                       ("activation", st.sampled_from(["relu", "tanh", "softplus"])),
-                       ("description", _TEXT), ("meta", _JSON)):
+    for key, strat in (
+        ("name", _TEXT.filter(bool)),
+        ("dt", st.floats(0.1, 50)),
+        ("tau", st.floats(50, 500)),
+        ("activation", st.sampled_from(["relu", "tanh", "softplus"])),
+        ("description", _TEXT),
+        ("meta", _JSON),
+    ):
         if draw(st.booleans()):
             G.graph[key] = draw(strat)
     names = draw(st.lists(_NAME, min_size=2, max_size=6, unique=True))
-    kinds = ["recurrent"] + [draw(st.sampled_from(["recurrent", "input", "output"]))
-                             for _ in names[1:]]
+    kinds = ["recurrent"] + [
+        draw(st.sampled_from(["recurrent", "input", "output"])) for _ in names[1:]
+    ]
     types = {}
     for name, kind in zip(names, kinds, strict=True):
         size = draw(st.integers(1, 5))
@@ -131,12 +167,19 @@ def circuits(draw):
             attrs["meta"] = draw(_JSON)
         G.add_node(name, **attrs)
     kind_of = dict(zip(names, kinds, strict=True))
-    pairs = [(u, v) for u in names for v in names
-             if kind_of[u] != "output" and kind_of[v] != "input"
-             and not (kind_of[u] == "input" and kind_of[v] == "output")]
-    chosen = (draw(st.lists(st.sampled_from(pairs), unique=True, min_size=1,
-                            max_size=len(pairs)))
-              if pairs else [])
+    pairs = [
+        (u, v)
+        for u in names
+        for v in names
+        if kind_of[u] != "output"
+        and kind_of[v] != "input"
+        and not (kind_of[u] == "input" and kind_of[v] == "output")
+    ]
+    chosen = (
+        draw(st.lists(st.sampled_from(pairs), unique=True, min_size=1, max_size=len(pairs)))
+        if pairs
+        else []
+    )
     for u, v in chosen:
         attrs = {}
         if draw(st.booleans()):
@@ -171,9 +214,11 @@ def circuits(draw):
     return G
 
 
-ROUNDTRIP = settings(max_examples=30, deadline=None,
-                     suppress_health_check=[HealthCheck.function_scoped_fixture,
-                                            HealthCheck.too_slow])
+ROUNDTRIP = settings(
+    max_examples=30,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
 
 
 @pytest.mark.parametrize("fmt", FORMATS)
@@ -208,22 +253,41 @@ def test_roundtrip_presets(factory, fmt, tmp_path):
 
 def test_dict_converts_numpy_torch_and_tuples():
     G = nx.DiGraph(dt=np.float32(10.0))
-    G.add_node("ctx", size=np.int64(3), exc_frac=np.float64(0.5), pos=(1.0, 2),
-               base_firing=np.array([0.1, 0.2, 0.3]), init=torch.tensor([0.0, 1.0, 2.0]),
-               learnable_bias=np.bool_(True))
+    G.add_node(
+        "ctx",
+        size=np.int64(3),
+        exc_frac=np.float64(0.5),
+        pos=(1.0, 2),
+        base_firing=np.array([0.1, 0.2, 0.3]),
+        init=torch.tensor([0.0, 1.0, 2.0]),
+        learnable_bias=np.bool_(True),
+    )
     G.add_edge("ctx", "ctx", ei=("EE", "II"), gain=torch.tensor(2.0))
     d = graph_to_dict(G)
     json.dumps(d)
     node = d["nodes"][0]
-    assert node == {"id": "ctx", "size": 3, "exc_frac": 0.5, "pos": [1.0, 2],
-                    "base_firing": [0.1, 0.2, 0.3], "init": [0.0, 1.0, 2.0],
-                    "learnable_bias": True}
+    assert node == {
+        "id": "ctx",
+        "size": 3,
+        "exc_frac": 0.5,
+        "pos": [1.0, 2],
+        "base_firing": [0.1, 0.2, 0.3],
+        "init": [0.0, 1.0, 2.0],
+        "learnable_bias": True,
+    }
     assert type(node["size"]) is int and type(node["learnable_bias"]) is bool
     assert d["links"][0] == {"source": "ctx", "target": "ctx", "ei": ["EE", "II"], "gain": 2.0}
     assert d["graph"] == {"dt": 10.0}
     clean = nx.DiGraph(dt=10.0)
-    clean.add_node("ctx", size=3, exc_frac=0.5, pos=[1.0, 2], base_firing=[0.1, 0.2, 0.3],
-                   init=[0.0, 1.0, 2.0], learnable_bias=True)
+    clean.add_node(
+        "ctx",
+        size=3,
+        exc_frac=0.5,
+        pos=[1.0, 2],
+        base_firing=[0.1, 0.2, 0.3],
+        init=[0.0, 1.0, 2.0],
+        learnable_bias=True,
+    )
     clean.add_edge("ctx", "ctx", ei=["EE", "II"], gain=2.0)
     assert_same_graph(clean, graph_from_dict(d))
     assert_same_tensors(clean, graph_from_dict(d))
@@ -270,8 +334,14 @@ def test_yaml_accepts_a_file_without_header(tmp_path):
 
 def test_graphml_encodes_lists_and_keeps_bools(tmp_path):
     G = nx.DiGraph()
-    G.add_node("a", size=2, base_firing=[0.5, 1.5], pos=[0.0, 1.0], learnable_bias=False,
-               label="mrnngraph-json:not json")
+    G.add_node(
+        "a",
+        size=2,
+        base_firing=[0.5, 1.5],
+        pos=[0.0, 1.0],
+        learnable_bias=False,
+        label="mrnngraph-json:not json",
+    )
     G.add_node("b", size=2, sign="exc")
     G.add_edge("b", "a", ei=["E"], trainable=False)
     path = tmp_path / "c.graphml"
@@ -323,25 +393,43 @@ def test_json_syntax_error_names_line(tmp_path):
     assert "line 3" in p.where and p.code == "syntax-error"
 
 
-@pytest.mark.parametrize("doc, fragment", [
-    ([], "expected a mapping"),
-    ({"format": "mrnngraph", "version": 2, "nodes": []}, "unsupported version 2"),
-    ({"format": "networkx", "version": 1}, "unknown format 'networkx'"),
-    ({"nodes": []}, "missing 'format'"),
-    ({"format": "mrnngraph", "version": True}, "unsupported version True"),
-    ({"format": "mrnngraph", "version": 1, "nodez": []}, "unknown key 'nodez'"),
-    ({"format": "mrnngraph", "version": 1, "nodes": {"a": 1}}, "'nodes' must be a list"),
-    ({"format": "mrnngraph", "version": 1, "nodes": [{"size": 1}]}, "with an 'id'"),
-    ({"format": "mrnngraph", "version": 1, "nodes": [{"id": "a"}, {"id": "a"}]},
-     "listed twice"),
-    ({"format": "mrnngraph", "version": 1, "nodes": [{"id": "a"}],
-      "links": [{"source": "a", "target": "b"}]}, "unknown nodes ['b']"),
-    ({"format": "mrnngraph", "version": 1, "nodes": [{"id": "a"}],
-      "links": [{"source": "a", "target": "a"}, {"source": "a", "target": "a"}]},
-     "listed twice"),
-    ({"format": "mrnngraph", "version": 1, "directed": False}, "'directed' must be true"),
-    ({"format": "mrnngraph", "version": 1, "graph": [1]}, "'graph' must be a mapping"),
-])
+@pytest.mark.parametrize(
+    "doc, fragment",
+    [
+        ([], "expected a mapping"),
+        ({"format": "mrnngraph", "version": 2, "nodes": []}, "unsupported version 2"),
+        ({"format": "networkx", "version": 1}, "unknown format 'networkx'"),
+        ({"nodes": []}, "missing 'format'"),
+        ({"format": "mrnngraph", "version": True}, "unsupported version True"),
+        ({"format": "mrnngraph", "version": 1, "nodez": []}, "unknown key 'nodez'"),
+        ({"format": "mrnngraph", "version": 1, "nodes": {"a": 1}}, "'nodes' must be a list"),
+        ({"format": "mrnngraph", "version": 1, "nodes": [{"size": 1}]}, "with an 'id'"),
+        (
+            {"format": "mrnngraph", "version": 1, "nodes": [{"id": "a"}, {"id": "a"}]},
+            "listed twice",
+        ),
+        (
+            {
+                "format": "mrnngraph",
+                "version": 1,
+                "nodes": [{"id": "a"}],
+                "links": [{"source": "a", "target": "b"}],
+            },
+            "unknown nodes ['b']",
+        ),
+        (
+            {
+                "format": "mrnngraph",
+                "version": 1,
+                "nodes": [{"id": "a"}],
+                "links": [{"source": "a", "target": "a"}, {"source": "a", "target": "a"}],
+            },
+            "listed twice",
+        ),
+        ({"format": "mrnngraph", "version": 1, "directed": False}, "'directed' must be true"),
+        ({"format": "mrnngraph", "version": 1, "graph": [1]}, "'graph' must be a mapping"),
+    ],
+)
 def test_json_bad_layout(tmp_path, doc, fragment):
     path = write(tmp_path, "c.json", json.dumps(doc))
     problems = problems_of(path)
@@ -355,11 +443,14 @@ def test_json_duplicate_keys(tmp_path):
 
 
 def test_json_lists_every_problem_at_once(tmp_path):
-    doc = {"format": "mrnngraph", "version": 3, "extra": 1,
-           "nodes": [{"id": "a"}, {"id": "a"}, 5]}
+    doc = {"format": "mrnngraph", "version": 3, "extra": 1, "nodes": [{"id": "a"}, {"id": "a"}, 5]}
     problems = problems_of(write(tmp_path, "c.json", json.dumps(doc)))
-    assert {p.code for p in problems} == {"bad-version", "unknown-key", "duplicate-node",
-                                          "bad-layout"}
+    assert {p.code for p in problems} == {
+        "bad-version",
+        "unknown-key",
+        "duplicate-node",
+        "bad-layout",
+    }
 
 
 def test_json_invalid_circuit_checked_unless_asked(tmp_path):
@@ -396,19 +487,26 @@ def test_yaml_example_loads(tmp_path):
     assert list(G) == ["u", "ctx", "y"] and G.graph == {"name": "small", "dt": 10.0}
 
 
-@pytest.mark.parametrize("old, new, line, fragment", [
-    ("  ctx: {size: 4, exc_frac: 0.5}", "  ctx: {size: 4, exc_frac: 0.5", 8, "YAML syntax"),
-    ("  y: {kind: output, size: 1}", "\ty: {kind: output, size: 1}", 8, "YAML syntax"),
-    ("  y: {kind: output, size: 1}", "  ctx: {size: 1}", 8, "given twice (first on line 7)"),
-    ("  - {src: ctx, dst: y}", "  - {src: ctx, dst: u}\n  - {src: ctx, dst: u}", 13,
-     "given twice"),
-    ("  - {src: ctx, dst: y}", "  - {src: ctx, dst: z}", 12, "unknown regions ['z']"),
-    ("  - {src: ctx, dst: y}", "  - {src: ctx}", 12, "with 'src' and 'dst'"),
-    ("  - {src: ctx, dst: y}", "  - [ctx, y]", 12, "with 'src' and 'dst'"),
-    ("version: 1", "version: 7", None, "unsupported version 7"),
-    ("format: mrnngraph", "format: yEd", None, "unknown format 'yEd'"),
-    ("  u: {kind: input, size: 2}", "  u: 3", 6, "must map to a mapping"),
-])
+@pytest.mark.parametrize(
+    "old, new, line, fragment",
+    [
+        ("  ctx: {size: 4, exc_frac: 0.5}", "  ctx: {size: 4, exc_frac: 0.5", 8, "YAML syntax"),
+        ("  y: {kind: output, size: 1}", "\ty: {kind: output, size: 1}", 8, "YAML syntax"),
+        ("  y: {kind: output, size: 1}", "  ctx: {size: 1}", 8, "given twice (first on line 7)"),
+        (
+            "  - {src: ctx, dst: y}",
+            "  - {src: ctx, dst: u}\n  - {src: ctx, dst: u}",
+            13,
+            "given twice",
+        ),
+        ("  - {src: ctx, dst: y}", "  - {src: ctx, dst: z}", 12, "unknown regions ['z']"),
+        ("  - {src: ctx, dst: y}", "  - {src: ctx}", 12, "with 'src' and 'dst'"),
+        ("  - {src: ctx, dst: y}", "  - [ctx, y]", 12, "with 'src' and 'dst'"),
+        ("version: 1", "version: 7", None, "unsupported version 7"),
+        ("format: mrnngraph", "format: yEd", None, "unknown format 'yEd'"),
+        ("  u: {kind: input, size: 2}", "  u: 3", 6, "must map to a mapping"),
+    ],
+)
 def test_yaml_bad_layout(tmp_path, old, new, line, fragment):
     assert old in YAML_OK
     path = write(tmp_path, "c.yaml", YAML_OK.replace(old, new))
@@ -419,24 +517,32 @@ def test_yaml_bad_layout(tmp_path, old, new, line, fragment):
         assert f"line {line}" in hit[0].where
 
 
-@pytest.mark.parametrize("text, fragment", [
-    ("- a\n- b\n", "top level must be a mapping"),
-    ("name: x\n", "missing 'regions:'"),
-    ("regions: [a, b]\n", "'regions' must be a mapping"),
-    ("regions: {a: {size: 1}}\nconnections: {a: a}\n", "'connections' must be a list"),
-])
+@pytest.mark.parametrize(
+    "text, fragment",
+    [
+        ("- a\n- b\n", "top level must be a mapping"),
+        ("name: x\n", "missing 'regions:'"),
+        ("regions: [a, b]\n", "'regions' must be a mapping"),
+        ("regions: {a: {size: 1}}\nconnections: {a: a}\n", "'connections' must be a list"),
+    ],
+)
 def test_yaml_bad_sections(tmp_path, text, fragment):
     problems = problems_of(write(tmp_path, "c.yaml", text))
     assert any(fragment in p.message for p in problems), problems
 
 
 def test_yaml_circuit_problems_name_their_lines(tmp_path):
-    text = (YAML_OK.replace("  ctx: {size: 4, exc_frac: 0.5}", "  ctx: {size: -4, exc_frac: 0.5}")
-            .replace("{src: ctx, dst: ctx, density: 0.5}", "{src: ctx, dst: ctx, densty: 0.5}")
-            .replace("dt: 10.0", "dtt: 10.0"))
+    text = (
+        YAML_OK.replace("  ctx: {size: 4, exc_frac: 0.5}", "  ctx: {size: -4, exc_frac: 0.5}")
+        .replace("{src: ctx, dst: ctx, density: 0.5}", "{src: ctx, dst: ctx, densty: 0.5}")
+        .replace("dt: 10.0", "dtt: 10.0")
+    )
     problems = problems_of(write(tmp_path, "c.yaml", text))
-    assert sorted(p.code for p in problems) == ["bad-value", "unknown-attribute",
-                                                "unknown-attribute"]
+    assert sorted(p.code for p in problems) == [
+        "bad-value",
+        "unknown-attribute",
+        "unknown-attribute",
+    ]
     wheres = [p.where for p in problems]
     assert any(w.endswith("line 7: node 'ctx'") for w in wheres)
     assert any(w.endswith("line 11: edge ('ctx', 'ctx')") for w in wheres)
@@ -458,13 +564,17 @@ dt: -1
 """
 
 
-@pytest.mark.parametrize("old, new, node, edge, attribute, line", [
-    (None, None, "ctx", None, "size", 3),
-    ("size: -3", "size: 3", None, ("ctx", "ctx"), "density", 9),
-    ("size: -3", "size: 3", None, None, "dt", 11),
-])
-def test_yaml_problems_carry_file_line_and_attribute(tmp_path, old, new, node, edge, attribute,
-                                                      line):
+@pytest.mark.parametrize(
+    "old, new, node, edge, attribute, line",
+    [
+        (None, None, "ctx", None, "size", 3),
+        ("size: -3", "size: 3", None, ("ctx", "ctx"), "density", 9),
+        ("size: -3", "size: 3", None, None, "dt", 11),
+    ],
+)
+def test_yaml_problems_carry_file_line_and_attribute(
+    tmp_path, old, new, node, edge, attribute, line
+):
     text = BAD_ATTRIBUTES if old is None else BAD_ATTRIBUTES.replace(old, new)
     if attribute != "density":
         text = text.replace("density: 1.5", "density: 0.5")
@@ -474,16 +584,22 @@ def test_yaml_problems_carry_file_line_and_attribute(tmp_path, old, new, node, e
     with pytest.raises(GraphError) as info:
         load(path)
     (p,) = info.value.problems
-    assert (p.file, p.line, p.node, p.edge, p.attribute) == (str(path), line, node, edge,
-                                                             attribute)
-    what = ("graph" if node is None and edge is None else
-            f"node {node!r}" if node is not None else f"edge {edge!r}")
+    assert (p.file, p.line, p.node, p.edge, p.attribute) == (str(path), line, node, edge, attribute)
+    what = (
+        "graph"
+        if node is None and edge is None
+        else f"node {node!r}"
+        if node is not None
+        else f"edge {edge!r}"
+    )
     assert str(p).startswith(f"file {str(path)!r}, line {line}: {what}: {attribute!r} must be")
 
 
 def test_yaml_attribute_lines_follow_merge_keys_and_fall_back_to_the_region(tmp_path):
-    text = ("meta: &b {size: -2}\nregions:\n  a:\n    <<: *b\n    tau: 10.0\n"
-            "  b:\n    size: 2\n    exc_frac: 0.5\n    sign: exc\n  c:\n    tau: 10.0\n")
+    text = (
+        "meta: &b {size: -2}\nregions:\n  a:\n    <<: *b\n    tau: 10.0\n"
+        "  b:\n    size: 2\n    exc_frac: 0.5\n    sign: exc\n  c:\n    tau: 10.0\n"
+    )
     path = write(tmp_path, "c.yaml", text)
     with pytest.raises(GraphError) as info:
         load(path)
@@ -512,8 +628,11 @@ def test_every_format_locates_attributes_on_their_lines(tmp_path, fmt):
     with pytest.raises(GraphError) as info:
         load(path)
     found = {(p.node, p.edge, p.attribute): p for p in info.value.problems}
-    assert set(found) == {("ctx", None, "size"), (None, ("ctx", "ctx"), "density"),
-                          (None, None, "dt")}
+    assert set(found) == {
+        ("ctx", None, "size"),
+        (None, ("ctx", "ctx"), "density"),
+        (None, None, "dt"),
+    }
     for (_, _, attribute), p in found.items():
         assert p.file == str(path) and p.line is not None
         value = {"size": "-3", "density": "1.5", "dt": "-1"}[attribute]
@@ -523,11 +642,21 @@ def test_every_format_locates_attributes_on_their_lines(tmp_path, fmt):
     assert mio.validate_file(path).errors == info.value.problems
 
 
-@given(st.recursive(st.none() | st.booleans() | st.integers() | st.text(max_size=5)
-                    | st.floats(allow_nan=False, allow_infinity=False),
-                    lambda inner: st.lists(inner, max_size=4)
-                    | st.dictionaries(st.text(max_size=5), inner, max_size=4), max_leaves=20),
-       st.sampled_from([None, 0, 1, 3]), st.sampled_from([None, 0, 1, 2]))
+@given(
+    st.recursive(
+        st.none()
+        | st.booleans()
+        | st.integers()
+        | st.text(max_size=5)
+        | st.floats(allow_nan=False, allow_infinity=False),
+        lambda inner: (
+            st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=5), inner, max_size=4)
+        ),
+        max_leaves=20,
+    ),
+    st.sampled_from([None, 0, 1, 3]),
+    st.sampled_from([None, 0, 1, 2]),
+)
 @settings(max_examples=100, deadline=None)
 def test_json_positions_read_what_json_reads_with_the_line_of_each_value(value, indent, depth):
     from mrnngraph.io._common import json_positions
@@ -569,14 +698,21 @@ def test_graphml_syntax_error_names_line(tmp_path):
     assert p.code == "syntax-error" and "line" in p.where
 
 
-@pytest.mark.parametrize("mutate, fragment", [
-    (lambda t: t.replace("<graphml", '<!DOCTYPE x [<!ENTITY a "b">]>\n<graphml', 1),
-     "DTD and entity"),
-    (lambda t: t.replace('edgedefault="directed"', 'edgedefault="undirected"'),
-     "undirected graph"),
-    (lambda t: t.replace("mrnngraph-json:[", "mrnngraph-json:[[", 1), "cannot decode"),
-    (lambda t: t.replace(">1</data>", ">2</data>", 1), "unsupported version 2"),
-])
+@pytest.mark.parametrize(
+    "mutate, fragment",
+    [
+        (
+            lambda t: t.replace("<graphml", '<!DOCTYPE x [<!ENTITY a "b">]>\n<graphml', 1),
+            "DTD and entity",
+        ),
+        (
+            lambda t: t.replace('edgedefault="directed"', 'edgedefault="undirected"'),
+            "undirected graph",
+        ),
+        (lambda t: t.replace("mrnngraph-json:[", "mrnngraph-json:[[", 1), "cannot decode"),
+        (lambda t: t.replace(">1</data>", ">2</data>", 1), "unsupported version 2"),
+    ],
+)
 def test_graphml_bad_files(tmp_path, mutate, fragment):
     path = tmp_path / "c.graphml"
     save(two_area_ei(size=4), path)
@@ -654,9 +790,13 @@ def test_save_interrupted_by_error_in_writer(tmp_path, monkeypatch):
 
 def test_validate_file_reports_lines_and_warnings(tmp_path):
     text = YAML_OK.replace("  - {src: ctx, dst: y}\n", "") + "  - {src: ctx, dst: ctx2}\n"
-    path = write(tmp_path, "c.yaml", text.replace("  y: {kind: output, size: 1}\n",
-                                                  "  y: {kind: output, size: 1}\n"
-                                                  "  ctx2: {size: 0}\n"))
+    path = write(
+        tmp_path,
+        "c.yaml",
+        text.replace(
+            "  y: {kind: output, size: 1}\n", "  y: {kind: output, size: 1}\n  ctx2: {size: 0}\n"
+        ),
+    )
     report = mio.validate_file(path)
     assert not report.ok
     (err,) = report.errors
@@ -668,29 +808,50 @@ def test_validate_file_reports_lines_and_warnings(tmp_path):
 
 
 # --------------------------------------------------------------------------- from_adjacency
-FLN = np.array([[0.0, 0.02, 0.0, 0.2],
-                [0.30, 0.0, 0.001, np.nan],
-                [0.05, 0.40, 0.0, 0.0],
-                [0.0, 0.0, 0.6, 0.9]])
+FLN = np.array(
+    [
+        [0.0, 0.02, 0.0, 0.2],
+        [0.30, 0.0, 0.001, np.nan],
+        [0.05, 0.40, 0.0, 0.0],
+        [0.0, 0.0, 0.6, 0.9],
+    ]
+)
 AREAS = ["V1", "V2", "V4", "PFC"]
 
 
 def test_adjacency_mapping_problems_name_the_edge_and_attribute():
     with pytest.raises(GraphError) as info:
-        from_adjacency(FLN, AREAS, 10, threshold=0.01,
-                       density=lambda w: 2.0 if w > 0.1 else 0.5, gain=lambda w: -1.0)
+        from_adjacency(
+            FLN,
+            AREAS,
+            10,
+            threshold=0.01,
+            density=lambda w: 2.0 if w > 0.1 else 0.5,
+            gain=lambda w: -1.0,
+        )
     found = {(p.edge, p.attribute) for p in info.value.problems}
     # FLN[0, 1] = 0.02 is V1 <- V2 (dst_src): its density maps fine, its gain does not.
     assert ((AREAS[1], AREAS[0]), "gain") in found
     assert {a for _, a in found} == {"density", "gain"}
-    assert all(str(p).startswith(f"edge ({p.edge[0]!r}, {p.edge[1]!r}): strength")
-               for p in info.value.problems)
+    assert all(
+        str(p).startswith(f"edge ({p.edge[0]!r}, {p.edge[1]!r}): strength")
+        for p in info.value.problems
+    )
 
 
 def test_adjacency_orientation_and_threshold():
     G = from_adjacency(FLN, AREAS, 10, threshold=0.01)
-    assert sorted(G.edges) == sorted([("V2", "V1"), ("PFC", "V1"), ("V1", "V2"), ("V1", "V4"),
-                                      ("V2", "V4"), ("V4", "PFC"), ("PFC", "PFC")])
+    assert sorted(G.edges) == sorted(
+        [
+            ("V2", "V1"),
+            ("PFC", "V1"),
+            ("V1", "V2"),
+            ("V1", "V4"),
+            ("V2", "V4"),
+            ("V4", "PFC"),
+            ("PFC", "PFC"),
+        ]
+    )
     assert all(d["density"] == 1.0 for *_, d in G.edges(data=True))
     assert G.edges["V1", "V2"]["meta"] == {"strength": 0.3}
     H = from_adjacency(FLN.T, AREAS, 10, threshold=0.01, orientation="src_dst")
@@ -701,18 +862,39 @@ def test_adjacency_orientation_and_threshold():
 
 
 def test_adjacency_mappings():
-    G = from_adjacency(FLN, AREAS, [8, 8, 6, 6], threshold=0.01, density="log",
-                       density_range=(0.1, 0.5), gain="linear", gain_range=(1.0, 3.0))
+    G = from_adjacency(
+        FLN,
+        AREAS,
+        [8, 8, 6, 6],
+        threshold=0.01,
+        density="log",
+        density_range=(0.1, 0.5),
+        gain="linear",
+        gain_range=(1.0, 3.0),
+    )
     dens = {(u, v): d["density"] for u, v, d in G.edges(data=True)}
-    assert dens[("V2", "V4")] == pytest.approx(0.1 + 0.4 * math.log(0.4 / 0.02)
-                                               / math.log(0.9 / 0.02))
+    assert dens[("V2", "V4")] == pytest.approx(
+        0.1 + 0.4 * math.log(0.4 / 0.02) / math.log(0.9 / 0.02)
+    )
     assert dens[("V2", "V1")] == pytest.approx(0.1) and dens[("PFC", "PFC")] == pytest.approx(0.5)
     assert G.edges["PFC", "PFC"]["gain"] == pytest.approx(3.0)
     assert "gain" not in G.edges["V2", "V1"]  # gain 1.0 is the default
-    H = from_adjacency(FLN, AREAS, 5, threshold=0.01, density=lambda w: min(1.0, 2 * w),
-                       gain=0.5, rule="fixed_indegree", exc_frac=0.8, ei=["EE", "EI"],
-                       self_density=0.2, input_to=["V1"], readout_from="PFC", n_outputs=2,
-                       name="fln")
+    H = from_adjacency(
+        FLN,
+        AREAS,
+        5,
+        threshold=0.01,
+        density=lambda w: min(1.0, 2 * w),
+        gain=0.5,
+        rule="fixed_indegree",
+        exc_frac=0.8,
+        ei=["EE", "EI"],
+        self_density=0.2,
+        input_to=["V1"],
+        readout_from="PFC",
+        n_outputs=2,
+        name="fln",
+    )
     assert H.edges["V1", "V2"]["density"] == pytest.approx(0.6)
     assert H.edges["V1", "V2"]["ei"] == ["EE", "EI"] and H.edges["V1", "V2"]["gain"] == 0.5
     assert H.edges["V1", "V1"] == {"density": 0.2, "autapses": False, "rule": "fixed_indegree"}
@@ -727,21 +909,24 @@ def test_adjacency_signs_per_region():
     assert [G.nodes[a].get("sign") for a in AREAS] == ["exc", "exc", "inh", None]
 
 
-@pytest.mark.parametrize("kwargs, fragment", [
-    ({"matrix": FLN[:3]}, "shape (4, 4)"),
-    ({"names": ["V1", "V1", "V4", "PFC"]}, "more than once"),
-    ({"names": ["V1", "", "V4", "PFC"]}, "non-empty strings"),
-    ({"sizes": [1, 2]}, "sizes has 2 values for 4 regions"),
-    ({"exc_frac": [0.8]}, "exc_frac has 1 values"),
-    ({"orientation": "rows"}, "orientation must be"),
-    ({"density": "sqrt"}, "density must be a float"),
-    ({"density": lambda w: 2.0}, "outside [0, 1]"),
-    ({"gain": lambda w: -w}, "gains must be > 0"),
-    ({"matrix": -FLN}, "finite and >= 0"),
-    ({"self_density": 1.5}, "self_density"),
-    ({"input_to": ["MT"]}, "unknown region 'MT'"),
-    ({"sizes": 0}, "'size'"),
-])
+@pytest.mark.parametrize(
+    "kwargs, fragment",
+    [
+        ({"matrix": FLN[:3]}, "shape (4, 4)"),
+        ({"names": ["V1", "V1", "V4", "PFC"]}, "more than once"),
+        ({"names": ["V1", "", "V4", "PFC"]}, "non-empty strings"),
+        ({"sizes": [1, 2]}, "sizes has 2 values for 4 regions"),
+        ({"exc_frac": [0.8]}, "exc_frac has 1 values"),
+        ({"orientation": "rows"}, "orientation must be"),
+        ({"density": "sqrt"}, "density must be a float"),
+        ({"density": lambda w: 2.0}, "outside [0, 1]"),
+        ({"gain": lambda w: -w}, "gains must be > 0"),
+        ({"matrix": -FLN}, "finite and >= 0"),
+        ({"self_density": 1.5}, "self_density"),
+        ({"input_to": ["MT"]}, "unknown region 'MT'"),
+        ({"sizes": 0}, "'size'"),
+    ],
+)
 def test_adjacency_errors(kwargs, fragment):
     args = {"matrix": FLN, "names": AREAS, "sizes": 4, "threshold": 0.01} | kwargs
     with pytest.raises(GraphError) as err:
@@ -760,8 +945,20 @@ def test_adjacency_lists_every_problem_and_type_errors():
 
 
 @pytest.mark.parametrize("fmt", ["json", "yaml", "graphml"])
-@pytest.mark.parametrize("text", ["\x85", "a\u2028b", "c\u2029", "tab\there", "cr\rlf\n",
-                                  "bell\x07", " padded ", "quote ' and \"", "ünïcødé ⊣"])
+@pytest.mark.parametrize(
+    "text",
+    [
+        "\x85",
+        "a\u2028b",
+        "c\u2029",
+        "tab\there",
+        "cr\rlf\n",
+        "bell\x07",
+        " padded ",
+        "quote ' and \"",
+        "ünïcødé ⊣",
+    ],
+)
 def test_awkward_strings_round_trip(fmt, text, tmp_path):
     """Found by hypothesis: YAML folded NEL into a space when it was written unquoted."""
     G = nx.DiGraph(name=text)

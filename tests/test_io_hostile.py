@@ -35,8 +35,20 @@ from tests.strategies_files import file_form, hostile_files, odd_value_graphs
 
 ROOT = Path(__file__).resolve().parents[1]
 FORMATS = ("json", "yaml", "graphml")
-TENSORS = ("weight_hh", "mask_hh", "trainable_hh", "weight_ih", "mask_ih", "weight_ho",
-           "mask_ho", "sign_h", "sign_i", "bias", "x0", "tau")
+TENSORS = (
+    "weight_hh",
+    "mask_hh",
+    "trainable_hh",
+    "weight_ih",
+    "mask_ih",
+    "weight_ho",
+    "mask_ho",
+    "sign_h",
+    "sign_i",
+    "bias",
+    "x0",
+    "tau",
+)
 
 
 def run_child(code: str, timeout: float, *args: str) -> subprocess.CompletedProcess:
@@ -44,9 +56,14 @@ def run_child(code: str, timeout: float, *args: str) -> subprocess.CompletedProc
     env = {k: v for k, v in os.environ.items() if k != "PYTHONWARNINGS"}
     env["PYTHONPATH"] = str(ROOT) + os.pathsep + env.get("PYTHONPATH", "")
     try:
-        return subprocess.run([sys.executable, "-c", textwrap.dedent(code), *args],
-                              capture_output=True, text=True, timeout=timeout, cwd=ROOT,
-                              env=env)
+        return subprocess.run(
+            [sys.executable, "-c", textwrap.dedent(code), *args],
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            cwd=ROOT,
+            env=env,
+        )
     except subprocess.TimeoutExpired as err:
         out = err.stdout.decode() if isinstance(err.stdout, bytes) else (err.stdout or "")
         last = out.strip().splitlines()[-1:] or ["(nothing)"]
@@ -92,8 +109,12 @@ def hostile_results(tmp_path_factory):
 
 def test_every_hostile_file_is_read_or_refused_with_a_graph_error(hostile_results):
     """Issue 13 §1 and §5: no hang, no RecursionError, TypeError, ValueError..."""
-    escaped = [(os.path.basename(r["path"]), r[fn]) for r in hostile_results
-               for fn in ("load", "validate_file") if r[fn][0] not in ("ok", "GraphError")]
+    escaped = [
+        (os.path.basename(r["path"]), r[fn])
+        for r in hostile_results
+        for fn in ("load", "validate_file")
+        if r[fn][0] not in ("ok", "GraphError")
+    ]
     assert not escaped
     for r in hostile_results:
         name = os.path.basename(r["path"])
@@ -107,11 +128,22 @@ def test_every_hostile_file_is_read_or_refused_with_a_graph_error(hostile_result
 def test_hostile_corpus_covers_the_issue():
     names = {name for name, _ in hostile_files()}
     assert len(names) == len(hostile_files()) >= 150
-    for prefix in ("yaml-alias-chain", "yaml-recursive", "yaml-deep", "yaml-int-key",
-                   "yaml-region-name-tilde", "yaml-huge-int", "json-deep", "json-huge-int",
-                   "json-node-attr-node_for_adding", "graphml-attr-u_of_edge",
-                   "mrnn-sign-list", "graphml-no-graph", "graphml-laughs-utf-16",
-                   "graphml-deep-json"):
+    for prefix in (
+        "yaml-alias-chain",
+        "yaml-recursive",
+        "yaml-deep",
+        "yaml-int-key",
+        "yaml-region-name-tilde",
+        "yaml-huge-int",
+        "json-deep",
+        "json-huge-int",
+        "json-node-attr-node_for_adding",
+        "graphml-attr-u_of_edge",
+        "mrnn-sign-list",
+        "graphml-no-graph",
+        "graphml-laughs-utf-16",
+        "graphml-deep-json",
+    ):
         assert any(n.startswith(prefix) for n in names), prefix
 
 
@@ -202,17 +234,25 @@ def write(tmp_path, name, content):
     return path
 
 
-@pytest.mark.parametrize("text", ["meta: &r [*r]\nregions: {a: {size: 2}}\n",
-                                  "meta: &m {<<: *m}\nregions: {a: {size: 2}}\n",
-                                  "regions: {a: &r {size: 2, meta: *r}}\n"])
+@pytest.mark.parametrize(
+    "text",
+    [
+        "meta: &r [*r]\nregions: {a: {size: 2}}\n",
+        "meta: &m {<<: *m}\nregions: {a: {size: 2}}\n",
+        "regions: {a: &r {size: 2, meta: *r}}\n",
+    ],
+)
 def test_yaml_recursive_alias_is_refused(tmp_path, text):
     (p,) = problems_of(write(tmp_path, "c.yaml", text))
     assert p.code == "recursive-alias" and "line 1" in p.where
 
 
 def test_yaml_few_aliases_and_merge_keys_still_read(tmp_path):
-    path = write(tmp_path, "c.yaml", "meta: {d: &d {size: 2, sign: exc}}\n"
-                 "regions: {a: *d, b: {<<: *d, size: 3}}\n")
+    path = write(
+        tmp_path,
+        "c.yaml",
+        "meta: {d: &d {size: 2, sign: exc}}\nregions: {a: *d, b: {<<: *d, size: 3}}\n",
+    )
     G = load(path)
     assert G.nodes["a"] == {"size": 2, "sign": "exc"} and G.nodes["b"]["size"] == 3
 
@@ -223,17 +263,24 @@ def test_deep_nesting_names_the_line(tmp_path, fmt):
     if fmt == "yaml":
         text = f"name: x\nregions:\n  a: {{size: 2, meta: {deep}}}\n"
     else:
-        text = ('{"format": "mrnngraph", "version": 1,\n "nodes": [{"id": "a", "size": 2,\n'
-                f'"meta": {deep}}}]}}')
+        text = (
+            '{"format": "mrnngraph", "version": 1,\n "nodes": [{"id": "a", "size": 2,\n'
+            f'"meta": {deep}}}]}}'
+        )
     (p,) = problems_of(write(tmp_path, f"c.{fmt}", text))
     assert p.code in ("too-deep", "syntax-error") and "line 3" in p.where
 
 
 def test_nesting_up_to_the_limit_is_read(tmp_path):
     ok = "[" * (MAX_DEPTH - 4) + "]" * (MAX_DEPTH - 4)
-    for fmt, text in (("yaml", f"regions: {{a: {{size: 2, meta: {ok}}}}}\n"),
-                      ("json", f'{{"format": "mrnngraph", "version": 1, "nodes": '
-                               f'[{{"id": "a", "size": 2, "meta": {ok}}}]}}')):
+    for fmt, text in (
+        ("yaml", f"regions: {{a: {{size: 2, meta: {ok}}}}}\n"),
+        (
+            "json",
+            f'{{"format": "mrnngraph", "version": 1, "nodes": '
+            f'[{{"id": "a", "size": 2, "meta": {ok}}}]}}',
+        ),
+    ):
         G = load(write(tmp_path, f"c.{fmt}", text))
         depth, value = 0, G.nodes["a"]["meta"]
         while value:
@@ -246,20 +293,24 @@ def test_graphml_deep_encoded_value(tmp_path):
     G.add_node("a", size=2, meta="placeholder")
     path = tmp_path / "c.graphml"
     save(G, path)
-    text = path.read_text().replace(">placeholder<",
-                                    ">mrnngraph-json:" + "[" * 5000 + "]" * 5000 + "<")
+    text = path.read_text().replace(
+        ">placeholder<", ">mrnngraph-json:" + "[" * 5000 + "]" * 5000 + "<"
+    )
     path.write_text(text)
     (p,) = problems_of(path)
     assert "node 'a'" in p.where and "nest deeper" in p.message
 
 
-@pytest.mark.parametrize("text, fragment", [
-    ("regions: {a: {1: 2, size: 2}}\n", "reads '1' as int"),
-    ("regions: {~: {size: 2}}\n", "reads '~' as null"),
-    ("regions: {yes: {size: 2}}\n", "reads 'yes' as bool"),
-    ("1: x\nregions: {a: {size: 2}}\n", "reads '1' as int"),
-    ("regions: {a: {size: 2}}\nconnections: [{src: a, dst: a, 2: x}]\n", "reads '2' as int"),
-])
+@pytest.mark.parametrize(
+    "text, fragment",
+    [
+        ("regions: {a: {1: 2, size: 2}}\n", "reads '1' as int"),
+        ("regions: {~: {size: 2}}\n", "reads '~' as null"),
+        ("regions: {yes: {size: 2}}\n", "reads 'yes' as bool"),
+        ("1: x\nregions: {a: {size: 2}}\n", "reads '1' as int"),
+        ("regions: {a: {size: 2}}\nconnections: [{src: a, dst: a, 2: x}]\n", "reads '2' as int"),
+    ],
+)
 def test_yaml_keys_must_be_strings(tmp_path, text, fragment):
     """Issue 13 §5: ``TypeError: keywords must be strings``, ``None cannot be a node``."""
     problems = problems_of(write(tmp_path, "c.yaml", text))
@@ -284,11 +335,14 @@ def test_attributes_named_like_networkx_arguments(tmp_path, fmt, attr):
     assert {p.code for p in problems} == {"unknown-attribute"}
 
 
-@pytest.mark.parametrize("fmt, text", [
-    ("yaml", "meta: 1{}\nregions: {{a: {{size: 2}}}}\n"),
-    ("yaml", "meta: 0x1{}\nregions: {{a: {{size: 2}}}}\n"),
-    ("json", '{{"format": "mrnngraph", "version": 1,\n"nodes": [{{"id": "a", "size": 1{}}}]}}'),
-])
+@pytest.mark.parametrize(
+    "fmt, text",
+    [
+        ("yaml", "meta: 1{}\nregions: {{a: {{size: 2}}}}\n"),
+        ("yaml", "meta: 0x1{}\nregions: {{a: {{size: 2}}}}\n"),
+        ("json", '{{"format": "mrnngraph", "version": 1,\n"nodes": [{{"id": "a", "size": 1{}}}]}}'),
+    ],
+)
 def test_huge_integers_are_refused(tmp_path, fmt, text):
     path = write(tmp_path, f"c.{fmt}", text.format("0" * 5000))
     (p,) = problems_of(path)
@@ -296,29 +350,43 @@ def test_huge_integers_are_refused(tmp_path, fmt, text):
 
 
 def test_mrnntorch_sign_that_is_not_a_string(tmp_path):
-    config = {"recurrent_regions": [{"name": "a", "num_units": 2, "sign": ["pos"]},
-                                    {"name": "b", "num_units": 2, "sign": {"x": 1}}]}
+    config = {
+        "recurrent_regions": [
+            {"name": "a", "num_units": 2, "sign": ["pos"]},
+            {"name": "b", "num_units": 2, "sign": {"x": 1}},
+        ]
+    }
     path = write(tmp_path, "c.json", json.dumps(config))
     problems = problems_of(path)
-    assert [p.where.split(": ")[-1] for p in problems] == ["recurrent_regions[0]",
-                                                           "recurrent_regions[1]"]
+    assert [p.where.split(": ")[-1] for p in problems] == [
+        "recurrent_regions[0]",
+        "recurrent_regions[1]",
+    ]
     assert all("'sign' must be 'pos' or 'neg'" in p.message for p in problems)
 
 
 def test_mrnntorch_values_too_big_for_a_float(tmp_path):
     big = "1" + "0" * 400
-    text = ('{"recurrent_regions": [{"name": "a", "num_units": 2, "base_firing": ' + big
-            + ', "init": [' + big + ', 1]}]}')
+    text = (
+        '{"recurrent_regions": [{"name": "a", "num_units": 2, "base_firing": '
+        + big
+        + ', "init": ['
+        + big
+        + ", 1]}]}"
+    )
     problems = problems_of(write(tmp_path, "c.json", text))
     assert {p.where.split(": ")[-1] for p in problems} == {"node 'a'"}
 
 
-@pytest.mark.parametrize("body", [
-    '<graphml xmlns="http://graphml.graphdrawing.org/xmlns"><key id="d0" for="node" '
-    'attr.name="size" attr.type="int"/></graphml>',
-    "<graphml></graphml>",
-    "<svg><graph/></svg>",
-])
+@pytest.mark.parametrize(
+    "body",
+    [
+        '<graphml xmlns="http://graphml.graphdrawing.org/xmlns"><key id="d0" for="node" '
+        'attr.name="size" attr.type="int"/></graphml>',
+        "<graphml></graphml>",
+        "<svg><graph/></svg>",
+    ],
+)
 def test_graphml_without_a_graph(tmp_path, body):
     """Issue 13 §5: ``TypeError: a bytes-like object is required``."""
     (p,) = problems_of(write(tmp_path, "c.graphml", body))
@@ -328,10 +396,12 @@ def test_graphml_without_a_graph(tmp_path, body):
 @pytest.mark.parametrize("encoding", ["utf-16", "utf-16-le", "utf-16-be", "utf-8"])
 def test_graphml_dtd_refused_in_any_encoding(tmp_path, encoding):
     """Issue 13 §5: a UTF-16 file passed the byte-level DOCTYPE filter."""
-    text = ('<?xml version="1.0" encoding="{}"?>\n'
-            '<!DOCTYPE g [<!ENTITY a "aaaaaaaaaa"><!ENTITY b "&a;&a;&a;&a;&a;&a;&a;&a;">]>\n'
-            '<graphml xmlns="http://graphml.graphdrawing.org/xmlns"><graph '
-            'edgedefault="directed"><node id="&b;"/></graph></graphml>\n')
+    text = (
+        '<?xml version="1.0" encoding="{}"?>\n'
+        '<!DOCTYPE g [<!ENTITY a "aaaaaaaaaa"><!ENTITY b "&a;&a;&a;&a;&a;&a;&a;&a;">]>\n'
+        '<graphml xmlns="http://graphml.graphdrawing.org/xmlns"><graph '
+        'edgedefault="directed"><node id="&b;"/></graph></graphml>\n'
+    )
     text = text.format(encoding[:6])
     # utf-16 writes its own BOM; the -le/-be codecs need one to be told apart
     data = (text if encoding in ("utf-8", "utf-16") else "\ufeff" + text).encode(encoding)
@@ -349,18 +419,25 @@ def test_graphml_utf16_without_dtd_is_read(tmp_path):
     assert list(load(path).nodes(data=True)) == list(G.nodes(data=True))
 
 
-@pytest.mark.parametrize("body, fragment", [
-    ('<node id="g"><graph edgedefault="directed"><node id="x"/></graph></node>',
-     "nested graphs"),
-    ('<node><data key="d0">2</data></node>', "without an 'id'"),
-    ('<node id="a"/><node id="a"/>', "declared twice"),
-    ('<node id="a"/><edge source="a" target="zz"/>', "undeclared node 'zz'"),
-    ('<node id="a"/><edge target="a"/>', "without a 'source'"),
-])
+@pytest.mark.parametrize(
+    "body, fragment",
+    [
+        (
+            '<node id="g"><graph edgedefault="directed"><node id="x"/></graph></node>',
+            "nested graphs",
+        ),
+        ('<node><data key="d0">2</data></node>', "without an 'id'"),
+        ('<node id="a"/><node id="a"/>', "declared twice"),
+        ('<node id="a"/><edge source="a" target="zz"/>', "undeclared node 'zz'"),
+        ('<node id="a"/><edge target="a"/>', "without a 'source'"),
+    ],
+)
 def test_graphml_structure_networkx_would_misread(tmp_path, body, fragment):
-    text = ('<graphml xmlns="http://graphml.graphdrawing.org/xmlns"><key id="d0" for="node" '
-            'attr.name="size" attr.type="int"/><graph edgedefault="directed">'
-            f"{body}</graph></graphml>")
+    text = (
+        '<graphml xmlns="http://graphml.graphdrawing.org/xmlns"><key id="d0" for="node" '
+        'attr.name="size" attr.type="int"/><graph edgedefault="directed">'
+        f"{body}</graph></graphml>"
+    )
     (p,) = problems_of(write(tmp_path, "c.graphml", text))
     assert fragment in p.message
 
@@ -372,8 +449,13 @@ def test_graphml_unknown_encoding(tmp_path):
 
 
 def test_yaml_dates_stay_strings_and_odd_tags_are_refused(tmp_path):
-    G = load(write(tmp_path, "c.yaml", "meta: {when: 2024-05-01, bad: 2001-02-30}\n"
-                   "regions: {a: {size: 2}}\n"))
+    G = load(
+        write(
+            tmp_path,
+            "c.yaml",
+            "meta: {when: 2024-05-01, bad: 2001-02-30}\nregions: {a: {size: 2}}\n",
+        )
+    )
     assert G.graph["meta"] == {"when": "2024-05-01", "bad": "2001-02-30"}
     save(G, tmp_path / "again.yaml")
     assert load(tmp_path / "again.yaml").graph == G.graph
@@ -395,8 +477,20 @@ def saved_and_loaded(G, tmp_path, fmt):
 
 
 @pytest.mark.parametrize("fmt", FORMATS)
-@pytest.mark.parametrize("name", ["a\x00b", "\ud800", "x\udfff", "\ufffe", "tab\there",
-                                  "mrnngraph-json:[1]", "cr\r", "<<", "&x"])
+@pytest.mark.parametrize(
+    "name",
+    [
+        "a\x00b",
+        "\ud800",
+        "x\udfff",
+        "\ufffe",
+        "tab\there",
+        "mrnngraph-json:[1]",
+        "cr\r",
+        "<<",
+        "&x",
+    ],
+)
 def test_odd_node_names_round_trip(tmp_path, fmt, name):
     """Issue 13 §6: NUL made GraphML unparseable, a lone surrogate broke JSON."""
     G = nx.DiGraph(name=name)
@@ -407,9 +501,12 @@ def test_odd_node_names_round_trip(tmp_path, fmt, name):
         with pytest.raises(GraphError) as err:
             save(G, tmp_path / "c.yaml")
         assert [(p.where, p.message.split(" holds")[0]) for p in err.value.problems] == [
-            ("graph", "attribute 'name'"), (f"node {name!r}", "the region name"),
-            (f"node {name!r}", "attribute 'label'"), (f"node {name!r}", "attribute 'meta'"),
-            (f"edge ({name!r}, 'b')", "attribute 'label'")]
+            ("graph", "attribute 'name'"),
+            (f"node {name!r}", "the region name"),
+            (f"node {name!r}", "attribute 'label'"),
+            (f"node {name!r}", "attribute 'meta'"),
+            (f"edge ({name!r}, 'b')", "attribute 'label'"),
+        ]
         assert not os.listdir(tmp_path)
         return
     H = saved_and_loaded(G, tmp_path, fmt)
@@ -421,21 +518,33 @@ def test_odd_node_names_round_trip(tmp_path, fmt, name):
 def test_numpy_strings_and_numbers_are_written_as_python_values(tmp_path, fmt):
     """Issue 13 §6: ``np.str_`` raised RepresenterError (YAML) and NetworkXError (GraphML)."""
     G = nx.DiGraph(name=np.str_("n"), dt=np.float32(0.5))
-    G.add_node(np.str_("a"), size=np.int64(3), sign=np.str_("inh"), label=np.str_("x"),
-               tau=Fraction(101, 2), meta={np.str_("k"): np.arange(2)})
-    G.add_edge("a", "a", rule=np.str_("fixed_total"), density=np.float64(0.5),
-               trainable=np.False_)
+    G.add_node(
+        np.str_("a"),
+        size=np.int64(3),
+        sign=np.str_("inh"),
+        label=np.str_("x"),
+        tau=Fraction(101, 2),
+        meta={np.str_("k"): np.arange(2)},
+    )
+    G.add_edge("a", "a", rule=np.str_("fixed_total"), density=np.float64(0.5), trainable=np.False_)
     H = saved_and_loaded(G, tmp_path, fmt)
-    assert H.nodes["a"] == {"size": 3, "sign": "inh", "label": "x", "tau": 50.5,
-                            "meta": {"k": [0, 1]}}
+    assert H.nodes["a"] == {
+        "size": 3,
+        "sign": "inh",
+        "label": "x",
+        "tau": 50.5,
+        "meta": {"k": [0, 1]},
+    }
     assert H.edges["a", "a"] == {"rule": "fixed_total", "density": 0.5, "trainable": False}
     assert H.graph == {"name": "n", "dt": 0.5}
     assert all(type(k) is str for k in H.nodes) and type(H.graph["name"]) is str
 
 
 @pytest.mark.parametrize("fmt", FORMATS)
-@pytest.mark.parametrize("sign, canonical", [(np.int64(1), "exc"), (np.float32(-1.0), "inh"),
-                                             (1.0, "exc"), (Fraction(-1), "inh")])
+@pytest.mark.parametrize(
+    "sign, canonical",
+    [(np.int64(1), "exc"), (np.float32(-1.0), "inh"), (1.0, "exc"), (Fraction(-1), "inh")],
+)
 def test_signs_are_written_in_the_schema_spelling(tmp_path, fmt, sign, canonical):
     """Issue 13 §6: a sign saved as a bare number type came back meaning something else."""
     G = nx.DiGraph()
@@ -466,11 +575,19 @@ def test_values_that_cannot_come_back_are_refused_before_writing(tmp_path, fmt):
     with pytest.raises(GraphError) as err:
         save(G, path)
     found = {(p.where, p.message.split(":")[0]) for p in err.value.problems}
-    assert found == {("node 'a1'", "attribute 'meta'"), ("node 'a2'", "attribute 'meta'"),
-                     ("edge ('a1', 'a2')", "attribute 'meta'"), ("graph", "attribute 'meta'")}
+    assert found == {
+        ("node 'a1'", "attribute 'meta'"),
+        ("node 'a2'", "attribute 'meta'"),
+        ("edge ('a1', 'a2')", "attribute 'meta'"),
+        ("graph", "attribute 'meta'"),
+    }
     messages = " ".join(p.message for p in err.value.problems)
-    for fragment in ("contains itself", f"deeper than {MAX_VALUE_DEPTH}", "shared parts",
-                     "4300 digits"):
+    for fragment in (
+        "contains itself",
+        f"deeper than {MAX_VALUE_DEPTH}",
+        "shared parts",
+        "4300 digits",
+    ):
         assert fragment in messages
     assert path.read_text() == "old" and os.listdir(tmp_path) == [f"c.{fmt}"]
 
@@ -566,9 +683,14 @@ def same_tensors(G, H):
         assert torch.equal(torch.nan_to_num(x, nan=-7.0), torch.nan_to_num(y, nan=-7.0)), name
 
 
-ODD = settings(deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture,
-                                                     HealthCheck.too_slow,
-                                                     HealthCheck.filter_too_much])
+ODD = settings(
+    deadline=None,
+    suppress_health_check=[
+        HealthCheck.function_scoped_fixture,
+        HealthCheck.too_slow,
+        HealthCheck.filter_too_much,
+    ],
+)
 
 
 @pytest.mark.parametrize("fmt", FORMATS)
@@ -583,17 +705,21 @@ def test_save_load_is_the_identity_on_odd_valid_graphs(G, fmt, tmp_path):
         return
     H = saved_and_loaded(G, tmp_path, fmt)
     assert list(H.nodes) == [file_form(n) for n in G.nodes]
-    assert [d for _, d in H.nodes(data=True)] == [expected_attrs(d, "node")
-                                                  for _, d in G.nodes(data=True)]
+    assert [d for _, d in H.nodes(data=True)] == [
+        expected_attrs(d, "node") for _, d in G.nodes(data=True)
+    ]
     assert list(H.edges) == [(file_form(u), file_form(v)) for u, v in G.edges]
-    assert [d for *_, d in H.edges(data=True)] == [expected_attrs(d, "edge")
-                                                   for *_, d in G.edges(data=True)]
+    assert [d for *_, d in H.edges(data=True)] == [
+        expected_attrs(d, "edge") for *_, d in G.edges(data=True)
+    ]
     assert H.graph == expected_attrs(G.graph, "graph")
     assert validate(H).ok
     # compile hashes str(name): UTF-8, which lone surrogates are not, and numpy.str_
     # drops NULs in str() (np.str_("\x00") == "\x00" but str() gives ""); reported
-    if not any(re.search("[\ud800-\udfff]", n) or (isinstance(m, np.str_) and "\x00" in n)
-               for n, m in zip(H.nodes, G.nodes, strict=True)):
+    if not any(
+        re.search("[\ud800-\udfff]", n) or (isinstance(m, np.str_) and "\x00" in n)
+        for n, m in zip(H.nodes, G.nodes, strict=True)
+    ):
         same_tensors(G, H)
     again = tmp_path / f"again.{fmt}"
     save(H, again)  # the file is a fixed point
@@ -647,16 +773,19 @@ def test_cli_validate_on_every_hostile_file_prints_problems_not_tracebacks(tmp_p
             assert all(line.startswith(("error: ", "  - ")) for line in lines), r
 
 
-@pytest.mark.parametrize("name", ["yaml-alias-chain-40.yaml", "json-deep-node-5000.json",
-                                  "graphml-laughs-utf-16.graphml"])
+@pytest.mark.parametrize(
+    "name",
+    ["yaml-alias-chain-40.yaml", "json-deep-node-5000.json", "graphml-laughs-utf-16.graphml"],
+)
 def test_installed_command_on_hostile_files(tmp_path, name):
     data = dict(hostile_files())[name]
     path = tmp_path / name
     path.write_bytes(data)
     script = Path(sys.executable).with_name("mrnngraph")
     command = [str(script)] if script.exists() else [sys.executable, "-m", "mrnngraph"]
-    proc = subprocess.run([*command, "validate", str(path)], capture_output=True, text=True,
-                          timeout=60, cwd=tmp_path)
+    proc = subprocess.run(
+        [*command, "validate", str(path)], capture_output=True, text=True, timeout=60, cwd=tmp_path
+    )
     assert proc.returncode == 1 and "Traceback" not in proc.stderr
     first, *rest = proc.stderr.strip().splitlines()
     assert first.startswith("error: cannot read") and repr(str(path)) in proc.stderr

@@ -45,7 +45,7 @@ class Sign(Task):
         return Batch(x, y, torch.ones(batch_size, self.T), {"label": label})
 
     def correct(self, outputs, batch):
-        return outputs[:, self.T // 2:].mean(1).argmax(-1) == batch.trials["label"]
+        return outputs[:, self.T // 2 :].mean(1).argmax(-1) == batch.trials["label"]
 
 
 def circuit(sparse=False):
@@ -104,8 +104,9 @@ def test_pathway_cut_against_random_synapses_of_the_same_family(model):
     assert eff.lesioned == pytest.approx(0.5, abs=0.1)
     assert np.all(eff.random > eff.lesioned) and eff.p_value == pytest.approx(1 / 21)
     assert eff.name == "cut a → y"
-    both = lesion_effect(model, Sign(), {"silence": "b", "cut": [("b", "b")]}, n_random=3,
-                         batch_size=50)
+    both = lesion_effect(
+        model, Sign(), {"silence": "b", "cut": [("b", "b")]}, n_random=3, batch_size=50
+    )
     assert both.n_units == 48 and both.n_synapses == {"hh": int(model.mask_hh.sum())}
 
 
@@ -129,8 +130,8 @@ def test_random_synapses_are_existing_synapses_of_the_family_and_undone(sparse):
         w = m.weight_hh.detach()
         w_ih, w_ho = m.weight_ih.detach().clone(), m.weight_ho.detach().clone()
     gone = mask_hh & (w == 0)
-    assert int(gone.sum()) == 100                       # exactly 100 existing synapses cut
-    assert not bool(((w != 0) & ~mask_hh).any())       # nothing created
+    assert int(gone.sum()) == 100  # exactly 100 existing synapses cut
+    assert not bool(((w != 0) & ~mask_hh).any())  # nothing created
     torch.testing.assert_close(w_ih, m.weight_ih.detach())
     torch.testing.assert_close(w_ho, m.weight_ho.detach())
     # Cutting every synapse of a block is perturb's cut.
@@ -205,16 +206,19 @@ def test_errors_name_what_is_wrong(model):
 
 
 def test_plot_marks_each_named_lesion_among_its_random_ones(model):
-    effs = [lesion_effect(model, Sign(), "a", n_random=6, batch_size=50),
-            lesion_effect(model, Sign(), ("a", "y"), n_random=6, batch_size=50)]
+    effs = [
+        lesion_effect(model, Sign(), "a", n_random=6, batch_size=50),
+        lesion_effect(model, Sign(), ("a", "y"), n_random=6, batch_size=50),
+    ]
     ax = plot_lesion_effects(effs)
     ticks = [t.get_text() for t in ax.get_yticklabels()]
     assert ticks[0].startswith("silence a\n(16 units; p = 0.14)")
     assert ticks[1].startswith("cut a → y\n(32 readout synapses")
     named = [c for c in ax.collections if c.get_label() == "named lesion"]
     assert len(named) == 1
-    xs = sorted(float(c.get_offsets()[0][0]) for c in ax.collections
-                if c.get_offsets().shape[0] == 1)
+    xs = sorted(
+        float(c.get_offsets()[0][0]) for c in ax.collections if c.get_offsets().shape[0] == 1
+    )
     np.testing.assert_allclose(xs, sorted(e.lesioned for e in effs))
     random = [c for c in ax.collections if c.get_offsets().shape[0] == 6]
     assert len(random) == 2
@@ -242,18 +246,17 @@ def test_seeded_results_are_the_same_in_a_fresh_process(model):
         dec = decode(rec, y, seed=5)
         print(json.dumps({"random": eff.random.tolist(), "dec": dec.folds["r"].tolist()}))
     """).replace("TESTS", repr(str(Path(__file__).resolve().parent)))
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                         timeout=120, check=True)
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True
+    )
     got = json.loads(out.stdout.strip().splitlines()[-1])
     from mrnngraph.analysis.decoding import decode
     from mrnngraph.recording import Recording
 
-    eff = lesion_effect(circuit(), Sign(), "b", n_random=5, seed=3, batch_size=60,
-                        metric="loss")
+    eff = lesion_effect(circuit(), Sign(), "b", n_random=5, seed=3, batch_size=60, metric="loss")
     rng = np.random.default_rng(0)
     y = np.arange(40) % 2
     rec = Recording({"r": rng.normal(size=(40, 3, 4)) + y[:, None, None]}, dt=1.0)
-    assert len(set(eff.random.tolist())) >= 3           # the lesions differ, and so do losses
+    assert len(set(eff.random.tolist())) >= 3  # the lesions differ, and so do losses
     np.testing.assert_allclose(got["random"], eff.random, rtol=1e-6)
-    np.testing.assert_allclose(got["dec"], decode(rec, y, seed=5).folds["r"], rtol=0,
-                               atol=1e-12)
+    np.testing.assert_allclose(got["dec"], decode(rec, y, seed=5).folds["r"], rtol=0, atol=1e-12)

@@ -32,8 +32,9 @@ def circuit(example_graph):
 
 
 def test_issue_example_runs(example_graph):
-    model = mg.MultiRegionRNN(mg.compile(example_graph, seed=0), dt=10.0, tau=100.0,
-                              activation="relu")
+    model = mg.MultiRegionRNN(
+        mg.compile(example_graph, seed=0), dt=10.0, tau=100.0, activation="relu"
+    )
     out = model(torch.randn(16, 100, 4))
     assert out.outputs.shape == (16, 100, 2)
     assert out.rates.shape == out.states.shape == (16, 100, 160)
@@ -45,8 +46,9 @@ def test_dynamics_match_the_update_equation(circuit, act):
     model = mg.MultiRegionRNN(circuit, dt=10.0, tau=100.0, activation=act, dtype=torch.float64)
     u = torch.randn(3, 25, 4, dtype=torch.float64)
     out = model(u)
-    alpha = torch.where(circuit.tau.isnan(), torch.tensor(0.1, dtype=torch.float64),
-                        10.0 / circuit.tau)
+    alpha = torch.where(
+        circuit.tau.isnan(), torch.tensor(0.1, dtype=torch.float64), 10.0 / circuit.tau
+    )
     xs, hs, ys = reference_run(circuit, u, circuit.x0.expand(3, -1), alpha, act)
     assert torch.allclose(out.states, xs, atol=1e-10)
     assert torch.allclose(out.rates, hs, atol=1e-10)
@@ -125,9 +127,12 @@ def test_state_noise_scale(circuit):
 def test_masks_and_signs_are_buffers_not_parameters(circuit):
     model = mg.MultiRegionRNN(circuit)
     names = {n for n, _ in model.named_parameters()}
-    assert names == {"parametrizations.weight_hh.original",
-                     "parametrizations.weight_ih.original",
-                     "parametrizations.weight_ho.original", "bias_ho"}
+    assert names == {
+        "parametrizations.weight_hh.original",
+        "parametrizations.weight_ih.original",
+        "parametrizations.weight_ho.original",
+        "bias_ho",
+    }
     buffers = dict(model.named_buffers())
     assert buffers["parametrizations.weight_hh.0.mask"].dtype == torch.bool
     assert buffers["parametrizations.weight_hh.0.sign"].shape == (160,)
@@ -168,8 +173,9 @@ def test_constraints_hold_after_training(example_graph):
     assert (w[~c.mask_hh] == 0).all()
     assert (model.projection("str", "thal") == 0).all()
     assert torch.equal(model.projection("thal", "ctx").detach(), frozen_before)
-    assert not torch.equal(model.projection("ctx", "ctx").detach(),
-                           c.connection("ctx", "ctx").weight)
+    assert not torch.equal(
+        model.projection("ctx", "ctx").detach(), c.connection("ctx", "ctx").weight
+    )
 
 
 def test_state_dict_round_trip(example_graph):
@@ -229,21 +235,31 @@ def test_parent_names_work_in_helpers():
     G.add_node("alm_e", size=6, sign="exc", parent="alm")
     G.add_node("alm_i", size=2, sign="inh", parent="alm")
     G.add_node("thal", size=3, sign="exc")
-    G.add_edges_from([("u", "thal"), ("thal", "alm_e"), ("alm_e", "alm_i"),
-                      ("alm_i", "alm_e"), ("alm_e", "thal")])
+    G.add_edges_from(
+        [
+            ("u", "thal"),
+            ("thal", "alm_e"),
+            ("alm_e", "alm_i"),
+            ("alm_i", "alm_e"),
+            ("alm_e", "thal"),
+        ]
+    )
     model = mg.MultiRegionRNN.from_graph(G, seed=0)
     assert model.projection("thal", "alm").shape == (8, 3)
     assert model.weight_subset("alm").shape == (8, 8)
 
 
-@pytest.mark.parametrize("kwargs,match", [
-    ({"activation": "gelu"}, "activation must be one of"),
-    ({"dt": -1.0}, "dt must be"),
-    ({"tau": 0.0}, "tau must be"),
-    ({"noise_std": -0.1}, "noise_std must be"),
-    ({"alpha": 1.5}, "alpha must be"),
-    ({"dt": 80.0}, r"regions \['ctx'\] have tau < dt"),
-])
+@pytest.mark.parametrize(
+    "kwargs,match",
+    [
+        ({"activation": "gelu"}, "activation must be one of"),
+        ({"dt": -1.0}, "dt must be"),
+        ({"tau": 0.0}, "tau must be"),
+        ({"noise_std": -0.1}, "noise_std must be"),
+        ({"alpha": 1.5}, "alpha must be"),
+        ({"dt": 80.0}, r"regions \['ctx'\] have tau < dt"),
+    ],
+)
 def test_bad_options(circuit, kwargs, match):
     with pytest.raises(ValueError, match=match):
         mg.MultiRegionRNN(circuit, **kwargs)
@@ -283,8 +299,9 @@ def test_training_never_changes_the_compiled_circuit(example_graph):
 def test_readout_bias_is_on_by_default_zero_at_init_and_trains(circuit):
     with_bias = mg.MultiRegionRNN(circuit, dtype=torch.float64)
     without = mg.MultiRegionRNN(circuit, readout_bias=False, dtype=torch.float64)
-    assert with_bias.bias_ho.shape == (2,) and torch.equal(with_bias.bias_ho,
-                                                           torch.zeros(2, dtype=torch.float64))
+    assert with_bias.bias_ho.shape == (2,) and torch.equal(
+        with_bias.bias_ho, torch.zeros(2, dtype=torch.float64)
+    )
     assert without.bias_ho is None and "bias_ho" not in without.state_dict()
     assert "readout_bias=False" in repr(without) and "readout_bias" not in repr(with_bias)
     u = torch.randn(2, 6, 4, dtype=torch.float64)
@@ -292,8 +309,7 @@ def test_readout_bias_is_on_by_default_zero_at_init_and_trains(circuit):
     with torch.no_grad():
         with_bias.bias_ho.copy_(torch.tensor([0.5, -2.0]))
     out = with_bias(u)
-    assert torch.allclose(out.outputs, without(u).outputs + torch.tensor([0.5, -2.0]),
-                          atol=1e-12)
+    assert torch.allclose(out.outputs, without(u).outputs + torch.tensor([0.5, -2.0]), atol=1e-12)
     # Silent readout units: the bias alone moves the outputs, and receives the gradient.
     out.outputs.sum().backward()
     assert torch.equal(with_bias.bias_ho.grad, torch.full((2,), 12.0, dtype=torch.float64))
@@ -335,19 +351,32 @@ def test_masked_entries_stay_exactly_zero_after_a_nan_step(example_graph, sparse
     for name in ("weight_hh", "weight_ih", "weight_ho"):
         grad = getattr(model.parametrizations, name).original.grad
         con = model._constraint(name)
-        mask = con.mask if grad.dim() == 2 else torch.cat(  # block-sparse: flat, trainable
-            [con.get_buffer(f"mask_{i}").reshape(-1)
-             for i, g in enumerate(con.groups) if g.trainable])
+        mask = (
+            con.mask
+            if grad.dim() == 2
+            else torch.cat(  # block-sparse: flat, trainable
+                [
+                    con.get_buffer(f"mask_{i}").reshape(-1)
+                    for i, g in enumerate(con.groups)
+                    if g.trainable
+                ]
+            )
+        )
         assert grad.isnan().any(), name  # the NaN reached the live weights ...
         assert torch.equal(grad[~mask], torch.zeros_like(grad[~mask])), name  # ... not these
     torch.optim.SGD(model.parameters(), lr=1.0).step()
     with torch.no_grad():
         # Whatever the raw weights now hold, the effective ones are exactly 0 off the mask.
-        for p in (model.parametrizations.weight_hh.original,
-                  model.parametrizations.weight_ih.original):
+        for p in (
+            model.parametrizations.weight_hh.original,
+            model.parametrizations.weight_ih.original,
+        ):
             p.masked_fill_(torch.rand_like(p) < 0.5, float("inf"))
-        for name, mask in (("weight_hh", c.mask_hh), ("weight_ih", c.mask_ih),
-                           ("weight_ho", c.mask_ho)):
+        for name, mask in (
+            ("weight_hh", c.mask_hh),
+            ("weight_ih", c.mask_ih),
+            ("weight_ho", c.mask_ho),
+        ):
             w = getattr(model, name)
             assert torch.equal(w[~mask], torch.zeros_like(w[~mask])), name
         assert torch.equal(model.projection("str", "thal"), torch.zeros(40, 40))
@@ -372,16 +401,25 @@ def test_assigning_a_value_the_constraints_cannot_give_is_refused(example_graph,
     block = against_sign[ctx, ctx_inh]
     against_sign[ctx, ctx_inh] = torch.where(c.mask_hh[ctx, ctx_inh], 0.3, block)
     frozen_changed[ctx, lay.slice("thal")] += 1.0  # thal -> ctx is trainable=False
-    for what, w in (("outside the connectivity mask", off_mask),
-                    ("against the sign of their source unit", against_sign),
-                    ("different from the frozen weights", frozen_changed)):
-        with pytest.raises(ValueError, match=f"weight_hh cannot take this value: .*{what}"), \
-                torch.no_grad():
+    for what, w in (
+        ("outside the connectivity mask", off_mask),
+        ("against the sign of their source unit", against_sign),
+        ("different from the frozen weights", frozen_changed),
+    ):
+        with (
+            pytest.raises(ValueError, match=f"weight_hh cannot take this value: .*{what}"),
+            torch.no_grad(),
+        ):
             model.weight_hh = w
         assert torch.equal(model.weight_hh, ok)  # nothing changed
-    with pytest.raises(ValueError, match=r"weight_ih cannot take this value: 1 entries "
-                       r"non-zero outside the connectivity mask, the first \[\d+, \d+\] = 1"), \
-            torch.no_grad():
+    with (
+        pytest.raises(
+            ValueError,
+            match=r"weight_ih cannot take this value: 1 entries "
+            r"non-zero outside the connectivity mask, the first \[\d+, \d+\] = 1",
+        ),
+        torch.no_grad(),
+    ):
         w = model.weight_ih.detach().clone()
         w[tuple(torch.nonzero(~c.mask_ih)[0].tolist())] = 1.0
         model.weight_ih = w

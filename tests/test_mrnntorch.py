@@ -33,10 +33,13 @@ def raw_config():
 # --------------------------------------------------------------------------- reference model
 def independent_layout(config):
     """Region names, sizes and signs straight from the config, with mRNNTorch's defaults."""
-    regions = [(r.get("name", f"region_{i}"), r["num_units"], r.get("sign", "pos"))
-               for i, r in enumerate(config["recurrent_regions"])]
-    inputs = [(r.get("name"), r["num_units"], r.get("sign", "pos"))
-              for r in config["input_regions"]]
+    regions = [
+        (r.get("name", f"region_{i}"), r["num_units"], r.get("sign", "pos"))
+        for i, r in enumerate(config["recurrent_regions"])
+    ]
+    inputs = [
+        (r.get("name"), r["num_units"], r.get("sign", "pos")) for r in config["input_regions"]
+    ]
     return regions, inputs
 
 
@@ -56,8 +59,9 @@ def per_unit(value, n):
     return torch.as_tensor(value, dtype=torch.float32) * torch.ones(n)
 
 
-def mrnntorch_leaky(W_rec, W_rec_mask, W_rec_sign, W_inp, W_inp_mask, W_inp_sign, b, x0, u,
-                    *, dt=10.0, tau=100.0):
+def mrnntorch_leaky(
+    W_rec, W_rec_mask, W_rec_sign, W_inp, W_inp_mask, W_inp_sign, b, x0, u, *, dt=10.0, tau=100.0
+):
     """mRNNTorch's documented leaky update, written from its equations.
 
     Dale's law is ``mask * |W| * sign_matrix`` for recurrent and input weights;
@@ -102,14 +106,15 @@ def test_trajectories_match_mrnntorch_leaky_model():
     # mRNNTorch's sign matrix is +-mask with the sign of the source region.
     sign_rec = mask_rec * column_signs(regions)[None, :]
     sign_inp = mask_inp * column_signs(inputs)[None, :]
-    b = torch.cat([per_unit(r.get("base_firing", 0.0), r["num_units"])
-                   for r in config["recurrent_regions"]])
-    x0 = torch.cat([per_unit(r.get("init", 0.0), r["num_units"])
-                    for r in config["recurrent_regions"]]).expand(4, H)
+    b = torch.cat(
+        [per_unit(r.get("base_firing", 0.0), r["num_units"]) for r in config["recurrent_regions"]]
+    )
+    x0 = torch.cat(
+        [per_unit(r.get("init", 0.0), r["num_units"]) for r in config["recurrent_regions"]]
+    ).expand(4, H)
     u = torch.rand(4, 60, I, generator=g)
 
-    x_ref, h_ref = mrnntorch_leaky(R_rec, mask_rec, sign_rec, R_inp, mask_inp, sign_inp, b, x0,
-                                   u)
+    x_ref, h_ref = mrnntorch_leaky(R_rec, mask_rec, sign_rec, R_inp, mask_inp, sign_inp, b, x0, u)
     with torch.no_grad():
         out = model(u)
     assert h_ref.abs().max() > 0.1  # the comparison is not between silent networks
@@ -117,8 +122,10 @@ def test_trajectories_match_mrnntorch_leaky_model():
     torch.testing.assert_close(out.rates, h_ref, atol=1e-5, rtol=0)
 
     # Masks: listed pairs have exactly mRNNTorch's column counts, others are absent.
-    listed = {(c["src_region"], c["dst_region"]): c.get("sparsity")
-              for c in config["recurrent_connections"]}
+    listed = {
+        (c["src_region"], c["dst_region"]): c.get("sparsity")
+        for c in config["recurrent_connections"]
+    }
     for src, s_sl in rec_at.items():
         for dst, d_sl in rec_at.items():
             block = circuit.mask_hh[d_sl, s_sl]
@@ -136,8 +143,10 @@ def test_trajectories_match_mrnntorch_leaky_model():
         assert block.sum(0).tolist() == [keep] * block.shape[1]
 
 
-@pytest.mark.parametrize("shape, sparsity", [((6, 8), 0.25), ((8, 12), 0.3), ((5, 3), 0.7),
-                                             ((7, 7), 0.5), ((10, 4), 0.0)])
+@pytest.mark.parametrize(
+    "shape, sparsity",
+    [((6, 8), 0.25), ((8, 12), 0.3), ((5, 3), 0.7), ((7, 7), 0.5), ((10, 4), 0.0)],
+)
 def test_column_counts_equal_torch_sparse_init(shape, sparsity):
     w = torch.empty(shape)
     torch.nn.init.sparse_(w, sparsity, generator=torch.Generator().manual_seed(0))
@@ -152,13 +161,21 @@ def test_column_counts_equal_torch_sparse_init(shape, sparsity):
 
 def test_defaults_names_signs_and_comments():
     G = from_mrnntorch(CBGT)
-    assert list(G) == ["cue", "alm_exc", "alm_inh", "str_d1", "str_d2", "gpe", "stn", "snr",
-                       "region_7"]
+    assert list(G) == [
+        "cue",
+        "alm_exc",
+        "alm_inh",
+        "str_d1",
+        "str_d2",
+        "gpe",
+        "stn",
+        "snr",
+        "region_7",
+    ]
     assert G.nodes["cue"] == {"kind": "input", "size": 3, "sign": "exc"}
     assert G.nodes["stn"] == {"size": 6, "sign": "exc"}
     assert G.nodes["alm_exc"] == {"size": 12, "sign": "exc", "init": 0.1, "parent": "alm"}
-    assert G.nodes["snr"] == {"size": 6, "sign": "inh", "base_firing": 0.5,
-                              "learnable_bias": True}
+    assert G.nodes["snr"] == {"size": 6, "sign": "inh", "base_firing": 0.5, "learnable_bias": True}
     assert G.nodes["region_7"]["base_firing"] == [0.0, 0.05, 0.1, 0.15, 0.2, 0.25, 0.3, 0.35]
     assert G.edges["alm_exc", "alm_inh"] == {}
     assert G.edges["gpe", "snr"] == {"rule": "fixed_outdegree", "sparsity": 0.0}
@@ -166,12 +183,18 @@ def test_defaults_names_signs_and_comments():
     assert not G.has_edge("str_d1", "str_d2") and G.number_of_edges() == 19
     assert not any(str(k).startswith("__") for n in G for k in G.nodes[n])
     # A config without sections or with empty ones is mRNNTorch's default, not an error.
-    H = from_mrnntorch({"recurrent_regions": [{"num_units": 2}, {"num_units": 3}],
-                        "input_regions": [{"num_units": 1}], "input_connections": {}})
-    assert list(H.nodes(data=True)) == [("input_0", {"kind": "input", "size": 1,
-                                                     "sign": "exc"}),
-                                        ("region_0", {"size": 2, "sign": "exc"}),
-                                        ("region_1", {"size": 3, "sign": "exc"})]
+    H = from_mrnntorch(
+        {
+            "recurrent_regions": [{"num_units": 2}, {"num_units": 3}],
+            "input_regions": [{"num_units": 1}],
+            "input_connections": {},
+        }
+    )
+    assert list(H.nodes(data=True)) == [
+        ("input_0", {"kind": "input", "size": 1, "sign": "exc"}),
+        ("region_0", {"size": 2, "sign": "exc"}),
+        ("region_1", {"size": 3, "sign": "exc"}),
+    ]
 
 
 def test_path_dict_and_load_agree(tmp_path):
@@ -214,44 +237,52 @@ def test_zero_connection_choice():
 
 def test_every_config_problem_listed():
     config = {
-        "recurrent_regions": [{"name": "a", "num_units": 4},
-                              {"name": "b", "num_units": 0},
-                              {"name": "c"},
-                              {"name": "a", "num_units": 2},
-                              {"name": "d", "num_units": 2, "sparsty": 0.2},
-                              {"name": "e", "num_units": 2, "sign": "exc"}],
+        "recurrent_regions": [
+            {"name": "a", "num_units": 4},
+            {"name": "b", "num_units": 0},
+            {"name": "c"},
+            {"name": "a", "num_units": 2},
+            {"name": "d", "num_units": 2, "sparsty": 0.2},
+            {"name": "e", "num_units": 2, "sign": "exc"},
+        ],
         "input_regions": [{"name": "u", "num_units": 1, "sign": None}],
-        "recurrent_connections": [{"src_region": "a", "dst_region": "zz"},
-                                  {"src_region": "a", "dst_region": "d", "sparsity": 1.5},
-                                  {"src_region": "d", "dst_region": "d"},
-                                  {"src_region": "d", "dst_region": "d"},
-                                  {"dst_region": "d"}],
+        "recurrent_connections": [
+            {"src_region": "a", "dst_region": "zz"},
+            {"src_region": "a", "dst_region": "d", "sparsity": 1.5},
+            {"src_region": "d", "dst_region": "d"},
+            {"src_region": "d", "dst_region": "d"},
+            {"dst_region": "d"},
+        ],
         "input_connections": [{"src_region": "d", "dst_region": "d"}],
         "recurent_connections": [],
     }
     with pytest.raises(GraphError) as err:
         from_mrnntorch(config)
     messages = [str(p) for p in err.value.problems]
-    expected = ["recurrent_regions[5]: 'sign' must be 'pos' or 'neg'",
-                "recurrent_regions[1]: 'num_units' must be an integer >= 1",
-                "recurrent_regions[2]: 'num_units' is required",
-                "recurrent_regions[3]: region name 'a' is used twice",
-                "recurrent_regions[4]: unknown key 'sparsty'",
-                "input_regions[0]: 'sign' must be 'pos' or 'neg'",
-                "recurrent_connections[0]: 'dst_region' must name a recurrent region",
-                "recurrent_connections[1]: 'sparsity' must be null or a float in [0, 1]",
-                "recurrent_connections[3]: connection ('d', 'd') is listed twice",
-                "recurrent_connections[4]: 'src_region' is required",
-                "input_connections[0]: 'src_region' must name a input region",
-                "unknown key 'recurent_connections'"]
+    expected = [
+        "recurrent_regions[5]: 'sign' must be 'pos' or 'neg'",
+        "recurrent_regions[1]: 'num_units' must be an integer >= 1",
+        "recurrent_regions[2]: 'num_units' is required",
+        "recurrent_regions[3]: region name 'a' is used twice",
+        "recurrent_regions[4]: unknown key 'sparsty'",
+        "input_regions[0]: 'sign' must be 'pos' or 'neg'",
+        "recurrent_connections[0]: 'dst_region' must name a recurrent region",
+        "recurrent_connections[1]: 'sparsity' must be null or a float in [0, 1]",
+        "recurrent_connections[3]: connection ('d', 'd') is listed twice",
+        "recurrent_connections[4]: 'src_region' is required",
+        "input_connections[0]: 'src_region' must name a input region",
+        "unknown key 'recurent_connections'",
+    ]
     for text in expected:
         assert any(text in m for m in messages), (text, messages)
     assert len(messages) == len(expected)
 
 
 def test_lenient_unknown_keys_warn():
-    config = {"recurrent_regions": [{"name": "a", "num_units": 2, "colour": "red"}],
-              "recurrent_connections": [{"src_region": "a", "dst_region": "a", "sign": "exc"}]}
+    config = {
+        "recurrent_regions": [{"name": "a", "num_units": 2, "colour": "red"}],
+        "recurrent_connections": [{"src_region": "a", "dst_region": "a", "sign": "exc"}],
+    }
     with pytest.raises(GraphError, match="unknown key 'colour'"):
         from_mrnntorch(config)
     with pytest.warns(UserWarning, match="unknown key") as rec:
@@ -276,10 +307,14 @@ def test_config_file_errors(tmp_path):
 
 @pytest.mark.parametrize("read", [from_mrnntorch, load])
 def test_config_problems_carry_the_line_of_their_entry_or_key(tmp_path, read):
-    config = {"recurrent_regions": [{"name": "a", "num_units": 2},
-                                    {"name": "b", "num_units": 3, "parent_region": "a"},
-                                    {"name": "c", "num_units": 0}],
-              "recurrent_connections": [{"src_region": "a", "dst_region": "b"}]}
+    config = {
+        "recurrent_regions": [
+            {"name": "a", "num_units": 2},
+            {"name": "b", "num_units": 3, "parent_region": "a"},
+            {"name": "c", "num_units": 0},
+        ],
+        "recurrent_connections": [{"src_region": "a", "dst_region": "b"}],
+    }
     path = tmp_path / "c.json"
     path.write_text(json.dumps(config, indent=2))
     lines = path.read_text().splitlines()
@@ -303,12 +338,20 @@ def test_config_problems_carry_the_line_of_their_entry_or_key(tmp_path, read):
 def test_to_mrnntorch_inverts_from_mrnntorch(tmp_path):
     G = from_mrnntorch(CBGT)
     d = to_mrnntorch(G)
-    assert list(d)[2:] == ["recurrent_regions", "input_regions", "recurrent_connections",
-                           "input_connections"]
+    assert list(d)[2:] == [
+        "recurrent_regions",
+        "input_regions",
+        "recurrent_connections",
+        "input_connections",
+    ]
     assert d["recurrent_regions"][7] == {
-        "name": "region_7", "num_units": 8, "sign": "pos",
-        "base_firing": [0.0, 0.05, 0.1, 0.15, 0.2, 0.25, 0.3, 0.35], "init": 0.0,
-        "learnable_bias": False}
+        "name": "region_7",
+        "num_units": 8,
+        "sign": "pos",
+        "base_firing": [0.0, 0.05, 0.1, 0.15, 0.2, 0.25, 0.3, 0.35],
+        "init": 0.0,
+        "learnable_bias": False,
+    }
     assert d["input_regions"] == [{"name": "cue", "num_units": 3, "sign": "pos"}]
     H = from_mrnntorch(d)
     assert list(H.nodes(data=True)) == list(G.nodes(data=True))
@@ -324,14 +367,19 @@ def test_to_mrnntorch_lists_every_reason():
     G.add_node("free", size=3)
     G.add_node("slow", size=3, sign="exc", tau=50.0)
     G.add_edge("free", "free", density=0.5)
-    G.add_edge("slow", "slow", density=0.5, rule="fixed_outdegree", autapses=False,
-               trainable=False)
+    G.add_edge("slow", "slow", density=0.5, rule="fixed_outdegree", autapses=False, trainable=False)
     with pytest.raises(GraphError) as err:
         to_mrnntorch(G)
     codes = Counter(p.code for p in err.value.problems)
-    assert codes == {"mrnntorch-exc-frac": 2, "mrnntorch-mixed-constraint": 1,
-                     "mrnntorch-tau": 1, "mrnntorch-rule": 6, "mrnntorch-autapses": 3,
-                     "mrnntorch-ei": 2, "mrnntorch-frozen": 1}
+    assert codes == {
+        "mrnntorch-exc-frac": 2,
+        "mrnntorch-mixed-constraint": 1,
+        "mrnntorch-tau": 1,
+        "mrnntorch-rule": 6,
+        "mrnntorch-autapses": 3,
+        "mrnntorch-ei": 2,
+        "mrnntorch-frozen": 1,
+    }
     one_to_one = nx.DiGraph()
     one_to_one.add_node("a", size=3, sign="exc")
     one_to_one.add_edge("a", "a", rule="one_to_one")
@@ -351,16 +399,22 @@ def test_to_mrnntorch_lossy_parts_warn():
         d = to_mrnntorch(G)
     (w,) = rec
     text = str(w.message)
-    for part in ("output nodes ['choice']", "zero projections ('d1', 'gpe')",
-                 "the gain of ('ctx_e', 'd1')", "drawing hints and meta (label)"):
+    for part in (
+        "output nodes ['choice']",
+        "zero projections ('d1', 'gpe')",
+        "the gain of ('ctx_e', 'd1')",
+        "drawing hints and meta (label)",
+    ):
         assert part in text, text
     assert "every input is unconstrained" in text and "with inp_constrained=False" in text
-    assert d["__comment_model"] == ("build with mRNN(config, dt=20.0, tau=100.0, "
-                                    "activation='relu', inp_constrained=False)")
+    assert d["__comment_model"] == (
+        "build with mRNN(config, dt=20.0, tau=100.0, activation='relu', inp_constrained=False)"
+    )
     pairs = [(c["src_region"], c["dst_region"]) for c in d["recurrent_connections"]]
     assert ("d1", "gpe") not in pairs and ("ctx_e", "d1") in pairs
-    assert {"src_region": "ctx_e", "dst_region": "d1", "sparsity": pytest.approx(0.7)} \
-        in d["recurrent_connections"]
+    assert {"src_region": "ctx_e", "dst_region": "d1", "sparsity": pytest.approx(0.7)} in d[
+        "recurrent_connections"
+    ]
     assert [r["parent_region"] for r in d["recurrent_regions"][:2]] == ["ctx", "ctx"]
 
 

@@ -16,24 +16,34 @@ from mrnngraph.recording import Recording  # noqa: E402
 def _write(path, *, units=True, trials=True, location_column=False):
     from pynwb import NWBHDF5IO, NWBFile
 
-    f = NWBFile(session_description="test", identifier="id",
-                session_start_time=datetime.datetime(2024, 1, 1,
-                                                     tzinfo=datetime.timezone.utc))
+    f = NWBFile(
+        session_description="test",
+        identifier="id",
+        session_start_time=datetime.datetime(2024, 1, 1, tzinfo=datetime.timezone.utc),
+    )
     dev = f.create_device(name="probe")
-    groups = {a: f.create_electrode_group(name=f"g_{a}", description="", location=a,
-                                          device=dev)
-              for a in ("MOs", "VISp", "VISl")}
+    groups = {
+        a: f.create_electrode_group(name=f"g_{a}", description="", location=a, device=dev)
+        for a in ("MOs", "VISp", "VISl")
+    }
     for a in ("MOs", "VISp", "VISl"):
         f.add_electrode(group=groups[a], location=a)
     if location_column:
         f.add_unit_column(name="area", description="brain area")
     # unit: (electrode row, spike times)
-    spec = [(0, [0.105, 0.115, 1.105]), (1, [0.205, 1.205, 1.215, 1.225]),
-            (0, [0.155]), (2, [0.305, 1.305])]
+    spec = [
+        (0, [0.105, 0.115, 1.105]),
+        (1, [0.205, 1.205, 1.215, 1.225]),
+        (0, [0.155]),
+        (2, [0.305, 1.305]),
+    ]
     if units:
         for row, st in spec:
-            kw = {"area": ["MOs", "VISp", "MOs", "VISl"][len(f.units or [])]} \
-                if location_column else {}
+            kw = (
+                {"area": ["MOs", "VISp", "MOs", "VISl"][len(f.units or [])]}
+                if location_column
+                else {}
+            )
             f.add_unit(spike_times=st, electrodes=[row], **kw)
     if trials:
         f.add_trial_column(name="coherence", description="signed coherence")
@@ -47,8 +57,9 @@ def _write(path, *, units=True, trials=True, location_column=False):
 
 def test_round_trip_bins_spikes_by_trial_and_area(tmp_path):
     path = _write(tmp_path / "s.nwb")
-    rec = read_nwb(path, regions={"m2": "MOs", "v1": ["VISp", "VISl"]}, bin_ms=100.0,
-                   window_ms=(0.0, 400.0))
+    rec = read_nwb(
+        path, regions={"m2": "MOs", "v1": ["VISp", "VISl"]}, bin_ms=100.0, window_ms=(0.0, 400.0)
+    )
     assert isinstance(rec, Recording)
     assert rec.regions == ["m2", "v1"] and rec.dt == 100.0
     assert rec.n_neurons == {"m2": 2, "v1": 2} and rec.n_trials == 2 and rec.n_steps == 4
@@ -61,8 +72,9 @@ def test_round_trip_bins_spikes_by_trial_and_area(tmp_path):
     assert rec.trials["coherence"].tolist() == [0.5, -0.5]
     assert rec.trials["choice"].tolist() == ["left", "right"]
     assert rec.trials["nwb_id"].tolist() == [0, 1]
-    counts = read_nwb(path, regions={"m2": "MOs"}, bin_ms=100.0, window_ms=(0.0, 400.0),
-                      counts=True)
+    counts = read_nwb(
+        path, regions={"m2": "MOs"}, bin_ms=100.0, window_ms=(0.0, 400.0), counts=True
+    )
     np.testing.assert_allclose(counts.rates["m2"].sum(), 4)
     # the result saves and loads like any recording
     rec.save(tmp_path / "r.npz")
@@ -72,13 +84,26 @@ def test_round_trip_bins_spikes_by_trial_and_area(tmp_path):
 
 def test_alignment_window_and_smoothing(tmp_path):
     path = _write(tmp_path / "s.nwb")
-    rec = read_nwb(path, regions={"m2": "MOs"}, bin_ms=50.0, window_ms=(-100.0, 200.0),
-                   align="stop_time", counts=True)
+    rec = read_nwb(
+        path,
+        regions={"m2": "MOs"},
+        bin_ms=50.0,
+        window_ms=(-100.0, 200.0),
+        align="stop_time",
+        counts=True,
+    )
     # trial 0 stops at 1.0 s: the window is 0.9..1.2 s; 1.105 falls in bin (1.1..1.15) = 4
     assert rec.n_steps == 6
     assert rec.rates["m2"][0, :, 0].tolist() == [0, 0, 0, 0, 1, 0]
-    smooth = read_nwb(path, regions={"m2": "MOs"}, bin_ms=50.0, window_ms=(-100.0, 200.0),
-                      align="stop_time", counts=True, smooth_ms=50.0)
+    smooth = read_nwb(
+        path,
+        regions={"m2": "MOs"},
+        bin_ms=50.0,
+        window_ms=(-100.0, 200.0),
+        align="stop_time",
+        counts=True,
+        smooth_ms=50.0,
+    )
     raw = rec.rates["m2"][0, :, 0]
     s = smooth.rates["m2"][0, :, 0]
     assert s.max() < raw.max() and s[3] > 0 and s[5] > 0  # spread to the neighbours
@@ -98,20 +123,28 @@ def test_default_window_runs_to_the_shortest_trial(tmp_path):
 
 def test_location_column(tmp_path):
     path = _write(tmp_path / "s.nwb", location_column=True)
-    rec = read_nwb(path, regions={"m2": "MOs"}, bin_ms=100.0, window_ms=(0.0, 400.0),
-                   location_column="area")
+    rec = read_nwb(
+        path, regions={"m2": "MOs"}, bin_ms=100.0, window_ms=(0.0, 400.0), location_column="area"
+    )
     assert rec.n_neurons == {"m2": 2}
     with pytest.raises(ValueError, match="no column 'nope'"):
-        read_nwb(path, regions={"m2": "MOs"}, bin_ms=100.0, window_ms=(0.0, 400.0),
-                 location_column="nope")
+        read_nwb(
+            path,
+            regions={"m2": "MOs"},
+            bin_ms=100.0,
+            window_ms=(0.0, 400.0),
+            location_column="nope",
+        )
 
 
 def test_missing_area_lists_the_file_areas(tmp_path):
     path = _write(tmp_path / "s.nwb")
-    with pytest.raises(ValueError, match=r"region 'ca1': no units in area 'CA1'\. The "
-                       r"file's areas: 'MOs' \(2 units\), 'VISl' \(1 unit\), 'VISp' \(1 unit\)"):
-        read_nwb(path, regions={"m2": "MOs", "ca1": "CA1"}, bin_ms=100.0,
-                 window_ms=(0.0, 400.0))
+    with pytest.raises(
+        ValueError,
+        match=r"region 'ca1': no units in area 'CA1'\. The "
+        r"file's areas: 'MOs' \(2 units\), 'VISl' \(1 unit\), 'VISp' \(1 unit\)",
+    ):
+        read_nwb(path, regions={"m2": "MOs", "ca1": "CA1"}, bin_ms=100.0, window_ms=(0.0, 400.0))
 
 
 def test_files_without_units_or_trials(tmp_path):
@@ -156,9 +189,22 @@ def test_cli_fit_reads_an_nwb_session(tmp_path):
     parser = argparse.ArgumentParser()
     register(parser.add_subparsers())
     out = tmp_path / "run"
-    args = parser.parse_args(["fit", str(tmp_path / "c.json"), str(path), "--regions", "m2=MOs",
-                              "v1=VISp,VISl", "--steps", "2",
-                              "--out", str(out), "--quiet", "--no-figures"])
+    args = parser.parse_args(
+        [
+            "fit",
+            str(tmp_path / "c.json"),
+            str(path),
+            "--regions",
+            "m2=MOs",
+            "v1=VISp,VISl",
+            "--steps",
+            "2",
+            "--out",
+            str(out),
+            "--quiet",
+            "--no-figures",
+        ]
+    )
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", mg.CircuitWarning)
         assert args.handler(args) == 0

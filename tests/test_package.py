@@ -13,8 +13,11 @@ DOCUMENTED = re.compile(r"\bmrnngraph((?:\.[A-Za-z_][A-Za-z0-9_]*)+)")
 
 def documented_names() -> list[str]:
     """Every dotted name written after ``mrnngraph.`` in the README, docs and examples."""
-    files = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md")),
-             *sorted((ROOT / "examples").glob("*.py"))]
+    files = [
+        ROOT / "README.md",
+        *sorted((ROOT / "docs").glob("*.md")),
+        *sorted((ROOT / "examples").glob("*.py")),
+    ]
     names = set()
     for f in files:
         for m in DOCUMENTED.finditer(f.read_text(encoding="utf-8")):
@@ -49,22 +52,26 @@ def test_every_documented_name_is_an_attribute_after_import_mrnngraph():
         "print('\\n'.join(bad))\n"
     )
     names = [n for n in documented_names() if not n.startswith("_")]
-    run = subprocess.run([sys.executable, "-c", code, *names], capture_output=True, text=True,
-                         timeout=120, cwd=ROOT)
+    run = subprocess.run(
+        [sys.executable, "-c", code, *names], capture_output=True, text=True, timeout=120, cwd=ROOT
+    )
     assert run.returncode == 0, run.stderr
     assert run.stdout.strip() == "", f"documented but not reachable:\n{run.stdout}"
 
 
 def _fresh(code: str) -> str:
-    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                         timeout=120, cwd=ROOT)
+    run = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, cwd=ROOT
+    )
     assert run.returncode == 0, run.stderr
     return run.stdout.strip()
 
 
 def test_import_mrnngraph_loads_neither_torch_nor_matplotlib():
-    out = _fresh("import sys, mrnngraph\n"
-                 "print(sorted(m for m in ('torch', 'matplotlib') if m in sys.modules))")
+    out = _fresh(
+        "import sys, mrnngraph\n"
+        "print(sorted(m for m in ('torch', 'matplotlib') if m in sys.modules))"
+    )
     assert out == "[]"
 
 
@@ -78,7 +85,8 @@ def test_functions_keep_their_names_after_their_modules_are_imported():
         "import mrnngraph.perturbation, mrnngraph.model\n"
         "names = ['compile', 'draw', 'train', 'report', 'perturb', 'validate']\n"
         "print([n for n in names if isinstance(getattr(mg, n), types.ModuleType)])\n"
-        "print(type(mg.compile(mg.presets.cbgt_loop(), seed=0)).__name__)\n")
+        "print(type(mg.compile(mg.presets.cbgt_loop(), seed=0)).__name__)\n"
+    )
     assert out.splitlines() == ["[]", "CompiledCircuit"]
 
 
@@ -123,5 +131,6 @@ def test_old_module_paths_warn_and_give_the_same_objects():
         "    assert alias.__all__ and all(getattr(alias, n) is getattr(module, n)\n"
         "                                 for n in alias.__all__), old\n"
         "    assert callable(getattr(mg, old)) and not isinstance(getattr(mg, old), type(mg))\n"
-        "print('ok')\n")
+        "print('ok')\n"
+    )
     assert out == "ok"

@@ -25,8 +25,10 @@ def _graph():
 def pair():
     """The same circuit and seed, dense and block-sparse."""
     G = _graph()
-    return (MultiRegionRNN.from_graph(G, seed=3, sparse=False),
-            MultiRegionRNN.from_graph(G, seed=3, sparse=True))
+    return (
+        MultiRegionRNN.from_graph(G, seed=3, sparse=False),
+        MultiRegionRNN.from_graph(G, seed=3, sparse=True),
+    )
 
 
 def _con(model, name="weight_hh"):
@@ -103,8 +105,9 @@ def test_nested_masks_add_up_and_unwind_in_order(pair, sparse):
     assert con.n_synapses() == n
 
 
-rect_strategy = st.tuples(st.integers(0, 40), st.integers(0, 40),
-                          st.integers(0, 40), st.integers(0, 40))
+rect_strategy = st.tuples(
+    st.integers(0, 40), st.integers(0, 40), st.integers(0, 40), st.integers(0, 40)
+)
 
 
 @settings(max_examples=25, deadline=None)
@@ -114,8 +117,13 @@ def test_dense_and_block_sparse_cuts_have_identical_effects(pair, rects):
     synapse counts, and the same buffers after exit."""
     dense, sparse = pair
     H = dense.hidden_size
-    cuts = [(slice(min(r0, r1) * H // 40, max(r0, r1) * H // 40),
-             slice(min(c0, c1) * H // 40, max(c0, c1) * H // 40)) for r0, r1, c0, c1 in rects]
+    cuts = [
+        (
+            slice(min(r0, r1) * H // 40, max(r0, r1) * H // 40),
+            slice(min(c0, c1) * H // 40, max(c0, c1) * H // 40),
+        )
+        for r0, r1, c0, c1 in rects
+    ]
     cd, cs = _con(dense), _con(sparse)
     assert cd.n_synapses(*cuts) == cs.n_synapses(*cuts)
     with torch.no_grad(), cd.masked(*cuts), cs.masked(*cuts):
@@ -141,8 +149,9 @@ def test_synapse_cuts_zero_exactly_the_listed_synapses(pair):
         assert float(w[cut].abs().max()) == 0.0
         assert torch.equal(w[~cut], before[~cut])
     # both list the same synapses (each in its own storage order)
-    coords = [set(zip(*(t.tolist() for t in _con(m).synapse_coordinates()), strict=True))
-              for m in pair]
+    coords = [
+        set(zip(*(t.tolist() for t in _con(m).synapse_coordinates()), strict=True)) for m in pair
+    ]
     assert coords[0] == coords[1]
 
 
@@ -162,11 +171,14 @@ def test_cuts_reach_frozen_entries_and_other_families(pair):
 
 
 @pytest.mark.parametrize("sparse", [False, True])
-@pytest.mark.parametrize("bad, exc, pattern", [
-    ((slice(0, 2),), TypeError, "pair of slices"),
-    (([0, 1], slice(None)), TypeError, "pair of slices"),
-    ((slice(0, 4, 2), slice(None)), ValueError, "step 1"),
-])
+@pytest.mark.parametrize(
+    "bad, exc, pattern",
+    [
+        ((slice(0, 2),), TypeError, "pair of slices"),
+        (([0, 1], slice(None)), TypeError, "pair of slices"),
+        ((slice(0, 4, 2), slice(None)), ValueError, "step 1"),
+    ],
+)
 def test_bad_cuts_are_refused_and_change_nothing(pair, sparse, bad, exc, pattern):
     con = _con(pair[sparse])
     before = _buffers(con)
@@ -208,6 +220,5 @@ def test_a_custom_operator_runs_through_the_scan():
     alpha = torch.full((5,), 0.3)
     ref = leaky_scan(W, drive, x0, alpha, "tanh")
     for method in ("fused", "autograd"):
-        got = leaky_scan(OperatorWeights(Scaled(), (W,)), drive, x0, alpha, "tanh",
-                         method=method)
+        got = leaky_scan(OperatorWeights(Scaled(), (W,)), drive, x0, alpha, "tanh", method=method)
         assert torch.allclose(got, ref, atol=1e-6)

@@ -86,8 +86,10 @@ def test_cut_equals_a_model_without_the_projection(model, u):
 
 def test_cut_input_readout_frozen_and_groups(model, u):
     snap = _snapshot(model)
-    with torch.no_grad(), perturb(model, cut=[("stim", "ctx"), ("ctx_e", "choice"),
-                                              ("snr", "thal")]):
+    with (
+        torch.no_grad(),
+        perturb(model, cut=[("stim", "ctx"), ("ctx_e", "choice"), ("snr", "thal")]),
+    ):
         assert float(model.projection("stim", "ctx").abs().max()) == 0.0
         assert float(model.projection("snr", "thal").abs().max()) == 0.0  # frozen block
         out = model(u)
@@ -98,8 +100,10 @@ def test_cut_input_readout_frozen_and_groups(model, u):
 
 def test_restored_when_the_block_raises(model, u):
     snap = _snapshot(model)
-    with pytest.raises(RuntimeError, match="boom"), perturb(
-            model, silence="gpe", cut=[("stn", "snr")], stimulate={"d1": 1.0}):
+    with (
+        pytest.raises(RuntimeError, match="boom"),
+        perturb(model, silence="gpe", cut=[("stn", "snr")], stimulate={"d1": 1.0}),
+    ):
         raise RuntimeError("boom")
     _assert_same_state(model, snap)
 
@@ -172,22 +176,25 @@ def test_nested_perturbations_add_up_and_unwind(model, u):
     _assert_same_state(model, snap)
 
 
-@pytest.mark.parametrize("kwargs, exc, pattern", [
-    ({"silence": ["stnn"]}, KeyError, r"unknown region 'stnn'; known names: .*'stn'"),
-    ({"silence": ["stim"]}, ValueError, "'stim' is not a recurrent region"),
-    ({"cut": [("gpe", "d1")]}, KeyError, r"declares no edge \('gpe', 'd1'\).*\('gpe', 'stn'\)"),
-    ({"cut": [("gpx", "stn")]}, KeyError, "unknown region 'gpx'"),
-    ({"cut": ["gpe"]}, TypeError, "cut must be a list of"),
-    ({"clamp": {"thal": "high"}}, TypeError, r"clamp\['thal'\] must be a number"),
-    ({"clamp": {"thal": torch.ones(3)}}, ValueError, r"tensor of shape \(6,\)"),
-    ({"silence": ["thal"], "clamp": {"thal": 1.0}}, ValueError, "overlaps"),
-    ({"stimulate": {"ctx_e": "x"}}, TypeError, "must be a number, a tensor or a callable"),
-    ({"stimulate": {"ctx_e": torch.ones(5)}}, ValueError, "must end in the region size 24"),
-    ({"stimulate": {"ctx_e": 1.0}, "window": (5, 2)}, ValueError, "0 <= t0 < t1"),
-    ({"stimulate": {"ctx_e": 1.0}, "window": (1.5, 2)}, TypeError, "pair of ints"),
-    ({"stimulate": {"ctx_e": 1.0}, "window": {"thal": (0, 2)}}, KeyError, "not stimulated"),
-    ({"window": (0, 2)}, ValueError, "no stimulation"),
-])
+@pytest.mark.parametrize(
+    "kwargs, exc, pattern",
+    [
+        ({"silence": ["stnn"]}, KeyError, r"unknown region 'stnn'; known names: .*'stn'"),
+        ({"silence": ["stim"]}, ValueError, "'stim' is not a recurrent region"),
+        ({"cut": [("gpe", "d1")]}, KeyError, r"declares no edge \('gpe', 'd1'\).*\('gpe', 'stn'\)"),
+        ({"cut": [("gpx", "stn")]}, KeyError, "unknown region 'gpx'"),
+        ({"cut": ["gpe"]}, TypeError, "cut must be a list of"),
+        ({"clamp": {"thal": "high"}}, TypeError, r"clamp\['thal'\] must be a number"),
+        ({"clamp": {"thal": torch.ones(3)}}, ValueError, r"tensor of shape \(6,\)"),
+        ({"silence": ["thal"], "clamp": {"thal": 1.0}}, ValueError, "overlaps"),
+        ({"stimulate": {"ctx_e": "x"}}, TypeError, "must be a number, a tensor or a callable"),
+        ({"stimulate": {"ctx_e": torch.ones(5)}}, ValueError, "must end in the region size 24"),
+        ({"stimulate": {"ctx_e": 1.0}, "window": (5, 2)}, ValueError, "0 <= t0 < t1"),
+        ({"stimulate": {"ctx_e": 1.0}, "window": (1.5, 2)}, TypeError, "pair of ints"),
+        ({"stimulate": {"ctx_e": 1.0}, "window": {"thal": (0, 2)}}, KeyError, "not stimulated"),
+        ({"window": (0, 2)}, ValueError, "no stimulation"),
+    ],
+)
 def test_errors_name_the_culprit_and_change_nothing(model, kwargs, exc, pattern):
     snap = _snapshot(model)
     with pytest.raises(exc, match=pattern), perturb(model, **kwargs):
@@ -196,11 +203,17 @@ def test_errors_name_the_culprit_and_change_nothing(model, kwargs, exc, pattern)
 
 
 def test_run_time_stimulus_shape_errors(model, u):
-    with pytest.raises(ValueError, match="has 3 steps; the run has 16"), torch.no_grad(), \
-            perturb(model, stimulate={"ctx_e": torch.ones(3, 24)}):
+    with (
+        pytest.raises(ValueError, match="has 3 steps; the run has 16"),
+        torch.no_grad(),
+        perturb(model, stimulate={"ctx_e": torch.ones(3, 24)}),
+    ):
         model(u)
-    with pytest.raises(ValueError, match="returned shape"), torch.no_grad(), \
-            perturb(model, stimulate={"ctx_e": lambda t: torch.ones(2, 2)}):
+    with (
+        pytest.raises(ValueError, match="returned shape"),
+        torch.no_grad(),
+        perturb(model, stimulate={"ctx_e": lambda t: torch.ones(2, 2)}),
+    ):
         model(u)
     assert model.perturbation is None
 
@@ -221,11 +234,23 @@ def test_batch_first_false_stimulus_layout():
 
 
 @settings(max_examples=20, deadline=None)
-@given(silence=st.sets(st.sampled_from(["ctx_e", "d1", "gpe", "stn", "thal"]), max_size=3),
-       cuts=st.sets(st.sampled_from([("ctx_e", "d1"), ("gpe", "stn"), ("stn", "gpe"),
-                                     ("snr", "thal"), ("stim", "ctx_i"), ("d1", "gpe")]),
-                    max_size=4),
-       raise_inside=st.booleans())
+@given(
+    silence=st.sets(st.sampled_from(["ctx_e", "d1", "gpe", "stn", "thal"]), max_size=3),
+    cuts=st.sets(
+        st.sampled_from(
+            [
+                ("ctx_e", "d1"),
+                ("gpe", "stn"),
+                ("stn", "gpe"),
+                ("snr", "thal"),
+                ("stim", "ctx_i"),
+                ("d1", "gpe"),
+            ]
+        ),
+        max_size=4,
+    ),
+    raise_inside=st.booleans(),
+)
 def test_state_dict_bit_identical_after_any_perturbation(model, u, silence, cuts, raise_inside):
     snap = _snapshot(model)
     masks = {n: model.parametrizations[n][0].mask for n in ("weight_hh", "weight_ih")}
@@ -248,8 +273,11 @@ def test_cut_in_block_sparse_mode_matches_dense(u):
     dense = MultiRegionRNN.from_graph(G, seed=5, sparse=False)
     snap = _snapshot(sparse)
     cuts = [("gpe", "stn"), ("snr", "thal"), ("stim", "ctx_e"), ("d1", "gpe")]
-    with torch.no_grad(), perturb(sparse, cut=cuts, silence="d2"), \
-            perturb(dense, cut=cuts, silence="d2"):
+    with (
+        torch.no_grad(),
+        perturb(sparse, cut=cuts, silence="d2"),
+        perturb(dense, cut=cuts, silence="d2"),
+    ):
         a, b = sparse(u), dense(u)
         assert float(sparse.projection("snr", "thal").abs().max()) == 0.0
     assert torch.allclose(a.states, b.states, atol=1e-5)
@@ -278,5 +306,7 @@ def test_cuts_go_through_the_parametrizations_own_masked(sparse, monkeypatch):
     cuts = [("gpe", "stn"), ("stim", "ctx_e")]
     with torch.no_grad(), perturb(m, cut=cuts):
         pass
-    assert calls == [("weight_hh", ((lay.slice("stn"), lay.slice("gpe")),), {}),
-                     ("weight_ih", ((lay.slice("ctx_e"), lay.slice("stim")),), {})]
+    assert calls == [
+        ("weight_hh", ((lay.slice("stn"), lay.slice("gpe")),), {}),
+        ("weight_ih", ((lay.slice("ctx_e"), lay.slice("stim")),), {}),
+    ]

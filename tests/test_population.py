@@ -18,34 +18,36 @@ from mrnngraph.recording import Recording, activity  # noqa: E402
 
 def orthonormal(rng, n, k):
     q, _ = np.linalg.qr(rng.normal(size=(n, k)))
-    return q.T                                          # (k, n), orthonormal rows
+    return q.T  # (k, n), orthonormal rows
 
 
 def test_planted_dimensionality_and_variance_ratios_are_recovered():
     rng = np.random.default_rng(0)
     axes = orthonormal(rng, 40, 3)
-    sd = np.array([3.0, 2.0, 1.0])                      # variances 9 : 4 : 1
+    sd = np.array([3.0, 2.0, 1.0])  # variances 9 : 4 : 1
     latent = rng.normal(size=(200, 25, 3)) * sd
     x = latent @ axes + 1e-3 * rng.normal(size=(200, 25, 40)) + 5.0
-    flat = rng.normal(size=(200, 25, 6))                # isotropic: no low-dim structure
+    flat = rng.normal(size=(200, 25, 6))  # isotropic: no low-dim structure
     rec = Recording({"low": x, "flat": flat}, dt=10.0)
     res = pca(rec, 5)
     assert isinstance(res, PopulationPCA) and res.fitted_on == "single trials"
     ratio = res["low"].explained_variance_ratio
     np.testing.assert_allclose(ratio[:3], [9 / 14, 4 / 14, 1 / 14], atol=0.02)
-    assert ratio[3:].sum() < 1e-4                       # three dimensions, no more
+    assert ratio[3:].sum() < 1e-4  # three dimensions, no more
     # The components span the planted axes (principal angles near 0).
     overlap = np.linalg.svd(res["low"].components[:3] @ axes.T, compute_uv=False)
     assert overlap.min() > 0.999
-    stored = rec.rates["low"]                           # float32, as the Recording keeps it
+    stored = rec.rates["low"]  # float32, as the Recording keeps it
     np.testing.assert_allclose(res["low"].mean, stored.reshape(-1, 40).mean(0, dtype=float))
     assert res["flat"].explained_variance_ratio[0] < 0.25
     proj = res["low"].projections
     assert proj.shape == (200, 25, 5)
-    np.testing.assert_allclose(proj, (stored - res["low"].mean) @ res["low"].components.T,
-                               atol=1e-8)
-    np.testing.assert_allclose(res["low"].explained_variance[:3],
-                               proj.reshape(-1, 5).var(0, ddof=1)[:3], rtol=1e-6)
+    np.testing.assert_allclose(
+        proj, (stored - res["low"].mean) @ res["low"].components.T, atol=1e-8
+    )
+    np.testing.assert_allclose(
+        res["low"].explained_variance[:3], proj.reshape(-1, 5).var(0, ddof=1)[:3], rtol=1e-6
+    )
 
 
 def test_condition_averages_find_the_condition_axis_single_trials_the_noise():
@@ -54,9 +56,11 @@ def test_condition_averages_find_the_condition_axis_single_trials_the_noise():
     n, T = 240, 20
     cond = np.repeat([-1.0, 0.0, 1.0], n // 3)
     ramp = np.linspace(0, 1, T)
-    x = (cond[:, None, None] * ramp[None, :, None] * cond_axis
-         + 2.0 * rng.normal(size=(n, T, 1)) * noise_axis      # big trial-to-trial noise
-         + 0.05 * rng.normal(size=(n, T, 30)))
+    x = (
+        cond[:, None, None] * ramp[None, :, None] * cond_axis
+        + 2.0 * rng.normal(size=(n, T, 1)) * noise_axis  # big trial-to-trial noise
+        + 0.05 * rng.normal(size=(n, T, 30))
+    )
     rec = Recording({"r": x}, dt=10.0, trials={"coh": cond})
     avg = pca(rec, 2, trial_average_by="coh")
     single = pca(rec, 2)
@@ -68,21 +72,24 @@ def test_condition_averages_find_the_condition_axis_single_trials_the_noise():
     assert cp.shape == (3, T, 2)
     # Projection is linear: the condition means of the single-trial projections.
     for k in range(3):
-        np.testing.assert_allclose(cp[k], avg["r"].projections[avg.condition_index == k]
-                                   .mean(0), atol=1e-9)
+        np.testing.assert_allclose(
+            cp[k], avg["r"].projections[avg.condition_index == k].mean(0), atol=1e-9
+        )
 
 
 def test_components_are_clipped_to_the_region_and_signs_are_fixed():
     rng = np.random.default_rng(2)
-    rec = Recording({"small": rng.normal(size=(10, 5, 2)),
-                     "big": rng.normal(size=(10, 5, 8))}, dt=1.0)
+    rec = Recording(
+        {"small": rng.normal(size=(10, 5, 2)), "big": rng.normal(size=(10, 5, 8))}, dt=1.0
+    )
     res = pca(rec, 4)
     assert res["small"].n_components == 2 and res["big"].n_components == 4
     for p in res.regions.values():
         big = np.abs(p.components).argmax(1)
         assert np.all(p.components[np.arange(p.n_components), big] > 0)
-        np.testing.assert_allclose(p.components @ p.components.T, np.eye(p.n_components),
-                                   atol=1e-10)
+        np.testing.assert_allclose(
+            p.components @ p.components.T, np.eye(p.n_components), atol=1e-10
+        )
 
 
 def test_pca_of_a_models_activity():
@@ -108,14 +115,21 @@ def test_errors():
 def test_plot_trajectories_colours_conditions_and_labels_axes():
     rng = np.random.default_rng(3)
     cond = np.repeat([0, 1, 2], 4)
-    rec = Recording({"a": rng.normal(size=(12, 6, 5)), "b": rng.normal(size=(12, 6, 4)),
-                     "c": rng.normal(size=(12, 6, 3))}, dt=10.0, trials={"k": cond})
+    rec = Recording(
+        {
+            "a": rng.normal(size=(12, 6, 5)),
+            "b": rng.normal(size=(12, 6, 4)),
+            "c": rng.normal(size=(12, 6, 3)),
+        },
+        dt=10.0,
+        trials={"k": cond},
+    )
     res = pca(rec, 2, trial_average_by="k")
     fig = plot_trajectories(res, ncols=2)
     visible = [ax for ax in fig.axes if ax.get_visible()]
     assert [ax.get_title() for ax in visible] == ["a", "b", "c"]
     ax = visible[0]
-    assert len(ax.lines) == 3 * 3                       # trajectory + start + end per condition
+    assert len(ax.lines) == 3 * 3  # trajectory + start + end per condition
     colors = {ln.get_color() for ln in ax.lines if ln.get_label() in ("0", "1", "2")}
     assert len(colors) == 3
     ev = res["a"].explained_variance_ratio

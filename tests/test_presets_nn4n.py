@@ -20,8 +20,17 @@ def quiet_compile(G, seed=0):
         return compile(G, seed=seed)
 
 
-def nn4n_expected(sizes, conn, n_in, n_out, input_areas=None, readout_areas=None,
-                  exc_pct=None, keep=(True, True, True, True), inh_readout=True):
+def nn4n_expected(
+    sizes,
+    conn,
+    n_in,
+    n_out,
+    input_areas=None,
+    readout_areas=None,
+    exc_pct=None,
+    keep=(True, True, True, True),
+    inh_readout=True,
+):
     """nn4n's rules, written out: probabilities ``[post, pre]``, input/readout masks, signs.
 
     ``conn`` is already the ``[n, n]`` matrix (entry [i, j] from area j to area i).
@@ -47,7 +56,7 @@ def nn4n_expected(sizes, conn, n_in, n_out, input_areas=None, readout_areas=None
     signs = np.zeros(H)
     if exc_pct is not None:
         exc = [a[: int(len(a) * exc_pct)] for a in idx]
-        inh = [a[int(len(a) * exc_pct):] for a in idx]
+        inh = [a[int(len(a) * exc_pct) :] for a in idx]
         signs[:] = 1
         for a in inh:
             signs[a] = -1
@@ -127,9 +136,14 @@ def test_multi_area_ei_blocks(sizes, density, options, ei):
     G = multi_area_ei(sizes, density=density, **options, **ei)
     c = quiet_compile(G)
     keep = tuple(p in ei.get("inter_area", PATHWAYS) for p in PATHWAYS)
-    ref = nn4n_expected(sizes, full(density, len(sizes)), **preset_kwargs(sizes, options),
-                        exc_pct=ei["exc_frac"], keep=keep,
-                        inh_readout=ei.get("inh_readout", True))
+    ref = nn4n_expected(
+        sizes,
+        full(density, len(sizes)),
+        **preset_kwargs(sizes, options),
+        exc_pct=ei["exc_frac"],
+        keep=keep,
+        inh_readout=ei.get("inh_readout", True),
+    )
     assert_structure(c, *ref)
     # E units first in every area, int(size * exc_frac) of them.
     for a, size in zip(c.layout.regions, sizes, strict=True):
@@ -141,8 +155,9 @@ def test_fractional_densities_stay_inside_the_pattern(seed):
     density = [0.3, 0.6, 0.5]
     G = multi_area_ei([20, 30, 10], density=density, inter_area=("EE", "IE"), exc_frac=0.8)
     c = quiet_compile(G, seed=seed)
-    hidden, inp, out, signs = nn4n_expected([20, 30, 10], full(density, 3), 1, 1, exc_pct=0.8,
-                                            keep=(True, False, True, False))
+    hidden, inp, out, signs = nn4n_expected(
+        [20, 30, 10], full(density, 3), 1, 1, exc_pct=0.8, keep=(True, False, True, False)
+    )
     mask = c.mask_hh.numpy()
     assert not mask[hidden == 0].any()
     for p in (0.3, 0.6, 0.5):  # each probability is a Bernoulli rate
@@ -176,24 +191,27 @@ def test_multi_area_ei_edge_attributes():
     assert not L.has_edge("area_1", "readout")  # no excitatory unit to read
 
 
-@pytest.mark.parametrize("call, error", [
-    (lambda: multi_area(3, hidden_size=31), ValueError),
-    (lambda: multi_area(3), TypeError),
-    (lambda: multi_area([10, 0]), ValueError),
-    (lambda: multi_area([10, 10], hidden_size=30), ValueError),
-    (lambda: multi_area([10, 10], density=[0.1, 0.2, 0.3, 0.4]), ValueError),
-    (lambda: multi_area([10, 10], density=np.ones((3, 3))), ValueError),
-    (lambda: multi_area([10, 10], density=[0.1, 1.5]), ValueError),
-    (lambda: multi_area([10, 10], input_areas=[2]), ValueError),
-    (lambda: multi_area([10, 10], readout_areas=["area_9"]), ValueError),
-    (lambda: multi_area([10, 10], n_inputs=0), ValueError),
-    (lambda: multi_area_ei([10, 10], inter_area=[True, True, False, False]), ValueError),
-    (lambda: multi_area_ei([10, 10], inter_area=("EE", "EE")), ValueError),
-    (lambda: multi_area_ei([10, 10], inter_area="EE"), ValueError),
-    (lambda: multi_area_ei([10, 10], exc_frac=1.2), ValueError),
-    (lambda: multi_area_ei([10, 10], inh_readout=1), TypeError),
-    (lambda: multi_area(True), TypeError),
-])
+@pytest.mark.parametrize(
+    "call, error",
+    [
+        (lambda: multi_area(3, hidden_size=31), ValueError),
+        (lambda: multi_area(3), TypeError),
+        (lambda: multi_area([10, 0]), ValueError),
+        (lambda: multi_area([10, 10], hidden_size=30), ValueError),
+        (lambda: multi_area([10, 10], density=[0.1, 0.2, 0.3, 0.4]), ValueError),
+        (lambda: multi_area([10, 10], density=np.ones((3, 3))), ValueError),
+        (lambda: multi_area([10, 10], density=[0.1, 1.5]), ValueError),
+        (lambda: multi_area([10, 10], input_areas=[2]), ValueError),
+        (lambda: multi_area([10, 10], readout_areas=["area_9"]), ValueError),
+        (lambda: multi_area([10, 10], n_inputs=0), ValueError),
+        (lambda: multi_area_ei([10, 10], inter_area=[True, True, False, False]), ValueError),
+        (lambda: multi_area_ei([10, 10], inter_area=("EE", "EE")), ValueError),
+        (lambda: multi_area_ei([10, 10], inter_area="EE"), ValueError),
+        (lambda: multi_area_ei([10, 10], exc_frac=1.2), ValueError),
+        (lambda: multi_area_ei([10, 10], inh_readout=1), TypeError),
+        (lambda: multi_area(True), TypeError),
+    ],
+)
 def test_bad_arguments(call, error):
     with pytest.raises(error):
         call()
@@ -202,13 +220,27 @@ def test_bad_arguments(call, error):
 # --------------------------------------------------------------------------- to_nn4n
 def test_to_nn4n_masks_in_pre_post_layout():
     sizes, density = [10, 15], [1.0, 0.0, 1.0]
-    G = multi_area_ei(sizes, density=density, inter_area=("EE", "EI"), n_inputs=2,
-                      n_outputs=3, readout_areas=[1], inh_readout=False)
+    G = multi_area_ei(
+        sizes,
+        density=density,
+        inter_area=("EE", "EI"),
+        n_inputs=2,
+        n_outputs=3,
+        readout_areas=[1],
+        inh_readout=False,
+    )
     c = quiet_compile(G)
     d = to_nn4n(c)
-    hidden, inp, out, signs = nn4n_expected(sizes, full(density, 2), 2, 3, readout_areas=[1],
-                                            exc_pct=0.8, keep=(True, True, False, False),
-                                            inh_readout=False)
+    hidden, inp, out, signs = nn4n_expected(
+        sizes,
+        full(density, 2),
+        2,
+        3,
+        readout_areas=[1],
+        exc_pct=0.8,
+        keep=(True, True, False, False),
+        inh_readout=False,
+    )
     assert d["dims"] == [2, 25, 3]
     s_in, s_hid, s_out = d["sparsity_masks"]
     assert (s_in.shape, s_hid.shape, s_out.shape) == ((2, 25), (25, 25), (25, 3))
@@ -233,8 +265,9 @@ def test_to_nn4n_graph_and_unconstrained():
     d = to_nn4n(G, seed=4)
     assert d["ei_masks"] == [None, None, None]
     assert "exc_pct" not in d["specs"]
-    np.testing.assert_array_equal(d["sparsity_masks"][1],
-                                  quiet_compile(G, seed=4).mask_hh.numpy().T)
+    np.testing.assert_array_equal(
+        d["sparsity_masks"][1], quiet_compile(G, seed=4).mask_hh.numpy().T
+    )
     G.nodes["area_1"]["sign"] = "exc"
     with pytest.raises(GraphError, match="nn4n's ei_masks hold only"):
         to_nn4n(G, seed=0)

@@ -44,8 +44,9 @@ def _allowed(G, c, src, dst):
     for i in range(nd):
         for j in range(ns):
             ok = ei is None or any(
-                (len(x) == 1 and st_[j] == x) or (len(x) == 2 and st_[j] == x[0]
-                                                  and dt_[i] == x[1]) for x in ei)
+                (len(x) == 1 and st_[j] == x) or (len(x) == 2 and st_[j] == x[0] and dt_[i] == x[1])
+                for x in ei
+            )
             if src == dst and i == j and e.get("autapses") is False:
                 ok = False
             if e.get("rule") == "one_to_one" and i != j:
@@ -58,8 +59,11 @@ def _allowed(G, c, src, dst):
 def test_valid_graphs_compile_and_respect_declarations(G, seed):
     c = _compile(G, seed)
     lay = c.layout
-    for fam, W, M in (("hh", c.weight_hh, c.mask_hh), ("ih", c.weight_ih, c.mask_ih),
-                      ("ho", c.weight_ho, c.mask_ho)):
+    for fam, W, M in (
+        ("hh", c.weight_hh, c.mask_hh),
+        ("ih", c.weight_ih, c.mask_ih),
+        ("ho", c.weight_ho, c.mask_ho),
+    ):
         declared = torch.zeros_like(M)
         for b in c.family_blocks(fam):
             allowed = _allowed(G, c, b.src, b.dst)
@@ -123,8 +127,15 @@ def test_constraints_hold_after_50_adam_steps(G):
         assert torch.equal(model.projection(src, dst).detach(), w0), (src, dst)
 
 
-MUTATIONS = ("bad-attr-value", "unknown-attr", "edge-into-input", "size", "sign-and-frac",
-             "bad-rule", "both-sparsity-density")
+MUTATIONS = (
+    "bad-attr-value",
+    "unknown-attr",
+    "edge-into-input",
+    "size",
+    "sign-and-frac",
+    "bad-rule",
+    "both-sparsity-density",
+)
 
 
 @st.composite
@@ -134,9 +145,15 @@ def invalid_graphs(draw):
     regions = [n for n, d in G.nodes(data=True) if d.get("kind", "recurrent") == "recurrent"]
     r = draw(st.sampled_from(regions))
     if kind == "bad-attr-value":
-        attr = draw(st.sampled_from([a for a in schema.attributes("node").values()
-                                     if a.constraint.invalid_examples()
-                                     and "recurrent" in a.kinds]))
+        attr = draw(
+            st.sampled_from(
+                [
+                    a
+                    for a in schema.attributes("node").values()
+                    if a.constraint.invalid_examples() and "recurrent" in a.kinds
+                ]
+            )
+        )
         G.nodes[r][attr.name] = draw(st.sampled_from(attr.constraint.invalid_examples()))
     elif kind == "unknown-attr":
         G.nodes[r][draw(st.sampled_from(["sizee", "sgn", "tau_ms", "bias"]))] = 1
@@ -194,8 +211,11 @@ def test_odd_graphs_validate_never_raises_and_compile_raises_only_graph_error(G)
     for s in (*report.spec.nodes.values(), *report.spec.edges):
         for f in dataclasses.fields(s):
             assert _canonical(getattr(s, f.name)), (s, f.name)
-    assert all(_canonical(report.spec.graph[k]) for k in ("dt", "tau", "activation", "name")
-               if k in report.spec.graph)
+    assert all(
+        _canonical(report.spec.graph[k])
+        for k in ("dt", "tau", "activation", "name")
+        if k in report.spec.graph
+    )
     for b in c.blocks.values():
         assert torch.isfinite(b.weight).all()
     assert torch.isfinite(c.bias).all() and torch.isfinite(c.x0).all()

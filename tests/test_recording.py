@@ -16,8 +16,9 @@ from mrnngraph.recording import Recording, activity
 
 def _rec(n=6, T=8, seed=0, **kw):
     rng = np.random.default_rng(seed)
-    return Recording({"a": rng.normal(size=(n, T, 3)), "b": rng.normal(size=(n, T, 2))},
-                     dt=10.0, **kw)
+    return Recording(
+        {"a": rng.normal(size=(n, T, 3)), "b": rng.normal(size=(n, T, 2))}, dt=10.0, **kw
+    )
 
 
 def _graph(a=4, b=3, inputs=2):
@@ -33,8 +34,12 @@ def _graph(a=4, b=3, inputs=2):
 
 def test_arrays_become_float32_numpy_and_sizes_are_reported():
     x = torch.randn(5, 7, 3, dtype=torch.float64)
-    rec = Recording({"b": x, "a": np.ones((5, 7, 2), dtype=np.int64)}, dt=5,
-                    inputs=np.zeros((5, 7, 1)), trials={"c": [1, 2, 3, 4, 5]})
+    rec = Recording(
+        {"b": x, "a": np.ones((5, 7, 2), dtype=np.int64)},
+        dt=5,
+        inputs=np.zeros((5, 7, 1)),
+        trials={"c": [1, 2, 3, 4, 5]},
+    )
     assert rec.regions == ["b", "a"]
     assert all(v.dtype == np.float32 and isinstance(v, np.ndarray) for v in rec.rates.values())
     np.testing.assert_allclose(rec.rates["b"], x.numpy().astype(np.float32))
@@ -45,8 +50,11 @@ def test_arrays_become_float32_numpy_and_sizes_are_reported():
 
 @pytest.mark.parametrize("shape", [(5, 7), (5, 7, 3, 1), (7,)])
 def test_wrong_dimensions_name_expected_and_received_shapes(shape):
-    with pytest.raises(ValueError, match=r"rates\['a'\] must have shape \(trials, T, "
-                       rf"neurons\); got shape \({shape[0]},"):
+    with pytest.raises(
+        ValueError,
+        match=r"rates\['a'\] must have shape \(trials, T, "
+        rf"neurons\); got shape \({shape[0]},",
+    ):
         Recording({"a": np.zeros(shape)}, dt=1.0)
 
 
@@ -86,19 +94,27 @@ def test_non_finite_values_say_where_and_how_many():
     x = np.zeros((3, 5, 4))
     x[1, 2, 3] = np.nan
     x[2, 0, 0] = np.inf
-    with pytest.raises(ValueError, match=r"rates\['v1'\] has 2 non-finite values .* the first "
-                       r"is nan at trial 1, bin 2, neuron 3"):
+    with pytest.raises(
+        ValueError,
+        match=r"rates\['v1'\] has 2 non-finite values .* the first "
+        r"is nan at trial 1, bin 2, neuron 3",
+    ):
         Recording({"m2": np.zeros((3, 5, 1)), "v1": x}, dt=1.0)
     u = np.zeros((3, 5, 2))
     u[0, 4, 1] = -np.inf
-    with pytest.raises(ValueError, match=r"inputs has 1 non-finite value .*trial 0, bin 4, "
-                       r"input 1"):
+    with pytest.raises(
+        ValueError,
+        match=r"inputs has 1 non-finite value .*trial 0, bin 4, "
+        r"input 1",
+    ):
         Recording({"a": np.zeros((3, 5, 1))}, dt=1.0, inputs=u)
 
 
 def test_slicing_by_int_slice_mask_and_indices():
-    rec = _rec(trials={"cond": np.arange(6) % 3, "name": np.array(list("abcdef"))},
-               inputs=np.arange(6 * 8).reshape(6, 8, 1))
+    rec = _rec(
+        trials={"cond": np.arange(6) % 3, "name": np.array(list("abcdef"))},
+        inputs=np.arange(6 * 8).reshape(6, 8, 1),
+    )
     one = rec[2]
     assert one.n_trials == 1 and one.trials["name"].tolist() == ["c"]
     np.testing.assert_array_equal(one.rates["a"][0], rec.rates["a"][2])
@@ -118,8 +134,11 @@ def test_slicing_by_int_slice_mask_and_indices():
 
 def test_split_is_seeded_disjoint_complete_and_stratified():
     labels = np.repeat(np.arange(4), 6)
-    rec = Recording({"a": np.arange(24, dtype=float).reshape(24, 1, 1)}, dt=1.0,
-                    trials={"cond": labels, "id": np.arange(24)})
+    rec = Recording(
+        {"a": np.arange(24, dtype=float).reshape(24, 1, 1)},
+        dt=1.0,
+        trials={"cond": labels, "id": np.arange(24)},
+    )
     tr, te = rec.split(0.25, seed=3, stratify="cond")
     tr2, te2 = rec.split(0.25, seed=3, stratify="cond")
     np.testing.assert_array_equal(te.trials["id"], te2.trials["id"])
@@ -146,9 +165,15 @@ def test_split_always_gives_two_nonempty_disjoint_parts(n, frac, seed):
 
 
 def test_save_load_round_trip_without_pickle(tmp_path):
-    rec = _rec(inputs=np.ones((6, 8, 2)), outputs=np.zeros((6, 8, 1)),
-               trials={"cond": np.arange(6), "label": np.array(list("xyzxyz")),
-                       "ok": np.ones(6, dtype=bool)})
+    rec = _rec(
+        inputs=np.ones((6, 8, 2)),
+        outputs=np.zeros((6, 8, 1)),
+        trials={
+            "cond": np.arange(6),
+            "label": np.array(list("xyzxyz")),
+            "ok": np.ones(6, dtype=bool),
+        },
+    )
     path = tmp_path / "r.npz"
     rec.save(path)
     with np.load(path, allow_pickle=False) as f:  # readable with pickle off
@@ -173,8 +198,11 @@ def test_load_refuses_other_npz_files(tmp_path):
 
 def test_check_against_lists_every_problem():
     model = mg.MultiRegionRNN.from_graph(_graph(a=2, b=3), seed=0)
-    rec = Recording({"a": np.zeros((2, 4, 3)), "c": np.zeros((2, 4, 1)),
-                     "d": np.zeros((2, 4, 1))}, dt=10.0, inputs=np.zeros((2, 4, 5)))
+    rec = Recording(
+        {"a": np.zeros((2, 4, 3)), "c": np.zeros((2, 4, 1)), "d": np.zeros((2, 4, 1))},
+        dt=10.0,
+        inputs=np.zeros((2, 4, 5)),
+    )
     with pytest.raises(GraphError) as err:
         rec.check_against(model)
     text = str(err.value)

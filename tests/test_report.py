@@ -72,8 +72,10 @@ def test_parameter_counts_and_spectral_radius():
     c = compile(_graph(), seed=1)
     model = MultiRegionRNN(c)
     rep = report(model)
-    trainable = sum(int((getattr(c, f"mask_{f}") & getattr(c, f"trainable_{f}")).sum())
-                    for f in ("hh", "ih", "ho"))
+    trainable = sum(
+        int((getattr(c, f"mask_{f}") & getattr(c, f"trainable_{f}")).sum())
+        for f in ("hh", "ih", "ho")
+    )
     assert rep.summary["trainable_parameters"] == trainable + 10  # + learnable bias of e
     assert _row(rep, "p", "f")["parameters"] == 0  # frozen
     assert rep.summary["parameter_entries"] == sum(p.numel() for p in model.parameters())
@@ -83,7 +85,8 @@ def test_parameter_counts_and_spectral_radius():
     rep2 = report(model)
     assert _row(rep2, "e", "e")["parameters"] == 0
     assert rep2.summary["trainable_parameters"] == rep.summary["trainable_parameters"] - sum(
-        r["parameters"] for r in rep.projections if r["kind"] == "recurrent")
+        r["parameters"] for r in rep.projections if r["kind"] == "recurrent"
+    )
     assert report(c, spectral=False).summary["spectral_radius"] is None
 
 
@@ -113,7 +116,8 @@ def test_model_report_sees_trained_weights_and_cuts():
         model.weight_hh = model.weight_hh * 2
     after = report(model)
     assert after.summary["spectral_radius"] == pytest.approx(
-        2 * before.summary["spectral_radius"], rel=1e-5)
+        2 * before.summary["spectral_radius"], rel=1e-5
+    )
     with perturb(model, cut=[("a1", "a2")]):
         cut = report(model)
     assert _row(cut, "a1", "a2")["synapses"] == 0

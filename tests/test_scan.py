@@ -24,8 +24,11 @@ def _inputs(H=5, T=4, B=2, seed=0, grad=True, uniform=False):
     drive = torch.randn(T, B, H, generator=g, dtype=D).requires_grad_(grad)
     x0 = torch.randn(B, H, generator=g, dtype=D).requires_grad_(grad)
     # Per-unit alpha folds into the weights; one alpha for all is a scalar factor.
-    alpha = (torch.full((H,), 0.3, dtype=D) if uniform
-             else torch.rand(H, generator=g, dtype=D) * 0.8 + 0.1)
+    alpha = (
+        torch.full((H,), 0.3, dtype=D)
+        if uniform
+        else torch.rand(H, generator=g, dtype=D) * 0.8 + 0.1
+    )
     return W, drive, x0, alpha
 
 
@@ -38,8 +41,7 @@ def _both(W, drive, x0, alpha, act, clamp=None, method="fused"):
 @pytest.mark.parametrize("uniform", [False, True])
 def test_gradcheck_every_activation(act, uniform):
     W, drive, x0, alpha = _inputs(uniform=uniform)
-    assert torch.autograd.gradcheck(
-        lambda w, d, x: _both(w, d, x, alpha, act), (W, drive, x0))
+    assert torch.autograd.gradcheck(lambda w, d, x: _both(w, d, x, alpha, act), (W, drive, x0))
 
 
 @pytest.mark.parametrize("act", ["relu", "tanh"])
@@ -48,14 +50,14 @@ def test_gradcheck_with_clamp_and_clamp_value(act):
     mask = torch.tensor([True, False, False, True, False, False])
     value = torch.tensor([0.3, 0, 0, -0.2, 0, 0], dtype=D, requires_grad=True)
     assert torch.autograd.gradcheck(
-        lambda w, d, x, v: _both(w, d, x, alpha, act, (mask, v)), (W, drive, x0, value))
+        lambda w, d, x, v: _both(w, d, x, alpha, act, (mask, v)), (W, drive, x0, value)
+    )
 
 
 @pytest.mark.parametrize("act", ["tanh", "softplus"])
 def test_double_backward_by_recomputation(act):
     W, drive, x0, alpha = _inputs(H=4, T=3)
-    assert torch.autograd.gradgradcheck(
-        lambda w, d, x: _both(w, d, x, alpha, act), (W, drive, x0))
+    assert torch.autograd.gradgradcheck(lambda w, d, x: _both(w, d, x, alpha, act), (W, drive, x0))
 
 
 @pytest.mark.parametrize("act", ACTS)
@@ -78,8 +80,14 @@ def test_fused_equals_plain_loop(act, clamped, uniform):
         assert torch.equal(r[..., clamp[0]], clamp[1][clamp[0]].expand_as(r[..., clamp[0]]))
 
 
-@given(H=st.integers(1, 8), T=st.integers(0, 6), B=st.integers(1, 3),
-       act=st.sampled_from(ACTS), seed=st.integers(0, 2**16), uniform=st.booleans())
+@given(
+    H=st.integers(1, 8),
+    T=st.integers(0, 6),
+    B=st.integers(1, 3),
+    act=st.sampled_from(ACTS),
+    seed=st.integers(0, 2**16),
+    uniform=st.booleans(),
+)
 def test_fused_matches_autograd_property(H, T, B, act, seed, uniform):
     W, drive, x0, alpha = _inputs(H, T, B, seed, uniform=uniform)
     outs = {}
@@ -87,8 +95,11 @@ def test_fused_matches_autograd_property(H, T, B, act, seed, uniform):
         s, r = _both(W, drive, x0, alpha, act, method=method)
         assert s.shape == r.shape == (T, B, H)
         loss = s.sum() + (r * torch.arange(H, dtype=D)).sum()
-        outs[method] = (s, r, *torch.autograd.grad(loss, (W, drive, x0), allow_unused=True,
-                                                   materialize_grads=True))
+        outs[method] = (
+            s,
+            r,
+            *torch.autograd.grad(loss, (W, drive, x0), allow_unused=True, materialize_grads=True),
+        )
     for a, b in zip(outs["fused"], outs["autograd"], strict=True):
         torch.testing.assert_close(a, b, rtol=1e-9, atol=1e-11)
 
@@ -109,8 +120,9 @@ def test_weight_gradient_is_one_gemm_and_one_matmul_per_step():
         s.sum().backward()
     calls = {e.key: e.count for e in prof.key_averages()}
     # T products with W walking time, then delta[0]^T h0 and one GEMM over the other steps.
-    matmuls = sum(n for k, n in calls.items()
-                  if k in ("aten::mm", "aten::addmm", "aten::addmm_", "aten::bmm"))
+    matmuls = sum(
+        n for k, n in calls.items() if k in ("aten::mm", "aten::addmm", "aten::addmm_", "aten::bmm")
+    )
     assert matmuls == 12 + 2
 
 
@@ -137,8 +149,7 @@ def test_bad_arguments():
 
 @pytest.mark.parametrize("act", ACTS)
 def test_activation_derivative_matches_autograd(act):
-    x = torch.tensor([-30.0, -2.0, -1e-3, 0.0, 1e-3, 0.7, 19.0, 21.0], dtype=D,
-                     requires_grad=True)
+    x = torch.tensor([-30.0, -2.0, -1e-3, 0.0, 1e-3, 0.7, 19.0, 21.0], dtype=D, requires_grad=True)
     h = ACTIVATION_FUNCTIONS[act](x)
     (g,) = torch.autograd.grad(h.sum(), x)
     torch.testing.assert_close(activation_derivative(act, x.detach(), h.detach()), g)
@@ -153,9 +164,10 @@ def test_activation_derivative_matches_autograd(act):
 @pytest.mark.parametrize("make", [lambda: cbgt_loop(scale=0.5), lambda: two_area_ei(size=20)])
 def test_model_fused_equals_autograd(make):
     G = make()
-    models = {s: MultiRegionRNN.from_graph(G, seed=3, scan=s, noise_std=0.0, dtype=D,
-                                           sparse=False)
-              for s in ("auto", "autograd")}
+    models = {
+        s: MultiRegionRNN.from_graph(G, seed=3, scan=s, noise_std=0.0, dtype=D, sparse=False)
+        for s in ("auto", "autograd")
+    }
     u = torch.randn(2, 15, models["auto"].input_size, dtype=D)
     got = {}
     for s, m in models.items():
@@ -178,8 +190,9 @@ def test_model_perturbation_clamp_and_drive_in_fused_path():
     value = torch.full((H,), 0.25, dtype=D)
     for model in (m, ref):
         model.perturbation = Perturbation(
-            clamp=(mask, value), drive=lambda T, B, like: torch.ones(T, 1, like.shape[-1],
-                                                                    dtype=like.dtype))
+            clamp=(mask, value),
+            drive=lambda T, B, like: torch.ones(T, 1, like.shape[-1], dtype=like.dtype),
+        )
     u = torch.randn(3, 8, m.input_size, dtype=D)
     out, out_ref = m(u), ref(u)
     assert bool((out.rates[..., :5] == 0.25).all())
@@ -198,8 +211,9 @@ def test_model_rejects_unknown_scan():
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
 def test_cuda_graph_replay_equals_eager_loop(monkeypatch):
-    W, drive, x0, alpha = (t.detach().cuda().requires_grad_(t.requires_grad)
-                           for t in _inputs(H=64, T=20, B=8))
+    W, drive, x0, alpha = (
+        t.detach().cuda().requires_grad_(t.requires_grad) for t in _inputs(H=64, T=20, B=8)
+    )
     W.requires_grad_(True)
     drive.requires_grad_(True)
     results = []

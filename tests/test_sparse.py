@@ -50,8 +50,10 @@ def mixed_graph() -> nx.DiGraph:
 
 def _pair(G, seed=0, dtype=D, **kw):
     c = compile(G, seed=seed)
-    return (MultiRegionRNN(c, sparse=False, dtype=dtype, **kw),
-            MultiRegionRNN(c, sparse=True, dtype=dtype, **kw))
+    return (
+        MultiRegionRNN(c, sparse=False, dtype=dtype, **kw),
+        MultiRegionRNN(c, sparse=True, dtype=dtype, **kw),
+    )
 
 
 def _run(model, u):
@@ -70,12 +72,16 @@ def test_sparse_matches_dense_float32(scan):
         torch.testing.assert_close(a, b, rtol=0, atol=1e-5)
     con = sparse._constraint("weight_hh")
     g_dense_as_blocks = con.original_from_dense(dense.parametrizations.weight_hh.original.grad)
-    torch.testing.assert_close(sparse.parametrizations.weight_hh.original.grad,
-                               g_dense_as_blocks, rtol=1e-4, atol=1e-6)
+    torch.testing.assert_close(
+        sparse.parametrizations.weight_hh.original.grad, g_dense_as_blocks, rtol=1e-4, atol=1e-6
+    )
     for name in ("weight_ih", "weight_ho"):
-        torch.testing.assert_close(getattr(sparse.parametrizations, name).original.grad,
-                                   getattr(dense.parametrizations, name).original.grad,
-                                   rtol=1e-4, atol=1e-6)
+        torch.testing.assert_close(
+            getattr(sparse.parametrizations, name).original.grad,
+            getattr(dense.parametrizations, name).original.grad,
+            rtol=1e-4,
+            atol=1e-6,
+        )
 
 
 @pytest.mark.parametrize("uniform", [False, True])
@@ -113,8 +119,11 @@ def test_no_dense_hh_tensor_is_stored():
         assert t.numel() < H * H, name
     # The model never asked the circuit for its dense recurrent mask or trainable map.
     assert not {"weight_hh", "mask_hh", "trainable_hh"} & c.__dict__.keys()
-    n_entries = sum(b.mask.numel() for b in c.family_blocks("hh")
-                    if not b.zero and b.trainable and bool(b.mask.any()))
+    n_entries = sum(
+        b.mask.numel()
+        for b in c.family_blocks("hh")
+        if not b.zero and b.trainable and bool(b.mask.any())
+    )
     assert m.parametrizations.weight_hh.original.numel() == n_entries
 
 
@@ -203,8 +212,7 @@ def test_automatic_choice():
     tiny_blocks = compile(_region_graph(32, SPARSE_MIN_UNITS // 32, ring32), seed=0)
     assert SPARSE_MIN_UNITS // 32 < SPARSE_MIN_BLOCK_ENTRIES**0.5
     assert not choose_sparse(tiny_blocks)
-    all_pairs = compile(_region_graph(4, 64, [(a, b) for a in range(4) for b in range(4)]),
-                        seed=0)
+    all_pairs = compile(_region_graph(4, 64, [(a, b) for a in range(4) for b in range(4)]), seed=0)
     assert block_coverage(all_pairs) == 1.0 > SPARSE_MAX_COVERAGE
     assert not choose_sparse(all_pairs)
     assert not choose_sparse(compile(_region_graph(2, 8, [(0, 1)]), seed=0))  # too few units
@@ -274,20 +282,29 @@ def test_exchange_refuses_a_mask_outside_the_blocks():
     state = dense.state_dict()
     lay = dense.layout
     state["parametrizations.weight_hh.0.mask"][lay.slice("d"), lay.slice("b")] = True
-    with pytest.raises(RuntimeError, match="dense recurrent weights into this block-sparse "
-                       "model.*outside the declared recurrent blocks"):
+    with pytest.raises(
+        RuntimeError,
+        match="dense recurrent weights into this block-sparse "
+        "model.*outside the declared recurrent blocks",
+    ):
         sparse.load_state_dict(state)
     block_state = sparse.state_dict()
     block_state["parametrizations.weight_hh.original"] = torch.zeros(5)
-    with pytest.raises(RuntimeError, match=r"block recurrent weights into this dense model.*"
-                       r"flat vector of this circuit's \d+ trainable block entries"):
+    with pytest.raises(
+        RuntimeError,
+        match=r"block recurrent weights into this dense model.*"
+        r"flat vector of this circuit's \d+ trainable block entries",
+    ):
         dense.load_state_dict(block_state)
 
 
 @pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16, torch.float32, D])
 def test_mask_select_is_an_exact_select_with_an_exact_gradient(dtype):
-    x = torch.tensor([float("nan"), 2.0, float("inf"), -3.0, -0.0, float("-inf")],
-                     dtype=dtype, requires_grad=True)
+    x = torch.tensor(
+        [float("nan"), 2.0, float("inf"), -3.0, -0.0, float("-inf")],
+        dtype=dtype,
+        requires_grad=True,
+    )
     mask = torch.tensor([False, True, False, True, True, True])
     y = mask_select(x, mask)
     expected = torch.where(mask, x.detach(), 0.0)
@@ -307,7 +324,8 @@ def test_mask_select_derivatives_and_torch_func():
     jac = jacrev(lambda a: mask_select(a, mask))(x.detach())
     assert torch.equal(jac.reshape(20, 20), torch.diag(mask.reshape(-1).to(D)))
     batch = torch.randn(3, 5, 4, dtype=D)
-    assert torch.equal(vmap(lambda a: mask_select(a, mask))(batch),
-                       torch.where(mask, batch, 0.0))
-    assert torch.equal(mask_select(torch.ones(2, dtype=torch.complex64), torch.tensor(
-        [True, False])), torch.tensor([1, 0], dtype=torch.complex64))  # torch.where fallback
+    assert torch.equal(vmap(lambda a: mask_select(a, mask))(batch), torch.where(mask, batch, 0.0))
+    assert torch.equal(
+        mask_select(torch.ones(2, dtype=torch.complex64), torch.tensor([True, False])),
+        torch.tensor([1, 0], dtype=torch.complex64),
+    )  # torch.where fallback

@@ -49,8 +49,13 @@ def _block(data, rows, cols, dst, src):
 def test_old_import_path_warns_and_gives_the_same_function():
     from mrnngraph.cli import training
 
-    for name in ("circuit_figure", "connectivity_figure", "training_figure", "trials_figure",
-                 "psychometric_figure"):
+    for name in (
+        "circuit_figure",
+        "connectivity_figure",
+        "training_figure",
+        "trials_figure",
+        "psychometric_figure",
+    ):
         with pytest.warns(DeprecationWarning, match=f"analysis.training_plots.{name}"):
             f = getattr(training, name)
         assert f is getattr(tp, name) is getattr(analysis, name)
@@ -120,8 +125,9 @@ def test_symlog_scale_and_labelled_change_panel(weak):
     assert isinstance(img.norm, mcolors.SymLogNorm)
     assert 0 < img.norm.linthresh < img.norm.vmax
     change = _panel(fig, "recurrent change (after - before)")
-    np.testing.assert_allclose(np.asarray(change.images[0].get_array()),
-                               circuit.weight_hh.numpy(), rtol=1e-6, atol=1e-7)
+    np.testing.assert_allclose(
+        np.asarray(change.images[0].get_array()), circuit.weight_hh.numpy(), rtol=1e-6, atol=1e-7
+    )
     assert isinstance(change.images[0].norm, mcolors.SymLogNorm)
     note = " ".join(t.get_text() for t in change.texts)
     assert "||after - before|| / ||before|| = 100 %" in note
@@ -131,8 +137,7 @@ def test_symlog_scale_and_labelled_change_panel(weak):
 
 
 def test_inputs_and_outputs_are_named_and_widened():
-    model = mg.MultiRegionRNN.from_graph(two_area_ei(size=100, n_inputs=3, n_outputs=3),
-                                         seed=0)
+    model = mg.MultiRegionRNN.from_graph(two_area_ei(size=100, n_inputs=3, n_outputs=3), seed=0)
     fig = tp.connectivity_figure(model.circuit, model)
     ax = _panel(fig, "before training")
     names = [t.get_text() for t in ax.get_xticklabels()]
@@ -152,24 +157,26 @@ def test_unknown_scale_is_an_error(weak):
 def test_accuracy_ceiling_of_a_planted_mix():
     # Without noise the ideal observer is right on every trial with a stimulus and guesses
     # at 0 %: a third of the trials at 50 % -> 5/6.
-    ceiling, why = tp.accuracy_ceiling(PerceptualDecisionMaking(coherences=(0, 10, 20),
-                                                                sigma=0.0))
+    ceiling, why = tp.accuracy_ceiling(PerceptualDecisionMaking(coherences=(0, 10, 20), sigma=0.0))
     assert ceiling == pytest.approx(5 / 6)
     assert why == "0 % coherence is 1 trial in 3: a coin flip"
-    ceiling, why = tp.accuracy_ceiling(PerceptualDecisionMaking(coherences=(10, 20),
-                                                                sigma=0.0))
+    ceiling, why = tp.accuracy_ceiling(PerceptualDecisionMaking(coherences=(10, 20), sigma=0.0))
     assert ceiling == pytest.approx(1.0) and "0 %" not in why
     assert tp.accuracy_ceiling(FlipFlop()) is None
     assert tp.accuracy_ceiling(ContextDependentIntegration()) is None
 
 
 def test_training_figure_shows_held_out_beside_per_batch_and_the_ceiling():
-    h = History(step=[1, 2, 3, 4], loss=[1.0, 0.5, 0.4, 0.3], accuracy=[0.2, 0.6, 0.7, 0.8],
-                task_loss=[1.0, 0.5, 0.4, 0.3],
-                evals=[{"step": 2, "loss": 0.6, "accuracy": 0.5,
-                        "accuracy_coherence_ge_12.8": 0.55},
-                       {"step": 4, "loss": 0.35, "accuracy": 0.75,
-                        "accuracy_coherence_ge_12.8": 0.9}])
+    h = History(
+        step=[1, 2, 3, 4],
+        loss=[1.0, 0.5, 0.4, 0.3],
+        accuracy=[0.2, 0.6, 0.7, 0.8],
+        task_loss=[1.0, 0.5, 0.4, 0.3],
+        evals=[
+            {"step": 2, "loss": 0.6, "accuracy": 0.5, "accuracy_coherence_ge_12.8": 0.55},
+            {"step": 4, "loss": 0.35, "accuracy": 0.75, "accuracy_coherence_ge_12.8": 0.9},
+        ],
+    )
     task = PerceptualDecisionMaking()
     loss_ax, acc_ax = tp.training_figure(h, task=task).axes[:2]
     assert loss_ax.get_yscale() == "log"
@@ -225,8 +232,11 @@ def test_trials_pdm_alternate_choices_and_mark_fixation():
     assert {t.rsplit("choice ", 1)[1] for t in titles} == {"1", "2"}
     in_ax = next(a for a in fig.axes if a.get_ylabel() == "inputs")
     fix = [ln for ln in in_ax.lines if ln.get_label() == "fixation"]
-    assert len(fix) == 1 and fix[0].get_linestyle() == "-." and \
-        mcolors.to_hex(fix[0].get_color()) == "#000000"
+    assert (
+        len(fix) == 1
+        and fix[0].get_linestyle() == "-."
+        and mcolors.to_hex(fix[0].get_color()) == "#000000"
+    )
     others = [ln for ln in in_ax.lines if ln.get_label() != "fixation"]
     assert others and all(mcolors.to_hex(ln.get_color()) != "#000000" for ln in others)
     out_ax = next(a for a in fig.axes if a.get_ylabel().startswith("outputs"))
@@ -252,8 +262,20 @@ def test_train_command_writes_a_held_out_curve(tmp_path, monkeypatch, capsys):
     monkeypatch.setattr(cli, "COMMAND_MODULES", ("training",))
     n = torch.get_num_threads()
     try:
-        code = cli.main(["train", "--steps", "4", "--batch-size", "8", "--eval-trials", "30",
-                         "--quiet", "--out", str(tmp_path)])
+        code = cli.main(
+            [
+                "train",
+                "--steps",
+                "4",
+                "--batch-size",
+                "8",
+                "--eval-trials",
+                "30",
+                "--quiet",
+                "--out",
+                str(tmp_path),
+            ]
+        )
     finally:
         torch.set_num_threads(n)
     capsys.readouterr()

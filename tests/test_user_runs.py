@@ -33,16 +33,28 @@ def run_child(code: str, cwd: Path, *, timeout: float) -> subprocess.CompletedPr
     env["MPLBACKEND"] = "Agg"
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
     try:
-        proc = subprocess.run([sys.executable, "-c", textwrap.dedent(code)], cwd=cwd,
-                              env=env, capture_output=True, text=True, timeout=timeout)
+        proc = subprocess.run(
+            [sys.executable, "-c", textwrap.dedent(code)],
+            cwd=cwd,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+        )
     except subprocess.TimeoutExpired as err:
+
         def text(b: bytes | str | None) -> str:
             return b.decode(errors="replace") if isinstance(b, bytes) else (b or "")
-        pytest.fail(f"the child did not finish within {timeout:.0f} s (a hang?).\n"
-                    f"stdout:\n{text(err.stdout)[-3000:]}\nstderr:\n{text(err.stderr)[-3000:]}")
+
+        pytest.fail(
+            f"the child did not finish within {timeout:.0f} s (a hang?).\n"
+            f"stdout:\n{text(err.stdout)[-3000:]}\nstderr:\n{text(err.stderr)[-3000:]}"
+        )
     if proc.returncode != 0:
-        pytest.fail(f"the child exited with {proc.returncode}.\n"
-                    f"stdout:\n{proc.stdout[-3000:]}\nstderr:\n{proc.stderr[-5000:]}")
+        pytest.fail(
+            f"the child exited with {proc.returncode}.\n"
+            f"stdout:\n{proc.stdout[-3000:]}\nstderr:\n{proc.stderr[-5000:]}"
+        )
     # MKL reports a corrupted call (on stdout) and may carry on with garbage.
     for stream in (proc.stdout, proc.stderr):
         if "MKL ERROR" in stream:
@@ -53,7 +65,8 @@ def run_child(code: str, cwd: Path, *, timeout: float) -> subprocess.CompletedPr
 def test_batched_float64_solve_after_compile(tmp_path):
     # Issue 12: after compiling a circuit with several edges, a batched float64 solve
     # (what the Levenberg-Marquardt fixed-point finder runs) hung or failed inside MKL.
-    proc = run_child("""
+    proc = run_child(
+        """
         import networkx as nx
         import torch
         import mrnngraph as mg
@@ -91,14 +104,18 @@ def test_batched_float64_solve_after_compile(tmp_path):
                                 max_iter=20)
         assert fps.points.shape[1] == 160 and bool((fps.q >= 0).all()), fps
         print("solved", threads, residual)
-    """, tmp_path, timeout=LIMIT_S)
+    """,
+        tmp_path,
+        timeout=LIMIT_S,
+    )
     words = proc.stdout.split()
     assert words[0] == "solved" and int(words[1]) >= 1 and float(words[2]) < 1e-8
 
 
 def test_user_flow_compile_train_analyse_draw_save(tmp_path):
     # compile -> model -> training steps -> every analysis -> drawing -> save/load.
-    proc = run_child("""
+    proc = run_child(
+        """
         import math
         from pathlib import Path
 
@@ -198,15 +215,23 @@ def test_user_flow_compile_train_analyse_draw_save(tmp_path):
 
         assert torch.get_num_threads() == threads
         print("user flow ok", threads)
-    """, tmp_path, timeout=LIMIT_S)
+    """,
+        tmp_path,
+        timeout=LIMIT_S,
+    )
     assert proc.stdout.split()[:3] == ["user", "flow", "ok"], proc.stdout[-3000:]
-    assert {p.name for p in tmp_path.iterdir()} >= {"area.png", "matrix.png", "model.pt",
-                                                    "circuit.json"}
+    assert {p.name for p in tmp_path.iterdir()} >= {
+        "area.png",
+        "matrix.png",
+        "model.pt",
+        "circuit.json",
+    }
 
 
 def test_fixed_points_after_the_user_sets_threads(tmp_path):
     # Users set threads (the CLI's --threads, cluster scripts); the finder must still run.
-    run_child("""
+    run_child(
+        """
         import torch
         torch.set_num_threads(2)
         import mrnngraph as mg
@@ -219,4 +244,7 @@ def test_fixed_points_after_the_user_sets_threads(tmp_path):
                                 max_iter=10)
         assert fps.points.shape[1] == 240 and bool((fps.q >= 0).all()), fps
         print("ok")
-    """, tmp_path, timeout=LIMIT_S)
+    """,
+        tmp_path,
+        timeout=LIMIT_S,
+    )

@@ -152,8 +152,10 @@ def test_bad_sign(sign):
     assert "'sign'" in p.message
 
 
-@pytest.mark.parametrize("alias,expected", [("pos", 1), ("E", 1), (1, 1), (1.0, 1),
-                                            ("neg", -1), ("I", -1), (-1, -1), ("inh", -1)])
+@pytest.mark.parametrize(
+    "alias,expected",
+    [("pos", 1), ("E", 1), (1, 1), (1.0, 1), ("neg", -1), ("I", -1), (-1, -1), ("inh", -1)],
+)
 def test_sign_aliases(alias, expected):
     G = base()
     G.nodes["f"]["sign"] = alias
@@ -161,15 +163,18 @@ def test_sign_aliases(alias, expected):
     assert set(c.sign_h[c.layout.slice("f")].tolist()) == {expected}
 
 
-@pytest.mark.parametrize("edge,ei,code,fragment", [
-    (("e", "i"), ["XY"], "bad-value", "unknown entries"),
-    (("e", "i"), "EE", "bad-value", "list"),
-    (("e", "i"), ["EE", "EE"], "bad-value", "twice"),
-    (("e", "i"), ["E", "EI"], "bad-value", "already includes"),
-    (("e", "m"), ["IE"], "ei-impossible", "source 'e' has no inhibitory units"),
-    (("e", "i"), ["EE"], "ei-impossible", "target 'i' has no excitatory units"),
-    (("e", "m"), ["I"], "ei-impossible", "source 'e' has no inhibitory units"),
-])
+@pytest.mark.parametrize(
+    "edge,ei,code,fragment",
+    [
+        (("e", "i"), ["XY"], "bad-value", "unknown entries"),
+        (("e", "i"), "EE", "bad-value", "list"),
+        (("e", "i"), ["EE", "EE"], "bad-value", "twice"),
+        (("e", "i"), ["E", "EI"], "bad-value", "already includes"),
+        (("e", "m"), ["IE"], "ei-impossible", "source 'e' has no inhibitory units"),
+        (("e", "i"), ["EE"], "ei-impossible", "target 'i' has no excitatory units"),
+        (("e", "m"), ["I"], "ei-impossible", "source 'e' has no inhibitory units"),
+    ],
+)
 def test_bad_ei(edge, ei, code, fragment):
     G = base()
     G.edges[edge]["ei"] = ei
@@ -294,8 +299,13 @@ def test_every_problem_at_once():
     with pytest.raises(GraphError) as info:
         mg.compile(G)
     where = {p.where for p in info.value.problems}
-    assert where == {"node 'e'", "node 'f'", "edge ('i', 'e')", "edge ('m', 'f')",
-                     "edge ('y', 'e')"}
+    assert where == {
+        "node 'e'",
+        "node 'f'",
+        "edge ('i', 'e')",
+        "edge ('m', 'f')",
+        "edge ('y', 'e')",
+    }
     text = str(info.value)
     assert text.startswith("5 problems in the circuit:")
     assert all(w in text for w in where)
@@ -321,7 +331,10 @@ def test_warnings_for_unreachable_and_isolated():
     with pytest.warns(mg.CircuitWarning) as caught:
         mg.compile(G, seed=0)
     assert sorted(str(w.message).split(":")[0] for w in caught) == [
-        "node 'dead_end'", "node 'lonely'", "node 'orphan'"]
+        "node 'dead_end'",
+        "node 'lonely'",
+        "node 'orphan'",
+    ]
 
 
 def test_no_inputs_or_outputs_warns_once():
@@ -350,8 +363,7 @@ def test_every_schema_constraint_rejects_its_invalid_examples():
         for attr in schema.attributes(scope).values():
             for bad in attr.constraint.invalid_examples():
                 G = base()
-                target = {"node": G.nodes["e"], "edge": G.edges["e", "i"],
-                          "graph": G.graph}[scope]
+                target = {"node": G.nodes["e"], "edge": G.edges["e", "i"], "graph": G.graph}[scope]
                 if scope == "node" and "recurrent" not in attr.kinds:
                     continue
                 if attr.excludes and scope == "node":
@@ -375,8 +387,18 @@ def one_node(**attrs) -> nx.DiGraph:
     return G
 
 
-@pytest.mark.parametrize("value", [np.float32(0.1), np.float64(0.1), np.int64(2), Fraction(1, 3),
-                                   Decimal("0.25"), np.array(0.5), torch.tensor(0.5)])
+@pytest.mark.parametrize(
+    "value",
+    [
+        np.float32(0.1),
+        np.float64(0.1),
+        np.int64(2),
+        Fraction(1, 3),
+        Decimal("0.25"),
+        np.array(0.5),
+        torch.tensor(0.5),
+    ],
+)
 def test_odd_real_types_are_numbers(value):
     spec = mg.validate(one_node(base_firing=value, init=value, tau=value, exc_frac=value / 4))
     node = spec.spec.nodes["a"]
@@ -385,30 +407,51 @@ def test_odd_real_types_are_numbers(value):
     assert node.base_firing == float(value) and node.exc_frac == float(value / 4)
 
 
-@pytest.mark.parametrize("size", [np.int64(4), np.float64(4.0), Fraction(8, 2), Decimal("4"),
-                                  np.array(4), torch.tensor(4)])
+@pytest.mark.parametrize(
+    "size",
+    [np.int64(4), np.float64(4.0), Fraction(8, 2), Decimal("4"), np.array(4), torch.tensor(4)],
+)
 def test_odd_integer_types_are_sizes(size):
     spec = mg.check(one_node(size=size))
     assert spec.nodes["a"].size == 4 and type(spec.nodes["a"].size) is int
 
 
-@pytest.mark.parametrize("value,fragment", [
-    (10**400, "float32"), (-(10**400), "float32"), (1e39, "float32"), (math.inf, "float32"),
-    (Decimal("sNaN"), "a float"), (Decimal("1e400"), "float32"), (Fraction(10**400, 3), "float32"),
-    (1 + 0j, "a float"), (np.complex128(1), "a float"), (True, "a float"), (np.True_, "a float"),
-    (np.array([0.1]), "has 1 values"), (np.zeros((2, 2)), "a float"), ({"a": 1.0}, "a float"),
-])
+@pytest.mark.parametrize(
+    "value,fragment",
+    [
+        (10**400, "float32"),
+        (-(10**400), "float32"),
+        (1e39, "float32"),
+        (math.inf, "float32"),
+        (Decimal("sNaN"), "a float"),
+        (Decimal("1e400"), "float32"),
+        (Fraction(10**400, 3), "float32"),
+        (1 + 0j, "a float"),
+        (np.complex128(1), "a float"),
+        (True, "a float"),
+        (np.True_, "a float"),
+        (np.array([0.1]), "has 1 values"),
+        (np.zeros((2, 2)), "a float"),
+        ({"a": 1.0}, "a float"),
+    ],
+)
 def test_odd_base_firing_is_a_problem_of_its_node(value, fragment):
     errs = mg.validate(one_node(base_firing=value)).errors
     assert len(errs) == 1 and errs[0].node == "a" and errs[0].attribute == "base_firing"
     assert fragment in errs[0].message and errs[0].where == "node 'a'"
 
 
-@pytest.mark.parametrize("attrs,attribute", [
-    ({"tau": 1e300}, "tau"), ({"tau": 1e-50}, "tau"), ({"tau": np.float64(-1)}, "tau"),
-    ({"size": Fraction(9, 2)}, "size"), ({"size": np.float32(2.5)}, "size"),
-    ({"exc_frac": Decimal("NaN")}, "exc_frac"),
-])
+@pytest.mark.parametrize(
+    "attrs,attribute",
+    [
+        ({"tau": 1e300}, "tau"),
+        ({"tau": 1e-50}, "tau"),
+        ({"tau": np.float64(-1)}, "tau"),
+        ({"size": Fraction(9, 2)}, "size"),
+        ({"size": np.float32(2.5)}, "size"),
+        ({"exc_frac": Decimal("NaN")}, "exc_frac"),
+    ],
+)
 def test_values_float32_cannot_hold_are_problems(attrs, attribute):
     errs = mg.validate(one_node(**attrs)).errors
     assert [(p.node, p.attribute, p.code) for p in errs] == [("a", attribute, "bad-value")]
@@ -424,8 +467,10 @@ def test_gain_keeps_initial_weights_finite_in_float32():
     assert p.edge == ("a", "a") and p.attribute == "gain"
 
 
-@pytest.mark.parametrize("plain,odd", [(True, np.True_), (False, np.False_),
-                                       (True, torch.tensor(True)), (1, np.int64(1))])
+@pytest.mark.parametrize(
+    "plain,odd",
+    [(True, np.True_), (False, np.False_), (True, torch.tensor(True)), (1, np.int64(1))],
+)
 def test_sign_of_numpy_values_is_the_sign_of_python_values(plain, odd):
     a, b = mg.validate(one_node(sign=plain)), mg.validate(one_node(sign=odd))
     assert [p.code for p in a.errors] == [p.code for p in b.errors]
@@ -449,10 +494,22 @@ def test_one_to_one_without_autapses_is_the_same_error_for_every_false(autapses)
 
 def test_spec_holds_canonical_python_values():
     G = nx.DiGraph(dt=np.float32(10), activation=np.str_("tanh"), name=np.str_("c"))
-    G.add_node(np.str_("a"), size=np.int64(3), sign=np.str_("pos"), parent=np.str_("g"),
-               learnable_bias=np.True_, base_firing=np.array([1, 2, 3]))
-    G.add_edge("a", "a", ei=np.array(["E"]), trainable=np.False_, density=Fraction(1, 2),
-               rule=np.str_("fixed_total"))
+    G.add_node(
+        np.str_("a"),
+        size=np.int64(3),
+        sign=np.str_("pos"),
+        parent=np.str_("g"),
+        learnable_bias=np.True_,
+        base_firing=np.array([1, 2, 3]),
+    )
+    G.add_edge(
+        "a",
+        "a",
+        ei=np.array(["E"]),
+        trainable=np.False_,
+        density=Fraction(1, 2),
+        rule=np.str_("fixed_total"),
+    )
     spec = mg.check(G)
     node, edge = spec.nodes["a"], spec.edges[0]
     assert type(node.name) is str and node.sign == "exc" and type(node.parent) is str
@@ -478,8 +535,9 @@ def test_exact_twins_of_every_example_check_like_the_example():
                 reports = []
                 for v in [value, *exact_twins(value)]:
                     G = base()
-                    target = {"node": G.nodes["e"], "edge": G.edges["e", "i"],
-                              "graph": G.graph}[scope]
+                    target = {"node": G.nodes["e"], "edge": G.edges["e", "i"], "graph": G.graph}[
+                        scope
+                    ]
                     if attr.excludes and scope == "node":
                         G.nodes["e"].pop("sign", None)
                     target[attr.name] = v
@@ -524,9 +582,20 @@ def test_memory_estimate_counts_what_compile_stores(example_graph):
         assert est.blocks[key] == b.weight.nbytes + b.mask.nbytes, key
     vectors = (c.sign_h, c.bias, c.x0, c.tau, c.learnable_bias, c.sign_i)
     assert sum(est.per_unit.values()) == sum(t.nbytes for t in vectors)
-    assert est.dense == sum(t.nbytes for t in (c.weight_hh, c.mask_hh, c.trainable_hh,
-                                                c.weight_ih, c.mask_ih, c.trainable_ih,
-                                                c.weight_ho, c.mask_ho, c.trainable_ho))
+    assert est.dense == sum(
+        t.nbytes
+        for t in (
+            c.weight_hh,
+            c.mask_hh,
+            c.trainable_hh,
+            c.weight_ih,
+            c.mask_ih,
+            c.trainable_ih,
+            c.weight_ho,
+            c.mask_ho,
+            c.trainable_ho,
+        )
+    )
     assert estimate_memory(spec, itemsize=8).total > est.total > 0
 
 
@@ -569,7 +638,9 @@ def test_tensors_torch_cannot_index_are_always_problems(limit):
     G.add_edge("a", "b")
     errs = mg.validate(G, memory_limit=limit).errors
     assert {(p.code, p.node, p.edge) for p in errs} == {
-        ("too-many-elements", "huge", None), ("too-many-elements", None, ("a", "b"))}
+        ("too-many-elements", "huge", None),
+        ("too-many-elements", None, ("a", "b")),
+    }
     with pytest.raises(GraphError, match="2\\*\\*63"):
         mg.compile(G, seed=0)
 
@@ -638,14 +709,21 @@ def test_impossible_sizes_are_found_without_allocating_in_a_child_process():
     """In a process that cannot map 512 MiB more, validating and compiling 10**9- and
     2**70-unit regions returns problems (an allocation would fail with MemoryError)."""
     env = {k: v for k, v in os.environ.items() if k != "MRNNGRAPH_MEMORY_LIMIT"}
-    done = subprocess.run([sys.executable, "-c", _CHILD], capture_output=True, text=True,
-                          timeout=120, env=env, cwd=Path(__file__).resolve().parents[1])
+    done = subprocess.run(
+        [sys.executable, "-c", _CHILD],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=env,
+        cwd=Path(__file__).resolve().parents[1],
+    )
     assert done.returncode == 0, done.stderr
     out = json.loads(done.stdout.strip().splitlines()[-1])
     assert out[str(10**9)] == [[["too-much-memory", "edge ('a', 'a')"]], ["too-much-memory"]]
-    assert out[str(2**70)] == [[["too-many-elements", "edge ('a', 'a')"],
-                                ["too-many-elements", "node 'a'"]],
-                               ["too-many-elements", "too-many-elements"]]
+    assert out[str(2**70)] == [
+        [["too-many-elements", "edge ('a', 'a')"], ["too-many-elements", "node 'a'"]],
+        ["too-many-elements", "too-many-elements"],
+    ]
 
 
 # --------------------------------------------------------------------------- locations
@@ -768,8 +846,12 @@ def test_problem_where_is_formatted_from_the_fields():
     assert location(subject="order") == "order"
     # The old positional form still works, and dataclasses.replace keeps the place.
     old = Problem("graph", "no regions", "no-regions", "warning")
-    assert (old.where, old.code, old.level, old.subject) == ("graph", "no-regions",
-                                                             "warning", "graph")
+    assert (old.where, old.code, old.level, old.subject) == (
+        "graph",
+        "no-regions",
+        "warning",
+        "graph",
+    )
     import dataclasses
 
     moved = dataclasses.replace(p, file="c.yaml", line=2)
@@ -825,7 +907,9 @@ def test_readings_are_kept_for_an_invalid_graph():
 def test_read_never_raises_and_locates_its_problems():
     r = schema.read("edge", {"sparsty": 0.5, "gain": -1}, edge=("a", "b"))
     assert [(p.code, p.edge, p.attribute) for p in r.problems] == [
-        ("unknown-attribute", ("a", "b"), "sparsty"), ("bad-value", ("a", "b"), "gain")]
+        ("unknown-attribute", ("a", "b"), "sparsty"),
+        ("bad-value", ("a", "b"), "gain"),
+    ]
     assert "gain" not in r.values and r.lenient("gain") == 1.0 and r.values["sparsity"] == 0.0
     assert schema.read("graph", {"dt": 0}).problems[0].where == "graph"
 

@@ -13,12 +13,20 @@ from torch.nn.utils import parametrize
 
 from .._scan import ACTIVATION_FUNCTIONS
 
-__all__ = ["effective", "activation", "update", "time_first", "region_names",
-           "as_state_batch", "as_input_batch"]
+__all__ = [
+    "effective",
+    "activation",
+    "update",
+    "time_first",
+    "region_names",
+    "as_state_batch",
+    "as_input_batch",
+]
 
 
-def effective(model, *, dtype: torch.dtype | None = None, detach: bool = True
-              ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+def effective(
+    model, *, dtype: torch.dtype | None = None, detach: bool = True
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
     """``(W_hh [H,H], W_ih [H,I], bias [H], alpha [H])`` as tensors of ``dtype``.
 
     ``detach=True`` reads them without recording a graph, so no gradient ever
@@ -48,23 +56,31 @@ def activation(model) -> Callable[[torch.Tensor], torch.Tensor]:
     return clamped
 
 
-def update(x: torch.Tensor, u: torch.Tensor, w_hh: torch.Tensor, w_ih: torch.Tensor,
-           bias: torch.Tensor, alpha: torch.Tensor,
-           f: Callable[[torch.Tensor], torch.Tensor]) -> torch.Tensor:
+def update(
+    x: torch.Tensor,
+    u: torch.Tensor,
+    w_hh: torch.Tensor,
+    w_ih: torch.Tensor,
+    bias: torch.Tensor,
+    alpha: torch.Tensor,
+    f: Callable[[torch.Tensor], torch.Tensor],
+) -> torch.Tensor:
     """``F(x) = x + alpha * (-x + W_hh f(x) + W_ih u + b)`` for a batch ``x (N, H)``."""
     drive = f(x) @ w_hh.T + u @ w_ih.T + bias
     return x + alpha * (drive - x)
 
 
-def time_first(model, t: torch.Tensor, width: int, name: str
-               ) -> tuple[torch.Tensor, Callable[[torch.Tensor], torch.Tensor]]:
+def time_first(
+    model, t: torch.Tensor, width: int, name: str
+) -> tuple[torch.Tensor, Callable[[torch.Tensor], torch.Tensor]]:
     """``t`` in the model's layout -> ``(T, B, width)``, and the function that maps back."""
     if not isinstance(t, torch.Tensor):
         raise TypeError(f"{name} must be a torch.Tensor; got {type(t).__name__}")
     if t.dim() not in (2, 3) or t.shape[-1] != width:
         lay = "(B, T, {w})" if model.batch_first else "(T, B, {w})"
-        raise ValueError(f"{name} must have shape {lay.format(w=width)} or (T, {width}); "
-                         f"got {tuple(t.shape)}")
+        raise ValueError(
+            f"{name} must have shape {lay.format(w=width)} or (T, {width}); got {tuple(t.shape)}"
+        )
     if t.dim() == 2:
         return t.unsqueeze(1), (lambda y: y.squeeze(1))
     if model.batch_first:
@@ -82,8 +98,10 @@ def region_names(model, names: Sequence[str] | str | None) -> list[str]:
     out: list[str] = []
     for n in lay.expand(*names):
         if lay.space(n) != "h":
-            raise ValueError(f"{n!r} is not a recurrent region; recurrent regions: "
-                             f"{', '.join(repr(r) for r in lay.regions)}")
+            raise ValueError(
+                f"{n!r} is not a recurrent region; recurrent regions: "
+                f"{', '.join(repr(r) for r in lay.regions)}"
+            )
         if n not in out:
             out.append(n)
     return out
@@ -101,8 +119,9 @@ def as_state_batch(model, x: torch.Tensor, name: str = "state") -> torch.Tensor:
     raise ValueError(f"{name} must have shape ({H},) or (N, {H}); got {tuple(x.shape)}")
 
 
-def as_input_batch(model, u: torch.Tensor | float | None, n: int,
-                   like: torch.Tensor, name: str = "inputs") -> torch.Tensor:
+def as_input_batch(
+    model, u: torch.Tensor | float | None, n: int, like: torch.Tensor, name: str = "inputs"
+) -> torch.Tensor:
     """``None`` (zeros), a number, ``(I,)`` or ``(N, I)`` -> ``(N, I)`` like ``like``."""
     I = model.input_size
     if u is None:
@@ -110,8 +129,7 @@ def as_input_batch(model, u: torch.Tensor | float | None, n: int,
     if isinstance(u, (int, float)) and not isinstance(u, bool):
         return like.new_full((n, I), float(u))
     if not isinstance(u, torch.Tensor):
-        raise TypeError(f"{name} must be a torch.Tensor, a number or None; "
-                        f"got {type(u).__name__}")
+        raise TypeError(f"{name} must be a torch.Tensor, a number or None; got {type(u).__name__}")
     u = u.to(like)
     if u.dim() == 1 and u.shape[0] == I:
         return u.expand(n, I)

@@ -12,10 +12,16 @@ from ._common import activation, region_names, time_first
 __all__ = ["currents", "total_current"]
 
 
-def currents(model, rates: torch.Tensor, inputs: torch.Tensor, *,
-             x0: torch.Tensor | None = None, regions: Sequence[str] | str | None = None,
-             bias_key: str = "bias", stimulus_key: str = "stimulus"
-             ) -> dict[tuple[str, str], torch.Tensor]:
+def currents(
+    model,
+    rates: torch.Tensor,
+    inputs: torch.Tensor,
+    *,
+    x0: torch.Tensor | None = None,
+    regions: Sequence[str] | str | None = None,
+    bias_key: str = "bias",
+    stimulus_key: str = "stimulus",
+) -> dict[tuple[str, str], torch.Tensor]:
     r"""Split the drive of every region into what each source sends it, over time.
 
     The model updates :math:`x_{t+1} = x_t + \alpha(-x_t + c_t)` with the total
@@ -76,14 +82,18 @@ def currents(model, rates: torch.Tensor, inputs: torch.Tensor, *,
     lay = model.layout
     for key in (bias_key, stimulus_key):
         if key in lay.names or key in lay.parents:
-            raise ValueError(f"the circuit has a node or group named {key!r}; pass "
-                             "bias_key= / stimulus_key= names that are not node names")
+            raise ValueError(
+                f"the circuit has a node or group named {key!r}; pass "
+                "bias_key= / stimulus_key= names that are not node names"
+            )
     r, back = time_first(model, rates, model.hidden_size, "rates")
     u, _ = time_first(model, inputs, model.input_size, "inputs")
     T, B = r.shape[0], r.shape[1]
     if u.shape[:2] != (T, B) or rates.dim() != inputs.dim():
-        raise ValueError(f"rates and inputs must have the same batch and time sizes; got "
-                         f"{tuple(rates.shape)} and {tuple(inputs.shape)}")
+        raise ValueError(
+            f"rates and inputs must have the same batch and time sizes; got "
+            f"{tuple(rates.shape)} and {tuple(inputs.shape)}"
+        )
     u = u.to(r)
     H = model.hidden_size
     if x0 is None:

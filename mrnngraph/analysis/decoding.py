@@ -97,13 +97,16 @@ def _as_numpy(x: Any, name: str) -> np.ndarray:
     return np.asarray(x)
 
 
-def _region_rates(recording: Recording, regions: Sequence[str] | str | None
-                  ) -> dict[str, np.ndarray]:
+def _region_rates(
+    recording: Recording, regions: Sequence[str] | str | None
+) -> dict[str, np.ndarray]:
     """``{region: (trials, T, neurons)}`` for the regions asked (all by default)."""
     rates = getattr(recording, "rates", None)
     if not isinstance(rates, Mapping):
-        raise TypeError("recording must be a Recording (rates by region, see "
-                        f"mrnngraph.recording.Recording); got {type(recording).__name__}")
+        raise TypeError(
+            "recording must be a Recording (rates by region, see "
+            f"mrnngraph.recording.Recording); got {type(recording).__name__}"
+        )
     if regions is None:
         regions = list(getattr(recording, "regions", None) or rates)
     elif isinstance(regions, str):
@@ -114,15 +117,16 @@ def _region_rates(recording: Recording, regions: Sequence[str] | str | None
             raise KeyError(f"recording has no region {r!r}; regions: {list(rates)}")
         a = _as_numpy(rates[r], f"rates[{r!r}]")
         if a.ndim != 3:
-            raise ValueError(f"rates[{r!r}] must have shape (trials, T, neurons); "
-                             f"got {a.shape}")
+            raise ValueError(f"rates[{r!r}] must have shape (trials, T, neurons); got {a.shape}")
         out[r] = a
     if not out:
         raise ValueError("no regions to analyse")
     shapes = {a.shape[:2] for a in out.values()}
     if len(shapes) != 1:
-        raise ValueError("regions disagree on (trials, T): "
-                         + ", ".join(f"{r} {a.shape[:2]}" for r, a in out.items()))
+        raise ValueError(
+            "regions disagree on (trials, T): "
+            + ", ".join(f"{r} {a.shape[:2]}" for r, a in out.items())
+        )
     return out
 
 
@@ -137,33 +141,37 @@ def _times(recording: Any, T: int) -> np.ndarray:
     return np.arange(T, dtype=float) * dt
 
 
-def trial_variable(recording: Any, labels: Any, n: int, what: str = "labels"
-                   ) -> tuple[np.ndarray, str | None]:
+def trial_variable(
+    recording: Any, labels: Any, n: int, what: str = "labels"
+) -> tuple[np.ndarray, str | None]:
     """``labels`` (an array, or the name of a ``recording.trials`` variable) as ``(n,)``."""
     name = None
     if isinstance(labels, str):
         trials = getattr(recording, "trials", None) or {}
         if labels not in trials:
-            raise KeyError(f"{what}: the recording has no trial variable {labels!r}; "
-                           f"trial variables: {sorted(trials)}")
+            raise KeyError(
+                f"{what}: the recording has no trial variable {labels!r}; "
+                f"trial variables: {sorted(trials)}"
+            )
         name, labels = labels, trials[labels]
     y = _as_numpy(labels, what)
     if y.ndim != 1 or y.shape[0] != n:
-        raise ValueError(f"{what}{f' {name!r}' if name else ''} must have one value per "
-                         f"trial, shape ({n},); got {y.shape}")
+        raise ValueError(
+            f"{what}{f' {name!r}' if name else ''} must have one value per "
+            f"trial, shape ({n},); got {y.shape}"
+        )
     return y, name
 
 
-def _windows(x: np.ndarray, times: np.ndarray, window: int | None
-             ) -> tuple[np.ndarray, np.ndarray]:
+def _windows(x: np.ndarray, times: np.ndarray, window: int | None) -> tuple[np.ndarray, np.ndarray]:
     """Average ``x (n, T, N)`` over consecutive windows of ``window`` bins (the last may be
     shorter)."""
     if window is None or window == 1:
         return x, times
     T = x.shape[1]
     starts = range(0, T, window)
-    xs = np.stack([x[:, s:s + window].mean(1) for s in starts], 1)
-    ts = np.array([times[s:s + window].mean() for s in starts])
+    xs = np.stack([x[:, s : s + window].mean(1) for s in starts], 1)
+    ts = np.array([times[s : s + window].mean() for s in starts])
     return xs, ts
 
 
@@ -183,8 +191,9 @@ def stratified_folds(y: np.ndarray | None, n: int, folds: int, seed: int) -> np.
 
 
 # --------------------------------------------------------------------------- ridge
-def _ridge_fit(x: torch.Tensor, y: torch.Tensor, alphas: torch.Tensor
-               ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+def _ridge_fit(
+    x: torch.Tensor, y: torch.Tensor, alphas: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
     """Ridge read-outs for every bin at once, the penalty chosen by leave-one-out error.
 
     ``x (W, n, p)``, ``y (n, C)``. Returns ``(coef (W, p, C), intercept (W, C),
@@ -207,8 +216,8 @@ def _ridge_fit(x: torch.Tensor, y: torch.Tensor, alphas: torch.Tensor
     gram = xc.transpose(1, 2) @ xc if primal else xc @ xc.transpose(1, 2)
     lam, vec = torch.linalg.eigh(gram)
     lam = lam.clamp(min=0.0)
-    basis = xc @ vec if primal else vec                           # (W, n, k)
-    bty = basis.transpose(1, 2) @ yc                              # (W, k, C)
+    basis = xc @ vec if primal else vec  # (W, n, k)
+    bty = basis.transpose(1, 2) @ yc  # (W, k, C)
 
     def fit_weight(a: torch.Tensor) -> torch.Tensor:
         """The hat matrix is ``basis diag(fit_weight) basis^T``."""
@@ -219,40 +228,53 @@ def _ridge_fit(x: torch.Tensor, y: torch.Tensor, alphas: torch.Tensor
     else:
         # Leave-one-out residual of ridge with an intercept: e_i / (1 - h_ii), with the
         # hat matrix's diagonal h_ii plus 1/n for the intercept (closed form, no refits).
-        wt = fit_weight(alphas[:, None, None])                    # (A, W, k)
-        fitted = basis[None] @ (wt[..., None] * bty[None])        # (A, W, n, C)
+        wt = fit_weight(alphas[:, None, None])  # (A, W, k)
+        fitted = basis[None] @ (wt[..., None] * bty[None])  # (A, W, n, C)
         h = ((basis * basis)[None] @ wt[..., None])[..., 0] + 1.0 / n
         loo = (yc - fitted) / (1.0 - h).clamp(min=1e-9)[..., None]
-        err = loo.pow(2).mean((-1, -2))                           # (A, W)
+        err = loo.pow(2).mean((-1, -2))  # (A, W)
         best = alphas[err.argmin(0)]
-    inv = 1.0 / (lam + best[:, None])                             # (W, k)
+    inv = 1.0 / (lam + best[:, None])  # (W, k)
     if primal:
-        coef = vec @ (inv[..., None] * bty)                       # (W, p, C)
+        coef = vec @ (inv[..., None] * bty)  # (W, p, C)
     else:
         coef = xc.transpose(1, 2) @ (vec @ (inv[..., None] * bty))
     intercept = ybar.expand(W, -1)
     return coef, intercept, mean, scale, best
 
 
-def _ridge_predict(x: torch.Tensor, coef: torch.Tensor, intercept: torch.Tensor,
-                   mean: torch.Tensor, scale: torch.Tensor) -> torch.Tensor:
+def _ridge_predict(
+    x: torch.Tensor,
+    coef: torch.Tensor,
+    intercept: torch.Tensor,
+    mean: torch.Tensor,
+    scale: torch.Tensor,
+) -> torch.Tensor:
     """``x (W, m, p)`` -> scores ``(W, m, C)``."""
     return ((x - mean[:, None]) / scale[:, None]) @ coef + intercept[:, None]
 
 
 def _check_alphas(alphas: float | Sequence[float]) -> torch.Tensor:
-    a = torch.as_tensor(alphas if not isinstance(alphas, (int, float)) else [alphas],
-                        dtype=torch.float64).reshape(-1)
+    a = torch.as_tensor(
+        alphas if not isinstance(alphas, (int, float)) else [alphas], dtype=torch.float64
+    ).reshape(-1)
     if a.numel() == 0 or not bool(torch.isfinite(a).all()) or bool((a <= 0).any()):
         raise ValueError(f"alphas must be one or more finite ridge penalties > 0; got {alphas!r}")
     return a
 
 
 # --------------------------------------------------------------------------- decode
-def decode(recording: Recording, labels: Any, *, folds: int = 5, seed: int = 0,
-           window: int | None = None, regions: Sequence[str] | str | None = None,
-           kind: Literal["auto", "classification", "regression"] = "auto",
-           alphas: float | Sequence[float] = ALPHAS) -> DecodingResult:
+def decode(
+    recording: Recording,
+    labels: Any,
+    *,
+    folds: int = 5,
+    seed: int = 0,
+    window: int | None = None,
+    regions: Sequence[str] | str | None = None,
+    kind: Literal["auto", "classification", "regression"] = "auto",
+    alphas: float | Sequence[float] = ALPHAS,
+) -> DecodingResult:
     """Cross-validated linear decoding of a per-trial variable from each region over time.
 
     At every time bin (or window of ``window`` bins, averaged), each region's activity
@@ -320,8 +342,9 @@ def decode(recording: Recording, labels: Any, *, folds: int = 5, seed: int = 0,
     """
     if isinstance(folds, bool) or not isinstance(folds, int) or folds < 2:
         raise ValueError(f"folds must be an int >= 2; got {folds!r}")
-    if window is not None and (isinstance(window, bool) or not isinstance(window, int)
-                               or window < 1):
+    if window is not None and (
+        isinstance(window, bool) or not isinstance(window, int) or window < 1
+    ):
         raise ValueError(f"window must be None or an int >= 1 (bins); got {window!r}")
     if kind not in ("auto", "classification", "regression"):
         raise ValueError(f"kind must be 'auto', 'classification' or 'regression'; got {kind!r}")
@@ -338,13 +361,17 @@ def decode(recording: Recording, labels: Any, *, folds: int = 5, seed: int = 0,
     if kind == "classification":
         classes, y = np.unique(y_raw, return_inverse=True)
         if classes.size < 2:
-            raise ValueError(f"labels{f' {name!r}' if name else ''} have a single class "
-                             f"({classes[0]!r}); nothing to decode")
+            raise ValueError(
+                f"labels{f' {name!r}' if name else ''} have a single class "
+                f"({classes[0]!r}); nothing to decode"
+            )
         counts = np.bincount(y)
         small = classes[counts < folds].tolist()
         if small:
-            raise ValueError(f"classes {small} have fewer trials than folds={folds}; "
-                             "use fewer folds or merge classes")
+            raise ValueError(
+                f"classes {small} have fewer trials than folds={folds}; "
+                "use fewer folds or merge classes"
+            )
         target = torch.full((n, classes.size), -1.0, dtype=torch.float64)
         target[torch.arange(n), torch.as_tensor(y)] = 1.0
         fold = stratified_folds(y, n, folds, seed)
@@ -366,7 +393,7 @@ def decode(recording: Recording, labels: Any, *, folds: int = 5, seed: int = 0,
         if not np.isfinite(x).all():
             raise ValueError(f"rates[{region!r}] have non-finite values")
         xw, tw = _windows(x.astype(np.float64, copy=False), times, window)
-        xt = torch.as_tensor(xw).transpose(0, 1)                  # (W, n, p)
+        xt = torch.as_tensor(xw).transpose(0, 1)  # (W, n, p)
         per_fold, per_alpha = [], []
         for f in range(folds):
             test = torch.as_tensor(fold == f)
@@ -374,8 +401,10 @@ def decode(recording: Recording, labels: Any, *, folds: int = 5, seed: int = 0,
             # per array whatever the number of trials and neurons.
             ntr, p = int((~test).sum()), xt.shape[-1]
             step = max(1, _CHUNK // (ntr * max(min(ntr, p), 1) * len(a)))
-            parts = [_ridge_fit(xt[s:s + step, ~test], target[~test], a)
-                     for s in range(0, xt.shape[0], step)]
+            parts = [
+                _ridge_fit(xt[s : s + step, ~test], target[~test], a)
+                for s in range(0, xt.shape[0], step)
+            ]
             coef, icpt, mu, sd, best = (torch.cat(z) for z in zip(*parts, strict=True))
             pred = _ridge_predict(xt[:, test], coef, icpt, mu, sd)
             truth = target[test]
@@ -385,10 +414,20 @@ def decode(recording: Recording, labels: Any, *, folds: int = 5, seed: int = 0,
             else:
                 res = (pred[..., 0] - truth[None, :, 0]).pow(2).sum(1)
                 tot = (truth[:, 0] - truth[:, 0].mean()).pow(2).sum()
-                per_fold.append(1.0 - res / tot if float(tot) > 0
-                                else torch.full_like(res, float("nan")))
+                per_fold.append(
+                    1.0 - res / tot if float(tot) > 0 else torch.full_like(res, float("nan"))
+                )
             per_alpha.append(best)
         scores[region] = torch.stack(per_fold).numpy()
         chosen[region] = torch.stack(per_alpha).numpy()
-    return DecodingResult(folds=scores, chance=chance, metric=metric, kind=kind,
-                          times=tw, classes=classes, alpha=chosen, label=name, window=window)
+    return DecodingResult(
+        folds=scores,
+        chance=chance,
+        metric=metric,
+        kind=kind,
+        times=tw,
+        classes=classes,
+        alpha=chosen,
+        label=name,
+        window=window,
+    )

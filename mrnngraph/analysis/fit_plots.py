@@ -11,8 +11,14 @@ import numpy as np
 __all__ = ["plot_pathway_currents", "plot_pvar", "plot_fit_traces"]
 
 
-def plot_pathway_currents(model: Any, recording: Any, *, observation: Any = None,
-                          regions: Sequence[str] | None = None, fig: Any = None) -> Any:
+def plot_pathway_currents(
+    model: Any,
+    recording: Any,
+    *,
+    observation: Any = None,
+    regions: Sequence[str] | None = None,
+    fig: Any = None,
+) -> Any:
     """CURBD-style grid: row = target region, column = source region, each panel the
     trial-averaged current from the source into every target unit over time.
 
@@ -34,8 +40,13 @@ def plot_pathway_currents(model: Any, recording: Any, *, observation: Any = None
     if fig is None:
         fig = plt.figure(figsize=(2.6 * n + 1.2, 2.2 * n + 0.6), layout="constrained")
     axes = np.atleast_2d(fig.subplots(n, n, squeeze=False))
-    vmax = max((float(np.abs(v).max()) for k, v in parts.items()
-                if k[0] in names and k[1] in names), default=1.0) or 1.0
+    vmax = (
+        max(
+            (float(np.abs(v).max()) for k, v in parts.items() if k[0] in names and k[1] in names),
+            default=1.0,
+        )
+        or 1.0
+    )
     step_ms = recording.dt / max(1, round(recording.dt / model.dt))
     image = None
     for i, dst in enumerate(names):
@@ -43,16 +54,29 @@ def plot_pathway_currents(model: Any, recording: Any, *, observation: Any = None
             ax = axes[i, j]
             c = parts.get((src, dst))
             if c is None:
-                ax.text(0.5, 0.5, "not declared", ha="center", va="center",
-                        transform=ax.transAxes, color="0.5")
+                ax.text(
+                    0.5,
+                    0.5,
+                    "not declared",
+                    ha="center",
+                    va="center",
+                    transform=ax.transAxes,
+                    color="0.5",
+                )
                 ax.set_xticks([])
                 ax.set_yticks([])
                 ax.set_title(f"{src} → {dst}", fontsize=9)
                 continue
             t_end = recording.dt + c.shape[0] * step_ms
-            image = ax.imshow(c.T, aspect="auto", cmap="RdBu_r", vmin=-vmax, vmax=vmax,
-                              extent=(recording.dt, t_end, c.shape[1], 0),
-                              interpolation="nearest")
+            image = ax.imshow(
+                c.T,
+                aspect="auto",
+                cmap="RdBu_r",
+                vmin=-vmax,
+                vmax=vmax,
+                extent=(recording.dt, t_end, c.shape[1], 0),
+                interpolation="nearest",
+            )
             ax.set_title(f"{src} → {dst}  |I|={np.abs(c).mean():.3g}", fontsize=9)
             if j == 0:
                 ax.set_ylabel(f"{dst} unit")
@@ -64,9 +88,13 @@ def plot_pathway_currents(model: Any, recording: Any, *, observation: Any = None
     return fig
 
 
-def plot_pvar(scores: Mapping[str, float], *, ax: Any = None,
-              reference: Mapping[str, float] | None = None,
-              labels: tuple[str, str] = ("fit", "reference")) -> Any:
+def plot_pvar(
+    scores: Mapping[str, float],
+    *,
+    ax: Any = None,
+    reference: Mapping[str, float] | None = None,
+    labels: tuple[str, str] = ("fit", "reference"),
+) -> Any:
     """Bars of pVar per region and overall (``"all"``), from :func:`mrnngraph.pvar`;
     with ``reference``, a second set of bars beside each (another method, say).
 
@@ -93,16 +121,27 @@ def plot_pvar(scores: Mapping[str, float], *, ax: Any = None,
             if not math.isfinite(v):
                 continue
             y = max(v, 0.0) + 0.01 if v >= floor else floor + 0.02
-            ax.text(b.get_x() + b.get_width() / 2, y, f"{v:.2f}", ha="center",
-                    va="bottom", fontsize=8)
+            ax.text(
+                b.get_x() + b.get_width() / 2, y, f"{v:.2f}", ha="center", va="bottom", fontsize=8
+            )
 
     shown = [max(v, floor) if math.isfinite(v) else v for v in vals]
-    bars = ax.bar(x - (width / 2 if reference is not None else 0), shown, width,
-                  color=["C0" if k != "all" else "C2" for k in keys], label=labels[0])
+    bars = ax.bar(
+        x - (width / 2 if reference is not None else 0),
+        shown,
+        width,
+        color=["C0" if k != "all" else "C2" for k in keys],
+        label=labels[0],
+    )
     label(bars, vals)
     if ref is not None:
-        rb = ax.bar(x + width / 2, [max(v, floor) if math.isfinite(v) else v for v in ref],
-                    width, color="0.6", label=labels[1])
+        rb = ax.bar(
+            x + width / 2,
+            [max(v, floor) if math.isfinite(v) else v for v in ref],
+            width,
+            color="0.6",
+            label=labels[1],
+        )
         label(rb, ref)
         ax.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0), fontsize=8, frameon=False)
     ax.set_xticks(x, keys)
@@ -113,9 +152,15 @@ def plot_pvar(scores: Mapping[str, float], *, ax: Any = None,
     return ax
 
 
-def plot_fit_traces(model: Any, recording: Any, *, trial: int = 0,
-                    neurons: int | Mapping[str, Sequence[int]] = 3,
-                    observation: Any = None, fig: Any = None) -> Any:
+def plot_fit_traces(
+    model: Any,
+    recording: Any,
+    *,
+    trial: int = 0,
+    neurons: int | Mapping[str, Sequence[int]] = 3,
+    observation: Any = None,
+    fig: Any = None,
+) -> Any:
     """Data (solid) and the model's free run (dashed) of example neurons in one trial.
 
     Parameters
@@ -137,8 +182,9 @@ def plot_fit_traces(model: Any, recording: Any, *, trial: int = 0,
     model_rec = reconstruct(model, sub, observation=observation)
     regions = recording.regions
     if isinstance(neurons, int):
-        picks = {r: list(np.argsort(-recording.rates[r].var(axis=(0, 1)))[:neurons])
-                 for r in regions}
+        picks = {
+            r: list(np.argsort(-recording.rates[r].var(axis=(0, 1)))[:neurons]) for r in regions
+        }
     else:
         picks = {r: list(v) for r, v in neurons.items()}
         regions = [r for r in regions if r in picks]
@@ -150,12 +196,19 @@ def plot_fit_traces(model: Any, recording: Any, *, trial: int = 0,
         for k, n in enumerate(picks[r]):
             color = f"C{k % 10}"
             ax.plot(t, sub.rates[r][0, :, n], color=color, lw=1.6, label=f"neuron {n}")
-            ax.plot(t, model_rec.rates[r][0, :, n], color=color, lw=1.2, ls="--",
-                    label=f"neuron {n} (model)")
+            ax.plot(
+                t,
+                model_rec.rates[r][0, :, n],
+                color=color,
+                lw=1.2,
+                ls="--",
+                label=f"neuron {n} (model)",
+            )
         ax.set_ylabel(r)
         handles = ax.get_lines()[::2]
-        ax.legend(handles=handles, fontsize=7, loc="upper left", bbox_to_anchor=(1.0, 1.0),
-                  frameon=False)
+        ax.legend(
+            handles=handles, fontsize=7, loc="upper left", bbox_to_anchor=(1.0, 1.0), frameon=False
+        )
     axes[-1].set_xlabel("time (ms)")
     fig.suptitle(f"trial {trial}: data (solid) and the model run free from bin 0 (dashed)")
     return fig

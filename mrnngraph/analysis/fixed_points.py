@@ -69,13 +69,16 @@ class FixedPoints:
     def __repr__(self) -> str:
         n_conv = int(self.converged.sum())
         n_stable = int((self.stable & self.converged).sum())
-        return (f"FixedPoints({len(self)} distinct from {self.n_initial} initial states: "
-                f"{n_conv} with q < {self.tol:g} ({n_stable} stable), "
-                f"{len(self) - n_conv} slow points)")
+        return (
+            f"FixedPoints({len(self)} distinct from {self.n_initial} initial states: "
+            f"{n_conv} with q < {self.tol:g} ({n_stable} stable), "
+            f"{len(self) - n_conv} slow points)"
+        )
 
 
-def sample_states(states: torch.Tensor, n: int, *, noise: float = 0.0,
-                  generator: torch.Generator | None = None) -> torch.Tensor:
+def sample_states(
+    states: torch.Tensor, n: int, *, noise: float = 0.0, generator: torch.Generator | None = None
+) -> torch.Tensor:
     """``n`` states drawn at random from trajectories ``(..., H)``, plus Gaussian noise.
 
     The usual initial states for :func:`find_fixed_points`: points visited while
@@ -97,11 +100,19 @@ def sample_states(states: torch.Tensor, n: int, *, noise: float = 0.0,
     return out
 
 
-def find_fixed_points(model, inputs_const: torch.Tensor | float | None,
-                      initial_states: torch.Tensor, *, method: Literal["lm", "adam"] = "lm",
-                      tol: float = 1e-12, max_iter: int | None = None, lr: float = 0.05,
-                      refine_iter: int = 50, dedup_tol: float = 1e-4,
-                      dtype: torch.dtype = torch.float64) -> FixedPoints:
+def find_fixed_points(
+    model,
+    inputs_const: torch.Tensor | float | None,
+    initial_states: torch.Tensor,
+    *,
+    method: Literal["lm", "adam"] = "lm",
+    tol: float = 1e-12,
+    max_iter: int | None = None,
+    lr: float = 0.05,
+    refine_iter: int = 50,
+    dedup_tol: float = 1e-4,
+    dtype: torch.dtype = torch.float64,
+) -> FixedPoints:
     r"""Find fixed and slow points by minimising :math:`q(x) = \tfrac12\lVert F(x) - x\rVert^2`.
 
     All initial states are optimised together, as one batch, each point on its own
@@ -178,8 +189,7 @@ def find_fixed_points(model, inputs_const: torch.Tensor | float | None,
     if max_iter is None:
         max_iter = 100 if method == "lm" else 2000
     for name, v in (("tol", tol), ("lr", lr), ("dedup_tol", dedup_tol)):
-        if isinstance(v, bool) or not (isinstance(v, (int, float)) and math.isfinite(v)
-                                       and v >= 0):
+        if isinstance(v, bool) or not (isinstance(v, (int, float)) and math.isfinite(v) and v >= 0):
             raise ValueError(f"{name} must be a float >= 0; got {v!r}")
     for name, v in (("max_iter", max_iter), ("refine_iter", refine_iter)):
         if isinstance(v, bool) or not isinstance(v, int) or v < 0:
@@ -212,16 +222,28 @@ def find_fixed_points(model, inputs_const: torch.Tensor | float | None,
             if not keep or bool((dist[i, keep] > dedup_tol).all()):
                 keep.append(i)
     x, q = x[keep], q[keep]
-    ev = torch.linalg.eigvals(jacobian_matrices(model, x, dtype=dtype)) if x.shape[0] \
+    ev = (
+        torch.linalg.eigvals(jacobian_matrices(model, x, dtype=dtype))
+        if x.shape[0]
         else torch.zeros(0, model.hidden_size, dtype=torch.complex128)
+    )
     ev = torch.gather(ev, 1, ev.abs().argsort(dim=1, descending=True))
     inputs = u[order][keep]
-    return FixedPoints(points=x, q=q, converged=q < tol, eigenvalues=ev, inputs=inputs,
-                       tol=float(tol), n_initial=n, n_dropped=int((~finite).sum()))
+    return FixedPoints(
+        points=x,
+        q=q,
+        converged=q < tol,
+        eigenvalues=ev,
+        inputs=inputs,
+        tol=float(tol),
+        n_initial=n,
+        n_dropped=int((~finite).sum()),
+    )
 
 
-def _adam(x: torch.Tensor, u: torch.Tensor, residual, steps: int, lr: float,
-          tol: float) -> torch.Tensor:
+def _adam(
+    x: torch.Tensor, u: torch.Tensor, residual, steps: int, lr: float, tol: float
+) -> torch.Tensor:
     with torch.enable_grad():
         x = x.clone().requires_grad_(True)
         opt = torch.optim.Adam([x], lr=lr)
@@ -235,8 +257,9 @@ def _adam(x: torch.Tensor, u: torch.Tensor, residual, steps: int, lr: float,
     return x.detach()
 
 
-def _levenberg_marquardt(model, x: torch.Tensor, u: torch.Tensor, residual, steps: int,
-                         tol: float, dtype: torch.dtype) -> torch.Tensor:
+def _levenberg_marquardt(
+    model, x: torch.Tensor, u: torch.Tensor, residual, steps: int, tol: float, dtype: torch.dtype
+) -> torch.Tensor:
     if steps == 0 or x.shape[0] == 0:
         return x
     H = x.shape[1]

@@ -65,9 +65,16 @@ class FlowField:
         return _embed(coords, self.center, self.index, self.components)
 
 
-def flow_field(model, states, regions: Sequence[str] | str | None = None, *,
-               grid: int | tuple[int, int] = 20, inputs: torch.Tensor | float | None = None,
-               margin: float = 0.15, dtype: torch.dtype = torch.float64) -> FlowField:
+def flow_field(
+    model,
+    states,
+    regions: Sequence[str] | str | None = None,
+    *,
+    grid: int | tuple[int, int] = 20,
+    inputs: torch.Tensor | float | None = None,
+    margin: float = 0.15,
+    dtype: torch.dtype = torch.float64,
+) -> FlowField:
     r"""The model's velocity field on the plane of the first two PCs of some regions.
 
     1. The chosen regions' units of ``states`` (all steps of all trials) give the
@@ -138,8 +145,12 @@ def flow_field(model, states, regions: Sequence[str] | str | None = None, *,
     traj = _project(s, center, idx, comps)
     lo, hi = traj.reshape(-1, 2).min(0).values, traj.reshape(-1, 2).max(0).values
     pad = (hi - lo).clamp(min=1e-6) * margin
-    axes = [torch.linspace(float(lo[k] - pad[k]), float(hi[k] + pad[k]), g, dtype=dtype,
-                           device=s.device) for k, g in ((0, gx), (1, gy))]
+    axes = [
+        torch.linspace(
+            float(lo[k] - pad[k]), float(hi[k] + pad[k]), g, dtype=dtype, device=s.device
+        )
+        for k, g in ((0, gx), (1, gy))
+    ]
     ys, xs = torch.meshgrid(axes[1], axes[0], indexing="ij")
     points = _embed(torch.stack([xs, ys], -1).reshape(-1, 2), center, idx, comps)
     u = as_input_batch(model, inputs, points.shape[0], points)
@@ -147,19 +158,31 @@ def flow_field(model, states, regions: Sequence[str] | str | None = None, *,
     with torch.no_grad():
         vel = update(points, u, w_hh, w_ih, bias, alpha, activation(model)) - points
     plane = vel[:, idx] @ comps
-    return FlowField(x=xs, y=ys, vx=plane[:, 0].reshape(gy, gx),
-                     vy=plane[:, 1].reshape(gy, gx), trajectories=traj, components=comps,
-                     center=center, explained=explained, regions=names, index=idx,
-                     inputs=u[0], dt=float(model.dt))
+    return FlowField(
+        x=xs,
+        y=ys,
+        vx=plane[:, 0].reshape(gy, gx),
+        vy=plane[:, 1].reshape(gy, gx),
+        trajectories=traj,
+        components=comps,
+        center=center,
+        explained=explained,
+        regions=names,
+        index=idx,
+        inputs=u[0],
+        dt=float(model.dt),
+    )
 
 
-def _project(states: torch.Tensor, center: torch.Tensor, idx: torch.Tensor,
-             comps: torch.Tensor) -> torch.Tensor:
+def _project(
+    states: torch.Tensor, center: torch.Tensor, idx: torch.Tensor, comps: torch.Tensor
+) -> torch.Tensor:
     return (states.to(center)[..., idx] - center[idx]) @ comps
 
 
-def _embed(coords: torch.Tensor, center: torch.Tensor, idx: torch.Tensor,
-           comps: torch.Tensor) -> torch.Tensor:
+def _embed(
+    coords: torch.Tensor, center: torch.Tensor, idx: torch.Tensor, comps: torch.Tensor
+) -> torch.Tensor:
     c = coords.to(center)
     out = center.expand(*c.shape[:-1], -1).clone()
     out[..., idx] = center[idx] + c @ comps.T

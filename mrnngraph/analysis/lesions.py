@@ -98,21 +98,24 @@ def _normalise(model, lesion: Any) -> tuple[list[str], list[tuple[str, str]]]:
     """``lesion`` -> (silenced leaf regions, cut leaf edges), checked like ``perturb``."""
     if isinstance(lesion, str):
         spec: dict[str, Any] = {"silence": [lesion]}
-    elif (isinstance(lesion, tuple) and len(lesion) == 2
-          and all(isinstance(x, str) for x in lesion)):
+    elif isinstance(lesion, tuple) and len(lesion) == 2 and all(isinstance(x, str) for x in lesion):
         spec = {"cut": [lesion]}
     elif isinstance(lesion, Mapping):
         extra = sorted(set(lesion) - {"silence", "cut"})
         if extra:
-            raise ValueError(f"lesion: only 'silence' and 'cut' are lesions; got {extra} "
-                             "(clamps and stimulation have no random counterpart)")
+            raise ValueError(
+                f"lesion: only 'silence' and 'cut' are lesions; got {extra} "
+                "(clamps and stimulation have no random counterpart)"
+            )
         spec = dict(lesion)
     elif isinstance(lesion, list) and all(isinstance(x, str) for x in lesion):
         spec = {"silence": lesion}
     else:
-        raise TypeError("lesion must be a region or group name, a (src, dst) pathway, a list "
-                        "of names, or a dict with 'silence' and/or 'cut' (as perturb takes "
-                        f"them); got {lesion!r}")
+        raise TypeError(
+            "lesion must be a region or group name, a (src, dst) pathway, a list "
+            "of names, or a dict with 'silence' and/or 'cut' (as perturb takes "
+            f"them); got {lesion!r}"
+        )
     lay = model.layout
     silence = spec.get("silence", [])
     silence = [silence] if isinstance(silence, str) else list(silence)
@@ -122,8 +125,10 @@ def _normalise(model, lesion: Any) -> tuple[list[str], list[tuple[str, str]]]:
             raise TypeError(f"lesion: region names must be str; got {name!r}")
         for leaf in lay.expand(name):
             if lay.space(leaf) != "h":
-                raise ValueError(f"lesion: {leaf!r} is not a recurrent region; recurrent "
-                                 f"regions: {', '.join(repr(r) for r in lay.regions)}")
+                raise ValueError(
+                    f"lesion: {leaf!r} is not a recurrent region; recurrent "
+                    f"regions: {', '.join(repr(r) for r in lay.regions)}"
+                )
             if leaf not in leaves:
                 leaves.append(leaf)
     cut = spec.get("cut", [])
@@ -132,11 +137,15 @@ def _normalise(model, lesion: Any) -> tuple[list[str], list[tuple[str, str]]]:
     edges: list[tuple[str, str]] = []
     blocks = model.circuit.blocks
     for pair in cut:
-        if not (isinstance(pair, (tuple, list)) and len(pair) == 2
-                and all(isinstance(c, str) for c in pair)):
+        if not (
+            isinstance(pair, (tuple, list))
+            and len(pair) == 2
+            and all(isinstance(c, str) for c in pair)
+        ):
             raise TypeError(f"lesion: cut must be a list of (src, dst) name pairs; got {pair!r}")
-        found = [(s, d) for s in lay.expand(pair[0]) for d in lay.expand(pair[1])
-                 if (s, d) in blocks]
+        found = [
+            (s, d) for s in lay.expand(pair[0]) for d in lay.expand(pair[1]) if (s, d) in blocks
+        ]
         if not found:
             raise KeyError(f"lesion: the circuit declares no edge ({pair[0]!r}, {pair[1]!r})")
         edges.extend(e for e in found if e not in edges)
@@ -177,7 +186,8 @@ def _silence_units(model, units: torch.Tensor) -> Iterator[None]:
         m_old, v_old = previous.clamp
         clamp = (mask | m_old, torch.where(mask, value, v_old))
     model.perturbation = Perturbation(
-        clamp=clamp, drive=None if previous is None else previous.drive)
+        clamp=clamp, drive=None if previous is None else previous.drive
+    )
     try:
         yield
     finally:
@@ -203,16 +213,25 @@ def _scorer(model, task, batch, metric: str | Callable, seed: int) -> Callable[[
                 return float(task.accuracy(outputs, batch))
             values = task.metrics(outputs, batch)
             if metric not in values:
-                raise KeyError(f"metric {metric!r} is not one of the task's metrics: "
-                               f"{sorted(values)}")
+                raise KeyError(
+                    f"metric {metric!r} is not one of the task's metrics: {sorted(values)}"
+                )
             return float(values[metric])
 
     return score
 
 
-def lesion_effect(model, task, lesion: Any, *, n_random: int = 20, seed: int = 0,
-                  batch_size: int = 500, metric: str | Callable = "accuracy",
-                  among: Sequence[str] | str | None = None) -> LesionEffect:
+def lesion_effect(
+    model,
+    task,
+    lesion: Any,
+    *,
+    n_random: int = 20,
+    seed: int = 0,
+    batch_size: int = 500,
+    metric: str | Callable = "accuracy",
+    among: Sequence[str] | str | None = None,
+) -> LesionEffect:
     """Compare a named lesion with random lesions of the same size, on the same trials.
 
     Parameters
@@ -284,8 +303,10 @@ def lesion_effect(model, task, lesion: Any, *, n_random: int = 20, seed: int = 0
     among = None if among is None else _recurrent(model, among)
     pool = torch.arange(model.hidden_size) if among is None else lay.indices(*among)
     if n_units > pool.numel():
-        raise ValueError(f"lesion silences {n_units} units but the pool of random units "
-                         f"(among={among!r}) has {pool.numel()}")
+        raise ValueError(
+            f"lesion silences {n_units} units but the pool of random units "
+            f"(among={among!r}) has {pool.numel()}"
+        )
     available = {fam: _constraint(model, fam).n_synapses() for fam in synapses}
 
     batch = task.batch(batch_size, seed=seed, device=model.alpha.device)
@@ -297,14 +318,25 @@ def lesion_effect(model, task, lesion: Any, *, n_random: int = 20, seed: int = 0
     random = []
     for _ in range(n_random):
         chosen_units = pool[torch.as_tensor(rng.choice(pool.numel(), n_units, replace=False))]
-        with _random_lesion(model, chosen_units, {
-                fam: rng.choice(available[fam], n, replace=False)
-                for fam, n in synapses.items()}):
+        with _random_lesion(
+            model,
+            chosen_units,
+            {fam: rng.choice(available[fam], n, replace=False) for fam, n in synapses.items()},
+        ):
             random.append(score())
     name_metric = metric if isinstance(metric, str) else getattr(metric, "__name__", "metric")
-    return LesionEffect(silence=silence, cut=cut, metric=name_metric, intact=intact,
-                        lesioned=lesioned, random=np.asarray(random), n_units=n_units,
-                        n_synapses=synapses, n_trials=batch.batch_size, among=among)
+    return LesionEffect(
+        silence=silence,
+        cut=cut,
+        metric=name_metric,
+        intact=intact,
+        lesioned=lesioned,
+        random=np.asarray(random),
+        n_units=n_units,
+        n_synapses=synapses,
+        n_trials=batch.batch_size,
+        among=among,
+    )
 
 
 def _recurrent(model, names: Sequence[str] | str) -> list[str]:
@@ -318,8 +350,9 @@ def _recurrent(model, names: Sequence[str] | str) -> list[str]:
 
 
 @contextmanager
-def _random_lesion(model, units: torch.Tensor, synapses: Mapping[str, np.ndarray]
-                   ) -> Iterator[None]:
+def _random_lesion(
+    model, units: torch.Tensor, synapses: Mapping[str, np.ndarray]
+) -> Iterator[None]:
     with ExitStack() as stack:
         if units.numel():
             stack.enter_context(_silence_units(model, units))

@@ -26,8 +26,9 @@ def _fprime(f, x: torch.Tensor) -> torch.Tensor:
     return g
 
 
-def jacobian_matrices(model, x: torch.Tensor, *, dtype: torch.dtype = torch.float64
-                      ) -> torch.Tensor:
+def jacobian_matrices(
+    model, x: torch.Tensor, *, dtype: torch.dtype = torch.float64
+) -> torch.Tensor:
     r"""Jacobians of the update map at a batch of states, ``(N, H, H)``.
 
     :math:`\partial F/\partial x = \mathrm{diag}(1 - \alpha) + \mathrm{diag}(\alpha)\,
@@ -114,9 +115,13 @@ class Jacobian:
         """Whether every eigenvalue of the update map lies inside the unit circle."""
         return bool((self.eigenvalues.abs() < 1).all())
 
-    def block_norms(self, regions: Sequence[str] | None = None, *,
-                    norm: Literal["spectral", "fro"] = "spectral", leak: bool = False
-                    ) -> tuple[torch.Tensor, list[str]]:
+    def block_norms(
+        self,
+        regions: Sequence[str] | None = None,
+        *,
+        norm: Literal["spectral", "fro"] = "spectral",
+        leak: bool = False,
+    ) -> tuple[torch.Tensor, list[str]]:
         """How strongly each region drives each other at this state.
 
         Parameters
@@ -155,8 +160,13 @@ class Jacobian:
         return out, names
 
 
-def jacobian(model, state: torch.Tensor, inputs: torch.Tensor | float | None = None, *,
-             dtype: torch.dtype = torch.float64) -> Jacobian:
+def jacobian(
+    model,
+    state: torch.Tensor,
+    inputs: torch.Tensor | float | None = None,
+    *,
+    dtype: torch.dtype = torch.float64,
+) -> Jacobian:
     """Linearise the model's update map at one state.
 
     Parameters
@@ -189,13 +199,21 @@ def jacobian(model, state: torch.Tensor, inputs: torch.Tensor | float | None = N
     """
     x = as_state_batch(model, state)
     if x.shape[0] != 1:
-        raise ValueError(f"state must have shape ({model.hidden_size},); got {tuple(state.shape)}"
-                         "; call jacobian once per state")
+        raise ValueError(
+            f"state must have shape ({model.hidden_size},); got {tuple(state.shape)}"
+            "; call jacobian once per state"
+        )
     x = x.to(dtype)
     u = as_input_batch(model, inputs, 1, x)
     w_hh, w_ih, bias, alpha = effective(model, dtype=dtype)
     with torch.no_grad():
         residual = update(x, u, w_hh, w_ih, bias, alpha, activation(model)) - x
-    return Jacobian(matrix=jacobian_matrices(model, x, dtype=dtype)[0], state=x[0],
-                    inputs=u[0], residual=residual[0], alpha=alpha, dt=float(model.dt),
-                    layout=model.layout)
+    return Jacobian(
+        matrix=jacobian_matrices(model, x, dtype=dtype)[0],
+        state=x[0],
+        inputs=u[0],
+        residual=residual[0],
+        alpha=alpha,
+        dt=float(model.dt),
+        layout=model.layout,
+    )

@@ -19,8 +19,9 @@ def _free_run(model: Any, recording: Any, observation: Any) -> tuple[Any, Any, A
     return out, x0, u
 
 
-def pathway_currents(model: Any, recording: Any, *, observation: Any = None,
-                     include_inputs: bool = False) -> dict[tuple[str, str], np.ndarray]:
+def pathway_currents(
+    model: Any, recording: Any, *, observation: Any = None, include_inputs: bool = False
+) -> dict[tuple[str, str], np.ndarray]:
     """Trial-averaged current of every declared pathway over time.
 
     The model runs free from each trial's first bin with the recording's inputs (as
@@ -37,8 +38,9 @@ def pathway_currents(model: Any, recording: Any, *, observation: Any = None,
     with torch.no_grad():
         parts = currents(model, _layout_of(model, out.rates), _layout_of(model, u), x0=x0)
     keep = set(model.layout.regions) | (set(model.layout.inputs) if include_inputs else set())
-    return {k: _batch_first(model, v).mean(0).cpu().numpy()
-            for k, v in parts.items() if k[0] in keep}
+    return {
+        k: _batch_first(model, v).mean(0).cpu().numpy() for k, v in parts.items() if k[0] in keep
+    }
 
 
 def _layout_of(model: Any, t: torch.Tensor) -> torch.Tensor:
@@ -49,9 +51,14 @@ def _batch_first(model: Any, t: torch.Tensor) -> torch.Tensor:
     return t if getattr(model, "batch_first", True) else t.transpose(0, 1)
 
 
-def pathway_strength(model: Any, recording: Any, *, split_ei: bool = False,
-                     observation: Any = None, include_inputs: bool = False
-                     ) -> dict[tuple[str, ...], float]:
+def pathway_strength(
+    model: Any,
+    recording: Any,
+    *,
+    split_ei: bool = False,
+    observation: Any = None,
+    include_inputs: bool = False,
+) -> dict[tuple[str, ...], float]:
     r"""Mean absolute current from each source region into each target region.
 
     The model runs free from each trial's first bin with the recording's inputs (as
@@ -108,8 +115,9 @@ def pathway_strength(model: Any, recording: Any, *, split_ei: bool = False,
     rates = out.rates if getattr(model, "batch_first", True) else out.rates.transpose(0, 1)
     from .._scan import ACTIVATION_FUNCTIONS
 
-    h_prev = torch.cat([ACTIVATION_FUNCTIONS[model.activation](x0).unsqueeze(1),
-                        rates[:, :-1]], dim=1)
+    h_prev = torch.cat(
+        [ACTIVATION_FUNCTIONS[model.activation](x0).unsqueeze(1), rates[:, :-1]], dim=1
+    )
     result: dict[tuple[str, ...], float] = {}
     with torch.no_grad():
         w = model.weight_hh.detach()
@@ -118,9 +126,11 @@ def pathway_strength(model: Any, recording: Any, *, split_ei: bool = False,
                 continue
             bad = [r for r in (src, dst) if r in untyped]
             if bad:
-                raise ValueError(f"split_ei needs E/I types; region(s) {sorted(set(bad))} of "
-                                 f"pathway ({src!r}, {dst!r}) have units without a sign "
-                                 "(give the node sign= or exc_frac=)")
+                raise ValueError(
+                    f"split_ei needs E/I types; region(s) {sorted(set(bad))} of "
+                    f"pathway ({src!r}, {dst!r}) have units without a sign "
+                    "(give the node sign= or exc_frac=)"
+                )
             rs, cs = lay.slice(dst), lay.slice(src)
             for a, sa in (("E", 1.0), ("I", -1.0)):
                 cols = torch.arange(cs.start, cs.stop)[sign[cs] == sa]
@@ -128,8 +138,7 @@ def pathway_strength(model: Any, recording: Any, *, split_ei: bool = False,
                     rows = torch.arange(rs.start, rs.stop)[sign[rs] == sb]
                     if len(cols) == 0 or len(rows) == 0:
                         continue
-                    sub = w.index_select(0, rows.to(w.device)).index_select(
-                        1, cols.to(w.device))
+                    sub = w.index_select(0, rows.to(w.device)).index_select(1, cols.to(w.device))
                     if not bool((sub != 0).any()):
                         continue
                     cur = torch.matmul(h_prev[..., cols.to(w.device)], sub.T)

@@ -22,9 +22,16 @@ def _axes(ax: Any, figsize: tuple[float, float]) -> Any:
     return plt.subplots(figsize=figsize, layout="constrained")[1]
 
 
-def plot_currents(currents: Mapping[tuple[str, str], torch.Tensor], *, ax: Any = None,
-                  top: int | None = 10, dt: float | None = None, time_axis: int = -2,
-                  exclude: Sequence[str] = (), title: str | None = None) -> Any:
+def plot_currents(
+    currents: Mapping[tuple[str, str], torch.Tensor],
+    *,
+    ax: Any = None,
+    top: int | None = 10,
+    dt: float | None = None,
+    time_axis: int = -2,
+    exclude: Sequence[str] = (),
+    title: str | None = None,
+) -> Any:
     """Mean current magnitude per pathway over time, one line per ``(src, dst)``.
 
     For each pathway the curve is ``|current|`` averaged over trials and target
@@ -74,9 +81,16 @@ def plot_currents(currents: Mapping[tuple[str, str], torch.Tensor], *, ax: Any =
     return ax
 
 
-def plot_block_norms(jac: Jacobian, *, ax: Any = None, regions: Sequence[str] | None = None,
-                     norm: Literal["spectral", "fro"] = "spectral", leak: bool = False,
-                     annotate: bool = True, cmap: str = "magma") -> Any:
+def plot_block_norms(
+    jac: Jacobian,
+    *,
+    ax: Any = None,
+    regions: Sequence[str] | None = None,
+    norm: Literal["spectral", "fro"] = "spectral",
+    leak: bool = False,
+    annotate: bool = True,
+    cmap: str = "magma",
+) -> Any:
     """Heat map of ``‖J[dst, src]‖``: how strongly each region drives each other.
 
     Rows are destinations, columns sources (the weight convention). See
@@ -102,8 +116,15 @@ def plot_block_norms(jac: Jacobian, *, ax: Any = None, regions: Sequence[str] | 
         for i in range(len(names)):
             for j in range(len(names)):
                 if data[i, j] > 0:
-                    ax.text(j, i, f"{data[i, j]:.2f}", ha="center", va="center", fontsize=7,
-                            color="black" if data[i, j] > 0.6 * top else "white")
+                    ax.text(
+                        j,
+                        i,
+                        f"{data[i, j]:.2f}",
+                        ha="center",
+                        va="center",
+                        fontsize=7,
+                        color="black" if data[i, j] > 0.6 * top else "white",
+                    )
     return ax
 
 
@@ -115,9 +136,15 @@ def _point_kinds(fps: FixedPoints) -> list[tuple[torch.Tensor, str]]:
     return [(sel, kind) for sel, kind in kinds if bool(sel.any())]
 
 
-def plot_spectrum(eigenvalues: Jacobian | FixedPoints | torch.Tensor, *, ax: Any = None,
-                  continuous: bool = False, dt: float | None = None,
-                  label: str | None = None, **scatter: Any) -> Any:
+def plot_spectrum(
+    eigenvalues: Jacobian | FixedPoints | torch.Tensor,
+    *,
+    ax: Any = None,
+    continuous: bool = False,
+    dt: float | None = None,
+    label: str | None = None,
+    **scatter: Any,
+) -> Any:
     """Eigenvalues in the complex plane with the stability boundary.
 
     Discrete map (default): the unit circle, stable inside. ``continuous=True``:
@@ -152,13 +179,20 @@ def plot_spectrum(eigenvalues: Jacobian | FixedPoints | torch.Tensor, *, ax: Any
         for sel, kind in _point_kinds(eigenvalues):
             marker = {"stable": "o", "unstable": "x", "slow": "+"}[kind]
             text = f"{kind} {'points' if kind == 'slow' else 'fixed points'} ({int(sel.sum())})"
-            groups.append((eigenvalues.eigenvalues[sel].reshape(-1), marker,
-                           label if label and kind == "stable" else text))
+            groups.append(
+                (
+                    eigenvalues.eigenvalues[sel].reshape(-1),
+                    marker,
+                    label if label and kind == "stable" else text,
+                )
+            )
     elif isinstance(eigenvalues, torch.Tensor):
         groups.append((eigenvalues.reshape(-1), "o", label or "eigenvalues"))
     else:
-        raise TypeError("eigenvalues must be a Jacobian, FixedPoints or a tensor; "
-                        f"got {type(eigenvalues).__name__}")
+        raise TypeError(
+            "eigenvalues must be a Jacobian, FixedPoints or a tensor; "
+            f"got {type(eigenvalues).__name__}"
+        )
     if continuous and not dt:
         raise ValueError("continuous=True needs dt (given, or from a Jacobian)")
     ax = _axes(ax, (4.5, 4.5))
@@ -166,16 +200,27 @@ def plot_spectrum(eigenvalues: Jacobian | FixedPoints | torch.Tensor, *, ax: Any
         ev = ev.detach().to(torch.complex128).cpu()
         if continuous:
             ev = (ev - 1) / dt
-        ax.scatter(ev.real.numpy(), ev.imag.numpy(), **{"s": 14, "marker": marker,
-                                                        "label": lab, **scatter})
+        ax.scatter(
+            ev.real.numpy(), ev.imag.numpy(), **{"s": 14, "marker": marker, "label": lab, **scatter}
+        )
     # Drawn once per axes, so that several spectra can share one plot.
     boundary = "mrnngraph-stability-" + ("line" if continuous else "circle")
     if not any(a.get_gid() == boundary for a in (*ax.lines, *ax.patches)):
         if continuous:
             ax.axvline(0.0, color="0.4", lw=1, ls="--", label="Re = 0", gid=boundary)
         else:
-            ax.add_patch(plt.Circle((0, 0), 1.0, fill=False, color="0.4", lw=1, ls="--",
-                                    label="unit circle", gid=boundary))
+            ax.add_patch(
+                plt.Circle(
+                    (0, 0),
+                    1.0,
+                    fill=False,
+                    color="0.4",
+                    lw=1,
+                    ls="--",
+                    label="unit circle",
+                    gid=boundary,
+                )
+            )
         ax.axhline(0.0, color="0.85", lw=0.5, zorder=0)
     if continuous:
         ax.set_xlabel("Re λ (1/ms)")
@@ -194,9 +239,16 @@ def plot_spectrum(eigenvalues: Jacobian | FixedPoints | torch.Tensor, *, ax: Any
     return ax
 
 
-def plot_flow_field(ff: FlowField, *, ax: Any = None, kind: Literal["stream", "quiver"] = "stream",
-                    fixed_points: FixedPoints | None = None, max_trajectories: int = 12,
-                    colors: Sequence[Any] | None = None, cmap: str = "Blues") -> Any:
+def plot_flow_field(
+    ff: FlowField,
+    *,
+    ax: Any = None,
+    kind: Literal["stream", "quiver"] = "stream",
+    fixed_points: FixedPoints | None = None,
+    max_trajectories: int = 12,
+    colors: Sequence[Any] | None = None,
+    cmap: str = "Blues",
+) -> Any:
     """The velocity field on the PC plane, with the trajectories and fixed points on top.
 
     Parameters
@@ -225,8 +277,9 @@ def plot_flow_field(ff: FlowField, *, ax: Any = None, kind: Literal["stream", "q
     speed = ff.speed.double().cpu().numpy()
     ax = _axes(ax, (5.5, 4.5))
     if kind == "stream":
-        s = ax.streamplot(x[0], y[:, 0], vx, vy, color=speed, cmap=cmap, density=1.1,
-                          linewidth=0.8, arrowsize=0.8)
+        s = ax.streamplot(
+            x[0], y[:, 0], vx, vy, color=speed, cmap=cmap, density=1.1, linewidth=0.8, arrowsize=0.8
+        )
         ax.figure.colorbar(s.lines, ax=ax, shrink=0.8, label="speed (per step)")
     else:
         q = ax.quiver(x, y, vx, vy, speed, cmap=cmap, angles="xy")
@@ -234,23 +287,38 @@ def plot_flow_field(ff: FlowField, *, ax: Any = None, kind: Literal["stream", "q
     traj = ff.trajectories.double().cpu()
     for b in range(min(max_trajectories, traj.shape[0])):
         color = "C1" if colors is None else colors[b]
-        ax.plot(traj[b, :, 0].numpy(), traj[b, :, 1].numpy(), color=color, lw=1.0, alpha=0.8,
-                label="trajectories" if b == 0 else None)
+        ax.plot(
+            traj[b, :, 0].numpy(),
+            traj[b, :, 1].numpy(),
+            color=color,
+            lw=1.0,
+            alpha=0.8,
+            label="trajectories" if b == 0 else None,
+        )
         ax.plot(traj[b, -1, 0].item(), traj[b, -1, 1].item(), "o", color=color, ms=3)
     if fixed_points is not None and len(fixed_points):
         p = ff.project(fixed_points.points).double().cpu()
-        style = {"stable": {"color": "k"}, "unstable": {"mfc": "white", "mec": "k"},
-                 "slow": {"color": "0.5", "marker": "d", "ms": 5}}
+        style = {
+            "stable": {"color": "k"},
+            "unstable": {"mfc": "white", "mec": "k"},
+            "slow": {"color": "0.5", "marker": "d", "ms": 5},
+        }
         for sel, kind in _point_kinds(fixed_points):
             sel = sel.cpu()
-            ax.plot(p[sel, 0].numpy(), p[sel, 1].numpy(), **{"marker": "o", "ms": 7,
-                    "ls": "none", **style[kind]},
-                    label="slow point" if kind == "slow" else f"{kind} fixed point")
+            ax.plot(
+                p[sel, 0].numpy(),
+                p[sel, 1].numpy(),
+                **{"marker": "o", "ms": 7, "ls": "none", **style[kind]},
+                label="slow point" if kind == "slow" else f"{kind} fixed point",
+            )
     ev = ff.explained.double().cpu()
     ax.set_xlabel(f"PC 1 ({100 * float(ev[0]):.0f}% var)")
     ax.set_ylabel(f"PC 2 ({100 * float(ev[1]):.0f}% var)")
-    ax.set_title(f"flow field: {', '.join(ff.regions)}" if len(ff.regions) <= 4
-                 else f"flow field: {len(ff.regions)} regions")
+    ax.set_title(
+        f"flow field: {', '.join(ff.regions)}"
+        if len(ff.regions) <= 4
+        else f"flow field: {len(ff.regions)} regions"
+    )
     ax.set_xlim(float(x.min()), float(x.max()))
     ax.set_ylim(float(y.min()), float(y.max()))
     ax.legend(fontsize="small", frameon=False, loc="upper right")

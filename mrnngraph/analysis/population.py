@@ -93,8 +93,13 @@ class PopulationPCA:
         return {r: p.projections for r, p in self.regions.items()}
 
 
-def pca(recording: Recording, n_components: int = 3, *, trial_average_by: Any = None,
-        regions: Sequence[str] | str | None = None) -> PopulationPCA:
+def pca(
+    recording: Recording,
+    n_components: int = 3,
+    *,
+    trial_average_by: Any = None,
+    regions: Sequence[str] | str | None = None,
+) -> PopulationPCA:
     """Per-region PCA of population activity over time.
 
     What is fitted, per region (rows = samples, columns = neurons):
@@ -171,11 +176,18 @@ def pca(recording: Recording, n_components: int = 3, *, trial_average_by: Any = 
         var = lam[:k] / max(fit.shape[0] - 1, 1)
         ratio = lam[:k] / total if float(total) > 0 else torch.zeros(k, dtype=lam.dtype)
         out[region] = RegionPCA(
-            components=comps.numpy(), mean=mean.numpy(), explained_variance=var.numpy(),
+            components=comps.numpy(),
+            mean=mean.numpy(),
+            explained_variance=var.numpy(),
             explained_variance_ratio=ratio.numpy(),
             projections=((xt - mean) @ comps.T).numpy(),
-            condition_projections=None if avg is None else ((avg - mean) @ comps.T).numpy())
-    return PopulationPCA(regions=out, times=_times(recording, T), conditions=conditions,
-                         condition_index=index, by=by,
-                         fitted_on="single trials" if conditions is None
-                         else "condition averages")
+            condition_projections=None if avg is None else ((avg - mean) @ comps.T).numpy(),
+        )
+    return PopulationPCA(
+        regions=out,
+        times=_times(recording, T),
+        conditions=conditions,
+        condition_index=index,
+        by=by,
+        fitted_on="single trials" if conditions is None else "condition averages",
+    )

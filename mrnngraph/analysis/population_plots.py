@@ -25,13 +25,26 @@ def _axes(ax: Any, figsize: tuple[float, float]) -> Any:
 def _events(ax: Any, events: Mapping[str, float] | None) -> None:
     for name, t in (events or {}).items():
         ax.axvline(t, color="0.75", lw=0.8, zorder=0)
-        ax.text(t, 1.0, f" {name}", transform=ax.get_xaxis_transform(), fontsize=7,
-                va="top", ha="left", color="0.4")
+        ax.text(
+            t,
+            1.0,
+            f" {name}",
+            transform=ax.get_xaxis_transform(),
+            fontsize=7,
+            va="top",
+            ha="left",
+            color="0.4",
+        )
 
 
-def plot_decoding(result: DecodingResult, *, ax: Any = None,
-                  regions: Sequence[str] | None = None,
-                  events: Mapping[str, float] | None = None, title: str | None = None) -> Any:
+def plot_decoding(
+    result: DecodingResult,
+    *,
+    ax: Any = None,
+    regions: Sequence[str] | None = None,
+    events: Mapping[str, float] | None = None,
+    title: str | None = None,
+) -> Any:
     """Decoding score over time, one line per region, with the folds' spread and chance.
 
     Each line is the mean over folds; the band is ± one standard deviation over
@@ -62,8 +75,7 @@ def plot_decoding(result: DecodingResult, *, ax: Any = None,
         color = f"C{k % 10}"
         ax.plot(t, m, color=color, lw=1.5, label=r)
         ax.fill_between(t, m - s, m + s, color=color, alpha=0.18, lw=0)
-    ax.axhline(result.chance, color="k", ls="--", lw=1,
-               label=f"chance ({result.chance:.2f})")
+    ax.axhline(result.chance, color="k", ls="--", lw=1, label=f"chance ({result.chance:.2f})")
     _events(ax, events)
     ax.set_xlabel("time (ms)")
     ax.set_ylabel("decoding accuracy" if result.metric == "accuracy" else "decoding R²")
@@ -86,10 +98,16 @@ def _condition_colors(conditions: np.ndarray, cmap: str) -> list[Any]:
     return [f"C{k % 10}" for k in range(conditions.size)]
 
 
-def plot_trajectories(result: PopulationPCA, *, regions: Sequence[str] | None = None,
-                      components: tuple[int, int] = (0, 1), max_trials: int = 20,
-                      cmap: str = "coolwarm", ncols: int | None = None,
-                      axes: Any = None) -> Any:
+def plot_trajectories(
+    result: PopulationPCA,
+    *,
+    regions: Sequence[str] | None = None,
+    components: tuple[int, int] = (0, 1),
+    max_trials: int = 20,
+    cmap: str = "coolwarm",
+    ncols: int | None = None,
+    axes: Any = None,
+) -> Any:
     """Each region's trajectories on two of its principal components, one panel per region.
 
     With conditions (``pca(..., trial_average_by=...)``) the condition averages are
@@ -126,10 +144,11 @@ def plot_trajectories(result: PopulationPCA, *, regions: Sequence[str] | None = 
     if axes is None:
         ncols = ncols or min(4, len(regions))
         nrows = -(-len(regions) // ncols)
-        fig, grid = plt.subplots(nrows, ncols, figsize=(3.2 * ncols, 3.0 * nrows),
-                                 layout="constrained", squeeze=False)
+        fig, grid = plt.subplots(
+            nrows, ncols, figsize=(3.2 * ncols, 3.0 * nrows), layout="constrained", squeeze=False
+        )
         axes = list(grid.ravel())
-        for ax in axes[len(regions):]:
+        for ax in axes[len(regions) :]:
             ax.set_visible(False)
     else:
         axes = list(np.ravel(axes))
@@ -145,8 +164,10 @@ def plot_trajectories(result: PopulationPCA, *, regions: Sequence[str] | None = 
         if result.conditions is not None and p.condition_projections is not None:
             trajs = p.condition_projections
             styles = [{"color": c, "lw": 1.5} for c in colors]
-            labels = [f"{float(v) + 0.0:g}" if isinstance(v, (float, np.floating)) else str(v)
-                      for v in result.conditions]
+            labels = [
+                f"{float(v) + 0.0:g}" if isinstance(v, (float, np.floating)) else str(v)
+                for v in result.conditions
+            ]
         else:
             trajs = p.projections[:max_trials]
             styles = [{"color": "0.5", "lw": 0.7, "alpha": 0.7}] * trajs.shape[0]
@@ -162,15 +183,30 @@ def plot_trajectories(result: PopulationPCA, *, regions: Sequence[str] | None = 
         ax.tick_params(labelsize=7)
     if result.conditions is not None and len(result.conditions) <= 12:
         handles, labels = axes[0].get_legend_handles_labels()
-        fig.legend(handles, labels, fontsize="small", frameon=False, loc="outside right center",
-                   title=result.by or "condition", title_fontsize="small")
-    fig.suptitle(f"trajectories on each region's principal components "
-                 f"(fit on {result.fitted_on}; ● start, ■ end)", fontsize=10)
+        fig.legend(
+            handles,
+            labels,
+            fontsize="small",
+            frameon=False,
+            loc="outside right center",
+            title=result.by or "condition",
+            title_fontsize="small",
+        )
+    fig.suptitle(
+        f"trajectories on each region's principal components "
+        f"(fit on {result.fitted_on}; ● start, ■ end)",
+        fontsize=10,
+    )
     return fig
 
 
-def plot_lesion_effects(effects: LesionEffect | Sequence[LesionEffect], *, ax: Any = None,
-                        seed: int = 0, title: str | None = None) -> Any:
+def plot_lesion_effects(
+    effects: LesionEffect | Sequence[LesionEffect],
+    *,
+    ax: Any = None,
+    seed: int = 0,
+    title: str | None = None,
+) -> Any:
     """Named lesions against random lesions of the same size, one row per lesion.
 
     Grey dots: random lesions (jittered vertically); red diamond: the named lesion;
@@ -200,12 +236,26 @@ def plot_lesion_effects(effects: LesionEffect | Sequence[LesionEffect], *, ax: A
     rng = np.random.default_rng(seed)
     for row, eff in enumerate(effects):
         y = len(effects) - 1 - row
-        ax.scatter(eff.random, y + rng.uniform(-0.18, 0.18, eff.random.size), s=12,
-                   color="0.55", alpha=0.8, lw=0,
-                   label=f"random lesions of the same size (n = {eff.random.size} each)"
-                   if row == 0 else None)
-        ax.scatter([eff.lesioned], [y], marker="D", s=40, color="C3", zorder=3,
-                   label="named lesion" if row == 0 else None)
+        ax.scatter(
+            eff.random,
+            y + rng.uniform(-0.18, 0.18, eff.random.size),
+            s=12,
+            color="0.55",
+            alpha=0.8,
+            lw=0,
+            label=f"random lesions of the same size (n = {eff.random.size} each)"
+            if row == 0
+            else None,
+        )
+        ax.scatter(
+            [eff.lesioned],
+            [y],
+            marker="D",
+            s=40,
+            color="C3",
+            zorder=3,
+            label="named lesion" if row == 0 else None,
+        )
     intact = {round(e.intact, 12) for e in effects}
     for k, v in enumerate(sorted(intact)):
         ax.axvline(v, color="k", ls=":", lw=1, label="intact" if k == 0 else None)
@@ -215,14 +265,16 @@ def plot_lesion_effects(effects: LesionEffect | Sequence[LesionEffect], *, ax: A
         if eff.n_units:
             pool = "" if eff.among is None else f" of {', '.join(eff.among)}"
             size.append(f"{eff.n_units} units{pool}")
-        size += [f"{n} {'recurrent' if f == 'hh' else 'input' if f == 'ih' else 'readout'} "
-                 "synapses" for f, n in eff.n_synapses.items()]
+        size += [
+            f"{n} {'recurrent' if f == 'hh' else 'input' if f == 'ih' else 'readout'} synapses"
+            for f, n in eff.n_synapses.items()
+        ]
         labels.append(f"{eff.name}\n({', '.join(size)}; p = {eff.p_value:.2g})")
     ax.set_yticks(range(len(effects))[::-1], labels, fontsize=8)
     ax.set_ylim(-0.6, len(effects) - 0.4)
     ax.set_xlabel(effects[0].metric)
-    ax.set_title(title or f"named vs random lesions ({effects[0].n_trials} trials)",
-                 fontsize=10)
-    ax.legend(fontsize="small", frameon=False, loc="upper center", bbox_to_anchor=(0.5, -0.18),
-              ncols=3)
+    ax.set_title(title or f"named vs random lesions ({effects[0].n_trials} trials)", fontsize=10)
+    ax.legend(
+        fontsize="small", frameon=False, loc="upper center", bbox_to_anchor=(0.5, -0.18), ncols=3
+    )
     return ax

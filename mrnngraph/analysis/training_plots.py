@@ -12,8 +12,14 @@ from typing import Any, Literal
 
 import numpy as np
 
-__all__ = ["circuit_figure", "connectivity_figure", "training_figure", "trials_figure",
-           "psychometric_figure", "accuracy_ceiling"]
+__all__ = [
+    "circuit_figure",
+    "connectivity_figure",
+    "training_figure",
+    "trials_figure",
+    "psychometric_figure",
+    "accuracy_ceiling",
+]
 
 _SCALES = ("block", "symlog", "shared")
 
@@ -58,15 +64,17 @@ def _groups(layout: Any) -> tuple[list[tuple[str, int, int]], list[tuple[str, in
     combined ``[hidden + outputs, inputs + hidden]`` matrix, as ``(name, start, stop)``."""
     n_in, H = layout.input_size, layout.hidden_size
     regions = [(r, layout.slice(r).start, layout.slice(r).stop) for r in layout.regions]
-    rows = regions + [(o, H + layout.slice(o).start, H + layout.slice(o).stop)
-                      for o in layout.outputs]
+    rows = regions + [
+        (o, H + layout.slice(o).start, H + layout.slice(o).stop) for o in layout.outputs
+    ]
     cols = [(i, layout.slice(i).start, layout.slice(i).stop) for i in layout.inputs]
     cols += [(r, n_in + a, n_in + b) for r, a, b in regions]
     return rows, cols
 
 
-def _widen(groups: list[tuple[str, int, int]], small: set[str],
-           least: int) -> tuple[np.ndarray, list[tuple[str, int, int]]]:
+def _widen(
+    groups: list[tuple[str, int, int]], small: set[str], least: int
+) -> tuple[np.ndarray, list[tuple[str, int, int]]]:
     """Indices that repeat the units of the ``small`` groups (inputs, outputs) so each is at
     least ``least`` pixels wide, and the groups' places on the widened axis."""
     index, shown, at = [], [], 0
@@ -89,8 +97,9 @@ def _combined(mats: dict[str, dict[str, np.ndarray]], layout: Any) -> np.ndarray
     return out
 
 
-def _block_scales(mats: list[np.ndarray], rows: list[tuple[str, int, int]],
-                  cols: list[tuple[str, int, int]]) -> np.ndarray:
+def _block_scales(
+    mats: list[np.ndarray], rows: list[tuple[str, int, int]], cols: list[tuple[str, int, int]]
+) -> np.ndarray:
     """Largest ``|w|`` of each block over all the matrices (0 where a block is empty)."""
     scale = np.zeros((len(rows), len(cols)))
     for a, (_, r0, r1) in enumerate(rows):
@@ -100,8 +109,14 @@ def _block_scales(mats: list[np.ndarray], rows: list[tuple[str, int, int]],
     return np.nan_to_num(scale)
 
 
-def _decorate_matrix(ax: Any, layout: Any, rows: list[tuple[str, int, int]],
-                     cols: list[tuple[str, int, int]], *, ylabels: bool) -> None:
+def _decorate_matrix(
+    ax: Any,
+    layout: Any,
+    rows: list[tuple[str, int, int]],
+    cols: list[tuple[str, int, int]],
+    *,
+    ylabels: bool,
+) -> None:
     """Region boundaries (thicker between inputs and regions, regions and outputs) and
     names; ``rows``, ``cols`` in displayed coordinates."""
     n_regions = len(layout.regions)
@@ -110,10 +125,12 @@ def _decorate_matrix(ax: Any, layout: Any, rows: list[tuple[str, int, int]],
         ax.axhline(stop, color="0.3", lw=1.4 if k == n_regions - 1 else 0.6)
     for k, (_, _, stop) in enumerate(cols[:-1]):
         ax.axvline(stop, color="0.3", lw=1.4 if k == n_inputs - 1 else 0.6)
-    ax.set_xticks([(a + b) / 2 for _, a, b in cols], [n for n, _, _ in cols], rotation=90,
-                  fontsize=8)
-    ax.set_yticks([(a + b) / 2 for _, a, b in rows],
-                  [n for n, _, _ in rows] if ylabels else [], fontsize=8)
+    ax.set_xticks(
+        [(a + b) / 2 for _, a, b in cols], [n for n, _, _ in cols], rotation=90, fontsize=8
+    )
+    ax.set_yticks(
+        [(a + b) / 2 for _, a, b in rows], [n for n, _, _ in rows] if ylabels else [], fontsize=8
+    )
     ax.set_xlabel("source (presynaptic): inputs | regions")
     if ylabels:
         ax.set_ylabel("destination (postsynaptic): regions | outputs")
@@ -126,8 +143,9 @@ def _symlog_threshold(mats: list[np.ndarray]) -> float:
     return float(np.quantile(vals, 0.02)) if vals.size else 1e-3
 
 
-def connectivity_figure(initial: Any, model: Any, *,
-                        scale: Literal["block", "symlog", "shared"] = "block") -> Any:
+def connectivity_figure(
+    initial: Any, model: Any, *, scale: Literal["block", "symlog", "shared"] = "block"
+) -> Any:
     """Effective weights before and after training, and the recurrent change.
 
     Each of the first two panels is one matrix ``[destination, source]``: the input
@@ -172,8 +190,7 @@ def connectivity_figure(initial: Any, model: Any, *,
     ['before training', 'after training', 'recurrent change (after - before)']
     """
     if scale not in _SCALES:
-        raise ValueError(f"scale must be one of {', '.join(map(repr, _SCALES))}; "
-                         f"got {scale!r}")
+        raise ValueError(f"scale must be one of {', '.join(map(repr, _SCALES))}; got {scale!r}")
     import matplotlib
     import matplotlib.colors as mcolors
     from matplotlib.figure import Figure
@@ -211,15 +228,21 @@ def connectivity_figure(initial: Any, model: Any, *,
             norm = mcolors.TwoSlopeNorm(vcenter=0.0, vmin=-vmax, vmax=vmax)
             label = "weight (one linear scale)"
     image = None
-    for k, (data, title) in enumerate(zip(shown, ("before training", "after training"),
-                                          strict=True)):
+    for k, (data, title) in enumerate(
+        zip(shown, ("before training", "after training"), strict=True)
+    ):
         ax = fig.add_axes((0.07 + 0.27 * k, 0.2, 0.22, 0.7))
         data = data[np.ix_(ridx, cidx)]
         # White in the corner without weights (no output reads an input).
         cmap = matplotlib.colormaps["RdBu_r"].with_extremes(bad="white")
-        image = ax.imshow(np.ma.masked_invalid(data), cmap=cmap, norm=norm,
-                          interpolation="nearest", aspect="auto",
-                          extent=(0, data.shape[1], data.shape[0], 0))
+        image = ax.imshow(
+            np.ma.masked_invalid(data),
+            cmap=cmap,
+            norm=norm,
+            interpolation="nearest",
+            aspect="auto",
+            extent=(0, data.shape[1], data.shape[0], 0),
+        )
         _decorate_matrix(ax, layout, rows_shown, cols_shown, ylabels=k == 0)
         ax.set_title(title, pad=8)
         if scale == "block":
@@ -228,11 +251,21 @@ def connectivity_figure(initial: Any, model: Any, *,
             for a, (_, r0, r1) in enumerate(rows_shown):
                 for b, (_, c0, c1) in enumerate(cols_shown):
                     if scales[a, b] > 0 and r1 - r0 >= big_r and c1 - c0 >= big_c:
-                        ax.text(c0 + 0.012 * data.shape[1], r0 + 0.012 * data.shape[0],
-                                f"{scales[a, b]:.2g}", fontsize=6.5, va="top", ha="left",
-                                color="0.1", bbox={"boxstyle": "square,pad=0.1",
-                                                   "fc": "white", "ec": "none",
-                                                   "alpha": 0.75})
+                        ax.text(
+                            c0 + 0.012 * data.shape[1],
+                            r0 + 0.012 * data.shape[0],
+                            f"{scales[a, b]:.2g}",
+                            fontsize=6.5,
+                            va="top",
+                            ha="left",
+                            color="0.1",
+                            bbox={
+                                "boxstyle": "square,pad=0.1",
+                                "fc": "white",
+                                "ec": "none",
+                                "alpha": 0.75,
+                            },
+                        )
     cax = fig.add_axes((0.575, 0.2, 0.01, 0.7))
     fig.colorbar(image, cax=cax, label=label)
 
@@ -251,8 +284,14 @@ def connectivity_figure(initial: Any, model: Any, *,
         lt = min(lt, lim) or lim
         cnorm = mcolors.SymLogNorm(linthresh=lt, vmin=-lim, vmax=lim, base=10)
         clabel = f"weight change (symmetric log; linear within ±{lt:.2g})"
-    im = ax.imshow(change, cmap="PuOr_r", norm=cnorm, interpolation="nearest", aspect="auto",
-                   extent=(0, change.shape[1], change.shape[0], 0))
+    im = ax.imshow(
+        change,
+        cmap="PuOr_r",
+        norm=cnorm,
+        interpolation="nearest",
+        aspect="auto",
+        extent=(0, change.shape[1], change.shape[0], 0),
+    )
     H = layout.hidden_size
     ticks = []
     for r in layout.regions:
@@ -267,9 +306,16 @@ def connectivity_figure(initial: Any, model: Any, *,
     ax.set_title("recurrent change (after - before)", pad=8)
     w0 = float(np.linalg.norm(m0["hh"]["weight"]))
     rel = float(np.linalg.norm(change)) / w0 if w0 > 0 else float("nan")
-    ax.text(0.0, -0.16, f"largest |change| {lim:.2g}; ||after - before|| / ||before|| = "
-            f"{100 * rel:.0f} % (recurrent weights)", transform=ax.transAxes, fontsize=8,
-            va="top", ha="left")
+    ax.text(
+        0.0,
+        -0.16,
+        f"largest |change| {lim:.2g}; ||after - before|| / ||before|| = "
+        f"{100 * rel:.0f} % (recurrent weights)",
+        transform=ax.transAxes,
+        fontsize=8,
+        va="top",
+        ha="left",
+    )
     cax = fig.add_axes((0.92, 0.2, 0.01, 0.7))
     fig.colorbar(im, cax=cax, label=clabel)
     return fig
@@ -307,8 +353,11 @@ def accuracy_ceiling(task: Any) -> tuple[float, str] | None:
     n_zero = sum(1 for c in cohs if c == 0)
     if n_zero:
         frac = n_zero / len(cohs)
-        share = (f"1 trial in {len(cohs) // n_zero}" if len(cohs) % n_zero == 0
-                 else f"{100 * frac:.0f} % of trials")
+        share = (
+            f"1 trial in {len(cohs) // n_zero}"
+            if len(cohs) % n_zero == 0
+            else f"{100 * frac:.0f} % of trials"
+        )
         why = f"0 % coherence is {share}: a coin flip"
     else:
         why = "weak coherences are hard even for an ideal observer"
@@ -349,13 +398,21 @@ def training_figure(history: Any, *, task: Any = None) -> Any:
     ax_loss, ax_acc = fig.subplots(1, 2)
     ax_loss.plot(history.step, history.loss, lw=1, color="C0", label="training batch")
     if history.terms:
-        ax_loss.plot(history.step, history.task_loss, lw=1, color="C1",
-                     label="training batch, task term")
+        ax_loss.plot(
+            history.step, history.task_loss, lw=1, color="C1", label="training batch, task term"
+        )
     evals = [e for e in history.evals if "step" in e]
     ev_loss = [e for e in evals if e.get("loss") is not None]
     if ev_loss:
-        ax_loss.plot([e["step"] for e in ev_loss], [e["loss"] for e in ev_loss], "o-",
-                     color="k", ms=3, lw=1.2, label="held-out")
+        ax_loss.plot(
+            [e["step"] for e in ev_loss],
+            [e["loss"] for e in ev_loss],
+            "o-",
+            color="k",
+            ms=3,
+            lw=1.2,
+            label="held-out",
+        )
     if history.terms or ev_loss:
         ax_loss.legend(frameon=False)
     losses = list(history.loss) + [e["loss"] for e in ev_loss]
@@ -364,29 +421,55 @@ def training_figure(history: Any, *, task: Any = None) -> Any:
     ax_loss.set_xlabel("step")
     ax_loss.set_ylabel("loss")
     ax_loss.set_title("loss")
-    ax_acc.plot(history.step, history.accuracy, lw=0.8, color="C2", alpha=0.6,
-                label="training batch")
+    ax_acc.plot(
+        history.step, history.accuracy, lw=0.8, color="C2", alpha=0.6, label="training batch"
+    )
     ev_acc = [e for e in evals if e.get("accuracy") is not None]
     if ev_acc:
-        ax_acc.plot([e["step"] for e in ev_acc], [e["accuracy"] for e in ev_acc], "o-",
-                    color="k", ms=3, lw=1.2, label="held-out")
-    easy_key = next((k for e in ev_acc for k in e if k.startswith("accuracy_coherence_ge_")),
-                    None)
+        ax_acc.plot(
+            [e["step"] for e in ev_acc],
+            [e["accuracy"] for e in ev_acc],
+            "o-",
+            color="k",
+            ms=3,
+            lw=1.2,
+            label="held-out",
+        )
+    easy_key = next((k for e in ev_acc for k in e if k.startswith("accuracy_coherence_ge_")), None)
     if easy_key is not None:
         pts = [e for e in ev_acc if e.get(easy_key) is not None]
-        ax_acc.plot([e["step"] for e in pts], [e[easy_key] for e in pts], "s--", color="0.45",
-                    ms=3, lw=1, label=f"held-out, coherence >= {easy_key.rsplit('_', 1)[1]} %")
+        ax_acc.plot(
+            [e["step"] for e in pts],
+            [e[easy_key] for e in pts],
+            "s--",
+            color="0.45",
+            ms=3,
+            lw=1,
+            label=f"held-out, coherence >= {easy_key.rsplit('_', 1)[1]} %",
+        )
     ceiling = accuracy_ceiling(task) if task is not None else None
     if ceiling is not None:
         value, why = ceiling
-        ax_acc.axhline(value, color="C3", ls=":", lw=1.2,
-                       label=f"ideal observer, this trial mix: {100 * value:.1f} %")
+        ax_acc.axhline(
+            value,
+            color="C3",
+            ls=":",
+            lw=1.2,
+            label=f"ideal observer, this trial mix: {100 * value:.1f} %",
+        )
         # Bottom right: where a learning curve has left by the time it plateaus.
-        ax_acc.text(0.98, 0.04, f"why below 100 %: {why}\n(an ideal observer of this trial "
-                    f"mix scores {100 * value:.1f} %)", transform=ax_acc.transAxes,
-                    ha="right", va="bottom", fontsize=8, color="C3",
-                    bbox={"boxstyle": "square,pad=0.2", "fc": "white", "ec": "none",
-                          "alpha": 0.85})
+        ax_acc.text(
+            0.98,
+            0.04,
+            f"why below 100 %: {why}\n(an ideal observer of this trial "
+            f"mix scores {100 * value:.1f} %)",
+            transform=ax_acc.transAxes,
+            ha="right",
+            va="bottom",
+            fontsize=8,
+            color="C3",
+            bbox={"boxstyle": "square,pad=0.2", "fc": "white", "ec": "none", "alpha": 0.85},
+        )
     if len(ax_acc.lines) > 1:
         ax_acc.legend(frameon=False, fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0))
     ax_acc.set_ylim(-0.02, 1.02)
@@ -413,8 +496,9 @@ def _example_trials(batch: Any, n: int = 4) -> list[int]:
                 if len(idx) == 0:
                     continue
                 if rel is not None and "color_coherence" in trials:
-                    strength = (trials["motion_coherence"] if c == 0
-                                else trials["color_coherence"])[idx].abs()
+                    strength = (
+                        trials["motion_coherence"] if c == 0 else trials["color_coherence"]
+                    )[idx].abs()
                     idx = idx[strength.argsort(descending=True, stable=True)]
                 picks.append(int(idx[0]))
         return picks
@@ -443,8 +527,10 @@ def _trial_title(batch: Any, i: int) -> str:
         return f"coherence {float(t['coherence'][i]):g}%, choice {int(t['choice'][i])}"
     if "context" in t:
         ctx = "motion" if int(t["context"][i]) == 0 else "color"
-        return (f"context {ctx}: motion {float(t['motion_coherence'][i]):+g}%, "
-                f"color {float(t['color_coherence'][i]):+g}%, choice {int(t['choice'][i])}")
+        return (
+            f"context {ctx}: motion {float(t['motion_coherence'][i]):+g}%, "
+            f"color {float(t['color_coherence'][i]):+g}%, choice {int(t['choice'][i])}"
+        )
     return f"trial {i}"
 
 
@@ -499,10 +585,20 @@ def trials_figure(task: Any, model: Any, batch: Any, result: Any, *, n: int = 4)
     width = 3.6 * len(picks) + 2.2
     fig = Figure(figsize=(width, 7.6))
     # Fixed margins: constrained layout costs seconds on a 12-panel figure.
-    axes = fig.subplots(3, len(picks), sharex=True, squeeze=False,
-                        gridspec_kw={"left": 0.9 / width, "right": 1 - 1.5 / width,
-                                     "bottom": 0.07, "top": 0.95, "wspace": 0.25,
-                                     "hspace": 0.12})
+    axes = fig.subplots(
+        3,
+        len(picks),
+        sharex=True,
+        squeeze=False,
+        gridspec_kw={
+            "left": 0.9 / width,
+            "right": 1 - 1.5 / width,
+            "bottom": 0.07,
+            "top": 0.95,
+            "wspace": 0.25,
+            "hspace": 0.12,
+        },
+    )
     regions = model.layout.regions
     in_colors = _channel_colors(task.input_names, task.input_size)
     out_colors = _channel_colors(task.output_names, task.output_size)
@@ -513,26 +609,34 @@ def trials_figure(task: Any, model: Any, batch: Any, result: Any, *, n: int = 4)
         for c in range(task.input_size):
             name = task.input_names[c] if c < len(task.input_names) else f"input {c}"
             fix = _is_fixation(name)
-            ax_in.plot(t, batch.inputs[i, :T, c], lw=1.6 if fix else 0.9,
-                       ls="-." if fix else "-", color=in_colors[c], label=name,
-                       zorder=3 if fix else 2)
+            ax_in.plot(
+                t,
+                batch.inputs[i, :T, c],
+                lw=1.6 if fix else 0.9,
+                ls="-." if fix else "-",
+                color=in_colors[c],
+                label=name,
+                zorder=3 if fix else 2,
+            )
         outputs = result.outputs[i, :T]
         if task.kind == "classification":
             probs = torch.softmax(outputs, -1)
             for c in range(task.output_size):
-                ax_out.plot(t, probs[:, c], lw=1.4, color=out_colors[c],
-                            label=f"p({task.output_names[c]})")
-                ax_out.plot(t, (batch.targets[i, :T] == c).float(), ls="--", lw=0.9,
-                            color=out_colors[c])
+                ax_out.plot(
+                    t, probs[:, c], lw=1.4, color=out_colors[c], label=f"p({task.output_names[c]})"
+                )
+                ax_out.plot(
+                    t, (batch.targets[i, :T] == c).float(), ls="--", lw=0.9, color=out_colors[c]
+                )
             ax_out.set_ylim(-0.05, 1.05)
         else:
             for c in range(task.output_size):
-                ax_out.plot(t, outputs[:, c], lw=1.4, color=out_colors[c],
-                            label=task.output_names[c])
+                ax_out.plot(
+                    t, outputs[:, c], lw=1.4, color=out_colors[c], label=task.output_names[c]
+                )
                 ax_out.plot(t, batch.targets[i, :T, c], ls="--", lw=0.9, color=out_colors[c])
         for r in regions:
-            ax_rate.plot(t, model.region_activity(result.rates[i, :T], r).mean(-1), lw=1.1,
-                         label=r)
+            ax_rate.plot(t, model.region_activity(result.rates[i, :T], r).mean(-1), lw=1.1, label=r)
         dec = batch.trials.get("decision_mask")
         if dec is not None and bool(dec[i, :T].any()):
             on = t[dec[i, :T] > 0]
@@ -545,8 +649,13 @@ def trials_figure(task: Any, model: Any, batch: Any, result: Any, *, n: int = 4)
             ax_out.set_ylabel("outputs (solid)\ntargets (dashed)")
             ax_rate.set_ylabel("mean rate per region")
     for row, ax in enumerate(axes[:, -1]):
-        ax.legend(loc="upper left", bbox_to_anchor=(1.02, 1.0), fontsize=7, frameon=False,
-                  ncol=2 if row == 2 and len(regions) > 10 else 1)
+        ax.legend(
+            loc="upper left",
+            bbox_to_anchor=(1.02, 1.0),
+            fontsize=7,
+            frameon=False,
+            ncol=2 if row == 2 and len(regions) > 10 else 1,
+        )
     return fig
 
 
@@ -604,8 +713,9 @@ def psychometric_figure(task: Any, batch: Any, outputs: Any) -> Any:
     easy = acc[coh >= 12.8 - 1e-9]
     n_easy = n[coh >= 12.8 - 1e-9]
     pooled = float((easy * n_easy).sum() / max(n_easy.sum(), 1))
-    ax.set_title(f"{int(n.sum())} held-out trials; coherence >= 12.8%: {100 * pooled:.1f}%",
-                 fontsize=9)
+    ax.set_title(
+        f"{int(n.sum())} held-out trials; coherence >= 12.8%: {100 * pooled:.1f}%", fontsize=9
+    )
     ax.legend(frameon=False, loc="lower right")
     ax.grid(alpha=0.3)
     return fig

@@ -24,8 +24,14 @@ __all__ = ["main", "build_parser"]
 #: Modules of this package that add sub-commands, in the order ``--help`` lists them.
 COMMAND_MODULES = ("files", "drawing", "training", "fitting")
 #: The module that registers each sub-command, so a call loads only that one.
-COMMANDS = {"convert": "files", "validate": "files", "info": "files", "draw": "drawing",
-            "train": "training", "fit": "fitting"}
+COMMANDS = {
+    "convert": "files",
+    "validate": "files",
+    "info": "files",
+    "draw": "drawing",
+    "train": "training",
+    "fit": "fitting",
+}
 
 
 def build_parser(only: str | None = None) -> argparse.ArgumentParser:
@@ -34,7 +40,8 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
 
     parser = argparse.ArgumentParser(
         prog="mrnngraph",
-        description="Declare, check, convert, draw and train multi-region RNN circuits.")
+        description="Declare, check, convert, draw and train multi-region RNN circuits.",
+    )
     parser.add_argument("--version", action="version", version=f"mrnngraph {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in COMMAND_MODULES:

@@ -27,8 +27,9 @@ def _bounds(low: float | None, high: float | None, low_open: bool) -> str:
     return " and ".join(parts)
 
 
-def real(*, low: float | None = None, high: float | None = None,
-         low_open: bool = True) -> Callable[[str], float]:
+def real(
+    *, low: float | None = None, high: float | None = None, low_open: bool = True
+) -> Callable[[str], float]:
     """An argparse ``type=``: a finite float ``> low`` (``>= low`` unless ``low_open``)
     and ``<= high``.
 
@@ -111,8 +112,9 @@ def output_file(text: str) -> str:
         while not os.path.exists(up) and os.path.dirname(up) != up:
             up = os.path.dirname(up)
         if os.path.isdir(up):
-            missing = parent[len(up):].lstrip(os.sep).split(os.sep)[0]
+            missing = parent[len(up) :].lstrip(os.sep).split(os.sep)[0]
             raise argparse.ArgumentTypeError(
-                f"cannot write {text!r}: there is no directory {os.path.join(up, missing)!r}")
+                f"cannot write {text!r}: there is no directory {os.path.join(up, missing)!r}"
+            )
         raise argparse.ArgumentTypeError(f"cannot write {text!r}: {up!r} is not a directory")
     return text

@@ -19,32 +19,49 @@ def register(subparsers: Any) -> None:
     from ..io.files import FORMATS
 
     p = subparsers.add_parser(
-        "convert", help="convert a circuit file to another format",
+        "convert",
+        help="convert a circuit file to another format",
         description="Read a circuit (JSON, YAML, GraphML or an mRNNTorch config) and write it "
         "in the format of the output's extension (.json, .yaml/.yml, .graphml, "
-        ".mrnntorch.json for an mRNNTorch config).")
+        ".mrnntorch.json for an mRNNTorch config).",
+    )
     p.add_argument("input", metavar="IN", help="the circuit file to read")
-    p.add_argument("output", metavar="OUT", type=output_file,
-                   help="the file to write (replaced atomically)")
-    p.add_argument("--from", dest="from_format", choices=FORMATS,
-                   help="format of IN (default: from its extension)")
-    p.add_argument("--to", dest="to_format", choices=FORMATS,
-                   help="format of OUT (default: from its extension)")
-    p.add_argument("--no-check", action="store_true",
-                   help="convert without validating the circuit (file layout is still checked)")
+    p.add_argument(
+        "output", metavar="OUT", type=output_file, help="the file to write (replaced atomically)"
+    )
+    p.add_argument(
+        "--from",
+        dest="from_format",
+        choices=FORMATS,
+        help="format of IN (default: from its extension)",
+    )
+    p.add_argument(
+        "--to",
+        dest="to_format",
+        choices=FORMATS,
+        help="format of OUT (default: from its extension)",
+    )
+    p.add_argument(
+        "--no-check",
+        action="store_true",
+        help="convert without validating the circuit (file layout is still checked)",
+    )
     p.set_defaults(handler=_convert)
 
     p = subparsers.add_parser(
-        "validate", help="check a circuit file and list every problem",
+        "validate",
+        help="check a circuit file and list every problem",
         description="Check a circuit file: print every error and warning, each with the "
         "node or edge it belongs to (and the line, for YAML). Exit status 1 if there is "
-        "any error, 0 otherwise.")
+        "any error, 0 otherwise.",
+    )
     p.add_argument("file", metavar="FILE", help="the circuit file to check")
     p.add_argument("--format", choices=FORMATS, help="format of FILE (default: its extension)")
     p.set_defaults(handler=_validate)
 
     p = subparsers.add_parser(
-        "info", help="summarise a circuit: units, E/I split, degrees, parameters",
+        "info",
+        help="summarise a circuit: units, E/I split, degrees, parameters",
         description="Print one row per node: kind, units, E/I split (excitatory/inhibitory "
         "units, 'free' if unconstrained), number of incoming and outgoing projections (zero "
         "projections not counted), trainable parameters (weights of its incoming projections "
@@ -52,22 +69,30 @@ def register(subparsers: Any) -> None:
         "fraction of its rows of the weight matrices; then totals. The counts come from the "
         "declaration, without compiling (nothing is allocated, whatever the circuit's size): "
         "exact for the fixed rules, expected values for 'bernoulli' projections. With "
-        "--report the circuit is compiled with --seed and the drawn masks are counted.")
+        "--report the circuit is compiled with --seed and the drawn masks are counted.",
+    )
     p.add_argument("file", metavar="FILE", help="the circuit file to summarise")
     p.add_argument("--format", choices=FORMATS, help="format of FILE (default: its extension)")
-    p.add_argument("--seed", type=integer(low=0, high=2**64 - 1), default=0,
-                   help="with --report: seed the masks are drawn with (default: 0)")
-    p.add_argument("--report", action="store_true",
-                   help="also print the connectivity report: requested vs realised density "
-                   "per projection, degree statistics, E/I input balance per region, spectral "
-                   "radius of W_hh, parameter counts, frozen and zero pathways")
-    p.add_argument("--markdown", action="store_true",
-                   help="with --report: print Markdown tables")
+    p.add_argument(
+        "--seed",
+        type=integer(low=0, high=2**64 - 1),
+        default=0,
+        help="with --report: seed the masks are drawn with (default: 0)",
+    )
+    p.add_argument(
+        "--report",
+        action="store_true",
+        help="also print the connectivity report: requested vs realised density "
+        "per projection, degree statistics, E/I input balance per region, spectral "
+        "radius of W_hh, parameter counts, frozen and zero pathways",
+    )
+    p.add_argument("--markdown", action="store_true", help="with --report: print Markdown tables")
     p.set_defaults(handler=_info)
 
 
-def read_circuit(path: str, file_format: str | None, *,
-                 compiling: bool = False) -> tuple[Any, Any, list[Any]]:
+def read_circuit(
+    path: str, file_format: str | None, *, compiling: bool = False
+) -> tuple[Any, Any, list[Any]]:
     """Read and check a circuit file for a command: ``(graph, spec, warnings)``.
 
     Every error is raised as one :class:`~mrnngraph.GraphError` located in the file,
@@ -84,8 +109,10 @@ def read_circuit(path: str, file_format: str | None, *,
     report = validate_file(path, format=file_format)
     errors = [p for p in report.errors if compiling or p.code != "too-much-memory"]
     if errors:
-        raise GraphError(errors, header=f"{len(errors)} problem{'s' if len(errors) != 1 else ''}"
-                         f" in {str(path)!r}")
+        raise GraphError(
+            errors,
+            header=f"{len(errors)} problem{'s' if len(errors) != 1 else ''} in {str(path)!r}",
+        )
     G = load(path, format=file_format, check=False)
     if report.spec is not None:
         return G, report.spec, report.warnings
@@ -122,8 +149,10 @@ def _validate(args: argparse.Namespace) -> int:
         print(f"{p.level}: {p}")
     n_err, n_warn = len(report.errors), len(report.warnings)
     verdict = "invalid" if n_err else "valid"
-    print(f"{args.file}: {verdict} ({n_err} error{'s' if n_err != 1 else ''}, "
-          f"{n_warn} warning{'s' if n_warn != 1 else ''})")
+    print(
+        f"{args.file}: {verdict} ({n_err} error{'s' if n_err != 1 else ''}, "
+        f"{n_warn} warning{'s' if n_warn != 1 else ''})"
+    )
     return 1 if n_err else 0
 
 
@@ -165,8 +194,11 @@ def expected_synapses(e: Any, s: Any, d: Any) -> tuple[float, bool]:
     """
     if e.zero:
         return 0, True
-    blocks = ([(_span(d, None), _span(s, None))] if e.ei is None else
-              [(_span(d, x[1] if len(x) == 2 else None), _span(s, x[0])) for x in e.ei])
+    blocks = (
+        [(_span(d, None), _span(s, None))]
+        if e.ei is None
+        else [(_span(d, x[1] if len(x) == 2 else None), _span(s, x[0])) for x in e.ei]
+    )
     special = e.rule == "one_to_one" or (e.src == e.dst and not e.autapses)
     total: float = 0
     exact = True
@@ -196,8 +228,7 @@ def _counts(x: Any) -> tuple[Any, dict[tuple[str, str], float], bool]:
     if hasattr(x, "blocks"):  # a CompiledCircuit: count the drawn masks
         spec = x.spec
         live = [e for e in spec.edges if not e.zero]
-        return spec, {(e.src, e.dst): int(x.blocks[(e.src, e.dst)].mask.sum())
-                      for e in live}, True
+        return spec, {(e.src, e.dst): int(x.blocks[(e.src, e.dst)].mask.sum()) for e in live}, True
     spec = x
     counts, exact = {}, True
     for e in spec.edges:
@@ -264,17 +295,39 @@ def info_table(circuit: Any) -> str:
         else:
             masked = "-"
         total_params += params
-        rows.append((str(name), s.kind, str(s.size), _ei(s), str(len(into)), str(n_out),
-                     str(round(params)), masked))
+        rows.append(
+            (
+                str(name),
+                s.kind,
+                str(s.size),
+                _ei(s),
+                str(len(into)),
+                str(n_out),
+                str(round(params)),
+                masked,
+            )
+        )
     present = sum(counts.values())
-    rows.append(("total", "", str(H), "", str(len(live)), str(len(live)),
-                 str(round(total_params)), _fraction(present, H * H + H * I + O * H)))
+    rows.append(
+        (
+            "total",
+            "",
+            str(H),
+            "",
+            str(len(live)),
+            str(len(live)),
+            str(round(total_params)),
+            _fraction(present, H * H + H * I + O * H),
+        )
+    )
     widths = [max(len(r[k]) for r in rows) for k in range(len(rows[0]))]
     numeric = {2, 4, 5, 6, 7}
     lines = []
     for r in rows:
-        cells = [c.rjust(w) if k in numeric else c.ljust(w)
-                 for k, (c, w) in enumerate(zip(r, widths, strict=True))]
+        cells = [
+            c.rjust(w) if k in numeric else c.ljust(w)
+            for k, (c, w) in enumerate(zip(r, widths, strict=True))
+        ]
         lines.append("  ".join(cells).rstrip())
     return "\n".join(lines)
 
@@ -290,12 +343,16 @@ def _info(args: argparse.Namespace) -> int:
             circuit = compile_circuit(G, args.seed)
     name = G.graph.get("name", args.file)
     seed = f" (seed {args.seed})" if circuit is not None else ""
-    print(f"circuit {name!r}: {len(spec.regions)} regions, {len(spec.inputs)} inputs, "
-          f"{len(spec.outputs)} outputs{seed}")
+    print(
+        f"circuit {name!r}: {len(spec.regions)} regions, {len(spec.inputs)} inputs, "
+        f"{len(spec.outputs)} outputs{seed}"
+    )
     print(info_table(circuit if circuit is not None else spec))
     if circuit is None and not _counts(spec)[2]:
-        print("params and masked: expected counts for 'bernoulli' projections; --report "
-              "compiles and counts the drawn masks")
+        print(
+            "params and masked: expected counts for 'bernoulli' projections; --report "
+            "compiles and counts the drawn masks"
+        )
     if circuit is not None:
         from ..reporting import format_report, report
 

@@ -23,9 +23,18 @@ from ._args import integer, real
 
 __all__ = ["register", "DEFAULTS"]
 
-DEFAULTS = {"steps": 1000, "lr": 2e-2, "batch_size": 32, "seed": 0, "test_fraction": 0.25,
-            "sparsity": 0.0, "threads": 1, "bin_ms": 10.0, "align": "start_time",
-            "loss": "gaussian"}
+DEFAULTS = {
+    "steps": 1000,
+    "lr": 2e-2,
+    "batch_size": 32,
+    "seed": 0,
+    "test_fraction": 0.25,
+    "sparsity": 0.0,
+    "threads": 1,
+    "bin_ms": 10.0,
+    "align": "start_time",
+    "loss": "gaussian",
+}
 
 
 class _UsageError(Exception):
@@ -37,7 +46,8 @@ def _region_spec(text: str) -> tuple[str, list[str]]:
     names = [a.strip() for a in areas.split(",") if a.strip()]
     if not sep or not name.strip() or not names:
         raise argparse.ArgumentTypeError(
-            f"must be REGION=AREA[,AREA...] (e.g. v1=VISp,VISl); got {text!r}")
+            f"must be REGION=AREA[,AREA...] (e.g. v1=VISp,VISl); got {text!r}"
+        )
     return name.strip(), names
 
 
@@ -45,60 +55,135 @@ def register(subparsers: Any) -> None:
     """Add the ``fit`` sub-command."""
     d = DEFAULTS
     p = subparsers.add_parser(
-        "fit", help="fit a circuit to recorded multi-region activity (NWB or .npz)",
+        "fit",
+        help="fit a circuit to recorded multi-region activity (NWB or .npz)",
         description="Fit CIRCUIT to the activity in DATA (an NWB file, or a recording saved "
         "with mrnngraph.Recording.save as .npz): each region's first n units are matched to "
         "its n recorded neurons, the model runs free from each trial's first bin, and is "
         "trained by gradient descent (mrnngraph.fit). Writes to DIR: metrics.json "
         "(held-out and training pVar by region, pathway strengths), history.json, the "
         "model (model.pt, mrnngraph.load_model; the read-out in its metadata), and the "
-        "figures fit_pvar.png, fit_currents.png, fit_traces.png, fit_loss.png.")
+        "figures fit_pvar.png, fit_currents.png, fit_traces.png, fit_loss.png.",
+    )
     p.add_argument("circuit", metavar="CIRCUIT", help="circuit file (.yaml, .json, .graphml)")
     p.add_argument("data", metavar="DATA", help="session.nwb or recording.npz")
-    p.add_argument("--regions", nargs="+", type=_region_spec, metavar="REGION=AREA[,AREA]",
-                   help="NWB: which brain areas (electrode locations) make each region, e.g. "
-                   "m2=MOs v1=VISp,VISl; .npz: rename recorded regions to circuit regions")
-    p.add_argument("--bin-ms", type=real(low=0), default=None, metavar="MS",
-                   help="NWB: bin width in ms (default: the model's dt)")
-    p.add_argument("--window-ms", type=float, nargs=2, metavar=("START", "END"),
-                   help="NWB: window of each trial in ms relative to --align (default: "
-                   "from --align to the earliest stop_time after it)")
-    p.add_argument("--align", default=d["align"], metavar="COLUMN",
-                   help=f"NWB: trials column the window is relative to (default: {d['align']})")
-    p.add_argument("--smooth-ms", type=real(low=0), default=None, metavar="MS",
-                   help="NWB: Gaussian smoothing s.d. in ms (default: none)")
-    p.add_argument("--location-column", default=None, metavar="COLUMN",
-                   help="NWB: units column holding each unit's area (default: its "
-                   "electrode's location)")
-    p.add_argument("--steps", type=integer(low=0), default=d["steps"], metavar="N",
-                   help=f"optimizer steps (default: {d['steps']})")
-    p.add_argument("--lr", type=real(low=0), default=d["lr"],
-                   help=f"Adam learning rate (default: {d['lr']:g})")
-    p.add_argument("--batch-size", type=integer(low=1), default=d["batch_size"], metavar="B",
-                   help=f"trials per step (default: {d['batch_size']})")
-    p.add_argument("--loss", choices=("gaussian", "poisson"), default=d["loss"],
-                   help="gaussian (rates, any unit) or poisson (spike counts per bin; NWB "
-                   "data are then read as counts)")
-    p.add_argument("--sparsity", type=real(low=0, low_open=False), default=d["sparsity"],
-                   help="weight of the pathway group lasso (mrnngraph.fitting."
-                   f"PathwaySparsity) (default: {d['sparsity']:g})")
-    p.add_argument("--test-fraction", type=real(low=0, high=0.9), default=d["test_fraction"],
-                   metavar="F", help=f"share of held-out trials (default: {d['test_fraction']})")
-    p.add_argument("--stratify", default=None, metavar="VARIABLE",
-                   help="trial variable to stratify the split by (a condition label)")
-    p.add_argument("--seed", type=integer(low=0), default=d["seed"], metavar="S",
-                   help=f"seed of the circuit, the split and the fit (default: {d['seed']})")
-    p.add_argument("--activation", default=None,
-                   help="the model's activation (default: the graph's, else tanh)")
-    p.add_argument("--dt", type=real(low=0), default=None, metavar="MS",
-                   help="the model's step in ms; must divide the bin width (default: the "
-                   "graph's dt, else the bin width)")
-    p.add_argument("--threads", type=integer(low=1), default=d["threads"], metavar="T",
-                   help=f"torch CPU threads (default: {d['threads']})")
-    p.add_argument("--out", metavar="DIR", default="runs/fit",
-                   help="output folder (default: runs/fit)")
-    p.add_argument("--no-figures", dest="figures", action="store_false",
-                   help="write no figures")
+    p.add_argument(
+        "--regions",
+        nargs="+",
+        type=_region_spec,
+        metavar="REGION=AREA[,AREA]",
+        help="NWB: which brain areas (electrode locations) make each region, e.g. "
+        "m2=MOs v1=VISp,VISl; .npz: rename recorded regions to circuit regions",
+    )
+    p.add_argument(
+        "--bin-ms",
+        type=real(low=0),
+        default=None,
+        metavar="MS",
+        help="NWB: bin width in ms (default: the model's dt)",
+    )
+    p.add_argument(
+        "--window-ms",
+        type=float,
+        nargs=2,
+        metavar=("START", "END"),
+        help="NWB: window of each trial in ms relative to --align (default: "
+        "from --align to the earliest stop_time after it)",
+    )
+    p.add_argument(
+        "--align",
+        default=d["align"],
+        metavar="COLUMN",
+        help=f"NWB: trials column the window is relative to (default: {d['align']})",
+    )
+    p.add_argument(
+        "--smooth-ms",
+        type=real(low=0),
+        default=None,
+        metavar="MS",
+        help="NWB: Gaussian smoothing s.d. in ms (default: none)",
+    )
+    p.add_argument(
+        "--location-column",
+        default=None,
+        metavar="COLUMN",
+        help="NWB: units column holding each unit's area (default: its electrode's location)",
+    )
+    p.add_argument(
+        "--steps",
+        type=integer(low=0),
+        default=d["steps"],
+        metavar="N",
+        help=f"optimizer steps (default: {d['steps']})",
+    )
+    p.add_argument(
+        "--lr", type=real(low=0), default=d["lr"], help=f"Adam learning rate (default: {d['lr']:g})"
+    )
+    p.add_argument(
+        "--batch-size",
+        type=integer(low=1),
+        default=d["batch_size"],
+        metavar="B",
+        help=f"trials per step (default: {d['batch_size']})",
+    )
+    p.add_argument(
+        "--loss",
+        choices=("gaussian", "poisson"),
+        default=d["loss"],
+        help="gaussian (rates, any unit) or poisson (spike counts per bin; NWB "
+        "data are then read as counts)",
+    )
+    p.add_argument(
+        "--sparsity",
+        type=real(low=0, low_open=False),
+        default=d["sparsity"],
+        help="weight of the pathway group lasso (mrnngraph.fitting."
+        f"PathwaySparsity) (default: {d['sparsity']:g})",
+    )
+    p.add_argument(
+        "--test-fraction",
+        type=real(low=0, high=0.9),
+        default=d["test_fraction"],
+        metavar="F",
+        help=f"share of held-out trials (default: {d['test_fraction']})",
+    )
+    p.add_argument(
+        "--stratify",
+        default=None,
+        metavar="VARIABLE",
+        help="trial variable to stratify the split by (a condition label)",
+    )
+    p.add_argument(
+        "--seed",
+        type=integer(low=0),
+        default=d["seed"],
+        metavar="S",
+        help=f"seed of the circuit, the split and the fit (default: {d['seed']})",
+    )
+    p.add_argument(
+        "--activation",
+        default=None,
+        help="the model's activation (default: the graph's, else tanh)",
+    )
+    p.add_argument(
+        "--dt",
+        type=real(low=0),
+        default=None,
+        metavar="MS",
+        help="the model's step in ms; must divide the bin width (default: the "
+        "graph's dt, else the bin width)",
+    )
+    p.add_argument(
+        "--threads",
+        type=integer(low=1),
+        default=d["threads"],
+        metavar="T",
+        help=f"torch CPU threads (default: {d['threads']})",
+    )
+    p.add_argument(
+        "--out", metavar="DIR", default="runs/fit", help="output folder (default: runs/fit)"
+    )
+    p.add_argument("--no-figures", dest="figures", action="store_false", help="write no figures")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(handler=fit_command)
 
@@ -115,23 +200,35 @@ def _read_data(args: argparse.Namespace, default_bin: float) -> Any:
             rename = {}
             for new, olds in args.regions:
                 if len(olds) != 1 or olds[0] not in rec.rates:
-                    raise _UsageError(f"--regions {new}={','.join(olds)}: a .npz recording "
-                                      "renames one recorded region; its regions: "
-                                      f"{', '.join(rec.regions)}")
+                    raise _UsageError(
+                        f"--regions {new}={','.join(olds)}: a .npz recording "
+                        "renames one recorded region; its regions: "
+                        f"{', '.join(rec.regions)}"
+                    )
                 rename[olds[0]] = new
-            rec = Recording({rename.get(r, r): v for r, v in rec.rates.items()}, rec.dt,
-                            inputs=rec.inputs, outputs=rec.outputs, trials=rec.trials)
+            rec = Recording(
+                {rename.get(r, r): v for r, v in rec.rates.items()},
+                rec.dt,
+                inputs=rec.inputs,
+                outputs=rec.outputs,
+                trials=rec.trials,
+            )
         return rec
     if not args.regions:
         raise _UsageError("an NWB file needs --regions REGION=AREA[,AREA] ...")
     from ..io.nwb import read_nwb
 
     try:
-        return read_nwb(path, regions=dict(args.regions), bin_ms=args.bin_ms or default_bin,
-                        window_ms=None if args.window_ms is None else tuple(args.window_ms),
-                        align=args.align,
-                        smooth_ms=args.smooth_ms, location_column=args.location_column,
-                        counts=args.loss == "poisson")
+        return read_nwb(
+            path,
+            regions=dict(args.regions),
+            bin_ms=args.bin_ms or default_bin,
+            window_ms=None if args.window_ms is None else tuple(args.window_ms),
+            align=args.align,
+            smooth_ms=args.smooth_ms,
+            location_column=args.location_column,
+            counts=args.loss == "poisson",
+        )
     except ImportError as err:
         raise _UsageError(str(err)) from None
 
@@ -183,11 +280,12 @@ def _fit(args: argparse.Namespace) -> int:
         model = MultiRegionRNN.from_graph(G, seed=args.seed, **kwargs)
     rec.check_against(model)
     if rec.n_trials < 2:
-        raise _UsageError(f"{args.data}: {rec.n_trials} trial; need at least 2 to hold "
-                          "some out")
+        raise _UsageError(f"{args.data}: {rec.n_trials} trial; need at least 2 to hold some out")
     if args.stratify is not None and args.stratify not in rec.trials:
-        raise _UsageError(f"--stratify {args.stratify!r} is not a trial variable; known: "
-                          f"{', '.join(rec.trials) or 'none'}")
+        raise _UsageError(
+            f"--stratify {args.stratify!r} is not a trial variable; known: "
+            f"{', '.join(rec.trials) or 'none'}"
+        )
     train, test = rec.split(args.test_fraction, seed=args.seed, stratify=args.stratify)
     out = Path(args.out)
     if out.exists() and not out.is_dir():
@@ -195,11 +293,19 @@ def _fit(args: argparse.Namespace) -> int:
     out.mkdir(parents=True, exist_ok=True)
     losses = [PathwaySparsity(args.sparsity)] if args.sparsity > 0 else None
     try:
-        history = fit(model, train, steps=args.steps, lr=args.lr,
-                      batch_size=args.batch_size, seed=args.seed, loss=args.loss,
-                      losses=losses, validation=test,
-                      eval_every=max(1, args.steps // 20) if args.steps else None,
-                      progress=not args.quiet)
+        history = fit(
+            model,
+            train,
+            steps=args.steps,
+            lr=args.lr,
+            batch_size=args.batch_size,
+            seed=args.seed,
+            loss=args.loss,
+            losses=losses,
+            validation=test,
+            eval_every=max(1, args.steps // 20) if args.steps else None,
+            progress=not args.quiet,
+        )
     except TrainingDiverged as err:
         print(f"error: {err}", file=sys.stderr)
         return 1
@@ -207,24 +313,42 @@ def _fit(args: argparse.Namespace) -> int:
     scores_train = pvar(model, train)
     strength = pathway_strength(model, test)
     metrics = {
-        "circuit": os.fspath(args.circuit), "data": os.fspath(args.data),
-        "regions": rec.regions, "neurons": rec.n_neurons, "bin_ms": rec.dt,
+        "circuit": os.fspath(args.circuit),
+        "data": os.fspath(args.data),
+        "regions": rec.regions,
+        "neurons": rec.n_neurons,
+        "bin_ms": rec.dt,
         "trials": {"train": len(train), "test": len(test)},
-        "pvar_test": scores_test, "pvar_train": scores_train,
+        "pvar_test": scores_test,
+        "pvar_train": scores_train,
         "pathway_strength": {f"{s}->{d}": v for (s, d), v in strength.items()},
-        "steps": len(history), "lr": args.lr, "batch_size": args.batch_size,
-        "loss": args.loss, "sparsity": args.sparsity, "seed": args.seed,
+        "steps": len(history),
+        "lr": args.lr,
+        "batch_size": args.batch_size,
+        "loss": args.loss,
+        "sparsity": args.sparsity,
+        "seed": args.seed,
         "fit_seconds": round(history.seconds, 3),
-        "mrnngraph_version": __version__, "torch_version": torch.__version__,
+        "mrnngraph_version": __version__,
+        "torch_version": torch.__version__,
         "total_seconds": round(time.perf_counter() - t_start, 3),
     }
-    files = {"metrics.json": "pVar (held-out and training), pathway strengths",
-             "history.json": "loss per step, validation pVar",
-             "model.pt": "the fitted model (mrnngraph.load_model); its metadata holds the "
-                         "read-out (mrnngraph.fitting.Observation.from_dict)"}
-    save_model(model, out / "model.pt", graph=G,
-               metadata={"observation": history.observation.to_dict(),
-                         "pvar_test": scores_test, "regions": rec.regions})
+    files = {
+        "metrics.json": "pVar (held-out and training), pathway strengths",
+        "history.json": "loss per step, validation pVar",
+        "model.pt": "the fitted model (mrnngraph.load_model); its metadata holds the "
+        "read-out (mrnngraph.fitting.Observation.from_dict)",
+    }
+    save_model(
+        model,
+        out / "model.pt",
+        graph=G,
+        metadata={
+            "observation": history.observation.to_dict(),
+            "pvar_test": scores_test,
+            "regions": rec.regions,
+        },
+    )
     _write_json(out / "history.json", history.to_dict())
     if args.figures:
         files.update(_figures(model, test, history, scores_test, out))
@@ -232,8 +356,7 @@ def _fit(args: argparse.Namespace) -> int:
     _write_json(out / "metrics.json", metrics)
     print("held-out pVar: " + ", ".join(f"{k} {v:.3f}" for k, v in scores_test.items()))
     top = sorted(((v, k) for k, v in metrics["pathway_strength"].items()), reverse=True)
-    print("pathway strength (mean |current|): "
-          + ", ".join(f"{k} {v:.3g}" for v, k in top))
+    print("pathway strength (mean |current|): " + ", ".join(f"{k} {v:.3g}" for v, k in top))
     print(f"wrote {out}/: {', '.join(files)}")
     return 0
 
@@ -280,8 +403,13 @@ def _figures(model: Any, test: Any, history: Any, scores: dict, out: Path) -> di
     ax.set_ylabel("loss")
     if history.evals:
         ax2 = ax.twinx()
-        ax2.plot([e["step"] for e in history.evals], [e["pvar"]["all"] for e in history.evals],
-                 "o-", color="C2", label="held-out pVar")
+        ax2.plot(
+            [e["step"] for e in history.evals],
+            [e["pvar"]["all"] for e in history.evals],
+            "o-",
+            color="C2",
+            label="held-out pVar",
+        )
         ax2.set_ylabel("held-out pVar")
     ax.set_title("fit progress")
     fig.savefig(out / "fit_loss.png", dpi=100)

@@ -26,9 +26,18 @@ __all__ = ["register", "DEFAULTS"]
 #: :func:`mrnngraph.train.train` (a test keeps them equal; docs/training.md, "The recipe",
 #: says what each buys); the default run reaches >= 90 % on coherences >= 12.8 % of
 #: perceptual decision making with the default circuit in well under 3 minutes on 2 cores.
-DEFAULTS = {"task": "perceptual_decision_making", "steps": 500, "batch_size": 64, "lr": 1e-2,
-            "seed": 0, "eval_trials": 2000, "clip_grad": 1.0, "threads": 1, "nproc": 2,
-            "noise_std": 0.0}
+DEFAULTS = {
+    "task": "perceptual_decision_making",
+    "steps": 500,
+    "batch_size": 64,
+    "lr": 1e-2,
+    "seed": 0,
+    "eval_trials": 2000,
+    "clip_grad": 1.0,
+    "threads": 1,
+    "nproc": 2,
+    "noise_std": 0.0,
+}
 
 #: Seed of the held-out evaluation batch is the training seed plus this (a different stream:
 #: training batches come from a generator seeded by a hash of the seed).
@@ -46,7 +55,8 @@ def register(subparsers: Any) -> None:
 
     d = DEFAULTS
     p = subparsers.add_parser(
-        "train", help="train a circuit on a cognitive task; write figures, metrics, model",
+        "train",
+        help="train a circuit on a cognitive task; write figures, metrics, model",
         description="Train a circuit on a task and write to DIR: the area diagram "
         "(circuit.png), the connectivity before and after training (connectivity.png), the "
         "loss and accuracy curves (training.png), example trials with inputs, targets, "
@@ -55,46 +65,108 @@ def register(subparsers: Any) -> None:
         "checkpoint (model.pt, see mrnngraph.load_model). Accuracy is measured at the end on "
         "a fresh held-out batch. Without CIRCUIT, the packaged cortico-basal "
         "ganglia-thalamic loop (mrnngraph.presets.cbgt_loop) is used. With --distributed, "
-        "trains data-parallel over --nproc processes (or joins torchrun's).")
-    p.add_argument("circuit", nargs="?", metavar="CIRCUIT",
-                   help="circuit file (.yaml, .json, .graphml, mRNNTorch .json); default: the "
-                   "packaged CBGT loop sized for the task")
-    p.add_argument("--task", default=d["task"], metavar="NAME",
-                   help="perceptual_decision_making (pdm), context_dependent_integration "
-                   "(cdi, mante), flip_flop (3bit), or neurogym:<env id> if neurogym is "
-                   f"installed (default: {d['task']})")
-    p.add_argument("--steps", type=integer(low=0), default=d["steps"], metavar="N",
-                   help=f"optimizer steps (default: {d['steps']})")
-    p.add_argument("--batch-size", type=integer(low=1), default=d["batch_size"], metavar="B",
-                   help=f"trials per step, over all processes (default: {d['batch_size']})")
-    p.add_argument("--lr", type=real(low=0), default=d["lr"], help=f"Adam learning rate "
-                   f"(default: {d['lr']:g})")
-    p.add_argument("--seed", type=integer(low=0), default=d["seed"], metavar="S",
-                   help="seed of the circuit's masks and weights, the training batches and "
-                   f"the held-out batch (default: {d['seed']})")
-    p.add_argument("--out", metavar="DIR", default=None,
-                   help="output folder (default: runs/<circuit>-<task>)")
-    p.add_argument("--device", choices=("cpu", "cuda"), default="cpu",
-                   help="where to train (default: cpu)")
-    p.add_argument("--distributed", action="store_true",
-                   help="data-parallel training with torch.distributed (gloo on CPU, nccl on "
-                   "GPU): joins torchrun's process group, else starts --nproc processes")
-    p.add_argument("--nproc", type=integer(low=1), default=None, metavar="P",
-                   help="processes for --distributed outside torchrun (default: "
-                   f"{d['nproc']} on CPU, the GPU count on cuda)")
-    p.add_argument("--threads", type=integer(low=1), default=d["threads"], metavar="T",
-                   help="torch CPU threads per process (default: 1, fastest for small "
-                   "circuits on shared cores)")
-    p.add_argument("--eval-trials", type=integer(low=1), default=d["eval_trials"], metavar="N",
-                   help=f"held-out trials scored at the end (default: {d['eval_trials']})")
-    p.add_argument("--noise-std", type=real(low=0, low_open=False), default=d["noise_std"],
-                   help=f"recurrent noise of the model, >= 0 (default: {d['noise_std']:g})")
-    p.add_argument("--clip-grad", type=real(low=0), default=d["clip_grad"],
-                   help=f"largest gradient norm, > 0 (default: {d['clip_grad']:g})")
-    p.add_argument("--format", dest="file_format", default=None, choices=FORMATS,
-                   help="format of CIRCUIT (default: from its extension)")
-    p.add_argument("--no-figures", dest="figures", action="store_false",
-                   help="write no figures (metrics, history and the model still)")
+        "trains data-parallel over --nproc processes (or joins torchrun's).",
+    )
+    p.add_argument(
+        "circuit",
+        nargs="?",
+        metavar="CIRCUIT",
+        help="circuit file (.yaml, .json, .graphml, mRNNTorch .json); default: the "
+        "packaged CBGT loop sized for the task",
+    )
+    p.add_argument(
+        "--task",
+        default=d["task"],
+        metavar="NAME",
+        help="perceptual_decision_making (pdm), context_dependent_integration "
+        "(cdi, mante), flip_flop (3bit), or neurogym:<env id> if neurogym is "
+        f"installed (default: {d['task']})",
+    )
+    p.add_argument(
+        "--steps",
+        type=integer(low=0),
+        default=d["steps"],
+        metavar="N",
+        help=f"optimizer steps (default: {d['steps']})",
+    )
+    p.add_argument(
+        "--batch-size",
+        type=integer(low=1),
+        default=d["batch_size"],
+        metavar="B",
+        help=f"trials per step, over all processes (default: {d['batch_size']})",
+    )
+    p.add_argument(
+        "--lr", type=real(low=0), default=d["lr"], help=f"Adam learning rate (default: {d['lr']:g})"
+    )
+    p.add_argument(
+        "--seed",
+        type=integer(low=0),
+        default=d["seed"],
+        metavar="S",
+        help="seed of the circuit's masks and weights, the training batches and "
+        f"the held-out batch (default: {d['seed']})",
+    )
+    p.add_argument(
+        "--out", metavar="DIR", default=None, help="output folder (default: runs/<circuit>-<task>)"
+    )
+    p.add_argument(
+        "--device", choices=("cpu", "cuda"), default="cpu", help="where to train (default: cpu)"
+    )
+    p.add_argument(
+        "--distributed",
+        action="store_true",
+        help="data-parallel training with torch.distributed (gloo on CPU, nccl on "
+        "GPU): joins torchrun's process group, else starts --nproc processes",
+    )
+    p.add_argument(
+        "--nproc",
+        type=integer(low=1),
+        default=None,
+        metavar="P",
+        help="processes for --distributed outside torchrun (default: "
+        f"{d['nproc']} on CPU, the GPU count on cuda)",
+    )
+    p.add_argument(
+        "--threads",
+        type=integer(low=1),
+        default=d["threads"],
+        metavar="T",
+        help="torch CPU threads per process (default: 1, fastest for small "
+        "circuits on shared cores)",
+    )
+    p.add_argument(
+        "--eval-trials",
+        type=integer(low=1),
+        default=d["eval_trials"],
+        metavar="N",
+        help=f"held-out trials scored at the end (default: {d['eval_trials']})",
+    )
+    p.add_argument(
+        "--noise-std",
+        type=real(low=0, low_open=False),
+        default=d["noise_std"],
+        help=f"recurrent noise of the model, >= 0 (default: {d['noise_std']:g})",
+    )
+    p.add_argument(
+        "--clip-grad",
+        type=real(low=0),
+        default=d["clip_grad"],
+        help=f"largest gradient norm, > 0 (default: {d['clip_grad']:g})",
+    )
+    p.add_argument(
+        "--format",
+        dest="file_format",
+        default=None,
+        choices=FORMATS,
+        help="format of CIRCUIT (default: from its extension)",
+    )
+    p.add_argument(
+        "--no-figures",
+        dest="figures",
+        action="store_false",
+        help="write no figures (metrics, history and the model still)",
+    )
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(handler=_train_command)
 
@@ -145,7 +217,8 @@ def _setup(args: argparse.Namespace) -> tuple[Any, Any, str, Any]:
             raise _UsageError(
                 f"{source} has {m} {kind} channel{'s' if m != 1 else ''} but task "
                 f"{task.name!r} needs {t}: give its {kind} node{'s' if kind == 'input' else ''} "
-                f"{t} units in total")
+                f"{t} units in total"
+            )
     return G, task, source, model
 
 
@@ -170,8 +243,9 @@ def _train_command(args: argparse.Namespace) -> int:
             _prepare_out(_out_dir(args, G, task, source))
             import torch
 
-            nproc = args.nproc or (torch.cuda.device_count() if args.device == "cuda"
-                                   else DEFAULTS["nproc"])
+            nproc = args.nproc or (
+                torch.cuda.device_count() if args.device == "cuda" else DEFAULTS["nproc"]
+            )
             import torch.multiprocessing as mp
 
             try:
@@ -233,13 +307,13 @@ def _prepare_out(out: Path) -> None:
     for place in (out, *out.parents):
         if place.exists() and not place.is_dir():
             where = "" if place == out else f" ({str(place)!r} is a file)"
-            raise _UsageError(f"--out {str(out)!r} cannot be a folder: a file is in the "
-                              f"way{where}")
+            raise _UsageError(f"--out {str(out)!r} cannot be a folder: a file is in the way{where}")
     try:
         out.mkdir(parents=True, exist_ok=True)
     except OSError as err:
-        raise _UsageError(f"--out {str(out)!r}: cannot create the folder: "
-                          f"{err.strerror or err}") from None
+        raise _UsageError(
+            f"--out {str(out)!r}: cannot create the folder: {err.strerror or err}"
+        ) from None
     if not os.access(out, os.W_OK | os.X_OK):
         raise _UsageError(f"--out {str(out)!r}: the folder is not writable")
 
@@ -271,13 +345,23 @@ def _run(args: argparse.Namespace, distributed: bool, stopped_by: dict[str, int]
         with warnings.catch_warnings():
             # Printed below as one line each, and written to metrics.json.
             warnings.simplefilter("ignore", TrainingWarning)
-            history = train(model, task, steps=args.steps, lr=args.lr,
-                            batch_size=args.batch_size, seed=args.seed, device=device,
-                            clip_grad=args.clip_grad, progress=not args.quiet,
-                            distributed=distributed, checkpoint=out / "model_last_good.pt",
-                            graph=G, eval_every=max(1, -(-args.steps // _CURVE_POINTS)),
-                            eval_batch_size=min(_CURVE_TRIALS, args.eval_trials),
-                            eval_seed=args.seed + _CURVE_SEED_OFFSET)
+            history = train(
+                model,
+                task,
+                steps=args.steps,
+                lr=args.lr,
+                batch_size=args.batch_size,
+                seed=args.seed,
+                device=device,
+                clip_grad=args.clip_grad,
+                progress=not args.quiet,
+                distributed=distributed,
+                checkpoint=out / "model_last_good.pt",
+                graph=G,
+                eval_every=max(1, -(-args.steps // _CURVE_POINTS)),
+                eval_batch_size=min(_CURVE_TRIALS, args.eval_trials),
+                eval_seed=args.seed + _CURVE_SEED_OFFSET,
+            )
     except TrainingDiverged as err:
         if rank == 0:
             print(f"error: {err}", file=sys.stderr)
@@ -297,13 +381,26 @@ def _run(args: argparse.Namespace, distributed: bool, stopped_by: dict[str, int]
 
 def _print_health(history: Any) -> None:
     for ev in history.health:
-        seen = (f"steps {ev['step']}-{ev['last_step']}" if ev["last_step"] != ev["step"]
-                else f"step {ev['step']}")
+        seen = (
+            f"steps {ev['step']}-{ev['last_step']}"
+            if ev["last_step"] != ev["step"]
+            else f"step {ev['step']}"
+        )
         print(f"warning: training health ({seen}): {ev['message']}", file=sys.stderr)
 
 
-def _write_interrupted(args: argparse.Namespace, G: Any, task: Any, source: str, name: str,
-                       model: Any, err: Any, out: Path, t_start: float, code: int) -> None:
+def _write_interrupted(
+    args: argparse.Namespace,
+    G: Any,
+    task: Any,
+    source: str,
+    name: str,
+    model: Any,
+    err: Any,
+    out: Path,
+    t_start: float,
+    code: int,
+) -> None:
     """Write the history, the model after the last completed step and metrics marked
     interrupted; a second signal meanwhile is ignored (the files are written atomically)."""
     import torch
@@ -317,30 +414,49 @@ def _write_interrupted(args: argparse.Namespace, G: Any, task: Any, source: str,
         history = err.history
         model_cpu = model.to("cpu")
         files = {}
-        ckpt = save_model(model_cpu, out / "model.pt", graph=G,
-                          metadata={"task": task.name, "steps": len(history),
-                                    "seed": args.seed, "interrupted": sig})
+        ckpt = save_model(
+            model_cpu,
+            out / "model.pt",
+            graph=G,
+            metadata={
+                "task": task.name,
+                "steps": len(history),
+                "seed": args.seed,
+                "interrupted": sig,
+            },
+        )
         files[ckpt.name] = f"model checkpoint after step {err.step} (mrnngraph.load_model)"
         _write_json(out / "history.json", history.to_dict())
         files["history.json"] = "loss and accuracy per step"
         metrics = {
-            "task": task.name, "circuit": name, "circuit_source": source,
-            "interrupted": {"signal": sig, "completed_steps": err.step,
-                            "requested_steps": args.steps},
-            "steps": len(history), "batch_size": args.batch_size, "lr": args.lr,
-            "seed": args.seed, "train_seconds": round(history.seconds, 3),
+            "task": task.name,
+            "circuit": name,
+            "circuit_source": source,
+            "interrupted": {
+                "signal": sig,
+                "completed_steps": err.step,
+                "requested_steps": args.steps,
+            },
+            "steps": len(history),
+            "batch_size": args.batch_size,
+            "lr": args.lr,
+            "seed": args.seed,
+            "train_seconds": round(history.seconds, 3),
             "train_loss_final": history.loss[-1] if history.loss else None,
-            "eval": None, "health": history.health,
-            "mrnngraph_version": __version__, "torch_version": torch.__version__,
-            "arguments": {k: v for k, v in vars(args).items()
-                          if k not in ("handler", "command")},
+            "eval": None,
+            "health": history.health,
+            "mrnngraph_version": __version__,
+            "torch_version": torch.__version__,
+            "arguments": {k: v for k, v in vars(args).items() if k not in ("handler", "command")},
             "total_seconds": round(time.perf_counter() - t_start, 3),
         }
         files["metrics.json"] = "run settings, marked interrupted (no held-out evaluation)"
         metrics["files"] = files
         _write_json(out / "metrics.json", metrics)
-        print(f"interrupted by {sig} after {err.step} of {args.steps} steps; wrote {out}{os.sep}",
-              file=sys.stderr)
+        print(
+            f"interrupted by {sig} after {err.step} of {args.steps} steps; wrote {out}{os.sep}",
+            file=sys.stderr,
+        )
         for fname, what in files.items():
             print(f"  {fname:<20} {what}", file=sys.stderr)
     finally:
@@ -348,9 +464,19 @@ def _write_interrupted(args: argparse.Namespace, G: Any, task: Any, source: str,
             signal.signal(s, handler)
 
 
-def _write_outputs(args: argparse.Namespace, G: Any, task: Any, source: str, name: str,
-                   model: Any, initial: Any, history: Any, out: Path, t_start: float,
-                   world: int) -> None:
+def _write_outputs(
+    args: argparse.Namespace,
+    G: Any,
+    task: Any,
+    source: str,
+    name: str,
+    model: Any,
+    initial: Any,
+    history: Any,
+    out: Path,
+    t_start: float,
+    world: int,
+) -> None:
     import torch
 
     from .. import __version__
@@ -377,8 +503,9 @@ def _write_outputs(args: argparse.Namespace, G: Any, task: Any, source: str, nam
     tail = history.accuracy[-20:]
     metrics = {
         "task": task.name,
-        "task_timing_ms": {k: list(v) if isinstance(v, tuple) else v
-                           for k, v in task.timing.items()},
+        "task_timing_ms": {
+            k: list(v) if isinstance(v, tuple) else v for k, v in task.timing.items()
+        },
         "dt_ms": model_cpu.dt,
         "circuit": name,
         "circuit_source": source,
@@ -402,9 +529,17 @@ def _write_outputs(args: argparse.Namespace, G: Any, task: Any, source: str, nam
         "torch_version": torch.__version__,
         "arguments": {k: v for k, v in vars(args).items() if k not in ("handler", "command")},
     }
-    ckpt = save_model(model_cpu, out / "model.pt", graph=G,
-                      metadata={"task": task.name, "steps": len(history), "seed": args.seed,
-                                "eval_accuracy": evaluation.get("accuracy")})
+    ckpt = save_model(
+        model_cpu,
+        out / "model.pt",
+        graph=G,
+        metadata={
+            "task": task.name,
+            "steps": len(history),
+            "seed": args.seed,
+            "eval_accuracy": evaluation.get("accuracy"),
+        },
+    )
     files[ckpt.name] = "model checkpoint (mrnngraph.load_model)"
     files["history.json"] = "loss and accuracy per step"
     _write_json(out / "history.json", history.to_dict())
@@ -414,8 +549,10 @@ def _write_outputs(args: argparse.Namespace, G: Any, task: Any, source: str, nam
     _write_json(out / "metrics.json", metrics)
 
     acc = evaluation.get("accuracy")
-    line = (f"trained {name} on {task.name}: {len(history)} steps in {history.seconds:.1f} s; "
-            f"held-out accuracy {100 * acc:.1f}% ({batch.batch_size} trials)")
+    line = (
+        f"trained {name} on {task.name}: {len(history)} steps in {history.seconds:.1f} s; "
+        f"held-out accuracy {100 * acc:.1f}% ({batch.batch_size} trials)"
+    )
     if isinstance(task, PerceptualDecisionMaking):
         line += f", coherence >= 12.8%: {100 * evaluation['accuracy_coherence_ge_12.8']:.1f}%"
     print(line)
@@ -437,8 +574,9 @@ def _save_figure(fig: Any, path: Path) -> None:
 
 
 # --------------------------------------------------------------------------- figures
-def _figures(G: Any, task: Any, initial: Any, model: Any, history: Any, batch: Any,
-             result: Any) -> dict[str, tuple[Any, str]]:
+def _figures(
+    G: Any, task: Any, initial: Any, model: Any, history: Any, batch: Any, result: Any
+) -> dict[str, tuple[Any, str]]:
     from ..analysis.training_plots import (
         circuit_figure,
         connectivity_figure,
@@ -450,25 +588,39 @@ def _figures(G: Any, task: Any, initial: Any, model: Any, history: Any, batch: A
 
     figs = {
         "circuit.png": (circuit_figure(G), "area diagram"),
-        "connectivity.png": (connectivity_figure(initial, model),
-                             "connectivity before and after training (each block on its own "
-                             "scale), and the change"),
-        "training.png": (training_figure(history, task=task),
-                         "loss and accuracy per step, training batches and held-out"),
-        "trials.png": (trials_figure(task, model, batch, result),
-                       "example trials: inputs, targets, outputs, mean rates per region"),
+        "connectivity.png": (
+            connectivity_figure(initial, model),
+            "connectivity before and after training (each block on its own scale), and the change",
+        ),
+        "training.png": (
+            training_figure(history, task=task),
+            "loss and accuracy per step, training batches and held-out",
+        ),
+        "trials.png": (
+            trials_figure(task, model, batch, result),
+            "example trials: inputs, targets, outputs, mean rates per region",
+        ),
     }
     if isinstance(task, PerceptualDecisionMaking):
-        figs["psychometric.png"] = (psychometric_figure(task, batch, result.outputs),
-                                    "accuracy vs coherence (held-out trials)")
+        figs["psychometric.png"] = (
+            psychometric_figure(task, batch, result.outputs),
+            "accuracy vs coherence (held-out trials)",
+        )
     return figs
 
 
 # --------------------------------------------------------------------------- moved names
 #: Figure builders that lived here until 0.1; they are in
 #: :mod:`mrnngraph.analysis.training_plots` now (the public ones also in mrnngraph.analysis).
-_MOVED = ("circuit_figure", "connectivity_figure", "training_figure", "trials_figure",
-          "psychometric_figure", "_example_trials", "_trial_title")
+_MOVED = (
+    "circuit_figure",
+    "connectivity_figure",
+    "training_figure",
+    "trials_figure",
+    "psychometric_figure",
+    "_example_trials",
+    "_trial_title",
+)
 
 
 def __getattr__(name: str) -> Any:
@@ -476,8 +628,12 @@ def __getattr__(name: str) -> Any:
     if name in _MOVED:
         from ..analysis import training_plots
 
-        warnings.warn(f"mrnngraph.cli.training.{name} moved to "
-                      f"mrnngraph.analysis.training_plots.{name}; the old path goes in the "
-                      "next release", DeprecationWarning, stacklevel=2)
+        warnings.warn(
+            f"mrnngraph.cli.training.{name} moved to "
+            f"mrnngraph.analysis.training_plots.{name}; the old path goes in the "
+            "next release",
+            DeprecationWarning,
+            stacklevel=2,
+        )
         return getattr(training_plots, name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -16,8 +16,13 @@ __all__ = ["draw", "plot_connectivity", "to_dot", "diagram_figsize", "diagram_fr
 
 # Imported on first use (PEP 562): the DOT text needs neither matplotlib's axes nor
 # torch, the diagram needs no torch.
-_WHERE = {"draw": "diagram", "diagram_figsize": "diagram", "diagram_frame": "diagram",
-          "to_dot": "dot", "plot_connectivity": "matrix"}
+_WHERE = {
+    "draw": "diagram",
+    "diagram_figsize": "diagram",
+    "diagram_frame": "diagram",
+    "to_dot": "dot",
+    "plot_connectivity": "matrix",
+}
 
 
 def __getattr__(name: str) -> Any:

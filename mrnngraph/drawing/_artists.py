@@ -20,8 +20,18 @@ from ._geometry import Shape, back_off
 from ._read import EdgeLook, NodeLook, edge_text, node_text
 from ._scene import R0, Scene
 
-__all__ = ["safe_color", "fit_limits", "resolve_colors", "draw_groups", "edge_key",
-           "draw_edges", "node_fill", "draw_nodes", "draw_labels", "edge_label_texts"]
+__all__ = [
+    "safe_color",
+    "fit_limits",
+    "resolve_colors",
+    "draw_groups",
+    "edge_key",
+    "draw_edges",
+    "node_fill",
+    "draw_nodes",
+    "draw_labels",
+    "edge_label_texts",
+]
 
 
 def safe_color(value: Any, fallback: Any) -> Any:
@@ -82,18 +92,24 @@ def draw_groups(ax: Axes, scene: Scene, pt: float, font_size: float) -> None:
         hi = np.max([s.center + s.r for s in shapes], axis=0) + pad
         hi[1] += head
         others = [s for n, s in scene.shapes.items() if n not in members]
-        swallowed = any(np.all(s.center + s.r > lo) and np.all(s.center - s.r < hi)
-                        for s in others)
+        swallowed = any(np.all(s.center + s.r > lo) and np.all(s.center - s.r < hi) for s in others)
         if swallowed:
             patch, top = _halo_patch(shapes, pad, head)
             ha = "left"
         else:
-            patch = FancyBboxPatch(tuple(lo), hi[0] - lo[0], hi[1] - lo[1],
-                                   boxstyle=f"round,pad=0,rounding_size={pad * 1.2}")
+            patch = FancyBboxPatch(
+                tuple(lo),
+                hi[0] - lo[0],
+                hi[1] - lo[1],
+                boxstyle=f"round,pad=0,rounding_size={pad * 1.2}",
+            )
             # The top corner farther from the members' self-loops gets the name.
             loops = [scene.curves[(m, m)] for m in members if (m, m) in scene.curves]
-            pts = np.concatenate([c.f(np.linspace(c.t0, c.t1, 30)) for c in loops]) \
-                if loops else np.zeros((0, 2))
+            pts = (
+                np.concatenate([c.f(np.linspace(c.t0, c.t1, 30)) for c in loops])
+                if loops
+                else np.zeros((0, 2))
+            )
             left = np.array([lo[0] + pad, hi[1] - head / 2])
             right = np.array([hi[0] - pad, hi[1] - head / 2])
 
@@ -107,8 +123,18 @@ def draw_groups(ax: Axes, scene: Scene, pt: float, font_size: float) -> None:
         if not swallowed:
             patch.set_edgecolor("#9A9A9A")
         ax.add_patch(patch)
-        ax.text(top[0], top[1], str(g), ha=ha, va="top", fontsize=font_size * 0.95,
-                fontstyle="italic", color="#444444", zorder=0.3, gid=f"mrnngraph:grouplabel:{g}")
+        ax.text(
+            top[0],
+            top[1],
+            str(g),
+            ha=ha,
+            va="top",
+            fontsize=font_size * 0.95,
+            fontstyle="italic",
+            color="#444444",
+            zorder=0.3,
+            gid=f"mrnngraph:grouplabel:{g}",
+        )
 
 
 def _halo_patch(shapes: list[Shape], pad: float, head: float) -> tuple[PathPatch, tuple]:
@@ -117,8 +143,11 @@ def _halo_patch(shapes: list[Shape], pad: float, head: float) -> tuple[PathPatch
     paths = []
     for sh in shapes:
         if sh.square:
-            paths.append(Path.unit_rectangle().transformed(
-                Affine2D().scale(2 * (sh.r + pad)).translate(*(sh.center - sh.r - pad))))
+            paths.append(
+                Path.unit_rectangle().transformed(
+                    Affine2D().scale(2 * (sh.r + pad)).translate(*(sh.center - sh.r - pad))
+                )
+            )
         else:
             paths.append(Path.circle(tuple(sh.center), sh.r + pad))
     top = max(shapes, key=lambda sh: sh.center[1] + sh.r)
@@ -137,7 +166,7 @@ def draw_edges(ax: Axes, scene: Scene, pt: float, opts: dict, colors: dict) -> N
     auto_alpha = opts["edge_alpha"] is None and len(edges) > 40
     dmax = max((e.density or 0.0 for e in edges), default=1.0) or 1.0
     # Faint, thin edges first so the strong ones stay on top.
-    for e in sorted(edges, key=lambda e: (e.density or 0.0)):
+    for e in sorted(edges, key=lambda e: e.density or 0.0):
         c = scene.curves[(e.src, e.dst)]
         lw = S.edge_width(e.density, lw_min=float(opts["lw_min"]), lw_max=float(opts["lw_max"]))
         if e.style == "zero":
@@ -155,9 +184,17 @@ def draw_edges(ax: Axes, scene: Scene, pt: float, opts: dict, colors: dict) -> N
         t_end = back_off(c.f, c.t1, back, c.t0)
         pts = c.f(np.linspace(c.t0, t_end, 64 if e.src != e.dst else 48))
         z = 1.0 + 0.5 * (e.density or 0.0)
-        shaft = PathPatch(Path(pts), facecolor="none", edgecolor=color, lw=lw,
-                          linestyle=S.LINESTYLES[e.style], capstyle="butt", alpha=alpha,
-                          zorder=z, gid=f"mrnngraph:edge:{edge_key(e)}")
+        shaft = PathPatch(
+            Path(pts),
+            facecolor="none",
+            edgecolor=color,
+            lw=lw,
+            linestyle=S.LINESTYLES[e.style],
+            capstyle="butt",
+            alpha=alpha,
+            zorder=z,
+            gid=f"mrnngraph:edge:{edge_key(e)}",
+        )
         shaft.mrnngraph_style = e.style  # type: ignore[attr-defined]
         shaft.mrnngraph_head = e.head  # type: ignore[attr-defined]
         # add_artist, not add_patch: the limits are set already, and updating them per
@@ -165,21 +202,34 @@ def draw_edges(ax: Axes, scene: Scene, pt: float, opts: dict, colors: dict) -> N
         ax.add_artist(shaft)
         tip = c.at(c.t1)
         direction = tip - c.at(max(c.t1 - 0.01, c.t0))
-        for art in S.head_artists(e.head, tip, direction, head_len, color=color, lw=lw,
-                                  zorder=z + 0.01):
+        for art in S.head_artists(
+            e.head, tip, direction, head_len, color=color, lw=lw, zorder=z + 0.01
+        ):
             art.set_gid(f"mrnngraph:head:{e.head}:{edge_key(e)}")
             art.set_alpha(alpha)
             ax.add_artist(art)
         if e.invalid:
             # A third of the way along: the middle is where an edge label goes.
-            _warn_marker(ax, c.at(c.t0 + (c.t1 - c.t0) / 3),
-                         f"mrnngraph:invalid:edge:{edge_key(e)}")
+            _warn_marker(
+                ax, c.at(c.t0 + (c.t1 - c.t0) / 3), f"mrnngraph:invalid:edge:{edge_key(e)}"
+            )
 
 
 def _warn_marker(ax: Axes, xy: np.ndarray, gid: str) -> None:
-    ax.add_line(Line2D([xy[0]], [xy[1]], marker="X", markersize=9, markerfacecolor=S.WARN_COLOR,
-                       markeredgecolor="black", markeredgewidth=0.8, linestyle="none",
-                       zorder=8, gid=gid))
+    ax.add_line(
+        Line2D(
+            [xy[0]],
+            [xy[1]],
+            marker="X",
+            markersize=9,
+            markerfacecolor=S.WARN_COLOR,
+            markeredgecolor="black",
+            markeredgewidth=0.8,
+            linestyle="none",
+            zorder=8,
+            gid=gid,
+        )
+    )
 
 
 def node_fill(v: NodeLook, colors: dict) -> Any:
@@ -190,49 +240,85 @@ def draw_nodes(ax: Axes, scene: Scene, colors: dict) -> None:
     for n, v in scene.look.nodes.items():
         s = scene.shapes[n]
         gid = f"mrnngraph:node:{n}"
-        edge_kw = {"edgecolor": "black" if v.invalid else "#222222",
-                   "linestyle": (0, (3, 2)) if v.invalid else "solid",
-                   "lw": 1.3 if v.invalid else 0.9}
+        edge_kw = {
+            "edgecolor": "black" if v.invalid else "#222222",
+            "linestyle": (0, (3, 2)) if v.invalid else "solid",
+            "lw": 1.3 if v.invalid else 0.9,
+        }
         if s.square:
-            patch = FancyBboxPatch(tuple(s.center - s.r), 2 * s.r, 2 * s.r,
-                                   boxstyle=f"round,pad=0,rounding_size={s.r * 0.25}",
-                                   facecolor=node_fill(v, colors), zorder=3, gid=gid, **edge_kw)
+            patch = FancyBboxPatch(
+                tuple(s.center - s.r),
+                2 * s.r,
+                2 * s.r,
+                boxstyle=f"round,pad=0,rounding_size={s.r * 0.25}",
+                facecolor=node_fill(v, colors),
+                zorder=3,
+                gid=gid,
+                **edge_kw,
+            )
             ax.add_patch(patch)
         elif v.category == "mixed" and v.color is None:
             frac = float(v.exc_frac or 0.0)
             # The E wedge starts at 12 o'clock and runs clockwise, like a pie chart.
             e_angle = 360.0 * frac
             if 0 < frac < 1:
-                ax.add_patch(Wedge(tuple(s.center), s.r, 90 - e_angle, 90,
-                                   facecolor=colors["mixed"], edgecolor="none", zorder=3,
-                                   gid=f"mrnngraph:wedge:E:{n}"))
-                ax.add_patch(Wedge(tuple(s.center), s.r, 90, 450 - e_angle,
-                                   facecolor=colors["mixed_alt"], edgecolor="none", zorder=3,
-                                   gid=f"mrnngraph:wedge:I:{n}"))
+                ax.add_patch(
+                    Wedge(
+                        tuple(s.center),
+                        s.r,
+                        90 - e_angle,
+                        90,
+                        facecolor=colors["mixed"],
+                        edgecolor="none",
+                        zorder=3,
+                        gid=f"mrnngraph:wedge:E:{n}",
+                    )
+                )
+                ax.add_patch(
+                    Wedge(
+                        tuple(s.center),
+                        s.r,
+                        90,
+                        450 - e_angle,
+                        facecolor=colors["mixed_alt"],
+                        edgecolor="none",
+                        zorder=3,
+                        gid=f"mrnngraph:wedge:I:{n}",
+                    )
+                )
                 fill = "none"
             else:
                 fill = colors["mixed"] if frac >= 1 else colors["mixed_alt"]
             patch = Circle(tuple(s.center), s.r, facecolor=fill, zorder=3.1, gid=gid, **edge_kw)
             ax.add_patch(patch)
         else:
-            patch = Circle(tuple(s.center), s.r, facecolor=node_fill(v, colors), zorder=3,
-                           gid=gid, **edge_kw)
+            patch = Circle(
+                tuple(s.center), s.r, facecolor=node_fill(v, colors), zorder=3, gid=gid, **edge_kw
+            )
             ax.add_patch(patch)
         patch.mrnngraph_category = v.category  # type: ignore[attr-defined]
         patch.mrnngraph_radius = s.r  # type: ignore[attr-defined]
         if v.invalid:
-            _warn_marker(ax, s.center + s.r * np.array([0.75, 0.75]),
-                         f"mrnngraph:invalid:node:{n}")
+            _warn_marker(ax, s.center + s.r * np.array([0.75, 0.75]), f"mrnngraph:invalid:node:{n}")
 
 
-def draw_labels(ax: Axes, scene: Scene, show_sizes: bool,
-                 font_size: float) -> list[tuple[Any, Any]]:
+def draw_labels(
+    ax: Axes, scene: Scene, show_sizes: bool, font_size: float
+) -> list[tuple[Any, Any]]:
     out = []
     for n, v in scene.look.nodes.items():
         s = scene.shapes[n]
-        t = ax.text(s.center[0], s.center[1], node_text(v, show_sizes), ha="center",
-                    va="center", fontsize=font_size, zorder=7, linespacing=1.05,
-                    gid=f"mrnngraph:label:{n}")
+        t = ax.text(
+            s.center[0],
+            s.center[1],
+            node_text(v, show_sizes),
+            ha="center",
+            va="center",
+            fontsize=font_size,
+            zorder=7,
+            linespacing=1.05,
+            gid=f"mrnngraph:label:{n}",
+        )
         out.append((n, t))
     return out
 

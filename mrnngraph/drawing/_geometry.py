@@ -9,8 +9,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["Shape", "Curve", "quad", "cubic", "bend_curve", "chord", "exit_t", "back_off",
-           "anchor"]
+__all__ = ["Shape", "Curve", "quad", "cubic", "bend_curve", "chord", "exit_t", "back_off", "anchor"]
 
 
 @dataclass
@@ -42,16 +41,18 @@ class Curve:
 def quad(p0: np.ndarray, c: np.ndarray, p2: np.ndarray) -> Callable[[np.ndarray], np.ndarray]:
     def f(t: np.ndarray) -> np.ndarray:
         t = t[:, None]
-        return (1 - t) ** 2 * p0 + 2 * (1 - t) * t * c + t ** 2 * p2
+        return (1 - t) ** 2 * p0 + 2 * (1 - t) * t * c + t**2 * p2
+
     return f
 
 
-def cubic(p0: np.ndarray, c1: np.ndarray, c2: np.ndarray,
-           p3: np.ndarray) -> Callable[[np.ndarray], np.ndarray]:
+def cubic(
+    p0: np.ndarray, c1: np.ndarray, c2: np.ndarray, p3: np.ndarray
+) -> Callable[[np.ndarray], np.ndarray]:
     def f(t: np.ndarray) -> np.ndarray:
         t = t[:, None]
-        return ((1 - t) ** 3 * p0 + 3 * (1 - t) ** 2 * t * c1 + 3 * (1 - t) * t ** 2 * c2
-                + t ** 3 * p3)
+        return (1 - t) ** 3 * p0 + 3 * (1 - t) ** 2 * t * c1 + 3 * (1 - t) * t**2 * c2 + t**3 * p3
+
     return f
 
 

@@ -13,15 +13,15 @@ from ._scene import LEGEND_IN
 __all__ = ["draw_graphviz"]
 
 
-def draw_graphviz(G: nx.Graph, ax: Axes | None, *, show_sizes: bool,
-                   edge_labels: Any) -> Axes:
+def draw_graphviz(G: nx.Graph, ax: Axes | None, *, show_sizes: bool, edge_labels: Any) -> Axes:
     try:
         import graphviz
     except ImportError:
         raise ImportError(
             "draw(..., engine='graphviz') needs the optional 'graphviz' Python package and "
             "Graphviz's 'dot' program: pip install 'mrnngraph[graphviz]' (or pip install "
-            "graphviz) and install Graphviz; engine='matplotlib' needs neither") from None
+            "graphviz) and install Graphviz; engine='matplotlib' needs neither"
+        ) from None
     import io
 
     import matplotlib.image as mimg
@@ -29,7 +29,8 @@ def draw_graphviz(G: nx.Graph, ax: Axes | None, *, show_sizes: bool,
     from .dot import to_dot
 
     png = graphviz.Source(to_dot(G, show_sizes=show_sizes, edge_labels=edge_labels)).pipe(
-        format="png")
+        format="png"
+    )
     img = mimg.imread(io.BytesIO(png), format="png")
     if ax is None:
         import matplotlib.pyplot as plt

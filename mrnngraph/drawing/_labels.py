@@ -36,12 +36,13 @@ def _overlap(a: np.ndarray, b: np.ndarray) -> float:
     return w * h if w > 0 and h > 0 else 0.0
 
 
-_COMPASS = [np.array(v, float) / np.hypot(*v) for v in
-            ((0, -1), (0, 1), (1, 0), (-1, 0), (1, -1), (-1, -1), (1, 1), (-1, 1))]
+_COMPASS = [
+    np.array(v, float) / np.hypot(*v)
+    for v in ((0, -1), (0, 1), (1, 0), (-1, 0), (1, -1), (-1, -1), (1, 1), (-1, 1))
+]
 
 
-def _aligned_box(xy_px: np.ndarray, w: float, h: float, ha: str, va: str,
-                 pad: float) -> np.ndarray:
+def _aligned_box(xy_px: np.ndarray, w: float, h: float, ha: str, va: str, pad: float) -> np.ndarray:
     """The window extent of an unrotated text of size ``w`` x ``h`` anchored at ``xy_px``."""
     x0 = {"left": xy_px[0], "right": xy_px[0] - w, "center": xy_px[0] - w / 2}[ha]
     y0 = {"bottom": xy_px[1], "top": xy_px[1] - h, "center": xy_px[1] - h / 2}[va]
@@ -63,8 +64,9 @@ def place_labels(ax: Axes, scene: Scene, labels: list, elabels: list, font_size:
     to_px = ax.transData.transform
     px_per_data = abs(to_px((1, 0))[0] - to_px((0, 0))[0])
     ext = ax.get_window_extent(renderer)
-    fig_box = np.array([max(ext.x0, 0), max(ext.y0, 0), min(ext.x1, fig.bbox.width),
-                        min(ext.y1, fig.bbox.height)])
+    fig_box = np.array(
+        [max(ext.x0, 0), max(ext.y0, 0), min(ext.x1, fig.bbox.width), min(ext.y1, fig.bbox.height)]
+    )
     pad = 1.5
     names = list(scene.shapes)
     centers = to_px(np.array([scene.shapes[n].center for n in names])).reshape(-1, 2)
@@ -82,10 +84,16 @@ def place_labels(ax: Axes, scene: Scene, labels: list, elabels: list, font_size:
     for t in ax.texts:
         if (t.get_gid() or "").startswith("mrnngraph:grouplabel:"):
             placed.append(_bbox(t, renderer, pad))
-    centre = np.zeros(2) if scene.layout == "arc" or not scene.shapes else \
-        np.mean([s.center for s in scene.shapes.values()], axis=0)
-    ink = np.concatenate([to_px(c.f(np.linspace(c.t0, c.t1, 24)))
-                          for c in scene.curves.values()]) if scene.curves else np.zeros((0, 2))
+    centre = (
+        np.zeros(2)
+        if scene.layout == "arc" or not scene.shapes
+        else np.mean([s.center for s in scene.shapes.values()], axis=0)
+    )
+    ink = (
+        np.concatenate([to_px(c.f(np.linspace(c.t0, c.t1, 24))) for c in scene.curves.values()])
+        if scene.curves
+        else np.zeros((0, 2))
+    )
     ink_owner = np.repeat(np.arange(len(scene.curves)), 24)
     curve_index = {k: i for i, k in enumerate(scene.curves)}
 
@@ -93,9 +101,11 @@ def place_labels(ax: Axes, scene: Scene, labels: list, elabels: list, font_size:
         c = sum(_overlap(box, p) for p in placed)
         qx = np.clip(centers[:, 0], box[0], box[2])
         qy = np.clip(centers[:, 1], box[1], box[3])
-        hit = np.where(square,
-                       (np.abs(qx - centers[:, 0]) < radii) & (np.abs(qy - centers[:, 1]) < radii),
-                       (qx - centers[:, 0]) ** 2 + (qy - centers[:, 1]) ** 2 < radii ** 2)
+        hit = np.where(
+            square,
+            (np.abs(qx - centers[:, 0]) < radii) & (np.abs(qy - centers[:, 1]) < radii),
+            (qx - centers[:, 0]) ** 2 + (qy - centers[:, 1]) ** 2 < radii**2,
+        )
         if own is not None and inner:
             hit[index[own]] = False
         c += 200.0 * int(np.count_nonzero(hit))
@@ -107,21 +117,31 @@ def place_labels(ax: Axes, scene: Scene, labels: list, elabels: list, font_size:
             i = index[own]
             if np.any(np.delete(gaps, i) < gaps[i]):
                 c += 300.0
-        inside = (box[0] >= fig_box[0] and box[1] >= fig_box[1] and box[2] <= fig_box[2]
-                  and box[3] <= fig_box[3])
+        inside = (
+            box[0] >= fig_box[0]
+            and box[1] >= fig_box[1]
+            and box[2] <= fig_box[2]
+            and box[3] <= fig_box[3]
+        )
         return c + (0.0 if inside else 1e5)
 
     def soft(box: np.ndarray, own_curve: int = -1) -> float:
         c = 0.0
         if len(ink):
-            under = (ink[:, 0] > box[0]) & (ink[:, 0] < box[2]) & (ink[:, 1] > box[1]) \
-                & (ink[:, 1] < box[3]) & (ink_owner != own_curve)
+            under = (
+                (ink[:, 0] > box[0])
+                & (ink[:, 0] < box[2])
+                & (ink[:, 1] > box[1])
+                & (ink[:, 1] < box[3])
+                & (ink_owner != own_curve)
+            )
             c += 2.0 * int(np.count_nonzero(under))
         return c + sum(0.5 * _overlap(box, lb) for lb in loops)
 
     # Inputs and outputs first (they sit at the ends, with the least room), then big nodes.
-    order = sorted(labels, key=lambda nt: (scene.look.nodes[nt[0]].kind == "recurrent",
-                                           -scene.shapes[nt[0]].r))
+    order = sorted(
+        labels, key=lambda nt: (scene.look.nodes[nt[0]].kind == "recurrent", -scene.shapes[nt[0]].r)
+    )
     for n, t in order:
         s = scene.shapes[n]
         v = scene.look.nodes[n]
@@ -138,18 +158,37 @@ def place_labels(ax: Axes, scene: Scene, labels: list, elabels: list, font_size:
         outwards = scene.layout == "arc" and norm > 0
         dirs = list(_COMPASS)
         reach = max(loop_far, s.r)
-        dists = sorted({s.r + gap, s.r + gap + step, reach + gap, reach + gap + step,
-                        reach + gap + 2 * step, reach + gap + 3 * step, reach + gap + 4 * step})
+        dists = sorted(
+            {
+                s.r + gap,
+                s.r + gap + step,
+                reach + gap,
+                reach + gap + step,
+                reach + gap + 2 * step,
+                reach + gap + 3 * step,
+                reach + gap + 4 * step,
+            }
+        )
         pairs = [(d, u, 0.0) for d in dists for u in dirs]
         if outwards:
             # Outwards beats any other side (inside the arc are the chords): other
             # directions carry a penalty that only hard costs outweigh.
             u0 = out_dir / norm
-            fan = [(np.array([u0[0] * math.cos(a) - u0[1] * math.sin(a),
-                              u0[0] * math.sin(a) + u0[1] * math.cos(a)]), 40.0 * abs(a))
-                   for a in (0.0, 0.35, -0.35, 0.7, -0.7)]
-            pairs = [(d, u, k) for d in dists for u, k in fan] + \
-                [(d, u, 200.0) for d, u, _ in pairs]
+            fan = [
+                (
+                    np.array(
+                        [
+                            u0[0] * math.cos(a) - u0[1] * math.sin(a),
+                            u0[0] * math.sin(a) + u0[1] * math.cos(a),
+                        ]
+                    ),
+                    40.0 * abs(a),
+                )
+                for a in (0.0, 0.35, -0.35, 0.7, -0.7)
+            ]
+            pairs = [(d, u, k) for d in dists for u, k in fan] + [
+                (d, u, 200.0) for d, u, _ in pairs
+            ]
         cands = [(s.center + d * u, *anchor(u), False, k) for d, u, k in pairs]
         size = font_size
         best = None
@@ -160,8 +199,11 @@ def place_labels(ax: Axes, scene: Scene, labels: list, elabels: list, font_size:
             t.set_va("center")
             box = _bbox(t, renderer, 0)
             w, h = box[2] - box[0], box[3] - box[1]
-            fits = (w <= 1.85 * r_px and h <= 1.5 * r_px) if not s.square else \
-                (w <= 1.9 * r_px and h <= 1.8 * r_px)
+            fits = (
+                (w <= 1.85 * r_px and h <= 1.5 * r_px)
+                if not s.square
+                else (w <= 1.9 * r_px and h <= 1.8 * r_px)
+            )
             fits = fits and scene.layout != "arc"  # a ring reads best with every name outside
             options = ([(s.center, "center", "center", True, 0.0)] if fits else []) + cands
             for xy, ha, va, inner, penalty in options:
@@ -181,9 +223,11 @@ def place_labels(ax: Axes, scene: Scene, labels: list, elabels: list, font_size:
         t.set_ha(ha)
         t.set_va(va)
         if inner:
-            fill = (node_fill(v, resolve_colors(None))
-                    if v.category != "mixed" or v.color is not None
-                    else S.NODE_COLORS["mixed_alt"])
+            fill = (
+                node_fill(v, resolve_colors(None))
+                if v.category != "mixed" or v.color is not None
+                else S.NODE_COLORS["mixed_alt"]
+            )
             t.set_color(S.text_color(fill))
         else:
             t.set_color("#111111")
@@ -192,11 +236,25 @@ def place_labels(ax: Axes, scene: Scene, labels: list, elabels: list, font_size:
 
     for e, text in elabels:
         c = scene.curves[(e.src, e.dst)]
-        t = ax.text(0, 0, text, ha="center", va="center", fontsize=font_size * 0.85,
-                    color="#333333", fontstyle="italic", zorder=6.5, linespacing=1.0,
-                    gid=f"mrnngraph:edgelabel:{edge_key(e)}",
-                    bbox={"boxstyle": "round,pad=0.12", "facecolor": "white", "alpha": 0.85,
-                          "edgecolor": "none"})
+        t = ax.text(
+            0,
+            0,
+            text,
+            ha="center",
+            va="center",
+            fontsize=font_size * 0.85,
+            color="#333333",
+            fontstyle="italic",
+            zorder=6.5,
+            linespacing=1.0,
+            gid=f"mrnngraph:edgelabel:{edge_key(e)}",
+            bbox={
+                "boxstyle": "round,pad=0.12",
+                "facecolor": "white",
+                "alpha": 0.85,
+                "edgecolor": "none",
+            },
+        )
         t.set_position(tuple(c.at((c.t0 + c.t1) / 2)))
         box = _bbox(t, renderer, 0)
         w, h = box[2] - box[0] + 3, box[3] - box[1] + 3
@@ -212,8 +270,7 @@ def place_labels(ax: Axes, scene: Scene, labels: list, elabels: list, font_size:
             for off, pen in ((0.0, 0.0), (half, 12.0), (-half, 16.0)):
                 xy_px = to_px(c.at(tt)) + off * normal
                 box = _aligned_box(xy_px, w - 3, h - 3, "center", "center", pad)
-                k = (hard(box, None, False),
-                     round(soft(box, own) + 20 * abs(frac - 0.5) + pen, 3))
+                k = (hard(box, None, False), round(soft(box, own) + 20 * abs(frac - 0.5) + pen, 3))
                 if best is None or k < best[0]:
                     best = (k, xy_px, box)
         t.set_position(tuple(ax.transData.inverted().transform(best[1])))

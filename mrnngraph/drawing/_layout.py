@@ -26,8 +26,14 @@ import numpy as np
 
 from ._read import CircuitLook
 
-__all__ = ["layers", "layered_layout", "arc_layout", "auto_layout", "resolve_layout",
-           "MAX_LAYER_HEIGHT"]
+__all__ = [
+    "layers",
+    "layered_layout",
+    "arc_layout",
+    "auto_layout",
+    "resolve_layout",
+    "MAX_LAYER_HEIGHT",
+]
 
 #: The automatic choice switches to the arc diagram when a column would hold more nodes.
 MAX_LAYER_HEIGHT = 6
@@ -128,8 +134,9 @@ def _sweep_order(look: CircuitLook, col: dict[Any, int], sweeps: int = 6) -> lis
             for n in columns[c]:
                 p = look.nodes[n].parent
                 units.setdefault(("g", p) if p is not None else ("n", n), []).append(n)
-            scored = sorted(units.values(), key=lambda ms: (np.mean([bary(m) for m in ms]),
-                                                             key[ms[0]]))
+            scored = sorted(
+                units.values(), key=lambda ms: (np.mean([bary(m) for m in ms]), key[ms[0]])
+            )
             columns[c] = [m for ms in scored for m in ms]
             rank = rank_of()
     return columns
@@ -204,8 +211,9 @@ def auto_layout(look: CircuitLook) -> str:
     return "layered" if max(counts.values(), default=0) <= MAX_LAYER_HEIGHT else "arc"
 
 
-def resolve_layout(G: nx.Graph, look: CircuitLook, layout: Any,
-                   radius: Mapping[Any, float]) -> tuple[dict[Any, np.ndarray], str, bool]:
+def resolve_layout(
+    G: nx.Graph, look: CircuitLook, layout: Any, radius: Mapping[Any, float]
+) -> tuple[dict[Any, np.ndarray], str, bool]:
     """Positions of every node, the layout's name, and whether positions came from the user.
 
     ``layout`` is ``None``/``"auto"``, ``"layered"``, ``"arc"``, a dict
@@ -226,14 +234,17 @@ def resolve_layout(G: nx.Graph, look: CircuitLook, layout: Any,
             return layered_layout(look, radius), "layered", False
         if layout == "arc":
             return arc_layout(look, radius), "arc", False
-        raise ValueError(f"layout must be 'auto', 'layered', 'arc', a dict or a callable; "
-                         f"got {layout!r}")
+        raise ValueError(
+            f"layout must be 'auto', 'layered', 'arc', a dict or a callable; got {layout!r}"
+        )
     if isinstance(layout, Mapping):
         return _complete(G, layout), "user", True
     if callable(layout):
         return _complete(G, layout(G)), "user", True
-    raise TypeError("layout must be 'auto', 'layered', 'arc', a dict name -> (x, y) or a "
-                    f"callable layout(G) -> dict; got {type(layout).__name__}")
+    raise TypeError(
+        "layout must be 'auto', 'layered', 'arc', a dict name -> (x, y) or a "
+        f"callable layout(G) -> dict; got {type(layout).__name__}"
+    )
 
 
 def _complete(G: nx.Graph, given: Mapping[Any, Any]) -> dict[Any, np.ndarray]:

@@ -13,8 +13,9 @@ from ._read import CATEGORIES, HEADS, CircuitLook
 __all__ = ["draw_legend"]
 
 
-def draw_legend(ax: Axes, look: CircuitLook, colors: dict, font_size: float, *,
-                 inside: bool) -> None:
+def draw_legend(
+    ax: Axes, look: CircuitLook, colors: dict, font_size: float, *, inside: bool
+) -> None:
     cats = {v.category for v in look.nodes.values()}
     styles = {e.style for e in look.edges}
     heads = {e.head for e in look.edges}
@@ -33,8 +34,18 @@ def draw_legend(ax: Axes, look: CircuitLook, colors: dict, font_size: float, *,
         kw: dict[str, Any] = {"markerfacecolor": colors[cat]}
         if cat == "mixed":
             kw.update(fillstyle="left", markerfacecoloralt=colors["mixed_alt"])
-        handles.append(Line2D([], [], marker=marker, markersize=10, linestyle="none",
-                              markeredgecolor="#222222", markeredgewidth=0.8, **kw))
+        handles.append(
+            Line2D(
+                [],
+                [],
+                marker=marker,
+                markersize=10,
+                linestyle="none",
+                markeredgecolor="#222222",
+                markeredgewidth=0.8,
+                **kw,
+            )
+        )
         names.append(S.CATEGORY_NAMES[cat])
     if look.edges:
         header("Projections (width ∝ density)")
@@ -48,14 +59,34 @@ def draw_legend(ax: Axes, look: CircuitLook, colors: dict, font_size: float, *,
             handles.append(S.EdgeKey(head=None, color=color, linestyle=S.LINESTYLES[st]))
             names.append(S.STYLE_NAMES[st])
     if any(v.invalid for v in look.nodes.values()) or any(e.invalid for e in look.edges):
-        handles.append(Line2D([], [], marker="X", markersize=9, linestyle="none",
-                              markerfacecolor=S.WARN_COLOR, markeredgecolor="black",
-                              markeredgewidth=0.8))
+        handles.append(
+            Line2D(
+                [],
+                [],
+                marker="X",
+                markersize=9,
+                linestyle="none",
+                markerfacecolor=S.WARN_COLOR,
+                markeredgecolor="black",
+                markeredgewidth=0.8,
+            )
+        )
         names.append("invalid attribute (see validate)")
-    where = ({"loc": "lower center", "bbox_to_anchor": (0.5, 0.0), "ncols": 2} if inside
-             else {"loc": "upper left", "bbox_to_anchor": (1.0, 1.0)})
-    leg = ax.legend(handles, names, frameon=False, fontsize=font_size * 0.95, handlelength=2.6,
-                    borderaxespad=0.2, handler_map={S.EdgeKey: S.HandlerEdge()}, **where)
+    where = (
+        {"loc": "lower center", "bbox_to_anchor": (0.5, 0.0), "ncols": 2}
+        if inside
+        else {"loc": "upper left", "bbox_to_anchor": (1.0, 1.0)}
+    )
+    leg = ax.legend(
+        handles,
+        names,
+        frameon=False,
+        fontsize=font_size * 0.95,
+        handlelength=2.6,
+        borderaxespad=0.2,
+        handler_map={S.EdgeKey: S.HandlerEdge()},
+        **where,
+    )
     for text, name in zip(leg.get_texts(), names, strict=True):
         if name.startswith(("Regions", "Projections")):
             text.set_fontweight("bold")

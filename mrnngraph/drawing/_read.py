@@ -20,9 +20,17 @@ import networkx as nx
 
 from .. import schema
 
-__all__ = ["NodeLook", "EdgeLook", "CircuitLook", "read_graph", "edge_text", "node_text",
-           "check_edge_labels",
-           "CATEGORIES", "HEADS"]
+__all__ = [
+    "NodeLook",
+    "EdgeLook",
+    "CircuitLook",
+    "read_graph",
+    "edge_text",
+    "node_text",
+    "check_edge_labels",
+    "CATEGORIES",
+    "HEADS",
+]
 
 #: Node categories, in the order the legend lists them.
 CATEGORIES = ("input", "excitatory", "inhibitory", "mixed", "unconstrained", "output")
@@ -118,9 +126,18 @@ def _read_node(name: Any, r: schema.Reading, bad: bool) -> NodeLook:
     label = r.values.get("label")
     text = str(name) if label is None or label == "" else str(label)
     pos = r.values.get("pos")
-    return NodeLook(name=name, kind=kind, size=size, sign=sign, exc_frac=exc_frac,
-                    parent=r.lenient("parent"), label=text, color=r.values.get("color"),
-                    pos=_read_pos(pos) if pos is not None else None, invalid=bad)
+    return NodeLook(
+        name=name,
+        kind=kind,
+        size=size,
+        sign=sign,
+        exc_frac=exc_frac,
+        parent=r.lenient("parent"),
+        label=text,
+        color=r.values.get("color"),
+        pos=_read_pos(pos) if pos is not None else None,
+        invalid=bad,
+    )
 
 
 def _head(src: NodeLook | None, ei: tuple[str, ...] | None) -> str:
@@ -135,8 +152,9 @@ def _head(src: NodeLook | None, ei: tuple[str, ...] | None) -> str:
     return "mixed" if types else "free"
 
 
-def _read_edge(u: Any, v: Any, attrs: Any, r: schema.Reading, bad: bool,
-               nodes: dict[Any, NodeLook]) -> EdgeLook:
+def _read_edge(
+    u: Any, v: Any, attrs: Any, r: schema.Reading, bad: bool, nodes: dict[Any, NodeLook]
+) -> EdgeLook:
     density: float | None = None  # unknown where the value given is invalid: none drawn
     if r.values.get("density") is not None:
         density = r.values["density"]
@@ -144,11 +162,19 @@ def _read_edge(u: Any, v: Any, attrs: Any, r: schema.Reading, bad: bool,
         density = 1.0 - r.values["sparsity"]
     ei = r.lenient("ei")
     label = r.values.get("label")
-    return EdgeLook(src=u, dst=v, density=density, zero=r.lenient("zero"),
-                    trainable=r.lenient("trainable"), ei=ei,
-                    label=None if label is None or label == "" else str(label),
-                    color=r.values.get("color"), head=_head(nodes.get(u), ei), invalid=bad,
-                    attrs=dict(attrs) if isinstance(attrs, Mapping) else {})
+    return EdgeLook(
+        src=u,
+        dst=v,
+        density=density,
+        zero=r.lenient("zero"),
+        trainable=r.lenient("trainable"),
+        ei=ei,
+        label=None if label is None or label == "" else str(label),
+        color=r.values.get("color"),
+        head=_head(nodes.get(u), ei),
+        invalid=bad,
+        attrs=dict(attrs) if isinstance(attrs, Mapping) else {},
+    )
 
 
 def _validated(G: Any) -> Any:
@@ -229,8 +255,9 @@ def check_edge_labels(spec: Any) -> None:
         return
     if isinstance(spec, str) and spec in _EDGE_LABEL_CHOICES:
         return
-    raise ValueError("edge_labels must be 'label', 'density', 'ei', a bool, a dict or a "
-                     f"callable; got {spec!r}")
+    raise ValueError(
+        f"edge_labels must be 'label', 'density', 'ei', a bool, a dict or a callable; got {spec!r}"
+    )
 
 
 def edge_text(e: EdgeLook, attrs: Any, spec: Any) -> str | None:
@@ -248,8 +275,14 @@ def edge_text(e: EdgeLook, attrs: Any, spec: Any) -> str | None:
     elif callable(spec):
         text = spec(e.src, e.dst, dict(attrs) if isinstance(attrs, Mapping) else {})
     elif spec is True:
-        facts = " ".join(p for p in ("" if e.density is None else f"d={e.density:.2g}",
-                                     ",".join(e.ei) if e.ei else "") if p)
+        facts = " ".join(
+            p
+            for p in (
+                "" if e.density is None else f"d={e.density:.2g}",
+                ",".join(e.ei) if e.ei else "",
+            )
+            if p
+        )
         text = "\n".join(p for p in (e.label or "", facts) if p)
     elif spec == "label":
         text = e.label

@@ -67,8 +67,7 @@ def _normalise_user_pos(pos: dict[Any, np.ndarray], frac: dict[Any, float]) -> t
     d = np.hypot(*(xy[:, None, :] - xy[None, :, :]).transpose(2, 0, 1))
     np.fill_diagonal(d, np.inf)
     nearest = np.min(d, axis=1)
-    typical = float(np.median(nearest[np.isfinite(nearest)])) if np.isfinite(nearest).any() \
-        else 1.0
+    typical = float(np.median(nearest[np.isfinite(nearest)])) if np.isfinite(nearest).any() else 1.0
     scale = 1.6 / typical if typical > 0 else 1.0
     xy = (xy - xy.mean(axis=0)) * scale
     d = d * scale
@@ -92,8 +91,9 @@ def build_scene(G: nx.Graph, look: CircuitLook, layout: Any, node_scale: float) 
         r = r0 * frac[n]
         square = v.kind in ("input", "output")
         # A square of the same area as the disc: side = r * sqrt(pi).
-        shapes[n] = Shape(np.asarray(pos[n], float), r * math.sqrt(math.pi) / 2 if square
-                           else r, square)
+        shapes[n] = Shape(
+            np.asarray(pos[n], float), r * math.sqrt(math.pi) / 2 if square else r, square
+        )
     scene = Scene(look, {n: np.asarray(p, float) for n, p in pos.items()}, shapes, r0, name)
     _route_edges(scene)
     return scene
@@ -127,8 +127,11 @@ def _route_edges(scene: Scene) -> None:
             scene.curves[(e.src, e.dst)] = Curve(chord(p0, p2, ring, scene.r0))
             continue
         reciprocal = (e.dst, e.src) in pairs
-        cands = [0.1, 0.18, 0.28, 0.4, 0.55] if reciprocal else \
-            [0.0, 0.1, -0.1, 0.18, -0.18, 0.28, -0.28, 0.4, -0.4, 0.55, -0.55]
+        cands = (
+            [0.1, 0.18, 0.28, 0.4, 0.55]
+            if reciprocal
+            else [0.0, 0.1, -0.1, 0.18, -0.18, 0.28, -0.28, 0.4, -0.4, 0.55, -0.55]
+        )
         best, best_hits = None, None
         for bend in cands:
             f = bend_curve(p0, p2, bend)
@@ -182,8 +185,12 @@ def _loop_curve(scene: Scene, n: Any) -> Curve:
     def ray(a: float, dist: float) -> np.ndarray:
         return c + dist * np.array([math.cos(a), math.sin(a)])
 
-    f = cubic(ray(phi - da, r), ray(phi - dc, r + reach * 1.5),
-               ray(phi + dc, r + reach * 1.5), ray(phi + da, r))
+    f = cubic(
+        ray(phi - da, r),
+        ray(phi - dc, r + reach * 1.5),
+        ray(phi + dc, r + reach * 1.5),
+        ray(phi + da, r),
+    )
     gap = 0.06 * scene.r0 / R0
     curve = Curve(f)
     curve.t0 = exit_t(f, Shape(c, r, s.square), gap, reverse=False)
@@ -193,8 +200,9 @@ def _loop_curve(scene: Scene, n: Any) -> Curve:
     return curve
 
 
-def bounds(scene: Scene, font_size: float = 9.0,
-            show_sizes: bool = True) -> tuple[float, float, float, float]:
+def bounds(
+    scene: Scene, font_size: float = 9.0, show_sizes: bool = True
+) -> tuple[float, float, float, float]:
     """Data limits that hold the nodes, curves, groups and (estimated) outside labels."""
     slot_pt = 72.0 * scene.inch_per_slot
     pts = []
@@ -206,8 +214,7 @@ def bounds(scene: Scene, font_size: float = 9.0,
         h = len(lines) * 1.3 * font_size / slot_pt
         if scene.layout == "arc":
             u = s.center / (np.hypot(*s.center) or 1.0)
-            loop = (scene.curves[(n, n)].extra.get("reach", 0.0)
-                    if (n, n) in scene.curves else 0.0)
+            loop = scene.curves[(n, n)].extra.get("reach", 0.0) if (n, n) in scene.curves else 0.0
             # Room for two rows of labels: they stagger where the arc runs flat.
             p = s.center + u * (s.r + loop + 0.1 + 1.6 * h * abs(u[1]))
             ha, va = anchor(u)
@@ -215,35 +222,41 @@ def bounds(scene: Scene, font_size: float = 9.0,
             y0 = {"bottom": 0.0, "top": -h, "center": -h / 2}[va]
             pts += [p + np.array([x0, y0]), p + np.array([x0 + w, y0 + h])]
         else:
-            pts += [s.center + np.array([sx * max(s.r, w / 2), sy * (s.r + h + 0.05)])
-                    for sx in (-1, 1) for sy in (-1, 1)]
+            pts += [
+                s.center + np.array([sx * max(s.r, w / 2), sy * (s.r + h + 0.05)])
+                for sx in (-1, 1)
+                for sy in (-1, 1)
+            ]
     for c in scene.curves.values():
         pts.extend(c.f(np.linspace(c.t0, c.t1, 40)))
     for members in scene.look.groups.values():
         for m in members:
             if m in scene.shapes:
-                pts.append(scene.shapes[m].center
-                           + np.array([0, scene.shapes[m].r + 1.6 * font_size / slot_pt + 0.3]))
+                pts.append(
+                    scene.shapes[m].center
+                    + np.array([0, scene.shapes[m].r + 1.6 * font_size / slot_pt + 0.3])
+                )
     arr = np.array(pts) if pts else np.zeros((1, 2))
     lo, hi = arr.min(axis=0), arr.max(axis=0)
     return lo[0] - 0.15, hi[0] + 0.15, lo[1] - 0.15, hi[1] + 0.15
 
 
-def axes_rect(scene: Scene, w: float, h: float, legend: bool,
-               title: bool) -> tuple[float, float, float, float]:
+def axes_rect(
+    scene: Scene, w: float, h: float, legend: bool, title: bool
+) -> tuple[float, float, float, float]:
     right = (LEGEND_IN if legend and not scene.big_arc else 0.1) / w
     top = (0.1 + (0.35 if title else 0.0)) / h
     return (0.1 / w, 0.1 / h, 1 - right - 0.1 / w, 1 - top - 0.1 / h)
 
 
-def figsize(scene: Scene, legend: bool, font_size: float = 9.0,
-             show_sizes: bool = True) -> tuple[float, float]:
+def figsize(
+    scene: Scene, legend: bool, font_size: float = 9.0, show_sizes: bool = True
+) -> tuple[float, float]:
     x0, x1, y0, y1 = bounds(scene, font_size, show_sizes)
     ips = scene.inch_per_slot
     w, h = (x1 - x0) * ips, (y1 - y0) * ips
     if scene.big_arc:
         size = (max(w, 4.0) + 0.2, max(h, 3.0) + 0.2)
     else:
-        size = (max(w, 3.5) + (LEGEND_IN if legend else 0.2),
-                max(h, 2.6, 2.9 if legend else 0.0))
+        size = (max(w, 3.5) + (LEGEND_IN if legend else 0.2), max(h, 2.6, 2.9 if legend else 0.0))
     return round(float(min(size[0], 22.0)), 2), round(float(min(size[1], 14.0)), 2)

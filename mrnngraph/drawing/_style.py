@@ -16,9 +16,21 @@ from matplotlib.lines import Line2D
 from matplotlib.patches import Circle, Polygon
 
 __all__ = [
-    "NODE_COLORS", "EDGE_COLORS", "FROZEN_COLOR", "WARN_COLOR", "GROUP_COLOR",
-    "CATEGORY_NAMES", "HEAD_NAMES", "STYLE_NAMES", "DOT_HEADS", "LINESTYLES",
-    "edge_width", "text_color", "head_artists", "EdgeKey", "HandlerEdge",
+    "NODE_COLORS",
+    "EDGE_COLORS",
+    "FROZEN_COLOR",
+    "WARN_COLOR",
+    "GROUP_COLOR",
+    "CATEGORY_NAMES",
+    "HEAD_NAMES",
+    "STYLE_NAMES",
+    "DOT_HEADS",
+    "LINESTYLES",
+    "edge_width",
+    "text_color",
+    "head_artists",
+    "EdgeKey",
+    "HandlerEdge",
 ]
 
 # Okabe-Ito: vermillion, blue, bluish green, reddish purple, grey, yellow.
@@ -27,8 +39,13 @@ _GREY, _DARK, _YELLOW = "#BBBBBB", "#333333", "#F0E442"
 
 #: Fill colour of each node category (mixed nodes use the E and I colours as a wedge).
 NODE_COLORS = {
-    "input": _GREEN, "excitatory": _VERMILLION, "inhibitory": _BLUE,
-    "mixed": _VERMILLION, "mixed_alt": _BLUE, "unconstrained": _GREY, "output": _PURPLE,
+    "input": _GREEN,
+    "excitatory": _VERMILLION,
+    "inhibitory": _BLUE,
+    "mixed": _VERMILLION,
+    "mixed_alt": _BLUE,
+    "unconstrained": _GREY,
+    "output": _PURPLE,
 }
 #: Line colour of an edge by the E/I type of the units that project along it.
 EDGE_COLORS = {"exc": _VERMILLION, "inh": _BLUE, "mixed": _DARK, "free": _DARK}
@@ -37,16 +54,22 @@ WARN_COLOR = _YELLOW
 GROUP_COLOR = "#E8E8E8"
 
 CATEGORY_NAMES = {
-    "input": "input", "excitatory": "excitatory", "inhibitory": "inhibitory",
-    "mixed": "mixed E/I (wedge = E fraction)", "unconstrained": "unconstrained sign",
+    "input": "input",
+    "excitatory": "excitatory",
+    "inhibitory": "inhibitory",
+    "mixed": "mixed E/I (wedge = E fraction)",
+    "unconstrained": "unconstrained sign",
     "output": "output (readout)",
 }
 HEAD_NAMES = {
-    "exc": "from excitatory units", "inh": "from inhibitory units",
-    "mixed": "from E and I units", "free": "from unconstrained units",
+    "exc": "from excitatory units",
+    "inh": "from inhibitory units",
+    "mixed": "from E and I units",
+    "free": "from unconstrained units",
 }
 STYLE_NAMES = {
-    "trained": "trained projection", "zero": "zero (declared, fixed at 0)",
+    "trained": "trained projection",
+    "zero": "zero (declared, fixed at 0)",
     "frozen": "frozen (trainable=False)",
 }
 #: Graphviz arrowheads with the same meaning as the matplotlib heads.
@@ -65,8 +88,17 @@ def edge_width(density: float | None, *, lw_min: float = 0.7, lw_max: float = 4.
     return lw_min + (lw_max - lw_min) * min(max(float(density), 0.0), 1.0)
 
 
-def head_artists(kind: str, tip: np.ndarray, direction: np.ndarray, size: float, *,
-                 color: Any, lw: float, zorder: float, transform: Any = None) -> list[Any]:
+def head_artists(
+    kind: str,
+    tip: np.ndarray,
+    direction: np.ndarray,
+    size: float,
+    *,
+    color: Any,
+    lw: float,
+    zorder: float,
+    transform: Any = None,
+) -> list[Any]:
     """The artists of one arrowhead whose tip is at ``tip``, pointing along ``direction``.
 
     ``size`` is the head length in the units of ``tip`` (data or display).
@@ -84,50 +116,83 @@ def head_artists(kind: str, tip: np.ndarray, direction: np.ndarray, size: float,
     if kind == "exc":
         base = tip - d * size
         pts = [tip, base + n * size * 0.42, base - n * size * 0.42]
-        return [Polygon(pts, closed=True, facecolor=color, edgecolor=color, lw=0.5,
-                        joinstyle="miter", **kw)]
+        return [
+            Polygon(
+                pts, closed=True, facecolor=color, edgecolor=color, lw=0.5, joinstyle="miter", **kw
+            )
+        ]
     if kind == "inh":
         half = size * 0.55
         bar = tip - d * size * 0.12
-        return [Line2D([bar[0] - n[0] * half, bar[0] + n[0] * half],
-                       [bar[1] - n[1] * half, bar[1] + n[1] * half],
-                       color=color, lw=max(lw * 1.1, 1.6), solid_capstyle="butt", **kw)]
+        return [
+            Line2D(
+                [bar[0] - n[0] * half, bar[0] + n[0] * half],
+                [bar[1] - n[1] * half, bar[1] + n[1] * half],
+                color=color,
+                lw=max(lw * 1.1, 1.6),
+                solid_capstyle="butt",
+                **kw,
+            )
+        ]
     if kind == "mixed":
         r = size * 0.32
         c = tip - d * r
         return [Circle(tuple(c), r, facecolor=color, edgecolor=color, lw=0.5, **kw)]
     base = tip - d * size * 0.9
     pts = [base + n * size * 0.42, tip, base - n * size * 0.42]
-    return [Line2D([p[0] for p in pts], [p[1] for p in pts], color=color,
-                   lw=max(lw * 0.8, 1.0), solid_joinstyle="miter", solid_capstyle="butt", **kw)]
+    return [
+        Line2D(
+            [p[0] for p in pts],
+            [p[1] for p in pts],
+            color=color,
+            lw=max(lw * 0.8, 1.0),
+            solid_joinstyle="miter",
+            solid_capstyle="butt",
+            **kw,
+        )
+    ]
 
 
 class EdgeKey:
     """A legend proxy for one edge style or arrowhead (drawn by :class:`HandlerEdge`)."""
 
-    def __init__(self, *, head: str | None, color: Any, linestyle: Any = "solid",
-                 lw: float = 1.6):
+    def __init__(self, *, head: str | None, color: Any, linestyle: Any = "solid", lw: float = 1.6):
         self.head, self.color, self.linestyle, self.lw = head, color, linestyle, lw
 
 
 class HandlerEdge(HandlerBase):
     """Draws an :class:`EdgeKey` as a short line ending in its arrowhead."""
 
-    def create_artists(self, legend, orig_handle, xdescent, ydescent, width, height,
-                       fontsize, trans):
+    def create_artists(
+        self, legend, orig_handle, xdescent, ydescent, width, height, fontsize, trans
+    ):
         y = height / 2 - ydescent
         x0, x1 = -xdescent, width - xdescent
         tip = np.array([x1, y])
         size = min(fontsize * 0.85, width * 0.4)
         shaft_end = x1 - (size * 0.8 if orig_handle.head == "exc" else 0.0)
-        line = Line2D([x0, shaft_end], [y, y], color=orig_handle.color, lw=orig_handle.lw,
-                      linestyle=orig_handle.linestyle, solid_capstyle="butt",
-                      dash_capstyle="butt", transform=trans)
+        line = Line2D(
+            [x0, shaft_end],
+            [y, y],
+            color=orig_handle.color,
+            lw=orig_handle.lw,
+            linestyle=orig_handle.linestyle,
+            solid_capstyle="butt",
+            dash_capstyle="butt",
+            transform=trans,
+        )
         out: list[Any] = [line]
         if orig_handle.head is not None:
-            out += head_artists(orig_handle.head, tip, np.array([1.0, 0.0]), size,
-                                color=orig_handle.color, lw=orig_handle.lw, zorder=3,
-                                transform=trans)
+            out += head_artists(
+                orig_handle.head,
+                tip,
+                np.array([1.0, 0.0]),
+                size,
+                color=orig_handle.color,
+                lw=orig_handle.lw,
+                zorder=3,
+                transform=trans,
+            )
         return out
 
 

@@ -48,9 +48,15 @@ STYLE_DEFAULTS: dict[str, Any] = {
 }
 
 
-def diagram_figsize(G: nx.Graph, *, layout: Any = None, legend: bool = True,
-                    node_scale: float = 1.0, font_size: float = 9.0,
-                    show_sizes: bool = True) -> tuple[float, float]:
+def diagram_figsize(
+    G: nx.Graph,
+    *,
+    layout: Any = None,
+    legend: bool = True,
+    node_scale: float = 1.0,
+    font_size: float = 9.0,
+    show_sizes: bool = True,
+) -> tuple[float, float]:
     """The figure size (inches) :func:`draw` uses when it makes its own figure.
 
     Examples
@@ -65,8 +71,9 @@ def diagram_figsize(G: nx.Graph, *, layout: Any = None, legend: bool = True,
     return figsize(scene, legend, font_size, show_sizes)
 
 
-def diagram_frame(G: nx.Graph, *, layout: Any = None, legend: bool = True,
-                  title: bool = False) -> tuple[float, float, tuple[float, float, float, float]]:
+def diagram_frame(
+    G: nx.Graph, *, layout: Any = None, legend: bool = True, title: bool = False
+) -> tuple[float, float, tuple[float, float, float, float]]:
     """The figure size (inches) :func:`draw` would choose, and where in such a figure
     it puts its axes (figure fractions, leaving room for a legend outside).
 
@@ -83,9 +90,17 @@ def diagram_frame(G: nx.Graph, *, layout: Any = None, legend: bool = True,
     return w, h, axes_rect(scene, w, h, legend, title)
 
 
-def draw(G: nx.Graph, ax: Axes | None = None, *, layout: Any = None, show_sizes: bool = True,
-         legend: bool = True, edge_labels: Any = "label", engine: str = "matplotlib",
-         **style: Any) -> Axes:
+def draw(
+    G: nx.Graph,
+    ax: Axes | None = None,
+    *,
+    layout: Any = None,
+    show_sizes: bool = True,
+    legend: bool = True,
+    edge_labels: Any = "label",
+    engine: str = "matplotlib",
+    **style: Any,
+) -> Axes:
     """Draw the area diagram of a declared circuit graph.
 
     Works on any graph, also one that does not validate: attributes are read
@@ -156,16 +171,19 @@ def draw(G: nx.Graph, ax: Axes | None = None, *, layout: Any = None, show_sizes:
     """
     unknown = set(style) - set(STYLE_DEFAULTS)
     if unknown:
-        raise TypeError(f"draw() got unknown style option(s) {sorted(unknown)}; "
-                        f"known: {', '.join(STYLE_DEFAULTS)}")
+        raise TypeError(
+            f"draw() got unknown style option(s) {sorted(unknown)}; "
+            f"known: {', '.join(STYLE_DEFAULTS)}"
+        )
     opts = {**STYLE_DEFAULTS, **style}
     check_edge_labels(edge_labels)
     look = read_graph(G)
     if engine == "graphviz":
         ax = draw_graphviz(G, ax, show_sizes=show_sizes, edge_labels=edge_labels)
         if legend:
-            draw_legend(ax, look, resolve_colors(opts["colors"]), float(opts["font_size"]),
-                         inside=False)
+            draw_legend(
+                ax, look, resolve_colors(opts["colors"]), float(opts["font_size"]), inside=False
+            )
         return ax
     if engine != "matplotlib":
         raise ValueError(f"engine must be 'matplotlib' or 'graphviz'; got {engine!r}")

@@ -72,10 +72,14 @@ def _node_line(v: NodeLook, width: float, show_sizes: bool) -> str:
     else:
         shape = "circle"
         kw.update(width=width)
-        if v.category == "mixed" and v.color is None and v.exc_frac is not None \
-                and 0 < v.exc_frac < 1:
+        if (
+            v.category == "mixed"
+            and v.color is None
+            and v.exc_frac is not None
+            and 0 < v.exc_frac < 1
+        ):
             style = ["wedged"]
-            fill = (f"{S.NODE_COLORS['mixed']};{v.exc_frac:.3f}:{S.NODE_COLORS['mixed_alt']}")
+            fill = f"{S.NODE_COLORS['mixed']};{v.exc_frac:.3f}:{S.NODE_COLORS['mixed_alt']}"
     if v.invalid:
         style.append("dashed")
     font = _font(fill.split(";")[0]) if ";" not in fill else "white"
@@ -84,25 +88,33 @@ def _node_line(v: NodeLook, width: float, show_sizes: bool) -> str:
     # Inside, in up to 10 pt (Helvetica: ~0.6 em a character), shrunk to fit down to
     # 6 pt; beside the node (xlabel) only when even that does not fit.
     side_pt = width * 72 * (math.sqrt(math.pi) / 2 if v.kind in ("input", "output") else 1.0)
-    size = min(10.0, 0.85 * side_pt / (0.6 * max(len(x) for x in lines)),
-               0.8 * side_pt / (1.2 * len(lines)))
+    size = min(
+        10.0,
+        0.85 * side_pt / (0.6 * max(len(x) for x in lines)),
+        0.8 * side_pt / (1.2 * len(lines)),
+    )
     fits = size >= 6.0
     if fits and size < 10.0:
         kw["fontsize"] = round(size, 1)
     if not fits:
         kw["xlabel"] = text
         font = "black"
-    return (f"  {dot_quote(v.name)} "
-            + _attrs(label=text if fits else "", shape=shape, style=",".join(style),
-                     fillcolor=fill, fontcolor=font, fixedsize="shape",
-                     penwidth=1.6 if v.invalid else None,
-                     tooltip=f"{v.name}: {S.CATEGORY_NAMES[v.category]}",
-                     **{k: (float(x) if not isinstance(x, str) else x)
-                        for k, x in kw.items()}))
+    return f"  {dot_quote(v.name)} " + _attrs(
+        label=text if fits else "",
+        shape=shape,
+        style=",".join(style),
+        fillcolor=fill,
+        fontcolor=font,
+        fixedsize="shape",
+        penwidth=1.6 if v.invalid else None,
+        tooltip=f"{v.name}: {S.CATEGORY_NAMES[v.category]}",
+        **{k: (float(x) if not isinstance(x, str) else x) for k, x in kw.items()},
+    )
 
 
-def to_dot(G: nx.Graph, *, show_sizes: bool = True, edge_labels: Any = "label",
-           rankdir: str = "LR") -> str:
+def to_dot(
+    G: nx.Graph, *, show_sizes: bool = True, edge_labels: Any = "label", rankdir: str = "LR"
+) -> str:
     """Graphviz DOT text of the declared graph, encoded like :func:`draw`.
 
     Regions are circles whose area is proportional to their unit count (mixed
@@ -146,12 +158,20 @@ def to_dot(G: nx.Graph, *, show_sizes: bool = True, edge_labels: Any = "label",
     sizes = [v.size for v in look.nodes.values() if v.size is not None]
     biggest = max(sizes, default=1)
     lines = [f"digraph {dot_quote(look.name or 'circuit')} {{"]
-    lines.append("  " + _attrs(rankdir=rankdir, splines="true", nodesep=0.35, ranksep=0.7,
-                               fontname="Helvetica", compound="true",
-                               forcelabels="true")
-                 .replace("[", "graph [", 1) + ";")
-    lines.append('  node [fontname="Helvetica", fontsize="10", color="#222222", '
-                 'penwidth="0.9"];')
+    lines.append(
+        "  "
+        + _attrs(
+            rankdir=rankdir,
+            splines="true",
+            nodesep=0.35,
+            ranksep=0.7,
+            fontname="Helvetica",
+            compound="true",
+            forcelabels="true",
+        ).replace("[", "graph [", 1)
+        + ";"
+    )
+    lines.append('  node [fontname="Helvetica", fontsize="10", color="#222222", penwidth="0.9"];')
     lines.append('  edge [fontname="Helvetica", fontsize="9", arrowsize="0.8"];')
 
     def width(v: NodeLook) -> float:
@@ -161,9 +181,17 @@ def to_dot(G: nx.Graph, *, show_sizes: bool = True, edge_labels: Any = "label",
     grouped = {m for members in look.groups.values() for m in members}
     for g, members in look.groups.items():
         lines.append(f"  subgraph {dot_quote('cluster_' + g)} {{")
-        lines.append("    " + _attrs(label=g, style="rounded,filled", fillcolor=S.GROUP_COLOR,
-                                     color="#9A9A9A", fontname="Helvetica-Oblique")
-                     .replace("[", "graph [", 1) + ";")
+        lines.append(
+            "    "
+            + _attrs(
+                label=g,
+                style="rounded,filled",
+                fillcolor=S.GROUP_COLOR,
+                color="#9A9A9A",
+                fontname="Helvetica-Oblique",
+            ).replace("[", "graph [", 1)
+            + ";"
+        )
         for m in members:
             lines.append("  " + _node_line(look.nodes[m], width(look.nodes[m]), show_sizes) + ";")
         lines.append("  }")
@@ -179,16 +207,22 @@ def to_dot(G: nx.Graph, *, show_sizes: bool = True, edge_labels: Any = "label",
     layer = layers(look)
     for e in look.edges:
         back = layer.get(e.dst, 0) <= layer.get(e.src, 0)
-        color = S.FROZEN_COLOR if e.style == "frozen" else \
-            _hex(e.color, S.EDGE_COLORS[e.head])
+        color = S.FROZEN_COLOR if e.style == "frozen" else _hex(e.color, S.EDGE_COLORS[e.head])
         style = {"trained": "solid", "zero": "dashed", "frozen": "dotted"}[e.style]
         label = edge_text(e, e.attrs, edge_labels)
-        lines.append(f"  {dot_quote(e.src)} -> {dot_quote(e.dst)} "
-                     + _attrs(arrowhead=S.DOT_HEADS[e.head], style=style, color=color,
-                              penwidth=round(S.edge_width(e.density), 2), label=label,
-                              fontcolor="#333333" if label else None,
-                              constraint="false" if back else None,
-                              tooltip=f"{e.src} -> {e.dst} ({e.style})")
-                     + ";")
+        lines.append(
+            f"  {dot_quote(e.src)} -> {dot_quote(e.dst)} "
+            + _attrs(
+                arrowhead=S.DOT_HEADS[e.head],
+                style=style,
+                color=color,
+                penwidth=round(S.edge_width(e.density), 2),
+                label=label,
+                fontcolor="#333333" if label else None,
+                constraint="false" if back else None,
+                tooltip=f"{e.src} -> {e.dst} ({e.style})",
+            )
+            + ";"
+        )
     lines.append("}")
     return "\n".join(lines) + "\n"

@@ -21,8 +21,11 @@ __all__ = ["plot_connectivity", "connectivity_matrices"]
 
 _WHICH = ("weight", "mask", "sign")
 _BLOCKS = ("hh", "ih", "ho")
-_TITLES = {"weight": "effective weights", "mask": "connectivity mask",
-           "sign": "sign of each synapse"}
+_TITLES = {
+    "weight": "effective weights",
+    "mask": "connectivity mask",
+    "sign": "sign of each synapse",
+}
 
 
 def connectivity_matrices(x: Any) -> tuple[Any, dict[str, dict[str, np.ndarray]]]:
@@ -56,17 +59,21 @@ def connectivity_matrices(x: Any) -> tuple[Any, dict[str, dict[str, np.ndarray]]
         sign_h, sign_i = x.sign_h.float(), x.sign_i.float()
         layout = x.layout
     else:
-        raise TypeError("plot_connectivity needs a CompiledCircuit (mrnngraph.compile) or a "
-                        f"MultiRegionRNN; got {type(x).__name__}")
+        raise TypeError(
+            "plot_connectivity needs a CompiledCircuit (mrnngraph.compile) or a "
+            f"MultiRegionRNN; got {type(x).__name__}"
+        )
     # Readouts are unconstrained decoders: no sign, whatever the source units are.
-    src_sign = {"hh": sign_h, "ih": sign_i,
-                "ho": torch.zeros(layout.hidden_size)}
+    src_sign = {"hh": sign_h, "ih": sign_i, "ho": torch.zeros(layout.hidden_size)}
     out: dict[str, dict[str, np.ndarray]] = {}
     for b in _BLOCKS:
         m = masks[b].bool().numpy()
         sign = np.broadcast_to(src_sign[b].numpy()[None, :], m.shape).astype(float)
-        out[b] = {"weight": weights[b].numpy().astype(float), "mask": m.astype(float),
-                  "sign": np.where(m, sign, np.nan)}
+        out[b] = {
+            "weight": weights[b].numpy().astype(float),
+            "mask": m.astype(float),
+            "sign": np.where(m, sign, np.nan),
+        }
     return layout, out
 
 
@@ -86,23 +93,28 @@ def _reduce(a: np.ndarray, f: int) -> np.ndarray:
 
 def _spaces(layout: Any, block: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
     """(destination names, source names) of a block."""
-    return {"hh": (layout.regions, layout.regions), "ih": (layout.regions, layout.inputs),
-            "ho": (layout.outputs, layout.regions)}[block]
+    return {
+        "hh": (layout.regions, layout.regions),
+        "ih": (layout.regions, layout.inputs),
+        "ho": (layout.outputs, layout.regions),
+    }[block]
 
 
 def _edges(layout: Any, names: Sequence[str]) -> list[tuple[str, int, int]]:
     return [(n, layout.slice(n).start, layout.slice(n).stop) for n in names]
 
 
-def _decorate(ax: Axes, layout: Any, block: str, font_size: float, *, xticks: bool,
-              yticks: bool) -> None:
+def _decorate(
+    ax: Axes, layout: Any, block: str, font_size: float, *, xticks: bool, yticks: bool
+) -> None:
     dst, src = _spaces(layout, block)
     for axis, names, show in (("x", src, xticks), ("y", dst, yticks)):
         spans = _edges(layout, names)
         lw = 0.8 if len(spans) <= 30 else 0.4
         for _, _, stop in spans[:-1]:
             line = (ax.axvline if axis == "x" else ax.axhline)(
-                stop, color="#444444", lw=lw, zorder=3)
+                stop, color="#444444", lw=lw, zorder=3
+            )
             line.set_gid(f"mrnngraph:boundary:{block}:{axis}:{stop}")
         every = max(1, math.ceil(len(spans) / 60))  # at most ~60 names per axis
         ticks = [(a + b) / 2 for _, a, b in spans][::every]
@@ -118,10 +130,18 @@ def _decorate(ax: Axes, layout: Any, block: str, font_size: float, *, xticks: bo
     ax.tick_params(length=0, pad=2)
 
 
-def plot_connectivity(x: Any, which: str = "weight", ax: Axes | None = None, *,
-                      blocks: Sequence[str] = ("hh",), max_pixels: int = 1024,
-                      vmax: float | None = None, cmap: Any = None, colorbar: bool = True,
-                      font_size: float = 8.0) -> Axes:
+def plot_connectivity(
+    x: Any,
+    which: str = "weight",
+    ax: Axes | None = None,
+    *,
+    blocks: Sequence[str] = ("hh",),
+    max_pixels: int = 1024,
+    vmax: float | None = None,
+    cmap: Any = None,
+    colorbar: bool = True,
+    font_size: float = 8.0,
+) -> Axes:
     """Heat map of the recurrent (and optionally input and output) matrices.
 
     Parameters
@@ -186,14 +206,17 @@ def plot_connectivity(x: Any, which: str = "weight", ax: Axes | None = None, *,
         blocks = (blocks,)
     bad = [b for b in blocks if b not in _BLOCKS]
     if bad or not blocks:
-        raise ValueError(f"blocks must be a non-empty sequence of 'hh', 'ih', 'ho'; got "
-                         f"{tuple(blocks)!r}")
+        raise ValueError(
+            f"blocks must be a non-empty sequence of 'hh', 'ih', 'ho'; got {tuple(blocks)!r}"
+        )
     if not (isinstance(max_pixels, int) and max_pixels >= 16):
         raise ValueError(f"max_pixels must be an int >= 16; got {max_pixels!r}")
     layout, mats = connectivity_matrices(x)
-    sizes = {"hh": (layout.hidden_size, layout.hidden_size),
-             "ih": (layout.hidden_size, layout.input_size),
-             "ho": (layout.output_size, layout.hidden_size)}
+    sizes = {
+        "hh": (layout.hidden_size, layout.hidden_size),
+        "ih": (layout.hidden_size, layout.input_size),
+        "ho": (layout.output_size, layout.hidden_size),
+    }
     shown = [b for b in _BLOCKS if b in blocks and min(sizes[b]) > 0]
     if not shown:
         raise ValueError(f"the circuit has no units in blocks {tuple(blocks)!r}")
@@ -237,8 +260,14 @@ def plot_connectivity(x: Any, which: str = "weight", ax: Axes | None = None, *,
         n_dst, n_src = sizes[b]
         # "auto" filters (antialiases) only when the screen has fewer pixels than the
         # matrix has entries, so sparse single synapses stay visible as shades.
-        image = a.imshow(data[b], cmap=cmap, norm=norm, interpolation="auto",
-                         extent=(0, n_src, n_dst, 0), aspect="equal" if b == "hh" else "auto")
+        image = a.imshow(
+            data[b],
+            cmap=cmap,
+            norm=norm,
+            interpolation="auto",
+            extent=(0, n_src, n_dst, 0),
+            aspect="equal" if b == "hh" else "auto",
+        )
         image.set_gid(f"mrnngraph:matrix:{b}")
         left_most = b != "hh" or "ih" not in axes
         bottom_most = b != "hh" or "ho" not in axes
@@ -262,11 +291,15 @@ def plot_connectivity(x: Any, which: str = "weight", ax: Axes | None = None, *,
         if which == "weight":
             lo = min(float(np.nanmin(d)) for d in data.values())
             hi = max(float(np.nanmax(d)) for d in data.values())
-            extend = {(True, True): "both", (True, False): "min",
-                      (False, True): "max"}.get((lo < norm.vmin, hi > norm.vmax), "neither")
+            extend = {(True, True): "both", (True, False): "min", (False, True): "max"}.get(
+                (lo < norm.vmin, hi > norm.vmax), "neither"
+            )
         cb = ax.figure.colorbar(image, cax=cax, extend=extend)
-        label = {"weight": "weight", "mask": "synapse present" if f == 1 else
-                 f"fraction present ({f}x{f} tiles)", "sign": "sign"}[which]
+        label = {
+            "weight": "weight",
+            "mask": "synapse present" if f == 1 else f"fraction present ({f}x{f} tiles)",
+            "sign": "sign",
+        }[which]
         if which == "weight" and f > 1:
             label = f"mean weight ({f}x{f} tiles)"
         cb.set_label(label, fontsize=font_size * 1.1)
@@ -277,29 +310,37 @@ def plot_connectivity(x: Any, which: str = "weight", ax: Axes | None = None, *,
     return ax
 
 
-def _colour(which: str, data: dict[str, np.ndarray], vmax: float | None, cmap: Any, *,
-            downsampled: bool) -> tuple[Any, Any, dict[float, str] | None]:
+def _colour(
+    which: str, data: dict[str, np.ndarray], vmax: float | None, cmap: Any, *, downsampled: bool
+) -> tuple[Any, Any, dict[float, str] | None]:
     if which == "weight":
         if vmax is None:
             # A robust limit: a few large weights must not wash out all the others.
-            vals = np.concatenate([np.abs(d[np.isfinite(d) & (d != 0)]).ravel()
-                                   for d in data.values()])
+            vals = np.concatenate(
+                [np.abs(d[np.isfinite(d) & (d != 0)]).ravel() for d in data.values()]
+            )
             vmax = float(np.quantile(vals, 0.99)) if vals.size else 1.0
             vmax = vmax or 1.0
         # Symmetric limits put zero at the centre of the diverging map (white).
-        return (mcolors.TwoSlopeNorm(vcenter=0.0, vmin=-vmax, vmax=vmax),
-                cmap or "RdBu_r", None)
+        return (mcolors.TwoSlopeNorm(vcenter=0.0, vmin=-vmax, vmax=vmax), cmap or "RdBu_r", None)
     if which == "mask":
         if downsampled:
             return mcolors.Normalize(0.0, 1.0), cmap or "Greys", None
         cm = mcolors.ListedColormap(["white", "#222222"])
-        return (mcolors.BoundaryNorm([-0.5, 0.5, 1.5], 2), cmap or cm,
-                {0.0: "absent", 1.0: "present"})
+        return (
+            mcolors.BoundaryNorm([-0.5, 0.5, 1.5], 2),
+            cmap or cm,
+            {0.0: "absent", 1.0: "present"},
+        )
     base = [S.NODE_COLORS["inhibitory"], "#999999", S.NODE_COLORS["excitatory"]]
     if downsampled:
         cm = mcolors.LinearSegmentedColormap.from_list("mrnngraph_sign", base).with_extremes(
-            bad="white")
+            bad="white"
+        )
         return mcolors.Normalize(-1.0, 1.0), cmap or cm, None
     cm = mcolors.ListedColormap(base).with_extremes(bad="white")
-    return (mcolors.BoundaryNorm([-1.5, -0.5, 0.5, 1.5], 3), cmap or cm,
-            {-1.0: "inhibitory", 0.0: "unconstrained", 1.0: "excitatory"})
+    return (
+        mcolors.BoundaryNorm([-1.5, -0.5, 0.5, 1.5], 3),
+        cmap or cm,
+        {-1.0: "inhibitory", 0.0: "unconstrained", 1.0: "excitatory"},
+    )

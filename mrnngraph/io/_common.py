@@ -63,18 +63,33 @@ _MAX_SHARED_ITEMS = 100 * MAX_ALIAS_NODES
 PathLike = str | os.PathLike
 
 
-def file_problem(path: Any, message: str, code: str = "bad-file", *, line: int | None = None,
-                 hint: str | None = None, **place: Any) -> Problem:
+def file_problem(
+    path: Any,
+    message: str,
+    code: str = "bad-file",
+    *,
+    line: int | None = None,
+    hint: str | None = None,
+    **place: Any,
+) -> Problem:
     """A problem located in file ``path`` (and ``line``); ``place`` gives ``node=``,
     ``edge=``, ``attribute=`` or ``subject=`` (what in the file it belongs to)."""
     return Problem(message=message, code=code, hint=hint, file=str(path), line=line, **place)
 
 
-def file_error(path: Any, message: str, *, line: int | None = None, code: str = "bad-file",
-               hint: str | None = None) -> GraphError:
+def file_error(
+    path: Any,
+    message: str,
+    *,
+    line: int | None = None,
+    code: str = "bad-file",
+    hint: str | None = None,
+) -> GraphError:
     """A :class:`GraphError` with one problem located in ``path`` (and ``line``)."""
-    return GraphError([file_problem(path, message, code, line=line, hint=hint)],
-                      header=f"cannot read or write {str(path)!r}")
+    return GraphError(
+        [file_problem(path, message, code, line=line, hint=hint)],
+        header=f"cannot read or write {str(path)!r}",
+    )
 
 
 class _Converter:
@@ -85,8 +100,13 @@ class _Converter:
     exponential expanded size is refused instead of written forever.
     """
 
-    def __init__(self, place: Mapping[str, Any], problems: list[Problem], prefix: str = "",
-                 attribute: str | None = None):
+    def __init__(
+        self,
+        place: Mapping[str, Any],
+        problems: list[Problem],
+        prefix: str = "",
+        attribute: str | None = None,
+    ):
         self.place = place
         self.prefix = prefix
         self.attribute = attribute
@@ -98,8 +118,14 @@ class _Converter:
 
     def fail(self, message: str) -> None:
         if not self.failed:  # one problem per value is enough to name it
-            self.problems.append(Problem(**self.place, message=self.prefix + message,
-                                         code="not-serialisable", attribute=self.attribute))
+            self.problems.append(
+                Problem(
+                    **self.place,
+                    message=self.prefix + message,
+                    code="not-serialisable",
+                    attribute=self.attribute,
+                )
+            )
         self.failed = True
 
     def convert(self, value: Any, depth: int) -> tuple[Any, int]:
@@ -112,8 +138,9 @@ class _Converter:
             v = int(value)
             if -_INT_LIMIT < v < _INT_LIMIT:
                 return v, 1
-            self.fail(f"an integer with more than {MAX_INT_DIGITS} digits cannot be read "
-                      "back from a file")
+            self.fail(
+                f"an integer with more than {MAX_INT_DIGITS} digits cannot be read back from a file"
+            )
             return None, 1
         if isinstance(value, (numbers.Real, Decimal)):
             try:
@@ -124,7 +151,8 @@ class _Converter:
         if type(value).__name__ == "bool_":  # numpy.bool_ is not a bool subclass
             return bool(value), 1
         if isinstance(value, (list, tuple, Mapping)) or (
-                hasattr(value, "tolist") and callable(value.tolist)):
+            hasattr(value, "tolist") and callable(value.tolist)
+        ):
             key = id(value)
             if key in self.open:
                 self.fail("the value contains itself; files hold trees")
@@ -133,13 +161,14 @@ class _Converter:
                 _, out, size = self.memo[key]
                 self.shared += size
                 if self.shared > _MAX_SHARED_ITEMS:
-                    self.fail(f"the value repeats shared parts more than {_MAX_SHARED_ITEMS} "
-                              "times over; written out in full it would not end")
+                    self.fail(
+                        f"the value repeats shared parts more than {_MAX_SHARED_ITEMS} "
+                        "times over; written out in full it would not end"
+                    )
                     return None, 1
                 return out, size
             if depth >= MAX_VALUE_DEPTH:
-                self.fail(f"the value nests lists or mappings deeper than {MAX_VALUE_DEPTH} "
-                          "levels")
+                self.fail(f"the value nests lists or mappings deeper than {MAX_VALUE_DEPTH} levels")
                 return None, 1
             self.open.add(key)
             try:
@@ -148,8 +177,10 @@ class _Converter:
                 self.open.discard(key)
             self.memo[key] = (value, out, size)
             return out, size
-        self.fail(f"value {value!r} of type {type(value).__name__} cannot be saved (files "
-                  "hold numbers, strings, booleans, lists and mappings)")
+        self.fail(
+            f"value {value!r} of type {type(value).__name__} cannot be saved (files "
+            "hold numbers, strings, booleans, lists and mappings)"
+        )
         return None, 1
 
     def _container(self, value: Any, depth: int) -> tuple[Any, int]:
@@ -158,8 +189,9 @@ class _Converter:
             size = 1
             for k, v in value.items():
                 if not isinstance(k, str):
-                    self.fail(f"mapping key {k!r} is not a string; files can only store "
-                              "string keys")
+                    self.fail(
+                        f"mapping key {k!r} is not a string; files can only store string keys"
+                    )
                     continue
                 out[str.__str__(k)], n = self.convert(v, depth + 1)
                 size += n
@@ -178,8 +210,14 @@ class _Converter:
         return items, size
 
 
-def json_safe(value: Any, place: Mapping[str, Any], problems: list[Problem], *,
-              prefix: str = "", attribute: str | None = None) -> Any:
+def json_safe(
+    value: Any,
+    place: Mapping[str, Any],
+    problems: list[Problem],
+    *,
+    prefix: str = "",
+    attribute: str | None = None,
+) -> Any:
     """``value`` with tuples as lists and numpy/torch numbers and arrays as Python ones.
 
     Strings come back as plain ``str`` (also from ``numpy.str_``), fractions and
@@ -194,8 +232,9 @@ def json_safe(value: Any, place: Mapping[str, Any], problems: list[Problem], *,
     return out
 
 
-def attrs_safe(attrs: Mapping[Any, Any], scope: str, place: Mapping[str, Any],
-               problems: list[Problem]) -> dict[str, Any]:
+def attrs_safe(
+    attrs: Mapping[Any, Any], scope: str, place: Mapping[str, Any], problems: list[Problem]
+) -> dict[str, Any]:
     """The attributes of a node, an edge or the graph as a file holds them.
 
     Each problem is at ``place`` (see :func:`json_safe`) and names the attribute. A
@@ -206,27 +245,39 @@ def attrs_safe(attrs: Mapping[Any, Any], scope: str, place: Mapping[str, Any],
     out: dict[str, Any] = {}
     for k, v in attrs.items():
         if not isinstance(k, str):
-            problems.append(Problem(**place, message=f"attribute name {k!r} is not a string; "
-                                    "files can only store string names",
-                                    code="not-serialisable"))
+            problems.append(
+                Problem(
+                    **place,
+                    message=f"attribute name {k!r} is not a string; "
+                    "files can only store string names",
+                    code="not-serialisable",
+                )
+            )
             continue
         name = str.__str__(k)
-        if (scope == "node" and canonical_name("node", name) == "sign"
-                and not (v is None or isinstance(v, str) or type(v) is int)):
+        if (
+            scope == "node"
+            and canonical_name("node", name) == "sign"
+            and not (v is None or isinstance(v, str) or type(v) is int)
+        ):
             try:
                 v = normalize_sign(v)
             except ValueError:
                 pass  # an invalid sign is written as it is; validation names it
-        out[name] = json_safe(v, place, problems, prefix=f"attribute {name!r}: ",
-                              attribute=name)
+        out[name] = json_safe(v, place, problems, prefix=f"attribute {name!r}: ", attribute=name)
     return out
 
 
 _SURROGATE = re.compile("[\ud800-\udfff]")
 
 
-def json_text(value: Any, *, indent: int | None = None, allow_nan: bool = False,
-              escape: re.Pattern[str] = _SURROGATE) -> str:
+def json_text(
+    value: Any,
+    *,
+    indent: int | None = None,
+    allow_nan: bool = False,
+    escape: re.Pattern[str] = _SURROGATE,
+) -> str:
     """``json.dumps`` keeping non-ASCII text readable, with unencodable characters escaped.
 
     Lone surrogates (and whatever else ``escape`` matches) are written as ``\\uXXXX``:
@@ -261,19 +312,27 @@ def loads_json(text: str, where: Any, *, line_offset: int = 0, **kwargs: Any) ->
 
     ``where`` names the place (a file path); ``kwargs`` go to :func:`json.loads`.
     """
+
     def error(message: str, line: int | None, code: str) -> GraphError:
-        return GraphError([file_problem(where, message, code, line=line)],
-                          header=f"cannot read {str(where)!r}")
+        return GraphError(
+            [file_problem(where, message, code, line=line)], header=f"cannot read {str(where)!r}"
+        )
 
     offset = _json_too_deep(text)
     if offset is not None:
-        raise error(f"lists and mappings nest deeper than {MAX_DEPTH} levels",
-                    text.count("\n", 0, offset) + 1 + line_offset, "too-deep")
+        raise error(
+            f"lists and mappings nest deeper than {MAX_DEPTH} levels",
+            text.count("\n", 0, offset) + 1 + line_offset,
+            "too-deep",
+        )
     try:
         return json.loads(text, **kwargs)
     except json.JSONDecodeError as err:
-        raise error(f"JSON syntax error: {err.msg} (column {err.colno})",
-                    err.lineno + line_offset, "syntax-error") from None
+        raise error(
+            f"JSON syntax error: {err.msg} (column {err.colno})",
+            err.lineno + line_offset,
+            "syntax-error",
+        ) from None
     except ValueError as err:  # an integer of more digits than int() parses
         m = re.search(rf"\d{{{MAX_INT_DIGITS + 1},}}", text)
         line = text.count("\n", 0, m.start()) + 1 + line_offset if m else None
@@ -286,6 +345,8 @@ def check_digraph(G: Any) -> None:
     """Raise TypeError unless ``G`` is a (non-multi) networkx DiGraph."""
     if not isinstance(G, nx.DiGraph) or isinstance(G, nx.MultiDiGraph):
         raise TypeError(f"expected a networkx.DiGraph; got {type(G).__name__}")
+
+
 class Lines:
     """Where a file sets each node, edge and attribute: 1-based lines, recorded by the
     readers and looked up by the structured fields of a :class:`Problem`.
@@ -315,8 +376,9 @@ class Lines:
         """Node ``name`` starts on ``line``; ``attrs`` maps its attribute names to lines."""
         self._set(("node", name), line, attrs)
 
-    def edge(self, src: Any, dst: Any, line: int | None,
-             attrs: Mapping[Any, int] | None = None) -> None:
+    def edge(
+        self, src: Any, dst: Any, line: int | None, attrs: Mapping[Any, int] | None = None
+    ) -> None:
         """Edge ``(src, dst)`` starts on ``line``; ``attrs`` as for :meth:`node`."""
         self._set(("edge", (src, dst)), line, attrs)
 
@@ -353,8 +415,11 @@ def locate(problems: list[Problem], path: Any, lines: Lines | None = None) -> li
     for p in problems:
         line = lines.line_of(p) if lines is not None else None
         graph = p.node is None and p.edge is None and p.subject is None
-        out.append(dataclasses.replace(p, file=str(path), line=line,
-                                       subject="graph" if graph else p.subject))
+        out.append(
+            dataclasses.replace(
+                p, file=str(path), line=line, subject="graph" if graph else p.subject
+            )
+        )
     return out
 
 

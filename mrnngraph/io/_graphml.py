@@ -78,15 +78,21 @@ def _encode_name(name: str) -> str:
     return name
 
 
-def _decode(value: Any, place: dict[str, Any], problems: list[Problem],
-            attribute: str | None = None) -> Any:
+def _decode(
+    value: Any, place: dict[str, Any], problems: list[Problem], attribute: str | None = None
+) -> Any:
     if isinstance(value, str) and value.startswith(MARKER):
         try:
-            return loads_json(value[len(MARKER):], "<encoded value>")
+            return loads_json(value[len(MARKER) :], "<encoded value>")
         except GraphError as err:
-            problems.append(Problem(**place, message=f"cannot decode {_short(value)}: "
-                                    f"{err.problems[0].message}", code="bad-value",
-                                    attribute=attribute))
+            problems.append(
+                Problem(
+                    **place,
+                    message=f"cannot decode {_short(value)}: {err.problems[0].message}",
+                    code="bad-value",
+                    attribute=attribute,
+                )
+            )
             return None
     return value
 
@@ -95,14 +101,18 @@ def _short(text: str) -> str:
     return repr(text if len(text) <= 60 else text[:57] + "...")
 
 
-def _encode_all(attrs: dict, scope: str, place: dict[str, Any],
-                problems: list[Problem]) -> dict:
+def _encode_all(attrs: dict, scope: str, place: dict[str, Any], problems: list[Problem]) -> dict:
     out = {}
     for k, v in attrs_safe(attrs, scope, place, problems).items():
         if _UNSAFE_NAME.search(k):
-            problems.append(Problem(**place, message=f"attribute name {k!r} holds characters "
-                                    "GraphML cannot carry", code="not-serialisable",
-                                    attribute=k))
+            problems.append(
+                Problem(
+                    **place,
+                    message=f"attribute name {k!r} holds characters GraphML cannot carry",
+                    code="not-serialisable",
+                    attribute=k,
+                )
+            )
         out[k] = _encode(v)
     return out
 
@@ -123,14 +133,25 @@ def graph_to_graphml(G: nx.DiGraph) -> bytes:
     graph = _encode_all(dict(G.graph), "graph", {"subject": "graph"}, problems)
     for key in (_FORMAT_KEY, _VERSION_KEY, *_READER_KEYS):
         if key in graph:
-            problems.append(Problem("graph", f"a graph attribute called {key!r} clashes with "
-                                    "the GraphML header", "reserved-key", attribute=key))
+            problems.append(
+                Problem(
+                    "graph",
+                    f"a graph attribute called {key!r} clashes with the GraphML header",
+                    "reserved-key",
+                    attribute=key,
+                )
+            )
     H.graph.update({_FORMAT_KEY: FORMAT, _VERSION_KEY: VERSION, **graph})
     names = {}
     for n, attrs in G.nodes(data=True):
         if not isinstance(n, str):
-            problems.append(Problem(node=n, message="GraphML node names are strings; relabel "
-                                    "the node with a string name", code="not-serialisable"))
+            problems.append(
+                Problem(
+                    node=n,
+                    message="GraphML node names are strings; relabel the node with a string name",
+                    code="not-serialisable",
+                )
+            )
             continue
         names[n] = _encode_name(str.__str__(n))
         H.add_node(names[n])
@@ -139,7 +160,8 @@ def graph_to_graphml(G: nx.DiGraph) -> bytes:
         if u in names and v in names:
             H.add_edge(names[u], names[v])
             H.edges[names[u], names[v]].update(
-                _encode_all(dict(attrs), "edge", {"edge": (u, v)}, problems))
+                _encode_all(dict(attrs), "edge", {"edge": (u, v)}, problems)
+            )
     if problems:
         raise GraphError(problems, header="the graph cannot be saved")
     buffer = io.BytesIO()
@@ -169,17 +191,34 @@ def _check_xml(data: bytes, source: str) -> None:
     try:
         parser.Parse(data, True)
     except _DTD as dtd:
-        raise GraphError([file_problem(source, "DTD and entity declarations are not allowed "
-                                       "in circuit files", "bad-file", line=dtd.line)],
-                         header=f"cannot read {source}") from None
+        raise GraphError(
+            [
+                file_problem(
+                    source,
+                    "DTD and entity declarations are not allowed in circuit files",
+                    "bad-file",
+                    line=dtd.line,
+                )
+            ],
+            header=f"cannot read {source}",
+        ) from None
     except LookupError as err:  # an encoding="..." Python does not know
-        raise GraphError([file_problem(source, f"cannot read the document: {err}", "bad-file",
-                                       line=1)], header=f"cannot read {source}") from None
+        raise GraphError(
+            [file_problem(source, f"cannot read the document: {err}", "bad-file", line=1)],
+            header=f"cannot read {source}",
+        ) from None
     except expat.ExpatError as err:
-        raise GraphError([file_problem(source, f"XML syntax error: "
-                                       f"{expat.ErrorString(err.code)}: column {err.offset + 1}",
-                                       "syntax-error", line=err.lineno)],
-                         header=f"cannot read {source}") from None
+        raise GraphError(
+            [
+                file_problem(
+                    source,
+                    f"XML syntax error: {expat.ErrorString(err.code)}: column {err.offset + 1}",
+                    "syntax-error",
+                    line=err.lineno,
+                )
+            ],
+            header=f"cannot read {source}",
+        ) from None
 
 
 class _Reader(GraphMLReader):
@@ -192,8 +231,7 @@ class _Reader(GraphMLReader):
 
     def add_node(self, G: nx.Graph, node_xml: Any, graphml_keys: Any, defaults: Any) -> None:
         if node_xml.find(f"{{{self.NS_GRAPHML}}}graph") is not None:
-            raise nx.NetworkXError("a <graph> inside a <node> (nested graphs are not "
-                                   "supported)")
+            raise nx.NetworkXError("a <graph> inside a <node> (nested graphs are not supported)")
         node_id = node_xml.get("id")
         if node_id is None:
             raise nx.NetworkXError("a <node> without an 'id'")
@@ -220,8 +258,11 @@ def _parse(data: bytes) -> nx.Graph:
         header = b'<graphml xmlns="http://graphml.graphdrawing.org/xmlns">'
         graphs = list(_Reader()(string=data.replace(b"<graphml>", header, 1)))
     if len(graphs) != 1:
-        raise nx.NetworkXError("no <graph> element" if not graphs else
-                               f"{len(graphs)} <graph> elements; a circuit file holds one")
+        raise nx.NetworkXError(
+            "no <graph> element"
+            if not graphs
+            else f"{len(graphs)} <graph> elements; a circuit file holds one"
+        )
     return graphs[0]
 
 
@@ -243,9 +284,11 @@ def graph_from_graphml(data: bytes, *, source: str = "<graphml>") -> nx.DiGraph:
 def read_graphml(data: bytes, *, source: str = "<graphml>") -> tuple[nx.DiGraph, dict[str, Any]]:
     """:func:`graph_from_graphml`, also returning the name each node id in the file
     decodes to (for :func:`graphml_lines`)."""
+
     def error(message: str, code: str, line: int | None = None) -> GraphError:
-        return GraphError([file_problem(source, message, code, line=line)],
-                          header=f"cannot read {source}")
+        return GraphError(
+            [file_problem(source, message, code, line=line)], header=f"cannot read {source}"
+        )
 
     file = str(source)
     _check_xml(data, source)
@@ -259,18 +302,26 @@ def read_graphml(data: bytes, *, source: str = "<graphml>") -> tuple[nx.DiGraph,
     problems: list[Problem] = []
     if H.is_multigraph() or not H.is_directed():
         what = "an undirected graph" if not H.is_directed() else "parallel edges"
-        raise error(f"the file holds {what}; circuits are directed graphs with one edge per "
-                    "projection", "bad-layout")
+        raise error(
+            f"the file holds {what}; circuits are directed graphs with one edge per projection",
+            "bad-layout",
+        )
     graph = dict(H.graph)
     for key in _READER_KEYS:
         graph.pop(key, None)
     fmt, version = graph.pop(_FORMAT_KEY, FORMAT), graph.pop(_VERSION_KEY, VERSION)
     if fmt != FORMAT:
-        problems.append(file_problem(source, f"unknown format {fmt!r}; expected {FORMAT!r}",
-                                     "bad-header"))
+        problems.append(
+            file_problem(source, f"unknown format {fmt!r}; expected {FORMAT!r}", "bad-header")
+        )
     if isinstance(version, bool) or version != VERSION:
-        problems.append(file_problem(source, f"unsupported version {version!r}; this "
-                                     f"mrnngraph reads version {VERSION}", "bad-version"))
+        problems.append(
+            file_problem(
+                source,
+                f"unsupported version {version!r}; this mrnngraph reads version {VERSION}",
+                "bad-version",
+            )
+        )
     G = nx.DiGraph()
     G.graph.update({k: _decode(v, {"file": file}, problems, k) for k, v in graph.items()})
     names: dict[str, Any] = {}
@@ -278,25 +329,33 @@ def read_graphml(data: bytes, *, source: str = "<graphml>") -> tuple[nx.DiGraph,
         name = _decode(n, {"file": file, "subject": f"node {_short(n)}"}, problems)
         if not isinstance(name, str):
             if name is not None:
-                problems.append(file_problem(source, "an encoded node name must be a string; "
-                                             f"got {name!r}", "bad-layout",
-                                             subject=f"node {_short(n)}"))
+                problems.append(
+                    file_problem(
+                        source,
+                        f"an encoded node name must be a string; got {name!r}",
+                        "bad-layout",
+                        subject=f"node {_short(n)}",
+                    )
+                )
             continue
         if name in G:
-            problems.append(file_problem(source, "the node is declared twice (once encoded)",
-                                         "duplicate-node", node=name))
+            problems.append(
+                file_problem(
+                    source, "the node is declared twice (once encoded)", "duplicate-node", node=name
+                )
+            )
             continue
         names[n] = name
         place = {"file": file, "node": name}
         G.add_node(name)
-        G.nodes[name].update({k: _decode(v, place, problems, k)
-                              for k, v in H.nodes[n].items()})
+        G.nodes[name].update({k: _decode(v, place, problems, k) for k, v in H.nodes[n].items()})
     for u, v, attrs in H.edges(data=True):
         if u in names and v in names:
             place = {"file": file, "edge": (names[u], names[v])}
             G.add_edge(names[u], names[v])
-            G.edges[names[u], names[v]].update({k: _decode(x, place, problems, k)
-                                                for k, x in attrs.items()})
+            G.edges[names[u], names[v]].update(
+                {k: _decode(x, place, problems, k) for k, x in attrs.items()}
+            )
     if problems:
         raise GraphError(problems, header=f"cannot read {source}")
     return G, names

@@ -63,32 +63,62 @@ def graph_to_dict(G: nx.DiGraph) -> dict[str, Any]:
     nodes = []
     for n, attrs in G.nodes(data=True):
         if not _name_ok(n):
-            problems.append(Problem(node=n, message="node names must be strings to be saved",
-                                    code="not-serialisable"))
+            problems.append(
+                Problem(
+                    node=n,
+                    message="node names must be strings to be saved",
+                    code="not-serialisable",
+                )
+            )
         if "id" in attrs:
-            problems.append(Problem(node=n, message="an attribute called 'id' clashes with the "
-                                    "node name in node-link data", code="reserved-key",
-                                    attribute="id"))
+            problems.append(
+                Problem(
+                    node=n,
+                    message="an attribute called 'id' clashes with the node name in node-link data",
+                    code="reserved-key",
+                    attribute="id",
+                )
+            )
         nodes.append({"id": _plain(n), **attrs_safe(attrs, "node", {"node": n}, problems)})
     links = []
     for u, v, attrs in G.edges(data=True):
         for key in ("source", "target"):
             if key in attrs:
-                problems.append(Problem(edge=(u, v), message=f"an attribute called {key!r} "
-                                        "clashes with the node-link layout",
-                                        code="reserved-key", attribute=key))
-        links.append({"source": _plain(u), "target": _plain(v),
-                      **attrs_safe(attrs, "edge", {"edge": (u, v)}, problems)})
+                problems.append(
+                    Problem(
+                        edge=(u, v),
+                        message=f"an attribute called {key!r} clashes with the node-link layout",
+                        code="reserved-key",
+                        attribute=key,
+                    )
+                )
+        links.append(
+            {
+                "source": _plain(u),
+                "target": _plain(v),
+                **attrs_safe(attrs, "edge", {"edge": (u, v)}, problems),
+            }
+        )
     graph = attrs_safe(G.graph, "graph", {"subject": "graph"}, problems)
     if problems:
         raise GraphError(problems, header="the graph cannot be saved")
-    return {"format": FORMAT, "version": VERSION, "directed": True, "multigraph": False,
-            "graph": graph, "nodes": nodes, "links": links}
+    return {
+        "format": FORMAT,
+        "version": VERSION,
+        "directed": True,
+        "multigraph": False,
+        "graph": graph,
+        "nodes": nodes,
+        "links": links,
+    }
 
 
 def _name_ok(x: Any) -> bool:
-    return isinstance(x, (str, int)) and not isinstance(x, bool) and (
-        isinstance(x, str) or -_INT_LIMIT < x < _INT_LIMIT)
+    return (
+        isinstance(x, (str, int))
+        and not isinstance(x, bool)
+        and (isinstance(x, str) or -_INT_LIMIT < x < _INT_LIMIT)
+    )
 
 
 def _plain(name: Any) -> Any:
@@ -96,10 +126,12 @@ def _plain(name: Any) -> Any:
     return str.__str__(name) if isinstance(name, str) else int(name) if _name_ok(name) else name
 
 
-def check_header(d: Mapping, place: Mapping[str, Any], problems: list[Problem], *,
-                 required: bool = True) -> None:
+def check_header(
+    d: Mapping, place: Mapping[str, Any], problems: list[Problem], *, required: bool = True
+) -> None:
     """Check the ``format`` and ``version`` keys shared by every native layout; problems
     are at ``place`` (the location fields of a :class:`Problem`)."""
+
     def problem(message: str, code: str, hint: str | None = None) -> Problem:
         return Problem(**place, message=message, code=code, hint=hint)
 
@@ -111,9 +143,13 @@ def check_header(d: Mapping, place: Mapping[str, Any], problems: list[Problem], 
     if "version" not in d and required:
         problems.append(problem("missing 'version' header", "bad-header"))
     elif "version" in d and (isinstance(version, bool) or version != VERSION):
-        problems.append(problem(
-            f"unsupported version {version!r}; this mrnngraph reads version {VERSION}",
-            "bad-version", hint="upgrade mrnngraph to read files written by a newer one"))
+        problems.append(
+            problem(
+                f"unsupported version {version!r}; this mrnngraph reads version {VERSION}",
+                "bad-version",
+                hint="upgrade mrnngraph to read files written by a newer one",
+            )
+        )
 
 
 def _place(source: str, part: str | None = None) -> dict[str, Any]:
@@ -148,40 +184,57 @@ def graph_from_dict(d: Mapping[str, Any], *, source: str = "<dict>") -> nx.DiGra
     """
     where = _place(source)
     if not isinstance(d, Mapping):
-        raise GraphError([_problem(where, f"expected a mapping (JSON object); got "
-                                  f"{type(d).__name__}", "bad-layout")],
-                         header=f"cannot read {source}")
+        raise GraphError(
+            [
+                _problem(
+                    where, f"expected a mapping (JSON object); got {type(d).__name__}", "bad-layout"
+                )
+            ],
+            header=f"cannot read {source}",
+        )
     problems: list[Problem] = []
     check_header(d, where, problems)
     for key in d:
         if key not in _TOP_KEYS:
-            problems.append(_problem(where, f"unknown key {key!r}; known keys: "
-                                    f"{', '.join(_HEADER_KEYS)}", "unknown-key"))
+            problems.append(
+                _problem(
+                    where,
+                    f"unknown key {key!r}; known keys: {', '.join(_HEADER_KEYS)}",
+                    "unknown-key",
+                )
+            )
     if d.get("directed", True) is not True:
-        problems.append(_problem(where, "'directed' must be true: circuits are directed graphs",
-                                "bad-layout"))
+        problems.append(
+            _problem(where, "'directed' must be true: circuits are directed graphs", "bad-layout")
+        )
     if d.get("multigraph", False) is not False:
-        problems.append(_problem(where, "'multigraph' must be false: parallel projections "
-                                "have no meaning", "bad-layout"))
+        problems.append(
+            _problem(
+                where,
+                "'multigraph' must be false: parallel projections have no meaning",
+                "bad-layout",
+            )
+        )
     if "links" in d and "edges" in d:
         problems.append(_problem(where, "give 'links' or 'edges', not both", "bad-layout"))
     graph = d.get("graph", {})
     if not isinstance(graph, Mapping):
-        problems.append(_problem(where, f"'graph' must be a mapping; got {type(graph).__name__}",
-                                "bad-layout"))
+        problems.append(
+            _problem(where, f"'graph' must be a mapping; got {type(graph).__name__}", "bad-layout")
+        )
         graph = {}
     G = nx.DiGraph()
     G.graph.update(graph)
     nodes = d.get("nodes", [])
     if not isinstance(nodes, list):
-        problems.append(_problem(where, f"'nodes' must be a list; got {type(nodes).__name__}",
-                                "bad-layout"))
+        problems.append(
+            _problem(where, f"'nodes' must be a list; got {type(nodes).__name__}", "bad-layout")
+        )
         nodes = []
     for i, entry in enumerate(nodes):
         at = _place(source, f"nodes[{i}]")
         if not isinstance(entry, Mapping) or "id" not in entry:
-            problems.append(_problem(at, "each node must be a mapping with an 'id'",
-                                    "bad-layout"))
+            problems.append(_problem(at, "each node must be a mapping with an 'id'", "bad-layout"))
             continue
         attrs = dict(entry)
         n = attrs.pop("id")
@@ -194,24 +247,26 @@ def graph_from_dict(d: Mapping[str, Any], *, source: str = "<dict>") -> nx.DiGra
             G.nodes[n].update(attrs)
     links = d.get("links", d.get("edges", []))
     if not isinstance(links, list):
-        problems.append(_problem(where, f"'links' must be a list; got {type(links).__name__}",
-                                "bad-layout"))
+        problems.append(
+            _problem(where, f"'links' must be a list; got {type(links).__name__}", "bad-layout")
+        )
         links = []
     for i, entry in enumerate(links):
         at = _place(source, f"links[{i}]")
         if not isinstance(entry, Mapping) or "source" not in entry or "target" not in entry:
-            problems.append(_problem(at, "each link must be a mapping with 'source' and "
-                                    "'target'", "bad-layout"))
+            problems.append(
+                _problem(at, "each link must be a mapping with 'source' and 'target'", "bad-layout")
+            )
             continue
         attrs = dict(entry)
         u, v = attrs.pop("source"), attrs.pop("target")
         missing = [x for x in (u, v) if not _name_ok(x) or x not in G]
         if missing:
-            problems.append(_problem(at, f"edge ({u!r}, {v!r}) names unknown nodes "
-                                    f"{missing!r}", "unknown-node"))
+            problems.append(
+                _problem(at, f"edge ({u!r}, {v!r}) names unknown nodes {missing!r}", "unknown-node")
+            )
         elif G.has_edge(u, v):
-            problems.append(_problem(at, f"edge ({u!r}, {v!r}) is listed twice",
-                                    "duplicate-edge"))
+            problems.append(_problem(at, f"edge ({u!r}, {v!r}) is listed twice", "duplicate-edge"))
         else:
             G.add_edge(u, v)
             G.edges[u, v].update(attrs)

@@ -94,8 +94,9 @@ class _Dumper(yaml.SafeDumper):
 
 
 _Dumper.add_representer(
-    _Flow, lambda dumper, data: dumper.represent_mapping("tag:yaml.org,2002:map", data,
-                                                         flow_style=True))
+    _Flow,
+    lambda dumper, data: dumper.represent_mapping("tag:yaml.org,2002:map", data, flow_style=True),
+)
 
 
 def _represent_str(dumper: yaml.SafeDumper, data: str) -> yaml.ScalarNode:
@@ -110,8 +111,14 @@ _Dumper.add_representer(str, _represent_str)
 
 
 def _dump(data: Any) -> str:
-    return yaml.dump(data, Dumper=_Dumper, sort_keys=False, allow_unicode=True,
-                     default_flow_style=False, width=10**9)
+    return yaml.dump(
+        data,
+        Dumper=_Dumper,
+        sort_keys=False,
+        allow_unicode=True,
+        default_flow_style=False,
+        width=10**9,
+    )
 
 
 def _surrogate_in(value: Any) -> bool:
@@ -124,17 +131,24 @@ def _surrogate_in(value: Any) -> bool:
     return False
 
 
-def _no_surrogates(attrs: dict[str, Any], place: dict[str, Any], problems: list[Problem], *,
-                   name: Any = None) -> None:
+def _no_surrogates(
+    attrs: dict[str, Any], place: dict[str, Any], problems: list[Problem], *, name: Any = None
+) -> None:
     """YAML (libyaml) refuses lone surrogates, even escaped: name the attribute."""
     found = [("the region name", None)] if _surrogate_in(name) else []
-    found += [(f"attribute {k!r}", k) for k, v in attrs.items()
-              if _surrogate_in(k) or _surrogate_in(v)]
+    found += [
+        (f"attribute {k!r}", k) for k, v in attrs.items() if _surrogate_in(k) or _surrogate_in(v)
+    ]
     for what, key in found:
-        problems.append(Problem(**place, message=f"{what} holds a lone surrogate "
-                                "(U+D800..U+DFFF), which YAML cannot store",
-                                code="not-serialisable", attribute=key,
-                                hint="save as JSON or GraphML, which can"))
+        problems.append(
+            Problem(
+                **place,
+                message=f"{what} holds a lone surrogate (U+D800..U+DFFF), which YAML cannot store",
+                code="not-serialisable",
+                attribute=key,
+                hint="save as JSON or GraphML, which can",
+            )
+        )
 
 
 def _plain(name: Any) -> Any:
@@ -158,13 +172,24 @@ def graph_to_yaml(G: nx.DiGraph) -> str:
     _no_surrogates(graph, {"subject": "graph"}, problems)
     for key in (*_SECTIONS, *_HEADER):
         if key in graph:
-            problems.append(Problem("graph", f"a graph attribute called {key!r} clashes with "
-                                    "the YAML layout", "reserved-key", attribute=key))
+            problems.append(
+                Problem(
+                    "graph",
+                    f"a graph attribute called {key!r} clashes with the YAML layout",
+                    "reserved-key",
+                    attribute=key,
+                )
+            )
     regions = {}
     for n, attrs in G.nodes(data=True):
         if not isinstance(n, str):
-            problems.append(Problem(node=n, message="node names must be strings to be saved",
-                                    code="not-serialisable"))
+            problems.append(
+                Problem(
+                    node=n,
+                    message="node names must be strings to be saved",
+                    code="not-serialisable",
+                )
+            )
         regions[_plain(n)] = _Flow(attrs_safe(attrs, "node", {"node": n}, problems))
         _no_surrogates(regions[_plain(n)], {"node": n}, problems, name=n)
     connections = []
@@ -172,13 +197,22 @@ def graph_to_yaml(G: nx.DiGraph) -> str:
         place = {"edge": (u, v)}
         for key in ("src", "dst"):
             if key in attrs:
-                problems.append(Problem(**place, message=f"an attribute called {key!r} clashes "
-                                        "with the YAML layout", code="reserved-key",
-                                        attribute=key))
-        connections.append(_Flow({"src": _plain(u), "dst": _plain(v),
-                                  **attrs_safe(attrs, "edge", place, problems)}))
-        _no_surrogates({k: x for k, x in connections[-1].items() if k not in ("src", "dst")},
-                       place, problems)
+                problems.append(
+                    Problem(
+                        **place,
+                        message=f"an attribute called {key!r} clashes with the YAML layout",
+                        code="reserved-key",
+                        attribute=key,
+                    )
+                )
+        connections.append(
+            _Flow(
+                {"src": _plain(u), "dst": _plain(v), **attrs_safe(attrs, "edge", place, problems)}
+            )
+        )
+        _no_surrogates(
+            {k: x for k, x in connections[-1].items() if k not in ("src", "dst")}, place, problems
+        )
     if problems:
         raise GraphError(problems, header="the graph cannot be saved")
     parts = [_dump({"format": FORMAT, "version": VERSION, **graph})]
@@ -239,13 +273,19 @@ class _Loader(_Base):
             event = self.peek_event()
             node = self.anchors.get(event.anchor)
             if node is not None and id(node) not in self._sizes:
-                raise _Refused(f"alias *{event.anchor} is used inside the node it names "
-                               "(recursive aliases are not allowed)", event.start_mark,
-                               "recursive-alias")
+                raise _Refused(
+                    f"alias *{event.anchor} is used inside the node it names "
+                    "(recursive aliases are not allowed)",
+                    event.start_mark,
+                    "recursive-alias",
+                )
             return super().compose_node(parent, index)
         if self._depth >= MAX_DEPTH:
-            raise _Refused(f"lists and mappings nest deeper than {MAX_DEPTH} levels",
-                           self.peek_event().start_mark, "too-deep")
+            raise _Refused(
+                f"lists and mappings nest deeper than {MAX_DEPTH} levels",
+                self.peek_event().start_mark,
+                "too-deep",
+            )
         self._depth += 1
         node = super().compose_node(parent, index)
         self._depth -= 1
@@ -267,20 +307,28 @@ class _Loader(_Base):
         try:
             return super().construct_object(node, deep)
         except (ValueError, OverflowError) as err:  # int() of 5,000 digits
-            raise _Refused(f"cannot read the value {_short(node)}: {err}", node.start_mark,
-                           "bad-value") from None
+            raise _Refused(
+                f"cannot read the value {_short(node)}: {err}", node.start_mark, "bad-value"
+            ) from None
 
     def _int(self, node: yaml.ScalarNode) -> int:
         value = self.construct_yaml_int(node)
         if not -_INT_LIMIT < value < _INT_LIMIT:  # 0x... and 1:2:3 escape int()'s limit
-            raise _Refused(f"the integer {_short(node)} has more than {MAX_INT_DIGITS} digits",
-                           node.start_mark, "bad-value")
+            raise _Refused(
+                f"the integer {_short(node)} has more than {MAX_INT_DIGITS} digits",
+                node.start_mark,
+                "bad-value",
+            )
         return value
 
     def _refuse_tag(self, node: yaml.Node) -> Any:
-        raise _Refused(f"values tagged {node.tag.replace(_TAG, '!!')} are not allowed in "
-                       "circuit files (they hold numbers, strings, booleans, lists and "
-                       "mappings)", node.start_mark, "bad-value")
+        raise _Refused(
+            f"values tagged {node.tag.replace(_TAG, '!!')} are not allowed in "
+            "circuit files (they hold numbers, strings, booleans, lists and "
+            "mappings)",
+            node.start_mark,
+            "bad-value",
+        )
 
 
 _Loader.add_constructor(f"{_TAG}int", _Loader._int)
@@ -303,19 +351,30 @@ def _syntax_error(err: yaml.YAMLError, source: str, text: str) -> GraphError:
         line = mark.line + 1 if mark is not None else None
         message = " ".join(str(x) for x in (err.context, err.problem) if x)
         if isinstance(err, _Refused):
-            return GraphError([file_problem(source, message, err.code, line=line)],
-                              header=f"cannot read {source}")
-        return GraphError([file_problem(source, f"YAML syntax error: {message}", "syntax-error",
-                                        line=line)], header=f"cannot read {source}")
+            return GraphError(
+                [file_problem(source, message, err.code, line=line)], header=f"cannot read {source}"
+            )
+        return GraphError(
+            [file_problem(source, f"YAML syntax error: {message}", "syntax-error", line=line)],
+            header=f"cannot read {source}",
+        )
     if isinstance(err, yaml.reader.ReaderError):
         line = text.count("\n", 0, err.position) + 1
-        return GraphError([file_problem(source, f"character U+{err.character:04X} is not "
-                                        "allowed in YAML text", "syntax-error", line=line,
-                                        hint="write it as an escape in a double-quoted "
-                                        "string")],
-                          header=f"cannot read {source}")
-    return GraphError([file_problem(source, f"YAML error: {err}", "syntax-error")],
-                      header=f"cannot read {source}")
+        return GraphError(
+            [
+                file_problem(
+                    source,
+                    f"character U+{err.character:04X} is not allowed in YAML text",
+                    "syntax-error",
+                    line=line,
+                    hint="write it as an escape in a double-quoted string",
+                )
+            ],
+            header=f"cannot read {source}",
+        )
+    return GraphError(
+        [file_problem(source, f"YAML error: {err}", "syntax-error")], header=f"cannot read {source}"
+    )
 
 
 def _parse(text: str, source: str) -> tuple[Any, yaml.Node | None]:
@@ -328,12 +387,19 @@ def _parse(text: str, source: str) -> tuple[Any, yaml.Node | None]:
             return None, None
         written, expanded = loader.expanded(root)
         if expanded - written > max(MAX_ALIAS_NODES, written):
-            raise GraphError([file_problem(
-                source, f"aliases expand the document from {written} to "
-                f"{expanded} nodes (at most {MAX_ALIAS_NODES}, or as many as the file "
-                "writes, may be added)", "too-many-aliases",
-                hint="write the repeated parts out, or share fewer")],
-                header=f"cannot read {source}")
+            raise GraphError(
+                [
+                    file_problem(
+                        source,
+                        f"aliases expand the document from {written} to "
+                        f"{expanded} nodes (at most {MAX_ALIAS_NODES}, or as many as the file "
+                        "writes, may be added)",
+                        "too-many-aliases",
+                        hint="write the repeated parts out, or share fewer",
+                    )
+                ],
+                header=f"cannot read {source}",
+            )
         problems: list[Problem] = []
         _check_keys(root, source, problems)
         if problems:
@@ -342,8 +408,9 @@ def _parse(text: str, source: str) -> tuple[Any, yaml.Node | None]:
     except yaml.YAMLError as err:
         raise _syntax_error(err, source, text) from None
     except RecursionError:  # pragma: no cover - the depth bound comes first
-        raise GraphError([file_problem(source, "nested too deeply", "too-deep")],
-                         header=f"cannot read {source}") from None
+        raise GraphError(
+            [file_problem(source, "nested too deeply", "too-deep")], header=f"cannot read {source}"
+        ) from None
     finally:
         if loader is not None:
             loader.dispose()
@@ -366,15 +433,30 @@ def _check_keys(root: yaml.Node, source: str, problems: list[Problem]) -> None:
                 if key.tag == f"{_TAG}merge":
                     continue
                 if not isinstance(key, yaml.ScalarNode) or key.tag != f"{_TAG}str":
-                    what = (f"as {key.tag.replace(_TAG, '').replace('!', '')}"
-                            if isinstance(key, yaml.ScalarNode) else "")
-                    problems.append(file_problem(
-                        source, f"mapping keys must be strings; YAML reads {_short(key)} "
-                        f"{what}".rstrip(), "bad-key", line=_line(key), hint="quote the key"))
+                    what = (
+                        f"as {key.tag.replace(_TAG, '').replace('!', '')}"
+                        if isinstance(key, yaml.ScalarNode)
+                        else ""
+                    )
+                    problems.append(
+                        file_problem(
+                            source,
+                            f"mapping keys must be strings; YAML reads {_short(key)} "
+                            f"{what}".rstrip(),
+                            "bad-key",
+                            line=_line(key),
+                            hint="quote the key",
+                        )
+                    )
                 elif key.value in seen:
-                    problems.append(file_problem(
-                        source, f"key {key.value!r} is given twice (first on line "
-                        f"{seen[key.value]})", "duplicate-key", line=_line(key)))
+                    problems.append(
+                        file_problem(
+                            source,
+                            f"key {key.value!r} is given twice (first on line {seen[key.value]})",
+                            "duplicate-key",
+                            line=_line(key),
+                        )
+                    )
                 else:
                     seen[key.value] = _line(key)
         elif isinstance(node, yaml.SequenceNode):
@@ -393,24 +475,32 @@ def _name_problem(name: Any) -> str | None:
     """Why ``name`` cannot be a region name, or ``None``."""
     if isinstance(name, str) or (isinstance(name, int) and not isinstance(name, bool)):
         return None
-    return (f"region names must be strings; YAML read this one as {name!r} "
-            f"({type(name).__name__})")
+    return f"region names must be strings; YAML read this one as {name!r} ({type(name).__name__})"
 
 
 def _bad_keys(attrs: Mapping, place: dict[str, Any], problems: list[Problem]) -> None:
     for key in attrs:
         if not isinstance(key, str):
-            problems.append(Problem(**place, message=f"attribute names must be strings; YAML "
-                                    f"read {key!r} ({type(key).__name__})", code="bad-layout",
-                                    hint="quote the name"))
+            problems.append(
+                Problem(
+                    **place,
+                    message=f"attribute names must be strings; YAML "
+                    f"read {key!r} ({type(key).__name__})",
+                    code="bad-layout",
+                    hint="quote the name",
+                )
+            )
 
 
 def _key_lines(node: yaml.Node | None) -> dict[str, int]:
     """The line of each string key of a mapping node (merged keys: where they are written)."""
     if not isinstance(node, yaml.MappingNode):
         return {}
-    return {k.value: _line(k) for k, _ in node.value
-            if isinstance(k, yaml.ScalarNode) and k.tag == f"{_TAG}str"}
+    return {
+        k.value: _line(k)
+        for k, _ in node.value
+        if isinstance(k, yaml.ScalarNode) and k.tag == f"{_TAG}str"
+    }
 
 
 def graph_from_yaml(text: str, *, source: str = "<yaml>") -> tuple[nx.DiGraph, Lines]:
@@ -438,10 +528,19 @@ def graph_from_yaml(text: str, *, source: str = "<yaml>") -> tuple[nx.DiGraph, L
     if data is None:
         data = {}
     if not isinstance(data, Mapping):
-        raise GraphError([file_problem(source, "the top level must be a mapping (name, dt, "
-                                       "..., regions:, connections:); got "
-                                       f"{type(data).__name__}", "bad-layout", line=1)],
-                         header=f"cannot read {source}")
+        raise GraphError(
+            [
+                file_problem(
+                    source,
+                    "the top level must be a mapping (name, dt, "
+                    "..., regions:, connections:); got "
+                    f"{type(data).__name__}",
+                    "bad-layout",
+                    line=1,
+                )
+            ],
+            header=f"cannot read {source}",
+        )
     top_lines = _key_lines(root)
     file = str(source)
     check_header(data, {"file": file}, problems, required=False)
@@ -456,32 +555,47 @@ def graph_from_yaml(text: str, *, source: str = "<yaml>") -> tuple[nx.DiGraph, L
     regions = data.get("regions")
     node_map = _section(root, "regions")
     if regions is None:
-        problems.append(file_problem(source, "missing 'regions:' section (a mapping of region "
-                                     "names to their attributes)", "bad-layout"))
+        problems.append(
+            file_problem(
+                source,
+                "missing 'regions:' section (a mapping of region names to their attributes)",
+                "bad-layout",
+            )
+        )
         regions = {}
     elif not isinstance(regions, Mapping):
-        problems.append(file_problem(source, f"'regions' must be a mapping; got "
-                                     f"{type(regions).__name__}", "bad-layout",
-                                     line=top_lines.get("regions")))
+        problems.append(
+            file_problem(
+                source,
+                f"'regions' must be a mapping; got {type(regions).__name__}",
+                "bad-layout",
+                line=top_lines.get("regions"),
+            )
+        )
         regions = {}
     entries = list(node_map.value) if isinstance(node_map, yaml.MappingNode) else []
     # Without duplicate keys, the constructed mapping keeps the document's key order.
-    region_nodes = ({} if len(entries) != len(regions)
-                    else dict(zip(regions, entries, strict=True)))
+    region_nodes = {} if len(entries) != len(regions) else dict(zip(regions, entries, strict=True))
     for name, attrs in regions.items():
         key, value = region_nodes.get(name, (None, None))
         line = None if key is None else _line(key)
         why = _name_problem(name)
         if why is not None:
-            problems.append(file_problem(source, why, "bad-layout", line=line,
-                                         hint="quote the name"))
+            problems.append(
+                file_problem(source, why, "bad-layout", line=line, hint="quote the name")
+            )
             continue
         if attrs is None:
             attrs = {}
         if not isinstance(attrs, Mapping):
-            problems.append(file_problem(source, f"region {name!r} must map to a mapping of "
-                                         f"attributes; got {attrs!r}", "bad-layout",
-                                         line=line))
+            problems.append(
+                file_problem(
+                    source,
+                    f"region {name!r} must map to a mapping of attributes; got {attrs!r}",
+                    "bad-layout",
+                    line=line,
+                )
+            )
             continue
         _bad_keys(attrs, {"file": file, "line": line, "node": name}, problems)
         G.add_node(name)
@@ -493,29 +607,48 @@ def graph_from_yaml(text: str, *, source: str = "<yaml>") -> tuple[nx.DiGraph, L
     if connections is None:
         connections = []
     if not isinstance(connections, list):
-        problems.append(file_problem(source, f"'connections' must be a list; got "
-                                     f"{type(connections).__name__}", "bad-layout",
-                                     line=top_lines.get("connections")))
+        problems.append(
+            file_problem(
+                source,
+                f"'connections' must be a list; got {type(connections).__name__}",
+                "bad-layout",
+                line=top_lines.get("connections"),
+            )
+        )
         connections = []
     items = list(seq.value) if isinstance(seq, yaml.SequenceNode) else []
     for i, entry in enumerate(connections):
         item = items[i] if i < len(items) else None
         line = None if item is None else _line(item)
         if not isinstance(entry, Mapping) or "src" not in entry or "dst" not in entry:
-            problems.append(file_problem(source, f"connections[{i}] must be a mapping with "
-                                         f"'src' and 'dst'; got {entry!r}", "bad-layout",
-                                         line=line))
+            problems.append(
+                file_problem(
+                    source,
+                    f"connections[{i}] must be a mapping with 'src' and 'dst'; got {entry!r}",
+                    "bad-layout",
+                    line=line,
+                )
+            )
             continue
         attrs = dict(entry)
         u, v = attrs.pop("src"), attrs.pop("dst")
         unknown = [x for x in (u, v) if _name_problem(x) is not None or x not in G]
         if unknown:
-            problems.append(file_problem(source, f"connection ({u!r}, {v!r}) names unknown "
-                                         f"regions {unknown!r}", "unknown-node", line=line,
-                                         hint="declare every region under 'regions:'"))
+            problems.append(
+                file_problem(
+                    source,
+                    f"connection ({u!r}, {v!r}) names unknown regions {unknown!r}",
+                    "unknown-node",
+                    line=line,
+                    hint="declare every region under 'regions:'",
+                )
+            )
         elif G.has_edge(u, v):
-            problems.append(file_problem(source, f"connection ({u!r}, {v!r}) is given twice",
-                                         "duplicate-edge", line=line))
+            problems.append(
+                file_problem(
+                    source, f"connection ({u!r}, {v!r}) is given twice", "duplicate-edge", line=line
+                )
+            )
         else:
             _bad_keys(attrs, {"file": file, "line": line, "edge": (u, v)}, problems)
             G.add_edge(u, v)

@@ -44,18 +44,29 @@ def _per_region(value: Any, n: int, what: str, problems: list[Problem]) -> list[
     try:
         values = list(value)
     except TypeError:
-        problems.append(Problem(_WHERE, f"{what} must be one value or a sequence of {n}; got "
-                                f"{type(value).__name__}", "bad-argument"))
+        problems.append(
+            Problem(
+                _WHERE,
+                f"{what} must be one value or a sequence of {n}; got {type(value).__name__}",
+                "bad-argument",
+            )
+        )
         return [None] * n
     if len(values) != n:
-        problems.append(Problem(_WHERE, f"{what} has {len(values)} values for {n} regions",
-                                "bad-argument"))
+        problems.append(
+            Problem(_WHERE, f"{what} has {len(values)} values for {n} regions", "bad-argument")
+        )
         return [None] * n
     return values
 
 
-def _mapper(spec: Mapping_, value_range: tuple[float, float], kept: np.ndarray, what: str,
-            problems: list[Problem]) -> Callable[[float], float] | None:
+def _mapper(
+    spec: Mapping_,
+    value_range: tuple[float, float],
+    kept: np.ndarray,
+    what: str,
+    problems: list[Problem],
+) -> Callable[[float], float] | None:
     """Strength -> value, for a constant, a callable or a linear/log scale over ``kept``."""
     if callable(spec):
         return spec
@@ -65,8 +76,11 @@ def _mapper(spec: Mapping_, value_range: tuple[float, float], kept: np.ndarray, 
         try:
             lo, hi = (float(x) for x in value_range)
         except (TypeError, ValueError):
-            problems.append(Problem(_WHERE, f"{what}_range must be two floats; got "
-                                    f"{value_range!r}", "bad-argument"))
+            problems.append(
+                Problem(
+                    _WHERE, f"{what}_range must be two floats; got {value_range!r}", "bad-argument"
+                )
+            )
             return None
         if kept.size == 0:
             return lambda w: hi
@@ -75,24 +89,38 @@ def _mapper(spec: Mapping_, value_range: tuple[float, float], kept: np.ndarray, 
         if a == b:
             return lambda w: hi
         return lambda w: lo + (hi - lo) * (float(f(w)) - a) / (b - a)
-    problems.append(Problem(_WHERE, f"{what} must be a float, a callable or 'linear'/'log'; "
-                            f"got {spec!r}", "bad-argument"))
+    problems.append(
+        Problem(
+            _WHERE,
+            f"{what} must be a float, a callable or 'linear'/'log'; got {spec!r}",
+            "bad-argument",
+        )
+    )
     return None
 
 
-def from_adjacency(matrix: Any, names: Sequence[str], sizes: int | Sequence[int], *,
-                   orientation: Literal["dst_src", "src_dst"] = "dst_src",
-                   threshold: float = 0.0,
-                   density: Mapping_ = 1.0, density_range: tuple[float, float] = (0.1, 1.0),
-                   gain: Mapping_ = 1.0, gain_range: tuple[float, float] = (0.5, 2.0),
-                   rule: str = "bernoulli",
-                   exc_frac: float | Sequence[float | None] | None = None,
-                   sign: str | Sequence[str | None] | None = None,
-                   ei: Sequence[str] | None = None,
-                   self_density: float | None = None,
-                   input_to: Sequence[str] | None = None, n_inputs: int = 1,
-                   readout_from: Sequence[str] | None = None, n_outputs: int = 1,
-                   name: str | None = None) -> nx.DiGraph:
+def from_adjacency(
+    matrix: Any,
+    names: Sequence[str],
+    sizes: int | Sequence[int],
+    *,
+    orientation: Literal["dst_src", "src_dst"] = "dst_src",
+    threshold: float = 0.0,
+    density: Mapping_ = 1.0,
+    density_range: tuple[float, float] = (0.1, 1.0),
+    gain: Mapping_ = 1.0,
+    gain_range: tuple[float, float] = (0.5, 2.0),
+    rule: str = "bernoulli",
+    exc_frac: float | Sequence[float | None] | None = None,
+    sign: str | Sequence[str | None] | None = None,
+    ei: Sequence[str] | None = None,
+    self_density: float | None = None,
+    input_to: Sequence[str] | None = None,
+    n_inputs: int = 1,
+    readout_from: Sequence[str] | None = None,
+    n_outputs: int = 1,
+    name: str | None = None,
+) -> nx.DiGraph:
     """Build a circuit from a weighted adjacency matrix between regions.
 
     Parameters
@@ -154,32 +182,51 @@ def from_adjacency(matrix: Any, names: Sequence[str], sizes: int | Sequence[int]
     try:
         W = np.array(matrix.to_numpy() if hasattr(matrix, "to_numpy") else matrix, dtype=float)
     except (TypeError, ValueError) as err:
-        raise TypeError(f"matrix must be a 2-D array of numbers; got {type(matrix).__name__} "
-                        f"({err})") from None
+        raise TypeError(
+            f"matrix must be a 2-D array of numbers; got {type(matrix).__name__} ({err})"
+        ) from None
     if isinstance(names, str):
         raise TypeError("names must be a sequence of region names, not one string")
     names = list(names)
     n = len(names)
     if W.ndim != 2 or W.shape != (n, n):
-        problems.append(Problem(_WHERE, f"matrix must have shape ({n}, {n}) for {n} names; got "
-                                f"{W.shape}", "bad-shape"))
+        problems.append(
+            Problem(
+                _WHERE,
+                f"matrix must have shape ({n}, {n}) for {n} names; got {W.shape}",
+                "bad-shape",
+            )
+        )
     bad = [x for x in names if not isinstance(x, str) or not x]
     if bad:
-        problems.append(Problem(_WHERE, f"names must be non-empty strings; got {bad!r}",
-                                "bad-name"))
+        problems.append(
+            Problem(_WHERE, f"names must be non-empty strings; got {bad!r}", "bad-name")
+        )
     dup = sorted({x for x in names if names.count(x) > 1}, key=str)
     if dup:
         problems.append(Problem(_WHERE, f"names {dup!r} appear more than once", "bad-name"))
     if orientation not in ("dst_src", "src_dst"):
-        problems.append(Problem(_WHERE, f"orientation must be 'dst_src' or 'src_dst'; got "
-                                f"{orientation!r}", "bad-argument"))
+        problems.append(
+            Problem(
+                _WHERE,
+                f"orientation must be 'dst_src' or 'src_dst'; got {orientation!r}",
+                "bad-argument",
+            )
+        )
     if not (isinstance(threshold, numbers.Real) and math.isfinite(threshold)):
-        problems.append(Problem(_WHERE, f"threshold must be a finite float; got {threshold!r}",
-                                "bad-argument"))
-    if self_density is not None and not (isinstance(self_density, numbers.Real)
-                                         and 0 <= self_density <= 1):
-        problems.append(Problem(_WHERE, f"self_density must be None or a float in [0, 1]; got "
-                                f"{self_density!r}", "bad-argument"))
+        problems.append(
+            Problem(_WHERE, f"threshold must be a finite float; got {threshold!r}", "bad-argument")
+        )
+    if self_density is not None and not (
+        isinstance(self_density, numbers.Real) and 0 <= self_density <= 1
+    ):
+        problems.append(
+            Problem(
+                _WHERE,
+                f"self_density must be None or a float in [0, 1]; got {self_density!r}",
+                "bad-argument",
+            )
+        )
     size_list = _per_region(sizes, n, "sizes", problems)
     frac_list = _per_region(exc_frac, n, "exc_frac", problems)
     sign_list = _per_region(sign, n, "sign", problems)
@@ -190,9 +237,16 @@ def from_adjacency(matrix: Any, names: Sequence[str], sizes: int | Sequence[int]
         W = W.T
     finite = W[~np.isnan(W)]
     if (finite < 0).any() or np.isinf(finite).any():
-        raise GraphError([Problem(_WHERE, "strengths must be finite and >= 0 (NaN marks a "
-                                  "missing measurement)", "bad-value")],
-                         header="from_adjacency: bad matrix")
+        raise GraphError(
+            [
+                Problem(
+                    _WHERE,
+                    "strengths must be finite and >= 0 (NaN marks a missing measurement)",
+                    "bad-value",
+                )
+            ],
+            header="from_adjacency: bad matrix",
+        )
     keep = ~np.isnan(W) & (W > 0) & (W >= threshold)
     if self_density is not None:
         np.fill_diagonal(keep, False)
@@ -219,22 +273,37 @@ def from_adjacency(matrix: Any, names: Sequence[str], sizes: int | Sequence[int]
     for i, dst in enumerate(names):
         for j, src in enumerate(names):
             if src == dst and self_density is not None:
-                G.add_edge(src, dst, density=float(self_density), autapses=False,
-                           **({"rule": rule} if rule != "bernoulli" else {}))
+                G.add_edge(
+                    src,
+                    dst,
+                    density=float(self_density),
+                    autapses=False,
+                    **({"rule": rule} if rule != "bernoulli" else {}),
+                )
                 continue
             if not keep[i, j]:
                 continue
             w = float(W[i, j])
             d, g = to_density(w), to_gain(w)  # type: ignore[misc]
             if not (isinstance(d, numbers.Real) and 0 <= d <= 1):
-                problems.append(Problem(edge=(src, dst), message=f"strength {w:g} maps to "
-                                        f"density {d!r}, outside [0, 1]", code="bad-mapping",
-                                        attribute="density"))
+                problems.append(
+                    Problem(
+                        edge=(src, dst),
+                        message=f"strength {w:g} maps to density {d!r}, outside [0, 1]",
+                        code="bad-mapping",
+                        attribute="density",
+                    )
+                )
                 continue
             if not (isinstance(g, numbers.Real) and g > 0 and math.isfinite(g)):
-                problems.append(Problem(edge=(src, dst), message=f"strength {w:g} maps to gain "
-                                        f"{g!r}; gains must be > 0", code="bad-mapping",
-                                        attribute="gain"))
+                problems.append(
+                    Problem(
+                        edge=(src, dst),
+                        message=f"strength {w:g} maps to gain {g!r}; gains must be > 0",
+                        code="bad-mapping",
+                        attribute="gain",
+                    )
+                )
                 continue
             attrs = {"density": float(d)}
             if float(g) != 1.0:
@@ -250,8 +319,13 @@ def from_adjacency(matrix: Any, names: Sequence[str], sizes: int | Sequence[int]
             continue
         for r in [names_] if isinstance(names_, str) else names_:
             if r not in names:
-                problems.append(Problem(_WHERE, f"{'input_to' if as_src else 'readout_from'} "
-                                        f"names unknown region {r!r}", "unknown-node"))
+                problems.append(
+                    Problem(
+                        _WHERE,
+                        f"{'input_to' if as_src else 'readout_from'} names unknown region {r!r}",
+                        "unknown-node",
+                    )
+                )
             elif as_src:
                 G.add_edge(node, r)
             else:

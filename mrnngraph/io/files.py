@@ -79,15 +79,19 @@ def format_of(path: PathLike, format: str | None = None) -> str:
         return "mrnntorch"
     fmt = _SUFFIXES.get(Path(name).suffix)
     if fmt is None:
-        raise file_error(path, f"unknown file extension {Path(name).suffix or '(none)'!r}",
-                         code="unknown-format",
-                         hint=f"use one of {', '.join(_SUFFIXES)} or .mrnntorch.json, or pass "
-                         f"format= (one of {', '.join(FORMATS)})")
+        raise file_error(
+            path,
+            f"unknown file extension {Path(name).suffix or '(none)'!r}",
+            code="unknown-format",
+            hint=f"use one of {', '.join(_SUFFIXES)} or .mrnntorch.json, or pass "
+            f"format= (one of {', '.join(FORMATS)})",
+        )
     return fmt
 
 
-def _read(path: Path, fmt: str) -> tuple[nx.DiGraph | None, Callable[[], Lines],
-                                          list[Problem] | None]:
+def _read(
+    path: Path, fmt: str
+) -> tuple[nx.DiGraph | None, Callable[[], Lines], list[Problem] | None]:
     """Parse ``path``: the graph, where its parts are in the file, and the problems of
     an mRNNTorch config.
 
@@ -156,9 +160,11 @@ def load(path: PathLike, *, format: Format | None = None, check: bool = True) ->
     if check:
         report = validate(G)
         if report.errors:
-            raise GraphError(locate(report.errors, path, lines()),
-                             header=f"{len(report.errors)} problem"
-                             f"{'s' if len(report.errors) != 1 else ''} in {str(path)!r}")
+            raise GraphError(
+                locate(report.errors, path, lines()),
+                header=f"{len(report.errors)} problem"
+                f"{'s' if len(report.errors) != 1 else ''} in {str(path)!r}",
+            )
     return G
 
 
@@ -166,8 +172,11 @@ def _config_graph(G: nx.DiGraph | None, problems: list[Problem], source: str) ->
     """Raise for the errors of a read mRNNTorch config; warn what mRNNTorch would ignore."""
     errors = [p for p in problems if p.level == "error"]
     if errors or G is None:
-        raise GraphError(errors, header=f"{len(errors)} problem{'s' if len(errors) != 1 else ''}"
-                         f" in the mRNNTorch config {source}")
+        raise GraphError(
+            errors,
+            header=f"{len(errors)} problem{'s' if len(errors) != 1 else ''}"
+            f" in the mRNNTorch config {source}",
+        )
     for p in problems:
         if p.code == "zero-connection-ignored":
             warnings.warn(str(p), UserWarning, stacklevel=3)
@@ -240,9 +249,15 @@ def save(G: nx.DiGraph, path: PathLike, *, format: Format | None = None) -> None
         try:
             text = json_text(d, indent=2) + "\n"
         except ValueError:
-            raise GraphError([file_problem(path, "NaN and infinite values cannot be stored "
-                                           "in JSON", "not-serialisable",
-                                           hint="save as YAML, which can hold them")],
-                             header="the graph cannot be saved") from None
+            raise GraphError(
+                [
+                    file_problem(
+                        path,
+                        "NaN and infinite values cannot be stored in JSON",
+                        "not-serialisable",
+                        hint="save as YAML, which can hold them",
+                    )
+                ],
+                header="the graph cannot be saved",
+            ) from None
     atomic_write(path, lambda fh: fh.write(text))
-

@@ -66,12 +66,25 @@ __all__ = [
 #: The sections of an mRNNTorch configuration.
 SECTIONS = ("recurrent_regions", "input_regions", "recurrent_connections", "input_connections")
 #: mRNNTorch's defaults for a field a region leaves out.
-REGION_DEFAULTS: dict[str, Any] = {"sign": "pos", "base_firing": 0.0, "init": 0.0,
-                                   "parent_region": None, "learnable_bias": False}
+REGION_DEFAULTS: dict[str, Any] = {
+    "sign": "pos",
+    "base_firing": 0.0,
+    "init": 0.0,
+    "parent_region": None,
+    "learnable_bias": False,
+}
 # "device" is a key of mRNNTorch's own default tables; its loader ignores the value.
 _KEYS = {
-    "recurrent_regions": ("name", "num_units", "sign", "base_firing", "init", "parent_region",
-                          "learnable_bias", "device"),
+    "recurrent_regions": (
+        "name",
+        "num_units",
+        "sign",
+        "base_firing",
+        "init",
+        "parent_region",
+        "learnable_bias",
+        "device",
+    ),
     "input_regions": ("name", "num_units", "sign", "device"),
     "recurrent_connections": ("src_region", "dst_region", "sparsity", "zero_connection"),
     "input_connections": ("src_region", "dst_region", "sparsity", "zero_connection"),
@@ -121,13 +134,22 @@ def _is_zero(value: Any) -> bool:
 
 
 # What each mrnngraph attribute of a read config is called in it, to give its line.
-_CONFIG_KEYS = {"size": "num_units", "sign": "sign", "base_firing": "base_firing",
-                "init": "init", "learnable_bias": "learnable_bias", "parent": "parent_region",
-                "sparsity": "sparsity", "rule": "sparsity", "zero": "zero_connection"}
+_CONFIG_KEYS = {
+    "size": "num_units",
+    "sign": "sign",
+    "base_firing": "base_firing",
+    "init": "init",
+    "learnable_bias": "learnable_bias",
+    "parent": "parent_region",
+    "sparsity": "sparsity",
+    "rule": "sparsity",
+    "zero": "zero_connection",
+}
 
 
-def _entry_lines(problems: list[Problem], source: str, text: str,
-                 origin: dict[Any, tuple[str, int]]) -> list[Problem]:
+def _entry_lines(
+    problems: list[Problem], source: str, text: str, origin: dict[Any, tuple[str, int]]
+) -> list[Problem]:
     """``problems`` of a config read from the JSON ``text``, each with the line of the
     entry, or of the key in it, that it comes from.
 
@@ -168,16 +190,26 @@ def _place(source: str, part: str | None = None) -> dict[str, Any]:
     return {"file": source, "subject": part}
 
 
-def _problem(place: dict[str, Any], message: str, code: str = "error",
-             level: Literal["error", "warning"] = "error", hint: str | None = None) -> Problem:
+def _problem(
+    place: dict[str, Any],
+    message: str,
+    code: str = "error",
+    level: Literal["error", "warning"] = "error",
+    hint: str | None = None,
+) -> Problem:
     return Problem(**place, message=message, code=code, level=level, hint=hint)
 
 
-def read_config(config: Mapping[str, Any], *, source: str = "<config>",
-                n_outputs: int | None = None, readout_from: Sequence[str] | None = None,
-                zero_connection: Literal["ignore", "zero"] = "ignore",
-                strict: bool = True, text: str | None = None
-                ) -> tuple[nx.DiGraph | None, list[Problem]]:
+def read_config(
+    config: Mapping[str, Any],
+    *,
+    source: str = "<config>",
+    n_outputs: int | None = None,
+    readout_from: Sequence[str] | None = None,
+    zero_connection: Literal["ignore", "zero"] = "ignore",
+    strict: bool = True,
+    text: str | None = None,
+) -> tuple[nx.DiGraph | None, list[Problem]]:
     """Build the graph of a parsed mRNNTorch config; return it with every problem found.
 
     The graph is ``None`` when the config itself is malformed. Problems of the
@@ -187,30 +219,48 @@ def read_config(config: Mapping[str, Any], *, source: str = "<config>",
     other arguments.
     """
     origin: dict[Any, tuple[str, int]] = {}
-    G, problems = _read_config(config, source, n_outputs, readout_from, zero_connection,
-                               strict, origin)
+    G, problems = _read_config(
+        config, source, n_outputs, readout_from, zero_connection, strict, origin
+    )
     if text is not None and problems and source != "<config>":
         problems = _entry_lines(problems, source, text, origin)
     return G, problems
 
 
-def _read_config(config: Any, source: str, n_outputs: int | None,
-                 readout_from: Sequence[str] | None, zero_connection: str, strict: bool,
-                 origin: dict[Any, tuple[str, int]]) -> tuple[nx.DiGraph | None, list[Problem]]:
+def _read_config(
+    config: Any,
+    source: str,
+    n_outputs: int | None,
+    readout_from: Sequence[str] | None,
+    zero_connection: str,
+    strict: bool,
+    origin: dict[Any, tuple[str, int]],
+) -> tuple[nx.DiGraph | None, list[Problem]]:
     """:func:`read_config`; ``origin`` is filled as :func:`_entry_lines` needs it."""
     at = _place(source)
     problems: list[Problem] = []
     if not isinstance(config, Mapping):
-        return None, [_problem(at, f"an mRNNTorch config is a JSON object; got "
-                              f"{type(config).__name__}", "bad-layout")]
+        return None, [
+            _problem(
+                at,
+                f"an mRNNTorch config is a JSON object; got {type(config).__name__}",
+                "bad-layout",
+            )
+        ]
     unknown_level = "error" if strict else "warning"
 
     def unknown(where: dict[str, Any], key: Any, known: Sequence[str]) -> None:
-        problems.append(_problem(where, f"unknown key {key!r}; mRNNTorch reads "
-                                f"{', '.join(known)} (and ignores __comment keys)",
-                                "unknown-key", unknown_level,
-                                hint="mRNNTorch silently ignores unknown keys; check the "
-                                "spelling, or pass strict=False to ignore them too"))
+        problems.append(
+            _problem(
+                where,
+                f"unknown key {key!r}; mRNNTorch reads "
+                f"{', '.join(known)} (and ignores __comment keys)",
+                "unknown-key",
+                unknown_level,
+                hint="mRNNTorch silently ignores unknown keys; check the "
+                "spelling, or pass strict=False to ignore them too",
+            )
+        )
 
     for key in config:
         if key not in SECTIONS and not _comment(key):
@@ -222,8 +272,9 @@ def _read_config(config: Any, source: str, n_outputs: int | None,
         if value is None or (isinstance(value, Mapping) and not value):
             value = []
         if not isinstance(value, list):
-            problems.append(_problem(at, f"{name!r} must be a list; got {type(value).__name__}",
-                                    "bad-layout"))
+            problems.append(
+                _problem(at, f"{name!r} must be a list; got {type(value).__name__}", "bad-layout")
+            )
             value = []
         sections[name] = value
 
@@ -232,8 +283,9 @@ def _read_config(config: Any, source: str, n_outputs: int | None,
             where = _place(source, f"{name}[{i}]")
             origin[where["subject"]] = (name, i)
             if not isinstance(entry, Mapping):
-                problems.append(_problem(where, f"must be a JSON object; got {entry!r}",
-                                        "bad-layout"))
+                problems.append(
+                    _problem(where, f"must be a JSON object; got {entry!r}", "bad-layout")
+                )
                 continue
             for key in entry:
                 if key not in _KEYS[name] and not _comment(key):
@@ -244,38 +296,61 @@ def _read_config(config: Any, source: str, n_outputs: int | None,
     recurrent: list[str] = []
     inputs: list[str] = []
     pending_nodes: list[tuple[str, dict]] = []
-    for section, prefix, names in (("input_regions", "input_", inputs),
-                                   ("recurrent_regions", "region_", recurrent)):
+    for section, prefix, names in (
+        ("input_regions", "input_", inputs),
+        ("recurrent_regions", "region_", recurrent),
+    ):
         for i, where, entry in entries(section):
             name = entry.get("name", f"{prefix}{i}")
             ok = True
             if not isinstance(name, str) or not name:
-                problems.append(_problem(where, f"'name' must be a non-empty string; got "
-                                        f"{name!r}", "bad-value"))
+                problems.append(
+                    _problem(where, f"'name' must be a non-empty string; got {name!r}", "bad-value")
+                )
                 ok = False
             elif name in inputs or name in recurrent:
-                problems.append(_problem(where, f"region name {name!r} is used twice",
-                                        "duplicate-node", hint="mrnngraph needs one name per "
-                                        "region and input"))
+                problems.append(
+                    _problem(
+                        where,
+                        f"region name {name!r} is used twice",
+                        "duplicate-node",
+                        hint="mrnngraph needs one name per region and input",
+                    )
+                )
                 ok = False
             if "num_units" not in entry:
                 problems.append(_problem(where, "'num_units' is required", "missing-size"))
                 ok = False
             sign = entry.get("sign", REGION_DEFAULTS["sign"])
             if not isinstance(sign, str) or sign not in _SIGNS:
-                problems.append(_problem(where, f"'sign' must be 'pos' or 'neg' (mRNNTorch "
-                                        f"accepts nothing else); got {sign!r}", "bad-value"))
+                problems.append(
+                    _problem(
+                        where,
+                        f"'sign' must be 'pos' or 'neg' (mRNNTorch "
+                        f"accepts nothing else); got {sign!r}",
+                        "bad-value",
+                    )
+                )
                 ok = False
             size = entry.get("num_units")
-            if "num_units" in entry and (isinstance(size, bool) or not isinstance(size, int)
-                                         or size < 1):
-                problems.append(_problem(where, f"'num_units' must be an integer >= 1; got "
-                                        f"{size!r}", "bad-value"))
+            if "num_units" in entry and (
+                isinstance(size, bool) or not isinstance(size, int) or size < 1
+            ):
+                problems.append(
+                    _problem(
+                        where, f"'num_units' must be an integer >= 1; got {size!r}", "bad-value"
+                    )
+                )
                 ok = False
             parent = entry.get("parent_region")
             if parent is not None and (not isinstance(parent, str) or not parent):
-                problems.append(_problem(where, f"'parent_region' must be null or a non-empty "
-                                        f"string; got {parent!r}", "bad-value"))
+                problems.append(
+                    _problem(
+                        where,
+                        f"'parent_region' must be null or a non-empty string; got {parent!r}",
+                        "bad-value",
+                    )
+                )
                 ok = False
             if not ok:
                 # Keep a well-formed name known, so connections to it are not errors too.
@@ -300,37 +375,54 @@ def _read_config(config: Any, source: str, n_outputs: int | None,
     G.add_nodes_from(pending_nodes)
 
     ignored_zero: list[str] = []
-    for section, sources in (("recurrent_connections", recurrent),
-                             ("input_connections", inputs)):
+    for section, sources in (("recurrent_connections", recurrent), ("input_connections", inputs)):
         kind = "recurrent region" if section == "recurrent_connections" else "input region"
         for i, where, entry in entries(section):
             src, dst = entry.get("src_region"), entry.get("dst_region")
             bad = False
-            for key, value, pool, what in (("src_region", src, sources, kind),
-                                           ("dst_region", dst, recurrent, "recurrent region")):
+            for key, value, pool, what in (
+                ("src_region", src, sources, kind),
+                ("dst_region", dst, recurrent, "recurrent region"),
+            ):
                 if key not in entry:
                     problems.append(_problem(where, f"{key!r} is required", "bad-layout"))
                     bad = True
                 elif not isinstance(value, str) or value not in pool:
-                    problems.append(_problem(where, f"{key!r} must name a {what}; got "
-                                            f"{value!r}", "unknown-node"))
+                    problems.append(
+                        _problem(
+                            where, f"{key!r} must name a {what}; got {value!r}", "unknown-node"
+                        )
+                    )
                     bad = True
             sparsity = entry.get("sparsity")
             if sparsity is not None and not (_is_real(sparsity) and 0 <= sparsity <= 1):
-                problems.append(_problem(where, f"'sparsity' must be null or a float in [0, 1]; "
-                                        f"got {sparsity!r}", "bad-value"))
+                problems.append(
+                    _problem(
+                        where,
+                        f"'sparsity' must be null or a float in [0, 1]; got {sparsity!r}",
+                        "bad-value",
+                    )
+                )
                 bad = True
             zero = entry.get("zero_connection", False)
             if not isinstance(zero, bool):
-                problems.append(_problem(where, f"'zero_connection' must be true or false; got "
-                                        f"{zero!r}", "bad-value"))
+                problems.append(
+                    _problem(
+                        where, f"'zero_connection' must be true or false; got {zero!r}", "bad-value"
+                    )
+                )
                 bad = True
             if bad:
                 continue
             if G.has_edge(src, dst):
-                problems.append(_problem(where, f"connection ({src!r}, {dst!r}) is listed twice "
-                                        "(mRNNTorch refuses to register it again)",
-                                        "duplicate-edge"))
+                problems.append(
+                    _problem(
+                        where,
+                        f"connection ({src!r}, {dst!r}) is listed twice "
+                        "(mRNNTorch refuses to register it again)",
+                        "duplicate-edge",
+                    )
+                )
                 continue
             attrs = {}
             if zero and zero_connection == "zero":
@@ -349,11 +441,16 @@ def _read_config(config: Any, source: str, n_outputs: int | None,
         _add_readout(G, recurrent, n_outputs, readout_from, at, problems)
 
     if ignored_zero:
-        problems.append(_problem(
-            at, "'zero_connection' is ignored in config files, as mRNNTorch's loader does: "
-            f"{', '.join(ignored_zero)} are built as ordinary connections",
-            "zero-connection-ignored", "warning",
-            hint="pass zero_connection='zero' to declare them as all-zero pathways"))
+        problems.append(
+            _problem(
+                at,
+                "'zero_connection' is ignored in config files, as mRNNTorch's loader does: "
+                f"{', '.join(ignored_zero)} are built as ordinary connections",
+                "zero-connection-ignored",
+                "warning",
+                hint="pass zero_connection='zero' to declare them as all-zero pathways",
+            )
+        )
     if any(p.level == "error" for p in problems):
         return None, problems
     report = validate(G)
@@ -361,15 +458,25 @@ def _read_config(config: Any, source: str, n_outputs: int | None,
     return G, problems
 
 
-def _add_readout(G: nx.DiGraph, recurrent: list[str], n_outputs: int | None,
-                 readout_from: Sequence[str] | None, at: dict[str, Any],
-                 problems: list[Problem]) -> None:
+def _add_readout(
+    G: nx.DiGraph,
+    recurrent: list[str],
+    n_outputs: int | None,
+    readout_from: Sequence[str] | None,
+    at: dict[str, Any],
+    problems: list[Problem],
+) -> None:
     n = 1 if n_outputs is None else n_outputs
     if isinstance(n, bool) or not isinstance(n, int) or n < 1:
         raise TypeError(f"n_outputs must be a positive int; got {n_outputs!r}")
     if _OUTPUT in G:
-        problems.append(_problem(at, f"a region is already called {_OUTPUT!r}; cannot add the "
-                                "readout node", "duplicate-node"))
+        problems.append(
+            _problem(
+                at,
+                f"a region is already called {_OUTPUT!r}; cannot add the readout node",
+                "duplicate-node",
+            )
+        )
         return
     if isinstance(readout_from, str):
         readout_from = [readout_from]
@@ -382,8 +489,14 @@ def _add_readout(G: nx.DiGraph, recurrent: list[str], n_outputs: int | None,
         elif children:
             sources.extend(children)
         else:
-            problems.append(_problem(at, f"readout_from names {name!r}, which is neither a "
-                                    "recurrent region nor a parent region", "unknown-node"))
+            problems.append(
+                _problem(
+                    at,
+                    f"readout_from names {name!r}, which is neither a "
+                    "recurrent region nor a parent region",
+                    "unknown-node",
+                )
+            )
     G.add_node(_OUTPUT, kind="output", size=n)
     for src in dict.fromkeys(sources):
         G.add_edge(src, _OUTPUT)
@@ -411,21 +524,34 @@ def read_json(path: Path) -> tuple[Any, str]:
     try:
         text = path.read_text(encoding="utf-8")
     except UnicodeDecodeError as err:
-        raise GraphError([file_problem(path, f"not UTF-8 text: {err.reason}", "bad-file")],
-                         header=f"cannot read {str(path)!r}") from None
+        raise GraphError(
+            [file_problem(path, f"not UTF-8 text: {err.reason}", "bad-file")],
+            header=f"cannot read {str(path)!r}",
+        ) from None
     data = loads_json(text, path, object_pairs_hook=pairs)
     if duplicates:
-        raise GraphError([file_problem(path, f"key {k!r} is given twice in one object "
-                                       "(JSON readers keep only the last)", "duplicate-key")
-                          for k in dict.fromkeys(duplicates)],
-                         header=f"cannot read {str(path)!r}")
+        raise GraphError(
+            [
+                file_problem(
+                    path,
+                    f"key {k!r} is given twice in one object (JSON readers keep only the last)",
+                    "duplicate-key",
+                )
+                for k in dict.fromkeys(duplicates)
+            ],
+            header=f"cannot read {str(path)!r}",
+        )
     return data, text
 
 
-def from_mrnntorch(config: Mapping[str, Any] | str | os.PathLike, *,
-                   n_outputs: int | None = None, readout_from: Sequence[str] | None = None,
-                   zero_connection: Literal["ignore", "zero"] = "ignore",
-                   strict: bool = True) -> nx.DiGraph:
+def from_mrnntorch(
+    config: Mapping[str, Any] | str | os.PathLike,
+    *,
+    n_outputs: int | None = None,
+    readout_from: Sequence[str] | None = None,
+    zero_connection: Literal["ignore", "zero"] = "ignore",
+    strict: bool = True,
+) -> nx.DiGraph:
     """Read an mRNNTorch config (a path to its JSON file, or the parsed dict) as a graph.
 
     Parameters
@@ -467,13 +593,20 @@ def from_mrnntorch(config: Mapping[str, Any] | str | os.PathLike, *,
         config, text = read_json(Path(config))
     elif not isinstance(config, Mapping):
         raise TypeError(f"config must be a mapping or a path; got {type(config).__name__}")
-    return graph_from_config(config, source=source, n_outputs=n_outputs,
-                             readout_from=readout_from, zero_connection=zero_connection,
-                             strict=strict, text=text)
+    return graph_from_config(
+        config,
+        source=source,
+        n_outputs=n_outputs,
+        readout_from=readout_from,
+        zero_connection=zero_connection,
+        strict=strict,
+        text=text,
+    )
 
 
-def graph_from_config(config: Mapping[str, Any], *, source: str = "<config>",
-                      **options: Any) -> nx.DiGraph:
+def graph_from_config(
+    config: Mapping[str, Any], *, source: str = "<config>", **options: Any
+) -> nx.DiGraph:
     """:func:`from_mrnntorch` for an already parsed config read from ``source``."""
     zero = options.get("zero_connection", "ignore")
     if zero not in ("ignore", "zero"):
@@ -481,8 +614,11 @@ def graph_from_config(config: Mapping[str, Any], *, source: str = "<config>",
     G, problems = read_config(config, source=source, **options)
     errors = [p for p in problems if p.level == "error"]
     if errors or G is None:
-        raise GraphError(errors, header=f"{len(errors)} problem{'s' if len(errors) != 1 else ''}"
-                         f" in the mRNNTorch config {source}")
+        raise GraphError(
+            errors,
+            header=f"{len(errors)} problem{'s' if len(errors) != 1 else ''}"
+            f" in the mRNNTorch config {source}",
+        )
     for p in problems:
         if p.code in ("zero-connection-ignored", "unknown-key"):
             warnings.warn(str(p), UserWarning, stacklevel=3)
@@ -532,8 +668,10 @@ def to_mrnntorch(G: nx.DiGraph) -> dict[str, Any]:
     if not isinstance(G, nx.Graph):
         hint = ""
         if hasattr(G, "circuit") and hasattr(G, "state_dict"):
-            hint = ("; an mRNNTorch config holds structure only (no trained weights, no "
-                    "readout): pass the graph the model was built from")
+            hint = (
+                "; an mRNNTorch config holds structure only (no trained weights, no "
+                "readout): pass the graph the model was built from"
+            )
         raise TypeError(f"expected a networkx.DiGraph; got {type(G).__name__}{hint}")
     report = validate(G)
     if report.errors:
@@ -549,28 +687,41 @@ def to_mrnntorch(G: nx.DiGraph) -> dict[str, Any]:
         reasons.append(Problem(**place, message=message, code=code))
 
     flags = {}
-    for kind, names, flag in (("recurrent", spec.regions, "rec_constrained"),
-                              ("input", spec.inputs, "inp_constrained")):
+    for kind, names, flag in (
+        ("recurrent", spec.regions, "rec_constrained"),
+        ("input", spec.inputs, "inp_constrained"),
+    ):
         signed = [n for n in names if nodes[n].sign is not None]
         for n in names:
             if nodes[n].exc_frac is not None:
-                problem({"node": n}, "mixed E/I region (exc_frac): mRNNTorch regions have "
-                        "one sign; split it into an 'exc' and an 'inh' region with a common "
-                        "parent", "mrnntorch-exc-frac")
+                problem(
+                    {"node": n},
+                    "mixed E/I region (exc_frac): mRNNTorch regions have "
+                    "one sign; split it into an 'exc' and an 'inh' region with a common "
+                    "parent",
+                    "mrnntorch-exc-frac",
+                )
             elif nodes[n].sign is None and signed:
-                problem({"node": n}, f"unconstrained {kind} node among sign-constrained "
-                        f"ones: mRNNTorch constrains all of them or none ({flag})",
-                        "mrnntorch-mixed-constraint")
+                problem(
+                    {"node": n},
+                    f"unconstrained {kind} node among sign-constrained "
+                    f"ones: mRNNTorch constrains all of them or none ({flag})",
+                    "mrnntorch-mixed-constraint",
+                )
         if names and not signed and not any(nodes[n].exc_frac is not None for n in names):
             flags[flag] = False
         if any(nodes[n].tau is not None for n in names):
             for n in names:
                 if nodes[n].tau is not None:
-                    problem({"node": n}, "per-region tau: mRNNTorch has one tau for the "
-                            "whole network", "mrnntorch-tau")
+                    problem(
+                        {"node": n},
+                        "per-region tau: mRNNTorch has one tau for the whole network",
+                        "mrnntorch-tau",
+                    )
     if spec.outputs:
-        dropped.append(f"output nodes {list(spec.outputs)!r} and their projections "
-                       "(mRNNTorch has no readout)")
+        dropped.append(
+            f"output nodes {list(spec.outputs)!r} and their projections (mRNNTorch has no readout)"
+        )
 
     rec_conns, inp_conns = [], []
     zero_edges, gain_edges = [], []
@@ -585,18 +736,31 @@ def to_mrnntorch(G: nx.DiGraph) -> dict[str, Any]:
         if e.rule == "one_to_one":
             problem(where, "rule 'one_to_one' has no mRNNTorch equivalent", "mrnntorch-rule")
         elif e.sparsity > 0 and e.rule != "fixed_outdegree":
-            problem(where, f"rule {e.rule!r} with sparsity {e.sparsity:g}: mRNNTorch's "
-                    "torch.nn.init.sparse_ masks have a fixed out-degree per source unit",
-                    "mrnntorch-rule")
+            problem(
+                where,
+                f"rule {e.rule!r} with sparsity {e.sparsity:g}: mRNNTorch's "
+                "torch.nn.init.sparse_ masks have a fixed out-degree per source unit",
+                "mrnntorch-rule",
+            )
         if e.src == e.dst and not e.autapses:
-            problem(where, "autapses=False: mRNNTorch cannot exclude self-connections",
-                    "mrnntorch-autapses")
+            problem(
+                where,
+                "autapses=False: mRNNTorch cannot exclude self-connections",
+                "mrnntorch-autapses",
+            )
         if e.ei is not None and not _entries_cover_block(e.ei, s, d):
-            problem(where, f"ei={list(e.ei)!r} keeps only part of the block: mRNNTorch "
-                    "projections are whole blocks", "mrnntorch-ei")
+            problem(
+                where,
+                f"ei={list(e.ei)!r} keeps only part of the block: mRNNTorch "
+                "projections are whole blocks",
+                "mrnntorch-ei",
+            )
         if not e.trainable:
-            problem(where, "frozen projection (trainable=False): mRNNTorch trains every "
-                    "connection", "mrnntorch-frozen")
+            problem(
+                where,
+                "frozen projection (trainable=False): mRNNTorch trains every connection",
+                "mrnntorch-frozen",
+            )
         if e.gain != 1.0:
             gain_edges.append(f"({e.src!r}, {e.dst!r})")
         entry: dict[str, Any] = {"src_region": e.src, "dst_region": e.dst}
@@ -604,24 +768,31 @@ def to_mrnntorch(G: nx.DiGraph) -> dict[str, Any]:
             entry["sparsity"] = e.sparsity
         (inp_conns if s.kind == "input" else rec_conns).append(entry)
     if reasons:
-        raise GraphError(reasons, header="the circuit cannot be written as an mRNNTorch "
-                         f"config ({len(reasons)} reason{'s' if len(reasons) != 1 else ''})")
+        raise GraphError(
+            reasons,
+            header="the circuit cannot be written as an mRNNTorch "
+            f"config ({len(reasons)} reason{'s' if len(reasons) != 1 else ''})",
+        )
     if zero_edges:
-        dropped.append(f"zero projections {', '.join(zero_edges)} (pairs not listed are zero "
-                       "in mRNNTorch)")
+        dropped.append(
+            f"zero projections {', '.join(zero_edges)} (pairs not listed are zero in mRNNTorch)"
+        )
     if gain_edges:
-        dropped.append(f"the gain of {', '.join(gain_edges)} (mRNNTorch draws its own initial "
-                       "weights)")
-    hints = sorted({k for n in G.nodes for k in G.nodes[n] if k in ("label", "color", "pos",
-                                                                   "meta")}
-                   | {k for *_, a in G.edges(data=True) for k in a
-                      if k in ("label", "color", "meta")})
+        dropped.append(
+            f"the gain of {', '.join(gain_edges)} (mRNNTorch draws its own initial weights)"
+        )
+    hints = sorted(
+        {k for n in G.nodes for k in G.nodes[n] if k in ("label", "color", "pos", "meta")}
+        | {k for *_, a in G.edges(data=True) for k in a if k in ("label", "color", "meta")}
+    )
     if hints:
         dropped.append(f"drawing hints and meta ({', '.join(hints)})")
     for flag in flags:
-        dropped.append(f"Dale's law: every {'region' if flag.startswith('rec') else 'input'} "
-                       f"is unconstrained, so signs are written as 'pos'; build the model "
-                       f"with {flag}=False")
+        dropped.append(
+            f"Dale's law: every {'region' if flag.startswith('rec') else 'input'} "
+            f"is unconstrained, so signs are written as 'pos'; build the model "
+            f"with {flag}=False"
+        )
 
     def per_unit(v: float | tuple[float, ...]) -> float | list[float]:
         return list(v) if isinstance(v, tuple) else v
@@ -629,20 +800,27 @@ def to_mrnntorch(G: nx.DiGraph) -> dict[str, Any]:
     recurrent_regions = []
     for n in spec.regions:
         ns = nodes[n]
-        entry = {"name": n, "num_units": ns.size, "sign": "neg" if ns.sign == "inh" else "pos",
-                 "base_firing": per_unit(ns.base_firing), "init": per_unit(ns.init),
-                 "learnable_bias": ns.learnable_bias}
+        entry = {
+            "name": n,
+            "num_units": ns.size,
+            "sign": "neg" if ns.sign == "inh" else "pos",
+            "base_firing": per_unit(ns.base_firing),
+            "init": per_unit(ns.init),
+            "learnable_bias": ns.learnable_bias,
+        }
         if ns.parent is not None:
             entry["parent_region"] = ns.parent
         recurrent_regions.append(entry)
-    input_regions = [{"name": n, "num_units": nodes[n].size,
-                      "sign": "neg" if nodes[n].sign == "inh" else "pos"} for n in spec.inputs]
+    input_regions = [
+        {"name": n, "num_units": nodes[n].size, "sign": "neg" if nodes[n].sign == "inh" else "pos"}
+        for n in spec.inputs
+    ]
     model = {k: spec.graph[k] for k in ("dt", "tau", "activation") if k in spec.graph}
     model.update(flags)
     args = "".join(f", {k}={v!r}" for k, v in model.items())
     out: dict[str, Any] = {
         "__comment_mrnngraph": f"written by mrnngraph from circuit "
-                               f"{spec.graph.get('name', '(unnamed)')!r}",
+        f"{spec.graph.get('name', '(unnamed)')!r}",
         "__comment_model": f"build with mRNN(config{args})",
         "recurrent_regions": recurrent_regions,
         "input_regions": input_regions,
@@ -650,6 +828,9 @@ def to_mrnntorch(G: nx.DiGraph) -> dict[str, Any]:
         "input_connections": inp_conns,
     }
     if dropped:
-        warnings.warn("to_mrnntorch: not kept in the mRNNTorch config: " + "; ".join(dropped),
-                      UserWarning, stacklevel=2)
+        warnings.warn(
+            "to_mrnntorch: not kept in the mRNNTorch config: " + "; ".join(dropped),
+            UserWarning,
+            stacklevel=2,
+        )
     return out

@@ -35,17 +35,28 @@ __all__ = ["to_nn4n"]
 _PATHWAYS = ("EE", "EI", "IE", "II")
 
 
-def _ei_mask(sign: torch.Tensor, n_post: int, layer: str, names: tuple[str, ...],
-             layout: Any, problems: list[Problem]) -> np.ndarray | None:
+def _ei_mask(
+    sign: torch.Tensor,
+    n_post: int,
+    layer: str,
+    names: tuple[str, ...],
+    layout: Any,
+    problems: list[Problem],
+) -> np.ndarray | None:
     """``[pre, post]`` +1/-1 mask from per-source signs; None when all are free."""
     if sign.numel() == 0 or bool((sign == 0).all()):
         return None
     if bool((sign == 0).any()):
         free = [n for n in names if bool((sign[layout.slice(n)] == 0).any())]
-        problems.append(Problem(f"{layer} layer", f"nodes {free!r} are unconstrained while others "
-                                "have a sign; nn4n's ei_masks hold only +1 and -1 per layer",
-                                "nn4n-mixed-constraint",
-                                hint="give every node of the layer a sign or exc_frac, or none"))
+        problems.append(
+            Problem(
+                f"{layer} layer",
+                f"nodes {free!r} are unconstrained while others "
+                "have a sign; nn4n's ei_masks hold only +1 and -1 per layer",
+                "nn4n-mixed-constraint",
+                hint="give every node of the layer a sign or exc_frac, or none",
+            )
+        )
         return None
     return np.repeat(sign.to(torch.int64).numpy()[:, None], n_post, axis=1)
 
@@ -97,10 +108,13 @@ def to_nn4n(circuit: CompiledCircuit | nx.DiGraph, *, seed: int | None = None) -
     if not isinstance(circuit, CompiledCircuit):
         hint = ""
         if isinstance(getattr(circuit, "circuit", None), CompiledCircuit):
-            hint = ("; to_nn4n exports masks and specs only (no trained weights, no readout "
-                    "bias): pass model.circuit")
-        raise TypeError(f"expected a CompiledCircuit or a networkx.DiGraph; got "
-                        f"{type(circuit).__name__}{hint}")
+            hint = (
+                "; to_nn4n exports masks and specs only (no trained weights, no readout "
+                "bias): pass model.circuit"
+            )
+        raise TypeError(
+            f"expected a CompiledCircuit or a networkx.DiGraph; got {type(circuit).__name__}{hint}"
+        )
     lay = circuit.layout
     spec = circuit.spec
     dims = [lay.input_size, lay.hidden_size, lay.output_size]
@@ -110,9 +124,11 @@ def to_nn4n(circuit: CompiledCircuit | nx.DiGraph, *, seed: int | None = None) -
         return mask.T.contiguous().to(torch.int64).numpy()
 
     sparsity = [pre_post(circuit.mask_ih), pre_post(circuit.mask_hh), pre_post(circuit.mask_ho)]
-    ei = [_ei_mask(circuit.sign_i, dims[1], "input", lay.inputs, lay, problems),
-          _ei_mask(circuit.sign_h, dims[1], "hidden", lay.regions, lay, problems),
-          None]
+    ei = [
+        _ei_mask(circuit.sign_i, dims[1], "input", lay.inputs, lay, problems),
+        _ei_mask(circuit.sign_h, dims[1], "hidden", lay.regions, lay, problems),
+        None,
+    ]
     if problems:
         raise GraphError(problems, header="the circuit cannot be written as nn4n masks")
 
@@ -138,8 +154,12 @@ def to_nn4n(circuit: CompiledCircuit | nx.DiGraph, *, seed: int | None = None) -
                     if p[0] in s.types and p[1] in d.types:
                         pathways[p] |= _allows(e.ei, p)
     specs: dict[str, Any] = {
-        "dims": dims, "hidden_size": dims[1], "input_dim": dims[0], "readout_dim": dims[2],
-        "n_areas": len(regions), "areas": regions,
+        "dims": dims,
+        "hidden_size": dims[1],
+        "input_dim": dims[0],
+        "readout_dim": dims[2],
+        "n_areas": len(regions),
+        "areas": regions,
         "area_sizes": [lay.sizes[n] for n in regions],
         "area_connectivities": conn,
         "input_areas": np.array(sorted(input_areas), dtype=np.int64),

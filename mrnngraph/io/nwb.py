@@ -30,14 +30,20 @@ def _unit_areas(nwb: Any, path: str, location_column: str | None) -> list[str]:
     n = len(units)
     if location_column is not None:
         if location_column not in units.colnames:
-            raise _fail(path, f"the units table has no column {location_column!r}; its "
-                        f"columns: {', '.join(map(repr, units.colnames))}")
+            raise _fail(
+                path,
+                f"the units table has no column {location_column!r}; its "
+                f"columns: {', '.join(map(repr, units.colnames))}",
+            )
         return [_text(v) for v in units[location_column][:]]
     if "electrodes" not in units.colnames:
         if "location" in units.colnames:
             return [_text(v) for v in units["location"][:]]
-        raise _fail(path, "the units have no 'electrodes' column to find their brain area; "
-                    "name the units column that holds it with location_column=")
+        raise _fail(
+            path,
+            "the units have no 'electrodes' column to find their brain area; "
+            "name the units column that holds it with location_column=",
+        )
     index = units["electrodes"]
     rows = np.asarray(index.target.data[:])
     ends = np.asarray(index.data[:])
@@ -48,15 +54,15 @@ def _unit_areas(nwb: Any, path: str, location_column: str | None) -> list[str]:
     for i in range(n):
         start = 0 if i == 0 else int(ends[i - 1])
         if int(ends[i]) <= start:
-            raise _fail(path, f"unit {i} lists no electrode, so its area is unknown; use "
-                        "location_column=")
+            raise _fail(
+                path, f"unit {i} lists no electrode, so its area is unknown; use location_column="
+            )
         row = int(rows[start])
         loc = _text(table["location"][row]) if has_loc else ""
         if not loc and has_group:
             loc = _text(getattr(table["group"][row], "location", "") or "")
         if not loc:
-            raise _fail(path, f"electrode {row} of unit {i} has no location; use "
-                        "location_column=")
+            raise _fail(path, f"electrode {row} of unit {i} has no location; use location_column=")
         out.append(loc)
     return out
 
@@ -76,16 +82,24 @@ def _bins(w0: float, w1: float, bin_ms: float, given: Any) -> int:
     n_bins_f = (w1 - w0) / bin_ms
     n_bins = int(round(n_bins_f))
     if n_bins < 1 or abs(n_bins_f - n_bins) > 1e-6 * max(1.0, n_bins_f):
-        raise ValueError(f"window_ms {given!r} must span a whole, positive number of "
-                         f"bins of {bin_ms:g} ms; got {n_bins_f:g} bins")
+        raise ValueError(
+            f"window_ms {given!r} must span a whole, positive number of "
+            f"bins of {bin_ms:g} ms; got {n_bins_f:g} bins"
+        )
     return n_bins
 
 
-def read_nwb(path: str | os.PathLike, *, regions: Mapping[str, str | Sequence[str]],
-             bin_ms: float, window_ms: tuple[float, float] | None = None,
-             align: str = "start_time",
-             smooth_ms: float | None = None, location_column: str | None = None,
-             counts: bool = False) -> Any:
+def read_nwb(
+    path: str | os.PathLike,
+    *,
+    regions: Mapping[str, str | Sequence[str]],
+    bin_ms: float,
+    window_ms: tuple[float, float] | None = None,
+    align: str = "start_time",
+    smooth_ms: float | None = None,
+    location_column: str | None = None,
+    counts: bool = False,
+) -> Any:
     """Bin the spikes of an NWB file by trial and brain area into a :class:`Recording`.
 
     Parameters
@@ -134,19 +148,23 @@ def read_nwb(path: str | os.PathLike, *, regions: Mapping[str, str | Sequence[st
 
     where = os.fspath(path)
     if not isinstance(regions, Mapping) or not regions:
-        raise TypeError("regions must be a non-empty mapping of region name to an area or "
-                        f"a list of areas; got {regions!r}")
+        raise TypeError(
+            "regions must be a non-empty mapping of region name to an area or "
+            f"a list of areas; got {regions!r}"
+        )
     for name in ("bin_ms",):
         v = bin_ms
-        if isinstance(v, bool) or not isinstance(v, int | float) or not (
-                math.isfinite(v) and v > 0):
+        if (
+            isinstance(v, bool)
+            or not isinstance(v, int | float)
+            or not (math.isfinite(v) and v > 0)
+        ):
             raise ValueError(f"{name} must be a float > 0; got {v!r}")
     if window_ms is not None:
         try:
             w0, w1 = (float(x) for x in window_ms)
         except (TypeError, ValueError):
-            raise TypeError(f"window_ms must be (start, end) in ms; got {window_ms!r}"
-                            ) from None
+            raise TypeError(f"window_ms must be (start, end) in ms; got {window_ms!r}") from None
         _bins(w0, w1, bin_ms, window_ms)
     if smooth_ms is not None and not (math.isfinite(smooth_ms) and smooth_ms > 0):
         raise ValueError(f"smooth_ms must be a float > 0 or None; got {smooth_ms!r}")
@@ -154,22 +172,31 @@ def read_nwb(path: str | os.PathLike, *, regions: Mapping[str, str | Sequence[st
     with NWBHDF5IO(where, "r") as io:
         nwb = io.read()
         if nwb.units is None or len(nwb.units) == 0:
-            raise _fail(where, "the file has no units (nwbfile.units is empty); "
-                        "read_nwb needs sorted spikes")
+            raise _fail(
+                where,
+                "the file has no units (nwbfile.units is empty); read_nwb needs sorted spikes",
+            )
         if nwb.trials is None or len(nwb.trials) == 0:
-            raise _fail(where, "the file has no trials (nwbfile.trials is empty); "
-                        "read_nwb bins spikes by trial")
+            raise _fail(
+                where,
+                "the file has no trials (nwbfile.trials is empty); read_nwb bins spikes by trial",
+            )
         trials = nwb.trials
         if align not in trials.colnames and align not in ("start_time", "stop_time"):
-            raise _fail(where, f"align={align!r} is not a trials column; its columns: "
-                        f"{', '.join(map(repr, trials.colnames))}")
+            raise _fail(
+                where,
+                f"align={align!r} is not a trials column; its columns: "
+                f"{', '.join(map(repr, trials.colnames))}",
+            )
         t_align = np.asarray(trials[align][:], dtype=np.float64)
         if window_ms is None:
             shortest = float(np.min(np.asarray(trials["stop_time"][:]) - t_align)) * 1000.0
             w0, w1 = 0.0, math.floor(shortest / bin_ms + 1e-9) * bin_ms
             if w1 <= 0:
-                raise _fail(where, f"no trial lasts a whole bin of {bin_ms:g} ms after "
-                            f"{align!r}; give window_ms=")
+                raise _fail(
+                    where,
+                    f"no trial lasts a whole bin of {bin_ms:g} ms after {align!r}; give window_ms=",
+                )
         n_bins = _bins(w0, w1, bin_ms, (w0, w1))
         areas = _unit_areas(nwb, where, location_column)
         have: dict[str, int] = {}
@@ -181,12 +208,12 @@ def read_nwb(path: str | os.PathLike, *, regions: Mapping[str, str | Sequence[st
             names = [spec] if isinstance(spec, str) else [str(s) for s in spec]
             missing = [a for a in names if a not in have]
             if missing:
-                problems.append(f"region {r!r}: no units in area "
-                                f"{', '.join(map(repr, missing))}")
+                problems.append(f"region {r!r}: no units in area {', '.join(map(repr, missing))}")
             wanted[r] = names
         if problems:
-            listing = ", ".join(f"{a!r} ({k} unit{'s' if k != 1 else ''})"
-                                for a, k in sorted(have.items()))
+            listing = ", ".join(
+                f"{a!r} ({k} unit{'s' if k != 1 else ''})" for a, k in sorted(have.items())
+            )
             raise _fail(where, "; ".join(problems) + f". The file's areas: {listing}")
 
         sigma = None if smooth_ms is None else smooth_ms / bin_ms

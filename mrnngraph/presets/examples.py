@@ -34,6 +34,7 @@ def cbgt_loop(*, n_inputs: int = 3, n_outputs: int = 3, scale: float = 1.0) -> n
     >>> sum(1 for _, d in G.nodes(data=True) if d.get("kind", "recurrent") == "recurrent")
     8
     """
+
     def n(size: int) -> int:
         return max(1, round(size * scale))
 
@@ -70,8 +71,9 @@ def cbgt_loop(*, n_inputs: int = 3, n_outputs: int = 3, scale: float = 1.0) -> n
     return G
 
 
-def two_area_ei(*, size: int = 100, exc_frac: float = 0.8, n_inputs: int = 3,
-                n_outputs: int = 3) -> nx.DiGraph:
+def two_area_ei(
+    *, size: int = 100, exc_frac: float = 0.8, n_inputs: int = 3, n_outputs: int = 3
+) -> nx.DiGraph:
     """Two mixed E/I areas: sensory area ``a1`` feeds ``a2``, which feeds back and decides.
 
     Between areas only excitatory units project (``ei=["EE", "EI"]``), as in
@@ -101,15 +103,47 @@ def two_area_ei(*, size: int = 100, exc_frac: float = 0.8, n_inputs: int = 3,
 #: The 29 areas of the macaque cortex injected in Markov et al. (2014), in an
 #: approximate visual-to-prefrontal hierarchy order (low to high).
 MARKOV_AREAS = (
-    "V1", "V2", "V4", "DP", "MT", "TEO", "7m", "STPr", "STPi", "STPc", "PBr", "TEpd",
-    "7A", "7B", "2", "5", "F1", "F5", "F7", "F2", "ProM", "24c", "8B", "8l", "8m",
-    "46d", "9/46v", "9/46d", "10",
+    "V1",
+    "V2",
+    "V4",
+    "DP",
+    "MT",
+    "TEO",
+    "7m",
+    "STPr",
+    "STPi",
+    "STPc",
+    "PBr",
+    "TEpd",
+    "7A",
+    "7B",
+    "2",
+    "5",
+    "F1",
+    "F5",
+    "F7",
+    "F2",
+    "ProM",
+    "24c",
+    "8B",
+    "8l",
+    "8m",
+    "46d",
+    "9/46v",
+    "9/46d",
+    "10",
 )
 
 
-def cortical_hierarchy(n_areas: int = 29, *, size: int = 20, exc_frac: float = 0.8,
-                       length: float = 6.0, threshold: float = 0.05,
-                       max_density: float = 0.5) -> nx.DiGraph:
+def cortical_hierarchy(
+    n_areas: int = 29,
+    *,
+    size: int = 20,
+    exc_frac: float = 0.8,
+    length: float = 6.0,
+    threshold: float = 0.05,
+    max_density: float = 0.5,
+) -> nx.DiGraph:
     """A synthetic cortical hierarchy with the names of the 29 Markov et al. (2014) areas.
 
     Connection density decays exponentially with the distance between two areas'

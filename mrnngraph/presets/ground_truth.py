@@ -14,19 +14,24 @@ import networkx as nx
 import numpy as np
 import torch
 
-__all__ = ["TRUE_PATHWAYS", "ABSENT_PATHWAYS", "ground_truth_graph", "simulate_ground_truth",
-           "fitting_graph"]
+__all__ = [
+    "TRUE_PATHWAYS",
+    "ABSENT_PATHWAYS",
+    "ground_truth_graph",
+    "simulate_ground_truth",
+    "fitting_graph",
+]
 
 #: Present between-region pathways and their gains (strong, medium, weak).
-TRUE_PATHWAYS: dict[tuple[str, str], float] = {("a", "b"): 1.2, ("b", "c"): 0.8,
-                                               ("c", "a"): 0.4}
+TRUE_PATHWAYS: dict[tuple[str, str], float] = {("a", "b"): 1.2, ("b", "c"): 0.8, ("c", "a"): 0.4}
 #: Between-region pairs with no synapse in the simulated network.
 ABSENT_PATHWAYS: tuple[tuple[str, str], ...] = (("b", "a"), ("c", "b"), ("a", "c"))
 REGIONS = ("a", "b", "c")
 
 
-def ground_truth_graph(size: int = 60, *, self_gain: float = 1.4,
-                       gains: Mapping[tuple[str, str], float] | None = None) -> nx.DiGraph:
+def ground_truth_graph(
+    size: int = 60, *, self_gain: float = 1.4, gains: Mapping[tuple[str, str], float] | None = None
+) -> nx.DiGraph:
     """The simulated network: three tanh regions, a stimulus into ``a``, a loop
     ``a -> b -> c -> a`` of decreasing strength (``gains``, default
     :data:`TRUE_PATHWAYS`), no ``b -> a``, ``c -> b``, ``a -> c``."""
@@ -55,19 +60,23 @@ def fitting_graph(size: int = 60, *, inputs: int = 2) -> nx.DiGraph:
     return G
 
 
-def _smooth_noise(rng: np.random.Generator, shape: tuple[int, ...], width: float
-                  ) -> np.ndarray:
+def _smooth_noise(rng: np.random.Generator, shape: tuple[int, ...], width: float) -> np.ndarray:
     z = rng.standard_normal(shape)
     k = np.exp(-0.5 * (np.arange(-3 * width, 3 * width + 1) / width) ** 2)
-    k /= np.sqrt((k ** 2).sum())
+    k /= np.sqrt((k**2).sum())
     h, n = len(k) // 2, shape[1]
-    return np.apply_along_axis(lambda v: np.convolve(v, k, mode="full")[h:h + n], 1, z)
+    return np.apply_along_axis(lambda v: np.convolve(v, k, mode="full")[h : h + n], 1, z)
 
 
-def simulate_ground_truth(*, size: int = 60, n_trials: int = 36, n_steps: int = 150,
-                          seed: int = 0, hz: bool = True,
-                          gains: Mapping[tuple[str, str], float] | None = None
-                          ) -> dict[str, Any]:
+def simulate_ground_truth(
+    *,
+    size: int = 60,
+    n_trials: int = 36,
+    n_steps: int = 150,
+    seed: int = 0,
+    hz: bool = True,
+    gains: Mapping[tuple[str, str], float] | None = None,
+) -> dict[str, Any]:
     """Simulate the ground-truth network and return its recording in pseudo-Hz.
 
     Six stimulus conditions (coherence ±0.05, ±0.2, ±0.5) repeat over the trials; the
@@ -101,10 +110,12 @@ def simulate_ground_truth(*, size: int = 60, n_trials: int = 36, n_steps: int = 
     u[:, on, 1] = (0.6 * (1 - c))[:, None]
     u += 0.3 * _smooth_noise(rng, (n_trials, n_steps, 2), 5.0)
     x0 = 0.5 * rng.standard_normal((n_trials, model.hidden_size))
-    units = activity(model, torch.as_tensor(u, dtype=torch.float32),
-                     x0=torch.as_tensor(x0, dtype=torch.float32),
-                     trials={"coherence": c, "condition": cond,
-                             "trial": np.arange(n_trials)})
+    units = activity(
+        model,
+        torch.as_tensor(u, dtype=torch.float32),
+        x0=torch.as_tensor(x0, dtype=torch.float32),
+        trials={"coherence": c, "condition": cond, "trial": np.arange(n_trials)},
+    )
     if hz:
         rates = {}
         for r, h in units.rates.items():

@@ -53,14 +53,21 @@ def _sizes(sizes: int | Sequence[int], hidden_size: int | None) -> list[int]:
             raise ValueError(f"the number of areas must be >= 1; got {n}")
         if hidden_size is None:
             raise TypeError("give hidden_size (nn4n's dims[1]) with an int number of areas")
-        if isinstance(hidden_size, bool) or not isinstance(hidden_size, numbers.Integral) \
-                or hidden_size < 1 or hidden_size % n:
-            raise ValueError(f"hidden_size must be a positive multiple of the number of areas "
-                             f"({n}); got {hidden_size!r}")
+        if (
+            isinstance(hidden_size, bool)
+            or not isinstance(hidden_size, numbers.Integral)
+            or hidden_size < 1
+            or hidden_size % n
+        ):
+            raise ValueError(
+                f"hidden_size must be a positive multiple of the number of areas "
+                f"({n}); got {hidden_size!r}"
+            )
         return [int(hidden_size) // n] * n
     out = list(sizes)
-    if not out or not all(isinstance(s, numbers.Integral) and not isinstance(s, bool) and s > 0
-                          for s in out):
+    if not out or not all(
+        isinstance(s, numbers.Integral) and not isinstance(s, bool) and s > 0 for s in out
+    ):
         raise ValueError(f"area sizes must be positive ints; got {sizes!r}")
     if hidden_size is not None and hidden_size != sum(out):
         raise ValueError(f"the area sizes add up to {sum(out)}, not hidden_size={hidden_size}")
@@ -86,8 +93,10 @@ def area_connectivities(density: Any, n: int) -> np.ndarray:
     elif arr.shape == (n, n):
         out = arr.copy()
     else:
-        raise ValueError(f"density must be [lower, upper], [lower, upper, diagonal] or an "
-                         f"({n}, {n}) matrix; got shape {arr.shape}")
+        raise ValueError(
+            f"density must be [lower, upper], [lower, upper, diagonal] or an "
+            f"({n}, {n}) matrix; got shape {arr.shape}"
+        )
     if not (np.all(np.isfinite(out)) and np.all((out >= 0) & (out <= 1))):
         raise ValueError(f"densities must be in [0, 1]; got {density!r}")
     return out
@@ -101,18 +110,25 @@ def _areas(which: Sequence[int | str] | None, names: list[str], what: str) -> li
     for a in which:
         if isinstance(a, str) and a in names:
             out.append(names.index(a))
-        elif isinstance(a, numbers.Integral) and not isinstance(a, bool) \
-                and 0 <= a < len(names):
+        elif isinstance(a, numbers.Integral) and not isinstance(a, bool) and 0 <= a < len(names):
             out.append(int(a))
         else:
-            raise ValueError(f"{what} must hold area indices in [0, {len(names)}) or area "
-                             f"names; got {a!r}")
+            raise ValueError(
+                f"{what} must hold area indices in [0, {len(names)}) or area names; got {a!r}"
+            )
     return sorted(set(out))
 
 
-def _build(sizes: list[int], conn: np.ndarray, input_areas: list[int],
-           readout_areas: list[int], n_inputs: int, n_outputs: int, name: str,
-           node_attrs: dict[str, Any]) -> tuple[nx.DiGraph, list[str]]:
+def _build(
+    sizes: list[int],
+    conn: np.ndarray,
+    input_areas: list[int],
+    readout_areas: list[int],
+    n_inputs: int,
+    n_outputs: int,
+    name: str,
+    node_attrs: dict[str, Any],
+) -> tuple[nx.DiGraph, list[str]]:
     for what, v in (("n_inputs", n_inputs), ("n_outputs", n_outputs)):
         if isinstance(v, bool) or not isinstance(v, numbers.Integral) or v < 1:
             raise ValueError(f"{what} must be a positive int; got {v!r}")
@@ -133,10 +149,16 @@ def _build(sizes: list[int], conn: np.ndarray, input_areas: list[int],
     return G, names
 
 
-def multi_area(sizes: int | Sequence[int], *, hidden_size: int | None = None,
-               density: Any = (0.1, 0.1), input_areas: Sequence[int | str] | None = None,
-               readout_areas: Sequence[int | str] | None = None, n_inputs: int = 1,
-               n_outputs: int = 1) -> nx.DiGraph:
+def multi_area(
+    sizes: int | Sequence[int],
+    *,
+    hidden_size: int | None = None,
+    density: Any = (0.1, 0.1),
+    input_areas: Sequence[int | str] | None = None,
+    readout_areas: Sequence[int | str] | None = None,
+    n_inputs: int = 1,
+    n_outputs: int = 1,
+) -> nx.DiGraph:
     """A multi-area network like nn4n's ``MultiArea`` mask.
 
     Parameters
@@ -165,18 +187,32 @@ def multi_area(sizes: int | Sequence[int], *, hidden_size: int | None = None,
     s = _sizes(sizes, hidden_size)
     conn = area_connectivities(density, len(s))
     names = [f"area_{i + 1}" for i in range(len(s))]
-    G, _ = _build(s, conn, _areas(input_areas, names, "input_areas"),
-                  _areas(readout_areas, names, "readout_areas"), n_inputs, n_outputs,
-                  "multi_area", {})
+    G, _ = _build(
+        s,
+        conn,
+        _areas(input_areas, names, "input_areas"),
+        _areas(readout_areas, names, "readout_areas"),
+        n_inputs,
+        n_outputs,
+        "multi_area",
+        {},
+    )
     return G
 
 
-def multi_area_ei(sizes: int | Sequence[int], *, hidden_size: int | None = None,
-                  density: Any = (0.1, 0.1), input_areas: Sequence[int | str] | None = None,
-                  readout_areas: Sequence[int | str] | None = None, n_inputs: int = 1,
-                  n_outputs: int = 1, exc_frac: float = 0.8,
-                  inter_area: Sequence[str] = _PATHWAYS, inh_readout: bool = True
-                  ) -> nx.DiGraph:
+def multi_area_ei(
+    sizes: int | Sequence[int],
+    *,
+    hidden_size: int | None = None,
+    density: Any = (0.1, 0.1),
+    input_areas: Sequence[int | str] | None = None,
+    readout_areas: Sequence[int | str] | None = None,
+    n_inputs: int = 1,
+    n_outputs: int = 1,
+    exc_frac: float = 0.8,
+    inter_area: Sequence[str] = _PATHWAYS,
+    inh_readout: bool = True,
+) -> nx.DiGraph:
     """A multi-area E/I network like nn4n's ``MultiAreaEI`` mask.
 
     Takes the parameters of :func:`multi_area` and:
@@ -200,22 +236,33 @@ def multi_area_ei(sizes: int | Sequence[int], *, hidden_size: int | None = None,
         Areas with ``exc_frac``; projections between areas carry ``ei`` when some
         sub-pathway is removed (and are left out when none is kept).
     """
-    if isinstance(inter_area, str) or not all(p in _PATHWAYS for p in inter_area) \
-            or len(set(inter_area)) != len(inter_area):
-        raise ValueError(f"inter_area must list distinct entries of {', '.join(_PATHWAYS)}; "
-                         f"got {inter_area!r} (nn4n's [EE, EI, IE, II] booleans: list the "
-                         "True ones)")
-    if not (isinstance(exc_frac, numbers.Real) and math.isfinite(exc_frac)
-            and 0 <= exc_frac <= 1):
+    if (
+        isinstance(inter_area, str)
+        or not all(p in _PATHWAYS for p in inter_area)
+        or len(set(inter_area)) != len(inter_area)
+    ):
+        raise ValueError(
+            f"inter_area must list distinct entries of {', '.join(_PATHWAYS)}; "
+            f"got {inter_area!r} (nn4n's [EE, EI, IE, II] booleans: list the "
+            "True ones)"
+        )
+    if not (isinstance(exc_frac, numbers.Real) and math.isfinite(exc_frac) and 0 <= exc_frac <= 1):
         raise ValueError(f"exc_frac must be a float in [0, 1]; got {exc_frac!r}")
     if not isinstance(inh_readout, bool):
         raise TypeError(f"inh_readout must be a bool; got {inh_readout!r}")
     s = _sizes(sizes, hidden_size)
     conn = area_connectivities(density, len(s))
     names = [f"area_{i + 1}" for i in range(len(s))]
-    G, names = _build(s, conn, _areas(input_areas, names, "input_areas"),
-                      _areas(readout_areas, names, "readout_areas"), n_inputs, n_outputs,
-                      "multi_area_ei", {"exc_frac": float(exc_frac)})
+    G, names = _build(
+        s,
+        conn,
+        _areas(input_areas, names, "input_areas"),
+        _areas(readout_areas, names, "readout_areas"),
+        n_inputs,
+        n_outputs,
+        "multi_area_ei",
+        {"exc_frac": float(exc_frac)},
+    )
 
     def types(size: int) -> set[str]:
         n_exc = n_excitatory(size, exc_frac)  # the split compile makes
