@@ -50,7 +50,7 @@ sys.path.insert(0, str(ROOT))
 import mrnngraph as mg  # noqa: E402
 from mrnngraph.presets import two_area_ei  # noqa: E402
 from mrnngraph.tasks import ContextDependentIntegration, from_neurogym  # noqa: E402
-from mrnngraph.train import evaluate, train  # noqa: E402
+from mrnngraph.train import TrainingDiverged, evaluate, train  # noqa: E402
 
 STEPS = {"pdm": 1000, "hierarchy": 1200}
 
@@ -137,9 +137,13 @@ def run(target: str, variant: str, seed: int, steps: int) -> dict[str, Any]:
         task = ContextDependentIntegration(dt=10.0, **task_kw)
         G = hierarchy_graph()
     model = mg.MultiRegionRNN.from_graph(G, seed=seed, **model_kw)
-    h = train(model, task, steps=steps, seed=seed, progress=False, **train_kw)
+    diverged = None
+    try:
+        h = train(model, task, steps=steps, seed=seed, progress=False, **train_kw)
+    except TrainingDiverged as e:  # a failed run is a result too (scored as left)
+        h, diverged = e.history, str(e)
     row: dict[str, Any] = {"target": target, "variant": variant, "seed": seed, "steps": steps,
-                           "train_seconds": round(h.seconds, 1),
+                           "diverged": diverged, "train_seconds": round(h.seconds, 1),
                            "health": [{k: e[k] for k in ("kind", "region", "step")}
                                       for e in h.health]}
     held_out = evaluate(model, task, batch_size=1000, seed=10_000 + seed)
