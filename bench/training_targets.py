@@ -106,9 +106,15 @@ def hierarchy_graph() -> nx.DiGraph:
     return G
 
 
-def neurogym_decision_accuracy(model: torch.nn.Module, ngym: Any, seed: int, *,
-                               batches: int = 20, batch_size: int = 16,
-                               seq_len: int = 1000) -> dict[str, float]:
+def neurogym_decision_accuracy(
+    model: torch.nn.Module,
+    ngym: Any,
+    seed: int,
+    *,
+    batches: int = 20,
+    batch_size: int = 16,
+    seq_len: int = 1000,
+) -> dict[str, float]:
     """Scored on ``neurogym.Dataset``: decision-period steps whose argmax is the target."""
     env = ngym.make("PerceptualDecisionMaking-v0", dt=20)
     env.reset(seed=seed)
@@ -142,10 +148,15 @@ def run(target: str, variant: str, seed: int, steps: int) -> dict[str, Any]:
         h = train(model, task, steps=steps, seed=seed, progress=False, **train_kw)
     except TrainingDiverged as e:  # a failed run is a result too (scored as left)
         h, diverged = e.history, str(e)
-    row: dict[str, Any] = {"target": target, "variant": variant, "seed": seed, "steps": steps,
-                           "diverged": diverged, "train_seconds": round(h.seconds, 1),
-                           "health": [{k: e[k] for k in ("kind", "region", "step")}
-                                      for e in h.health]}
+    row: dict[str, Any] = {
+        "target": target,
+        "variant": variant,
+        "seed": seed,
+        "steps": steps,
+        "diverged": diverged,
+        "train_seconds": round(h.seconds, 1),
+        "health": [{k: e[k] for k in ("kind", "region", "step")} for e in h.health],
+    }
     held_out = evaluate(model, task, batch_size=1000, seed=10_000 + seed)
     row["accuracy"] = held_out["accuracy"]
     row["fixation_breaks"] = held_out.get("fixation_breaks")
@@ -159,11 +170,13 @@ def main() -> None:
     parser.add_argument("--target", choices=("pdm", "hierarchy"), required=True)
     parser.add_argument("--variant", default="defaults", choices=tuple(VARIANTS))
     parser.add_argument("--seeds", default="0,1,2,3,4")
-    parser.add_argument("--steps", type=int, default=None,
-                        help="default: 1,000 (pdm) or 1,200 (hierarchy)")
+    parser.add_argument(
+        "--steps", type=int, default=None, help="default: 1,000 (pdm) or 1,200 (hierarchy)"
+    )
     parser.add_argument("--threads", type=int, default=1)
-    parser.add_argument("--json", type=Path, default=ROOT / "docs" / "data" /
-                        "training_targets.json")
+    parser.add_argument(
+        "--json", type=Path, default=ROOT / "docs" / "data" / "training_targets.json"
+    )
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     steps = args.steps or STEPS[args.target]
@@ -186,8 +199,9 @@ def main() -> None:
         "command": " ".join(["python", "bench/training_targets.py", *sys.argv[1:]]),
         "date": _dt.datetime.now().isoformat(timespec="seconds"),
         "machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, "
-                   f"load average {os.getloadavg()[0]:.1f}",
-        "torch_version": torch.__version__, "mrnngraph_version": mg.__version__,
+        f"load average {os.getloadavg()[0]:.1f}",
+        "torch_version": torch.__version__,
+        "mrnngraph_version": mg.__version__,
         "rows": rows,
     }
     args.json.parent.mkdir(parents=True, exist_ok=True)

@@ -27,8 +27,8 @@ def save(fig, name, *, docs, dpi=150, docs_dpi=100):
         image = Image.open(buf).convert("RGB").quantize(256, method=Image.Quantize.FASTOCTREE)
         palette = image.getpalette()
         for k in range(0, len(palette), 3):  # the octree blurs white: snap it back
-            if min(palette[k:k + 3]) >= 244:
-                palette[k:k + 3] = [255, 255, 255]
+            if min(palette[k : k + 3]) >= 244:
+                palette[k : k + 3] = [255, 255, 255]
         image.putpalette(palette)
         image.save(DOCS_IMG / f"{name}.png", optimize=True)
         size = (DOCS_IMG / f"{name}.png").stat().st_size / 1024
@@ -37,6 +37,9 @@ def save(fig, name, *, docs, dpi=150, docs_dpi=100):
 
 def parse_args(description):
     p = argparse.ArgumentParser(description=description)
-    p.add_argument("--docs", action="store_true",
-                   help="also write the figures docs/drawing.md embeds to docs/img/")
+    p.add_argument(
+        "--docs",
+        action="store_true",
+        help="also write the figures docs/drawing.md embeds to docs/img/",
+    )
     return p.parse_args()

@@ -41,27 +41,40 @@ for region in layout.regions:
     r = out.rates[..., layout.slice(region)]
     print(f"  {region:6s}", " ".join(f"{float(r[:, s].mean()):9.2f}" for s in steps.values()))
 print("mean |current| over the trial | per epoch (8 strongest pathways, bias left out):")
-strongest = sorted((k for k in parts if k[0] != "bias"),
-                   key=lambda k: -float(parts[k].abs().mean()))
+strongest = sorted(
+    (k for k in parts if k[0] != "bias"), key=lambda k: -float(parts[k].abs().mean())
+)
 for key in strongest[:8] + [k for k in (("thal", "ctx_e"), ("thal", "ctx_i")) if k in parts]:
-    print(f"  {key[0]:>6s} -> {key[1]:6s} {float(parts[key].abs().mean()):5.2f} |",
-          " ".join(f"{float(parts[key][:, s].abs().mean()):9.2f}" for s in steps.values()))
+    print(
+        f"  {key[0]:>6s} -> {key[1]:6s} {float(parts[key].abs().mean()):5.2f} |",
+        " ".join(f"{float(parts[key][:, s].abs().mean()):9.2f}" for s in steps.values()),
+    )
 
 fig, axes = plt.subplots(1, 3, figsize=(15, 4.2), layout="constrained")
-plot_currents(parts, ax=axes[0], top=8, dt=model.dt, exclude=["bias"],
-              title="strongest pathways (mean |current|)")
+plot_currents(
+    parts,
+    ax=axes[0],
+    top=8,
+    dt=model.dt,
+    exclude=["bias"],
+    title="strongest pathways (mean |current|)",
+)
 into_stn = {k: v for k, v in parts.items() if k[1] in ("stn", "snr")}
-plot_currents(into_stn, ax=axes[1], top=None, dt=model.dt,
-              title="inputs to STN and SNr")
+plot_currents(into_stn, ax=axes[1], top=None, dt=model.dt, title="inputs to STN and SNr")
 # The gate: SNr inhibition against the thalamus's tonic drive, and what reaches cortex.
 thal = {k: v for k, v in parts.items() if "thal" in k}
-plot_currents(thal, ax=axes[2], top=None, dt=model.dt,
-              title="into and out of the thalamus")
+plot_currents(thal, ax=axes[2], top=None, dt=model.dt, title="into and out of the thalamus")
 for ax in axes:  # the task's epochs, the stimulus shaded
     ax.axvspan(*epochs["stimulus"], color="0.93", zorder=0)
     for name, (a, _) in epochs.items():
-        ax.text(a + 8, 0.02, "fix." if name == "fixation" else name, fontsize=7, color="0.4",
-                transform=ax.get_xaxis_transform())
+        ax.text(
+            a + 8,
+            0.02,
+            "fix." if name == "fixation" else name,
+            fontsize=7,
+            color="0.4",
+            transform=ax.get_xaxis_transform(),
+        )
 IMG.mkdir(parents=True, exist_ok=True)
 fig.savefig(IMG / "analysis_currents.png", dpi=110)
 print("wrote", IMG / "analysis_currents.png")

@@ -59,52 +59,79 @@ for name, kw in conditions.items():
     before_go = (dec == 0) & (batch.mask > 0)
     broke = ((out.outputs.argmax(-1) != 0) & before_go).any(1)
     assert not (right & broke).any()
-    answers[name] = [float(right.float().mean()),
-                     float(((answer != 0) & ~right & ~broke).float().mean()),
-                     float(((answer == 0) & ~broke).float().mean()),
-                     float(broke.float().mean())]
+    answers[name] = [
+        float(right.float().mean()),
+        float(((answer != 0) & ~right & ~broke).float().mean()),
+        float(((answer == 0) & ~broke).float().mean()),
+        float(broke.float().mean()),
+    ]
     thal_rate[name] = float((out.rates[..., thal].mean(-1) * dec).sum() / dec.sum())
     assert abs(answers[name][0] - results[name]["accuracy"]) < 1e-6  # same trials, same answers
     assert abs(answers[name][3] - results[name]["fixation_breaks"]) < 1e-6
-    print(f"{name:36s} accuracy {results[name]['accuracy']:.2f}  "
-          f"(coherence >= 12.8: {results[name]['accuracy_coherence_ge_12.8']:.2f})  "
-          f"no answer {answers[name][2]:.2f}  broke fixation {answers[name][3]:.2f}  "
-          f"thalamus in decision {thal_rate[name]:.2f}  "
-          f"choice 1 answers {float((answer == 1).float().mean()):.2f}  "
-          f"ctx E mean rate {float(out.rates[..., ctx_e].mean()):.3g}")
+    print(
+        f"{name:36s} accuracy {results[name]['accuracy']:.2f}  "
+        f"(coherence >= 12.8: {results[name]['accuracy_coherence_ge_12.8']:.2f})  "
+        f"no answer {answers[name][2]:.2f}  broke fixation {answers[name][3]:.2f}  "
+        f"thalamus in decision {thal_rate[name]:.2f}  "
+        f"choice 1 answers {float((answer == 1).float().mean()):.2f}  "
+        f"ctx E mean rate {float(out.rates[..., ctx_e].mean()):.3g}"
+    )
     by_coh = results[name]["accuracy_by_coherence"]
-    print(" " * 37 + "by coherence: " + "  ".join(
-        f"{c}: {by_coh[c]['accuracy']:.2f}" for c in sorted(by_coh, key=float)))
+    print(
+        " " * 37
+        + "by coherence: "
+        + "  ".join(f"{c}: {by_coh[c]['accuracy']:.2f}" for c in sorted(by_coh, key=float))
+    )
 
 after = model.state_dict()
 assert all(torch.equal(before[k], after[k]) for k in before) and model.perturbation is None
 print("state dict bit-identical after every perturbation")
 
 cohs = sorted(float(c) for c in results["intact"]["accuracy_by_coherence"])
-fig, (ax, bx) = plt.subplots(1, 2, figsize=(13, 5.6), layout="constrained",
-                             gridspec_kw={"width_ratios": [1, 1.05]})
+fig, (ax, bx) = plt.subplots(
+    1, 2, figsize=(13, 5.6), layout="constrained", gridspec_kw={"width_ratios": [1, 1.05]}
+)
 for k, (name, r) in enumerate(results.items()):
     acc = [r["accuracy_by_coherence"][f"{c:g}"]["accuracy"] for c in cohs]
-    ax.plot(range(len(cohs)), acc, "o-", lw=2.5 if name == "intact" else 1.2,
-            ms=6 if name == "intact" else 4, zorder=1 if name == "intact" else 2,
-            color="0.6" if name == "intact" else f"C{k - 1}",
-            label=f"{name} ({r['accuracy']:.2f})")
+    ax.plot(
+        range(len(cohs)),
+        acc,
+        "o-",
+        lw=2.5 if name == "intact" else 1.2,
+        ms=6 if name == "intact" else 4,
+        zorder=1 if name == "intact" else 2,
+        color="0.6" if name == "intact" else f"C{k - 1}",
+        label=f"{name} ({r['accuracy']:.2f})",
+    )
 ax.axhline(0.5, color="0.7", ls=":", lw=1)
 ax.set_xticks(range(len(cohs)), [f"{c:g}" for c in cohs])
 ax.set_xlabel("coherence (%)")
 ax.set_ylabel("accuracy")
 ax.set_ylim(-0.03, 1.05)
-ax.set_title(f"accuracy by coherence ({N} held-out trials, the same in every condition)",
-             fontsize=10)
-ax.legend(fontsize="small", frameon=False, loc="upper center", bbox_to_anchor=(0.5, -0.13),
-          ncols=2, title="condition (overall accuracy)", title_fontsize="small")
+ax.set_title(
+    f"accuracy by coherence ({N} held-out trials, the same in every condition)", fontsize=10
+)
+ax.legend(
+    fontsize="small",
+    frameon=False,
+    loc="upper center",
+    bbox_to_anchor=(0.5, -0.13),
+    ncols=2,
+    title="condition (overall accuracy)",
+    title_fontsize="small",
+)
 
 names = list(conditions)
 y = range(len(names))[::-1]
 left = [0.0] * len(names)
-for j, (what, color) in enumerate((("correct", "C2"), ("wrong choice", "C3"),
-                                   ("no answer (fixate)", "0.75"),
-                                   ("broke fixation", "C1"))):
+for j, (what, color) in enumerate(
+    (
+        ("correct", "C2"),
+        ("wrong choice", "C3"),
+        ("no answer (fixate)", "0.75"),
+        ("broke fixation", "C1"),
+    )
+):
     width = [answers[n][j] for n in names]
     bx.barh(list(y), width, left=left, color=color, label=what, height=0.7)
     left = [a + w for a, w in zip(left, width, strict=True)]
@@ -117,8 +144,7 @@ bx.set_ylim(-0.6, len(names) - 0.1)
 bx.set_xticks([0, 0.25, 0.5, 0.75, 1.0])
 bx.set_xlabel("fraction of trials")
 bx.set_title("answers; right: the thalamus's mean rate in the decision epoch", fontsize=10)
-bx.legend(fontsize="small", frameon=False, ncols=4, loc="upper center",
-          bbox_to_anchor=(0.45, -0.1))
+bx.legend(fontsize="small", frameon=False, ncols=4, loc="upper center", bbox_to_anchor=(0.45, -0.1))
 IMG.mkdir(parents=True, exist_ok=True)
 fig.savefig(IMG / "analysis_lesions.png", dpi=100)
 print("wrote", IMG / "analysis_lesions.png")

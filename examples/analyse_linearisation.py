@@ -34,20 +34,38 @@ fps = find_fixed_points(model, delay_input, out.states[:16, round(800 / t.dt)])
 what = "delay fixed point" if bool(fps.converged[0]) else "slowest delay slow point"
 J_fixed = jacobian(model, fps.points[0], delay_input)
 J_stim = jacobian(model, state, stim_input)
-print(f"{what}: residual {float(J_fixed.residual.abs().max()):.1e} (q = {float(fps.q[0]):.1e}, "
-      f"{int(fps.converged.sum())} of {len(fps.q)} points converged), "
-      f"spectral radius {J_fixed.spectral_radius:.3f}, stable {J_fixed.stable}")
+print(
+    f"{what}: residual {float(J_fixed.residual.abs().max()):.1e} (q = {float(fps.q[0]):.1e}, "
+    f"{int(fps.converged.sum())} of {len(fps.q)} points converged), "
+    f"spectral radius {J_fixed.spectral_radius:.3f}, stable {J_fixed.stable}"
+)
 for name, J in ((what, J_fixed), ("stimulus state", J_stim)):
     norms, names = J.block_norms()
     idx = {n: i for i, n in enumerate(names)}
-    print(f"{name}: " + ", ".join(
-        f"||J[{d}, {s_}]|| {float(norms[idx[d], idx[s_]]):.2f}"
-        for d, s_ in (("ctx_e", "thal"), ("ctx_i", "thal"), ("ctx_e", "ctx_i"),
-                      ("ctx_i", "ctx_i"), ("snr", "stn"), ("thal", "snr"), ("stn", "gpe"))))
-print(f"stimulus state: residual {float(J_stim.residual.abs().max()):.2f} (not a fixed point), "
-      f"spectral radius {J_stim.spectral_radius:.3f}")
-print("J[stn, ctx_e] at the stimulus state:", tuple(J_stim["stn", "ctx_e"].shape),
-      f"spectral norm {float(torch.linalg.matrix_norm(J_stim['stn', 'ctx_e'], ord=2)):.3f}")
+    print(
+        f"{name}: "
+        + ", ".join(
+            f"||J[{d}, {s_}]|| {float(norms[idx[d], idx[s_]]):.2f}"
+            for d, s_ in (
+                ("ctx_e", "thal"),
+                ("ctx_i", "thal"),
+                ("ctx_e", "ctx_i"),
+                ("ctx_i", "ctx_i"),
+                ("snr", "stn"),
+                ("thal", "snr"),
+                ("stn", "gpe"),
+            )
+        )
+    )
+print(
+    f"stimulus state: residual {float(J_stim.residual.abs().max()):.2f} (not a fixed point), "
+    f"spectral radius {J_stim.spectral_radius:.3f}"
+)
+print(
+    "J[stn, ctx_e] at the stimulus state:",
+    tuple(J_stim["stn", "ctx_e"].shape),
+    f"spectral norm {float(torch.linalg.matrix_norm(J_stim['stn', 'ctx_e'], ord=2)):.3f}",
+)
 
 fig, axes = plt.subplots(1, 3, figsize=(15, 4.6), layout="constrained")
 plot_block_norms(J_fixed, ax=axes[0])

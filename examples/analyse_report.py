@@ -22,5 +22,7 @@ if "--markdown" in sys.argv:
     print(trained.to_markdown())
 else:
     print(format_report(trained))
-print(f"spectral radius of W_hh: {initial.summary['spectral_radius']:.3f} at initialisation, "
-      f"{trained.summary['spectral_radius']:.3f} after training")
+print(
+    f"spectral radius of W_hh: {initial.summary['spectral_radius']:.3f} at initialisation, "
+    f"{trained.summary['spectral_radius']:.3f} after training"
+)

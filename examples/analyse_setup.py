@@ -48,12 +48,26 @@ MODEL = {"readout_bias": True, "noise_std": 0.0, "input_noise_std": 0.0}
 #: Task options (``PerceptualDecisionMaking(**TASK)``). Shorter stimulus than the default
 #: keeps the example quick; the delay makes the network hold its choice, which is what
 #: the fixed-point pictures show; the first 100 ms of the decision weigh 0 in the loss.
-TASK = {"dt": 20.0, "coherences": (0.0, 3.2, 6.4, 12.8, 25.6, 51.2), "sigma": 1.0,
-        "fixation": 100.0, "stimulus": 500.0, "delay": 300.0, "decision": 200.0,
-        "decision_weight": 1.0, "grace": 100.0}
+TASK = {
+    "dt": 20.0,
+    "coherences": (0.0, 3.2, 6.4, 12.8, 25.6, 51.2),
+    "sigma": 1.0,
+    "fixation": 100.0,
+    "stimulus": 500.0,
+    "delay": 300.0,
+    "decision": 200.0,
+    "decision_weight": 1.0,
+    "grace": 100.0,
+}
 #: Arguments of :func:`mrnngraph.train.train` (Adam, no regularisers).
-TRAIN = {"steps": 400, "lr": 3e-3, "batch_size": 64, "seed": SEED, "clip_grad": 1.0,
-         "init_readout_bias": True}
+TRAIN = {
+    "steps": 400,
+    "lr": 3e-3,
+    "batch_size": 64,
+    "seed": SEED,
+    "clip_grad": 1.0,
+    "init_readout_bias": True,
+}
 STEPS = TRAIN["steps"]
 
 
@@ -63,11 +77,17 @@ def task() -> PerceptualDecisionMaking:
 
 def _settings() -> dict:
     t = task()
-    return {"task": repr(t), "task_options": {k: list(v) if isinstance(v, tuple) else v
-                                              for k, v in TASK.items()},
-            "coherences": list(t.coherences), "sigma": t.sigma,
-            "decision_weight": t.decision_weight, "grace": t.grace,
-            "model": dict(MODEL), "train": dict(TRAIN), "torch": torch.__version__}
+    return {
+        "task": repr(t),
+        "task_options": {k: list(v) if isinstance(v, tuple) else v for k, v in TASK.items()},
+        "coherences": list(t.coherences),
+        "sigma": t.sigma,
+        "decision_weight": t.decision_weight,
+        "grace": t.grace,
+        "model": dict(MODEL),
+        "train": dict(TRAIN),
+        "torch": torch.__version__,
+    }
 
 
 def _cached(model: MultiRegionRNN) -> MultiRegionRNN | None:
@@ -94,11 +114,20 @@ def trained_model(*, retrain: bool = False) -> MultiRegionRNN:
     if not retrain and (cached := _cached(model)) is not None:
         return cached
     history = train(model, task(), **TRAIN, progress=sys.stderr.isatty())
-    save_model(model, CACHE, graph=G,
-               metadata={"settings": _settings(), "seconds": history.seconds,
-                         "final_accuracy": history.accuracy[-1]})
-    print(f"trained {STEPS} steps in {history.seconds:.0f} s; final training accuracy "
-          f"{history.accuracy[-1]:.2f}")
+    save_model(
+        model,
+        CACHE,
+        graph=G,
+        metadata={
+            "settings": _settings(),
+            "seconds": history.seconds,
+            "final_accuracy": history.accuracy[-1],
+        },
+    )
+    print(
+        f"trained {STEPS} steps in {history.seconds:.0f} s; final training accuracy "
+        f"{history.accuracy[-1]:.2f}"
+    )
     return model
 
 

@@ -44,8 +44,10 @@ def main() -> None:
     batch = task.batch(4000, seed=10_000)
     outputs = predict(model, batch).outputs
     m = task.metrics(outputs, batch)
-    print(f"held-out accuracy {m['accuracy']:.3f} (motion context "
-          f"{m['accuracy_context_motion']:.3f}, color context {m['accuracy_context_color']:.3f})")
+    print(
+        f"held-out accuracy {m['accuracy']:.3f} (motion context "
+        f"{m['accuracy_context_motion']:.3f}, color context {m['accuracy_context_color']:.3f})"
+    )
 
     dec = batch.trials["decision_mask"]
     mean = (outputs * dec[..., None]).sum(1) / dec.sum(1, keepdim=True)

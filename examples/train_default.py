@@ -29,8 +29,17 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 def run_seed(seed: int, out: Path, figures: bool) -> dict:
-    cmd = [sys.executable, "-m", "mrnngraph", "train", "--seed", str(seed), "--out", str(out),
-           "--quiet"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "mrnngraph",
+        "train",
+        "--seed",
+        str(seed),
+        "--out",
+        str(out),
+        "--quiet",
+    ]
     if not figures:
         cmd.append("--no-figures")
     start = time.perf_counter()
@@ -43,8 +52,7 @@ def run_seed(seed: int, out: Path, figures: bool) -> dict:
         "command": " ".join(["mrnngraph", *cmd[3:]]),
         "accuracy": ev["accuracy"],
         "accuracy_coherence_ge_12.8": ev["accuracy_coherence_ge_12.8"],
-        "accuracy_by_coherence": {c: v["accuracy"]
-                                  for c, v in ev["accuracy_by_coherence"].items()},
+        "accuracy_by_coherence": {c: v["accuracy"] for c, v in ev["accuracy_by_coherence"].items()},
         "fixation_breaks": ev["fixation_breaks"],
         "eval_trials": ev["n_trials"],
         "constraint_violations": m["constraint_violations"],
@@ -58,12 +66,16 @@ def run_seed(seed: int, out: Path, figures: bool) -> dict:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--seeds", default="0,1,2,3,4,5",
-                        help="comma-separated seeds (default: 0-5)")
-    parser.add_argument("--json", type=Path, default=ROOT / "docs" / "data" /
-                        "train_default.json")
-    parser.add_argument("--no-image", dest="image", action="store_false",
-                        help="do not replace docs/img/train_psychometric.png")
+    parser.add_argument(
+        "--seeds", default="0,1,2,3,4,5", help="comma-separated seeds (default: 0-5)"
+    )
+    parser.add_argument("--json", type=Path, default=ROOT / "docs" / "data" / "train_default.json")
+    parser.add_argument(
+        "--no-image",
+        dest="image",
+        action="store_false",
+        help="do not replace docs/img/train_psychometric.png",
+    )
     args = parser.parse_args()
     seeds = [int(s) for s in args.seeds.split(",")]
 
@@ -74,13 +86,17 @@ def main() -> None:
             out = Path(tmp) / f"seed{seed}"
             row = run_seed(seed, out, figures=seed == seeds[0])
             runs.append(row)
-            print(f"seed {seed}: accuracy {100 * row['accuracy']:.1f} %, coherence >= 12.8 %: "
-                  f"{100 * row['accuracy_coherence_ge_12.8']:.1f} %, fixation breaks "
-                  f"{100 * row['fixation_breaks']:.2f} %, train {row['train_seconds']:.1f} s, "
-                  f"wall {row['wall_seconds']:.1f} s", flush=True)
+            print(
+                f"seed {seed}: accuracy {100 * row['accuracy']:.1f} %, coherence >= 12.8 %: "
+                f"{100 * row['accuracy_coherence_ge_12.8']:.1f} %, fixation breaks "
+                f"{100 * row['fixation_breaks']:.2f} %, train {row['train_seconds']:.1f} s, "
+                f"wall {row['wall_seconds']:.1f} s",
+                flush=True,
+            )
             if seed == seeds[0] and args.image:
-                shutil.copyfile(out / "psychometric.png",
-                                ROOT / "docs" / "img" / "train_psychometric.png")
+                shutil.copyfile(
+                    out / "psychometric.png", ROOT / "docs" / "img" / "train_psychometric.png"
+                )
     import torch
 
     import mrnngraph

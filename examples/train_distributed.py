@@ -31,14 +31,17 @@ def run(steps: int, device: str, out: Path) -> None:
     model = mg.MultiRegionRNN.from_graph(G, seed=0)
     task = PerceptualDecisionMaking(dt=model.dt)
     # batch_size is global: each of the W processes draws batch_size // W trials per step.
-    history = train(model, task, steps=steps, lr=3e-3, batch_size=64, seed=0, device=device,
-                    distributed=True)
+    history = train(
+        model, task, steps=steps, lr=3e-3, batch_size=64, seed=0, device=device, distributed=True
+    )
     rank = distributed_env()["rank"]
     if rank == 0:
         m = evaluate(model, task, batch_size=2000, seed=10_000)
-        print(f"{len(history)} steps in {history.seconds:.1f} s; held-out accuracy "
-              f"{m['accuracy']:.3f}, coherence >= 12.8%: {m['accuracy_coherence_ge_12.8']:.3f}; "
-              f"constraint violations: {constraint_violations(model)}")
+        print(
+            f"{len(history)} steps in {history.seconds:.1f} s; held-out accuracy "
+            f"{m['accuracy']:.3f}, coherence >= 12.8%: {m['accuracy_coherence_ge_12.8']:.3f}; "
+            f"constraint violations: {constraint_violations(model)}"
+        )
         print(f"saved {save_model(model.cpu(), out / 'model.pt', graph=G)}")
 
 

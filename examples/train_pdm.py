@@ -34,11 +34,21 @@ def main() -> None:
     task = PerceptualDecisionMaking(dt=model.dt)  # 100 / 800 / 200 / 200 ms epochs
     print(task)
 
-    history = train(model, task, steps=args.steps, lr=3e-3, batch_size=64, seed=0,
-                    losses=[RateL2(1e-4, regions=["ctx_e", "ctx_i"])], eval_every=100,
-                    eval_batch_size=500)
-    print(f"trained {len(history)} steps in {history.seconds:.1f} s; "
-          f"last held-out check: {history.evals[-1]['accuracy']:.3f}")
+    history = train(
+        model,
+        task,
+        steps=args.steps,
+        lr=3e-3,
+        batch_size=64,
+        seed=0,
+        losses=[RateL2(1e-4, regions=["ctx_e", "ctx_i"])],
+        eval_every=100,
+        eval_batch_size=500,
+    )
+    print(
+        f"trained {len(history)} steps in {history.seconds:.1f} s; "
+        f"last held-out check: {history.evals[-1]['accuracy']:.3f}"
+    )
 
     # A fresh batch never seen in training, scored per coherence.
     metrics = evaluate(model, task, batch_size=2000, seed=10_000)

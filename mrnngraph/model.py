@@ -47,8 +47,11 @@ MODEL_DEFAULTS: dict[str, Any] = {"dt": 10.0, "tau": 100.0, "activation": "relu"
 
 def __getattr__(name: str) -> Any:
     if name == "DEFAULTS":  # the old name, for one release
-        warnings.warn("mrnngraph.model.DEFAULTS is deprecated; use MODEL_DEFAULTS",
-                      DeprecationWarning, stacklevel=2)
+        warnings.warn(
+            "mrnngraph.model.DEFAULTS is deprecated; use MODEL_DEFAULTS",
+            DeprecationWarning,
+            stacklevel=2,
+        )
         return MODEL_DEFAULTS
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
@@ -94,9 +97,15 @@ class Constrained(nn.Module):
     (the weight's) is used in error messages.
     """
 
-    def __init__(self, mask: torch.Tensor, sign: torch.Tensor | None = None,
-                 frozen: torch.Tensor | None = None, trainable: torch.Tensor | None = None,
-                 *, name: str = "weight"):
+    def __init__(
+        self,
+        mask: torch.Tensor,
+        sign: torch.Tensor | None = None,
+        frozen: torch.Tensor | None = None,
+        trainable: torch.Tensor | None = None,
+        *,
+        name: str = "weight",
+    ):
         super().__init__()
         self.name = name
         self.register_buffer("mask", mask.bool())
@@ -124,11 +133,11 @@ class Constrained(nn.Module):
         value (off-mask, against a sign, a changed frozen entry, a wrong shape) would be
         read back changed, so it is refused with a ValueError saying what is wrong."""
         if w.shape != self.mask.shape:
-            raise ValueError(f"{self.name} must have shape {tuple(self.mask.shape)}; "
-                             f"got {tuple(w.shape)}")
+            raise ValueError(
+                f"{self.name} must have shape {tuple(self.mask.shape)}; got {tuple(w.shape)}"
+            )
         frozen_where = None if self.trainable is None else ~self.trainable
-        problem = unrepresentable(self.name, w, self.mask, self.sign, frozen_where,
-                                  self.frozen)
+        problem = unrepresentable(self.name, w, self.mask, self.sign, frozen_where, self.frozen)
         if problem is not None:
             raise ValueError(problem)
         return w
@@ -184,8 +193,9 @@ class Constrained(nn.Module):
             out[name] = edited
         return out
 
-    def masked(self, *cuts: Cut,
-               synapses: torch.Tensor | None = None) -> AbstractContextManager[Constrained]:
+    def masked(
+        self, *cuts: Cut, synapses: torch.Tensor | None = None
+    ) -> AbstractContextManager[Constrained]:
         """Context manager: inside, the weight reads as with :meth:`cut`'s buffers; on exit
         (also when the block raises) the original buffer tensors are back.
 
@@ -292,16 +302,29 @@ class MultiRegionRNN(nn.Module):
     (torch.Size([3, 50, 1]), torch.Size([3, 50, 20]))
     """
 
-    def __init__(self, circuit: CompiledCircuit, *, dt: float | None = None,
-                 tau: float | None = None, activation: str | None = None,
-                 noise_std: float = 0.0, input_noise_std: float = 0.0,
-                 batch_first: bool = True, alpha: float | None = None,
-                 sparse: bool | None = None, scan: str = "auto", readout_bias: bool = True,
-                 device: torch.device | str | None = None, dtype: torch.dtype | None = None):
+    def __init__(
+        self,
+        circuit: CompiledCircuit,
+        *,
+        dt: float | None = None,
+        tau: float | None = None,
+        activation: str | None = None,
+        noise_std: float = 0.0,
+        input_noise_std: float = 0.0,
+        batch_first: bool = True,
+        alpha: float | None = None,
+        sparse: bool | None = None,
+        scan: str = "auto",
+        readout_bias: bool = True,
+        device: torch.device | str | None = None,
+        dtype: torch.dtype | None = None,
+    ):
         super().__init__()
         if not isinstance(circuit, CompiledCircuit):
-            raise TypeError("MultiRegionRNN needs a CompiledCircuit (from mrnngraph.compilation); "
-                            f"got {type(circuit).__name__}. Use MultiRegionRNN.from_graph(G).")
+            raise TypeError(
+                "MultiRegionRNN needs a CompiledCircuit (from mrnngraph.compilation); "
+                f"got {type(circuit).__name__}. Use MultiRegionRNN.from_graph(G)."
+            )
         factory = {"device": device, "dtype": dtype or torch.get_default_dtype()}
         graph = circuit.graph
         self.circuit = circuit
@@ -314,8 +337,9 @@ class MultiRegionRNN(nn.Module):
         self.batch_first = bool(batch_first)
         self.alpha_override = None if alpha is None else float(alpha)
         if scan not in SCAN_METHODS:
-            raise ValueError(f"scan must be one of {', '.join(map(repr, SCAN_METHODS))}; "
-                             f"got {scan!r}")
+            raise ValueError(
+                f"scan must be one of {', '.join(map(repr, SCAN_METHODS))}; got {scan!r}"
+            )
         if sparse is not None and not isinstance(sparse, bool):
             raise TypeError(f"sparse must be a bool or None; got {type(sparse).__name__}")
         if not isinstance(readout_bias, bool):
@@ -330,61 +354,90 @@ class MultiRegionRNN(nn.Module):
         H, I, O = (self.layout.hidden_size, self.layout.input_size, self.layout.output_size)
         self.hidden_size, self.input_size, self.output_size = H, I, O
         tau_h = torch.where(torch.isnan(circuit.tau), torch.tensor(self.tau), circuit.tau)
-        alpha_h = (torch.full((H,), self.alpha_override) if self.alpha_override is not None
-                   else self.dt / tau_h)
+        alpha_h = (
+            torch.full((H,), self.alpha_override)
+            if self.alpha_override is not None
+            else self.dt / tau_h
+        )
         too_fast = alpha_h > 1
         if bool(too_fast.any()):
-            names = sorted({self.layout.regions[int(i)]
-                            for i in self.layout.unit_region[too_fast]})
-            raise ValueError(f"dt / tau must be <= 1 for a stable leaky update; regions {names} "
-                             f"have tau < dt = {self.dt:g}")
+            names = sorted({self.layout.regions[int(i)] for i in self.layout.unit_region[too_fast]})
+            raise ValueError(
+                f"dt / tau must be <= 1 for a stable leaky update; regions {names} "
+                f"have tau < dt = {self.dt:g}"
+            )
         self.register_buffer("alpha", alpha_h.to(**factory))
         self.register_buffer("x0", circuit.x0.to(**factory, copy=True))
 
-        for name, sign in (("weight_hh", circuit.sign_h), ("weight_ih", circuit.sign_i),
-                           ("weight_ho", None)):
+        for name, sign in (
+            ("weight_hh", circuit.sign_h),
+            ("weight_ih", circuit.sign_i),
+            ("weight_ho", None),
+        ):
             fam = name[-2:]
             if fam == "hh" and self.sparse:
                 # Declared blocks only: circuit.mask_hh / weight_hh (dense) are never asked for.
                 blocks = BlockSparse(circuit, **factory)
-                self.register_parameter(name, nn.Parameter(
-                    blocks.initial_original(circuit).to(**factory)))
+                self.register_parameter(
+                    name, nn.Parameter(blocks.initial_original(circuit).to(**factory))
+                )
                 parametrize.register_parametrization(self, name, blocks, unsafe=True)
                 continue
             # Registration passes the current value through right_inverse, which refuses
             # anything the constraint cannot give: start from the circuit's weights.
-            self.register_parameter(name, nn.Parameter(
-                getattr(circuit, f"weight_{fam}").to(**factory, copy=True)))
+            self.register_parameter(
+                name, nn.Parameter(getattr(circuit, f"weight_{fam}").to(**factory, copy=True))
+            )
             trainable = getattr(circuit, f"trainable_{fam}")
             frozen_needed = not bool(trainable.all())
             has_sign = sign is not None and bool((sign != 0).any())
-            parametrize.register_parametrization(self, name, Constrained(
-                getattr(circuit, f"mask_{fam}").to(device, copy=True),
-                sign.to(**factory, copy=True) if has_sign else None,
-                (getattr(circuit, f"weight_{fam}").to(**factory, copy=True)
-                 if frozen_needed else None),
-                trainable.to(device, copy=True) if frozen_needed else None,
-                name=name,
-            ))
+            parametrize.register_parametrization(
+                self,
+                name,
+                Constrained(
+                    getattr(circuit, f"mask_{fam}").to(device, copy=True),
+                    sign.to(**factory, copy=True) if has_sign else None,
+                    (
+                        getattr(circuit, f"weight_{fam}").to(**factory, copy=True)
+                        if frozen_needed
+                        else None
+                    ),
+                    trainable.to(device, copy=True) if frozen_needed else None,
+                    name=name,
+                ),
+            )
 
         if bool(circuit.learnable_bias.any()):
             self.bias = nn.Parameter(torch.empty(H, **factory))
-            parametrize.register_parametrization(self, "bias", _BiasParam(
-                circuit.learnable_bias.to(device, copy=True),
-                circuit.bias.to(**factory, copy=True)))
+            parametrize.register_parametrization(
+                self,
+                "bias",
+                _BiasParam(
+                    circuit.learnable_bias.to(device, copy=True),
+                    circuit.bias.to(**factory, copy=True),
+                ),
+            )
         else:
             self.register_buffer("bias", torch.empty(H, **factory))
         #: Readout bias ``b_o`` (``(O,)``), or None with ``readout_bias=False``.
         self.bias_ho: nn.Parameter | None
         self.register_parameter(
-            "bias_ho", nn.Parameter(torch.empty(O, **factory)) if readout_bias else None)
+            "bias_ho", nn.Parameter(torch.empty(O, **factory)) if readout_bias else None
+        )
         self.register_load_state_dict_pre_hook(_exchange_recurrent_state)
         self.reset_parameters()
 
     # ------------------------------------------------------------------ construction
     @classmethod
-    def from_graph(cls, G: nx.DiGraph, *, seed: int | None = None, order=None,
-                   spectral_radius: float | None = None, **kwargs: Any) -> MultiRegionRNN:
+    def from_graph(
+        cls,
+        G: nx.DiGraph,
+        *,
+        seed: int | None = None,
+        order=None,
+        spectral_radius: float | None = None,
+        **kwargs: Any,
+    ) -> MultiRegionRNN:
         """Compile ``G`` (see :func:`mrnngraph.compile`) and build the model from it."""
         circuit = compile_graph(G, seed=seed, order=order, spectral_radius=spectral_radius)
         return cls(circuit, **kwargs)
@@ -396,8 +449,7 @@ class MultiRegionRNN(nn.Module):
                 con = self._constraint(name)
                 if isinstance(con, BlockSparse):
                     # Block entries straight from the circuit: no dense [H, H] anywhere.
-                    self.parametrizations[name].original.copy_(
-                        con.initial_original(self.circuit))
+                    self.parametrizations[name].original.copy_(con.initial_original(self.circuit))
                     continue
                 ref = getattr(self, name)
                 setattr(self, name, getattr(self.circuit, name).to(ref, copy=True))
@@ -412,10 +464,18 @@ class MultiRegionRNN(nn.Module):
     def options(self) -> dict[str, Any]:
         """The keyword arguments that rebuild this model from its circuit (device and
         dtype aside): ``MultiRegionRNN(model.circuit, **model.options())``."""
-        return {"dt": self.dt, "tau": self.tau, "activation": self.activation,
-                "noise_std": self.noise_std, "input_noise_std": self.input_noise_std,
-                "batch_first": self.batch_first, "alpha": self.alpha_override,
-                "sparse": self.sparse, "scan": self.scan, "readout_bias": self.readout_bias}
+        return {
+            "dt": self.dt,
+            "tau": self.tau,
+            "activation": self.activation,
+            "noise_std": self.noise_std,
+            "input_noise_std": self.input_noise_std,
+            "batch_first": self.batch_first,
+            "alpha": self.alpha_override,
+            "sparse": self.sparse,
+            "scan": self.scan,
+            "readout_bias": self.readout_bias,
+        }
 
     #: Buffers that are learned state, not structure: :func:`mrnngraph.fit` learns the
     #: latent units' initial state into ``x0``. Checkpoints require them finite only.
@@ -434,8 +494,11 @@ class MultiRegionRNN(nn.Module):
         cls = type(self).__mro__[1] if parametrize.is_parametrized(self) else type(self)
         fresh = cls(self.circuit, **self.options(), dtype=self.alpha.dtype)
         params = {name for name, _ in fresh.named_parameters()}
-        return {k: v for k, v in fresh.state_dict().items()
-                if k not in params and k not in self.LEARNED_BUFFERS}
+        return {
+            k: v
+            for k, v in fresh.state_dict().items()
+            if k not in params and k not in self.LEARNED_BUFFERS
+        }
 
     def structure_mismatches(self) -> list[str]:
         """Names of the buffers whose values differ, bit for bit, from
@@ -443,8 +506,11 @@ class MultiRegionRNN(nn.Module):
         checkpoint loaded with ``load_state_dict``, or inside :func:`mrnngraph.perturb`,
         which edits masks on purpose)."""
         own = self.state_dict()
-        return [k for k, v in self.structural_state().items()
-                if k not in own or not same_bits(own[k].detach().cpu(), v)]
+        return [
+            k
+            for k, v in self.structural_state().items()
+            if k not in own or not same_bits(own[k].detach().cpu(), v)
+        ]
 
     # ------------------------------------------------------------------ buffers by name
     def _constraint(self, name: str) -> Constrained:
@@ -474,13 +540,23 @@ class MultiRegionRNN(nn.Module):
         return s if s is not None else torch.zeros(self.input_size, device=self.alpha.device)
 
     # ------------------------------------------------------------------ forward
-    def _noise(self, shape: tuple[int, ...], scale: torch.Tensor | float, like: torch.Tensor,
-               generator: torch.Generator | None) -> torch.Tensor:
+    def _noise(
+        self,
+        shape: tuple[int, ...],
+        scale: torch.Tensor | float,
+        like: torch.Tensor,
+        generator: torch.Generator | None,
+    ) -> torch.Tensor:
         z = torch.randn(shape, generator=generator, device=like.device, dtype=like.dtype)
         return z * scale
 
-    def forward(self, inputs: torch.Tensor, x0: torch.Tensor | None = None, *,
-                generator: torch.Generator | None = None) -> RNNOutput:
+    def forward(
+        self,
+        inputs: torch.Tensor,
+        x0: torch.Tensor | None = None,
+        *,
+        generator: torch.Generator | None = None,
+    ) -> RNNOutput:
         """Run the network over a sequence of inputs.
 
         Parameters
@@ -501,24 +577,31 @@ class MultiRegionRNN(nn.Module):
             raise ValueError(
                 f"inputs must have shape (B, T, {self.input_size})"
                 f"{'' if self.batch_first else ' time first'} or (T, {self.input_size}); "
-                f"got {tuple(inputs.shape)}")
+                f"got {tuple(inputs.shape)}"
+            )
         unbatched = inputs.dim() == 2
-        u = inputs.unsqueeze(1) if unbatched else (
-            inputs.transpose(0, 1) if self.batch_first else inputs)
+        u = (
+            inputs.unsqueeze(1)
+            if unbatched
+            else (inputs.transpose(0, 1) if self.batch_first else inputs)
+        )
         T, B, _ = u.shape
         u = u.to(self.alpha.dtype)
         if x0 is None:
             x0 = self.x0.expand(B, -1)
         elif x0.shape not in ((B, self.hidden_size), (self.hidden_size,)):
-            raise ValueError(f"x0 must have shape ({B}, {self.hidden_size}) or "
-                             f"({self.hidden_size},); got {tuple(x0.shape)}")
+            raise ValueError(
+                f"x0 must have shape ({B}, {self.hidden_size}) or "
+                f"({self.hidden_size},); got {tuple(x0.shape)}"
+            )
         else:
             x0 = x0.expand(B, -1)
 
         with parametrize.cached():
             if self.sparse:
                 w_hh = self._constraint("weight_hh").blocks(
-                    self.parametrizations.weight_hh.original)
+                    self.parametrizations.weight_hh.original
+                )
             else:
                 w_hh = self.weight_hh
             w_ih, w_ho, bias = self.weight_ih, self.weight_ho, self.bias
@@ -526,12 +609,12 @@ class MultiRegionRNN(nn.Module):
                 # Input channels have no time constant of their own: the model-level
                 # alpha (dt / tau, or the alpha given) sets their noise scale.
                 a = self.alpha_override or self.dt / self.tau
-                u = u + self._noise(u.shape, math.sqrt(2.0 / a) * self.input_noise_std, u,
-                                    generator)
+                u = u + self._noise(
+                    u.shape, math.sqrt(2.0 / a) * self.input_noise_std, u, generator
+                )
             # One pass writes the contiguous (T, B, H) drive the scan reads step by step;
             # a row-major copy of w_ih.t() makes its gradient the fast u^T @ grad GEMM.
-            drive = torch.addmm(bias, u.reshape(T * B, -1),
-                                w_ih.t().contiguous()).view(T, B, -1)
+            drive = torch.addmm(bias, u.reshape(T * B, -1), w_ih.t().contiguous()).view(T, B, -1)
             if self.noise_std > 0:
                 scale = torch.sqrt(2.0 / self.alpha) * self.noise_std
                 drive = drive + self._noise(drive.shape, scale, drive, generator)
@@ -541,8 +624,16 @@ class MultiRegionRNN(nn.Module):
                 if p.drive is not None:
                     drive = drive + p.drive(T, B, drive)
                 clamp = p.clamp
-            states, rates = leaky_scan(w_hh, drive, x0, self.alpha, self.activation, clamp,
-                                       method=self.scan, return_rates=True)
+            states, rates = leaky_scan(
+                w_hh,
+                drive,
+                x0,
+                self.alpha,
+                self.activation,
+                clamp,
+                method=self.scan,
+                return_rates=True,
+            )
             if self.bias_ho is None:
                 outputs = torch.matmul(rates, w_ho.t())
             else:
@@ -567,8 +658,9 @@ class MultiRegionRNN(nn.Module):
     def projection(self, src: str, dst: str) -> torch.Tensor:
         """Effective weights ``[size(dst), size(src)]`` from ``src`` to ``dst`` (names, groups)."""
         spaces = (self.layout.space(src), self.layout.space(dst))
-        weight = {("h", "h"): "weight_hh", ("i", "h"): "weight_ih",
-                  ("h", "o"): "weight_ho"}.get(spaces)
+        weight = {("h", "h"): "weight_hh", ("i", "h"): "weight_ih", ("h", "o"): "weight_ho"}.get(
+            spaces
+        )
         if weight is None:
             raise ValueError(f"no weight matrix goes from {src!r} to {dst!r}")
         w = getattr(self, weight)
@@ -586,8 +678,12 @@ class MultiRegionRNN(nn.Module):
 
     def extra_repr(self) -> str:
         lay = self.layout
-        parts = [f"regions={len(lay.regions)}", f"hidden_size={self.hidden_size}",
-                 f"input_size={self.input_size}", f"output_size={self.output_size}"]
+        parts = [
+            f"regions={len(lay.regions)}",
+            f"hidden_size={self.hidden_size}",
+            f"input_size={self.input_size}",
+            f"output_size={self.output_size}",
+        ]
         if self.alpha_override is not None:
             parts.append(f"alpha={self.alpha_override:g}")
         else:
@@ -608,9 +704,16 @@ class MultiRegionRNN(nn.Module):
         return ", ".join(parts)
 
 
-def _exchange_recurrent_state(module: MultiRegionRNN, state_dict: dict, prefix: str,
-                              local_metadata: dict, strict: bool, missing_keys: list,
-                              unexpected_keys: list, error_msgs: list) -> None:
+def _exchange_recurrent_state(
+    module: MultiRegionRNN,
+    state_dict: dict,
+    prefix: str,
+    local_metadata: dict,
+    strict: bool,
+    missing_keys: list,
+    unexpected_keys: list,
+    error_msgs: list,
+) -> None:
     """Load pre-hook: a dense model's ``weight_hh`` entries into a block-sparse model and
     the other way round, so both paths of one graph exchange state dicts."""
     p = prefix + "parametrizations.weight_hh."
@@ -627,8 +730,9 @@ def _exchange_recurrent_state(module: MultiRegionRNN, state_dict: dict, prefix: 
         return
     if problem is not None:
         src, dst = ("dense", "block-sparse") if original.dim() == 2 else ("block", "dense")
-        error_msgs.append(f"cannot load the {src} recurrent weights into this {dst} model: "
-                          f"{problem}")
+        error_msgs.append(
+            f"cannot load the {src} recurrent weights into this {dst} model: {problem}"
+        )
 
 
 def same_bits(a: torch.Tensor, b: torch.Tensor) -> bool:

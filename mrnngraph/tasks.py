@@ -97,15 +97,23 @@ class Batch:
         """The same batch on ``device`` (trial conditions included)."""
         if device is None:
             return self
-        return replace(self, inputs=self.inputs.to(device), targets=self.targets.to(device),
-                       mask=self.mask.to(device),
-                       trials={k: v.to(device) for k, v in self.trials.items()})
+        return replace(
+            self,
+            inputs=self.inputs.to(device),
+            targets=self.targets.to(device),
+            mask=self.mask.to(device),
+            trials={k: v.to(device) for k, v in self.trials.items()},
+        )
 
     def select(self, index: torch.Tensor | slice | Sequence[int]) -> Batch:
         """A sub-batch of the given trials (rows)."""
-        return replace(self, inputs=self.inputs[index], targets=self.targets[index],
-                       mask=self.mask[index],
-                       trials={k: v[index] for k, v in self.trials.items()})
+        return replace(
+            self,
+            inputs=self.inputs[index],
+            targets=self.targets[index],
+            mask=self.mask[index],
+            trials={k: v[index] for k, v in self.trials.items()},
+        )
 
 
 def _generator(seed: int | None, generator: torch.Generator | None) -> torch.Generator:
@@ -128,8 +136,9 @@ def _tensor(outputs: Any) -> torch.Tensor:
     inner = getattr(outputs, "outputs", None)
     if isinstance(inner, torch.Tensor):
         return inner
-    raise TypeError("outputs must be a tensor (B, T, O) or a model's RNNOutput; "
-                    f"got {type(outputs).__name__}")
+    raise TypeError(
+        f"outputs must be a tensor (B, T, O) or a model's RNNOutput; got {type(outputs).__name__}"
+    )
 
 
 def _check_batch_size(batch_size: Any) -> int:
@@ -158,9 +167,14 @@ class Task(abc.ABC):
     output_names: tuple[str, ...] = ()
 
     # ---- generation
-    def batch(self, batch_size: int, *, seed: int | None = None,
-              generator: torch.Generator | None = None,
-              device: torch.device | str | None = None) -> Batch:
+    def batch(
+        self,
+        batch_size: int,
+        *,
+        seed: int | None = None,
+        generator: torch.Generator | None = None,
+        device: torch.device | str | None = None,
+    ) -> Batch:
         """Draw ``batch_size`` independent trials.
 
         Parameters
@@ -195,8 +209,9 @@ class Task(abc.ABC):
         w = batch.mask.to(outputs.dtype)
         total = w.sum().clamp(min=torch.finfo(outputs.dtype).tiny)
         if self.kind == "classification":
-            per_step = F.cross_entropy(outputs.flatten(0, 1), batch.targets.flatten(),
-                                       reduction="none").view_as(w)
+            per_step = F.cross_entropy(
+                outputs.flatten(0, 1), batch.targets.flatten(), reduction="none"
+            ).view_as(w)
         else:
             per_step = (outputs - batch.targets.to(outputs.dtype)).pow(2).mean(-1)
         return (per_step * w).sum() / total
@@ -216,9 +231,11 @@ class Task(abc.ABC):
         ``outputs`` may be a tensor or the model's :class:`~mrnngraph.RNNOutput`."""
         outputs = _tensor(outputs)
         with torch.no_grad():
-            return {"loss": float(self.loss(outputs, batch)),
-                    "accuracy": self.accuracy(outputs, batch),
-                    "n_trials": batch.batch_size}
+            return {
+                "loss": float(self.loss(outputs, batch)),
+                "accuracy": self.accuracy(outputs, batch),
+                "n_trials": batch.batch_size,
+            }
 
     def optimal_outputs(self, batch: Batch) -> torch.Tensor:
         """Outputs of a policy that answers every trial correctly, ``(B, T, O)``.
@@ -254,24 +271,31 @@ def _check_duration(name: str, value: Any, dt: float, *, minimum: int) -> Durati
     if isinstance(value, tuple | list) and len(value) == 2:
         lo, hi = (float(v) for v in value)
         if not (math.isfinite(lo) and math.isfinite(hi) and 0 <= lo <= hi):
-            raise ValueError(f"{name} must be a (low, high) range with 0 <= low <= high; "
-                             f"got {value!r}")
+            raise ValueError(
+                f"{name} must be a (low, high) range with 0 <= low <= high; got {value!r}"
+            )
         if _steps(lo, dt) < minimum:
-            raise ValueError(f"{name} must last at least {minimum} step(s) of dt={dt:g} ms; "
-                             f"got {value!r}")
+            raise ValueError(
+                f"{name} must last at least {minimum} step(s) of dt={dt:g} ms; got {value!r}"
+            )
         return (lo, hi)
     if isinstance(value, bool) or not isinstance(value, int | float):
-        raise TypeError(f"{name} must be a duration in ms or a (low, high) range; "
-                        f"got {type(value).__name__}")
+        raise TypeError(
+            f"{name} must be a duration in ms or a (low, high) range; got {type(value).__name__}"
+        )
     if not (math.isfinite(value) and value >= 0) or _steps(value, dt) < minimum:
-        raise ValueError(f"{name} must be a duration >= {minimum * dt:g} ms (dt={dt:g}); "
-                         f"got {value!r}")
+        raise ValueError(
+            f"{name} must be a duration >= {minimum * dt:g} ms (dt={dt:g}); got {value!r}"
+        )
     return float(value)
 
 
 def _check_dt(dt: Any) -> float:
-    if isinstance(dt, bool) or not isinstance(dt, int | float) or not (
-            math.isfinite(dt) and dt > 0):
+    if (
+        isinstance(dt, bool)
+        or not isinstance(dt, int | float)
+        or not (math.isfinite(dt) and dt > 0)
+    ):
         raise ValueError(f"dt must be a float > 0 (ms); got {dt!r}")
     return float(dt)
 
@@ -281,8 +305,9 @@ class _EpochTask(Task):
 
     _epochs: dict[str, Duration]
 
-    def _set_trial(self, sigma: float, decision_weight: float, grace: float,
-                   **epochs: Duration) -> None:
+    def _set_trial(
+        self, sigma: float, decision_weight: float, grace: float, **epochs: Duration
+    ) -> None:
         """Check and set the noise, the decision weight, the grace period and the epochs
         (min. 1 step for the stimulus and the decision)."""
         if not (math.isfinite(sigma) and sigma >= 0):
@@ -291,13 +316,17 @@ class _EpochTask(Task):
         if not (math.isfinite(decision_weight) and decision_weight > 0):
             raise ValueError(f"decision_weight must be a float > 0; got {decision_weight!r}")
         self.decision_weight = float(decision_weight)
-        if isinstance(grace, bool) or not isinstance(grace, int | float) or not (
-                math.isfinite(grace) and grace >= 0):
+        if (
+            isinstance(grace, bool)
+            or not isinstance(grace, int | float)
+            or not (math.isfinite(grace) and grace >= 0)
+        ):
             raise ValueError(f"grace must be a duration in ms >= 0; got {grace!r}")
         self.grace = float(grace)
         self._epochs = {
-            name: _check_duration(name, value, self.dt,
-                                  minimum=1 if name in ("stimulus", "decision") else 0)
+            name: _check_duration(
+                name, value, self.dt, minimum=1 if name in ("stimulus", "decision") else 0
+            )
             for name, value in epochs.items()
         }
 
@@ -308,8 +337,9 @@ class _EpochTask(Task):
     @property
     def n_steps(self) -> int:
         """Steps per batch: the longest possible trial."""
-        return sum(_steps(v[1] if isinstance(v, tuple) else v, self.dt)
-                   for v in self._epochs.values())
+        return sum(
+            _steps(v[1] if isinstance(v, tuple) else v, self.dt) for v in self._epochs.values()
+        )
 
     def _epoch_bounds(self, batch_size: int, g: torch.Generator) -> dict[str, torch.Tensor]:
         """Per-trial start step of each epoch, plus ``"end"`` (``(B,)`` int64 each)."""
@@ -326,8 +356,13 @@ class _EpochTask(Task):
         bounds["end"] = start
         return bounds
 
-    def _loss_mask(self, t: torch.Tensor, bounds: dict[str, torch.Tensor],
-                   in_trial: torch.Tensor, in_dec: torch.Tensor) -> torch.Tensor:
+    def _loss_mask(
+        self,
+        t: torch.Tensor,
+        bounds: dict[str, torch.Tensor],
+        in_trial: torch.Tensor,
+        in_dec: torch.Tensor,
+    ) -> torch.Tensor:
         """``(B, T)`` loss weights: 1 in the trial, ``decision_weight`` in the decision
         epoch, 0 on its first ``grace`` ms but never on its last step (and 0 after the
         trial)."""
@@ -430,18 +465,36 @@ class PerceptualDecisionMaking(_EpochTask):
     output_names = ("fixate", "choice 1", "choice 2")
     COHERENCES = (0.0, 3.2, 6.4, 12.8, 25.6, 51.2)
 
-    def __init__(self, *, dt: float = 20.0, coherences: Sequence[float] = COHERENCES,
-                 sigma: float = 1.0, fixation: Duration = 100.0, stimulus: Duration = 800.0,
-                 delay: Duration = 200.0, decision: Duration = 200.0,
-                 decision_weight: float = 1.0, grace: float = 100.0):
+    def __init__(
+        self,
+        *,
+        dt: float = 20.0,
+        coherences: Sequence[float] = COHERENCES,
+        sigma: float = 1.0,
+        fixation: Duration = 100.0,
+        stimulus: Duration = 800.0,
+        delay: Duration = 200.0,
+        decision: Duration = 200.0,
+        decision_weight: float = 1.0,
+        grace: float = 100.0,
+    ):
         self.dt = _check_dt(dt)
         cohs = tuple(float(c) for c in coherences)
         if not cohs or any(not (0 <= c <= 100) for c in cohs):
-            raise ValueError(f"coherences must be a non-empty list of percentages in [0, 100]; "
-                             f"got {coherences!r}")
+            raise ValueError(
+                f"coherences must be a non-empty list of percentages in [0, 100]; "
+                f"got {coherences!r}"
+            )
         self.coherences = cohs
-        self._set_trial(sigma, decision_weight, grace, fixation=fixation, stimulus=stimulus,
-                        delay=delay, decision=decision)
+        self._set_trial(
+            sigma,
+            decision_weight,
+            grace,
+            fixation=fixation,
+            stimulus=stimulus,
+            delay=delay,
+            decision=decision,
+        )
 
     def _generate(self, batch_size: int, g: torch.Generator) -> Batch:
         B, T = batch_size, self.n_steps
@@ -450,7 +503,8 @@ class PerceptualDecisionMaking(_EpochTask):
         choice = torch.randint(1, 3, (B,), generator=g)
         # float64 keeps the literature's values exact (3.2, not 3.2000000477) in the trials.
         coh = torch.tensor(self.coherences, dtype=torch.float64)[
-            torch.randint(len(self.coherences), (B,), generator=g)]
+            torch.randint(len(self.coherences), (B,), generator=g)
+        ]
         in_stim = self._within(t, ep["stimulus"], ep["delay"])
         in_dec = self._within(t, ep["decision"], ep["end"])
         in_trial = t[None, :] < ep["end"][:, None]
@@ -468,8 +522,9 @@ class PerceptualDecisionMaking(_EpochTask):
 
         y = torch.where(in_dec, choice[:, None], 0)
         mask = self._loss_mask(t, ep, in_trial, in_dec)
-        return Batch(x, y, mask, {"coherence": coh, "choice": choice,
-                                  "decision_mask": in_dec.float()})
+        return Batch(
+            x, y, mask, {"coherence": coh, "choice": choice, "decision_mask": in_dec.float()}
+        )
 
     def ideal_accuracy(self, coherence: Any) -> Any:
         r"""Accuracy of an ideal observer at the given coherence(s) (%), as a numpy array.
@@ -487,8 +542,11 @@ class PerceptualDecisionMaking(_EpochTask):
         """
         c = torch.as_tensor(coherence, dtype=torch.float64) / 100.0
         v = self._epochs["stimulus"]
-        lo, hi = ((_steps(v[0], self.dt), _steps(v[1], self.dt)) if isinstance(v, tuple)
-                  else (_steps(v, self.dt),) * 2)
+        lo, hi = (
+            (_steps(v[0], self.dt), _steps(v[1], self.dt))
+            if isinstance(v, tuple)
+            else (_steps(v, self.dt),) * 2
+        )
         n = torch.arange(lo, hi + 1, dtype=torch.float64)
         if self.sigma == 0:
             acc = torch.where(c > 0, 1.0, 0.5).to(torch.float64)
@@ -507,8 +565,9 @@ class PerceptualDecisionMaking(_EpochTask):
             out[float(c)] = (float(ok[sel].float().mean()), int(sel.sum()))
         return out
 
-    def metrics(self, outputs: torch.Tensor, batch: Batch, *,
-                easy_threshold: float = 12.8) -> dict[str, Any]:
+    def metrics(
+        self, outputs: torch.Tensor, batch: Batch, *, easy_threshold: float = 12.8
+    ) -> dict[str, Any]:
         """Adds ``accuracy_by_coherence``, ``accuracy_coherence_ge_<easy_threshold>`` and
         ``fixation_breaks`` (fraction of trials answering before the go cue; these
         trials already count as errors in every accuracy)."""
@@ -517,9 +576,12 @@ class PerceptualDecisionMaking(_EpochTask):
         ok = self.correct(outputs, batch)
         easy = batch.trials["coherence"] >= easy_threshold - 1e-9
         out[f"accuracy_coherence_ge_{easy_threshold:g}"] = (
-            float(ok[easy].float().mean()) if bool(easy.any()) else math.nan)
-        out["accuracy_by_coherence"] = {f"{c:g}": {"accuracy": a, "n_trials": n}
-                                        for c, (a, n) in self.psychometric(outputs, batch).items()}
+            float(ok[easy].float().mean()) if bool(easy.any()) else math.nan
+        )
+        out["accuracy_by_coherence"] = {
+            f"{c:g}": {"accuracy": a, "n_trials": n}
+            for c, (a, n) in self.psychometric(outputs, batch).items()
+        }
         out["fixation_breaks"] = self._fixation_breaks(outputs, batch)
         return out
 
@@ -573,22 +635,41 @@ class ContextDependentIntegration(_EpochTask):
     output_names = ("fixate", "choice 1", "choice 2")
     COHERENCES = (5.0, 15.0, 50.0)
 
-    def __init__(self, *, dt: float = 20.0, coherences: Sequence[float] = COHERENCES,
-                 sigma: float = 1.0, fixation: Duration = 300.0, stimulus: Duration = 750.0,
-                 delay: Duration = 300.0, decision: Duration = 200.0,
-                 decision_weight: float = 1.0, grace: float = 100.0):
+    def __init__(
+        self,
+        *,
+        dt: float = 20.0,
+        coherences: Sequence[float] = COHERENCES,
+        sigma: float = 1.0,
+        fixation: Duration = 300.0,
+        stimulus: Duration = 750.0,
+        delay: Duration = 300.0,
+        decision: Duration = 200.0,
+        decision_weight: float = 1.0,
+        grace: float = 100.0,
+    ):
         self.dt = _check_dt(dt)
         cohs = tuple(float(c) for c in coherences)
         if not cohs or any(not (0 < c <= 100) for c in cohs):
-            raise ValueError("coherences must be a non-empty list of percentages in (0, 100] "
-                             f"(their sign is drawn per trial); got {coherences!r}")
+            raise ValueError(
+                "coherences must be a non-empty list of percentages in (0, 100] "
+                f"(their sign is drawn per trial); got {coherences!r}"
+            )
         self.coherences = cohs
-        self._set_trial(sigma, decision_weight, grace, fixation=fixation, stimulus=stimulus,
-                        delay=delay, decision=decision)
+        self._set_trial(
+            sigma,
+            decision_weight,
+            grace,
+            fixation=fixation,
+            stimulus=stimulus,
+            delay=delay,
+            decision=decision,
+        )
 
     def _signed(self, B: int, g: torch.Generator) -> torch.Tensor:
         mag = torch.tensor(self.coherences, dtype=torch.float64)[
-            torch.randint(len(self.coherences), (B,), generator=g)]
+            torch.randint(len(self.coherences), (B,), generator=g)
+        ]
         return mag * (torch.randint(0, 2, (B,), generator=g) * 2 - 1)
 
     def _generate(self, batch_size: int, g: torch.Generator) -> Batch:
@@ -612,9 +693,18 @@ class ContextDependentIntegration(_EpochTask):
         x[..., 4] = (context == 1).float()[:, None] * in_trial
         y = torch.where(in_dec, choice[:, None], 0)
         mask = self._loss_mask(t, ep, in_trial, in_dec)
-        return Batch(x, y, mask, {"motion_coherence": motion, "color_coherence": color,
-                                  "context": context, "choice": choice,
-                                  "decision_mask": in_dec.float()})
+        return Batch(
+            x,
+            y,
+            mask,
+            {
+                "motion_coherence": motion,
+                "color_coherence": color,
+                "context": context,
+                "choice": choice,
+                "decision_mask": in_dec.float(),
+            },
+        )
 
     def metrics(self, outputs: torch.Tensor, batch: Batch) -> dict[str, Any]:
         """Adds accuracy per context and ``fixation_breaks`` (trials answering before the
@@ -624,8 +714,9 @@ class ContextDependentIntegration(_EpochTask):
         ok = self.correct(outputs, batch)
         for k, name in enumerate(("motion", "color")):
             sel = batch.trials["context"] == k
-            out[f"accuracy_context_{name}"] = (float(ok[sel].float().mean())
-                                               if bool(sel.any()) else math.nan)
+            out[f"accuracy_context_{name}"] = (
+                float(ok[sel].float().mean()) if bool(sel.any()) else math.nan
+            )
         out["fixation_breaks"] = self._fixation_breaks(outputs, batch)
         return out
 
@@ -660,8 +751,16 @@ class FlipFlop(Task):
     name = "flip_flop"
     kind = "regression"
 
-    def __init__(self, *, dt: float = 20.0, n_bits: int = 3, duration: float = 2000.0,
-                 pulse: float = 20.0, pulse_rate: float = 2.0, settle: float = 100.0):
+    def __init__(
+        self,
+        *,
+        dt: float = 20.0,
+        n_bits: int = 3,
+        duration: float = 2000.0,
+        pulse: float = 20.0,
+        pulse_rate: float = 2.0,
+        settle: float = 100.0,
+    ):
         self.dt = _check_dt(dt)
         if isinstance(n_bits, bool) or not isinstance(n_bits, int) or n_bits < 1:
             raise ValueError(f"n_bits must be an int >= 1; got {n_bits!r}")
@@ -694,11 +793,13 @@ class FlipFlop(Task):
         held = torch.gather(signs, 1, last.clamp(min=0))
         held = torch.where(last >= 0, held, torch.zeros_like(held))
         since = t - last
-        x = torch.where((last >= 0) & (since < _steps(self.pulse, self.dt)), held,
-                        torch.zeros_like(held))
+        x = torch.where(
+            (last >= 0) & (since < _steps(self.pulse, self.dt)), held, torch.zeros_like(held)
+        )
         settled = (last >= 0) & (since >= _steps(self.settle, self.dt))
-        return Batch(x, held, torch.ones(B, T), {"settled": settled,
-                                                 "n_pulses": starts.sum((1, 2))})
+        return Batch(
+            x, held, torch.ones(B, T), {"settled": settled, "n_pulses": starts.sum((1, 2))}
+        )
 
     def correct(self, outputs: torch.Tensor, batch: Batch) -> torch.Tensor:
         """``(B, T, n_bits)`` bool over the counted entries: output sign equals target sign."""
@@ -717,20 +818,36 @@ class FlipFlop(Task):
 class NeurogymTask(Task):
     """A neurogym-style environment as a :class:`Task` (see :func:`from_neurogym`)."""
 
-    def __init__(self, env: Any, *, name: str | None = None, tolerance: float = 0.2,
-                 decision_weight: float = 3.0, seq_len: int | str | None = "auto"):
-        if seq_len is not None and seq_len != "auto" and (
-                isinstance(seq_len, bool) or not isinstance(seq_len, int) or seq_len < 1):
+    def __init__(
+        self,
+        env: Any,
+        *,
+        name: str | None = None,
+        tolerance: float = 0.2,
+        decision_weight: float = 3.0,
+        seq_len: int | str | None = "auto",
+    ):
+        if (
+            seq_len is not None
+            and seq_len != "auto"
+            and (isinstance(seq_len, bool) or not isinstance(seq_len, int) or seq_len < 1)
+        ):
             raise ValueError(f"seq_len must be an int >= 1, 'auto' or None; got {seq_len!r}")
-        if isinstance(decision_weight, bool) or not isinstance(decision_weight, int | float) or (
-                not (math.isfinite(decision_weight) and decision_weight > 0)):
+        if (
+            isinstance(decision_weight, bool)
+            or not isinstance(decision_weight, int | float)
+            or (not (math.isfinite(decision_weight) and decision_weight > 0))
+        ):
             raise ValueError(f"decision_weight must be a float > 0; got {decision_weight!r}")
         self.decision_weight = float(decision_weight)
-        missing = [a for a in ("observation_space", "action_space", "new_trial")
-                   if not hasattr(env, a)]
+        missing = [
+            a for a in ("observation_space", "action_space", "new_trial") if not hasattr(env, a)
+        ]
         if missing:
-            raise TypeError(f"{type(env).__name__} is not a neurogym-style environment: "
-                            f"it lacks {', '.join(missing)}")
+            raise TypeError(
+                f"{type(env).__name__} is not a neurogym-style environment: "
+                f"it lacks {', '.join(missing)}"
+            )
         self.env = env
         self.dt = float(getattr(env, "dt", 100.0))
         self.name = name or _env_name(env)
@@ -745,8 +862,9 @@ class NeurogymTask(Task):
         else:
             act_shape = tuple(getattr(env.action_space, "shape", ()) or ())
             if len(act_shape) != 1:
-                raise ValueError("the action space must be Discrete(n) or a 1-D Box; got "
-                                 f"{env.action_space!r}")
+                raise ValueError(
+                    f"the action space must be Discrete(n) or a 1-D Box; got {env.action_space!r}"
+                )
             self.kind = "regression"
             self.output_size = int(act_shape[0])
         self.tolerance = float(tolerance)
@@ -796,8 +914,8 @@ class NeurogymTask(Task):
                     parts_ob.append(ob)
                     parts_gt.append(gt)
                     n += ob.shape[0]
-                ob = np.concatenate(parts_ob)[:self.seq_len]
-                gt = np.concatenate(parts_gt)[:self.seq_len]
+                ob = np.concatenate(parts_ob)[: self.seq_len]
+                gt = np.concatenate(parts_gt)[: self.seq_len]
                 trial = {}
             obs.append(ob)
             gts.append(gt)
@@ -905,8 +1023,7 @@ def _trial_info(infos: list[Mapping]) -> dict[str, torch.Tensor]:
     for key in infos[0]:
         values = [info.get(key) for info in infos]
         try:
-            if all(isinstance(v, int | float) or type(v).__module__ == "numpy"
-                   for v in values):
+            if all(isinstance(v, int | float) or type(v).__module__ == "numpy" for v in values):
                 t = torch.as_tensor([float(v) for v in values])
                 out[str(key)] = t
         except (TypeError, ValueError):
@@ -914,9 +1031,14 @@ def _trial_info(infos: list[Mapping]) -> dict[str, torch.Tensor]:
     return out
 
 
-def from_neurogym(env: Any, *, name: str | None = None, tolerance: float = 0.2,
-                  decision_weight: float = 3.0,
-                  seq_len: int | str | None = "auto") -> NeurogymTask:
+def from_neurogym(
+    env: Any,
+    *,
+    name: str | None = None,
+    tolerance: float = 0.2,
+    decision_weight: float = 3.0,
+    seq_len: int | str | None = "auto",
+) -> NeurogymTask:
     """Wrap a neurogym-style environment as a batch-first :class:`Task`.
 
     Duck-typed: the environment needs ``observation_space`` (a 1-D box),
@@ -986,8 +1108,9 @@ def from_neurogym(env: Any, *, name: str | None = None, tolerance: float = 0.2,
     >>> b.inputs.shape, b.targets.shape, task.kind, sorted(b.trials)
     (torch.Size([4, 3, 2]), torch.Size([4, 3]), 'classification', ['side'])
     """
-    return NeurogymTask(env, name=name, tolerance=tolerance, decision_weight=decision_weight,
-                        seq_len=seq_len)
+    return NeurogymTask(
+        env, name=name, tolerance=tolerance, decision_weight=decision_weight, seq_len=seq_len
+    )
 
 
 # --------------------------------------------------------------------------- registry
@@ -1029,8 +1152,9 @@ def get_task(name: str, **kwargs: Any) -> Task:
         try:
             import neurogym
         except ImportError:
-            raise ValueError(f"task {name!r} needs neurogym, which is not installed "
-                             "(pip install neurogym)") from None
+            raise ValueError(
+                f"task {name!r} needs neurogym, which is not installed (pip install neurogym)"
+            ) from None
         return from_neurogym(neurogym.make(name.split(":", 1)[1], **kwargs))
     key = name.strip().lower().replace("-", "_").replace(" ", "_")
     key = _ALIASES.get(key, _ALIASES.get(key.replace("_", ""), key))

@@ -73,17 +73,28 @@ class TrainingDiverged(MrnngraphError, FloatingPointError):
         What was recorded up to the last good step.
     """
 
-    def __init__(self, step: int, what: str, value: float, good_step: int,
-                 history: History, checkpoint: str | None = None):
+    def __init__(
+        self,
+        step: int,
+        what: str,
+        value: float,
+        good_step: int,
+        history: History,
+        checkpoint: str | None = None,
+    ):
         self.step, self.what, self.value, self.history = step, what, value, history
         self.good_step, self.checkpoint = good_step, checkpoint
-        kept = (f"the model holds the parameters used at step {good_step}, the last with a "
-                "finite loss and gradient" if good_step > 0 else
-                "the model holds its initial parameters")
+        kept = (
+            f"the model holds the parameters used at step {good_step}, the last with a "
+            "finite loss and gradient"
+            if good_step > 0
+            else "the model holds its initial parameters"
+        )
         saved = f"; saved to {checkpoint!r}" if checkpoint else ""
         super().__init__(
             f"training diverged at step {step}: the {what} became {value!r}; {kept}{saved}. "
-            "Try a smaller lr, gradient clipping (clip_grad) or a smaller initial gain.")
+            "Try a smaller lr, gradient clipping (clip_grad) or a smaller initial gain."
+        )
 
 
 class TrainingInterrupted(KeyboardInterrupt):
@@ -167,22 +178,36 @@ class History:
 
     def _truncate(self, n: int) -> None:
         """Keep the first ``n`` steps' records."""
-        for x in (self.step, self.loss, self.accuracy, self.task_loss, self.grad_norm,
-                  *self.terms.values()):
+        for x in (
+            self.step,
+            self.loss,
+            self.accuracy,
+            self.task_loss,
+            self.grad_norm,
+            *self.terms.values(),
+        ):
             del x[n:]
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready copy (NaN accuracies become ``None``)."""
+
         def clean(xs: list[float]) -> list[float | None]:
             return [None if (x is None or not math.isfinite(x)) else x for x in xs]
 
-        return {"step": list(self.step), "loss": clean(self.loss),
-                "accuracy": clean(self.accuracy), "task_loss": clean(self.task_loss),
-                "grad_norm": clean(self.grad_norm),
-                "terms": {k: clean(v) for k, v in self.terms.items()},
-                "evals": _json_safe(self.evals), "seconds": self.seconds, "seed": self.seed,
-                "stopped_early": self.stopped_early, "interrupted": self.interrupted,
-                "health": _json_safe(self.health)}
+        return {
+            "step": list(self.step),
+            "loss": clean(self.loss),
+            "accuracy": clean(self.accuracy),
+            "task_loss": clean(self.task_loss),
+            "grad_norm": clean(self.grad_norm),
+            "terms": {k: clean(v) for k, v in self.terms.items()},
+            "evals": _json_safe(self.evals),
+            "seconds": self.seconds,
+            "seed": self.seed,
+            "stopped_early": self.stopped_early,
+            "interrupted": self.interrupted,
+            "health": _json_safe(self.health),
+        }
 
 
 def _json_safe(x: Any) -> Any:
@@ -213,8 +238,11 @@ class LossTerm(abc.ABC):
 
 
 def _check_weight(weight: Any) -> float:
-    if isinstance(weight, bool) or not isinstance(weight, int | float) or not (
-            math.isfinite(weight) and weight >= 0):
+    if (
+        isinstance(weight, bool)
+        or not isinstance(weight, int | float)
+        or not (math.isfinite(weight) and weight >= 0)
+    ):
         raise ValueError(f"a loss weight must be a float >= 0; got {weight!r}")
     return float(weight)
 
@@ -259,8 +287,9 @@ class _WeightNorm(LossTerm):
         which = (which,) if isinstance(which, str) else tuple(which)
         bad = [w for w in which if w not in ("hh", "ih", "ho")]
         if bad or not which:
-            raise ValueError(f"which must name weight matrices among 'hh', 'ih', 'ho'; "
-                             f"got {which!r}")
+            raise ValueError(
+                f"which must name weight matrices among 'hh', 'ih', 'ho'; got {which!r}"
+            )
         self.which = which
         self.name = f"weight_l{self.p}[{','.join(which)}]"
 
@@ -303,7 +332,7 @@ class StopAt:
         self.window = int(window)
 
     def __call__(self, step: int, history: History, model: Any) -> bool:
-        acc = history.accuracy[-self.window:]
+        acc = history.accuracy[-self.window :]
         if len(acc) < self.window:
             return False
         return sum(acc) / len(acc) >= self.threshold
@@ -316,8 +345,9 @@ def _outputs(out: Any) -> torch.Tensor:
     return out.outputs if hasattr(out, "outputs") else out[0]
 
 
-def _forward(module: nn.Module, bare: nn.Module, inputs: torch.Tensor,
-             generator: torch.Generator | None) -> Any:
+def _forward(
+    module: nn.Module, bare: nn.Module, inputs: torch.Tensor, generator: torch.Generator | None
+) -> Any:
     """Batch-first forward whatever the model's layout; returns the model's output."""
     batch_first = getattr(bare, "batch_first", True)
     x = inputs if batch_first else inputs.transpose(0, 1)
@@ -336,8 +366,7 @@ class _Out:
 
 
 def _seed_of(seed: int, *key: Any) -> int:
-    digest = hashlib.blake2b("\x00".join(map(str, (seed, *key))).encode(),
-                             digest_size=8).digest()
+    digest = hashlib.blake2b("\x00".join(map(str, (seed, *key))).encode(), digest_size=8).digest()
     return int.from_bytes(digest, "little") & ((1 << 63) - 1)
 
 
@@ -382,8 +411,11 @@ def _check_int(name: str, value: Any, minimum: int) -> int:
 def distributed_env() -> dict[str, int] | None:
     """``{"rank", "world_size", "local_rank"}`` from torchrun's variables, or ``None``."""
     try:
-        return {"rank": int(os.environ["RANK"]), "world_size": int(os.environ["WORLD_SIZE"]),
-                "local_rank": int(os.environ.get("LOCAL_RANK", os.environ["RANK"]))}
+        return {
+            "rank": int(os.environ["RANK"]),
+            "world_size": int(os.environ["WORLD_SIZE"]),
+            "local_rank": int(os.environ.get("LOCAL_RANK", os.environ["RANK"])),
+        }
     except (KeyError, ValueError):
         return None
 
@@ -394,18 +426,24 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def _launched(local_rank: int, world_size: int, port: int, threads: int | None,
-              fn: Callable, args: tuple) -> None:
-    os.environ.update({"RANK": str(local_rank), "LOCAL_RANK": str(local_rank),
-                       "WORLD_SIZE": str(world_size), "MASTER_ADDR": "127.0.0.1",
-                       "MASTER_PORT": str(port)})
+def _launched(
+    local_rank: int, world_size: int, port: int, threads: int | None, fn: Callable, args: tuple
+) -> None:
+    os.environ.update(
+        {
+            "RANK": str(local_rank),
+            "LOCAL_RANK": str(local_rank),
+            "WORLD_SIZE": str(world_size),
+            "MASTER_ADDR": "127.0.0.1",
+            "MASTER_PORT": str(port),
+        }
+    )
     if threads:
         torch.set_num_threads(threads)
     fn(*args)
 
 
-def launch(fn: Callable[..., Any], *args: Any, nprocs: int = 2,
-           threads: int | None = None) -> None:
+def launch(fn: Callable[..., Any], *args: Any, nprocs: int = 2, threads: int | None = None) -> None:
     """Run ``fn(*args)`` in ``nprocs`` new processes set up as ``torchrun`` would.
 
     Each process sees ``RANK``/``LOCAL_RANK`` (0 .. nprocs-1), ``WORLD_SIZE``,
@@ -423,8 +461,13 @@ def launch(fn: Callable[..., Any], *args: Any, nprocs: int = 2,
     nprocs = _check_int("nprocs", nprocs, 1)
     if threads is None:
         threads = max(1, (os.cpu_count() or 1) // nprocs)
-    mp.start_processes(_launched, args=(nprocs, _free_port(), threads, fn, args),
-                       nprocs=nprocs, join=True, start_method="spawn")
+    mp.start_processes(
+        _launched,
+        args=(nprocs, _free_port(), threads, fn, args),
+        nprocs=nprocs,
+        join=True,
+        start_method="spawn",
+    )
 
 
 class _Group:
@@ -443,7 +486,8 @@ class _Group:
                 raise RuntimeError(
                     "distributed=True needs a process group: run under torchrun (which sets "
                     "RANK, WORLD_SIZE, MASTER_ADDR, MASTER_PORT), start processes with "
-                    "mrnngraph.train.launch, or call torch.distributed.init_process_group first")
+                    "mrnngraph.train.launch, or call torch.distributed.init_process_group first"
+                )
             backend = "nccl" if device.type == "cuda" else "gloo"
             dist.init_process_group(backend, rank=env["rank"], world_size=env["world_size"])
             self.created = True
@@ -460,8 +504,13 @@ class _Group:
 
 
 # --------------------------------------------------------------------------- evaluate
-def predict(model: nn.Module, batch: Batch, *, chunk_size: int = 512,
-            generator: torch.Generator | None = None) -> Any:
+def predict(
+    model: nn.Module,
+    batch: Batch,
+    *,
+    chunk_size: int = 512,
+    generator: torch.Generator | None = None,
+) -> Any:
     """Run ``model`` batch-first on ``batch`` without gradients, ``chunk_size`` trials at a
     time (bounding the memory the states and rates take); returns the model's output
     (e.g. an :class:`~mrnngraph.RNNOutput`) for the whole batch."""
@@ -469,8 +518,9 @@ def predict(model: nn.Module, batch: Batch, *, chunk_size: int = 512,
     parts = []
     with torch.no_grad():
         for start in range(0, batch.batch_size, chunk_size):
-            parts.append(_forward(model, model, batch.inputs[start:start + chunk_size],
-                                  generator))
+            parts.append(
+                _forward(model, model, batch.inputs[start : start + chunk_size], generator)
+            )
     if len(parts) == 1:
         return parts[0]
     if isinstance(parts[0], _Out):
@@ -478,8 +528,14 @@ def predict(model: nn.Module, batch: Batch, *, chunk_size: int = 512,
     return type(parts[0])(*(torch.cat(ts) for ts in zip(*parts, strict=True)))
 
 
-def evaluate(model: nn.Module, task: Task, *, batch_size: int = 1000, seed: int = 0,
-             device: torch.device | str | None = None) -> dict[str, Any]:
+def evaluate(
+    model: nn.Module,
+    task: Task,
+    *,
+    batch_size: int = 1000,
+    seed: int = 0,
+    device: torch.device | str | None = None,
+) -> dict[str, Any]:
     """``task.metrics`` of the model on a fresh batch drawn with ``seed``, without gradients.
 
     Examples
@@ -550,13 +606,13 @@ _BOUNDED = ("tanh", "sigmoid", "retanh")
 
 _MESSAGES = {
     "silent_region": "the rates of region {region!r} are all zero over a whole batch: it "
-                     "takes no part in the task (and a relu passes no gradient to its inputs)",
+    "takes no part in the task (and a relu passes no gradient to its inputs)",
     "saturated_region": "every rate of region {region!r} is within 1e-3 of its activation's "
-                        "bound over a whole batch (the activation's slope is ~0)",
+    "bound over a whole batch (the activation's slope is ~0)",
     "input_independent_outputs": "the outputs are the same for every trial of a batch: they "
-                                 "do not depend on the input",
+    "do not depend on the input",
     "loss_stalled": f"the training loss has not moved over {_STALL_WINDOW} steps "
-                    f"(relative spread < {_STALL_TOL:g})",
+    f"(relative spread < {_STALL_TOL:g})",
 }
 
 
@@ -590,8 +646,10 @@ class _Health:
                     sat = torch.minimum(flat, 1 - flat).amax(0)
                 elif self.activation == "retanh":
                     sat = (1 - flat).amax(0)
-                peak_r = [float(peak[sl].max()) if sl.stop > sl.start else math.inf
-                          for _, sl in self.regions]
+                peak_r = [
+                    float(peak[sl].max()) if sl.stop > sl.start else math.inf
+                    for _, sl in self.regions
+                ]
                 for (name, sl), p in zip(self.regions, peak_r, strict=True):
                     if p <= _SILENT:
                         found.append(("silent_region", name))
@@ -622,8 +680,14 @@ class _Health:
             ev["last_step"], ev["checks"] = step, ev["checks"] + 1
             return
         message = _MESSAGES[kind].format(region=region)
-        ev = {"kind": kind, "region": region, "step": step, "last_step": step, "checks": 1,
-              "message": message}
+        ev = {
+            "kind": kind,
+            "region": region,
+            "step": step,
+            "last_step": step,
+            "checks": 1,
+            "message": message,
+        }
         self.events[key] = ev
         self.history.health.append(ev)
         if self.warn:
@@ -636,16 +700,29 @@ class _Health:
 
 
 # --------------------------------------------------------------------------- train
-def train(model: nn.Module, task: Task, *, steps: int, lr: float = 1e-2, batch_size: int = 64,
-          losses: Iterable[Callable] | Mapping[str, Callable] | None = None,
-          callbacks: Iterable[Callable] = (), progress: bool = True,
-          clip_grad: float | None = 1.0, seed: int | None = None,
-          device: torch.device | str | None = None,
-          optimizer: torch.optim.Optimizer | None = None, eval_every: int | None = None,
-          eval_batch_size: int = 512, eval_seed: int = 12345,
-          checkpoint: str | os.PathLike | None = None, graph: Any = None,
-          distributed: bool = False, health_every: int | None = 10,
-          init_readout_bias: bool = True) -> History:
+def train(
+    model: nn.Module,
+    task: Task,
+    *,
+    steps: int,
+    lr: float = 1e-2,
+    batch_size: int = 64,
+    losses: Iterable[Callable] | Mapping[str, Callable] | None = None,
+    callbacks: Iterable[Callable] = (),
+    progress: bool = True,
+    clip_grad: float | None = 1.0,
+    seed: int | None = None,
+    device: torch.device | str | None = None,
+    optimizer: torch.optim.Optimizer | None = None,
+    eval_every: int | None = None,
+    eval_batch_size: int = 512,
+    eval_seed: int = 12345,
+    checkpoint: str | os.PathLike | None = None,
+    graph: Any = None,
+    distributed: bool = False,
+    health_every: int | None = 10,
+    init_readout_bias: bool = True,
+) -> History:
     """Train ``model`` on ``task`` and return the :class:`History`.
 
     Each step draws a fresh batch from ``task``, runs the model batch-first,
@@ -759,14 +836,19 @@ def train(model: nn.Module, task: Task, *, steps: int, lr: float = 1e-2, batch_s
     for what in ("input_size", "output_size"):
         m, t = getattr(model, what, None), getattr(task, what)
         if m is not None and m != t:
-            raise ValueError(f"the model's {what} is {m} but task {task.name!r} needs {t}; "
-                             f"build the circuit with {t} {what.split('_')[0]} channels")
+            raise ValueError(
+                f"the model's {what} is {m} but task {task.name!r} needs {t}; "
+                f"build the circuit with {t} {what.split('_')[0]} channels"
+            )
     if not (isinstance(lr, int | float) and math.isfinite(lr) and lr > 0):
         raise ValueError(f"lr must be a float > 0; got {lr!r}")
     if not isinstance(init_readout_bias, bool):
         raise TypeError(f"init_readout_bias must be a bool; got {init_readout_bias!r}")
-    if clip_grad is not None and (isinstance(clip_grad, bool) or not isinstance(
-            clip_grad, int | float) or not (math.isfinite(clip_grad) and clip_grad > 0)):
+    if clip_grad is not None and (
+        isinstance(clip_grad, bool)
+        or not isinstance(clip_grad, int | float)
+        or not (math.isfinite(clip_grad) and clip_grad > 0)
+    ):
         raise ValueError(f"clip_grad must be a float > 0 or None; got {clip_grad!r}")
     terms = _terms(losses)
     callbacks = list(callbacks)
@@ -783,12 +865,28 @@ def train(model: nn.Module, task: Task, *, steps: int, lr: float = 1e-2, batch_s
     if init_readout_bias:
         _init_readout_bias(model, task)
     try:
-        return _train_loop(model, task, steps=steps, lr=lr, batch_size=batch_size, terms=terms,
-                           callbacks=callbacks, progress=progress, clip_grad=clip_grad,
-                           seed=seed, dev=dev, optimizer=optimizer, eval_every=eval_every,
-                           eval_batch_size=eval_batch_size, eval_seed=eval_seed,
-                           checkpoint=checkpoint, graph=graph, group=group, tqdm=tqdm,
-                           health_every=health_every)
+        return _train_loop(
+            model,
+            task,
+            steps=steps,
+            lr=lr,
+            batch_size=batch_size,
+            terms=terms,
+            callbacks=callbacks,
+            progress=progress,
+            clip_grad=clip_grad,
+            seed=seed,
+            dev=dev,
+            optimizer=optimizer,
+            eval_every=eval_every,
+            eval_batch_size=eval_batch_size,
+            eval_seed=eval_seed,
+            checkpoint=checkpoint,
+            graph=graph,
+            group=group,
+            tqdm=tqdm,
+            health_every=health_every,
+        )
     finally:
         if group is not None:
             group.close()
@@ -798,9 +896,14 @@ def _init_readout_bias(model: nn.Module, task: Task, n_trials: int = 256) -> Non
     """Set an untouched (all-zero) readout bias to the centred log class frequencies
     that the loss weighs (see ``train(init_readout_bias=...)``)."""
     bias = getattr(model, "bias_ho", None)
-    if (task.kind != "classification" or not isinstance(bias, torch.Tensor)
-            or not bias.requires_grad or bias.dim() != 1 or bias.numel() != task.output_size
-            or bool(bias.detach().ne(0).any())):
+    if (
+        task.kind != "classification"
+        or not isinstance(bias, torch.Tensor)
+        or not bias.requires_grad
+        or bias.dim() != 1
+        or bias.numel() != task.output_size
+        or bool(bias.detach().ne(0).any())
+    ):
         return
     batch = task.batch(n_trials, seed=0)
     w = batch.mask.to(torch.float64)
@@ -813,17 +916,36 @@ def _init_readout_bias(model: nn.Module, task: Task, n_trials: int = 256) -> Non
         bias.copy_((logp - logp.mean()).to(bias))
 
 
-def _train_loop(model: nn.Module, task: Task, *, steps: int, lr: float, batch_size: int,
-                terms: list, callbacks: list, progress: bool, clip_grad: float | None,
-                seed: int | None, dev: torch.device, optimizer: Any, eval_every: int | None,
-                eval_batch_size: int, eval_seed: int, checkpoint: Any, graph: Any,
-                group: _Group | None, tqdm: Any, health_every: int | None) -> History:
+def _train_loop(
+    model: nn.Module,
+    task: Task,
+    *,
+    steps: int,
+    lr: float,
+    batch_size: int,
+    terms: list,
+    callbacks: list,
+    progress: bool,
+    clip_grad: float | None,
+    seed: int | None,
+    dev: torch.device,
+    optimizer: Any,
+    eval_every: int | None,
+    eval_batch_size: int,
+    eval_seed: int,
+    checkpoint: Any,
+    graph: Any,
+    group: _Group | None,
+    tqdm: Any,
+    health_every: int | None,
+) -> History:
     rank, world = (group.rank, group.world_size) if group is not None else (0, 1)
     if seed is None:
         seed = secrets.randbits(63)
         if group is not None:  # every rank must agree on the run's seed
-            t = torch.tensor([seed % (1 << 62)], dtype=torch.long,
-                             device=dev if dev.type == "cuda" else "cpu")
+            t = torch.tensor(
+                [seed % (1 << 62)], dtype=torch.long, device=dev if dev.type == "cuda" else "cpu"
+            )
             group.dist.broadcast(t, src=0)
             seed = int(t.item())
     history = History(seed=seed)
@@ -841,10 +963,14 @@ def _train_loop(model: nn.Module, task: Task, *, steps: int, lr: float, batch_si
         # once at construction; syncing them before every forward would only cost time.
         # (PyTorch >= 2.13 renamed the option; the old name warns there.)
         params_ddp = inspect.signature(DistributedDataParallel).parameters
-        no_sync = ({"forward_sync_buffers": False} if "forward_sync_buffers" in params_ddp
-                   else {"broadcast_buffers": False})
+        no_sync = (
+            {"forward_sync_buffers": False}
+            if "forward_sync_buffers" in params_ddp
+            else {"broadcast_buffers": False}
+        )
         module = DistributedDataParallel(
-            model, device_ids=[dev] if dev.type == "cuda" else None, **no_sync)
+            model, device_ids=[dev] if dev.type == "cuda" else None, **no_sync
+        )
     opt = optimizer if optimizer is not None else torch.optim.Adam(model.parameters(), lr=lr)
     params = [p for p in model.parameters() if p.requires_grad]
     good = [p.detach().clone() for p in params]
@@ -858,15 +984,25 @@ def _train_loop(model: nn.Module, task: Task, *, steps: int, lr: float, batch_si
         if checkpoint is not None and rank == 0:
             from .checkpoint import save_model
 
-            save_model(model, checkpoint, graph=graph,
-                       metadata={"diverged_at_step": step, "last_good_step": good_step})
+            save_model(
+                model,
+                checkpoint,
+                graph=graph,
+                metadata={"diverged_at_step": step, "last_good_step": good_step},
+            )
             path = os.fspath(checkpoint)
         return TrainingDiverged(step, what, value, good_step, history, path)
 
     health = _Health(model, history, health_every, warn=rank == 0)
     in_update = False
-    bar = tqdm(total=steps, desc=f"train {task.name}", unit="step",
-               disable=not progress or rank != 0, dynamic_ncols=True, leave=True)
+    bar = tqdm(
+        total=steps,
+        desc=f"train {task.name}",
+        unit="step",
+        disable=not progress or rank != 0,
+        dynamic_ncols=True,
+        leave=True,
+    )
     start = time.perf_counter()
     try:
         for step in range(1, steps + 1):
@@ -878,11 +1014,16 @@ def _train_loop(model: nn.Module, task: Task, *, steps: int, lr: float, batch_si
             loss = task_loss + sum((v for _, v in term_values), torch.zeros((), device=dev))
             with torch.no_grad():
                 acc = task.accuracy(y, batch)
-                stats = torch.tensor([float(loss), float(task_loss),
-                                      acc if math.isfinite(acc) else 0.0,
-                                      1.0 if math.isfinite(acc) else 0.0,
-                                      *(float(v) for _, v in term_values)],
-                                     dtype=torch.float64)
+                stats = torch.tensor(
+                    [
+                        float(loss),
+                        float(task_loss),
+                        acc if math.isfinite(acc) else 0.0,
+                        1.0 if math.isfinite(acc) else 0.0,
+                        *(float(v) for _, v in term_values),
+                    ],
+                    dtype=torch.float64,
+                )
                 if group is not None:
                     # One small all-reduce before backward: every rank must agree on
                     # stopping, or the others would wait forever in DDP's gradient sync.
@@ -892,8 +1033,11 @@ def _train_loop(model: nn.Module, task: Task, *, steps: int, lr: float, batch_si
                 raise fail(step, "loss", loss_value)
             opt.zero_grad(set_to_none=True)
             loss.backward()
-            norm = float(torch.nn.utils.clip_grad_norm_(
-                params, clip_grad if clip_grad is not None else math.inf))
+            norm = float(
+                torch.nn.utils.clip_grad_norm_(
+                    params, clip_grad if clip_grad is not None else math.inf
+                )
+            )
             if not math.isfinite(norm):
                 raise fail(step, "gradient", norm)
             with torch.no_grad():
@@ -913,8 +1057,14 @@ def _train_loop(model: nn.Module, task: Task, *, steps: int, lr: float, batch_si
             opt.step()
             in_update = False
             if eval_every is not None and (step % eval_every == 0 or step == steps):
-                history.evals.append({"step": step, **evaluate(
-                    model, task, batch_size=eval_batch_size, seed=eval_seed, device=dev)})
+                history.evals.append(
+                    {
+                        "step": step,
+                        **evaluate(
+                            model, task, batch_size=eval_batch_size, seed=eval_seed, device=dev
+                        ),
+                    }
+                )
             if health.due(step):
                 health.check(step, out, y, batch)
             bar.update(1)
@@ -941,6 +1091,10 @@ def _train_loop(model: nn.Module, task: Task, *, steps: int, lr: float, batch_si
         bar.close()
         history.seconds = time.perf_counter() - start
     if eval_every is not None and history.stopped_early:
-        history.evals.append({"step": history.step[-1], **evaluate(
-            model, task, batch_size=eval_batch_size, seed=eval_seed, device=dev)})
+        history.evals.append(
+            {
+                "step": history.step[-1],
+                **evaluate(model, task, batch_size=eval_batch_size, seed=eval_seed, device=dev),
+            }
+        )
     return history

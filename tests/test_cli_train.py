@@ -46,8 +46,18 @@ def test_help(run, capsys):
         run("train", "--help")
     assert exc.value.code == 0
     text = capsys.readouterr().out
-    for word in ("CIRCUIT", "--task", "--steps", "--batch-size", "--lr", "--seed", "--out",
-                 "--device", "--distributed", "psychometric"):
+    for word in (
+        "CIRCUIT",
+        "--task",
+        "--steps",
+        "--batch-size",
+        "--lr",
+        "--seed",
+        "--out",
+        "--device",
+        "--distributed",
+        "psychometric",
+    ):
         assert word in text
 
 
@@ -55,8 +65,16 @@ def test_default_run_writes_everything(run, tmp_path):
     out = tmp_path / "run"
     code, stdout, err = run("train", *FAST, "--out", out)
     assert code == 0, err
-    expected = {"circuit.png", "connectivity.png", "training.png", "trials.png",
-                "psychometric.png", "metrics.json", "history.json", "model.pt"}
+    expected = {
+        "circuit.png",
+        "connectivity.png",
+        "training.png",
+        "trials.png",
+        "psychometric.png",
+        "metrics.json",
+        "history.json",
+        "model.pt",
+    }
     assert {p.name for p in out.iterdir()} == expected  # nothing else, no temp files
     assert f"wrote {out}" in stdout and "coherence >= 12.8%" in stdout
     for name in expected:
@@ -65,12 +83,15 @@ def test_default_run_writes_everything(run, tmp_path):
     assert m["circuit"] == "cbgt_loop" and m["circuit_source"] == "preset:cbgt_loop"
     assert m["task"] == "perceptual_decision_making" and m["steps"] == 3
     assert m["eval"]["n_trials"] == 40 and 0 <= m["eval"]["accuracy_coherence_ge_12.8"] <= 1
-    assert set(m["eval"]["accuracy_by_coherence"]) == {"0", "3.2", "6.4", "12.8", "25.6",
-                                                       "51.2"}
+    assert set(m["eval"]["accuracy_by_coherence"]) == {"0", "3.2", "6.4", "12.8", "25.6", "51.2"}
     assert m["constraint_violations"] == {"dale": 0, "mask": 0, "frozen": 0}
     assert m["arguments"]["steps"] == 3 and m["arguments"]["circuit"] is None
-    assert m["task_timing_ms"] == {"fixation": 100.0, "stimulus": 800.0, "delay": 200.0,
-                                   "decision": 200.0}
+    assert m["task_timing_ms"] == {
+        "fixation": 100.0,
+        "stimulus": 800.0,
+        "delay": 200.0,
+        "decision": 200.0,
+    }
     h = json.loads((out / "history.json").read_text())
     assert h["step"] == [1, 2, 3] and len(h["loss"]) == 3
     ck = load_checkpoint(out / "model.pt")
@@ -94,13 +115,15 @@ def test_circuit_file_and_other_tasks(run, tmp_path):
 
 def test_broken_circuit_file_lists_every_problem(run, tmp_path):
     bad = tmp_path / "bad.yaml"
-    bad.write_text("format: mrnngraph\nversion: 1\nregions:\n"
-                   "  stim: {kind: input, size: 3}\n"
-                   "  ctx: {sizee: 10}\n"
-                   "  y: {kind: output, size: 3}\n"
-                   "connections:\n"
-                   "  - {src: stim, dst: ctx, sparsity: 1.5}\n"
-                   "  - {src: ctx, dst: y}\n")
+    bad.write_text(
+        "format: mrnngraph\nversion: 1\nregions:\n"
+        "  stim: {kind: input, size: 3}\n"
+        "  ctx: {sizee: 10}\n"
+        "  y: {kind: output, size: 3}\n"
+        "connections:\n"
+        "  - {src: stim, dst: ctx, sparsity: 1.5}\n"
+        "  - {src: ctx, dst: y}\n"
+    )
     code, stdout, err = run("train", bad, *FAST, "--out", tmp_path / "o")
     assert code == 1 and stdout == ""
     assert "Traceback" not in err
@@ -113,12 +136,23 @@ def test_usage_errors(run, tmp_path):
     assert code == 1 and "unknown task 'nope'" in err and "Traceback" not in err
 
 
-@pytest.mark.parametrize("args", [
-    ("--steps", "-1"), ("--lr", "0"), ("--lr", "nan"), ("--clip-grad", "0"),
-    ("--clip-grad", "nan"), ("--clip-grad", "-1"), ("--noise-std", "-1"),
-    ("--noise-std", "inf"), ("--format", "xml"), ("--batch-size", "0"),
-    ("--eval-trials", "0"), ("--threads", "0"),
-])
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("--steps", "-1"),
+        ("--lr", "0"),
+        ("--lr", "nan"),
+        ("--clip-grad", "0"),
+        ("--clip-grad", "nan"),
+        ("--clip-grad", "-1"),
+        ("--noise-std", "-1"),
+        ("--noise-std", "inf"),
+        ("--format", "xml"),
+        ("--batch-size", "0"),
+        ("--eval-trials", "0"),
+        ("--threads", "0"),
+    ],
+)
 def test_bad_numbers_and_choices_are_argument_errors(run, tmp_path, capsys, args):
     with pytest.raises(SystemExit) as exc:
         run("train", *args, "--out", tmp_path / "o")
@@ -161,9 +195,20 @@ def test_health_events_are_printed_and_written(run, tmp_path):
     G.add_edge("late", "choice")
     path = tmp_path / "dead.json"
     save(G, path)
-    code, stdout, err = run("train", path, "--steps", "10", "--batch-size", "4",
-                            "--eval-trials", "8", "--quiet", "--no-figures",
-                            "--out", tmp_path / "o")
+    code, stdout, err = run(
+        "train",
+        path,
+        "--steps",
+        "10",
+        "--batch-size",
+        "4",
+        "--eval-trials",
+        "8",
+        "--quiet",
+        "--no-figures",
+        "--out",
+        tmp_path / "o",
+    )
     assert code == 0, err
     assert "warning: training health" in err and "'late'" in err and "Traceback" not in err
     m = json.loads((tmp_path / "o" / "metrics.json").read_text())
@@ -189,8 +234,14 @@ def test_figures_by_content():
 
     fig = training.psychometric_figure(task, batch, result.outputs)
     ax = fig.axes[0]
-    assert [t.get_text() for t in ax.get_xticklabels()] == ["0", "3.2", "6.4", "12.8", "25.6",
-                                                           "51.2"]
+    assert [t.get_text() for t in ax.get_xticklabels()] == [
+        "0",
+        "3.2",
+        "6.4",
+        "12.8",
+        "25.6",
+        "51.2",
+    ]
     assert ax.get_xlabel() == "coherence (%)" and ax.get_ylabel() == "accuracy"
     assert [t.get_text() for t in ax.get_legend().get_texts()] == ["ideal observer", "network"]
 
@@ -204,8 +255,13 @@ def test_figures_by_content():
     legend_texts = {t.get_text() for a in axes if a.get_legend() for t in a.get_legend().texts}
     assert {"fixation", "p(choice 1)", "ctx_e", "thal"} <= legend_texts
 
-    h = History(step=[1, 2], loss=[1.0, 0.5], accuracy=[0.2, 0.6], task_loss=[1.0, 0.5],
-                evals=[{"step": 2, "accuracy": 0.7}])
+    h = History(
+        step=[1, 2],
+        loss=[1.0, 0.5],
+        accuracy=[0.2, 0.6],
+        task_loss=[1.0, 0.5],
+        evals=[{"step": 2, "accuracy": 0.7}],
+    )
     fig = training.training_figure(h)
     loss_ax, acc_ax = fig.axes
     assert loss_ax.get_yscale() == "log" and list(loss_ax.lines[0].get_ydata()) == [1.0, 0.5]
@@ -227,8 +283,7 @@ def test_figures_by_content():
     assert [t.get_text() for t in change_ax.get_yticklabels()] == list(model.layout.regions)
 
 
-@pytest.mark.parametrize("task", [FlipFlop(), ContextDependentIntegration()],
-                         ids=lambda t: t.name)
+@pytest.mark.parametrize("task", [FlipFlop(), ContextDependentIntegration()], ids=lambda t: t.name)
 def test_trials_figure_other_tasks(task):
     import mrnngraph as mg
 
@@ -274,8 +329,9 @@ def test_a_signal_stops_training_cleanly_and_keeps_what_exists(tmp_path, sig, co
     import sys
 
     out = tmp_path / "run"
-    proc = subprocess.run([sys.executable, "-c", _CHILD, sig, str(out)], capture_output=True,
-                          text=True, timeout=240)
+    proc = subprocess.run(
+        [sys.executable, "-c", _CHILD, sig, str(out)], capture_output=True, text=True, timeout=240
+    )
     assert proc.returncode == code, proc.stderr
     assert "Traceback" not in proc.stderr and f"interrupted by {sig} after 3 of 1000" in proc.stderr
     assert {p.name for p in out.iterdir()} == {"model.pt", "history.json", "metrics.json"}
@@ -295,9 +351,24 @@ def test_sigterm_from_outside_exits_143_without_traceback(tmp_path):
     import time
 
     out = tmp_path / "run"
-    proc = subprocess.Popen([sys.executable, "-m", "mrnngraph", "train", "--steps", "100000",
-                             "--batch-size", "4", "--quiet", "--out", str(out)],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "mrnngraph",
+            "train",
+            "--steps",
+            "100000",
+            "--batch-size",
+            "4",
+            "--quiet",
+            "--out",
+            str(out),
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         deadline = time.monotonic() + 120
         while not out.exists() and time.monotonic() < deadline and proc.poll() is None:

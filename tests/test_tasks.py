@@ -56,7 +56,7 @@ class FakeEnv:
         T_ = 2 + n_cue + 2
         ob = np.zeros((T_, 3), dtype=np.float32)
         ob[: 2 + n_cue, 0] = 1
-        ob[2: 2 + n_cue, side] = 1
+        ob[2 : 2 + n_cue, side] = 1
         gt = np.zeros(T_, dtype=np.int64)
         gt[-2:] = side
         self.ob, self.gt = ob, gt
@@ -77,8 +77,12 @@ class FakeBoxEnv(FakeEnv):
         return {"a": float(v[0])}
 
 
-ALL_TASKS = [PerceptualDecisionMaking(), ContextDependentIntegration(), FlipFlop(),
-             from_neurogym(FakeEnv())]
+ALL_TASKS = [
+    PerceptualDecisionMaking(),
+    ContextDependentIntegration(),
+    FlipFlop(),
+    from_neurogym(FakeEnv()),
+]
 
 
 # --------------------------------------------------------------------------- shapes, seeding
@@ -154,8 +158,8 @@ def test_pdm_timing_in_steps():
     assert bool((y[:, go:] == b.trials["choice"][:, None]).all())
     assert torch.equal(b.trials["decision_mask"][:, go:], torch.ones(16, 10))
     # Loss weights: 1, except the 100 ms grace period at the start of the decision.
-    assert bool((m[:, :go] == 1).all()) and bool((m[:, go + 5:] == 1).all())
-    assert bool((m[:, go:go + 5] == 0).all())
+    assert bool((m[:, :go] == 1).all()) and bool((m[:, go + 5 :] == 1).all())
+    assert bool((m[:, go : go + 5] == 0).all())
 
 
 def test_pdm_coherence_set_and_evidence_means():
@@ -178,8 +182,9 @@ def test_pdm_noise_scale_follows_neurogym():
 
 
 def test_pdm_variable_epochs_are_padded_with_zero_mask():
-    task = PerceptualDecisionMaking(dt=20, fixation=0, stimulus=(200, 400), delay=(0, 100),
-                                    decision=100)
+    task = PerceptualDecisionMaking(
+        dt=20, fixation=0, stimulus=(200, 400), delay=(0, 100), decision=100
+    )
     assert task.n_steps == 20 + 5 + 5
     b = task.batch(200, seed=1)
     lengths = ((b.mask > 0) | (b.trials["decision_mask"] > 0)).sum(1)  # grace: mask 0
@@ -223,8 +228,11 @@ def test_ideal_observer():
     assert acc[0] == 0.5 and bool(np.all(np.diff(acc) > 0)) and acc[-1] > 0.999
     assert PerceptualDecisionMaking(sigma=0).ideal_accuracy([0, 3.2]).tolist() == [0.5, 1.0]
     ranged = PerceptualDecisionMaking(stimulus=(400, 800)).ideal_accuracy(6.4)
-    assert task.ideal_accuracy(6.4) > ranged > PerceptualDecisionMaking(
-        stimulus=400).ideal_accuracy(6.4)
+    assert (
+        task.ideal_accuracy(6.4)
+        > ranged
+        > PerceptualDecisionMaking(stimulus=400).ideal_accuracy(6.4)
+    )
 
 
 # --------------------------------------------------------------------------- Mante
@@ -282,8 +290,12 @@ def test_flip_flop_timing():
 # --------------------------------------------------------------------------- neurogym
 def test_from_neurogym_batches_trials_first_dimension():
     task = from_neurogym(FakeEnv(), seq_len=None)
-    assert (task.input_size, task.output_size, task.kind, task.dt) == (3, 3, "classification",
-                                                                     100.0)
+    assert (task.input_size, task.output_size, task.kind, task.dt) == (
+        3,
+        3,
+        "classification",
+        100.0,
+    )
     assert task.input_names == ("fixation", "stimulus 1", "stimulus 2")
     b = task.batch(20, seed=0)
     lengths = (b.mask > 0).sum(1)
@@ -334,14 +346,17 @@ def test_get_task_names():
         get_task(3)
 
 
-@pytest.mark.parametrize("kwargs, match", [
-    ({"dt": 0}, "dt"),
-    ({"stimulus": 5}, "stimulus"),
-    ({"decision": (300, 100)}, "decision"),
-    ({"coherences": [150]}, "coherences"),
-    ({"sigma": -1}, "sigma"),
-    ({"decision_weight": 0}, "decision_weight"),
-])
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        ({"dt": 0}, "dt"),
+        ({"stimulus": 5}, "stimulus"),
+        ({"decision": (300, 100)}, "decision"),
+        ({"coherences": [150]}, "coherences"),
+        ({"sigma": -1}, "sigma"),
+        ({"decision_weight": 0}, "decision_weight"),
+    ],
+)
 def test_pdm_rejects_bad_options(kwargs, match):
     with pytest.raises(ValueError, match=match):
         PerceptualDecisionMaking(**kwargs)
@@ -363,12 +378,16 @@ def test_bad_batch_sizes_and_seeds():
 
 def test_repr_lists_timing():
     assert repr(PerceptualDecisionMaking()) == (
-        "PerceptualDecisionMaking(dt=20, fixation=100, stimulus=800, delay=200, decision=200)")
+        "PerceptualDecisionMaking(dt=20, fixation=100, stimulus=800, delay=200, decision=200)"
+    )
 
 
 # --------------------------------------------------------------------------- fixation breaks
-FIXATING_TASKS = [PerceptualDecisionMaking(), ContextDependentIntegration(),
-                  from_neurogym(FakeEnv(), seq_len=None)]
+FIXATING_TASKS = [
+    PerceptualDecisionMaking(),
+    ContextDependentIntegration(),
+    from_neurogym(FakeEnv(), seq_len=None),
+]
 
 
 @pytest.mark.parametrize("task", FIXATING_TASKS, ids=lambda t: t.name)
@@ -410,7 +429,8 @@ def test_scoring_accepts_the_models_output(task):
         out = model(b.inputs)
     assert float(task.loss(out, b)) == float(task.loss(out.outputs, b))
     assert task.accuracy(out, b) == task.accuracy(out.outputs, b) or math.isnan(
-        task.accuracy(out.outputs, b))
+        task.accuracy(out.outputs, b)
+    )
     assert torch.equal(task.correct(out, b), task.correct(out.outputs, b))
     a, c = task.metrics(out, b), task.metrics(out.outputs, b)
     assert a.keys() == c.keys() and a["loss"] == c["loss"]
@@ -475,15 +495,19 @@ def test_from_neurogym_streams_trials_by_default():
     # Each row holds a second trial: fixation (target 0) after a response.
     first_response_end = [int((row != 0).nonzero().max()) for row in b.targets]
     assert all(e >= 3 for e in first_response_end)
-    assert torch.equal(b.inputs, from_neurogym(FakeEnv(), seq_len=task.seq_len).batch(
-        5, seed=1).inputs)
+    assert torch.equal(
+        b.inputs, from_neurogym(FakeEnv(), seq_len=task.seq_len).batch(5, seed=1).inputs
+    )
     one = from_neurogym(FakeEnv(), seq_len=None)
     assert one.seq_len is None and one.batch(5, seed=1).inputs.shape[1] <= 7
 
 
 # --------------------------------------------------------------------------- grace period
-EPOCH_TASKS = [PerceptualDecisionMaking(), ContextDependentIntegration(dt=10),
-               PerceptualDecisionMaking(delay=(0.0, 400.0), decision=(200.0, 300.0))]
+EPOCH_TASKS = [
+    PerceptualDecisionMaking(),
+    ContextDependentIntegration(dt=10),
+    PerceptualDecisionMaking(delay=(0.0, 400.0), decision=(200.0, 300.0)),
+]
 
 
 @pytest.mark.parametrize("task", EPOCH_TASKS, ids=lambda t: f"{t.name}-{t.n_steps}")
@@ -516,7 +540,7 @@ def test_grace_zero_gives_the_loss_without_grace_period(cls, weight):
     b = task.batch(12, seed=4)
     in_trial = torch.zeros_like(b.mask)
     for i in range(12):  # trials end at the last decision step
-        in_trial[i, :int(b.trials["decision_mask"][i].nonzero().max()) + 1] = 1.0
+        in_trial[i, : int(b.trials["decision_mask"][i].nonzero().max()) + 1] = 1.0
     old = in_trial + (weight - 1.0) * b.trials["decision_mask"]
     assert torch.equal(b.mask, old)
     graced = cls(decision_weight=weight, delay=(100.0, 300.0)).batch(12, seed=4)

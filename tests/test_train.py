@@ -108,8 +108,16 @@ def test_constraints_hold_at_every_step():
         assert_constraints(model)
         seen.append(step)
 
-    train(tiny_model(), PerceptualDecisionMaking(stimulus=100, delay=0, decision=40), steps=5,
-          lr=0.3, batch_size=4, seed=0, progress=False, callbacks=[check])
+    train(
+        tiny_model(),
+        PerceptualDecisionMaking(stimulus=100, delay=0, decision=40),
+        steps=5,
+        lr=0.3,
+        batch_size=4,
+        seed=0,
+        progress=False,
+        callbacks=[check],
+    )
     assert seen == [1, 2, 3, 4, 5]
 
 
@@ -158,8 +166,15 @@ def test_same_seed_same_run():
 
 def test_time_first_models_train():
     model = tiny_model(batch_first=False)
-    h = train(model, PerceptualDecisionMaking(stimulus=100, delay=0, decision=40), steps=2,
-              batch_size=4, seed=0, progress=False, losses=[RateL2(1e-3)])
+    h = train(
+        model,
+        PerceptualDecisionMaking(stimulus=100, delay=0, decision=40),
+        steps=2,
+        batch_size=4,
+        seed=0,
+        progress=False,
+        losses=[RateL2(1e-3)],
+    )
     assert len(h) == 2 and h.terms["rate_l2"][0] > 0
 
 
@@ -209,23 +224,41 @@ def test_regularisers_are_recorded_and_act():
     task = PerceptualDecisionMaking(stimulus=100, delay=0, decision=40)
     plain, reg = tiny_model(), tiny_model()
     train(plain, task, steps=10, lr=2e-2, batch_size=8, seed=0, progress=False)
-    h = train(reg, task, steps=10, lr=2e-2, batch_size=8, seed=0, progress=False,
-              losses=[RateL2(10.0, regions="ctx"), WeightL2(10.0)])
+    h = train(
+        reg,
+        task,
+        steps=10,
+        lr=2e-2,
+        batch_size=8,
+        seed=0,
+        progress=False,
+        losses=[RateL2(10.0, regions="ctx"), WeightL2(10.0)],
+    )
     assert set(h.terms) == {"rate_l2[ctx]", "weight_l2[hh]"}
     assert all(len(v) == 10 for v in h.terms.values())
     total = [t + a + b for t, a, b in zip(h.task_loss, *h.terms.values(), strict=True)]
     assert h.loss == pytest.approx(total, rel=1e-5)
     b = task.batch(64, seed=5)
     with torch.no_grad():
-        rate = {name: float(m.region_activity(m(b.inputs).rates, "ctx").pow(2).mean())
-                for name, m in (("plain", plain), ("reg", reg))}
+        rate = {
+            name: float(m.region_activity(m(b.inputs).rates, "ctx").pow(2).mean())
+            for name, m in (("plain", plain), ("reg", reg))
+        }
     assert rate["reg"] < rate["plain"]
 
 
 def test_history_evals_and_json():
     task = PerceptualDecisionMaking(stimulus=100, delay=0, decision=40)
-    h = train(tiny_model(), task, steps=4, batch_size=4, seed=0, progress=False,
-              eval_every=2, eval_batch_size=20)
+    h = train(
+        tiny_model(),
+        task,
+        steps=4,
+        batch_size=4,
+        seed=0,
+        progress=False,
+        eval_every=2,
+        eval_batch_size=20,
+    )
     assert [e["step"] for e in h.evals] == [2, 4]
     assert h.evals[0]["n_trials"] == 20 and "accuracy_by_coherence" in h.evals[0]
     d = json.loads(json.dumps(h.to_dict()))
@@ -235,11 +268,27 @@ def test_history_evals_and_json():
 
 def test_callbacks_stop_early():
     task = PerceptualDecisionMaking(stimulus=100, delay=0, decision=40)
-    h = train(tiny_model(), task, steps=50, batch_size=4, seed=0, progress=False,
-              callbacks=[lambda step, history, model: step == 3])
+    h = train(
+        tiny_model(),
+        task,
+        steps=50,
+        batch_size=4,
+        seed=0,
+        progress=False,
+        callbacks=[lambda step, history, model: step == 3],
+    )
     assert len(h) == 3 and h.stopped_early
-    h = train(tiny_model(), task, steps=5, batch_size=4, seed=0, progress=False,
-              callbacks=[StopAt(-1.0, window=2)], eval_every=100, eval_batch_size=10)
+    h = train(
+        tiny_model(),
+        task,
+        steps=5,
+        batch_size=4,
+        seed=0,
+        progress=False,
+        callbacks=[StopAt(-1.0, window=2)],
+        eval_every=100,
+        eval_batch_size=10,
+    )
     assert len(h) == 2 and [e["step"] for e in h.evals] == [2]
 
 
@@ -247,18 +296,37 @@ def test_custom_optimizer_is_used():
     model = tiny_model()
     before = model.weight_hh.detach().clone()
     opt = torch.optim.SGD(model.parameters(), lr=0.0)
-    train(model, PerceptualDecisionMaking(stimulus=100, delay=0, decision=40), steps=2,
-          batch_size=4, seed=0, progress=False, optimizer=opt)
+    train(
+        model,
+        PerceptualDecisionMaking(stimulus=100, delay=0, decision=40),
+        steps=2,
+        batch_size=4,
+        seed=0,
+        progress=False,
+        optimizer=opt,
+    )
     assert torch.equal(model.weight_hh, before)
 
 
 def test_progress_bar(capsys):
-    train(tiny_model(), PerceptualDecisionMaking(stimulus=100, delay=0, decision=40), steps=2,
-          batch_size=2, seed=0, progress=True)
+    train(
+        tiny_model(),
+        PerceptualDecisionMaking(stimulus=100, delay=0, decision=40),
+        steps=2,
+        batch_size=2,
+        seed=0,
+        progress=True,
+    )
     err = capsys.readouterr().err
     assert "train perceptual_decision_making" in err and "loss=" in err
-    train(tiny_model(), PerceptualDecisionMaking(stimulus=100, delay=0, decision=40), steps=2,
-          batch_size=2, seed=0, progress=False)
+    train(
+        tiny_model(),
+        PerceptualDecisionMaking(stimulus=100, delay=0, decision=40),
+        steps=2,
+        batch_size=2,
+        seed=0,
+        progress=False,
+    )
     assert capsys.readouterr() == ("", "")
 
 
@@ -286,9 +354,18 @@ def test_nan_loss_stops_and_keeps_the_last_good_parameters(tmp_path):
 
     ckpt = tmp_path / "last_good.pt"
     with pytest.raises(TrainingDiverged, match="at step 4") as info:
-        train(model, PerceptualDecisionMaking(stimulus=100, delay=0, decision=40), steps=10,
-              lr=0.05, batch_size=4, seed=0, progress=False, losses=[NanAt(4)],
-              callbacks=[snap], checkpoint=ckpt)
+        train(
+            model,
+            PerceptualDecisionMaking(stimulus=100, delay=0, decision=40),
+            steps=10,
+            lr=0.05,
+            batch_size=4,
+            seed=0,
+            progress=False,
+            losses=[NanAt(4)],
+            callbacks=[snap],
+            checkpoint=ckpt,
+        )
     err = info.value
     assert isinstance(err, FloatingPointError)
     assert err.step == 4 and err.what == "loss" and err.good_step == 3
@@ -307,8 +384,15 @@ def test_nan_gradient_is_caught():
     model = tiny_model()
     before = model.weight_hh.detach().clone()
     with pytest.raises(TrainingDiverged, match="gradient") as info:
-        train(model, PerceptualDecisionMaking(stimulus=100, delay=0, decision=40), steps=3,
-              batch_size=2, seed=0, progress=False, losses=[bad_grad])
+        train(
+            model,
+            PerceptualDecisionMaking(stimulus=100, delay=0, decision=40),
+            steps=3,
+            batch_size=2,
+            seed=0,
+            progress=False,
+            losses=[bad_grad],
+        )
     assert info.value.step == 1 and info.value.good_step == 0
     assert torch.equal(model.weight_hh, before)
 
@@ -320,11 +404,14 @@ def test_rejects_mismatched_sizes_and_bad_options():
         train(model, PerceptualDecisionMaking(), steps=1, progress=False)
     model = tiny_model()
     task = PerceptualDecisionMaking()
-    for kwargs, err in [({"steps": -1}, ValueError), ({"steps": 1.5}, TypeError),
-                        ({"steps": 1, "lr": 0}, ValueError),
-                        ({"steps": 1, "batch_size": 0}, ValueError),
-                        ({"steps": 1, "clip_grad": -1.0}, ValueError),
-                        ({"steps": 1, "losses": [3]}, TypeError)]:
+    for kwargs, err in [
+        ({"steps": -1}, ValueError),
+        ({"steps": 1.5}, TypeError),
+        ({"steps": 1, "lr": 0}, ValueError),
+        ({"steps": 1, "batch_size": 0}, ValueError),
+        ({"steps": 1, "clip_grad": -1.0}, ValueError),
+        ({"steps": 1, "losses": [3]}, TypeError),
+    ]:
         with pytest.raises(err):
             train(model, task, progress=False, **kwargs)
     with pytest.raises(TypeError):
@@ -373,11 +460,9 @@ def test_silent_region_and_input_independent_outputs_are_reported():
 
 
 def test_health_checks_stay_quiet_on_a_healthy_run(recwarn):
-    h = train(tiny_model(), SHORT, steps=8, batch_size=8, seed=0, progress=False,
-              health_every=2)
+    h = train(tiny_model(), SHORT, steps=8, batch_size=8, seed=0, progress=False, health_every=2)
     assert h.health == [] and not [w for w in recwarn if w.category is TrainingWarning]
-    h = train(tiny_model(), SHORT, steps=4, batch_size=8, seed=0, progress=False,
-              health_every=None)
+    h = train(tiny_model(), SHORT, steps=4, batch_size=8, seed=0, progress=False, health_every=None)
     assert h.health == []
 
 
@@ -396,8 +481,16 @@ def test_a_loss_that_does_not_move_is_reported(capsys):
     model = mg.MultiRegionRNN.from_graph(dead_end_graph(), seed=0, readout_bias=False)
     frozen = torch.optim.SGD(model.parameters(), lr=0.0)
     with pytest.warns(TrainingWarning) as caught:
-        h = train(model, SHORT, steps=100, batch_size=2, seed=0, optimizer=frozen,
-                  progress=True, health_every=50)
+        h = train(
+            model,
+            SHORT,
+            steps=100,
+            batch_size=2,
+            seed=0,
+            optimizer=frozen,
+            progress=True,
+            health_every=50,
+        )
     assert any("has not moved over 100 steps" in str(w.message) for w in caught)
     stalled = [e for e in h.health if e["kind"] == "loss_stalled"]
     assert len(stalled) == 1 and stalled[0]["step"] == 100
@@ -412,8 +505,9 @@ def test_ctrl_c_keeps_the_completed_steps():
 
     model, again = tiny_model(), tiny_model()
     with pytest.raises(TrainingInterrupted) as info:
-        train(model, SHORT, steps=10, batch_size=4, seed=0, progress=False,
-              callbacks=[interrupt_at_3])
+        train(
+            model, SHORT, steps=10, batch_size=4, seed=0, progress=False, callbacks=[interrupt_at_3]
+        )
     err = info.value
     assert isinstance(err, KeyboardInterrupt) and err.step == 3
     assert err.history.interrupted and err.history.step == [1, 2, 3]
@@ -438,8 +532,16 @@ def test_ctrl_c_inside_the_update_undoes_that_step():
             return super().step(closure)
 
     with pytest.raises(TrainingInterrupted) as info:
-        train(model, SHORT, steps=10, batch_size=4, seed=0, progress=False, lr=1e-3,
-              optimizer=CutShort(model.parameters(), lr=1e-3))
+        train(
+            model,
+            SHORT,
+            steps=10,
+            batch_size=4,
+            seed=0,
+            progress=False,
+            lr=1e-3,
+            optimizer=CutShort(model.parameters(), lr=1e-3),
+        )
     assert info.value.step == 2 and info.value.history.step == [1, 2]
     train(again, SHORT, steps=2, batch_size=4, seed=0, progress=False, lr=1e-3)
     assert torch.equal(model.weight_hh, again.weight_hh)
@@ -502,8 +604,9 @@ def test_readout_bias_init_keeps_the_training_batches():
 
         task._generate = spy
         try:
-            train(model, task, steps=2, batch_size=4, progress=False, seed=3,
-                  init_readout_bias=flag)
+            train(
+                model, task, steps=2, batch_size=4, progress=False, seed=3, init_readout_bias=flag
+            )
         finally:
             del task._generate
         seen[flag] = batches[-2:]

@@ -266,22 +266,44 @@ def _train_command(args: argparse.Namespace) -> int:
         return _interrupt_code(stopped_by)
     finally:
         if previous is not None:
-            signal.signal(signal.SIGTERM, previous)
+            signal.setitimer(signal.ITIMER_REAL, 0)
+            for signum, handler in previous.items():
+                signal.signal(signum, handler)
 
 
-def _catch_sigterm(stopped_by: dict[str, int]) -> Any:
+def _catch_sigterm(stopped_by: dict[str, int]) -> dict[int, Any] | None:
     """Make SIGTERM stop like Ctrl-C (a ``KeyboardInterrupt`` in the main thread), noting
-    which signal it was; returns the previous handler (None off the main thread)."""
+    which signal it was; returns the previous handlers (None off the main thread)."""
     import threading
 
     if threading.current_thread() is not threading.main_thread():
         return None
+    previous = {s: signal.getsignal(s) for s in (signal.SIGTERM, signal.SIGALRM)}
 
     def on_term(signum: int, frame: Any) -> None:
-        stopped_by["signal"] = signum
+        stopped_by.setdefault("signal", signum)
+        if _inside_import_or_exec(frame):
+            # An interrupt raised there can be swallowed by the import, or mark the
+            # interpreter as killed by Ctrl-C (CPython, for exec): try again in 50 ms.
+            signal.signal(signal.SIGALRM, on_term)
+            signal.setitimer(signal.ITIMER_REAL, 0.05)
+            return
         raise KeyboardInterrupt
 
-    return signal.signal(signal.SIGTERM, on_term)
+    signal.signal(signal.SIGTERM, on_term)
+    return previous
+
+
+def _inside_import_or_exec(frame: Any) -> bool:
+    """Whether the main thread is running an import or ``exec``'d code (dataclasses); the
+    program itself may be ``<string>`` (``python -c``), the outermost frame."""
+    while frame is not None:
+        name = frame.f_code.co_filename
+        exec_code = name == "<string>" and frame.f_code.co_name == "<module>"
+        if name.startswith("<frozen importlib") or (exec_code and frame.f_back is not None):
+            return True
+        frame = frame.f_back
+    return False
 
 
 def _interrupt_code(stopped_by: dict[str, int]) -> int:
