@@ -10,8 +10,9 @@ import argparse
 import math
 import os
 from collections.abc import Callable
+from pathlib import Path
 
-__all__ = ["real", "integer", "output_file"]
+__all__ = ["real", "integer", "output_file", "UsageError", "prepare_out"]
 
 
 def _num(x: float) -> str:
@@ -118,3 +119,24 @@ def output_file(text: str) -> str:
             )
         raise argparse.ArgumentTypeError(f"cannot write {text!r}: {up!r} is not a directory")
     return text
+
+
+class UsageError(Exception):
+    """A problem with a command's arguments or data found after parsing: one line, exit 1."""
+
+
+def prepare_out(out: Path) -> None:
+    """Create a command's output folder before any work: an unusable ``--out`` (an existing
+    file, a path under a file, a folder that cannot be written) stops the command at once."""
+    for place in (out, *out.parents):
+        if place.exists() and not place.is_dir():
+            where = "" if place == out else f" ({str(place)!r} is a file)"
+            raise UsageError(f"--out {str(out)!r} cannot be a folder: a file is in the way{where}")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise UsageError(
+            f"--out {str(out)!r}: cannot create the folder: {err.strerror or err}"
+        ) from None
+    if not os.access(out, os.W_OK | os.X_OK):
+        raise UsageError(f"--out {str(out)!r}: the folder is not writable")

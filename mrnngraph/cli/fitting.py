@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from .._files import atomic_write
-from ._args import integer, real
+from ._args import UsageError, integer, prepare_out, real
 
 __all__ = ["register", "DEFAULTS"]
 
@@ -35,10 +35,6 @@ DEFAULTS = {
     "align": "start_time",
     "loss": "gaussian",
 }
-
-
-class _UsageError(Exception):
-    """A problem with the command's arguments or data: one line, exit status 1."""
 
 
 def _region_spec(text: str) -> tuple[str, list[str]]:
@@ -200,7 +196,7 @@ def _read_data(args: argparse.Namespace, default_bin: float) -> Any:
             rename = {}
             for new, olds in args.regions:
                 if len(olds) != 1 or olds[0] not in rec.rates:
-                    raise _UsageError(
+                    raise UsageError(
                         f"--regions {new}={','.join(olds)}: a .npz recording "
                         "renames one recorded region; its regions: "
                         f"{', '.join(rec.regions)}"
@@ -215,7 +211,7 @@ def _read_data(args: argparse.Namespace, default_bin: float) -> Any:
             )
         return rec
     if not args.regions:
-        raise _UsageError("an NWB file needs --regions REGION=AREA[,AREA] ...")
+        raise UsageError("an NWB file needs --regions REGION=AREA[,AREA] ...")
     from ..io.nwb import read_nwb
 
     try:
@@ -230,14 +226,14 @@ def _read_data(args: argparse.Namespace, default_bin: float) -> Any:
             counts=args.loss == "poisson",
         )
     except ImportError as err:
-        raise _UsageError(str(err)) from None
+        raise UsageError(str(err)) from None
 
 
 def fit_command(args: argparse.Namespace) -> int:
     """Handler of ``mrnngraph fit``; returns the exit status."""
     try:
         return _fit(args)
-    except _UsageError as err:
+    except UsageError as err:
         print(f"error: {err}", file=sys.stderr)
         return 1
     except (ValueError, TypeError) as err:
@@ -280,17 +276,15 @@ def _fit(args: argparse.Namespace) -> int:
         model = MultiRegionRNN.from_graph(G, seed=args.seed, **kwargs)
     rec.check_against(model)
     if rec.n_trials < 2:
-        raise _UsageError(f"{args.data}: {rec.n_trials} trial; need at least 2 to hold some out")
+        raise UsageError(f"{args.data}: {rec.n_trials} trial; need at least 2 to hold some out")
     if args.stratify is not None and args.stratify not in rec.trials:
-        raise _UsageError(
+        raise UsageError(
             f"--stratify {args.stratify!r} is not a trial variable; known: "
             f"{', '.join(rec.trials) or 'none'}"
         )
     train, test = rec.split(args.test_fraction, seed=args.seed, stratify=args.stratify)
     out = Path(args.out)
-    if out.exists() and not out.is_dir():
-        raise _UsageError(f"--out {str(out)!r} is a file")
-    out.mkdir(parents=True, exist_ok=True)
+    prepare_out(out)
     losses = [PathwaySparsity(args.sparsity)] if args.sparsity > 0 else None
     try:
         history = fit(

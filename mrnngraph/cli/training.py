@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from .._files import atomic_write
-from ._args import integer, real
+from ._args import UsageError, integer, prepare_out, real
 
 __all__ = ["register", "DEFAULTS"]
 
@@ -172,17 +172,13 @@ def register(subparsers: Any) -> None:
 
 
 # --------------------------------------------------------------------------- setup
-class _UsageError(Exception):
-    """A problem with the command's arguments: printed as one line, exit status 1."""
-
-
 def _check_args(args: argparse.Namespace) -> None:
     # Numbers are checked by their argparse types; here what needs more than one value.
     if args.device == "cuda":
         import torch
 
         if not torch.cuda.is_available():
-            raise _UsageError("--device cuda but no CUDA device is available")
+            raise UsageError("--device cuda but no CUDA device is available")
 
 
 def _setup(args: argparse.Namespace) -> tuple[Any, Any, str, Any]:
@@ -194,7 +190,7 @@ def _setup(args: argparse.Namespace) -> tuple[Any, Any, str, Any]:
     try:
         probe = get_task(args.task)
     except (ValueError, TypeError) as err:
-        raise _UsageError(str(err)) from None
+        raise UsageError(str(err)) from None
     if args.circuit is None:
         from ..presets import cbgt_loop
 
@@ -214,7 +210,7 @@ def _setup(args: argparse.Namespace) -> tuple[Any, Any, str, Any]:
         m, t = getattr(model, what), getattr(task, what)
         if m != t:
             kind = what.split("_")[0]
-            raise _UsageError(
+            raise UsageError(
                 f"{source} has {m} {kind} channel{'s' if m != 1 else ''} but task "
                 f"{task.name!r} needs {t}: give its {kind} node{'s' if kind == 'input' else ''} "
                 f"{t} units in total"
@@ -240,7 +236,7 @@ def _train_command(args: argparse.Namespace) -> int:
         if args.distributed and distributed_env() is None:
             # Check everything in this process first: a worker's failure is harder to read.
             G, task, source, _ = _setup(args)
-            _prepare_out(_out_dir(args, G, task, source))
+            prepare_out(_out_dir(args, G, task, source))
             import torch
 
             nproc = args.nproc or (
@@ -257,7 +253,7 @@ def _train_command(args: argparse.Namespace) -> int:
                 return 1
             return 0
         return _run(args, args.distributed, stopped_by)
-    except _UsageError as err:
+    except UsageError as err:
         print(f"error: {err}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
@@ -323,23 +319,6 @@ def _out_dir(args: argparse.Namespace, G: Any, task: Any, source: str) -> Path:
     return Path(args.out) if args.out else Path("runs") / f"{name}-{task.name}"
 
 
-def _prepare_out(out: Path) -> None:
-    """Create the output folder before training: an unusable ``--out`` (an existing file, a
-    path under a file, a folder that cannot be written) stops the command at once."""
-    for place in (out, *out.parents):
-        if place.exists() and not place.is_dir():
-            where = "" if place == out else f" ({str(place)!r} is a file)"
-            raise _UsageError(f"--out {str(out)!r} cannot be a folder: a file is in the way{where}")
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-    except OSError as err:
-        raise _UsageError(
-            f"--out {str(out)!r}: cannot create the folder: {err.strerror or err}"
-        ) from None
-    if not os.access(out, os.W_OK | os.X_OK):
-        raise _UsageError(f"--out {str(out)!r}: the folder is not writable")
-
-
 def _run(args: argparse.Namespace, distributed: bool, stopped_by: dict[str, int]) -> int:
     import torch
 
@@ -360,7 +339,7 @@ def _run(args: argparse.Namespace, distributed: bool, stopped_by: dict[str, int]
     name = _circuit_name(G, source)
     out = _out_dir(args, G, task, source)
     if rank == 0:
-        _prepare_out(out)
+        prepare_out(out)
     device = torch.device(args.device)
     initial = model.circuit
     try:
