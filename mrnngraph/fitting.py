@@ -58,7 +58,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from .recording import Recording
-from .train import History, TrainingDiverged, _seed_of, _terms
+from .train import History, TrainingDiverged, _seed_of, _terms, guarded_backward
 
 __all__ = ["fit", "pvar", "reconstruct", "free_run", "Observation", "FitHistory", "PathwaySparsity"]
 
@@ -743,18 +743,7 @@ def fit(
             value = float(total.detach())
             if not math.isfinite(value):
                 raise fail(step, "loss", value)
-            opt.zero_grad(set_to_none=True)
-            total.backward()
-            norm = float(
-                torch.nn.utils.clip_grad_norm_(
-                    params, clip_grad if clip_grad is not None else math.inf
-                )
-            )
-            if not math.isfinite(norm):
-                raise fail(step, "gradient", norm)
-            with torch.no_grad():
-                for p, g in zip(params, good, strict=True):
-                    g.copy_(p)
+            norm = guarded_backward(opt, total, params, good, clip_grad, fail, step)
             good_step = step
             opt.step()
             history.step.append(step)

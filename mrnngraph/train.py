@@ -916,6 +916,32 @@ def _init_readout_bias(model: nn.Module, task: Task, n_trials: int = 256) -> Non
         bias.copy_((logp - logp.mean()).to(bias))
 
 
+def guarded_backward(
+    opt: torch.optim.Optimizer,
+    loss: torch.Tensor,
+    params: list[torch.Tensor],
+    good: list[torch.Tensor],
+    clip_grad: float | None,
+    fail: Callable[[int, str, float], Exception],
+    step: int,
+) -> float:
+    """Backward and clip one step's gradient; raise ``fail(step, "gradient", norm)`` if it
+    is not finite, else copy ``params`` into ``good`` (the last weights known to give a
+    finite step) before the optimizer changes them. Returns the norm before clipping.
+    Shared by :func:`train` and :func:`mrnngraph.fit`."""
+    opt.zero_grad(set_to_none=True)
+    loss.backward()
+    norm = float(
+        torch.nn.utils.clip_grad_norm_(params, clip_grad if clip_grad is not None else math.inf)
+    )
+    if not math.isfinite(norm):
+        raise fail(step, "gradient", norm)
+    with torch.no_grad():
+        for p, g in zip(params, good, strict=True):
+            g.copy_(p)
+    return norm
+
+
 def _train_loop(
     model: nn.Module,
     task: Task,
@@ -1031,18 +1057,7 @@ def _train_loop(
             loss_value = float(stats[0])
             if not math.isfinite(loss_value):
                 raise fail(step, "loss", loss_value)
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            norm = float(
-                torch.nn.utils.clip_grad_norm_(
-                    params, clip_grad if clip_grad is not None else math.inf
-                )
-            )
-            if not math.isfinite(norm):
-                raise fail(step, "gradient", norm)
-            with torch.no_grad():
-                for p, g in zip(params, good, strict=True):
-                    g.copy_(p)
+            norm = guarded_backward(opt, loss, params, good, clip_grad, fail, step)
             good_step = step
             # From here until the update is done an interrupt undoes this step (its
             # record and its partial update): the model then matches the history.
