@@ -50,7 +50,7 @@ sys.path.insert(0, str(ROOT))
 import mrnngraph as mg  # noqa: E402
 from mrnngraph.presets import two_area_ei  # noqa: E402
 from mrnngraph.tasks import ContextDependentIntegration, from_neurogym  # noqa: E402
-from mrnngraph.train import TrainingDiverged, evaluate, train  # noqa: E402
+from mrnngraph.training import TrainingDiverged, evaluate, train  # noqa: E402
 
 STEPS = {"pdm": 1000, "hierarchy": 1200}
 

@@ -31,7 +31,7 @@ from mrnngraph.analysis import (
     sample_states,
 )
 from mrnngraph.tasks import PerceptualDecisionMaking
-from mrnngraph.train import evaluate
+from mrnngraph.training import evaluate
 
 model = trained_model()
 t = task()

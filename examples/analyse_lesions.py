@@ -23,7 +23,7 @@ import torch
 from analyse_setup import IMG, task, trained_model
 
 from mrnngraph.perturbation import perturb
-from mrnngraph.train import evaluate
+from mrnngraph.training import evaluate
 
 model = trained_model()
 before = {k: v.clone() for k, v in model.state_dict().items()}

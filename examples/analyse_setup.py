@@ -2,7 +2,7 @@
 
 The CBGT loop (:func:`mrnngraph.presets.cbgt_loop`) learns perceptual decision
 making (:class:`mrnngraph.tasks.PerceptualDecisionMaking`) for a few hundred
-Adam steps with :func:`mrnngraph.train.train`. The trained model is cached in
+Adam steps with :func:`mrnngraph.training.train`. The trained model is cached in
 ``examples/out/analyse_cbgt.pt`` (a :func:`mrnngraph.checkpoint.save_model`
 file) so each example runs in seconds after the first. The cache is used only
 while it still matches: same compiled circuit (its
@@ -32,7 +32,7 @@ from mrnngraph import GraphError, MultiRegionRNN  # noqa: E402
 from mrnngraph.checkpoint import circuit_fingerprint, load_checkpoint, save_model  # noqa: E402
 from mrnngraph.presets import cbgt_loop  # noqa: E402
 from mrnngraph.tasks import PerceptualDecisionMaking  # noqa: E402
-from mrnngraph.train import evaluate, train  # noqa: E402
+from mrnngraph.training import evaluate, train  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 OUT = ROOT / "examples" / "out"
@@ -59,7 +59,7 @@ TASK = {
     "decision_weight": 1.0,
     "grace": 100.0,
 }
-#: Arguments of :func:`mrnngraph.train.train` (Adam, no regularisers).
+#: Arguments of :func:`mrnngraph.training.train` (Adam, no regularisers).
 TRAIN = {
     "steps": 400,
     "lr": 3e-3,

@@ -25,7 +25,7 @@ from matplotlib.figure import Figure  # noqa: E402
 import mrnngraph as mg  # noqa: E402
 from mrnngraph.presets import cbgt_loop  # noqa: E402
 from mrnngraph.tasks import ContextDependentIntegration  # noqa: E402
-from mrnngraph.train import predict, train  # noqa: E402
+from mrnngraph.training import predict, train  # noqa: E402
 
 
 def main() -> None:

@@ -23,7 +23,7 @@ import mrnngraph as mg
 from mrnngraph.checkpoint import save_model
 from mrnngraph.presets import cbgt_loop
 from mrnngraph.tasks import PerceptualDecisionMaking
-from mrnngraph.train import constraint_violations, distributed_env, evaluate, launch, train
+from mrnngraph.training import constraint_violations, distributed_env, evaluate, launch, train
 
 
 def run(steps: int, device: str, out: Path) -> None:

@@ -19,7 +19,7 @@ import mrnngraph as mg
 from mrnngraph.checkpoint import load_model, save_model
 from mrnngraph.presets import cbgt_loop
 from mrnngraph.tasks import PerceptualDecisionMaking
-from mrnngraph.train import RateL2, evaluate, predict, train
+from mrnngraph.training import RateL2, evaluate, predict, train
 
 
 def main() -> None:

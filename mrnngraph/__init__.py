@@ -42,7 +42,7 @@ if TYPE_CHECKING:  # what the lazy table below provides, for type checkers and I
     from .perturbation import perturb
     from .recording import Recording, activity
     from .reporting import ConnectivityReport, format_report, report
-    from .train import (
+    from .training import (
         History,
         TrainingDiverged,
         TrainingInterrupted,
@@ -91,7 +91,7 @@ _LAZY: dict[str, str] = {
             "evaluate",
             "train",
         ],
-        ".train",
+        ".training",
     ),
 }
 

@@ -5,7 +5,7 @@ derive from ``NetworkXException``), and each also from the built-in exception it
 so ``except ValueError`` keeps working:
 
 - :class:`GraphError` (``ValueError``): an invalid circuit, listing every :class:`Problem`;
-- ``TrainingDiverged`` (``FloatingPointError``, in :mod:`mrnngraph.train`): a training run
+- ``TrainingDiverged`` (``FloatingPointError``, in :mod:`mrnngraph.training`): a training run
   whose loss, gradients or weights stopped being finite.
 
 ``TrainingInterrupted`` (Ctrl-C inside ``train``) stays a plain ``KeyboardInterrupt``, so

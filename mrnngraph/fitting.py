@@ -58,7 +58,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from .recording import Recording
-from .train import History, TrainingDiverged, _seed_of, _terms, guarded_backward
+from .training import History, TrainingDiverged, _seed_of, _terms, guarded_backward
 
 __all__ = ["fit", "pvar", "reconstruct", "free_run", "Observation", "FitHistory", "PathwaySparsity"]
 
@@ -526,8 +526,8 @@ def fit(
         Squared error weighted by each neuron's inverse variance, or the Poisson
         negative log-likelihood of spike counts per bin.
     losses : sequence or mapping of callables, optional
-        Regularisers of :func:`mrnngraph.train` (:class:`~mrnngraph.train.RateL2`,
-        :class:`~mrnngraph.train.WeightL1`, ...), called ``term(model, out, batch)``
+        Regularisers of :func:`mrnngraph.train` (:class:`~mrnngraph.training.RateL2`,
+        :class:`~mrnngraph.training.WeightL1`, ...), called ``term(model, out, batch)``
         with ``batch.inputs`` and ``batch.mask`` (all steps count).
     learn_observation, learn_x0 : bool
         Learn each neuron's scale and offset, and the latent units' initial state.

@@ -29,7 +29,7 @@ from mrnngraph.checkpoint import (
 from mrnngraph.model import same_bits
 from mrnngraph.presets import cbgt_loop, cortical_hierarchy, two_area_ei
 from mrnngraph.tasks import PerceptualDecisionMaking
-from mrnngraph.train import train
+from mrnngraph.training import train
 from tests.conftest import issue_example
 from tests.strategies import valid_graphs
 

@@ -14,7 +14,7 @@ from mrnngraph.cli import training
 from mrnngraph.io import save
 from mrnngraph.presets import cbgt_loop, two_area_ei
 from mrnngraph.tasks import ContextDependentIntegration, FlipFlop, PerceptualDecisionMaking
-from mrnngraph.train import History
+from mrnngraph.training import History
 
 matplotlib.use("Agg")
 
@@ -166,7 +166,7 @@ def test_bad_numbers_and_choices_are_argument_errors(run, tmp_path, capsys, args
 def test_defaults_match_the_library():
     import inspect
 
-    from mrnngraph.train import train
+    from mrnngraph.training import train
 
     defaults = inspect.signature(train).parameters
     for name in ("lr", "batch_size", "clip_grad"):
@@ -300,9 +300,7 @@ def test_trials_figure_other_tasks(task):
 # --------------------------------------------------------------------------- signals
 _CHILD = """
 import os, signal, sys
-import mrnngraph.train
-
-T = sys.modules["mrnngraph.train"]  # the attribute mrnngraph.train is the function
+import mrnngraph.training as T
 
 real = T.train
 SIG = getattr(signal, sys.argv[1])

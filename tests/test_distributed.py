@@ -24,7 +24,7 @@ WORKER = textwrap.dedent("""
     import mrnngraph as mg
     from mrnngraph.presets import cbgt_loop
     from mrnngraph.tasks import PerceptualDecisionMaking
-    from mrnngraph.train import constraint_violations, train
+    from mrnngraph.training import constraint_violations, train
 
     out = sys.argv[1]
     rank = int(os.environ["RANK"])
@@ -131,7 +131,7 @@ def test_cli_distributed_launches_processes(tmp_path, monkeypatch, capfd):
 
 
 def test_distributed_needs_a_process_group(monkeypatch):
-    from mrnngraph.train import distributed_env
+    from mrnngraph.training import distributed_env
 
     monkeypatch.delenv("RANK", raising=False)
     assert distributed_env() is None
@@ -146,7 +146,7 @@ def test_backend_is_gloo_on_cpu(monkeypatch, tmp_path):
     import mrnngraph as mg
     from mrnngraph.presets import two_area_ei
     from mrnngraph.tasks import PerceptualDecisionMaking
-    from mrnngraph.train import train
+    from mrnngraph.training import train
 
     seen = {}
     real_init = torch.distributed.init_process_group

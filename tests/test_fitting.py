@@ -25,7 +25,7 @@ from mrnngraph.analysis.pathways import pathway_strength  # noqa: E402
 from mrnngraph.errors import GraphError  # noqa: E402
 from mrnngraph.fitting import FitHistory, Observation, fit, pvar, reconstruct  # noqa: E402
 from mrnngraph.recording import Recording, activity  # noqa: E402
-from mrnngraph.train import RateL2, TrainingDiverged, WeightL2, constraint_violations  # noqa
+from mrnngraph.training import RateL2, TrainingDiverged, WeightL2, constraint_violations  # noqa
 
 pytestmark = pytest.mark.filterwarnings("ignore::mrnngraph.CircuitWarning")
 

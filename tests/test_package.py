@@ -33,7 +33,7 @@ def test_documented_names_are_found():
 def test_every_documented_name_is_an_attribute_after_import_mrnngraph():
     """In a fresh process, as a user runs it: ``import mrnngraph as mg; mg.presets.cbgt_loop()``.
 
-    A name whose module is shadowed by the function it exports (``mrnngraph.train.launch``)
+    A name whose module is shadowed by the function it exports (``mrnngraph.training.launch``)
     counts as reachable by import."""
     code = (
         "import importlib, sys, mrnngraph\n"
@@ -115,12 +115,13 @@ def test_one_exception_family():
 
 
 def test_old_module_paths_warn_and_give_the_same_objects():
-    """compile/validate/perturb/report/draw were module names until 0.1: they still import,
+    """compile/validate/perturb/report/draw/train were module names until 0.1: they still import,
     with a DeprecationWarning, and hold the same public names as the new modules."""
     out = _fresh(
         "import importlib, warnings, mrnngraph as mg\n"
         "pairs = [('compile', 'compilation'), ('validate', 'validation'),\n"
-        "         ('perturb', 'perturbation'), ('report', 'reporting'), ('draw', 'drawing')]\n"
+        "         ('perturb', 'perturbation'), ('report', 'reporting'), ('draw', 'drawing'),\n"
+        "         ('train', 'training')]\n"
         "for old, new in pairs:\n"
         "    with warnings.catch_warnings(record=True) as seen:\n"
         "        warnings.simplefilter('always')\n"

@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 import mrnngraph as mg
 from mrnngraph.checkpoint import load_model
 from mrnngraph.tasks import FlipFlop, PerceptualDecisionMaking
-from mrnngraph.train import (
+from mrnngraph.training import (
     History,
     RateL2,
     StopAt,

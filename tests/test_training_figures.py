@@ -17,7 +17,7 @@ from mrnngraph import analysis
 from mrnngraph.analysis import training_plots as tp
 from mrnngraph.presets import two_area_ei
 from mrnngraph.tasks import ContextDependentIntegration, FlipFlop, PerceptualDecisionMaking
-from mrnngraph.train import History
+from mrnngraph.training import History
 
 matplotlib.use("Agg")
 

@@ -196,7 +196,7 @@ def _silence_units(model, units: torch.Tensor) -> Iterator[None]:
 
 # --------------------------------------------------------------------------- scoring
 def _scorer(model, task, batch, metric: str | Callable, seed: int) -> Callable[[], float]:
-    from ..train import predict
+    from ..training import predict
 
     device = model.alpha.device
     noisy = bool(getattr(model, "noise_std", 0) or getattr(model, "input_noise_std", 0))

@@ -386,7 +386,7 @@ def training_figure(history: Any, *, task: Any = None) -> Any:
 
     Examples
     --------
-    >>> from mrnngraph.train import History
+    >>> from mrnngraph.training import History
     >>> h = History(step=[1, 2], loss=[1.0, 0.5], accuracy=[0.2, 0.6],
     ...             evals=[{"step": 2, "loss": 0.6, "accuracy": 0.5}])
     >>> [len(ax.lines) for ax in training_figure(h).axes]

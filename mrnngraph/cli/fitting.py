@@ -255,7 +255,7 @@ def _fit(args: argparse.Namespace) -> int:
     from ..fitting import PathwaySparsity, fit, pvar
     from ..io import load
     from ..model import MultiRegionRNN
-    from ..train import TrainingDiverged
+    from ..training import TrainingDiverged
 
     torch.set_num_threads(args.threads)
     t_start = time.perf_counter()

@@ -23,7 +23,7 @@ from ._args import UsageError, integer, prepare_out, real
 __all__ = ["register", "DEFAULTS"]
 
 #: Defaults of ``mrnngraph train``. ``lr``, ``batch_size`` and ``clip_grad`` are those of
-#: :func:`mrnngraph.train.train` (a test keeps them equal; docs/training.md, "The recipe",
+#: :func:`mrnngraph.training.train` (a test keeps them equal; docs/training.md, "The recipe",
 #: says what each buys); the default run reaches >= 90 % on coherences >= 12.8 % of
 #: perceptual decision making with the default circuit in well under 3 minutes on 2 cores.
 DEFAULTS = {
@@ -227,7 +227,7 @@ def _circuit_name(G: Any, source: str) -> str:
 
 # --------------------------------------------------------------------------- command
 def _train_command(args: argparse.Namespace) -> int:
-    from ..train import distributed_env, launch
+    from ..training import distributed_env, launch
 
     stopped_by: dict[str, int] = {}
     previous = _catch_sigterm(stopped_by)
@@ -322,7 +322,7 @@ def _out_dir(args: argparse.Namespace, G: Any, task: Any, source: str) -> Path:
 def _run(args: argparse.Namespace, distributed: bool, stopped_by: dict[str, int]) -> int:
     import torch
 
-    from ..train import (
+    from ..training import (
         TrainingDiverged,
         TrainingInterrupted,
         TrainingWarning,
@@ -483,7 +483,7 @@ def _write_outputs(
     from .. import __version__
     from ..checkpoint import save_model
     from ..tasks import PerceptualDecisionMaking
-    from ..train import constraint_violations, predict
+    from ..training import constraint_violations, predict
 
     out.mkdir(parents=True, exist_ok=True)
     eval_seed = args.seed + _EVAL_SEED_OFFSET
@@ -564,7 +564,7 @@ def _write_outputs(
 
 # --------------------------------------------------------------------------- files
 def _write_json(path: Path, data: Any) -> None:
-    from ..train import _json_safe
+    from ..training import _json_safe
 
     text = json.dumps(_json_safe(data), indent=2, allow_nan=False)
     atomic_write(path, lambda fh: fh.write(text + "\n"))
