@@ -214,8 +214,12 @@ def test_readout_options():
     assert H.in_degree("output") == 8
     with pytest.raises(GraphError, match="neither a recurrent region nor a parent"):
         from_mrnntorch(CBGT, readout_from=["cue"])
-    with pytest.raises(TypeError):
+    with pytest.raises(ValueError, match="n_outputs must be an integer >= 1 or None; got 0"):
         from_mrnntorch(CBGT, n_outputs=0)
+    with pytest.raises(TypeError, match="n_outputs must be an integer >= 1 or None; got 2.5"):
+        from_mrnntorch(CBGT, n_outputs=2.5)
+    with pytest.raises(TypeError, match="strict must be a bool"):
+        from_mrnntorch(CBGT, strict="yes")
 
 
 def test_zero_connection_choice():
@@ -301,7 +305,7 @@ def test_config_file_errors(tmp_path):
     with pytest.raises(GraphError) as err:
         load(path)
     assert "bad.json" in err.value.problems[0].where
-    with pytest.raises(TypeError):
+    with pytest.raises(TypeError, match="config must be a mapping or a path; got 42"):
         from_mrnntorch(42)
 
 

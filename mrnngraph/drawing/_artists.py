@@ -15,6 +15,7 @@ from matplotlib.patches import Circle, FancyBboxPatch, PathPatch, Wedge
 from matplotlib.path import Path
 from matplotlib.transforms import Affine2D
 
+from .._params import InstanceOf, check
 from . import _style as S
 from ._geometry import Shape, back_off
 from ._read import EdgeLook, NodeLook, edge_text, node_text
@@ -72,8 +73,7 @@ def resolve_colors(override: Any) -> dict[str, Any]:
     colors = dict(S.NODE_COLORS)
     colors.update({f"edge_{k}": v for k, v in S.EDGE_COLORS.items()})
     if override is not None:
-        if not isinstance(override, Mapping):
-            raise TypeError(f"colors must be a dict; got {type(override).__name__}")
+        check("colors", override, InstanceOf((Mapping,), "a dict"))
         for k, v in override.items():
             if k not in colors:
                 raise ValueError(f"unknown colour key {k!r}; known: {', '.join(colors)}")

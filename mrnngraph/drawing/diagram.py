@@ -19,6 +19,8 @@ from typing import Any
 import networkx as nx
 from matplotlib.axes import Axes
 
+from .._params import check
+from ..schema import Options
 from ._artists import (
     draw_edges,
     draw_groups,
@@ -176,6 +178,7 @@ def draw(
             f"known: {', '.join(STYLE_DEFAULTS)}"
         )
     opts = {**STYLE_DEFAULTS, **style}
+    check("engine", engine, Options(("matplotlib", "graphviz")))
     check_edge_labels(edge_labels)
     look = read_graph(G)
     if engine == "graphviz":
@@ -185,8 +188,6 @@ def draw(
                 ax, look, resolve_colors(opts["colors"]), float(opts["font_size"]), inside=False
             )
         return ax
-    if engine != "matplotlib":
-        raise ValueError(f"engine must be 'matplotlib' or 'graphviz'; got {engine!r}")
     scene = build_scene(G, look, layout, float(opts["node_scale"]))
     colors = resolve_colors(opts["colors"])
 

@@ -11,6 +11,8 @@ from typing import Any
 
 import networkx as nx
 
+from .._params import check
+from ..schema import Options
 from . import _style as S
 from ._layout import layers
 from ._read import CircuitLook, NodeLook, check_edge_labels, edge_text, node_text, read_graph
@@ -151,8 +153,7 @@ def to_dot(
     >>> '"9/46d" -> "y"' in text, 'arrowhead="tee"' in text
     (True, True)
     """
-    if rankdir not in ("LR", "TB", "RL", "BT"):
-        raise ValueError(f"rankdir must be 'LR', 'TB', 'RL' or 'BT'; got {rankdir!r}")
+    check("rankdir", rankdir, Options(("LR", "TB", "RL", "BT")))
     check_edge_labels(edge_labels)
     look: CircuitLook = read_graph(G)
     sizes = [v.size for v in look.nodes.values() if v.size is not None]

@@ -15,6 +15,8 @@ import matplotlib.colors as mcolors
 import numpy as np
 from matplotlib.axes import Axes
 
+from .._params import check
+from ..schema import Interval, Options
 from . import _style as S
 
 __all__ = ["plot_connectivity", "connectivity_matrices"]
@@ -200,8 +202,7 @@ def plot_connectivity(
     >>> [line.get_gid() for line in ax.lines]  # a1 is units 0-19, a2 units 20-39
     ['mrnngraph:boundary:hh:x:20', 'mrnngraph:boundary:hh:y:20']
     """
-    if which not in _WHICH:
-        raise ValueError(f"which must be one of {', '.join(map(repr, _WHICH))}; got {which!r}")
+    check("which", which, Options(_WHICH))
     if isinstance(blocks, str):
         blocks = (blocks,)
     bad = [b for b in blocks if b not in _BLOCKS]
@@ -209,8 +210,7 @@ def plot_connectivity(
         raise ValueError(
             f"blocks must be a non-empty sequence of 'hh', 'ih', 'ho'; got {tuple(blocks)!r}"
         )
-    if not (isinstance(max_pixels, int) and max_pixels >= 16):
-        raise ValueError(f"max_pixels must be an int >= 16; got {max_pixels!r}")
+    max_pixels = check("max_pixels", max_pixels, Interval(16, math.inf, integer=True))
     layout, mats = connectivity_matrices(x)
     sizes = {
         "hh": (layout.hidden_size, layout.hidden_size),

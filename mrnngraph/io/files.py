@@ -34,7 +34,9 @@ from typing import Any, Literal
 
 import networkx as nx
 
+from .._params import InstanceOf, check
 from ..errors import GraphError, Problem
+from ..schema import Options
 from ..validation import Report, validate
 from ._common import (
     Lines,
@@ -59,9 +61,7 @@ _SUFFIXES = {".json": "json", ".yaml": "yaml", ".yml": "yaml", ".graphml": "grap
 
 
 def _check_path(path: Any) -> Path:
-    if not isinstance(path, (str, os.PathLike)):
-        raise TypeError(f"path must be a str or os.PathLike; got {type(path).__name__}")
-    return Path(path)
+    return Path(check("path", path, InstanceOf((str, os.PathLike), "a str or os.PathLike")))
 
 
 def format_of(path: PathLike, format: str | None = None) -> str:
@@ -71,9 +71,7 @@ def format_of(path: PathLike, format: str | None = None) -> str:
     ('yaml', 'mrnntorch', 'yaml')
     """
     if format is not None:
-        if format not in FORMATS:
-            raise ValueError(f"format must be one of {', '.join(FORMATS)}; got {format!r}")
-        return format
+        return check("format", format, Options(FORMATS))
     name = _check_path(path).name.lower()
     if name.endswith(".mrnntorch.json"):
         return "mrnntorch"
