@@ -1,6 +1,5 @@
 """Tasks: shapes, timing, seeding, the correct-answer metric and the neurogym adapter."""
 
-import importlib.util
 import math
 import sys
 
@@ -10,7 +9,6 @@ import torch
 from hypothesis import given
 from hypothesis import strategies as st
 
-from mrnngraph import tasks as T
 from mrnngraph.tasks import (
     ContextDependentIntegration,
     FlipFlop,
@@ -204,7 +202,7 @@ def test_pdm_metrics_and_psychometric():
     assert m["fixation_breaks"] == 0.0
     assert set(m["accuracy_by_coherence"]) == {"0", "3.2", "6.4", "12.8", "25.6", "51.2"}
     curve = task.psychometric(task.optimal_outputs(b), b)
-    assert sum(n for _, n in curve.values()) == 300
+    assert int(curve.n_trials.sum()) == int(curve.n_answered.sum()) == 300
 
 
 def test_pdm_answering_fixate_is_wrong():
@@ -315,18 +313,53 @@ def test_from_neurogym_regression():
     assert task.accuracy(b.targets + 0.5, b) == 0.0
 
 
-def test_from_neurogym_never_imports_neurogym(monkeypatch):
-    monkeypatch.setitem(sys.modules, "neurogym", None)  # any import would now fail
-    # A fresh copy of the module (it imports nothing from the package), not a reload,
-    # which would replace the classes other tests hold.
-    spec = importlib.util.spec_from_file_location("_tasks_copy", T.__file__)
-    mod = importlib.util.module_from_spec(spec)
-    monkeypatch.setitem(sys.modules, "_tasks_copy", mod)  # dataclasses look it up
-    spec.loader.exec_module(mod)
-    task = mod.from_neurogym(FakeEnv())
-    assert task.batch(2, seed=0).inputs.shape[0] == 2
-    with pytest.raises(ValueError, match="neurogym"):
-        mod.get_task("neurogym:PerceptualDecisionMaking-v0")
+_NO_NEUROGYM = """
+import sys
+sys.modules["neurogym"] = None  # any import of neurogym now fails
+import numpy as np
+import mrnngraph.tasks as T
+
+
+class Box:
+    shape = (2,)
+
+
+class Discrete:
+    n = 2
+
+
+class Env:
+    dt, observation_space, action_space = 100, Box(), Discrete()
+
+    def seed(self, s):
+        self.rng = np.random.RandomState(s)
+
+    def new_trial(self):
+        self.ob = np.eye(2)[[int(self.rng.randint(2))] * 3]
+        self.gt = np.array([0, 0, 1])
+        return {}
+
+
+assert T.from_neurogym(Env()).batch(2, seed=0).inputs.shape[0] == 2
+try:
+    T.get_task("neurogym:PerceptualDecisionMaking-v0")
+except ValueError as err:
+    assert "neurogym" in str(err), err
+else:
+    raise SystemExit("no error")
+assert not any(name.startswith("neurogym") and sys.modules[name] for name in sys.modules)
+print("ok")
+"""
+
+
+def test_from_neurogym_never_imports_neurogym():
+    # A child process: neither importing the package nor the adapter imports neurogym.
+    import subprocess
+
+    proc = subprocess.run(
+        [sys.executable, "-c", _NO_NEUROGYM], capture_output=True, text=True, timeout=120
+    )
+    assert proc.returncode == 0 and proc.stdout.strip() == "ok", proc.stderr
 
 
 def test_from_neurogym_rejects_non_envs():
@@ -434,8 +467,8 @@ def test_scoring_accepts_the_models_output(task):
     assert torch.equal(task.correct(out, b), task.correct(out.outputs, b))
     a, c = task.metrics(out, b), task.metrics(out.outputs, b)
     assert a.keys() == c.keys() and a["loss"] == c["loss"]
-    if isinstance(task, PerceptualDecisionMaking):
-        assert task.psychometric(out, b) == task.psychometric(out.outputs, b)
+    if task.has_psychometric:
+        assert task.psychometric(out, b).to_dict() == task.psychometric(out.outputs, b).to_dict()
 
 
 def test_scoring_rejects_what_is_not_outputs():
@@ -454,9 +487,11 @@ def test_from_neurogym_decision_weight():
     assert torch.equal(b5.mask[respond], torch.full_like(b5.mask[respond], 5.0))
     assert torch.equal(default.mask[respond], torch.full_like(default.mask[respond], 3.0))
     assert torch.equal(b5.mask[~respond], b1.mask[~respond])
-    for bad in (0, -1.0, math.nan, True):
+    for bad in (0, -1.0, math.nan):
         with pytest.raises(ValueError, match="decision_weight"):
             from_neurogym(FakeEnv(), decision_weight=bad)
+    with pytest.raises(TypeError, match="decision_weight"):
+        from_neurogym(FakeEnv(), decision_weight=True)
 
 
 def test_from_neurogym_streams_of_trials():
@@ -475,8 +510,10 @@ def test_from_neurogym_streams_of_trials():
     assert task.accuracy(wrong, b) == (n - 1) / n  # neurogym's score: per response step
     assert task.correct(wrong, b).tolist() == [k != i for k in range(4)]
     assert "fixation_breaks" not in task.metrics(best, b)
-    for bad in (0, 1.5, True, "long"):
-        with pytest.raises(ValueError, match="seq_len"):
+    with pytest.raises(ValueError, match="seq_len"):
+        from_neurogym(FakeEnv(), seq_len=0)
+    for bad in (1.5, True, "long"):
+        with pytest.raises(TypeError, match="seq_len"):
             from_neurogym(FakeEnv(), seq_len=bad)
 
 
@@ -556,7 +593,11 @@ def test_grace_leaves_the_last_decision_step():
     assert bool((b.mask[last & dec] == 1).all()) and bool((b.mask[dec & ~last] == 0).all())
 
 
-@pytest.mark.parametrize("bad", [-1.0, math.nan, math.inf, True, "100"])
-def test_grace_rejects_bad_values(bad):
-    with pytest.raises(ValueError, match="grace"):
+@pytest.mark.parametrize(
+    "bad, error",
+    [(-1.0, ValueError), (math.nan, ValueError), (math.inf, ValueError)]
+    + [(True, TypeError), ("100", TypeError)],
+)
+def test_grace_rejects_bad_values(bad, error):
+    with pytest.raises(error, match="grace must be a float >= 0"):
         PerceptualDecisionMaking(grace=bad)
