@@ -138,6 +138,8 @@ class Block:
     mask: torch.Tensor
     zero: bool = False
     trainable: bool = True
+    #: Conduction delay in ms (the edge's ``delay``).
+    delay: float = 0.0
 
 
 class Connection(NamedTuple):
@@ -169,6 +171,12 @@ class CompiledCircuit:
     tau : Tensor, shape (H,)
         NaN where the model's default applies.
     learnable_bias : Tensor, shape (H,), bool
+    learn_tau : Tensor, shape (H,), bool, or None
+        Units whose time constants are trained (their region's ``learn_tau``);
+        ``None`` when no region learns them (all False).
+    tau_min, tau_max : Tensor, shape (H,), or None
+        Bounds of learned time constants (ms), NaN where unset (the model's ``dt``,
+        no upper bound); ``None`` when no region learns them (all unset).
     seed : int
         The seed the masks and weights were drawn from (drawn fresh if none was given).
     spec : Spec
@@ -188,6 +196,9 @@ class CompiledCircuit:
     seed: int
     spec: Spec
     spectral_radius: float | None = None
+    learn_tau: torch.Tensor | None = None
+    tau_min: torch.Tensor | None = None
+    tau_max: torch.Tensor | None = None
 
     @property
     def graph(self) -> dict[str, Any]:

@@ -429,7 +429,9 @@ def _compile_spec(
         w = weights.get(key)
         if w is None:
             w = torch.zeros(masks[key].shape, dtype=dtype)
-        blocks[key] = Block(e.src, e.dst, family(e), w, masks[key], e.zero, e.trainable)
+        blocks[key] = Block(
+            e.src, e.dst, family(e), w, masks[key], e.zero, e.trainable, delay=e.delay
+        )
 
     regions = [nodes[n] for n in layout.regions]
 
@@ -443,16 +445,44 @@ def _compile_spec(
         sign_i=cat([signs[n] for n in layout.inputs]).to(dtype),
         bias=cat([_per_unit(n.base_firing, n.size) for n in regions]).to(dtype),
         x0=cat([_per_unit(n.init, n.size) for n in regions]).to(dtype),
-        tau=cat([torch.full((n.size,), math.nan if n.tau is None else n.tau) for n in regions]).to(
-            dtype
-        ),
+        tau=cat([_unit_tau(n.tau, n.size) for n in regions]).to(dtype),
         learnable_bias=cat(
             [torch.full((n.size,), float(n.learnable_bias)) for n in regions]
         ).bool(),
         seed=seed,
         spec=spec,
         spectral_radius=None if spectral_radius is None else float(spectral_radius),
+        **_learned_tau(regions, dtype),
     )
+
+
+def _unit_tau(tau: float | tuple[float, ...] | None, size: int) -> torch.Tensor:
+    """A region's per-unit time constants, NaN where the model's applies. A scalar is
+    filled as it always was (the default dtype, then cast), so circuits keep their tensors."""
+    if isinstance(tau, tuple):
+        return torch.tensor(tau, dtype=torch.float64)
+    return torch.full((size,), math.nan if tau is None else tau)
+
+
+def _learned_tau(regions: list[NodeSpec], dtype: torch.dtype) -> dict[str, Any]:
+    """``learn_tau`` ``[H]`` bool and ``tau_min``/``tau_max`` ``[H]`` (NaN where unset);
+    all ``None`` where no region learns its time constants."""
+    if not any(n.learn_tau for n in regions):
+        return {"learn_tau": None, "tau_min": None, "tau_max": None}
+
+    def per_unit(name: str) -> torch.Tensor:
+        return torch.cat(
+            [
+                torch.full((n.size,), math.nan if getattr(n, name) is None else getattr(n, name))
+                for n in regions
+            ]
+        ).to(dtype)
+
+    return {
+        "learn_tau": torch.cat([torch.full((n.size,), n.learn_tau) for n in regions]),
+        "tau_min": per_unit("tau_min"),
+        "tau_max": per_unit("tau_max"),
+    }
 
 
 def compile(

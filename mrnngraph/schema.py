@@ -539,14 +539,22 @@ class Text(_Constraint):
 class FloatOrSequence(_Constraint):
     """A float, or a sequence of floats, one per unit (``size`` of them where known).
 
-    Each value must fit in float32 (``|v| <= FLOAT32_MAX``). The result is a
+    Each value must fit in float32 (``|v| <= FLOAT32_MAX``), and satisfy ``element``
+    where one is given (e.g. ``tau``: each value a time > 0). The result is a
     ``float`` or a ``tuple`` of floats.
     """
 
+    element: Interval | None = None
+
     def describe(self) -> str:
+        if self.element is not None:
+            e = self.element.describe()
+            return f"{e}, or a sequence of them (one per unit)"
         return "a float or a sequence of floats (finite in float32)"
 
     def _convert(self, value: Any, size: int | None) -> float | tuple[float, ...]:
+        if self.element is not None:
+            return self._convert_elements(self.element, value, size)
         finite = Invalid(f"must be finite and at most {FLOAT32_MAX:g} in magnitude (float32)")
         if _as_real(value) is not None:
             f = _to_float(value)
@@ -583,10 +591,47 @@ class FloatOrSequence(_Constraint):
             raise Invalid(f"has {n} values but the node has size {size}", "length-mismatch")
         return tuple(out)
 
+    def _convert_elements(
+        self, element: Interval, value: Any, size: int | None
+    ) -> float | tuple[float, ...]:
+        if _as_real(value) is not None:
+            return element._convert(value, None)
+        bad = Invalid(f"must be {self.describe()}")
+        if (
+            isinstance(value, (str, bytes, bytearray, Mapping, Set))
+            or getattr(value, "ndim", 1) != 1
+        ):
+            raise bad
+        n = len(value)
+        if n > MAX_SEQUENCE:
+            raise Invalid(
+                f"has {n} values; a sequence holds at most {MAX_SEQUENCE} "
+                "(give one float for every unit)"
+            )
+        items = value.tolist() if callable(getattr(value, "tolist", None)) else value
+        if not isinstance(items, Sequence):
+            raise bad
+        out = []
+        for i, v in enumerate(map(_unwrap, items)):
+            try:
+                out.append(element._convert(v, None))
+            except Exception:
+                raise Invalid(
+                    f"must contain only values that are {element.describe()}; "
+                    f"value {i} is {short_repr(v)}"
+                ) from None
+        if size is not None and n != size:
+            raise Invalid(f"has {n} values but the node has size {size}", "length-mismatch")
+        return tuple(out)
+
     def valid_examples(self) -> list[Any]:
+        if self.element is not None:
+            return self.element.valid_examples()
         return [0.5, -1.0]
 
     def invalid_examples(self) -> list[Any]:
+        if self.element is not None:
+            return [*self.element.invalid_examples(), [1.0, -1.0], [1.0, "a"], [[1.0]], "x1"]
         return ["x", [1.0, "a"], float("inf"), 1e39, [[1.0]]]
 
 
@@ -757,9 +802,36 @@ ATTRIBUTES: tuple[Attr, ...] = (
     Attr(
         "tau",
         "node",
+        FloatOrSequence(_TIME),
+        None,
+        "time constant of this region's units (ms): a float or one value per unit; "
+        "None uses the model's tau",
+        kinds=("recurrent",),
+    ),
+    Attr(
+        "learn_tau",
+        "node",
+        Boolean(),
+        False,
+        "train this region's time constants (per unit, starting from tau), alpha = dt/tau "
+        "kept in [dt/tau_max, min(1, dt/tau_min)]",
+        kinds=("recurrent",),
+    ),
+    Attr(
+        "tau_min",
+        "node",
         _TIME,
         None,
-        "time constant of this region's units (ms); None uses the model's tau",
+        "with learn_tau: the smallest time constant training may reach (ms); "
+        "None means dt (alpha at most 1)",
+        kinds=("recurrent",),
+    ),
+    Attr(
+        "tau_max",
+        "node",
+        _TIME,
+        None,
+        "with learn_tau: the largest time constant training may reach (ms); None means no bound",
         kinds=("recurrent",),
     ),
     Attr(
@@ -818,6 +890,14 @@ ATTRIBUTES: tuple[Attr, ...] = (
         1.0,
         "scales the initial weights of this projection (bounded so that every initial "
         "weight is finite in float32)",
+    ),
+    Attr(
+        "delay",
+        "edge",
+        Interval(0.0, FLOAT32_MAX),
+        0.0,
+        "conduction delay (ms): the target sees the source's rates from delay/dt steps "
+        "earlier (a whole number of steps at the model's dt); before the trial, f(x0)",
     ),
     Attr("label", "edge", Anything(), None, "drawing hint: text on the arrow"),
     Attr("color", "edge", Anything(), None, "drawing hint: a matplotlib colour"),

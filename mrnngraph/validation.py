@@ -95,8 +95,11 @@ class NodeSpec:
     base_firing: float | tuple[float, ...] = _default("node", "base_firing")
     learnable_bias: bool = _default("node", "learnable_bias")
     init: float | tuple[float, ...] = _default("node", "init")
-    tau: float | None = _default("node", "tau")
+    tau: float | tuple[float, ...] | None = _default("node", "tau")
     parent: str | None = _default("node", "parent")
+    learn_tau: bool = _default("node", "learn_tau")
+    tau_min: float | None = _default("node", "tau_min")
+    tau_max: float | None = _default("node", "tau_max")
 
     @classmethod
     def from_reading(cls, name: Any, reading: schema.Reading) -> NodeSpec:
@@ -141,6 +144,7 @@ class EdgeSpec:
     autapses: bool = _default("edge", "autapses")
     trainable: bool = _default("edge", "trainable")
     gain: float = _default("edge", "gain")
+    delay: float = _default("edge", "delay")
 
     @classmethod
     def from_reading(cls, src: Any, dst: Any, reading: schema.Reading) -> EdgeSpec:
@@ -238,9 +242,65 @@ def _node_spec(name: Any, reading: schema.Reading, problems: list[Problem]) -> N
             )
         )
     problems.extend(reading.problems)
+    _check_tau(name, reading, problems)
     if len(problems) > n_before:
         return None
     return NodeSpec.from_reading(name, reading)
+
+
+def _check_tau(name: Any, reading: schema.Reading, problems: list[Problem]) -> None:
+    """The time-constant attributes together: bounds only with ``learn_tau``, in order,
+    and ``tau`` inside them."""
+    spelled = reading.spelled
+
+    def add(attr: str, message: str, code: str, hint: str | None = None) -> None:
+        problems.append(
+            Problem(
+                node=name,
+                message=message,
+                code=code,
+                attribute=spelled.get(attr, attr),
+                hint=hint,
+            )
+        )
+
+    bounds = {b: reading.valid(b) for b in ("tau_min", "tau_max")}
+    learn = reading.valid("learn_tau")
+    if learn is False or "learn_tau" in reading.invalid:
+        for b, value in bounds.items():
+            if value is not None and learn is False:
+                add(
+                    b,
+                    f"{spelled[b]!r} bounds learned time constants, but learn_tau is not set; "
+                    "it would be ignored",
+                    "tau-bound-without-learn-tau",
+                    "set learn_tau=True, or drop " + repr(spelled[b]),
+                )
+        return
+    lo, hi = bounds["tau_min"], bounds["tau_max"]
+    if lo is not None and hi is not None and not lo < hi:
+        add(
+            "tau_min",
+            f"'tau_min' ({lo:g}) must be smaller than 'tau_max' ({hi:g})",
+            "tau-bounds-order",
+        )
+        return
+    tau = reading.valid("tau")
+    if tau is None or (lo is None and hi is None):
+        return
+    values = tau if isinstance(tau, tuple) else (tau,)
+    for i, t in enumerate(values):
+        if (lo is not None and t < lo) or (hi is not None and t > hi):
+            unit = f" (unit {i})" if isinstance(tau, tuple) else ""
+            add(
+                "tau",
+                f"'tau'{unit} is {t:g}, outside [tau_min, tau_max] = "
+                f"[{'dt' if lo is None else format(lo, 'g')}, "
+                f"{'inf' if hi is None else format(hi, 'g')}]",
+                "tau-out-of-bounds",
+                "start tau inside the bounds, or widen them",
+            )
+            return
 
 
 def _edge_spec(
@@ -437,7 +497,8 @@ class MemoryEstimate:
         ``size(dst) * size(src)`` entries (zero edges included: they are stored too).
     per_unit : dict of str to int
         Each node's per-unit vectors (``sign``, ``bias``, ``x0``, ``tau``,
-        ``learnable_bias`` of a region; ``sign`` of an input).
+        ``learnable_bias`` of a region, and ``learn_tau``, ``tau_min``, ``tau_max``
+        where any region learns its time constants; ``sign`` of an input).
     transient : int
         The working memory of compiling on top of the result: the drawing threads'
         buffers for the largest blocks, the per-row synapse counts, float64 copies of
@@ -485,9 +546,12 @@ def _estimate(
     workers: int | None = None,
 ) -> MemoryEstimate:
     per_unit = {}
+    # learn_tau, tau_min and tau_max are compiled only where some region learns its tau.
+    learned = any(s.learn_tau for s in nodes.values() if s.kind == "recurrent")
+    per_recurrent = 4 * itemsize + 1 + (2 * itemsize + 1 if learned else 0)
     for n, s in nodes.items():
         per_unit[n] = s.size * (
-            (4 * itemsize + 1) if s.kind == "recurrent" else itemsize if s.kind == "input" else 0
+            per_recurrent if s.kind == "recurrent" else itemsize if s.kind == "input" else 0
         )
     blocks, draw = {}, []
     for e in edges:
