@@ -392,6 +392,37 @@ def test_to_mrnntorch_lists_every_reason():
     assert "cannot be written as an mRNNTorch config" in str(err.value)
 
 
+def test_to_mrnntorch_refuses_delays_and_learned_or_per_unit_tau_naming_each():
+    G = nx.DiGraph()
+    G.add_node("cue", kind="input", size=2, sign="exc")
+    G.add_node("a", size=4, sign="exc", learn_tau=True, tau=[50.0, 60.0, 70.0, 80.0])
+    G.add_node("b", size=3, sign="inh", learn_tau=True, tau_min=10.0, tau_max=90.0)
+    G.add_node("c", size=3, sign="exc")
+    G.add_edge("cue", "a", delay=10.0)
+    G.add_edge("a", "b", delay=20.0, sparsity=0.5, rule="fixed_outdegree")
+    G.add_edge("b", "c")
+    G.add_edge("c", "a", delay=0.0)
+    with pytest.raises(GraphError) as err:
+        to_mrnntorch(G)
+    got = {(p.code, p.node, p.edge, p.attribute) for p in err.value.problems}
+    assert got == {
+        ("mrnntorch-tau", "a", None, "tau"),
+        ("mrnntorch-learn-tau", "a", None, "learn_tau"),
+        ("mrnntorch-learn-tau", "b", None, "learn_tau"),
+        ("mrnntorch-delay", None, ("cue", "a"), "delay"),
+        ("mrnntorch-delay", None, ("a", "b"), "delay"),
+    }
+    assert "(5 reasons)" in str(err.value) and "delay 20 ms" in str(err.value)
+    # Without them the same circuit is written (a zero delay is no delay).
+    for n in ("a", "b"):
+        for key in ("learn_tau", "tau", "tau_min", "tau_max"):
+            G.nodes[n].pop(key, None)
+    for u, v in G.edges:
+        G.edges[u, v].pop("delay", None)
+    G.edges["c", "a"]["delay"] = 0.0
+    assert len(to_mrnntorch(G)["recurrent_connections"]) == 3
+
+
 def test_to_mrnntorch_lossy_parts_warn():
     G = cbgt_loop()
     G.edges["ctx_e", "d1"]["gain"] = 2.0

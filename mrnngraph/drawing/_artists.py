@@ -208,6 +208,17 @@ def draw_edges(ax: Axes, scene: Scene, pt: float, opts: dict, colors: dict) -> N
             art.set_gid(f"mrnngraph:head:{e.head}:{edge_key(e)}")
             art.set_alpha(alpha)
             ax.add_artist(art)
+        if e.delay > 0:
+            # A quarter of the way along: clear of the label (middle) and of the ✕ (a third).
+            t = c.t0 + (c.t1 - c.t0) * 0.22
+            mid = c.at(t)
+            along = c.at(min(t + 0.01, c.t1)) - c.at(max(t - 0.01, c.t0))
+            for art in S.delay_artists(
+                mid, along, (7.0 + 1.6 * lw) * pt, color=color, lw=lw, zorder=z + 0.02
+            ):
+                art.set_gid(f"mrnngraph:delay:{edge_key(e)}")
+                art.set_alpha(alpha)
+                ax.add_artist(art)
         if e.invalid:
             # A third of the way along: the middle is where an edge label goes.
             _warn_marker(

@@ -84,6 +84,9 @@ def place_labels(ax: Axes, scene: Scene, labels: list, elabels: list, font_size:
     for t in ax.texts:
         if (t.get_gid() or "").startswith("mrnngraph:grouplabel:"):
             placed.append(_bbox(t, renderer, pad))
+    for art in ax.get_children():  # delay marks stay readable: no label over them
+        if (art.get_gid() or "").startswith("mrnngraph:delay:"):
+            placed.append(_bbox(art, renderer, pad))
     centre = (
         np.zeros(2)
         if scene.layout == "arc" or not scene.shapes

@@ -8,7 +8,7 @@ from matplotlib.axes import Axes
 from matplotlib.lines import Line2D
 
 from . import _style as S
-from ._read import CATEGORIES, HEADS, CircuitLook
+from ._read import CATEGORIES, HEADS, LEARNED_TAU, CircuitLook
 
 __all__ = ["draw_legend"]
 
@@ -58,6 +58,14 @@ def draw_legend(
             color = S.FROZEN_COLOR if st == "frozen" else "#333333"
             handles.append(S.EdgeKey(head=None, color=color, linestyle=S.LINESTYLES[st]))
             names.append(S.STYLE_NAMES[st])
+    if any(e.delay > 0 for e in look.edges):
+        handles.append(S.EdgeKey(head=None, color="#333333", delay=True))
+        names.append(S.DELAY_NAME)
+    if any(v.learn_tau for v in look.nodes.values()):
+        handles.append(
+            Line2D([], [], marker=r"$\tau$", markersize=9, linestyle="none", color="#222222")
+        )
+        names.append(f"{LEARNED_TAU}: time constants trained")
     if any(v.invalid for v in look.nodes.values()) or any(e.invalid for e in look.edges):
         handles.append(
             Line2D(

@@ -30,12 +30,17 @@ __all__ = [
     "check_edge_labels",
     "CATEGORIES",
     "HEADS",
+    "LEARNED_TAU",
+    "delay_text",
+    "density_text",
 ]
 
 #: Node categories, in the order the legend lists them.
 CATEGORIES = ("input", "excitatory", "inhibitory", "mixed", "unconstrained", "output")
 #: Arrowhead kinds, named after the E/I type of the units that actually project.
 HEADS = ("exc", "inh", "mixed", "free")
+#: The line a node's text ends with when its time constants are learned.
+LEARNED_TAU = "τ learned"
 
 
 @dataclass
@@ -52,6 +57,7 @@ class NodeLook:
     color: Any
     pos: tuple[float, float] | None
     invalid: bool = False
+    learn_tau: bool = False  # its time constants are trained
 
     @property
     def category(self) -> str:
@@ -91,6 +97,10 @@ class EdgeLook:
     head: str
     invalid: bool = False
     attrs: dict = field(default_factory=dict)  # as declared, for edge-label functions
+    delay: float = 0.0  # conduction delay, ms
+    #: The density of each E/I sub-pathway, where it is given per sub-pathway
+    #: (``density`` then holds the share of the whole block).
+    densities: dict[str, float] | None = None
 
     @property
     def style(self) -> str:
@@ -137,6 +147,7 @@ def _read_node(name: Any, r: schema.Reading, bad: bool) -> NodeLook:
         color=r.values.get("color"),
         pos=_read_pos(pos) if pos is not None else None,
         invalid=bad,
+        learn_tau=kind == "recurrent" and r.lenient("learn_tau") is True,
     )
 
 
@@ -174,7 +185,15 @@ def _read_edge(
         head=_head(nodes.get(u), ei),
         invalid=bad,
         attrs=dict(attrs) if isinstance(attrs, Mapping) else {},
+        delay=_positive(r.lenient("delay")),
     )
+
+
+def _positive(value: Any) -> float:
+    """``value`` as a float where it is a finite number > 0, else 0."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return 0.0
+    return float(value) if math.isfinite(value) and value > 0 else 0.0
 
 
 def _validated(G: Any) -> Any:
@@ -260,46 +279,68 @@ def check_edge_labels(spec: Any) -> None:
     )
 
 
+def delay_text(e: EdgeLook) -> str:
+    """``"5 ms"`` for an edge with a conduction delay, else ``""``."""
+    return f"{e.delay:.3g} ms" if e.delay > 0 else ""
+
+
+def density_text(e: EdgeLook) -> str:
+    """The density as a label shows it: ``"0.25"``, or per sub-pathway ``"EE 0.1, EI 0.05"``."""
+    if e.densities:
+        return ", ".join(f"{k} {v:.2g}" for k, v in e.densities.items())
+    return "" if e.density is None else f"{e.density:.2g}"
+
+
 def edge_text(e: EdgeLook, attrs: Any, spec: Any) -> str | None:
     """The text shown on an edge for an ``edge_labels`` choice (see :func:`draw`).
+
+    Every built-in choice (not a dict or a function) ends with the edge's
+    conduction delay, where it has one.
 
     >>> e = EdgeLook("a", "b", 0.25, False, True, ("EE",), "ff", None, "exc")
     >>> edge_text(e, {}, "density"), edge_text(e, {}, "ei"), edge_text(e, {}, True)
     ('0.25', 'EE', 'ff\\nd=0.25 EE')
+    >>> e.delay, e.densities = 5.0, {"EE": 0.1, "EI": 0.05}
+    >>> edge_text(e, {}, "label"), edge_text(e, {}, "density")
+    ('ff\\n5 ms', 'EE 0.1, EI 0.05\\n5 ms')
     """
     if spec is None or spec is False:
         return None
     text: Any
     if isinstance(spec, Mapping):
         text = spec.get((e.src, e.dst))
-    elif callable(spec):
+        return str(text) if text else None
+    if callable(spec):
         text = spec(e.src, e.dst, dict(attrs) if isinstance(attrs, Mapping) else {})
-    elif spec is True:
-        facts = " ".join(
-            p
-            for p in (
-                "" if e.density is None else f"d={e.density:.2g}",
-                ",".join(e.ei) if e.ei else "",
-            )
-            if p
-        )
+        return str(text) if text else None
+    if spec is True:
+        density = density_text(e)
+        if density:
+            density = f"d: {density}" if e.densities else f"d={density}"
+        facts = " ".join(p for p in (density, ",".join(e.ei) if e.ei else "") if p)
         text = "\n".join(p for p in (e.label or "", facts) if p)
     elif spec == "label":
         text = e.label
     elif spec == "density":
-        text = None if e.density is None else f"{e.density:.2g}"
+        text = density_text(e)
     elif spec == "ei":
         text = ",".join(e.ei) if e.ei else None
     else:
         check_edge_labels(spec)
         text = None
-    return str(text) if text else None
+    text = "\n".join(p for p in (str(text) if text else "", delay_text(e)) if p)
+    return text or None
 
 
 def node_text(v: NodeLook, show_sizes: bool) -> str:
-    if not show_sizes:
-        return v.label
-    size = "?" if v.size is None else f"{v.size}"
-    if v.category == "mixed" and v.exc_frac is not None:
-        size += f" ({round(100 * v.exc_frac)}% E)"
-    return f"{v.label}\n{size}"
+    """The text in a node: its name, its unit count (and E share) with ``show_sizes``,
+    and ``"τ learned"`` where its time constants are trained (``learn_tau``)."""
+    lines = [v.label]
+    if show_sizes:
+        size = "?" if v.size is None else f"{v.size}"
+        if v.category == "mixed" and v.exc_frac is not None:
+            size += f" ({round(100 * v.exc_frac)}% E)"
+        lines.append(size)
+    if v.learn_tau:
+        lines.append(LEARNED_TAU)
+    return "\n".join(lines)

@@ -29,6 +29,8 @@ __all__ = [
     "edge_width",
     "text_color",
     "head_artists",
+    "delay_artists",
+    "DELAY_NAME",
     "EdgeKey",
     "HandlerEdge",
 ]
@@ -72,6 +74,8 @@ STYLE_NAMES = {
     "zero": "zero (declared, fixed at 0)",
     "frozen": "frozen (trainable=False)",
 }
+#: The legend entry of the delay mark.
+DELAY_NAME = "conduction delay (ms on the label)"
 #: Graphviz arrowheads with the same meaning as the matplotlib heads.
 DOT_HEADS = {"exc": "normal", "inh": "tee", "mixed": "dot", "free": "vee"}
 LINESTYLES = {"trained": "solid", "zero": (0, (4.0, 2.5)), "frozen": (0, (1.0, 1.6))}
@@ -153,11 +157,65 @@ def head_artists(
     ]
 
 
-class EdgeKey:
-    """A legend proxy for one edge style or arrowhead (drawn by :class:`HandlerEdge`)."""
+def delay_artists(
+    center: np.ndarray,
+    direction: np.ndarray,
+    size: float,
+    *,
+    color: Any,
+    lw: float,
+    zorder: float,
+    transform: Any = None,
+) -> list[Any]:
+    """The delay mark: the line cut by a short gap between two bars across it
+    (``—||—``), centred at ``center``; ``size`` is the bars' length, in the units of
+    ``center`` (data or display), ``lw`` the line width of the edge in points."""
+    d = direction / (np.hypot(*direction) or 1.0)
+    n = np.array([-d[1], d[0]])
+    kw: dict[str, Any] = {"zorder": zorder}
+    if transform is not None:
+        kw["transform"] = transform
+    gap = size * 0.32
+    a, b = center - d * gap / 2, center + d * gap / 2
+    out: list[Any] = [
+        Line2D(  # the gap: white over the line
+            [a[0], b[0]],
+            [a[1], b[1]],
+            color="white",
+            lw=lw + 1.5,
+            solid_capstyle="butt",
+            **kw,
+        )
+    ]
+    for p in (a, b):
+        out.append(
+            Line2D(
+                [p[0] - n[0] * size / 2, p[0] + n[0] * size / 2],
+                [p[1] - n[1] * size / 2, p[1] + n[1] * size / 2],
+                color=color,
+                lw=max(1.0, min(lw * 0.6, 1.8)),
+                solid_capstyle="butt",
+                **{**kw, "zorder": zorder + 0.001},
+            )
+        )
+    return out
 
-    def __init__(self, *, head: str | None, color: Any, linestyle: Any = "solid", lw: float = 1.6):
+
+class EdgeKey:
+    """A legend proxy for one edge style or arrowhead (drawn by :class:`HandlerEdge`);
+    ``delay`` adds the delay mark."""
+
+    def __init__(
+        self,
+        *,
+        head: str | None,
+        color: Any,
+        linestyle: Any = "solid",
+        lw: float = 1.6,
+        delay: bool = False,
+    ):
         self.head, self.color, self.linestyle, self.lw = head, color, linestyle, lw
+        self.delay = delay
 
 
 class HandlerEdge(HandlerBase):
@@ -191,6 +249,16 @@ class HandlerEdge(HandlerBase):
                 color=orig_handle.color,
                 lw=orig_handle.lw,
                 zorder=3,
+                transform=trans,
+            )
+        if orig_handle.delay:
+            out += delay_artists(
+                np.array([(x0 + shaft_end) / 2, y]),
+                np.array([1.0, 0.0]),
+                fontsize * 0.9,
+                color=orig_handle.color,
+                lw=orig_handle.lw,
+                zorder=4,
                 transform=trans,
             )
         return out

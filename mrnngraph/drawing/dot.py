@@ -15,7 +15,16 @@ from .._params import check
 from ..schema import Options
 from . import _style as S
 from ._layout import layers
-from ._read import CircuitLook, NodeLook, check_edge_labels, edge_text, node_text, read_graph
+from ._read import (
+    CircuitLook,
+    NodeLook,
+    check_edge_labels,
+    delay_text,
+    density_text,
+    edge_text,
+    node_text,
+    read_graph,
+)
 
 __all__ = ["to_dot", "dot_quote"]
 
@@ -109,7 +118,9 @@ def _node_line(v: NodeLook, width: float, show_sizes: bool) -> str:
         fontcolor=font,
         fixedsize="shape",
         penwidth=1.6 if v.invalid else None,
-        tooltip=f"{v.name}: {S.CATEGORY_NAMES[v.category]}",
+        tooltip=f"{v.name}: {S.CATEGORY_NAMES[v.category]}"
+        + (", time constants learned" if v.learn_tau else ""),
+        learn_tau="true" if v.learn_tau else None,
         **{k: (float(x) if not isinstance(x, str) else x) for k, x in kw.items()},
     )
 
@@ -125,8 +136,12 @@ def to_dot(
     ``penwidth`` by density, ``arrowhead`` by the E/I type of the projecting
     units (``normal`` excitatory, ``tee`` inhibitory, ``dot`` both, ``vee``
     unconstrained), ``style=dashed`` when ``zero`` and ``dotted`` (grey) when
-    frozen. Like :func:`draw`, it reads invalid graphs leniently (invalid nodes
-    get a dashed outline).
+    frozen. A conduction delay is written in the edge's label (``"10 ms"``, with
+    every built-in ``edge_labels`` choice), its tooltip and a ``delay`` attribute
+    (ms; Graphviz ignores attributes it does not know); a region whose time
+    constants are learned says ``τ learned`` in its label and carries
+    ``learn_tau="true"``. Like :func:`draw`, it reads invalid graphs leniently
+    (invalid nodes get a dashed outline).
 
     Parameters
     ----------
@@ -221,7 +236,11 @@ def to_dot(
                 label=label,
                 fontcolor="#333333" if label else None,
                 constraint="false" if back else None,
-                tooltip=f"{e.src} -> {e.dst} ({e.style})",
+                tooltip=f"{e.src} -> {e.dst} ({e.style}"
+                + (f", delay {delay_text(e)}" if e.delay > 0 else "")
+                + (f", density {density_text(e)}" if e.densities else "")
+                + ")",
+                delay=e.delay if e.delay > 0 else None,
             )
             + ";"
         )

@@ -3,15 +3,33 @@
 from __future__ import annotations
 
 import warnings
+from collections.abc import Mapping
 from typing import Any
 
 import networkx as nx
 
 from .._params import InstanceOf, check
 from ..errors import GraphError, Problem
+from ..schema import canonical_name
 from ..validation import validate
 
 __all__ = ["to_mrnntorch"]
+
+
+def _as_declared(attrs: Mapping[Any, Any], sparsity: Mapping[str, float]) -> tuple[str, str]:
+    """The attribute a per-sub-pathway sparsity was declared as (``sparsity`` or
+    ``density``) and its values as declared, for a message: ``EE 0.1, EI 0.05``."""
+    name = next(
+        (
+            k
+            for k in attrs
+            if isinstance(k, str) and canonical_name("edge", k) in ("sparsity", "density")
+        ),
+        "sparsity",
+    )
+    density = canonical_name("edge", name) == "density"
+    shown = ", ".join(f"{k} {1.0 - v if density else v:g}" for k, v in sparsity.items())
+    return name, shown
 
 
 def _entries_cover_block(ei: tuple[str, ...], s: Any, d: Any) -> bool:
@@ -29,14 +47,17 @@ def to_mrnntorch(G: nx.DiGraph) -> dict[str, Any]:
 
     What mRNNTorch cannot express raises, listing every reason: mixed E/I regions
     (``exc_frac``), unconstrained regions next to constrained ones, per-region
-    ``tau``, mask rules other than ``fixed_outdegree`` (dense projections are
+    ``tau`` (also one per unit) and learned time constants (``learn_tau``),
+    conduction delays (``delay``), a ``sparsity``/``density`` given per E/I
+    sub-pathway, mask rules other than ``fixed_outdegree`` (dense projections are
     fine with any rule), ``one_to_one``, ``autapses=False``, ``ei`` sub-pathways
     that leave part of a block out, and frozen projections (``trainable=False``).
+    Each reason names its node or edge and attribute.
 
     What has no place in the config is dropped with one warning: output nodes and
     their projections (mRNNTorch has no readout), ``zero`` projections (pairs not
-    listed are zero there too), ``gain`` (mRNNTorch draws its own initial weights),
-    and drawing hints and ``meta``. When every region (or every input) is
+    listed are zero there too), ``gain``, also per sub-pathway (mRNNTorch draws its
+    own initial weights), and drawing hints and ``meta``. When every region (or every input) is
     unconstrained, signs are written as ``"pos"`` and the warning says to build the
     mRNNTorch model with ``rec_constrained=False`` (``inp_constrained=False``).
     ``dt``, ``tau`` and ``activation`` go into a ``__comment_model`` entry, since
@@ -70,8 +91,10 @@ def to_mrnntorch(G: nx.DiGraph) -> dict[str, Any]:
     reasons: list[Problem] = []
     dropped: list[str] = []
 
-    def problem(place: dict[str, Any], message: str, code: str) -> None:
-        reasons.append(Problem(**place, message=message, code=code))
+    def problem(
+        place: dict[str, Any], message: str, code: str, attribute: str | None = None
+    ) -> None:
+        reasons.append(Problem(**place, message=message, code=code, attribute=attribute))
 
     flags = {}
     for kind, names, flag in (
@@ -87,6 +110,7 @@ def to_mrnntorch(G: nx.DiGraph) -> dict[str, Any]:
                     "one sign; split it into an 'exc' and an 'inh' region with a common "
                     "parent",
                     "mrnntorch-exc-frac",
+                    "exc_frac",
                 )
             elif nodes[n].sign is None and signed:
                 problem(
@@ -94,17 +118,26 @@ def to_mrnntorch(G: nx.DiGraph) -> dict[str, Any]:
                     f"unconstrained {kind} node among sign-constrained "
                     f"ones: mRNNTorch constrains all of them or none ({flag})",
                     "mrnntorch-mixed-constraint",
+                    "sign",
                 )
         if names and not signed and not any(nodes[n].exc_frac is not None for n in names):
             flags[flag] = False
-        if any(nodes[n].tau is not None for n in names):
-            for n in names:
-                if nodes[n].tau is not None:
-                    problem(
-                        {"node": n},
-                        "per-region tau: mRNNTorch has one tau for the whole network",
-                        "mrnntorch-tau",
-                    )
+        for n in names:
+            if nodes[n].tau is not None:
+                problem(
+                    {"node": n},
+                    "per-region tau: mRNNTorch has one tau for the whole network",
+                    "mrnntorch-tau",
+                    "tau",
+                )
+            if nodes[n].learn_tau:
+                problem(
+                    {"node": n},
+                    "learn_tau=True: mRNNTorch's time constant is fixed (one tau for the "
+                    "whole network, never trained)",
+                    "mrnntorch-learn-tau",
+                    "learn_tau",
+                )
     if spec.outputs:
         dropped.append(
             f"output nodes {list(spec.outputs)!r} and their projections (mRNNTorch has no readout)"
@@ -120,20 +153,41 @@ def to_mrnntorch(G: nx.DiGraph) -> dict[str, Any]:
         if e.zero:
             zero_edges.append(f"({e.src!r}, {e.dst!r})")
             continue
+        if e.delay > 0:
+            problem(
+                where,
+                f"delay {e.delay:g} ms: mRNNTorch has no conduction delays",
+                "mrnntorch-delay",
+                "delay",
+            )
+        per_pathway = isinstance(e.sparsity, Mapping)
+        if per_pathway:
+            name, shown = _as_declared(G.edges[e.src, e.dst], e.sparsity)
+            problem(
+                where,
+                f"{name} per sub-pathway ({shown}): mRNNTorch gives a connection one "
+                "sparsity for its whole block",
+                "mrnntorch-sparsity",
+                name,
+            )
         if e.rule == "one_to_one":
-            problem(where, "rule 'one_to_one' has no mRNNTorch equivalent", "mrnntorch-rule")
-        elif e.sparsity > 0 and e.rule != "fixed_outdegree":
+            problem(
+                where, "rule 'one_to_one' has no mRNNTorch equivalent", "mrnntorch-rule", "rule"
+            )
+        elif not per_pathway and e.sparsity > 0 and e.rule != "fixed_outdegree":
             problem(
                 where,
                 f"rule {e.rule!r} with sparsity {e.sparsity:g}: mRNNTorch's "
                 "torch.nn.init.sparse_ masks have a fixed out-degree per source unit",
                 "mrnntorch-rule",
+                "rule",
             )
         if e.src == e.dst and not e.autapses:
             problem(
                 where,
                 "autapses=False: mRNNTorch cannot exclude self-connections",
                 "mrnntorch-autapses",
+                "autapses",
             )
         if e.ei is not None and not _entries_cover_block(e.ei, s, d):
             problem(
@@ -141,17 +195,19 @@ def to_mrnntorch(G: nx.DiGraph) -> dict[str, Any]:
                 f"ei={list(e.ei)!r} keeps only part of the block: mRNNTorch "
                 "projections are whole blocks",
                 "mrnntorch-ei",
+                "ei",
             )
         if not e.trainable:
             problem(
                 where,
                 "frozen projection (trainable=False): mRNNTorch trains every connection",
                 "mrnntorch-frozen",
+                "trainable",
             )
         if e.gain != 1.0:
             gain_edges.append(f"({e.src!r}, {e.dst!r})")
         entry: dict[str, Any] = {"src_region": e.src, "dst_region": e.dst}
-        if e.sparsity > 0 or e.rule == "fixed_outdegree":
+        if not per_pathway and (e.sparsity > 0 or e.rule == "fixed_outdegree"):
             entry["sparsity"] = e.sparsity
         (inp_conns if s.kind == "input" else rec_conns).append(entry)
     if reasons:

@@ -20,12 +20,14 @@ Examples
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import networkx as nx
 import numpy as np
 import torch
 
+from .._params import InstanceOf, check
 from ..circuit import CompiledCircuit
 from ..compilation import compile as compile_graph
 from ..errors import GraphError, Problem
@@ -65,6 +67,59 @@ def _allows(ei: tuple[str, ...] | None, pathway: str) -> bool:
     return ei is None or pathway in ei or pathway[0] in ei
 
 
+def _inexpressible(spec: Any) -> list[Problem]:
+    """What nn4n's ``CTRNN`` has no place for: delays, learned or per-region time
+    constants. Every reason, each naming its node or edge and attribute."""
+    problems = []
+    for e in spec.edges:
+        if e.delay > 0:
+            problems.append(
+                Problem(
+                    edge=(e.src, e.dst),
+                    attribute="delay",
+                    message=f"delay {e.delay:g} ms: nn4n has no conduction delays",
+                    code="nn4n-delay",
+                )
+            )
+    taus = {}
+    for n in spec.regions:
+        node = spec.nodes[n]
+        if node.learn_tau:
+            problems.append(
+                Problem(
+                    node=n,
+                    attribute="learn_tau",
+                    message="learn_tau=True: the CTRNN these masks are for has one fixed "
+                    "tau for every unit",
+                    code="nn4n-learn-tau",
+                )
+            )
+        taus[n] = node.tau
+    declared = {t for t in taus.values() if t is not None}
+    if declared and (len(declared) > 1 or None in taus.values()):
+        for n, t in taus.items():
+            if t is not None:
+                problems.append(
+                    Problem(
+                        node=n,
+                        attribute="tau",
+                        message="per-region tau: nn4n's CTRNN has one tau for every unit",
+                        code="nn4n-tau",
+                    )
+                )
+    elif declared and isinstance(next(iter(declared)), tuple):
+        for n in taus:
+            problems.append(
+                Problem(
+                    node=n,
+                    attribute="tau",
+                    message="per-unit tau: nn4n's CTRNN has one tau for every unit",
+                    code="nn4n-tau",
+                )
+            )
+    return problems
+
+
 def to_nn4n(circuit: CompiledCircuit | nx.DiGraph, *, seed: int | None = None) -> dict[str, Any]:
     """The masks and specs that rebuild a circuit's structure in nn4n.
 
@@ -91,7 +146,10 @@ def to_nn4n(circuit: CompiledCircuit | nx.DiGraph, *, seed: int | None = None) -
         like nn4n's ``get_specs()``: ``dims``, ``hidden_size``, ``input_dim``,
         ``readout_dim``, ``n_areas``, ``areas`` (names), ``area_sizes``,
         ``area_connectivities`` (``[n, n]``, entry ``[i, j]`` the density from area
-        ``j`` to area ``i``), ``input_areas``, ``readout_areas`` and, when some
+        ``j`` to area ``i``; for a density given per E/I sub-pathway, the share of
+        the block's synapses present, since the masks carry the sub-pathways
+        exactly), ``input_areas``, ``readout_areas``, ``tau`` when every region
+        declares the same one, and, when some
         region has E/I types, ``exc_pct`` (one value, or one per area),
         ``inter_area_connections`` (``[EE, EI, IE, II]``: whether any projection
         between two areas keeps that sub-pathway) and ``inh_readout``.
@@ -99,26 +157,28 @@ def to_nn4n(circuit: CompiledCircuit | nx.DiGraph, *, seed: int | None = None) -
     Raises
     ------
     GraphError
-        If a layer mixes unconstrained and sign-constrained source nodes.
+        Listing every reason the circuit has no nn4n form, each naming its node or
+        edge and attribute: a layer mixing unconstrained and sign-constrained source
+        nodes, conduction delays (``delay``), learned time constants (``learn_tau``),
+        and time constants that differ between regions or units (nn4n's ``CTRNN``
+        takes one ``tau``).
     TypeError
-        If ``circuit`` is neither a CompiledCircuit nor a graph.
+        If ``circuit`` is neither a CompiledCircuit nor a graph (a model: pass
+        ``model.circuit``).
     """
+    what = "a CompiledCircuit or a networkx.DiGraph"
+    if isinstance(getattr(circuit, "circuit", None), CompiledCircuit):
+        raise TypeError(
+            f"circuit must be {what}; got a {type(circuit).__name__}: to_nn4n exports "
+            "masks and specs only (no trained weights, no readout bias), so pass model.circuit"
+        )
+    check("circuit", circuit, InstanceOf((CompiledCircuit, nx.Graph), what))
     if isinstance(circuit, nx.Graph):
         circuit = compile_graph(circuit, seed=seed)
-    if not isinstance(circuit, CompiledCircuit):
-        hint = ""
-        if isinstance(getattr(circuit, "circuit", None), CompiledCircuit):
-            hint = (
-                "; to_nn4n exports masks and specs only (no trained weights, no readout "
-                "bias): pass model.circuit"
-            )
-        raise TypeError(
-            f"expected a CompiledCircuit or a networkx.DiGraph; got {type(circuit).__name__}{hint}"
-        )
     lay = circuit.layout
     spec = circuit.spec
     dims = [lay.input_size, lay.hidden_size, lay.output_size]
-    problems: list[Problem] = []
+    problems: list[Problem] = _inexpressible(spec)
 
     def pre_post(mask: torch.Tensor) -> np.ndarray:
         return mask.T.contiguous().to(torch.int64).numpy()
@@ -148,7 +208,11 @@ def to_nn4n(circuit: CompiledCircuit | nx.DiGraph, *, seed: int | None = None) -
             readout_areas.add(index[e.src])
             inh_readout |= "I" in s.types and _allows(e.ei, "I")
         else:
-            conn[index[e.dst], index[e.src]] = e.density
+            if isinstance(e.sparsity, Mapping):  # per sub-pathway: the block's realised share
+                mask = circuit.blocks[(e.src, e.dst)].mask
+                conn[index[e.dst], index[e.src]] = float(mask.float().mean()) if mask.numel() else 0
+            else:
+                conn[index[e.dst], index[e.src]] = e.density
             if e.src != e.dst:
                 for p in _PATHWAYS:
                     if p[0] in s.types and p[1] in d.types:
@@ -165,6 +229,9 @@ def to_nn4n(circuit: CompiledCircuit | nx.DiGraph, *, seed: int | None = None) -
         "input_areas": np.array(sorted(input_areas), dtype=np.int64),
         "readout_areas": np.array(sorted(readout_areas), dtype=np.int64),
     }
+    taus = {spec.nodes[n].tau for n in regions}
+    if len(taus) == 1 and None not in taus:  # the one tau of every region (else refused)
+        specs["tau"] = taus.pop()
     typed = [spec.nodes[n] for n in regions if spec.nodes[n].typed]
     if typed:
         fracs = [n.n_exc / n.size for n in (spec.nodes[r] for r in regions)]

@@ -1,0 +1,185 @@
+"""Drawing the anatomy of issue #16: conduction delays, learned time constants and
+densities given per E/I sub-pathway, in the area diagram and in DOT."""
+
+from __future__ import annotations
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import matplotlib.pyplot as plt  # noqa: E402
+import networkx as nx  # noqa: E402
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+
+from mrnngraph.drawing import draw, to_dot  # noqa: E402
+from mrnngraph.drawing._read import read_graph  # noqa: E402
+from mrnngraph.drawing._style import DELAY_NAME  # noqa: E402
+from tests.test_draw import gid_artists, label_boxes, legend_texts, overlapping  # noqa: E402
+
+
+@pytest.fixture(autouse=True)
+def _close_figures():
+    yield
+    plt.close("all")
+
+
+def delayed_hierarchy() -> nx.DiGraph:
+    """Three areas with delays on the inter-areal edges, two of them learning tau."""
+    G = nx.DiGraph(name="delays", dt=10.0, tau=50.0)
+    G.add_node("stim", kind="input", size=3)
+    for area, learned in (("V1", False), ("V4", True), ("PFC", True)):
+        G.add_node(area, size=100, exc_frac=0.8, learn_tau=learned)
+        G.add_edge(area, area, density=0.2)
+    G.add_node("choice", kind="output", size=2)
+    G.add_edge("stim", "V1")
+    G.add_edge("V1", "V4", density=0.1, ei=["EE", "EI"], delay=10.0)
+    G.add_edge("V4", "PFC", density=0.1, ei=["EE", "EI"], delay=20.0)
+    G.add_edge("PFC", "V4", density=0.05, ei=["EE"], delay=20.0)
+    G.add_edge("V4", "V1", density=0.05, ei=["EE"], delay=2.5)
+    G.add_edge("PFC", "choice", ei=["E"])
+    return G
+
+
+DELAYED = {"V1->V4": "10 ms", "V4->PFC": "20 ms", "PFC->V4": "20 ms", "V4->V1": "2.5 ms"}
+
+
+def edge_label(ax, key: str) -> str | None:
+    t = gid_artists(ax, "edgelabel").get(key)
+    return None if t is None else t.get_text()
+
+
+def window_box(artist, renderer) -> np.ndarray:
+    b = artist.get_window_extent(renderer)
+    return np.array([b.x0, b.y0, b.x1, b.y1])
+
+
+def test_delays_get_a_mark_on_the_arrow_and_their_ms_in_the_label():
+    ax = draw(delayed_hierarchy())
+    marks = gid_artists(ax, "delay")
+    # One mark (a gap between two bars) per delayed edge, none on the others.
+    marked = {gid for gid in marks}
+    assert marked == set(DELAYED)
+    per_edge = {k: 0 for k in DELAYED}
+    for a in ax.get_children():
+        gid = a.get_gid() or ""
+        if gid.startswith("mrnngraph:delay:"):
+            per_edge[gid.removeprefix("mrnngraph:delay:")] += 1
+    assert set(per_edge.values()) == {3}
+    # Default labels (the edges' own, none here) still show the delay.
+    for key, text in DELAYED.items():
+        assert edge_label(ax, key) == text
+    assert edge_label(ax, "stim->V1") is None
+    assert DELAY_NAME in legend_texts(ax)
+
+
+def test_delay_marks_sit_on_their_edge_and_no_label_covers_them():
+    G = delayed_hierarchy()
+    for labels in ("label", True, "density"):
+        ax = draw(G, edge_labels=labels)
+        fig = ax.figure
+        fig.canvas.draw()
+        renderer = fig.canvas.get_renderer()
+        boxes = label_boxes(ax)
+        assert overlapping(boxes) == []
+        for a in ax.get_children():
+            gid = a.get_gid() or ""
+            if not gid.startswith("mrnngraph:delay:"):
+                continue
+            mark = window_box(a, renderer)
+            for name, b in boxes.items():
+                w = min(mark[2], b[2]) - max(mark[0], b[0])
+                h = min(mark[3], b[3]) - max(mark[1], b[1])
+                assert not (w > 0.5 and h > 0.5), (labels, gid, name)
+        # The mark lies on its edge's path, a quarter of the way from the source.
+        edges = gid_artists(ax, "edge")
+        for key in DELAYED:
+            path = edges[key].get_path().vertices
+            bars = [
+                a
+                for a in ax.get_children()
+                if a.get_gid() == f"mrnngraph:delay:{key}" and a.get_color() != "white"
+            ]
+            centre = np.mean([np.mean(b.get_xydata(), axis=0) for b in bars], axis=0)
+            gaps = np.hypot(*(path - centre).T)
+            assert gaps.min() < 0.05 * np.ptp(path[:, 0]) + 1e-9, key
+            along = int(np.argmin(gaps)) / (len(path) - 1)
+            assert 0.1 < along < 0.4, (key, along)
+
+
+def test_every_built_in_label_choice_ends_with_the_delay_and_user_labels_stay_theirs():
+    G = delayed_hierarchy()
+    assert edge_label(draw(G, edge_labels="density"), "V1->V4") == "0.1\n10 ms"
+    assert edge_label(draw(G, edge_labels="ei"), "V4->V1") == "EE\n2.5 ms"
+    assert edge_label(draw(G, edge_labels=True), "V1->V4") == "d=0.1 EE,EI\n10 ms"
+    # A dict or a function says exactly what is written; False writes nothing.
+    ax = draw(G, edge_labels={("V1", "V4"): "ff"})
+    assert edge_label(ax, "V1->V4") == "ff" and edge_label(ax, "V4->PFC") is None
+    ax = draw(G, edge_labels=lambda u, v, d: f"{d.get('delay', 0):g}")
+    assert edge_label(ax, "V4->V1") == "2.5"
+    ax = draw(G, edge_labels=False)
+    assert gid_artists(ax, "edgelabel") == {}
+    assert set(gid_artists(ax, "delay")) == set(DELAYED)  # the marks stay
+
+
+def test_no_delay_means_no_mark_and_no_legend_entry():
+    G = delayed_hierarchy()
+    for u, v in G.edges:
+        G.edges[u, v].pop("delay", None)
+    G.edges["V1", "V4"]["delay"] = 0.0
+    ax = draw(G)
+    assert gid_artists(ax, "delay") == {}
+    assert DELAY_NAME not in legend_texts(ax)
+    assert edge_label(ax, "V1->V4") is None
+
+
+def test_an_invalid_delay_is_flagged_not_drawn():
+    G = delayed_hierarchy()
+    G.edges["V1", "V4"]["delay"] = -5.0
+    G.edges["V4", "PFC"]["delay"] = "soon"
+    ax = draw(G)
+    assert set(gid_artists(ax, "delay")) == set(DELAYED) - {"V1->V4", "V4->PFC"}
+    assert {"edge:V1->V4", "edge:V4->PFC"} <= set(gid_artists(ax, "invalid"))
+
+
+def test_learned_time_constants_are_named_in_the_node_and_the_legend():
+    G = delayed_hierarchy()
+    ax = draw(G)
+    labels = {k: t.get_text() for k, t in gid_artists(ax, "label").items()}
+    assert labels["V4"].endswith("τ learned") and labels["PFC"].endswith("τ learned")
+    assert "τ learned" not in labels["V1"]
+    assert labels["V4"] == "V4\n100 (80% E)\nτ learned"
+    assert any(t.startswith("τ learned") for t in legend_texts(ax))
+    # Without sizes the name and the mark remain; learn_tau elsewhere is no mark.
+    ax = draw(G, show_sizes=False)
+    assert gid_artists(ax, "label")["PFC"].get_text() == "PFC\nτ learned"
+    G.nodes["stim"]["learn_tau"] = True  # invalid on an input: flagged, not marked
+    look = read_graph(G)
+    assert not look.nodes["stim"].learn_tau and look.nodes["stim"].invalid
+    for n in ("V4", "PFC"):
+        G.nodes[n]["learn_tau"] = False
+    assert not any(t.startswith("τ learned") for t in legend_texts(draw(G)))
+
+
+def test_labels_do_not_overlap_with_delays_and_learned_tau():
+    ax = draw(delayed_hierarchy(), edge_labels=True)
+    assert overlapping(label_boxes(ax)) == []
+
+
+def dot_line(text: str, start: str) -> str:
+    (line,) = [x for x in text.splitlines() if x.strip().startswith(start)]
+    return line
+
+
+def test_to_dot_carries_delays_and_learned_tau():
+    text = to_dot(delayed_hierarchy())
+    line = dot_line(text, '"V4" -> "V1"')
+    assert 'delay="2.5"' in line and 'label="2.5 ms"' in line and "delay 2.5 ms" in line
+    line = dot_line(text, '"V1" -> "V4"')
+    assert 'delay="10"' in line and 'label="10 ms"' in line
+    assert "delay=" not in dot_line(text, '"stim" -> "V1"')
+    assert 'learn_tau="true"' in dot_line(text, '"PFC" [')
+    assert "τ learned" in dot_line(text, '"PFC" [')
+    assert "learn_tau" not in dot_line(text, '"V1" [')
+    with_density = to_dot(delayed_hierarchy(), edge_labels="density")
+    assert 'label="0.05\\n2.5 ms"' in dot_line(with_density, '"V4" -> "V1"')

@@ -1,0 +1,95 @@
+"""to_nn4n and the anatomy of issue #16: what nn4n's CTRNN cannot express is refused,
+every reason at once; what its masks can carry is exported."""
+
+from __future__ import annotations
+
+import warnings
+
+import networkx as nx
+import pytest
+
+from mrnngraph import GraphError
+from mrnngraph.io import to_nn4n
+
+
+def three_areas() -> nx.DiGraph:
+    G = nx.DiGraph(name="three", dt=10.0)
+    G.add_node("cue", kind="input", size=2)
+    for n in ("a", "b", "c"):
+        G.add_node(n, size=10, exc_frac=0.8)
+        G.add_edge(n, n, density=0.5)
+    G.add_node("y", kind="output", size=1)
+    G.add_edge("cue", "a")
+    G.add_edge("a", "b", density=0.3)
+    G.add_edge("b", "c", density=0.3)
+    G.add_edge("c", "y", ei=["E"])
+    return G
+
+
+def export(G, **kw):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return to_nn4n(G, seed=0, **kw)
+
+
+def test_delays_and_learned_or_differing_tau_are_refused_naming_each():
+    G = three_areas()
+    G.edges["cue", "a"]["delay"] = 10.0
+    G.edges["a", "b"]["delay"] = 20.0
+    G.edges["c", "y"]["delay"] = 5.0
+    G.nodes["b"].update(learn_tau=True, tau=[40.0 + i for i in range(10)])
+    G.nodes["c"]["tau"] = 30.0
+    G.add_node("free", size=3)  # unconstrained among signed regions: refused as before
+    G.add_edge("free", "a")
+    with pytest.raises(GraphError) as err:
+        export(G)
+    got = {(p.code, p.node, p.edge, p.attribute) for p in err.value.problems}
+    assert got == {
+        ("nn4n-delay", None, ("cue", "a"), "delay"),
+        ("nn4n-delay", None, ("a", "b"), "delay"),
+        ("nn4n-delay", None, ("c", "y"), "delay"),
+        ("nn4n-learn-tau", "b", None, "learn_tau"),
+        ("nn4n-tau", "b", None, "tau"),
+        ("nn4n-tau", "c", None, "tau"),
+        ("nn4n-mixed-constraint", None, None, None),
+    }
+    assert "cannot be written as nn4n masks" in str(err.value)
+
+
+def test_one_tau_for_every_region_is_exported_and_per_unit_tau_is_not():
+    G = three_areas()
+    assert "tau" not in export(G)["specs"]
+    for n in ("a", "b", "c"):
+        G.nodes[n]["tau"] = 50.0
+    assert export(G)["specs"]["tau"] == 50.0
+    G.nodes["a"]["tau"] = [50.0] * 10  # one value per unit: nn4n's CTRNN takes one tau
+    with pytest.raises(GraphError) as err:
+        export(G)
+    assert {(p.code, p.node) for p in err.value.problems} == {
+        ("nn4n-tau", "a"),
+        ("nn4n-tau", "b"),
+        ("nn4n-tau", "c"),
+    }
+    G.nodes["a"]["tau"] = 50.0
+    del G.nodes["c"]["tau"]  # c would run at the model's tau, the others at 50 ms
+    with pytest.raises(GraphError) as err:
+        export(G)
+    assert {p.node for p in err.value.problems} == {"a", "b"}
+
+
+def test_zero_delays_export_as_before():
+    G = three_areas()
+    before = export(G)
+    for u, v in G.edges:
+        G.edges[u, v]["delay"] = 0.0
+    after = export(G)
+    assert after["specs"].keys() == before["specs"].keys()
+    for a, b in zip(after["sparsity_masks"], before["sparsity_masks"], strict=True):
+        assert (a == b).all()
+
+
+def test_arguments():
+    with pytest.raises(TypeError, match="circuit must be a CompiledCircuit or a networkx"):
+        to_nn4n("circuit")
+    with pytest.raises(TypeError, match="seed"):
+        to_nn4n(three_areas(), seed="x")
