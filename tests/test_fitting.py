@@ -250,11 +250,11 @@ def test_early_stopping_keeps_the_best_weights():
 @pytest.mark.parametrize(
     "kw, err, match",
     [
-        ({"steps": -1}, ValueError, "steps must be >= 0"),
-        ({"steps": 1.5}, TypeError, "steps must be an int"),
+        ({"steps": -1}, ValueError, "steps must be an integer >= 0"),
+        ({"steps": 1.5}, TypeError, "steps must be an integer"),
         ({"steps": 1, "lr": 0}, ValueError, "lr must be a float > 0"),
-        ({"steps": 1, "loss": "l1"}, ValueError, "loss must be 'gaussian' or 'poisson'"),
-        ({"steps": 1, "batch_size": 0}, ValueError, "batch_size must be >= 1"),
+        ({"steps": 1, "loss": "l1"}, ValueError, "loss must be one of 'gaussian', 'poisson'"),
+        ({"steps": 1, "batch_size": 0}, ValueError, "batch_size must be an integer >= 1"),
     ],
 )
 def test_bad_options(kw, err, match):

@@ -1,0 +1,49 @@
+r"""Fit a declared circuit to recorded multi-region activity (data-constrained RNNs).
+
+:func:`fit` trains a :class:`~mrnngraph.MultiRegionRNN` by gradient descent, through
+its normal forward (the fused scan), so that its free-running activity reproduces a
+:class:`~mrnngraph.Recording` trial by trial; :func:`pvar` scores it as CURBD does
+(Perich et al. 2020); :func:`reconstruct` gives the model's version of the data.
+
+The choices, and why
+--------------------
+* **Observed and latent units.** Region ``r`` with ``n`` recorded neurons: its first
+  ``n`` units are matched, in order, to the neurons; its other units are latent
+  (constrained only through the observed ones). A recording may leave regions out.
+* **Observation.** Each observed neuron ``k`` reads its unit's rate :math:`h_k` through
+  a per-neuron affine map, :math:`\hat y_k = a_k h_k + c_k` (``loss="gaussian"``), or
+  :math:`\lambda_k = \mathrm{softplus}(a_k h_k + c_k)` as the mean of a Poisson count
+  (``loss="poisson"``). :math:`a, c` start so that each neuron's training range fills
+  most of the activation's range (:class:`Observation`) and are learned with the
+  weights (``learn_observation=True``). So Hz, counts per bin or z-scores all work
+  without normalising by hand. The Gaussian loss is the squared error of each
+  neuron divided by its variance over the training data, so quiet and busy neurons
+  count alike.
+* **Initial state.** Trial ``i`` starts from its data: an observed unit's state is
+  :math:`x_0 = f^{-1}((g^{-1}(y_{i,0}) - c)/a)` (the activation's inverse, the rate
+  clipped inside its range; :math:`g` the link) — the first bin is given, bins
+  ``1..T-1`` are predicted. Latent units start from a learned vector shared by all
+  trials, kept in ``model.x0`` (a buffer the checkpoint saves); ``learn_x0=False``
+  keeps the circuit's ``init`` instead.
+* **Time.** A bin of ``dt`` ms is ``dt / model.dt`` model steps (an integer; CURBD's
+  ``dtFactor``). Bin ``t + 1`` is compared with the rates after the steps that lead
+  into it from bin ``t``, driven by the input of bin ``t + 1`` held over them — the
+  convention of the model's ``forward`` and of :func:`mrnngraph.activity`, where
+  ``rates[:, t]`` is the state after the input ``inputs[:, t]``.
+* **Constraints.** Masks, Dale's law and frozen projections are the model's
+  parametrizations, so they hold after every optimizer step; nothing here touches
+  them (see ``tests/test_fitting.py``).
+
+The fitted :class:`Observation` is set as ``model.observation`` (and returned in
+``history.observation``) so that :func:`pvar`, :func:`reconstruct` and
+:func:`mrnngraph.analysis.pathway_strength` read the model and the data in the same
+units; pass ``observation=`` to use another (e.g. after :func:`mrnngraph.load_model`,
+``Observation.from_dict(metadata["observation"])``).
+"""
+
+from ._evaluation import free_run, pvar, reconstruct
+from ._loop import FitHistory, fit
+from ._observation import Observation
+from ._regularisers import PathwaySparsity
+
+__all__ = ["fit", "pvar", "reconstruct", "free_run", "Observation", "FitHistory", "PathwaySparsity"]

@@ -1,0 +1,205 @@
+"""Running a fitted model free on a recording (:func:`free_run`), its version of the data
+(:func:`reconstruct`) and CURBD's score (:func:`pvar`)."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from ..recording import Recording
+from ._observation import Observation
+
+__all__ = ["free_run", "reconstruct", "pvar"]
+
+
+def _steps_per_bin(model: Any, recording: Recording) -> int:
+    k = recording.dt / model.dt
+    if abs(k - round(k)) > 1e-6 * k or round(k) < 1:
+        raise ValueError(
+            f"the recording's bin width ({recording.dt:g} ms) must be a whole "
+            f"number of model steps (model dt = {model.dt:g} ms); build the "
+            f"model with dt={recording.dt:g} or a divisor of it"
+        )
+    return int(round(k))
+
+
+def _observed_index(model: Any, recording: Recording) -> torch.Tensor:
+    lay = model.layout
+    return torch.cat(
+        [
+            torch.arange(lay.slice(r).start, lay.slice(r).start + n)
+            for r, n in recording.n_neurons.items()
+        ]
+    )
+
+
+def _check_model(model: Any) -> None:
+    if not isinstance(model, nn.Module) or not hasattr(model, "layout"):
+        raise TypeError(f"model must be a mrnngraph.MultiRegionRNN; got {type(model).__name__}")
+
+
+def _prepare(model: Any, recording: Recording, name: str = "recording") -> int:
+    """The model steps per bin of ``recording`` (argument ``name``), after checking it
+    against ``model``."""
+    _check_model(model)
+    if not isinstance(recording, Recording):
+        raise TypeError(f"{name} must be a mrnngraph.Recording; got {type(recording).__name__}")
+    recording.check_against(model)
+    if recording.n_steps < 2:
+        raise ValueError(
+            f"the recording has {recording.n_steps} time bin; fitting predicts "
+            "bins 1..T-1 from bin 0, so it needs at least 2"
+        )
+    return _steps_per_bin(model, recording)
+
+
+def _run(
+    model: Any,
+    obs: Observation,
+    rates: Mapping[str, torch.Tensor],
+    inputs: torch.Tensor,
+    latent_x0: torch.Tensor,
+    k: int,
+) -> tuple[Any, torch.Tensor, torch.Tensor, dict[str, torch.Tensor]]:
+    """Free run from each trial's first bin; returns (out, x0, inputs per step, predictions
+    (B, T-1, n) of bins 1..T-1 in data units)."""
+    lay = model.layout
+    B = inputs.shape[0]
+    x0 = latent_x0.expand(B, -1).clone()
+    for r, y in rates.items():
+        s = lay.slice(r)
+        n = y.shape[2]
+        x0[:, s.start : s.start + n] = obs.initial_state(r, y[:, 0])
+    u = inputs[:, 1:]  # the input of bin t + 1 drives the steps that end in bin t + 1
+    if k > 1:
+        u = u.repeat_interleave(k, dim=1)
+    batch_first = getattr(model, "batch_first", True)
+    out = model(u if batch_first else u.transpose(0, 1), x0)
+    if not batch_first:
+        out = type(out)(*(t.transpose(0, 1) for t in out))
+    h = out.rates[:, k - 1 :: k]
+    pred = {}
+    for r, y in rates.items():
+        s = lay.slice(r)
+        pred[r] = obs.decode(r, h[..., s.start : s.start + y.shape[2]])
+    return out, x0, u, pred
+
+
+def _tensors(recording: Recording, model: Any) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
+    dev, dtype = model.alpha.device, model.alpha.dtype
+    rates = {r: torch.as_tensor(v, device=dev, dtype=dtype) for r, v in recording.rates.items()}
+    if recording.inputs is None:
+        u = torch.zeros(recording.n_trials, recording.n_steps, 0, device=dev, dtype=dtype)
+    else:
+        u = torch.as_tensor(recording.inputs, device=dev, dtype=dtype)
+    return rates, u
+
+
+def _observation_of(
+    model: Any, recording: Recording, observation: Observation | None
+) -> Observation:
+    obs = observation if observation is not None else getattr(model, "observation", None)
+    if obs is None:
+        obs = Observation.identity(recording, model.activation)
+    if not isinstance(obs, Observation):
+        raise TypeError(
+            f"observation must be a mrnngraph.fitting.Observation; got {type(obs).__name__}"
+        )
+    obs.covers(recording)
+    return obs
+
+
+def free_run(
+    model: Any,
+    recording: Recording,
+    *,
+    observation: Observation | None = None,
+) -> tuple[Any, torch.Tensor, torch.Tensor, dict[str, torch.Tensor]]:
+    """Run ``model`` free from each trial's first bin with the recording's inputs.
+
+    Returns
+    -------
+    out : RNNOutput
+        Batch first, over ``(T - 1) * steps_per_bin`` model steps.
+    x0 : Tensor, shape (trials, H)
+        The initial states (observed units from the data, latent from ``model.x0``).
+    inputs : Tensor, shape (trials, (T - 1) * steps_per_bin, I)
+        The inputs of each model step.
+    predictions : dict of str to Tensor, shape (trials, T - 1, neurons)
+        Bins ``1..T-1`` of each region in the data's units.
+    """
+    k = _prepare(model, recording)
+    obs = _observation_of(model, recording, observation)
+    rates, u = _tensors(recording, model)
+    with torch.no_grad():
+        return _run(model, obs, rates, u, model.x0, k)
+
+
+def reconstruct(
+    model: Any, recording: Recording, *, observation: Observation | None = None
+) -> Recording:
+    """The model's version of ``recording``: its free run, read out in the data's units.
+
+    Bin 0 is the data (each trial starts there); bins ``1..T-1`` are the model's.
+
+    Examples
+    --------
+    >>> import numpy as np, torch, mrnngraph as mg
+    >>> from mrnngraph.presets.examples import two_area_ei
+    >>> model = mg.MultiRegionRNN.from_graph(two_area_ei(size=10), seed=0, activation="tanh")
+    >>> from mrnngraph.recording import activity
+    >>> rec = activity(model, torch.randn(2, 20, 3))
+    >>> rec_m = reconstruct(model, rec)
+    >>> rec_m.rates["a1"].shape
+    (2, 20, 10)
+    """
+    _, _, _, pred = free_run(model, recording, observation=observation)
+    rates = {
+        r: np.concatenate([recording.rates[r][:, :1], p.cpu().numpy()], axis=1)
+        for r, p in pred.items()
+    }
+    return Recording(rates, recording.dt, inputs=recording.inputs, trials=recording.trials)
+
+
+def pvar(
+    model: Any,
+    recording: Recording,
+    *,
+    observation: Observation | None = None,
+) -> dict[str, float]:
+    r"""CURBD's percent variance explained of the model's free run, overall and per region.
+
+    :math:`\mathrm{pVar} = 1 - \|D - M\|_F^2 / (N T \sigma_D^2)` with :math:`D` the data,
+    :math:`M` the model (:func:`reconstruct`), :math:`N T` the number of entries and
+    :math:`\sigma_D` the standard deviation of all the data, over bins ``1..T-1`` of
+    every trial (bin 0 is where each trial starts, not a prediction). ``"all"`` pools
+    every recorded neuron; each region uses its own neurons. 1 is perfect, 0 is as good
+    as the data's grand mean, and it can be negative. Data in their own units (as CURBD,
+    which scales all data by one number, leaving pVar unchanged).
+
+    Returns
+    -------
+    dict
+        ``{"all": float, region: float, ...}``; a region whose data never vary gives NaN.
+    """
+    _, _, _, pred = free_run(model, recording, observation=observation)
+    out: dict[str, float] = {}
+    sse_all, data_all = 0.0, []
+    per: dict[str, float] = {}
+    for r, p in pred.items():
+        d = recording.rates[r][:, 1:].astype(np.float64)
+        err = float(((d - p.cpu().double().numpy()) ** 2).sum())
+        var = float(d.var())
+        per[r] = 1.0 - err / (d.size * var) if var > 0 else math.nan
+        sse_all += err
+        data_all.append(d.ravel())
+    d = np.concatenate(data_all)
+    var = float(d.var())
+    out["all"] = 1.0 - sse_all / (d.size * var) if var > 0 else math.nan
+    out.update(per)
+    return out

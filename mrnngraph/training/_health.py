@@ -1,0 +1,116 @@
+"""Cheap checks for silent failures during training (see ``train(health_every=...)``)."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import torch
+from torch import nn
+
+from ..tasks import Batch
+from ._history import History, TrainingWarning
+
+#: Steps of training loss over which a loss that has not moved is reported.
+_STALL_WINDOW = 100
+#: Relative spread (max - min) / mean of the loss over that window below which it "has not moved".
+_STALL_TOL = 1e-4
+#: Rates at most this large (in absolute value) everywhere count as a silent region.
+_SILENT = 1e-6
+#: Rates this close to a bound of a bounded activation everywhere count as saturated.
+_SATURATED = 1e-3
+_BOUNDED = ("tanh", "sigmoid", "retanh")
+
+_MESSAGES = {
+    "silent_region": "the rates of region {region!r} are all zero over a whole batch: it "
+    "takes no part in the task (and a relu passes no gradient to its inputs)",
+    "saturated_region": "every rate of region {region!r} is within 1e-3 of its activation's "
+    "bound over a whole batch (the activation's slope is ~0)",
+    "input_independent_outputs": "the outputs are the same for every trial of a batch: they "
+    "do not depend on the input",
+    "loss_stalled": f"the training loss has not moved over {_STALL_WINDOW} steps "
+    f"(relative spread < {_STALL_TOL:g})",
+}
+
+
+class _Health:
+    """Cheap checks for silent failures, from tensors the step already has."""
+
+    def __init__(self, model: nn.Module, history: History, every: int | None, warn: bool):
+        self.every, self.history, self.warn = every, history, warn
+        layout = getattr(model, "layout", None)
+        self.regions: list[tuple[str, slice]] = []
+        if layout is not None and getattr(layout, "regions", None):
+            self.regions = [(r, layout.slice(r)) for r in layout.regions]
+        self.activation = str(getattr(model, "activation", ""))
+        self.events: dict[tuple[str, str | None], dict[str, Any]] = {}
+        self.active: list[str] = []
+
+    def due(self, step: int) -> bool:
+        return self.every is not None and step % self.every == 0
+
+    def check(self, step: int, out: Any, y: torch.Tensor, batch: Batch) -> None:
+        found: list[tuple[str, str | None]] = []
+        with torch.no_grad():
+            rates = getattr(out, "rates", None)
+            if isinstance(rates, torch.Tensor) and self.regions and rates.numel():
+                flat = rates.detach().flatten(0, -2)
+                peak = flat.abs().amax(0)
+                sat = None
+                if self.activation == "tanh":
+                    sat = (1 - flat.abs()).amax(0)
+                elif self.activation == "sigmoid":
+                    sat = torch.minimum(flat, 1 - flat).amax(0)
+                elif self.activation == "retanh":
+                    sat = (1 - flat).amax(0)
+                peak_r = [
+                    float(peak[sl].max()) if sl.stop > sl.start else math.inf
+                    for _, sl in self.regions
+                ]
+                for (name, sl), p in zip(self.regions, peak_r, strict=True):
+                    if p <= _SILENT:
+                        found.append(("silent_region", name))
+                    elif sat is not None and float(sat[sl].max()) <= _SATURATED:
+                        found.append(("saturated_region", name))
+            counted = (batch.mask > 0).all(0)
+            if y.shape[0] > 1 and bool(counted.any()):
+                yc, xc = y.detach()[:, counted], batch.inputs[:, counted]
+                x_varies = bool((xc - xc[:1]).abs().amax() > 0)
+                spread = float((yc - yc[:1]).abs().amax())
+                if x_varies and spread <= 1e-6 * (1.0 + float(yc.abs().amax())):
+                    found.append(("input_independent_outputs", None))
+        loss = self.history.loss[-_STALL_WINDOW:]
+        if len(loss) == _STALL_WINDOW:
+            mean = sum(loss) / len(loss)
+            if mean > 0 and (max(loss) - min(loss)) <= _STALL_TOL * mean:
+                found.append(("loss_stalled", None))
+        self.active = []
+        for kind, region in found:
+            self._record(step, kind, region)
+            word = kind.split("_")[0] if region is None else f"{region} {kind.split('_')[0]}"
+            self.active.append(word)
+
+    def _record(self, step: int, kind: str, region: str | None) -> None:
+        key = (kind, region)
+        ev = self.events.get(key)
+        if ev is not None:
+            ev["last_step"], ev["checks"] = step, ev["checks"] + 1
+            return
+        message = _MESSAGES[kind].format(region=region)
+        ev = {
+            "kind": kind,
+            "region": region,
+            "step": step,
+            "last_step": step,
+            "checks": 1,
+            "message": message,
+        }
+        self.events[key] = ev
+        self.history.health.append(ev)
+        if self.warn:
+            import warnings
+
+            warnings.warn(f"train: step {step}: {message}", TrainingWarning, stacklevel=5)
+
+    def postfix(self) -> str | None:
+        return ", ".join(self.active) if self.active else None

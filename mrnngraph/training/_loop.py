@@ -1,0 +1,403 @@
+"""The training loop: :func:`train` checks its arguments into one :class:`TrainOptions`,
+sets the run up (device, process group, readout bias) and hands both to the loop."""
+
+from __future__ import annotations
+
+import inspect
+import math
+import os
+import secrets
+import time
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any
+
+import torch
+from torch import nn
+
+from ..tasks import Task
+from ._distributed import _Group, distributed_env
+from ._evaluation import _forward, _model_device, _outputs, _seed_of, evaluate
+from ._health import _Health
+from ._history import History, TrainingDiverged, TrainingInterrupted
+from ._options import TrainOptions
+
+__all__ = ["train", "guarded_backward"]
+
+
+def train(
+    model: nn.Module,
+    task: Task,
+    *,
+    steps: int,
+    lr: float = 1e-2,
+    batch_size: int = 64,
+    losses: Iterable[Callable] | Mapping[str, Callable] | None = None,
+    callbacks: Iterable[Callable] = (),
+    progress: bool = True,
+    clip_grad: float | None = 1.0,
+    seed: int | None = None,
+    device: torch.device | str | None = None,
+    optimizer: torch.optim.Optimizer | None = None,
+    eval_every: int | None = None,
+    eval_batch_size: int = 512,
+    eval_seed: int = 12345,
+    checkpoint: str | os.PathLike | None = None,
+    graph: Any = None,
+    distributed: bool = False,
+    health_every: int | None = 10,
+    init_readout_bias: bool = True,
+) -> History:
+    """Train ``model`` on ``task`` and return the :class:`History`.
+
+    Each step draws a fresh batch from ``task``, runs the model batch-first,
+    computes ``task.loss`` (mask-weighted cross-entropy for classification,
+    mean squared error for regression) plus every term of ``losses``,
+    back-propagates, clips the gradient norm to ``clip_grad`` and takes one
+    optimizer step. The model's constraints (Dale's law, masks, frozen
+    projections) hold after every step by construction.
+
+    Parameters
+    ----------
+    model : MultiRegionRNN or nn.Module
+        Its forward takes ``(B, T, I)`` (or time-first if ``batch_first=False``) and
+        returns the outputs first (an :class:`~mrnngraph.RNNOutput` or a tensor).
+    task : Task
+        See :mod:`mrnngraph.tasks`; its sizes must match the model's.
+    steps : int
+        Optimizer steps.
+    lr : float
+        Learning rate of the default Adam optimizer. 1e-2 (with ``clip_grad=1``) trains
+        E/I circuits in hundreds rather than thousands of steps; measured against 1e-3
+        and 3e-3 in docs/training.md ("The recipe").
+    batch_size : int
+        Trials per step (the global batch when distributed: each of the ``W``
+        processes draws ``batch_size // W``).
+    losses : sequence or mapping of callables, optional
+        Regularisers ``term(model, out, batch) -> Tensor``, e.g. :class:`RateL2`,
+        :class:`WeightL1`, :class:`WeightL2`.
+    callbacks : sequence of callables
+        ``cb(step, history, model)`` after each step; a callback returning True
+        stops training (see :class:`StopAt`).
+    progress : bool
+        Show a tqdm progress bar with the loss and accuracy (rank 0 only).
+    clip_grad : float or None
+        Largest gradient norm; ``None`` turns clipping off.
+    seed : int, optional
+        Seed of the training batches and of the model's noise (drawn fresh when
+        omitted; recorded in ``history.seed``).
+    device : optional
+        Move the model there first (default: where it is).
+    optimizer : torch.optim.Optimizer, optional
+        Replaces the default ``Adam(model.parameters(), lr=lr)``.
+    eval_every : int, optional
+        Also score a fixed held-out batch (``eval_batch_size`` trials drawn with
+        ``eval_seed``) every that many steps and at the end, into ``history.evals``.
+    checkpoint : path, optional
+        Where to save the last good model (:func:`mrnngraph.save_model`) if training
+        diverges.
+    graph : networkx.DiGraph, optional
+        The circuit graph, stored in that checkpoint (rebuilt from the model when omitted).
+    distributed : bool
+        Data-parallel over processes with DistributedDataParallel (see the module docs).
+    health_every : int or None
+        Every that many steps, check the step's own batch for silent failures: a
+        region whose rates are all zero (or, for tanh/sigmoid/retanh, all saturated)
+        over the whole batch; outputs identical for every trial although the inputs
+        differ; a training loss that has not moved over the last 100 steps. Each is
+        recorded in ``history.health``, shown in the progress bar and warned about
+        once per kind and region (:class:`TrainingWarning`). ``None`` turns the
+        checks off. They reduce tensors the step already holds (no extra forward).
+    init_readout_bias : bool
+        Classification tasks: if the model's readout bias (``bias_ho``) is still all
+        zero, as :meth:`~mrnngraph.MultiRegionRNN.from_graph` makes it, set it first to
+        the log of the class frequencies that the loss weighs (256 trials drawn with
+        seed 0; centred), the constant output that minimises the loss. A network
+        then starts out answering "fixate" where it is silent, which matters where
+        the readout is several synapses from the inputs: at the first steps of a
+        trial the output *is* the bias, and a bias that learned "choose" breaks
+        fixation on every trial (measured in docs/training.md, "The recipe"). A bias
+        that is not all zero (a resumed model) is left alone. ``False``: unchanged.
+
+    Returns
+    -------
+    History
+
+    Raises
+    ------
+    TrainingDiverged
+        When the loss, the gradient or the parameters become NaN or infinite; the
+        model is left with the last good parameters.
+    TrainingInterrupted
+        On ``KeyboardInterrupt`` (Ctrl-C) during training: a ``KeyboardInterrupt``
+        that carries the history; the model holds the parameters after the last
+        completed step.
+    ValueError
+        If the task's sizes do not match the model's.
+
+    Examples
+    --------
+    >>> import mrnngraph as mg
+    >>> from mrnngraph.presets import two_area_ei
+    >>> from mrnngraph.tasks import PerceptualDecisionMaking
+    >>> model = mg.MultiRegionRNN.from_graph(two_area_ei(size=10), seed=0)
+    >>> history = train(model, PerceptualDecisionMaking(), steps=3, batch_size=8,
+    ...                 progress=False, seed=0)
+    >>> len(history.loss), history.step[-1]
+    (3, 3)
+    """
+    if not isinstance(model, nn.Module):
+        raise TypeError(f"model must be a torch.nn.Module; got {type(model).__name__}")
+    if not isinstance(task, Task):
+        raise TypeError(f"task must be a mrnngraph.tasks.Task; got {type(task).__name__}")
+    options = TrainOptions.from_arguments(
+        steps=steps,
+        lr=lr,
+        batch_size=batch_size,
+        losses=losses,
+        callbacks=callbacks,
+        progress=progress,
+        clip_grad=clip_grad,
+        seed=seed,
+        device=device,
+        optimizer=optimizer,
+        eval_every=eval_every,
+        eval_batch_size=eval_batch_size,
+        eval_seed=eval_seed,
+        checkpoint=checkpoint,
+        graph=graph,
+        distributed=distributed,
+        health_every=health_every,
+        init_readout_bias=init_readout_bias,
+    )
+    for what in ("input_size", "output_size"):
+        m, t = getattr(model, what, None), getattr(task, what)
+        if m is not None and m != t:
+            raise ValueError(
+                f"the model's {what} is {m} but task {task.name!r} needs {t}; "
+                f"build the circuit with {t} {what.split('_')[0]} channels"
+            )
+
+    dev = options.device if options.device is not None else _model_device(model)
+    group = None
+    if options.distributed:
+        env = distributed_env()
+        if dev.type == "cuda" and env is not None:
+            dev = torch.device("cuda", env["local_rank"])
+            torch.cuda.set_device(dev)
+        group = _Group(dev)
+    model.to(dev)
+    if options.init_readout_bias:
+        _init_readout_bias(model, task)
+    try:
+        return _train_loop(model, task, options, dev, group)
+    finally:
+        if group is not None:
+            group.close()
+
+
+def _init_readout_bias(model: nn.Module, task: Task, n_trials: int = 256) -> None:
+    """Set an untouched (all-zero) readout bias to the centred log class frequencies
+    that the loss weighs (see ``train(init_readout_bias=...)``)."""
+    bias = getattr(model, "bias_ho", None)
+    if (
+        task.kind != "classification"
+        or not isinstance(bias, torch.Tensor)
+        or not bias.requires_grad
+        or bias.dim() != 1
+        or bias.numel() != task.output_size
+        or bool(bias.detach().ne(0).any())
+    ):
+        return
+    batch = task.batch(n_trials, seed=0)
+    w = batch.mask.to(torch.float64)
+    counts = torch.stack([(w * (batch.targets == k)).sum() for k in range(task.output_size)])
+    if not float(counts.sum()) > 0:
+        return
+    freq = (counts / counts.sum()).clamp(min=1e-4)
+    logp = freq.log()
+    with torch.no_grad():
+        bias.copy_((logp - logp.mean()).to(bias))
+
+
+def guarded_backward(
+    opt: torch.optim.Optimizer,
+    loss: torch.Tensor,
+    params: list[torch.Tensor],
+    good: list[torch.Tensor],
+    clip_grad: float | None,
+    fail: Callable[[int, str, float], Exception],
+    step: int,
+) -> float:
+    """Backward and clip one step's gradient; raise ``fail(step, "gradient", norm)`` if it
+    is not finite, else copy ``params`` into ``good`` (the last weights known to give a
+    finite step) before the optimizer changes them. Returns the norm before clipping.
+    Shared by :func:`train` and :func:`mrnngraph.fit`."""
+    opt.zero_grad(set_to_none=True)
+    loss.backward()
+    norm = float(
+        torch.nn.utils.clip_grad_norm_(params, clip_grad if clip_grad is not None else math.inf)
+    )
+    if not math.isfinite(norm):
+        raise fail(step, "gradient", norm)
+    with torch.no_grad():
+        for p, g in zip(params, good, strict=True):
+            g.copy_(p)
+    return norm
+
+
+def _train_loop(
+    model: nn.Module, task: Task, o: TrainOptions, dev: torch.device, group: _Group | None
+) -> History:
+    """The steps of one :func:`train` run with options ``o`` on ``dev`` (``group``: the
+    process group when distributed)."""
+    from tqdm.auto import tqdm
+
+    rank, world = (group.rank, group.world_size) if group is not None else (0, 1)
+    seed = o.seed
+    if seed is None:
+        seed = secrets.randbits(63)
+        if group is not None:  # every rank must agree on the run's seed
+            t = torch.tensor(
+                [seed % (1 << 62)], dtype=torch.long, device=dev if dev.type == "cuda" else "cpu"
+            )
+            group.dist.broadcast(t, src=0)
+            seed = int(t.item())
+    history = History(seed=seed)
+    local_batch = max(1, o.batch_size // world)
+    data_gen = torch.Generator().manual_seed(_seed_of(seed, "batches", rank))
+    noise_gen = None
+    if getattr(model, "noise_std", 0) or getattr(model, "input_noise_std", 0):
+        noise_gen = torch.Generator(device=dev).manual_seed(_seed_of(seed, "noise", rank))
+
+    module: nn.Module = model
+    if group is not None:
+        from torch.nn.parallel import DistributedDataParallel
+
+        # Masks, signs and frozen values are buffers that never change: DDP copies rank 0's
+        # once at construction; syncing them before every forward would only cost time.
+        # (PyTorch >= 2.13 renamed the option; the old name warns there.)
+        params_ddp = inspect.signature(DistributedDataParallel).parameters
+        no_sync = (
+            {"forward_sync_buffers": False}
+            if "forward_sync_buffers" in params_ddp
+            else {"broadcast_buffers": False}
+        )
+        module = DistributedDataParallel(
+            model, device_ids=[dev] if dev.type == "cuda" else None, **no_sync
+        )
+    opt = o.optimizer if o.optimizer is not None else torch.optim.Adam(model.parameters(), lr=o.lr)
+    params = [p for p in model.parameters() if p.requires_grad]
+    good = [p.detach().clone() for p in params]
+    good_step = 0
+
+    def fail(step: int, what: str, value: float) -> TrainingDiverged:
+        with torch.no_grad():
+            for p, g in zip(params, good, strict=True):
+                p.copy_(g)
+        path = None
+        if o.checkpoint is not None and rank == 0:
+            from ..checkpoint import save_model
+
+            save_model(
+                model,
+                o.checkpoint,
+                graph=o.graph,
+                metadata={"diverged_at_step": step, "last_good_step": good_step},
+            )
+            path = os.fspath(o.checkpoint)
+        return TrainingDiverged(step, what, value, good_step, history, path)
+
+    health = _Health(model, history, o.health_every, warn=rank == 0)
+    in_update = False
+    bar = tqdm(
+        total=o.steps,
+        desc=f"train {task.name}",
+        unit="step",
+        disable=not o.progress or rank != 0,
+        dynamic_ncols=True,
+        leave=True,
+    )
+    start = time.perf_counter()
+    try:
+        for step in range(1, o.steps + 1):
+            batch = task.batch(local_batch, generator=data_gen, device=dev)
+            out = _forward(module, model, batch.inputs, noise_gen)
+            y = _outputs(out)
+            task_loss = task.loss(y, batch)
+            term_values = [(name, term(model, out, batch)) for name, term in o.terms]
+            loss = task_loss + sum((v for _, v in term_values), torch.zeros((), device=dev))
+            with torch.no_grad():
+                acc = task.accuracy(y, batch)
+                stats = torch.tensor(
+                    [
+                        float(loss),
+                        float(task_loss),
+                        acc if math.isfinite(acc) else 0.0,
+                        1.0 if math.isfinite(acc) else 0.0,
+                        *(float(v) for _, v in term_values),
+                    ],
+                    dtype=torch.float64,
+                )
+                if group is not None:
+                    # One small all-reduce before backward: every rank must agree on
+                    # stopping, or the others would wait forever in DDP's gradient sync.
+                    stats = group.mean(stats.to(dev if dev.type == "cuda" else "cpu")).cpu()
+            loss_value = float(stats[0])
+            if not math.isfinite(loss_value):
+                raise fail(step, "loss", loss_value)
+            norm = guarded_backward(opt, loss, params, good, o.clip_grad, fail, step)
+            good_step = step
+            # From here until the update is done an interrupt undoes this step (its
+            # record and its partial update): the model then matches the history.
+            in_update = True
+            history.step.append(step)
+            history.loss.append(loss_value)
+            history.task_loss.append(float(stats[1]))
+            history.accuracy.append(float(stats[2] / stats[3]) if stats[3] > 0 else math.nan)
+            history.grad_norm.append(norm)
+            for k, (name, _) in enumerate(o.terms):
+                history.terms.setdefault(name, []).append(float(stats[4 + k]))
+            opt.step()
+            in_update = False
+            if o.eval_every is not None and (step % o.eval_every == 0 or step == o.steps):
+                history.evals.append(
+                    {
+                        "step": step,
+                        **evaluate(
+                            model, task, batch_size=o.eval_batch_size, seed=o.eval_seed, device=dev
+                        ),
+                    }
+                )
+            if health.due(step):
+                health.check(step, out, y, batch)
+            bar.update(1)
+            if rank == 0 and o.progress:
+                post = {"loss": f"{loss_value:.4f}", "acc": f"{history.accuracy[-1]:.3f}"}
+                if health.postfix():
+                    post["health"] = health.postfix()
+                bar.set_postfix(post, refresh=False)
+            if any(bool(cb(step, history, model)) for cb in o.callbacks):
+                history.stopped_early = step < o.steps
+                break
+        with torch.no_grad():
+            if not all(bool(torch.isfinite(p).all()) for p in params):
+                raise fail(good_step, "parameters", math.nan)
+    except KeyboardInterrupt:
+        if in_update:  # cut short inside the update: back to the last completed step
+            with torch.no_grad():
+                for p, g in zip(params, good, strict=True):
+                    p.copy_(g)
+            history._truncate(good_step - 1)
+        history.interrupted = True
+        raise TrainingInterrupted(history.step[-1] if history.step else 0, history) from None
+    finally:
+        bar.close()
+        history.seconds = time.perf_counter() - start
+    if o.eval_every is not None and history.stopped_early:
+        history.evals.append(
+            {
+                "step": history.step[-1],
+                **evaluate(model, task, batch_size=o.eval_batch_size, seed=o.eval_seed, device=dev),
+            }
+        )
+    return history
