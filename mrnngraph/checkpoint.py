@@ -18,7 +18,6 @@ compiles to the same tensors.
 
 from __future__ import annotations
 
-import dataclasses
 import hashlib
 import json
 import os
@@ -30,13 +29,12 @@ from typing import Any, NamedTuple
 import networkx as nx
 import torch
 
-from . import schema
 from ._files import atomic_write
+from ._spec_graph import spec_to_graph
 from .circuit import CompiledCircuit
 from .compilation import compile as compile_graph
 from .errors import CircuitWarning, GraphError
 from .model import MultiRegionRNN, same_bits
-from .validation import Spec
 
 __all__ = [
     "save_model",
@@ -60,71 +58,13 @@ VERSION = 1
 _HPARAMS_BEFORE = {"readout_bias": False}
 
 
-# --------------------------------------------------------------------------- spec -> graph
-def _plain(value: Any) -> Any:
-    return list(value) if isinstance(value, tuple) else value
-
-
-def _attrs(spec_obj: Any, scope: schema.Scope, skip: tuple[str, ...]) -> dict[str, Any]:
-    out = {}
-    for f in dataclasses.fields(spec_obj):
-        if f.name in skip:
-            continue
-        value = getattr(spec_obj, f.name)
-        attr = schema.attribute(scope, f.name)
-        if not attr.required and value == attr.default:
-            continue  # defaults stay implicit, as a user would write the graph
-        out[f.name] = _plain(value)
-    return out
-
-
-def spec_to_graph(spec: Spec) -> nx.DiGraph:
-    """An equivalent circuit graph of a checked :class:`~mrnngraph.Spec`.
-
-    Node order is the spec's region order, attribute names are canonical (the
-    :class:`NodeSpec` and :class:`EdgeSpec` fields are schema attribute names),
-    and values equal to the schema default are left out. Compiling the result
-    with the circuit's seed gives bit-identical tensors.
-
-    Parameters
-    ----------
-    spec : Spec
-        E.g. ``circuit.spec`` or ``mrnngraph.check(G)``.
-
-    Returns
-    -------
-    networkx.DiGraph
-
-    Examples
-    --------
-    >>> import networkx as nx, mrnngraph as mg
-    >>> G = nx.DiGraph(dt=20.0)
-    >>> G.add_node("u", kind="input", size=2)
-    >>> G.add_node("ctx", num_units=6, sign="pos", label="cortex")
-    >>> G.add_node("y", kind="output", size=1)
-    >>> G.add_edges_from([("u", "ctx"), ("ctx", "y")])
-    >>> G.add_edge("ctx", "ctx", density=0.5)
-    >>> H = spec_to_graph(mg.check(G))
-    >>> H.nodes["ctx"], H.edges["ctx", "ctx"], H.graph
-    ({'size': 6, 'sign': 'exc'}, {'sparsity': 0.5}, {'dt': 20.0})
-    """
-    if not isinstance(spec, Spec):
-        raise TypeError(f"spec_to_graph needs a mrnngraph Spec; got {type(spec).__name__}")
-    G = nx.DiGraph()
-    G.graph.update({k: _plain(v) for k, v in spec.graph.items()})
-    for name, node in spec.nodes.items():
-        G.add_node(name, **_attrs(node, "node", skip=("name",)))
-    for e in spec.edges:
-        G.add_edge(e.src, e.dst, **_attrs(e, "edge", skip=("src", "dst")))
-    return G
-
-
 # --------------------------------------------------------------------------- fingerprint
 def circuit_fingerprint(circuit: CompiledCircuit) -> str:
     """A hex digest of a compiled circuit's layout and every initial tensor.
 
     Two circuits with the same fingerprint have bit-identical blocks, signs,
-    biases, initial states and time constants.
+    biases, initial states and time constants, and the same ``learn_tau`` units
+    and bounds.
 
     Examples
     --------
@@ -163,6 +103,13 @@ def circuit_fingerprint(circuit: CompiledCircuit) -> str:
         circuit.learnable_bias,
     ):
         add(t)
+    # Learned time constants (issue 16): None where no region learns them, so the
+    # fingerprints of circuits without them are what they always were.
+    for name in ("learn_tau", "tau_min", "tau_max"):
+        t = getattr(circuit, name, None)
+        if t is not None:
+            h.update(name.encode())
+            add(t)
     return h.hexdigest()
 
 
@@ -490,8 +437,9 @@ def _verify_state(model: MultiRegionRNN, state: dict[str, torch.Tensor], name: s
                 name,
                 f"tensor {key!r} differs from what the circuit gives "
                 f"({n or 'some'} of {t.numel()} entries): masks, signs, frozen "
-                "weights, alpha and fixed biases come from the circuit, and a "
-                "checkpoint must hold them unchanged",
+                "weights, alpha (of units whose tau is not learned), the bounds of "
+                "learned time constants and fixed biases come from the circuit, and "
+                "a checkpoint must hold them unchanged",
             )
 
 
@@ -503,10 +451,14 @@ def load_checkpoint(
     The file is read with ``torch.load(..., weights_only=True)``: it cannot run code.
     Nothing structural is taken on trust: the circuit is compiled again from the
     stored graph and seed (and must match the stored fingerprint), the model is
-    built from it, and every stored mask, sign, frozen weight, ``alpha`` and fixed
-    bias must equal the rebuilt one bit for bit. Trained parameters and ``x0``
-    (learned by :func:`mrnngraph.fit`) must be finite. A stored checksum (in files
-    written since it was added) must match.
+    built from it, and every stored mask, sign, frozen weight, ``alpha`` (of the
+    units whose time constants are not learned), bound of a learned time constant
+    and fixed bias must equal the rebuilt one bit for bit. Trained parameters and
+    ``x0`` (learned by :func:`mrnngraph.fit`) must be finite; trained time
+    constants (``learn_tau`` regions) are stored as raw values that any finite
+    number maps into their bounds (see :mod:`mrnngraph._tau`), so a loaded ``tau``
+    is always finite and within them. A stored checksum (in files written since it
+    was added) must match.
 
     Parameters
     ----------

@@ -35,7 +35,8 @@ from tests.strategies import valid_graphs
 
 
 def rich_graph() -> nx.DiGraph:
-    """Per-unit values, learnable bias, own tau, every rule, ei, frozen, zero, gain, parents."""
+    """Per-unit values, learnable bias, own tau, learned tau (per-unit start and bounds;
+    model default start, no bounds), every rule, ei, frozen, zero, gain, parents."""
     G = nx.DiGraph(name="rich", dt=10.0, tau=50.0, activation="tanh")
     G.add_node("u", kind="input", size=2, sign="exc")
     G.add_node(
@@ -51,8 +52,16 @@ def rich_graph() -> nx.DiGraph:
         color="red",
     )
     G.add_node("a_i", size=3, sign="inh", parent="a")
-    G.add_node("m", size=5, exc_frac=0.6)
-    G.add_node("f", size=5)
+    G.add_node(
+        "m",
+        size=5,
+        exc_frac=0.6,
+        tau=[20.0, 30.0, 40.0, 50.0, 60.0],
+        learn_tau=True,
+        tau_min=15.0,
+        tau_max=500.0,
+    )
+    G.add_node("f", size=5, learn_tau=True)
     G.add_node("y", kind="output", size=2)
     G.add_edge("u", "a_e", density=0.5, rule="fixed_indegree")
     G.add_edge("a_e", "a_i", sparsity=0.25, rule="fixed_outdegree")
@@ -227,6 +236,9 @@ def test_hyper_parameters_round_trip(tmp_path):
     x = torch.randn(6, 2, 2, dtype=torch.float64)
     g1, g2 = torch.Generator().manual_seed(0), torch.Generator().manual_seed(0)
     assert torch.equal(model(x, generator=g1).outputs, loaded(x, generator=g2).outputs)
+    for n in ("m", "f"):  # alpha= and learn_tau exclude each other
+        for k in ("learn_tau", "tau_min", "tau_max"):
+            G.nodes[n].pop(k, None)
     elman = mg.MultiRegionRNN.from_graph(G, seed=1, alpha=1.0)
     assert load_model(save_model(elman, tmp_path / "e.pt")).alpha_override == 1.0
 
@@ -355,7 +367,11 @@ def _write(tmp: Path, payload: dict, checksum: str) -> Path:
 def test_every_kind_of_structural_tensor_is_covered():
     keys = _structural_keys(_saved(False)[1]) + _structural_keys(_saved(True)[1])
     for part in (
-        "alpha",
+        "alpha.0.fixed",
+        "alpha.0.index",
+        "alpha.0.alpha_lo",
+        "alpha.0.alpha_hi",
+        "alpha.0.span",
         "bias.0.fixed",
         "bias.0.learnable",
         "weight_hh.0.mask",
@@ -400,7 +416,8 @@ def test_a_checkpoint_with_a_flipped_structural_bit_never_loads(sparse, pick, in
 
 @pytest.mark.parametrize("sparse", [False, True])
 @pytest.mark.parametrize(
-    "tamper", ["mask_all_true", "sign_flip", "frozen_x10", "alpha_1e3", "fixed_bias"]
+    "tamper",
+    ["mask_all_true", "sign_flip", "frozen_x10", "alpha_1e3", "fixed_bias", "tau_bound"],
 )
 def test_the_campaigns_tampering_is_refused(tmp_path, sparse, tamper):
     """Issue 13 section 3: each of these loaded; now each is refused, naming the tensor."""
@@ -411,8 +428,9 @@ def test_the_campaigns_tampering_is_refused(tmp_path, sparse, tamper):
         "mask_all_true": hh + ("mask_0" if sparse else "mask"),
         "sign_flip": hh + "sign",
         "frozen_x10": hh + ("frozen_1" if sparse else "frozen"),
-        "alpha_1e3": "alpha",
+        "alpha_1e3": "parametrizations.alpha.0.fixed",  # alpha of the fixed-tau units
         "fixed_bias": "parametrizations.bias.0.fixed",
+        "tau_bound": "parametrizations.alpha.0.alpha_lo",  # widen a learned tau's range
     }[tamper]
     if key not in sd:  # the sparse groups: find the frozen one
         key = next(k for k in sd if k.startswith(hh + "frozen_"))
@@ -423,6 +441,8 @@ def test_the_campaigns_tampering_is_refused(tmp_path, sparse, tamper):
         t[0] = -t[0]
     elif tamper == "alpha_1e3":
         t.fill_(1e3)
+    elif tamper == "tau_bound":
+        t.mul_(1e-3)
     else:
         t.mul_(10).add_(1)
     with pytest.raises(
@@ -486,7 +506,10 @@ def _mutations():
             lambda p: p["state_dict"]["x0"].__setitem__(0, float("nan")),
             "tensor 'x0' has 1 non-finite",
         ),
-        "missing_tensor": (lambda p: p["state_dict"].pop("alpha"), "missing 'alpha'"),
+        "missing_tensor": (
+            lambda p: p["state_dict"].pop("parametrizations.alpha.0.alpha_hi"),
+            "missing 'parametrizations.alpha.0.alpha_hi'",
+        ),
         "extra_tensor": (
             lambda p: p["state_dict"].__setitem__("evil", torch.zeros(1)),
             "unexpected 'evil'",
@@ -520,7 +543,7 @@ def _mutations():
             lambda p: p["model"].__setitem__("activation", "gelu"),
             "stored model options: activation must be one of",
         ),
-        "model_alpha_too_big": (lambda p: p["model"].__setitem__("alpha", 1e3), "alpha must be in"),
+        "model_alpha_too_big": (lambda p: p["model"].__setitem__("alpha", 1e3), "alpha must be"),
         "model_no_dtype": (lambda p: p["model"].pop("dtype"), "'dtype' is missing"),
         "metadata_not_json": (lambda p: p.__setitem__("metadata", "{"), "metadata"),
         "metadata_list": (lambda p: p.__setitem__("metadata", "[]"), "JSON object"),
@@ -627,3 +650,59 @@ def test_loading_in_a_fresh_process_at_default_threads(tmp_path):
     )
     assert done.returncode == 0, done.stderr
     assert done.stdout.split("\n")[:2] == ["loaded True []", "refused True"]
+
+
+# --------------------------------------------------------------------------- learned tau
+def test_a_trained_tau_round_trips_with_everything_else_verified(tmp_path):
+    model = mg.MultiRegionRNN.from_graph(rich_graph(), seed=3)
+    with torch.no_grad():
+        model.parametrizations.alpha.original.add_(torch.linspace(-0.5, 2.0, 10))
+    taus = model.time_constants()
+    assert not torch.allclose(taus["m"], torch.tensor([20.0, 30.0, 40.0, 50.0, 60.0]).double())
+    assert model.structure_mismatches() == []  # a trained tau is not a structural change
+    loaded = load_model(save_model(model, tmp_path / "m.pt"))
+    assert torch.equal(loaded.alpha, model.alpha)
+    for name, t in taus.items():
+        assert torch.equal(loaded.time_constants()[name], t), name
+    x = torch.randn(2, 6, 2)
+    with torch.no_grad():
+        assert torch.equal(loaded(x).outputs, model(x).outputs)
+    dense = load_model(tmp_path / "m.pt", sparse=True)  # the other path keeps the tau too
+    assert torch.equal(dense.alpha, model.alpha)
+
+
+def test_a_non_finite_raw_tau_is_refused_and_a_huge_one_stays_in_bounds(tmp_path):
+    model = mg.MultiRegionRNN.from_graph(rich_graph(), seed=3)
+    key = "parametrizations.alpha.original"
+    with torch.no_grad():
+        model.parametrizations.alpha.original[0] = float("inf")
+    with pytest.raises(ValueError, match=f"'{key}' has 1 non-finite"):
+        save_model(model, tmp_path / "inf.pt")
+    payload = copy.deepcopy(_saved(False)[1])
+    payload["state_dict"][key][1] = float("nan")
+    with pytest.raises(ValueError, match=f"parameter '{key}' has 1 non-finite"):
+        load_model(_write(tmp_path, payload, "recomputed"))
+    payload = copy.deepcopy(_saved(False)[1])
+    payload["state_dict"][key].fill_(1e30)  # finite: reflected into the range
+    loaded = load_model(_write(tmp_path, payload, "recomputed"))
+    taus = loaded.time_constants()
+    assert ((taus["m"] >= 15.0) & (taus["m"] <= 500.0)).all()
+    assert taus["f"].isfinite().all() and (taus["f"] >= 10.0).all()
+
+
+def test_the_alpha_buffer_of_a_model_without_learned_tau_is_structural(tmp_path):
+    model = mg.MultiRegionRNN.from_graph(two_area_ei(size=10), seed=0)
+    payload = torch.load(save_model(model, tmp_path / "m.pt"), weights_only=True)
+    payload["state_dict"]["alpha"].fill_(0.5)
+    with pytest.raises(ValueError, match="tensor 'alpha' differs from what the circuit gives"):
+        load_model(_write(tmp_path, payload, "recomputed"))
+
+
+def test_fingerprint_tells_learned_tau_apart():
+    G = two_area_ei(size=10)
+    plain = circuit_fingerprint(mg.compile(G, seed=0))
+    G.nodes["a1"]["learn_tau"] = True
+    learned = circuit_fingerprint(mg.compile(G, seed=0))
+    G.nodes["a1"]["tau_max"] = 900.0
+    bounded = circuit_fingerprint(mg.compile(G, seed=0))
+    assert len({plain, learned, bounded}) == 3
