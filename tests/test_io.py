@@ -65,10 +65,16 @@ def assert_same_graph(G, H):
 
 def assert_same_tensors(G, H, seed=3):
     a, b = quiet_compile(G, seed), quiet_compile(H, seed)
-    for name in TENSORS:
+    for name in TENSORS + ("learn_tau", "tau_min", "tau_max"):
         x, y = getattr(a, name), getattr(b, name)
+        if x is None or y is None:
+            assert x is None and y is None, name
+            continue
         assert x.dtype == y.dtype and x.shape == y.shape, name
         assert torch.equal(torch.nan_to_num(x, nan=-7.0), torch.nan_to_num(y, nan=-7.0)), name
+    assert a.blocks.keys() == b.blocks.keys()
+    for key, block in a.blocks.items():
+        assert block.delay == b.blocks[key].delay, key
 
 
 def roundtrip(G, tmp_path, fmt, **load_kw):
@@ -108,6 +114,31 @@ _JSON = st.recursive(
     lambda inner: st.lists(inner, max_size=3) | st.dictionaries(_TEXT, inner, max_size=3),
     max_leaves=6,
 )
+
+
+_DELAYS = st.one_of(st.just(0.0), st.integers(0, 200), st.floats(0, 500), st.just(1e-300))
+_TAUS = st.floats(20, 400)
+
+
+def _draw_tau(draw, attrs, size):
+    """``tau`` (none, one, or one per unit) and maybe ``learn_tau`` with its bounds."""
+    learn = draw(st.booleans())
+    lo, hi = 5.0, 1e6
+    if learn:
+        attrs["learn_tau"] = True
+        if draw(st.booleans()):
+            lo = attrs["tau_min"] = draw(st.floats(1, 20))
+        if draw(st.booleans()):
+            hi = attrs["tau_max"] = draw(st.floats(400, 1e4))
+    elif draw(st.integers(0, 3)) == 0:
+        attrs["learn_tau"] = False
+    choice = draw(st.sampled_from(["absent", "float", "list"]))
+    if choice == "float":
+        attrs["tau"] = draw(st.floats(max(lo, 20), min(hi, 400)))
+    elif choice == "list":
+        attrs["tau"] = draw(
+            st.lists(st.floats(max(lo, 20), min(hi, 400)), min_size=size, max_size=size)
+        )
 
 
 @st.composite
@@ -153,8 +184,7 @@ def circuits(draw):
                     attrs[key] = draw(st.lists(_SMALL, min_size=size, max_size=size))
             if draw(st.booleans()):
                 attrs["learnable_bias"] = draw(st.booleans())
-            if draw(st.booleans()):
-                attrs["tau"] = draw(st.floats(20, 400))
+            _draw_tau(draw, attrs, size)
         if draw(st.booleans()):
             attrs["parent"] = draw(st.sampled_from(["grp_a", "grp_b"]))
         if draw(st.booleans()):
@@ -206,6 +236,8 @@ def circuits(draw):
             attrs["trainable"] = draw(st.booleans())
         if draw(st.booleans()):
             attrs["gain"] = draw(st.floats(0.01, 5))
+        if draw(st.booleans()):
+            attrs["delay"] = draw(_DELAYS)
         if draw(st.booleans()):
             attrs["label"] = draw(_TEXT)
         G.add_edge(u, v, **attrs)
