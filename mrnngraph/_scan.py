@@ -22,7 +22,10 @@ Two implementations give the same numbers:
     sequence under autograd inside the backward.
 ``"autograd"``
     The plain loop under autograd: one graph node per operation and step. Use it
-    for :mod:`torch.func` transforms or to differentiate ``alpha``.
+    for :mod:`torch.func` transforms.
+
+Both differentiate ``alpha`` (learnable time constants): the fused backward forms
+``dL/dalpha = sum_t lam[t] (x[t+1] - x[t]) / alpha`` from its adjoint.
 
 The recurrent term is computed by an *operator* (a :class:`RecurrentOperator`):
 :class:`DenseOperator` for one ``[H, H]`` matrix, or the block-sparse operator of
@@ -31,15 +34,13 @@ The recurrent term is computed by an *operator* (a :class:`RecurrentOperator`):
 
 from __future__ import annotations
 
-import os
-import warnings
-from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from typing import Any, NamedTuple, Protocol, runtime_checkable
 
 import torch
 
 from . import _buffers, schema
+from ._graphs import graphs_wanted, run_graphed
 
 __all__ = [
     "ACTIVATION_FUNCTIONS",
@@ -296,111 +297,6 @@ def _autograd_loop(
     return torch.stack(states), torch.stack(rates)
 
 
-# ---------------------------------------------------------------------------- CUDA graphs
-_GRAPH_CACHE_SIZE = 8
-_GRAPHS: OrderedDict[tuple, Any] = OrderedDict()
-_GRAPH_FAILED: set[tuple] = set()
-
-
-def _graphs_wanted(t: torch.Tensor) -> bool:
-    return (
-        t.is_cuda
-        and torch.cuda.is_available()
-        and os.environ.get("MRNNGRAPH_CUDA_GRAPHS", "1") != "0"
-        and not torch.cuda.is_current_stream_capturing()
-    )
-
-
-class _Captured:
-    """One step loop captured as a CUDA graph, with its static inputs and outputs.
-
-    ``run(inputs)`` copies the inputs into the static buffers and replays; the
-    caller copies out what it keeps, since the next replay overwrites the outputs.
-    """
-
-    def __init__(
-        self, body: Callable[..., None], inputs: dict[str, Any], outputs: dict[str, torch.Tensor]
-    ):
-        self.static_in = {
-            k: (
-                tuple(x.clone() for x in v)
-                if isinstance(v, tuple)
-                else v
-                if not isinstance(v, torch.Tensor)
-                else v.clone()
-            )
-            for k, v in inputs.items()
-        }
-        self.static_out = {k: torch.empty_like(v) for k, v in outputs.items()}
-        side = torch.cuda.Stream()
-        side.wait_stream(torch.cuda.current_stream())
-        with torch.cuda.stream(side):
-            # Warm-up outside the capture, as torch.cuda.graphs requires.
-            body(**self.static_in, **self.static_out)
-        torch.cuda.current_stream().wait_stream(side)
-        self.graph = torch.cuda.CUDAGraph()
-        with torch.cuda.graph(self.graph):
-            body(**self.static_in, **self.static_out)
-
-    def run(self, inputs: dict[str, Any]) -> dict[str, torch.Tensor]:
-        for k, v in inputs.items():
-            if isinstance(v, tuple):
-                for dst, src in zip(self.static_in[k], v, strict=True):
-                    dst.copy_(src)
-            elif isinstance(v, torch.Tensor):
-                self.static_in[k].copy_(v)
-        self.graph.replay()
-        return self.static_out
-
-
-def _graph_key(kind: str, op: RecurrentOperator, activation: str, inputs: dict[str, Any]) -> tuple:
-    parts = []
-    for k in sorted(inputs):
-        v = inputs[k]
-        if isinstance(v, tuple):
-            parts.append((k, tuple((tuple(x.shape), x.dtype, x.device) for x in v)))
-        elif isinstance(v, torch.Tensor):
-            parts.append((k, tuple(v.shape), v.dtype, v.device))
-        else:  # None or a float baked into the graph
-            parts.append((k, v))
-    return (kind, op.key(), activation, tuple(parts))
-
-
-def _run_graphed(
-    kind: str,
-    op: RecurrentOperator,
-    activation: str,
-    body: Callable[..., None],
-    inputs: dict[str, Any],
-    outputs: dict[str, torch.Tensor],
-) -> bool:
-    """Run ``body`` through a cached CUDA graph; False (nothing run) if it cannot be."""
-    key = _graph_key(kind, op, activation, inputs)
-    if key in _GRAPH_FAILED:
-        return False
-    cap = _GRAPHS.get(key)
-    if cap is None:
-        try:
-            cap = _Captured(body, inputs, outputs)
-        except RuntimeError as err:
-            _GRAPH_FAILED.add(key)
-            warnings.warn(
-                f"mrnngraph: CUDA graph capture of the {kind} scan failed ({err}); "
-                "running the loop eagerly for this shape",
-                RuntimeWarning,
-                stacklevel=3,
-            )
-            return False
-        _GRAPHS[key] = cap
-        while len(_GRAPHS) > _GRAPH_CACHE_SIZE:
-            _GRAPHS.popitem(last=False)
-    _GRAPHS.move_to_end(key)
-    got = cap.run(inputs)
-    for k, v in outputs.items():
-        v.copy_(got[k])
-    return True
-
-
 def _fwd_body(op: RecurrentOperator, activation: str) -> Callable[..., None]:
     def body(prep, drive, alpha, x0, mask, value, states, rates, h0):
         _forward_loop(op, activation, prep, drive, alpha, x0, mask, value, states, rates, h0)
@@ -432,8 +328,8 @@ class _FusedScan(torch.autograd.Function):
         if drive.shape[0] > 0:
             prep = op.forward_prep(weights, alpha)
             ran = False
-            if _graphs_wanted(drive):
-                ran = _run_graphed(
+            if graphs_wanted(drive):
+                ran = run_graphed(
                     "forward",
                     op,
                     activation,
@@ -465,8 +361,6 @@ class _FusedScan(torch.autograd.Function):
         drive, x0, alpha, mask, value, states, rates, *weights = ctx.saved_tensors
         op, activation = ctx.op, ctx.activation
         needs = ctx.needs_input_grad
-        if needs[4]:
-            raise RuntimeError("the fused scan does not differentiate alpha; use method='autograd'")
         if torch.is_grad_enabled():
             # create_graph=True: recompute under autograd so the gradient is differentiable.
             return _double_backward(
@@ -479,7 +373,7 @@ class _FusedScan(torch.autograd.Function):
                 None,
                 torch.zeros_like(drive) if needs[2] else None,
                 torch.zeros_like(x0) if needs[3] else None,
-                None,
+                torch.zeros_like(alpha) if needs[4] else None,
                 None,
                 torch.zeros_like(value) if needs[6] else None,
                 *(
@@ -510,9 +404,9 @@ class _FusedScan(torch.autograd.Function):
         tmp = torch.empty_like(x0, memory_format=torch.contiguous_format)
         prep = op.backward_prep(weights, alpha)
         ran = False
-        if _graphs_wanted(lam):
+        if graphs_wanted(lam):
             out_lam = torch.empty_like(lam)
-            ran = _run_graphed(
+            ran = run_graphed(
                 "backward",
                 op,
                 activation,
@@ -535,6 +429,7 @@ class _FusedScan(torch.autograd.Function):
             grad_x0 = torch.addcmul(
                 fp0 * tmp * (1.0 if uniform is None else uniform), decay, lam[0]
             )
+        grad_alpha = alpha_grad(lam, states, x0, alpha) if needs[4] else None
         # dL/d(drive[t] + W h[t]) = alpha * lam[t]
         delta = lam.mul_(alpha if uniform is None else uniform)
         grad_w = op.weight_grads(weights, delta, h0, rates, needs[7:])
@@ -546,14 +441,27 @@ class _FusedScan(torch.autograd.Function):
                 s = s + g_rates.sum((0, 1))
             grad_value = torch.where(mask, s, torch.zeros_like(s))
         grad_drive = delta if needs[2] else None
-        return (None, None, grad_drive, grad_x0, None, None, grad_value, *grad_w)
+        return (None, None, grad_drive, grad_x0, grad_alpha, None, grad_value, *grad_w)
+
+
+def alpha_grad(
+    lam: torch.Tensor, states: torch.Tensor, x0: torch.Tensor, alpha: torch.Tensor
+) -> torch.Tensor:
+    """``dL/dalpha`` from the total adjoint ``lam[t] = dL/dx[t+1]``: ``x[t+1] - x[t]`` is
+    ``alpha * (drive[t] + W h[t] - x[t])``, so ``dL/dalpha = sum_t lam[t] (x[t+1] - x[t]) / alpha``
+    (summed over the batch; ``alpha`` > 0)."""
+    g = (lam[0] * (states[0] - x0)).sum(0)
+    if states.shape[0] > 1:
+        g += (lam[1:] * (states[1:] - states[:-1])).sum((0, 1))
+    return g / alpha
 
 
 def _double_backward(
     ctx, op, activation, drive, x0, alpha, mask, value, weights, g_states, g_rates
 ):
     needs = ctx.needs_input_grad
-    slots = [(2, drive), (3, x0), (6, value)] + [(7 + i, w) for i, w in enumerate(weights)]
+    slots = [(2, drive), (3, x0), (4, alpha), (6, value)]
+    slots += [(7 + i, w) for i, w in enumerate(weights)]
     wanted = [(i, t) for i, t in slots if needs[i]]
     with torch.enable_grad():
         states, rates = _autograd_loop(op, activation, weights, drive, x0, alpha, mask, value)
@@ -580,6 +488,7 @@ def leaky_scan(
     activation: str,
     clamp: tuple[torch.Tensor, torch.Tensor] | None = None,
     *,
+    delays: Any = None,
     method: str = "auto",
     return_rates: bool = False,
 ) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
@@ -602,9 +511,14 @@ def leaky_scan(
         ``(mask [H] bool, value [H])``: the rates of the masked units are held at
         ``value`` at every step (silencing is a clamp at 0); their derivative
         through the activation is 0. Used by :func:`mrnngraph.perturb`.
+    delays : Tensor of int, shape (H, H), or DelayPlan, optional
+        Conduction delays in steps, ``[destination, source]`` (dense ``weight`` only; a
+        block-sparse operator carries its own): the recurrent term of step ``t`` reads
+        ``h[t - delays]``, ``f(x0)`` (clamped) before the start. See
+        :mod:`mrnngraph._delays`. All zero or None: the loops above, unchanged.
     method : {"auto", "fused", "autograd"}
-        ``"auto"`` is ``"fused"`` unless ``alpha`` requires a gradient (which
-        only the autograd loop gives). See the module docstring.
+        ``"auto"`` is ``"fused"``. Both differentiate ``alpha`` when it requires a
+        gradient. See the module docstring.
     return_rates : bool
         Also return the rates ``f(states)`` (clamped), ``(T, B, H)``.
 
@@ -634,14 +548,25 @@ def leaky_scan(
     if clamp is not None:
         mask = clamp[0].to(device=drive.device, dtype=torch.bool).expand(H)
         value = torch.as_tensor(clamp[1], dtype=drive.dtype, device=drive.device).expand(H)
-    grad_alpha = alpha.requires_grad and torch.is_grad_enabled()
-    # One alpha for every unit (one tau): a scalar factor instead of scaled weight copies.
+    # One alpha for every unit (one tau), not trained: a scalar factor instead of scaled
+    # weight copies.
     uniform = not alpha.requires_grad and alpha.numel() > 0 and bool((alpha == alpha[0]).all())
     op.uniform_alpha = float(alpha[0]) if uniform else None
     if method == "auto":
-        method = "autograd" if grad_alpha else "fused"
-    elif method == "fused" and grad_alpha:
-        raise ValueError("the fused scan does not differentiate alpha; use method='autograd'")
+        method = "fused"
+    if delays is not None and not isinstance(weight, torch.Tensor):
+        raise TypeError("delays= is for a dense weight; a block operator carries its own delays")
+    if delays is not None or getattr(op, "max_delay", 0):
+        from ._delays import DelayedDense, as_plan, delayed_scan
+
+        plan = as_plan(delays, H)
+        if plan is not None:
+            op = DelayedDense(plan)
+        if getattr(op, "max_delay", 0):
+            states, rates = delayed_scan(
+                op, weights, drive, x0, alpha, activation, mask, value, method
+            )
+            return (states, rates) if return_rates else states
 
     if method == "fused":
         states, rates = _FusedScan.apply(op, activation, drive, x0, alpha, mask, value, *weights)

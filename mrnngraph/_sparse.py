@@ -5,10 +5,13 @@ most of a dense ``[H, H]`` matmul on zeros. Here each declared recurrent
 projection stays a dense ``[size(dst), size(src)]`` block; blocks of the same
 shape are stacked into one ``[n_blocks, n_dst, n_src]`` tensor, and one step of
 the recurrence is, per shape group, a gather of the source units, one batched
-matmul, and a scatter-add into the destination units (:class:`BlockOperator`);
-units move in whole-region chunks when the regions of a group line up. The
-sequence-level backward of :mod:`mrnngraph._scan` uses the same operator, and
-the weight gradient of each block is one GEMM over all steps.
+matmul, and a scatter-add into the destination units (:class:`BlockOperator`, in
+:mod:`mrnngraph._blocks`); units move in whole-region chunks when the regions of a
+group line up. The sequence-level backward of :mod:`mrnngraph._scan` uses the same
+operator, and the weight gradient of each block is one GEMM over all steps. Blocks
+with conduction delays are also grouped by delay (:class:`mrnngraph._delays.DelayedBlocks`).
+Exact masking and cuts shared with the dense parametrization live in
+:mod:`mrnngraph._masking`.
 
 :class:`BlockSparse` is the parametrization the model registers for
 ``weight_hh`` in sparse mode: the trainable parameter is one flat vector of all
@@ -21,15 +24,23 @@ demand, for analysis); the forward pass never assembles it.
 
 from __future__ import annotations
 
-import math
-from collections.abc import Iterator, Sequence
-from contextlib import AbstractContextManager, contextmanager
-from dataclasses import dataclass
-from typing import Any
+import dataclasses
+from collections.abc import Mapping
+from contextlib import AbstractContextManager
 
 import torch
 from torch import nn
 
+from ._blocks import BlockOperator, _chunk, _Group
+from ._delays import DelayedBlocks
+from ._masking import (  # noqa: F401 - re-exported: the names lived here
+    Cut,
+    check_cuts,
+    check_synapses,
+    mask_select,
+    swapped_buffers,
+    unrepresentable,
+)
 from ._scan import OperatorWeights
 from .circuit import CompiledCircuit
 
@@ -104,329 +115,6 @@ def choose_sparse(circuit: CompiledCircuit) -> bool:
     )
 
 
-@dataclass(frozen=True)
-class _Group:
-    """Blocks of one shape and one trainability, stacked ``[nb, nd, ns]``."""
-
-    nd: int
-    ns: int
-    dst_starts: tuple[int, ...]
-    src_starts: tuple[int, ...]
-    trainable: bool
-    offset: int  # into the flat trainable parameter (trainable groups only)
-    # Units are gathered and scattered in chunks of this many (a divisor of the block
-    # size, of every block start and of H): whole blocks when regions are aligned.
-    cd: int = 1
-    cs: int = 1
-
-    @property
-    def nb(self) -> int:
-        return len(self.dst_starts)
-
-    @property
-    def numel(self) -> int:
-        return self.nb * self.nd * self.ns
-
-
-class BlockOperator:
-    """The recurrent term as stacked dense blocks. States are ``(B, H)``.
-
-    A :class:`mrnngraph._scan.RecurrentOperator` whose ``weights`` are the stacked
-    ``[nb, nd, ns]`` blocks of each group.
-    One step per shape group: gather the source chunks, one batched matmul, one
-    scatter-add into the destination chunks.
-
-    Parameters
-    ----------
-    groups : list of _Group
-        Shapes, chunk sizes and offsets of each group of blocks.
-    src_idx, dst_idx : list of Tensor
-        Per group, the chunk indices of the blocks' sources ``[nb * ns / cs]`` and
-        destinations ``[nb * nd / cd]``, on the device of the states.
-    hidden_size : int
-    """
-
-    uniform_alpha: float | None = None
-
-    def __init__(
-        self,
-        groups: list[_Group],
-        src_idx: list[torch.Tensor],
-        dst_idx: list[torch.Tensor],
-        hidden_size: int,
-    ):
-        self.groups = groups
-        self.src_idx = src_idx
-        self.dst_idx = dst_idx
-        self.hidden_size = hidden_size
-
-    def key(self) -> tuple:
-        # The index tensors are baked into a captured CUDA graph by address.
-        return (
-            "blocks",
-            self.uniform_alpha,
-            tuple(
-                (g.nb, g.nd, g.ns, s.data_ptr(), d.data_ptr())
-                for g, s, d in zip(self.groups, self.src_idx, self.dst_idx, strict=True)
-            ),
-        )
-
-    def _products(self, weights, h: torch.Tensor):
-        """``(group, dst chunk index, [nb, B, nd] block outputs W_k h[src_k])`` per group."""
-        B = h.shape[0]
-        for g, s, d, w in zip(self.groups, self.src_idx, self.dst_idx, weights, strict=True):
-            hs = _gather(h, g.cs, s).reshape(B, g.nb, g.ns).transpose(0, 1)
-            yield g, d, torch.bmm(hs, w.transpose(1, 2))
-
-    def forward_prep(self, weights, alpha: torch.Tensor) -> tuple:
-        return self.backward_prep(weights, alpha)
-
-    def step_(
-        self,
-        prep: tuple,
-        h: torch.Tensor,
-        d: torch.Tensor,
-        x: torch.Tensor,
-        alpha: torch.Tensor | float,
-        out: torch.Tensor,
-    ) -> None:
-        # lerp(x, d + W h, alpha) = lerp(x, d, alpha) + alpha * W h: the block products
-        # are scattered straight into the state, scaled on the way.
-        n = len(self.groups)
-        torch.lerp(x, d, alpha, out=out)
-        rows = prep[n:] if self.uniform_alpha is None else (None,) * n
-        for (g, di, y), a in zip(self._products(prep[:n], h), rows, strict=True):
-            if a is not None:
-                y.mul_(a)
-            _scatter_add_(out, g.cd, di, y, 1.0 if a is not None else self.uniform_alpha)
-
-    def recurrent(self, weights, h: torch.Tensor) -> torch.Tensor:
-        B, H = h.shape
-        out = h.new_zeros(h.shape)
-        for g, di, y in self._products(weights, h):
-            src = y.transpose(0, 1).reshape(B, -1, g.cd)
-            out = out.view(B, H // g.cd, g.cd).index_add(1, di, src).view(B, H)
-        return out
-
-    def backward_prep(self, weights, alpha: torch.Tensor) -> tuple:
-        # alpha scales the gathered [nb, B, nd] adjoints rather than the weights: a pass
-        # over every weight per call costs more than one per step unless T is long.
-        if self.uniform_alpha is not None:
-            return tuple(weights)
-        rows = tuple(
-            _gather(alpha[None], g.cd, d).reshape(g.nb, 1, g.nd)
-            for g, d in zip(self.groups, self.dst_idx, strict=True)
-        )
-        return (*weights, *rows)
-
-    def rmatvec_(self, prep: tuple, lam: torch.Tensor, out: torch.Tensor) -> None:
-        B, n = lam.shape[0], len(self.groups)
-        rows = prep[n:] if self.uniform_alpha is None else (None,) * n
-        out.zero_()
-        for g, s, d, w, a in zip(
-            self.groups, self.src_idx, self.dst_idx, prep[:n], rows, strict=True
-        ):
-            ls = _gather(lam, g.cd, d).reshape(B, g.nb, g.nd).transpose(0, 1)
-            if a is not None:
-                ls = ls * a
-            _scatter_add_(out, g.cs, s, torch.bmm(ls, w))
-
-    def weight_grads(
-        self, weights, delta: torch.Tensor, h0: torch.Tensor, rates: torch.Tensor, needs
-    ) -> list[torch.Tensor | None]:
-        if not any(needs):
-            return [None] * len(weights)
-        H = delta.shape[-1]
-        # Steps after the first as [T*B, H]: each block's gradient is one GEMM over all
-        # of them on column slices (plus the first step's, with h0).
-        d2, r2 = delta[1:].reshape(-1, H), rates[:-1].reshape(-1, H)
-        out: list[torch.Tensor | None] = []
-        for g, w, need in zip(self.groups, weights, needs, strict=True):
-            if not need:
-                out.append(None)
-                continue
-            grad = torch.empty_like(w)
-            for k, (a, c) in enumerate(zip(g.dst_starts, g.src_starts, strict=True)):
-                torch.mm(delta[0, :, a : a + g.nd].t(), h0[:, c : c + g.ns], out=grad[k])
-                grad[k].addmm_(d2[:, a : a + g.nd].t(), r2[:, c : c + g.ns])
-            out.append(grad)
-        return out
-
-    def rvec(self, weights, v: torch.Tensor) -> torch.Tensor:
-        out = v.new_zeros(1, self.hidden_size)
-        for g, s, d, w in zip(self.groups, self.src_idx, self.dst_idx, weights, strict=True):
-            vs = _gather(v[None], g.cd, d).reshape(1, g.nb, g.nd).transpose(0, 1)
-            _scatter_add_(out, g.cs, s, torch.bmm(vs, w))
-        return out[0]
-
-
-#: Same-size integer types for the bitwise select of :func:`mask_select`.
-_BITS = {
-    torch.float64: torch.int64,
-    torch.float32: torch.int32,
-    torch.float16: torch.int16,
-    torch.bfloat16: torch.int16,
-}
-
-
-class _BitSelect(torch.autograd.Function):
-    """``where(keep != 0, x, 0)`` as ``x & keep`` on the bits (``keep`` is ``-1`` or ``0``
-    in the integer type of ``x``'s size). Its own derivative: the gradient is selected
-    the same way, so masked entries get exactly 0 even from a NaN gradient."""
-
-    generate_vmap_rule = True
-
-    @staticmethod
-    def forward(x: torch.Tensor, keep: torch.Tensor) -> torch.Tensor:  # type: ignore[override]
-        return torch.bitwise_and(x.view(keep.dtype), keep).view(x.dtype)
-
-    @staticmethod
-    def setup_context(
-        ctx: torch.autograd.function.FunctionCtx, inputs: tuple, output: torch.Tensor
-    ) -> None:
-        ctx.save_for_backward(inputs[1])
-
-    @staticmethod
-    def backward(ctx: torch.autograd.function.FunctionCtx, grad: torch.Tensor) -> tuple:
-        (keep,) = ctx.saved_tensors  # type: ignore[attr-defined]
-        return _BitSelect.apply(grad, keep), None
-
-
-def mask_select(x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-    """``torch.where(mask, x, 0)``: exactly 0 where ``mask`` is False, whatever ``x`` holds
-    (NaN, inf), with a gradient that is exactly 0 there too.
-
-    A select, never ``x * mask`` (``NaN * 0`` is NaN). Done on the bits for the float
-    types: on CPU ``torch.where`` costs several times a multiply, the bitwise ``and``
-    about as much as the multiply, and it runs once per forward call on every weight.
-
-    Examples
-    --------
-    >>> x = torch.tensor([float("nan"), 2.0, float("inf")])
-    >>> mask_select(x, torch.tensor([False, True, False]))
-    tensor([0., 2., 0.])
-    """
-    bits = _BITS.get(x.dtype)
-    if bits is None:
-        return torch.where(mask, x, 0.0)
-    return _BitSelect.apply(x, mask.to(bits).neg_())
-
-
-def unrepresentable(
-    name: str,
-    w: torch.Tensor,
-    mask: torch.Tensor,
-    sign: torch.Tensor | None,
-    frozen_where: torch.Tensor | None = None,
-    frozen: torch.Tensor | None = None,
-) -> str | None:
-    """Why effective weights ``w`` ``[dst, src]`` cannot come out of a constrained
-    parametrization (non-zero off ``mask``, against the per-source ``sign``, different from
-    ``frozen`` where ``frozen_where``), or None if they can."""
-    free = None if frozen_where is None else ~frozen_where
-    off = (w != 0) & ~mask
-    checks = [("non-zero outside the connectivity mask", off if free is None else off & free)]
-    if sign is not None:
-        s = sign.to(w.device)[None, :]
-        bad = mask & (((s > 0) & (w < 0)) | ((s < 0) & (w > 0)))
-        checks.append(
-            (
-                "against the sign of their source unit (Dale's law)",
-                bad if free is None else bad & free,
-            )
-        )
-    if frozen_where is not None and frozen is not None:
-        checks.append(
-            (
-                "different from the frozen weights (trainable=False or zero projections)",
-                frozen_where & (w != frozen),
-            )
-        )
-    found = []
-    for what, bad in checks:
-        n = int(bad.sum())
-        if n:
-            r, c = (int(i) for i in bad.nonzero()[0])
-            found.append(f"{n} entries {what}, the first [{r}, {c}] = {float(w[r, c]):g}")
-    if not found:
-        return None
-    return f"{name} cannot take this value: " + "; ".join(found)
-
-
-def _gather(x: torch.Tensor, c: int, idx: torch.Tensor) -> torch.Tensor:
-    """``x[:, units]`` for ``(B, H)`` ``x``, the units given as chunks of ``c``: ``(B, n, c)``."""
-    B, H = x.shape
-    return x.view(B, H // c, c).index_select(1, idx)
-
-
-def _scatter_add_(
-    out: torch.Tensor, c: int, idx: torch.Tensor, y: torch.Tensor, scale: float = 1.0
-) -> None:
-    """``out[:, units] += scale * y`` for block outputs ``y`` of shape ``[nb, B, n]``."""
-    B, H = out.shape
-    out.view(B, H // c, c).index_add_(1, idx, y.transpose(0, 1).reshape(B, -1, c), alpha=scale)
-
-
-def _chunk(starts: tuple[int, ...], size: int, H: int) -> tuple[int, torch.Tensor]:
-    """The largest chunk dividing the block size, every start and ``H``, and the chunk
-    indices of the blocks in order."""
-    c = math.gcd(size, H, *starts)
-    idx = (torch.tensor(starts)[:, None] // c + torch.arange(size // c)).reshape(-1)
-    return c, idx
-
-
-#: A cut of a weight: ``(rows, cols)`` slices of its ``[dst, src]`` index space.
-Cut = tuple[slice, slice]
-
-
-def check_cuts(cuts: Sequence[Any]) -> list[Cut]:
-    """``cuts`` as a list of ``(rows, cols)`` slice pairs with unit steps, else an error."""
-    out = []
-    for c in cuts:
-        if not (isinstance(c, tuple) and len(c) == 2 and all(isinstance(x, slice) for x in c)):
-            raise TypeError(f"a cut must be a (rows, cols) pair of slices; got {c!r}")
-        if any(x.step not in (None, 1) for x in c):
-            raise ValueError(f"a cut's slices must have step 1; got {c!r}")
-        out.append(c)
-    return out
-
-
-def check_synapses(synapses: Any, n: int) -> torch.Tensor:
-    """``synapses`` as a 1-D int64 CPU tensor of indices in ``[0, n)``, else an error."""
-    if (
-        not isinstance(synapses, torch.Tensor)
-        or synapses.is_floating_point()
-        or synapses.is_complex()
-        or synapses.dtype == torch.bool
-        or synapses.dim() != 1
-    ):
-        raise TypeError(
-            f"synapses must be a 1-D integer tensor of synapse indices; got {synapses!r}"
-        )
-    idx = synapses.cpu().long()
-    if idx.numel() and (int(idx.min()) < 0 or int(idx.max()) >= n):
-        raise ValueError(
-            f"synapse indices must be in [0, {n}) (the existing synapses); "
-            f"got {int(idx.min())} .. {int(idx.max())}"
-        )
-    return idx
-
-
-@contextmanager
-def swapped_buffers(module: nn.Module, edited: dict[str, torch.Tensor]) -> Iterator[Any]:
-    """Inside: ``module``'s buffers named in ``edited`` are those tensors; on exit (also
-    after an exception) the tensors that were there before are back."""
-    before: list[tuple[str, torch.Tensor]] = []
-    try:
-        for name, tensor in edited.items():
-            before.append((name, getattr(module, name)))
-            setattr(module, name, tensor)
-        yield module
-    finally:
-        for name, tensor in reversed(before):
-            setattr(module, name, tensor)
-
-
 class BlockSparse(nn.Module):
     """Parametrization of ``weight_hh`` kept as the circuit's declared blocks.
 
@@ -439,6 +127,9 @@ class BlockSparse(nn.Module):
     Parameters
     ----------
     circuit : CompiledCircuit
+    delays : dict of (src, dst) to int, optional
+        Conduction delay of each recurrent edge in steps (see :mod:`mrnngraph._delays`);
+        blocks are grouped by delay too. Missing edges have none.
     device, dtype : optional
 
     Examples
@@ -456,6 +147,7 @@ class BlockSparse(nn.Module):
         self,
         circuit: CompiledCircuit,
         *,
+        delays: Mapping[tuple[str, str], int] | None = None,
         device: torch.device | str | None = None,
         dtype: torch.dtype | None = None,
     ):
@@ -464,9 +156,11 @@ class BlockSparse(nn.Module):
         lay = circuit.layout
         self.hidden_size = H = lay.hidden_size
         rank = {n: i for i, n in enumerate(lay.regions)}
-        by_key: dict[tuple[int, int, bool], list] = {}
+        delays = delays or {}
+        by_key: dict[tuple[int, int, bool, int], list] = {}
         for b in _live_blocks(circuit):
-            by_key.setdefault((*b.mask.shape, bool(b.trainable)), []).append(b)
+            key = (*b.mask.shape, bool(b.trainable), int(delays.get((b.src, b.dst), 0)))
+            by_key.setdefault(key, []).append(b)
         has_sign = bool((circuit.sign_h != 0).any())
         self.register_buffer("sign", circuit.sign_h.to(**factory) if has_sign else None)
         groups: list[_Group] = []
@@ -474,7 +168,9 @@ class BlockSparse(nn.Module):
         self._signed: list[str] = []
         offset = 0
         # Trainable groups first, so the flat parameter is their concatenation.
-        for (nd, ns, trainable), blocks in sorted(by_key.items(), key=lambda kv: not kv[0][2]):
+        for (nd, ns, trainable, delay), blocks in sorted(
+            by_key.items(), key=lambda kv: not kv[0][2]
+        ):
             blocks.sort(key=lambda b: (rank[b.dst], rank[b.src]))
             dst_starts = tuple(lay.slice(b.dst).start for b in blocks)
             src_starts = tuple(lay.slice(b.src).start for b in blocks)
@@ -483,6 +179,8 @@ class BlockSparse(nn.Module):
             g = _Group(
                 nd, ns, dst_starts, src_starts, trainable, offset if trainable else -1, cd, cs
             )
+            if delay:
+                g = dataclasses.replace(g, delay=delay)
             i = len(groups)
             groups.append(g)
             self._keys.append([(b.src, b.dst) for b in blocks])
@@ -539,7 +237,8 @@ class BlockSparse(nn.Module):
 
     def operator(self) -> BlockOperator:
         n = len(self.groups)
-        return BlockOperator(
+        cls = DelayedBlocks if any(g.delay for g in self.groups) else BlockOperator
+        return cls(
             self.groups,
             [self._buffers[f"src_idx_{i}"] for i in range(n)],
             [self._buffers[f"dst_idx_{i}"] for i in range(n)],

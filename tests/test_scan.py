@@ -126,14 +126,32 @@ def test_weight_gradient_is_one_gemm_and_one_matmul_per_step():
     assert matmuls == 12 + 2
 
 
-def test_alpha_gradient_needs_the_autograd_loop():
-    W, drive, x0, alpha = _inputs()
+@pytest.mark.parametrize("act", ["tanh", "relu", "softplus"])
+@pytest.mark.parametrize("clamped", [False, True])
+def test_fused_differentiates_alpha(act, clamped):
+    W, drive, x0, alpha = _inputs(H=5, T=6, B=2, seed=4)
     alpha.requires_grad_(True)
-    s = leaky_scan(W, drive, x0, alpha, "tanh")  # auto picks the plain loop
-    (g,) = torch.autograd.grad(s.sum(), alpha)
-    assert g.shape == alpha.shape and bool(g.abs().sum() > 0)
-    with pytest.raises(ValueError, match="does not differentiate alpha"):
-        leaky_scan(W, drive, x0, alpha, "tanh", method="fused")
+    clamp = (torch.tensor([True, False, False, True, False]), torch.full((5,), 0.2, dtype=D))
+    clamp = clamp if clamped else None
+    got = {}
+    for method in ("auto", "autograd"):
+        s, r = _both(W, drive, x0, alpha, act, clamp, method)
+        loss = (s.sin() * 1.3).sum() + (r * r).sum()
+        got[method] = torch.autograd.grad(loss, (alpha, W, drive, x0))
+    for a, b in zip(got["auto"], got["autograd"], strict=True):
+        torch.testing.assert_close(a, b, rtol=1e-10, atol=1e-12)
+    assert bool(got["auto"][0].abs().sum() > 0)
+    assert torch.autograd.gradcheck(
+        lambda a, w, d: _both(w, d, x0, a, act, clamp, "fused"), (alpha, W, drive)
+    )
+
+
+def test_alpha_double_backward():
+    W, drive, x0, alpha = _inputs(H=4, T=3, seed=2)
+    alpha.requires_grad_(True)
+    assert torch.autograd.gradgradcheck(
+        lambda a, w: _both(w, drive, x0, a, "tanh", method="fused"), (alpha, W)
+    )
 
 
 def test_bad_arguments():

@@ -7,6 +7,7 @@ from collections.abc import Sequence
 import torch
 from torch.nn.utils import parametrize
 
+from .._delays import shift
 from ._common import activation, region_names, time_first
 
 __all__ = ["currents", "total_current"]
@@ -30,8 +31,11 @@ def currents(
     :math:`x_1 \dots x_T` as ``states``). Entry ``t`` of every returned tensor is the
     part of :math:`c_t`, the drive of the step that produces ``states[:, t]``:
 
-    * ``(src, dst)`` for every declared recurrent projection: ``h_t[src] @ W[dst, src].T``;
-    * ``(inp, dst)`` for every declared input projection: ``u_t[inp] @ W_ih[dst, inp].T``;
+    * ``(src, dst)`` for every declared recurrent projection: ``h_t[src] @ W[dst, src].T``
+      (``h_{t-d}`` for an edge with a conduction delay of ``d`` steps, :math:`h_0` before
+      the trial);
+    * ``(inp, dst)`` for every declared input projection: ``u_t[inp] @ W_ih[dst, inp].T``
+      (``u_{t-d}`` with a delay, 0 before the trial);
     * ``(bias_key, dst)`` for every target region: the bias (tonic input) ``b[dst]``;
     * ``(stimulus_key, dst)`` only inside a :func:`mrnngraph.perturb` that stimulates:
       the added current :math:`s_t`.
@@ -103,7 +107,10 @@ def currents(
     else:
         raise ValueError(f"x0 must have shape ({B}, {H}) or ({H},); got {tuple(x0.shape)}")
     targets = region_names(model, regions)
-    h_prev = torch.cat([activation(model)(x0).unsqueeze(0), r[:-1]], dim=0)
+    h0 = activation(model)(x0)
+    h_prev = torch.cat([h0.unsqueeze(0), r[:-1]], dim=0)
+    delays = getattr(model, "_delays", None)
+    steps = {} if delays is None else delays.steps
 
     out: dict[tuple[str, str], torch.Tensor] = {}
     with parametrize.cached():
@@ -113,6 +120,10 @@ def currents(
                 continue
             rows, cols = lay.slice(dst), lay.slice(src)
             w, source = (w_hh, h_prev) if block.family == "hh" else (w_ih, u)
+            k = steps.get((src, dst), 0)
+            if k:  # the source as the target sees it, k steps late
+                fill = h0 if block.family == "hh" else torch.zeros_like(u[0])
+                source = shift(source, k, fill)
             out[(src, dst)] = back(torch.matmul(source[..., cols], w[rows, cols].T))
         for dst in targets:
             out[(bias_key, dst)] = back(bias[lay.slice(dst)].to(r).expand(T, B, -1))
