@@ -54,14 +54,18 @@ class ConnectivityReport:
         negative recurrent weights onto a unit),
         ``ei_ratio_mean`` and ``ei_ratio_std`` (of ``exc_in / inh_in`` over units with
         inhibitory input), ``no_inh_input`` (units without), ``self_radius`` (spectral
-        radius of the region's own block).
+        radius of the region's own block), ``tau`` (``mean``, ``min``, ``max`` of the
+        units' time constants in ms: a model's in effect, trained ones included; a
+        circuit's own or its graph's ``tau``; None where a circuit leaves it to the
+        model) and ``learn_tau`` (the region trains them).
     summary : dict
         ``hidden_size``, ``input_size``, ``output_size``, ``regions``,
         ``projections``, ``spectral_radius`` (of the effective ``[H, H]`` matrix,
         None if not computed), ``trainable_parameters`` (entries an optimizer can
         change: unmasked, unfrozen weights and learnable biases), ``parameter_entries``
         (all entries of the raw parameter tensors), ``frozen`` and ``zero`` (lists of
-        ``(src, dst)``).
+        ``(src, dst)``), ``learn_tau`` (regions whose time constants are trained).
+        Learned time constants count one trainable entry per unit.
     """
 
     name: str
@@ -172,9 +176,21 @@ def report(obj: Any, *, seed: int = 0, spectral: bool = True) -> ConnectivityRep
     w_hh = dense["hh"].double()
     signs = (model.sign_h if model is not None else circuit.sign_h).detach().cpu()
     regions = [_region_row(name, lay, w_hh, signs[lay.slice(name)]) for name in lay.regions]
+    taus = _time_constants(model, circuit)
+    learned = _learning_regions(circuit)
+    for row in regions:
+        t = taus.get(row["region"])
+        row["tau"] = None if t is None else _stats(t)
+        if row["tau"] is not None:
+            del row["tau"]["std"]
+        row["learn_tau"] = row["region"] in learned
 
     n_bias = 0
+    n_tau = sum(lay.sizes[n] for n in learned)
     if model is not None:
+        tau_p = getattr(getattr(model, "parametrizations", None), "alpha", None)
+        if tau_p is None or not tau_p.original.requires_grad:
+            n_tau = 0
         bias_p = (
             getattr(model.parametrizations, "bias", None)
             if hasattr(model, "parametrizations")
@@ -186,6 +202,7 @@ def report(obj: Any, *, seed: int = 0, spectral: bool = True) -> ConnectivityRep
     else:
         n_bias = int(circuit.learnable_bias.sum())
         entries = sum(dense[f].numel() for f in dense) + (lay.hidden_size if n_bias else 0)
+        entries += n_tau  # one raw value per learned time constant
     radius = None
     if spectral and w_hh.numel():
         radius = float(torch.linalg.eigvals(w_hh).abs().max())
@@ -196,10 +213,11 @@ def report(obj: Any, *, seed: int = 0, spectral: bool = True) -> ConnectivityRep
         "regions": len(lay.regions),
         "projections": len(rows),
         "spectral_radius": radius,
-        "trainable_parameters": sum(r["parameters"] for r in rows) + n_bias,
+        "trainable_parameters": sum(r["parameters"] for r in rows) + n_bias + n_tau,
         "parameter_entries": entries,
         "frozen": [(r["src"], r["dst"]) for r in rows if not r["trainable"] and not r["zero"]],
         "zero": [(r["src"], r["dst"]) for r in rows if r["zero"]],
+        "learn_tau": learned,
     }
     name = str(spec.graph.get("name") or "circuit")
     return ConnectivityReport(
@@ -209,6 +227,41 @@ def report(obj: Any, *, seed: int = 0, spectral: bool = True) -> ConnectivityRep
         regions=regions,
         summary=summary,
     )
+
+
+def _learning_regions(circuit: CompiledCircuit) -> list[str]:
+    learn = getattr(circuit, "learn_tau", None)
+    if learn is None:
+        return []
+    lay = circuit.layout
+    return [n for n in lay.regions if bool(learn[lay.slice(n)].any())]
+
+
+def _time_constants(model: Any, circuit: CompiledCircuit) -> dict[str, torch.Tensor | None]:
+    """Per region, the units' time constants in ms: a model's in effect (``dt / alpha``),
+    a circuit's own ``tau`` (or its graph's; None where neither gives one)."""
+    if model is not None:
+        return dict(model.time_constants())
+    default = circuit.graph.get("tau")
+    tau = circuit.tau.double()
+    if default is not None:
+        tau = torch.where(torch.isnan(tau), torch.full_like(tau, float(default)), tau)
+    out: dict[str, torch.Tensor | None] = {}
+    for name in circuit.layout.regions:
+        t = tau[circuit.layout.slice(name)]
+        out[name] = None if bool(torch.isnan(t).any()) else t
+    return out
+
+
+def _tau_cell(r: dict[str, Any]) -> str:
+    t = r.get("tau")
+    if t is None:
+        text = "model's"
+    elif t["min"] == t["max"]:
+        text = f"{t['mean']:.3g}"
+    else:
+        text = f"{t['mean']:.3g} [{t['min']:.3g}, {t['max']:.3g}]"
+    return text + (" learned" if r.get("learn_tau") else "")
 
 
 def _stats(x: torch.Tensor) -> dict[str, float]:
@@ -304,6 +357,7 @@ def _render(rep: ConnectivityReport, *, markdown: bool) -> str:
         ),
         ("frozen pathways", ", ".join(f"{a} → {b}" for a, b in s["frozen"]) or "none"),
         ("zero pathways", ", ".join(f"{a} → {b}" for a, b in s["zero"]) or "none"),
+        ("learned time constants", ", ".join(s.get("learn_tau", [])) or "none"),
     ]
     width = max(len(k) for k, _ in facts)
     lines += [f"- {k}: {v}" if markdown else f"{k.ljust(width)}  {v}" for k, v in facts]
@@ -356,6 +410,7 @@ def _render(rep: ConnectivityReport, *, markdown: bool) -> str:
         "E/I std",
         "units w/o I",
         "self radius",
+        "tau ms",
     ]
     body = [
         [
@@ -368,6 +423,7 @@ def _render(rep: ConnectivityReport, *, markdown: bool) -> str:
             _fmt(r["ei_ratio_std"]),
             str(r["no_inh_input"]),
             _fmt(r["self_radius"], 3),
+            _tau_cell(r),
         ]
         for r in rep.regions
     ]

@@ -161,3 +161,63 @@ def test_block_sparse_model_reports_like_dense():
     assert sparse.summary["spectral_radius"] == pytest.approx(dense.summary["spectral_radius"])
     # the flat block vector holds fewer raw entries than the dense [H, H] parameter
     assert sparse.summary["parameter_entries"] < dense.summary["parameter_entries"]
+
+
+def _tau_graph():
+    G = nx.DiGraph(name="taus", dt=10.0)
+    G.add_node("u", kind="input", size=2)
+    G.add_node("a", size=4, tau=[20.0, 40.0, 60.0, 80.0], learn_tau=True, tau_max=500.0)
+    G.add_node("b", size=3, tau=30.0)
+    G.add_node("c", size=2)
+    G.add_node("y", kind="output", size=1)
+    G.add_edges_from([("u", "a"), ("a", "b"), ("b", "c"), ("c", "a"), ("b", "y")])
+    return G
+
+
+def test_time_constants_per_region_circuit_and_trained_model():
+    G = _tau_graph()
+    rep = report(compile(G, seed=0))
+    rows = {r["region"]: r for r in rep.regions}
+    assert rows["a"]["tau"] == {"mean": 50.0, "min": 20.0, "max": 80.0}
+    assert rows["a"]["learn_tau"] and not rows["b"]["learn_tau"]
+    assert rows["b"]["tau"] == {"mean": 30.0, "min": 30.0, "max": 30.0}
+    assert rows["c"]["tau"] is None  # left to the model
+    assert rep.summary["learn_tau"] == ["a"]
+    G.graph["tau"] = 70.0
+    assert report(compile(G, seed=0)).regions[2]["tau"]["mean"] == 70.0
+
+    model = MultiRegionRNN.from_graph(G, seed=0, tau=90.0)
+    plain = MultiRegionRNN.from_graph(_without_learning(G), seed=0, tau=90.0)
+    n_learned = 4
+    assert (
+        report(model).summary["trainable_parameters"]
+        == report(plain).summary["trainable_parameters"] + n_learned
+    )
+    circuit_count = report(compile(G, seed=0)).summary["trainable_parameters"]
+    assert circuit_count == report(model).summary["trainable_parameters"]
+    with torch.no_grad():
+        model.parametrizations.alpha.original.copy_(torch.log(torch.tensor([5.0, 6.0, 7.0, 8.0])))
+    rows = {r["region"]: r for r in report(model).regions}
+    taus = model.time_constants()["a"]
+    assert rows["a"]["tau"]["min"] == pytest.approx(50.0)
+    assert rows["a"]["tau"]["max"] == pytest.approx(80.0)
+    assert rows["a"]["tau"]["mean"] == pytest.approx(float(taus.mean()))
+    assert rows["c"]["tau"]["mean"] == pytest.approx(90.0)  # the model's tau, in effect
+    text = format_report(report(model))
+    assert "learned time constants   a" in text
+    region_rows = text.split("per target region")[1].splitlines()
+    assert next(x for x in region_rows if x.startswith("a ")).endswith("65 [50, 80] learned")
+    assert next(x for x in region_rows if x.startswith("b ")).endswith(" 30")
+    model.parametrizations.alpha.original.requires_grad_(False)  # frozen by hand
+    assert (
+        report(model).summary["trainable_parameters"]
+        == report(plain).summary["trainable_parameters"]
+    )
+
+
+def _without_learning(G):
+    H = G.copy()
+    for n in H:
+        for k in ("learn_tau", "tau_max", "tau_min"):
+            H.nodes[n].pop(k, None)
+    return H
