@@ -9,6 +9,7 @@ import pytest
 import torch
 
 import mrnngraph.cli as cli
+from mrnngraph.analysis import training_plots as tp
 from mrnngraph.checkpoint import load_checkpoint
 from mrnngraph.cli import training
 from mrnngraph.io import save
@@ -84,6 +85,11 @@ def test_default_run_writes_everything(run, tmp_path):
     assert m["task"] == "perceptual_decision_making" and m["steps"] == 3
     assert m["eval"]["n_trials"] == 40 and 0 <= m["eval"]["accuracy_coherence_ge_12.8"] <= 1
     assert set(m["eval"]["accuracy_by_coherence"]) == {"0", "3.2", "6.4", "12.8", "25.6", "51.2"}
+    psy = m["eval"]["psychometric"]
+    assert psy["stimulus"] == "coherence" and len(psy["levels"]) == 11
+    assert sum(psy["n_trials"]) == 40 and "psychometric fit" in stdout
+    if psy["fit"] is not None:  # 3 steps: the network may answer too rarely for a fit
+        assert psy["fit"]["threshold"] > 0 and 0 <= psy["fit"]["lapse_low"] <= 0.25
     assert m["constraint_violations"] == {"dale": 0, "mask": 0, "frozen": 0}
     assert m["arguments"]["steps"] == 3 and m["arguments"]["circuit"] is None
     assert m["task_timing_ms"] == {
@@ -108,9 +114,22 @@ def test_circuit_file_and_other_tasks(run, tmp_path):
     assert m["task"] == "context_dependent_integration" and m["hidden_size"] == 20
     assert m["circuit_source"] == str(path)
     assert "accuracy_context_motion" in m["eval"]
-    assert not (tmp_path / "o" / "psychometric.png").exists()
+    assert (tmp_path / "o" / "psychometric.png").exists()
+    assert set(m["eval"]["psychometric"]) == {
+        "motion context, motion",
+        "motion context, color",
+        "color context, color",
+        "color context, motion",
+    }
+    assert "psychometric fit, relevant stimulus: motion" in stdout
     code, _, err = run("train", path, "--task", "3bit", *FAST, "--out", tmp_path / "f")
     assert code == 1 and "5 input channels but task 'flip_flop' needs 3" in err
+    save(two_area_ei(size=10, n_inputs=3, n_outputs=3), path)
+    code, stdout, err = run("train", path, "--task", "3bit", *FAST, "--out", tmp_path / "f")
+    assert code == 0, err
+    m = json.loads((tmp_path / "f" / "metrics.json").read_text())
+    assert "psychometric" not in m["eval"] and "psychometric" not in stdout
+    assert not (tmp_path / "f" / "psychometric.png").exists()
 
 
 def test_broken_circuit_file_lists_every_problem(run, tmp_path):
@@ -232,8 +251,8 @@ def test_figures_by_content():
     with torch.no_grad():
         result = model(batch.inputs)
 
-    fig = training.psychometric_figure(task, batch, result.outputs)
-    ax = fig.axes[0]
+    fig = tp.psychometric_figure(task, batch, result.outputs)
+    ax = fig.axes[1]  # accuracy by unsigned coherence; P(choice 1): tests/test_psychometric.py
     assert [t.get_text() for t in ax.get_xticklabels()] == [
         "0",
         "3.2",
@@ -245,7 +264,7 @@ def test_figures_by_content():
     assert ax.get_xlabel() == "coherence (%)" and ax.get_ylabel() == "accuracy"
     assert [t.get_text() for t in ax.get_legend().get_texts()] == ["ideal observer", "network"]
 
-    fig = training.trials_figure(task, model, batch, result)
+    fig = tp.trials_figure(task, model, batch, result)
     axes = fig.axes
     assert len([a for a in axes if a.get_ylabel()]) == 3
     titles = [a.get_title() for a in axes if a.get_title()]
@@ -262,18 +281,18 @@ def test_figures_by_content():
         task_loss=[1.0, 0.5],
         evals=[{"step": 2, "accuracy": 0.7}],
     )
-    fig = training.training_figure(h)
+    fig = tp.training_figure(h)
     loss_ax, acc_ax = fig.axes
     assert loss_ax.get_yscale() == "log" and list(loss_ax.lines[0].get_ydata()) == [1.0, 0.5]
     assert len(acc_ax.lines) == 2 and acc_ax.get_ylabel() == "accuracy"
 
-    fig = training.circuit_figure(G)
+    fig = tp.circuit_figure(G)
     texts = " ".join(t.get_text() for t in fig.axes[0].texts)
     assert all(name in texts for name in ("thalamus", "SNr", "lesioned", "choice"))
 
     with torch.no_grad():
         model.parametrizations.weight_hh.original.mul_(2.0)  # a known change: W doubles
-    fig = training.connectivity_figure(model.circuit, model)
+    fig = tp.connectivity_figure(model.circuit, model)
     titles = {a.get_title() for a in fig.axes}
     assert titles >= {"before training", "after training", "recurrent change (after - before)"}
     change_ax = [a for a in fig.axes if a.get_title().startswith("recurrent change")][0]
@@ -292,7 +311,7 @@ def test_trials_figure_other_tasks(task):
     batch = task.batch(6, seed=0)
     with torch.no_grad():
         result = model(batch.inputs)
-    fig = training.trials_figure(task, model, batch, result)
+    fig = tp.trials_figure(task, model, batch, result)
     out_ax = [a for a in fig.axes if a.get_ylabel().startswith("outputs")][0]
     assert len(out_ax.lines) == 2 * task.output_size  # solid outputs, dashed targets
 

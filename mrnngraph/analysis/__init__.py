@@ -18,6 +18,9 @@
 * The figures of a training run (``mrnngraph train``): :func:`circuit_figure`,
   :func:`connectivity_figure`, :func:`training_figure` (with :func:`accuracy_ceiling`),
   :func:`trials_figure`, :func:`psychometric_figure`.
+* :func:`fit_psychometric` — a lapse-bounded cumulative Gaussian fitted to choices by
+  maximum likelihood (``task.psychometric(outputs, batch)`` gives a task's curves);
+  :func:`plot_psychometric`.
 
 Lesions, clamps and stimulation are :func:`mrnngraph.perturb`; the connectivity
 table is :func:`mrnngraph.report`. Every function here reads the model's effective
@@ -35,6 +38,7 @@ from .pathways import pathway_currents, pathway_strength
 from .plots import plot_block_norms, plot_currents, plot_flow_field, plot_spectrum
 from .population import PopulationPCA, RegionPCA, pca
 from .population_plots import plot_decoding, plot_lesion_effects, plot_trajectories
+from .psychometrics import fit_psychometric, plot_psychometric
 from .training_plots import (
     accuracy_ceiling,
     circuit_figure,
@@ -79,4 +83,6 @@ __all__ = [
     "trials_figure",
     "psychometric_figure",
     "accuracy_ceiling",
+    "fit_psychometric",
+    "plot_psychometric",
 ]

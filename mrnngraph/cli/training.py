@@ -8,7 +8,6 @@ fresh install with nothing else.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import signal
 import sys
@@ -17,8 +16,8 @@ import warnings
 from pathlib import Path
 from typing import Any
 
-from .._files import atomic_write
 from ._args import UsageError, integer, prepare_out, real
+from ._train_outputs import write_interrupted, write_outputs
 
 __all__ = ["register", "DEFAULTS"]
 
@@ -39,10 +38,6 @@ DEFAULTS = {
     "noise_std": 0.0,
 }
 
-#: Seed of the held-out evaluation batch is the training seed plus this (a different stream:
-#: training batches come from a generator seeded by a hash of the seed).
-_EVAL_SEED_OFFSET = 1_000_003
-
 #: The held-out learning curve (training.png, history.json "evals"): about this many points,
 #: each on the same batch of at most this many trials, drawn with the seed plus the offset
 #: (a third stream: neither the training batches nor the final evaluation batch).
@@ -60,8 +55,10 @@ def register(subparsers: Any) -> None:
         description="Train a circuit on a task and write to DIR: the area diagram "
         "(circuit.png), the connectivity before and after training (connectivity.png), the "
         "loss and accuracy curves (training.png), example trials with inputs, targets, "
-        "outputs and per-region mean rates (trials.png), for perceptual decision making the "
-        "psychometric curve (psychometric.png), metrics.json, history.json and the model "
+        "outputs and per-region mean rates (trials.png), the "
+        "psychometric curves (psychometric.png, for tasks with a stimulus strength: "
+        "perceptual decision making and context-dependent integration), metrics.json, "
+        "history.json and the model "
         "checkpoint (model.pt, see mrnngraph.load_model). Accuracy is measured at the end on "
         "a fresh held-out batch. Without CIRCUIT, the packaged cortico-basal "
         "ganglia-thalamic loop (mrnngraph.presets.cbgt_loop) is used. With --distributed, "
@@ -370,13 +367,13 @@ def _run(args: argparse.Namespace, distributed: bool, stopped_by: dict[str, int]
     except TrainingInterrupted as err:
         code = _interrupt_code(stopped_by)
         if rank == 0:
-            _write_interrupted(args, G, task, source, name, model, err, out, t_start, code)
+            write_interrupted(args, G, task, source, name, model, err, out, t_start, code)
         return code
     if rank != 0:
         return 0
     world = env["world_size"] if env else 1
     _print_health(history)
-    _write_outputs(args, G, task, source, name, model, initial, history, out, t_start, world)
+    write_outputs(args, G, task, source, name, model, initial, history, out, t_start, world)
     return 0
 
 
@@ -388,226 +385,6 @@ def _print_health(history: Any) -> None:
             else f"step {ev['step']}"
         )
         print(f"warning: training health ({seen}): {ev['message']}", file=sys.stderr)
-
-
-def _write_interrupted(
-    args: argparse.Namespace,
-    G: Any,
-    task: Any,
-    source: str,
-    name: str,
-    model: Any,
-    err: Any,
-    out: Path,
-    t_start: float,
-    code: int,
-) -> None:
-    """Write the history, the model after the last completed step and metrics marked
-    interrupted; a second signal meanwhile is ignored (the files are written atomically)."""
-    import torch
-
-    from .. import __version__
-    from ..checkpoint import save_model
-
-    sig = signal.Signals(code - 128).name
-    ignored = {s: signal.signal(s, signal.SIG_IGN) for s in (signal.SIGINT, signal.SIGTERM)}
-    try:
-        history = err.history
-        model_cpu = model.to("cpu")
-        files = {}
-        ckpt = save_model(
-            model_cpu,
-            out / "model.pt",
-            graph=G,
-            metadata={
-                "task": task.name,
-                "steps": len(history),
-                "seed": args.seed,
-                "interrupted": sig,
-            },
-        )
-        files[ckpt.name] = f"model checkpoint after step {err.step} (mrnngraph.load_model)"
-        _write_json(out / "history.json", history.to_dict())
-        files["history.json"] = "loss and accuracy per step"
-        metrics = {
-            "task": task.name,
-            "circuit": name,
-            "circuit_source": source,
-            "interrupted": {
-                "signal": sig,
-                "completed_steps": err.step,
-                "requested_steps": args.steps,
-            },
-            "steps": len(history),
-            "batch_size": args.batch_size,
-            "lr": args.lr,
-            "seed": args.seed,
-            "train_seconds": round(history.seconds, 3),
-            "train_loss_final": history.loss[-1] if history.loss else None,
-            "eval": None,
-            "health": history.health,
-            "mrnngraph_version": __version__,
-            "torch_version": torch.__version__,
-            "arguments": {k: v for k, v in vars(args).items() if k not in ("handler", "command")},
-            "total_seconds": round(time.perf_counter() - t_start, 3),
-        }
-        files["metrics.json"] = "run settings, marked interrupted (no held-out evaluation)"
-        metrics["files"] = files
-        _write_json(out / "metrics.json", metrics)
-        print(
-            f"interrupted by {sig} after {err.step} of {args.steps} steps; wrote {out}{os.sep}",
-            file=sys.stderr,
-        )
-        for fname, what in files.items():
-            print(f"  {fname:<20} {what}", file=sys.stderr)
-    finally:
-        for s, handler in ignored.items():
-            signal.signal(s, handler)
-
-
-def _write_outputs(
-    args: argparse.Namespace,
-    G: Any,
-    task: Any,
-    source: str,
-    name: str,
-    model: Any,
-    initial: Any,
-    history: Any,
-    out: Path,
-    t_start: float,
-    world: int,
-) -> None:
-    import torch
-
-    from .. import __version__
-    from ..checkpoint import save_model
-    from ..tasks import PerceptualDecisionMaking
-    from ..training import constraint_violations, predict
-
-    out.mkdir(parents=True, exist_ok=True)
-    eval_seed = args.seed + _EVAL_SEED_OFFSET
-    batch = task.batch(args.eval_trials, seed=eval_seed, device=model.alpha.device)
-    result = predict(model, batch)
-    evaluation = task.metrics(result.outputs, batch)
-    evaluation["seed"] = eval_seed
-    model_cpu = model.to("cpu")
-    batch, result = batch.to("cpu"), type(result)(*(t.cpu() for t in result))
-
-    files: dict[str, str] = {}
-    if args.figures:
-        figures = _figures(G, task, initial, model_cpu, history, batch, result)
-        for fname, (fig, what) in figures.items():
-            _save_figure(fig, out / fname)
-            files[fname] = what
-
-    tail = history.accuracy[-20:]
-    metrics = {
-        "task": task.name,
-        "task_timing_ms": {
-            k: list(v) if isinstance(v, tuple) else v for k, v in task.timing.items()
-        },
-        "dt_ms": model_cpu.dt,
-        "circuit": name,
-        "circuit_source": source,
-        "hidden_size": model_cpu.hidden_size,
-        "regions": list(model_cpu.layout.regions),
-        "steps": len(history),
-        "batch_size": args.batch_size,
-        "lr": args.lr,
-        "seed": args.seed,
-        "device": args.device,
-        "processes": world,
-        "threads_per_process": torch.get_num_threads(),
-        "train_seconds": round(history.seconds, 3),
-        "train_loss_final": history.loss[-1] if history.loss else None,
-        "train_accuracy_last_20_steps": (sum(tail) / len(tail)) if tail else None,
-        "eval": evaluation,
-        "interrupted": False,
-        "health": history.health,
-        "constraint_violations": constraint_violations(model_cpu),
-        "mrnngraph_version": __version__,
-        "torch_version": torch.__version__,
-        "arguments": {k: v for k, v in vars(args).items() if k not in ("handler", "command")},
-    }
-    ckpt = save_model(
-        model_cpu,
-        out / "model.pt",
-        graph=G,
-        metadata={
-            "task": task.name,
-            "steps": len(history),
-            "seed": args.seed,
-            "eval_accuracy": evaluation.get("accuracy"),
-        },
-    )
-    files[ckpt.name] = "model checkpoint (mrnngraph.load_model)"
-    files["history.json"] = "loss and accuracy per step"
-    _write_json(out / "history.json", history.to_dict())
-    files["metrics.json"] = "run settings and held-out metrics"
-    metrics["total_seconds"] = round(time.perf_counter() - t_start, 3)
-    metrics["files"] = files
-    _write_json(out / "metrics.json", metrics)
-
-    acc = evaluation.get("accuracy")
-    line = (
-        f"trained {name} on {task.name}: {len(history)} steps in {history.seconds:.1f} s; "
-        f"held-out accuracy {100 * acc:.1f}% ({batch.batch_size} trials)"
-    )
-    if isinstance(task, PerceptualDecisionMaking):
-        line += f", coherence >= 12.8%: {100 * evaluation['accuracy_coherence_ge_12.8']:.1f}%"
-    print(line)
-    print(f"wrote {out}{os.sep}")
-    for fname, what in files.items():
-        print(f"  {fname:<20} {what}")
-
-
-# --------------------------------------------------------------------------- files
-def _write_json(path: Path, data: Any) -> None:
-    from ..training import _json_safe
-
-    text = json.dumps(_json_safe(data), indent=2, allow_nan=False)
-    atomic_write(path, lambda fh: fh.write(text + "\n"))
-
-
-def _save_figure(fig: Any, path: Path) -> None:
-    atomic_write(path, lambda fh: fig.savefig(fh, format="png", dpi=120), binary=True)
-
-
-# --------------------------------------------------------------------------- figures
-def _figures(
-    G: Any, task: Any, initial: Any, model: Any, history: Any, batch: Any, result: Any
-) -> dict[str, tuple[Any, str]]:
-    from ..analysis.training_plots import (
-        circuit_figure,
-        connectivity_figure,
-        psychometric_figure,
-        training_figure,
-        trials_figure,
-    )
-    from ..tasks import PerceptualDecisionMaking
-
-    figs = {
-        "circuit.png": (circuit_figure(G), "area diagram"),
-        "connectivity.png": (
-            connectivity_figure(initial, model),
-            "connectivity before and after training (each block on its own scale), and the change",
-        ),
-        "training.png": (
-            training_figure(history, task=task),
-            "loss and accuracy per step, training batches and held-out",
-        ),
-        "trials.png": (
-            trials_figure(task, model, batch, result),
-            "example trials: inputs, targets, outputs, mean rates per region",
-        ),
-    }
-    if isinstance(task, PerceptualDecisionMaking):
-        figs["psychometric.png"] = (
-            psychometric_figure(task, batch, result.outputs),
-            "accuracy vs coherence (held-out trials)",
-        )
-    return figs
 
 
 # --------------------------------------------------------------------------- moved names

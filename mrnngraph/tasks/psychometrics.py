@@ -25,9 +25,9 @@ The likelihood is binomial on the counts of each level. The parameters are mappe
 bounded ranges (``bias`` within a range of the levels on each side, ``threshold``
 between 1/1000 and 100 times the levels' range, lapses in ``[0, max_lapse]``), so
 the fit cannot run off to infinity on degenerate data (every choice the same); it
-starts from the best point of a grid and is refined by L-BFGS in float64 with
-``log_ndtr`` (no ``log(0)``). A parameter at the edge of its range is reported in
-``at_bound``.
+starts from the best point of a grid and is refined by damped Fisher scoring in float64 with
+``log_ndtr`` (no ``log(0)``). A parameter the data do not pin down (a step-like
+curve, a bias beyond the levels, a lapse at 0) is named in ``at_bound``.
 """
 
 from __future__ import annotations
@@ -68,10 +68,12 @@ class PsychometricFit:
     n_trials : int
         Trials fitted.
     converged : bool
-        Whether L-BFGS ended with a gradient norm below 1e-5 per trial.
+        Whether the fit ended with a gradient norm below 1e-5 per trial.
     at_bound : tuple of str
-        Parameters at the edge of their allowed range (a lapse at 0 is common and
-        harmless; a bias or threshold there says the data do not constrain it).
+        Parameters the data do not pin down: the bias outside the range of the levels,
+        the threshold below half the smallest spacing of the levels (a step between two
+        levels: any steeper curve fits as well) or above their range, a lapse rate at
+        0 or at ``max_lapse`` (a lapse at 0 is common and harmless).
     """
 
     bias: float
@@ -117,15 +119,68 @@ def _unpack(theta: torch.Tensor, lo: float, hi: float, max_lapse: float, lapse: 
     return bias, log_sigma, log_g, log_l
 
 
-def _nll(theta, s, k, n, lo, hi, max_lapse, lapse) -> torch.Tensor:
-    """Binomial negative log-likelihood of each row of ``theta`` ``(B, 4)``: ``(B,)``."""
+def _log_probs(theta, s, lo, hi, max_lapse, lapse) -> tuple[torch.Tensor, torch.Tensor]:
+    """``log P(choice 1)`` and ``log P(choice 2)`` at levels ``s``, for each row of ``theta``
+    ``(B, 4)``: two ``(B, L)`` tensors."""
     bias, log_sigma, log_g, log_l = _unpack(theta, lo, hi, max_lapse, lapse)
     z = (s[None] - bias[:, None]) / log_sigma.exp()[:, None]
     # log(1 - g - l), computed from the logs so that it is exact for small lapses.
     log_rest = torch.log1p(-(log_g.exp() + log_l.exp())).clamp(max=0.0)[:, None]
     log_p = torch.logaddexp(log_g[:, None], log_rest + torch.special.log_ndtr(z))
     log_q = torch.logaddexp(log_l[:, None], log_rest + torch.special.log_ndtr(-z))
+    return log_p, log_q
+
+
+def _nll(theta, s, k, n, lo, hi, max_lapse, lapse) -> torch.Tensor:
+    """Binomial negative log-likelihood of each row of ``theta`` ``(B, 4)``: ``(B,)``."""
+    log_p, log_q = _log_probs(theta, s, lo, hi, max_lapse, lapse)
     return -(k[None] * log_p + (n - k)[None] * log_q).sum(1)
+
+
+def _fisher_scoring(theta: torch.Tensor, args: tuple, *, max_iter: int = 100):
+    """Maximise the binomial likelihood from ``theta`` ``(4,)`` by Fisher scoring with
+    Levenberg-Marquardt damping (the Fisher information ``J^T diag(n / (p q)) J`` is
+    positive semi-definite wherever the gradient is finite, unlike the Hessian); a step
+    is taken only where it lowers the negative log-likelihood. Returns ``(theta,
+    nll, |gradient|)``. (``torch.optim`` is not used: building an optimizer imports
+    torch's compiler, seconds on first use.)"""
+    s, k, n, lo, hi, max_lapse, lapse = args
+
+    def nll(t: torch.Tensor) -> torch.Tensor:
+        return _nll(t[None], *args)[0]
+
+    def prob(t: torch.Tensor) -> torch.Tensor:
+        return _log_probs(t[None], s, lo, hi, max_lapse, lapse)[0][0].exp()
+
+    x = theta.detach().clone()
+    value, damping, eye = float(nll(x)), 1e-3, torch.eye(x.numel(), dtype=x.dtype)
+    for _ in range(max_iter):
+        xg = x.clone().requires_grad_(True)
+        (g,) = torch.autograd.grad(nll(xg), xg)
+        if not bool(torch.isfinite(g).all()) or float(g.norm()) < 1e-12:
+            break
+        jac = torch.autograd.functional.jacobian(prob, x)  # (L, 4)
+        p = prob(x).clamp(1e-12, 1 - 1e-12)
+        fisher = jac.T @ ((n / (p * (1 - p)))[:, None] * jac)
+        fisher = torch.nan_to_num(fisher, nan=0.0, posinf=0.0, neginf=0.0)
+        scale = fisher.diagonal().clamp(min=1e-12)
+        done = True
+        while damping < 1e10:
+            step = torch.linalg.solve(fisher + damping * torch.diag(scale) + 1e-12 * eye, -g)
+            trial = float(nll(x + step))
+            if math.isfinite(trial) and trial <= value:
+                # Done when it stops improving, or fits the data exactly (a step-like
+                # curve, where only ever steeper ones improve: they are all as good).
+                done = value - trial < 1e-12 * max(1.0, abs(value)) or trial < 1e-8
+                x, value = x + step, trial
+                damping = max(damping / 10, 1e-9)
+                break
+            damping *= 10
+        if done:
+            break
+    xg = x.clone().requires_grad_(True)
+    (g,) = torch.autograd.grad(nll(xg), xg)
+    return x, value, float(g.norm())
 
 
 def fit_psychometric(
@@ -196,48 +251,31 @@ def fit_psychometric(
     a0 = math.log(0.01 / max_lapse) - math.log1p(-0.01 / max_lapse)  # logit(0.01 / max)
     starts = torch.cat([grid, torch.full((grid.shape[0], 2), a0, dtype=torch.float64)], 1)
     best = starts[_nll(starts, *args).argmin()].clone()
-    theta = best[None].clone().requires_grad_(True)
-    opt = torch.optim.LBFGS(
-        [theta],
-        lr=1.0,
-        max_iter=500,
-        tolerance_grad=1e-10,
-        tolerance_change=1e-14,
-        history_size=20,
-        line_search_fn="strong_wolfe",
-    )
-
-    def closure() -> torch.Tensor:
-        opt.zero_grad()
-        loss = _nll(theta, *args).sum()
-        loss.backward()
-        return loss
-
-    opt.step(closure)
+    theta, loss, grad = _fisher_scoring(best, args)
+    theta = theta[None]
     with torch.no_grad():
-        if not bool(torch.isfinite(theta).all()) or float(_nll(theta, *args)) > float(
-            _nll(best[None], *args)
-        ):
-            theta.copy_(best[None])
-    loss = _nll(theta, *args).sum()
-    (grad,) = torch.autograd.grad(loss, theta)
-    with torch.no_grad():
-        bias, log_sigma, log_g, log_l = (v[0] for v in _unpack(theta, lo, hi, max_lapse, lapse))
-        t = theta[0].detach()
-    # At a bound: a tanh/sigmoid argument far out (its derivative has vanished).
-    edge = [abs(float(t[0])) > 6, abs(float(t[1])) > 12]
-    edge += [abs(float(t[2])) > 12, abs(float(t[3])) > 12] if lapse else [False, False]
-    at_bound = tuple(p for p, e in zip(_PARAMS, edge, strict=True) if e)
+        bias, log_sigma, log_g, log_l = (
+            float(v[0]) for v in _unpack(theta, lo, hi, max_lapse, lapse)
+        )
+    sigma = math.exp(log_sigma)
+    g, lam = min(math.exp(log_g), max_lapse), min(math.exp(log_l), max_lapse)
+    gap = float(np.diff(levels).min())
+    loose = {
+        "bias": not lo <= bias <= hi,
+        "threshold": not gap / 2 <= sigma <= hi - lo,
+        "lapse_low": lapse and not 1e-6 < g < max_lapse * (1 - 1e-6),
+        "lapse_high": lapse and not 1e-6 < lam < max_lapse * (1 - 1e-6),
+    }
     total = float(n.sum())
     return PsychometricFit(
-        bias=float(bias),
-        threshold=float(log_sigma.exp()),
-        lapse_low=float(log_g.exp()),
-        lapse_high=float(log_l.exp()),
-        log_likelihood=-float(loss.detach()),
+        bias=bias,
+        threshold=sigma,
+        lapse_low=g,
+        lapse_high=lam,
+        log_likelihood=-loss,
         n_trials=int(total),
-        converged=bool(float(grad.norm()) <= 1e-5 * max(total, 1.0)),
-        at_bound=at_bound,
+        converged=bool(grad <= 1e-5 * max(total, 1.0)),
+        at_bound=tuple(p for p in _PARAMS if loose[p]),
     )
 
 
