@@ -12,18 +12,21 @@ Arrays are stored as float32 numpy arrays, whatever was given (numpy or torch).
 
 from __future__ import annotations
 
-import math
 import os
 from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
 
+from ._params import COUNT, POSITIVE, InstanceOf, Optional, check
 from .errors import GraphError, Problem
+from .schema import Interval
 
 __all__ = ["Recording", "activity"]
 
 _FORMAT = "mrnngraph.recording/1"
+#: The share of trials held out by :meth:`Recording.split`.
+_FRACTION = Interval(0.0, 1.0, closed=(False, False))
 
 
 def _as_array(x: Any, what: str) -> np.ndarray:
@@ -135,11 +138,7 @@ class Recording:
             )
         if not rates:
             raise ValueError("rates is empty: a recording needs at least one region")
-        if isinstance(dt, bool) or not isinstance(dt, int | float | np.number):
-            raise TypeError(f"dt must be a float (bin width in ms); got {type(dt).__name__}")
-        if not (math.isfinite(float(dt)) and float(dt) > 0):
-            raise ValueError(f"dt must be a float > 0 (bin width in ms); got {dt!r}")
-        self.dt = float(dt)
+        self.dt = check("dt", dt, POSITIVE)  # the bin width in ms
         self.rates: dict[str, np.ndarray] = {}
         shape0: tuple[str, int, int] | None = None
         for name, x in rates.items():
@@ -288,10 +287,9 @@ class Recording:
             A trial variable: each of its values is split in the same proportion, so
             every condition appears in both parts where it has at least two trials.
         """
-        if isinstance(test_fraction, bool) or not (
-            isinstance(test_fraction, int | float) and 0 < test_fraction < 1
-        ):
-            raise ValueError(f"test_fraction must be a float in (0, 1); got {test_fraction!r}")
+        test_fraction = check("test_fraction", test_fraction, _FRACTION)
+        seed = check("seed", seed, COUNT)
+        stratify = check("stratify", stratify, Optional(InstanceOf((str,), "a str")))
         n = self.n_trials
         if n < 2:
             raise ValueError(f"cannot split {n} trial into train and test; need at least 2")
@@ -399,8 +397,8 @@ class Recording:
         lay = getattr(model_or_circuit, "layout", model_or_circuit)
         if not hasattr(lay, "regions") or not hasattr(lay, "sizes"):
             raise TypeError(
-                "check_against needs a MultiRegionRNN, a CompiledCircuit or a "
-                f"Layout; got {type(model_or_circuit).__name__}"
+                "model_or_circuit must be a MultiRegionRNN, a CompiledCircuit or a Layout "
+                f"(check_against needs its regions); got {type(model_or_circuit).__name__}"
             )
         problems: list[Problem] = []
         known = ", ".join(map(repr, lay.regions))
@@ -496,6 +494,8 @@ def activity(
     """
     import torch
 
+    if not hasattr(model, "layout") or not hasattr(model, "alpha"):
+        raise TypeError(f"model must be a mrnngraph.MultiRegionRNN; got {type(model).__name__}")
     if isinstance(inputs, Recording):
         trials = {**inputs.trials, **(trials or {})}
         if inputs.inputs is None:

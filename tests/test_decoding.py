@@ -169,7 +169,7 @@ def test_errors_name_what_is_wrong():
         decode(rec, np.zeros(40, dtype=int))
     with pytest.raises(ValueError, match=r"classes \[2\] have fewer trials than folds"):
         decode(rec, np.r_[y[:-2], 2, 2])
-    with pytest.raises(ValueError, match="folds must be an int >= 2"):
+    with pytest.raises(ValueError, match="folds must be an integer >= 2"):
         decode(rec, y, folds=1)
     with pytest.raises(KeyError, match="no region 'm2'"):
         decode(rec, y, regions=["m2"])

@@ -217,7 +217,7 @@ def test_check_against_lists_every_problem():
         no_inputs.check_against(model.circuit)
     ok = Recording({"b": np.zeros((2, 4, 3))}, dt=10.0, inputs=np.zeros((2, 4, 2)))
     ok.check_against(model)  # fewer neurons than units, a subset of regions: fine
-    with pytest.raises(TypeError, match="check_against needs"):
+    with pytest.raises(TypeError, match="model_or_circuit must be"):
         ok.check_against("model")
 
 

@@ -9,6 +9,7 @@ accuracy, continuous variables an R².
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -16,7 +17,9 @@ from typing import Any, Literal
 import numpy as np
 import torch
 
+from .._params import COUNT, POSITIVE, STEPS, Optional, check, validate_params
 from ..recording import Recording
+from ..schema import Interval, Options
 
 __all__ = ["decode", "DecodingResult", "ALPHAS"]
 
@@ -255,15 +258,24 @@ def _ridge_predict(
 
 
 def _check_alphas(alphas: float | Sequence[float]) -> torch.Tensor:
-    a = torch.as_tensor(
-        alphas if not isinstance(alphas, (int, float)) else [alphas], dtype=torch.float64
-    ).reshape(-1)
-    if a.numel() == 0 or not bool(torch.isfinite(a).all()) or bool((a <= 0).any()):
-        raise ValueError(f"alphas must be one or more finite ridge penalties > 0; got {alphas!r}")
-    return a
+    """The ridge penalties as a float64 tensor: each a float > 0, at least one."""
+    if isinstance(alphas, torch.Tensor):
+        alphas = alphas.detach().cpu().numpy()
+    values = [alphas] if np.ndim(alphas) == 0 else list(np.asarray(alphas, dtype=object).ravel())
+    if not values:
+        raise ValueError(f"alphas must be one or more ridge penalties > 0; got {alphas!r}")
+    return torch.tensor([check("alphas", a, POSITIVE) for a in values], dtype=torch.float64)
 
 
 # --------------------------------------------------------------------------- decode
+@validate_params(
+    {
+        "folds": Interval(2, math.inf, integer=True),
+        "seed": COUNT,
+        "window": Optional(STEPS),
+        "kind": Options(("auto", "classification", "regression")),
+    }
+)
 def decode(
     recording: Recording,
     labels: Any,
@@ -340,14 +352,6 @@ def decode(
     >>> res.chance, bool(res["a"][2] > 0.95), bool(res["b"][2] < 0.8)
     (0.5, True, True)
     """
-    if isinstance(folds, bool) or not isinstance(folds, int) or folds < 2:
-        raise ValueError(f"folds must be an int >= 2; got {folds!r}")
-    if window is not None and (
-        isinstance(window, bool) or not isinstance(window, int) or window < 1
-    ):
-        raise ValueError(f"window must be None or an int >= 1 (bins); got {window!r}")
-    if kind not in ("auto", "classification", "regression"):
-        raise ValueError(f"kind must be 'auto', 'classification' or 'regression'; got {kind!r}")
     a = _check_alphas(alphas)
     rates = _region_rates(recording, regions)
     n, T = next(iter(rates.values())).shape[:2]

@@ -8,7 +8,12 @@ from typing import Any
 
 import numpy as np
 
+from .._params import STEPS, InstanceOf, Optional, check, validate_params
+from ..schema import Interval
+
 __all__ = ["plot_pathway_currents", "plot_pvar", "plot_fit_traces"]
+
+_MAPPING = InstanceOf((Mapping,), "a mapping")
 
 
 def plot_pathway_currents(
@@ -88,6 +93,7 @@ def plot_pathway_currents(
     return fig
 
 
+@validate_params({"scores": _MAPPING, "reference": Optional(_MAPPING)})
 def plot_pvar(
     scores: Mapping[str, float],
     *,
@@ -152,6 +158,7 @@ def plot_pvar(
     return ax
 
 
+@validate_params({"trial": Interval(integer=True)})
 def plot_fit_traces(
     model: Any,
     recording: Any,
@@ -181,6 +188,8 @@ def plot_fit_traces(
     sub = recording[[trial]]
     model_rec = reconstruct(model, sub, observation=observation)
     regions = recording.regions
+    if not isinstance(neurons, Mapping):
+        neurons = check("neurons", neurons, STEPS)
     if isinstance(neurons, int):
         picks = {
             r: list(np.argsort(-recording.rates[r].var(axis=(0, 1)))[:neurons]) for r in regions

@@ -19,8 +19,10 @@ from typing import Any
 import numpy as np
 import torch
 
+from .._params import COUNT, STEPS, validate_params
 from ..model import Perturbation
 from ..perturbation import perturb
+from ..tasks import Task
 
 __all__ = ["lesion_effect", "LesionEffect"]
 
@@ -221,6 +223,7 @@ def _scorer(model, task, batch, metric: str | Callable, seed: int) -> Callable[[
     return score
 
 
+@validate_params({"n_random": STEPS, "seed": COUNT, "batch_size": STEPS})
 def lesion_effect(
     model,
     task,
@@ -286,10 +289,10 @@ def lesion_effect(
     >>> eff.n_units, eff.random.shape, eff.name
     (4, (3,), 'silence stn')
     """
-    if isinstance(n_random, bool) or not isinstance(n_random, int) or n_random < 1:
-        raise ValueError(f"n_random must be an int >= 1; got {n_random!r}")
-    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
-        raise ValueError(f"batch_size must be an int >= 1; got {batch_size!r}")
+    if not hasattr(model, "layout") or not hasattr(model, "circuit"):
+        raise TypeError(f"model must be a mrnngraph.MultiRegionRNN; got {type(model).__name__}")
+    if not isinstance(task, Task):
+        raise TypeError(f"task must be a mrnngraph.tasks.Task; got {type(task).__name__}")
     if not (callable(metric) or isinstance(metric, str)):
         raise TypeError(f"metric must be a str or a callable; got {type(metric).__name__}")
     silence, cut = _normalise(model, lesion)

@@ -7,6 +7,8 @@ from typing import Any
 import numpy as np
 import torch
 
+from .._params import validate_params
+from ..schema import Boolean
 from .currents import currents
 
 __all__ = ["pathway_strength", "pathway_currents"]
@@ -19,6 +21,7 @@ def _free_run(model: Any, recording: Any, observation: Any) -> tuple[Any, Any, A
     return out, x0, u
 
 
+@validate_params({"include_inputs": Boolean()})
 def pathway_currents(
     model: Any, recording: Any, *, observation: Any = None, include_inputs: bool = False
 ) -> dict[tuple[str, str], np.ndarray]:
@@ -51,6 +54,7 @@ def _batch_first(model: Any, t: torch.Tensor) -> torch.Tensor:
     return t if getattr(model, "batch_first", True) else t.transpose(0, 1)
 
 
+@validate_params({"split_ei": Boolean(), "include_inputs": Boolean()})
 def pathway_strength(
     model: Any,
     recording: Any,
@@ -103,8 +107,8 @@ def pathway_strength(
     >>> sorted(pathway_strength(model, rec, split_ei=True))[:2]
     [('a1', 'a1', 'EE'), ('a1', 'a1', 'EI')]
     """
+    out, x0, u = _free_run(model, recording, observation)  # checks model and recording
     lay = model.layout
-    out, x0, u = _free_run(model, recording, observation)
     if not split_ei:
         keep = set(lay.regions) | (set(lay.inputs) if include_inputs else set())
         with torch.no_grad():

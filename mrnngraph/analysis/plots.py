@@ -7,11 +7,17 @@ from typing import Any, Literal
 
 import torch
 
+from .._params import COUNT, POSITIVE, STEPS, InstanceOf, Optional, validate_params
+from ..schema import Boolean, Interval, Options
 from .fixed_points import FixedPoints
 from .flow import FlowField
 from .linear import Jacobian
 
 __all__ = ["plot_currents", "plot_block_norms", "plot_spectrum", "plot_flow_field"]
+
+_MAPPING = InstanceOf((Mapping,), "a mapping")
+_INT = Interval(integer=True)
+_TITLE = Optional(InstanceOf((str,), "a str"))
 
 
 def _axes(ax: Any, figsize: tuple[float, float]) -> Any:
@@ -22,6 +28,15 @@ def _axes(ax: Any, figsize: tuple[float, float]) -> Any:
     return plt.subplots(figsize=figsize, layout="constrained")[1]
 
 
+@validate_params(
+    {
+        "currents": _MAPPING,
+        "top": Optional(STEPS),
+        "dt": Optional(POSITIVE),
+        "time_axis": _INT,
+        "title": _TITLE,
+    }
+)
 def plot_currents(
     currents: Mapping[tuple[str, str], torch.Tensor],
     *,
@@ -81,6 +96,14 @@ def plot_currents(
     return ax
 
 
+@validate_params(
+    {
+        "jac": InstanceOf((Jacobian,), "a Jacobian"),
+        "norm": Options(("spectral", "fro")),
+        "leak": Boolean(),
+        "annotate": Boolean(),
+    }
+)
 def plot_block_norms(
     jac: Jacobian,
     *,
@@ -136,6 +159,7 @@ def _point_kinds(fps: FixedPoints) -> list[tuple[torch.Tensor, str]]:
     return [(sel, kind) for sel, kind in kinds if bool(sel.any())]
 
 
+@validate_params({"continuous": Boolean(), "dt": Optional(POSITIVE), "label": _TITLE})
 def plot_spectrum(
     eigenvalues: Jacobian | FixedPoints | torch.Tensor,
     *,
@@ -239,6 +263,13 @@ def plot_spectrum(
     return ax
 
 
+@validate_params(
+    {
+        "ff": InstanceOf((FlowField,), "a FlowField"),
+        "kind": Options(("stream", "quiver")),
+        "max_trajectories": COUNT,
+    }
+)
 def plot_flow_field(
     ff: FlowField,
     *,
@@ -270,8 +301,6 @@ def plot_flow_field(
     -------
     matplotlib Axes
     """
-    if kind not in ("stream", "quiver"):
-        raise ValueError(f"kind must be 'stream' or 'quiver'; got {kind!r}")
     x, y = ff.x.double().cpu().numpy(), ff.y.double().cpu().numpy()
     vx, vy = ff.vx.double().cpu().numpy(), ff.vy.double().cpu().numpy()
     speed = ff.speed.double().cpu().numpy()

@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from .._params import STEPS, validate_params
 from ..recording import Recording
 from .decoding import _region_rates, _times, trial_variable
 
@@ -93,6 +94,7 @@ class PopulationPCA:
         return {r: p.projections for r, p in self.regions.items()}
 
 
+@validate_params({"n_components": STEPS})
 def pca(
     recording: Recording,
     n_components: int = 3,
@@ -142,8 +144,6 @@ def pca(
     >>> res["a"].projections.shape, round(float(res["a"].explained_variance_ratio[:2].sum()), 3)
     ((50, 20, 4), 1.0)
     """
-    if isinstance(n_components, bool) or not isinstance(n_components, int) or n_components < 1:
-        raise ValueError(f"n_components must be an int >= 1; got {n_components!r}")
     rates = _region_rates(recording, regions)
     n, T = next(iter(rates.values())).shape[:2]
     conditions = index = by = None

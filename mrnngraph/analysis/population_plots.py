@@ -7,11 +7,14 @@ from typing import Any
 
 import numpy as np
 
+from .._params import COUNT, STEPS, InstanceOf, Optional, validate_params
 from .decoding import DecodingResult
 from .lesions import LesionEffect
 from .population import PopulationPCA
 
 __all__ = ["plot_decoding", "plot_trajectories", "plot_lesion_effects"]
+
+_TITLE = Optional(InstanceOf((str,), "a str"))
 
 
 def _axes(ax: Any, figsize: tuple[float, float]) -> Any:
@@ -37,6 +40,7 @@ def _events(ax: Any, events: Mapping[str, float] | None) -> None:
         )
 
 
+@validate_params({"result": InstanceOf((DecodingResult,), "a DecodingResult"), "title": _TITLE})
 def plot_decoding(
     result: DecodingResult,
     *,
@@ -98,6 +102,13 @@ def _condition_colors(conditions: np.ndarray, cmap: str) -> list[Any]:
     return [f"C{k % 10}" for k in range(conditions.size)]
 
 
+@validate_params(
+    {
+        "result": InstanceOf((PopulationPCA,), "a PopulationPCA"),
+        "max_trials": COUNT,
+        "ncols": Optional(STEPS),
+    }
+)
 def plot_trajectories(
     result: PopulationPCA,
     *,
@@ -200,6 +211,7 @@ def plot_trajectories(
     return fig
 
 
+@validate_params({"seed": COUNT, "title": _TITLE})
 def plot_lesion_effects(
     effects: LesionEffect | Sequence[LesionEffect],
     *,
