@@ -129,14 +129,21 @@ def _type_range(node: NodeSpec, t: str | None) -> slice:
     return slice(0, node.n_exc) if t == "E" else slice(node.n_exc, node.size)
 
 
-def _sub_blocks(e: EdgeSpec, s: NodeSpec, d: NodeSpec) -> list[tuple[slice, slice]]:
-    """(rows, cols) of each sub-block the rule is applied in separately."""
-    if e.ei is None:
-        return [(slice(0, d.size), slice(0, s.size))]
+def _pathway_blocks(e: EdgeSpec, s: NodeSpec, d: NodeSpec) -> list[tuple[slice, slice, str]]:
+    """(rows, cols, entry) of each E/I sub-pathway of the edge (:meth:`EdgeSpec.sub_pathways`)."""
     return [
-        (_type_range(d, entry[1] if len(entry) == 2 else None), _type_range(s, entry[0]))
-        for entry in e.ei
+        (_type_range(d, entry[1] if len(entry) == 2 else None), _type_range(s, entry[0]), entry)
+        for entry in e.sub_pathways(s, d)
     ]
+
+
+def _sub_blocks(e: EdgeSpec, s: NodeSpec, d: NodeSpec) -> list[tuple[slice, slice, str | None]]:
+    """(rows, cols, entry) of each sub-block the rule is applied in separately: the ``ei``
+    entries, or every sub-pathway where ``sparsity`` is per sub-pathway; else the whole
+    projection (entry ``None``)."""
+    if e.ei is None and not isinstance(e.sparsity, dict):
+        return [(slice(0, d.size), slice(0, s.size), None)]
+    return list(_pathway_blocks(e, s, d))
 
 
 _LOCAL = threading.local()
@@ -166,7 +173,7 @@ def candidates(e: EdgeSpec, s: NodeSpec, d: NodeSpec) -> torch.Tensor:
     are not taken into account.
     """
     out = torch.zeros(d.size, s.size, dtype=torch.bool)
-    for rows, cols in _sub_blocks(e, s, d):
+    for rows, cols, _ in _sub_blocks(e, s, d):
         out[rows, cols] = _sub_candidates(e, rows, cols)
     return out
 
@@ -175,7 +182,7 @@ def _edge_mask(e: EdgeSpec, s: NodeSpec, d: NodeSpec, g: torch.Generator) -> tor
     if e.zero:
         return torch.zeros(d.size, s.size, dtype=torch.bool)
     plain = e.rule != "one_to_one" and (e.src != e.dst or e.autapses)
-    if e.ei is None and plain and e.rule == "bernoulli":
+    if e.ei is None and plain and e.rule == "bernoulli" and not isinstance(e.sparsity, dict):
         # The common case (large circuits are mostly this), drawn without a candidate
         # matrix into a per-thread scratch buffer: allocating and freeing one uniform
         # matrix per block costs more in page faults than drawing it.
@@ -183,8 +190,9 @@ def _edge_mask(e: EdgeSpec, s: NodeSpec, d: NodeSpec, g: torch.Generator) -> tor
         torch.rand(d.size, s.size, generator=g, out=u)
         return u < 1.0 - e.sparsity
     mask = torch.zeros(d.size, s.size, dtype=torch.bool)
-    for rows, cols in _sub_blocks(e, s, d):
-        mask[rows, cols] = draw_mask(_sub_candidates(e, rows, cols), e.rule, e.sparsity, g)
+    for rows, cols, entry in _sub_blocks(e, s, d):
+        sparsity = e.sparsity if entry is None else e.sparsity_of(entry)
+        mask[rows, cols] = draw_mask(_sub_candidates(e, rows, cols), e.rule, sparsity, g)
     return mask
 
 
@@ -257,19 +265,41 @@ def _draw_weights(
     Every pass runs on the block just drawn, while it is in cache.
     """
     w = torch.randn(mask.shape, generator=g)
-    row = (norm * e.gain)[:, None]
-    if _is_signed(e, nodes):
+    if isinstance(e.gain, dict):
+        _scale_per_pathway(w, e, nodes, norm, beta)
+    elif _is_signed(e, nodes):
+        row = (norm * e.gain)[:, None]
         n_exc = nodes[e.src].n_exc
         w.abs_()
         w[:, :n_exc].mul_(row)
         w[:, n_exc:].mul_(row * -beta[:, None])
     else:
-        w.mul_(row)
+        w.mul_((norm * e.gain)[:, None])
     # The mask as float32 into the per-thread scratch buffer: ``w.mul_(mask)`` would
     # cast it into a fresh temporary per block (0.35 M of the 1.98 M page faults of a
     # 65,536-unit compile).
     w.mul_(_scratch(mask.numel()).view(mask.shape).copy_(mask))
     return w.to(dtype)
+
+
+def _scale_per_pathway(
+    w: torch.Tensor,
+    e: EdgeSpec,
+    nodes: dict[str, NodeSpec],
+    norm: torch.Tensor,
+    beta: torch.Tensor,
+) -> None:
+    """Scale ``w`` in place as the scalar-gain case does, each sub-pathway by its own gain
+    (the same operations in the same order: equal gains give the same weights)."""
+    s, d = nodes[e.src], nodes[e.dst]
+    signed = _is_signed(e, nodes)
+    if signed:
+        w.abs_()
+    for rows, cols, entry in _pathway_blocks(e, s, d):
+        row = (norm[rows] * e.gain_of(entry))[:, None]
+        if signed and entry[0] == "I":
+            row = row * -beta[rows, None]
+        w[rows, cols].mul_(row)
 
 
 def _map_chunked(

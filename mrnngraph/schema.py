@@ -68,6 +68,7 @@ __all__ = [
     "Text",
     "FloatOrSequence",
     "EIList",
+    "PerSubPathway",
     "Anything",
     "FLOAT32_MAX",
     "GAIN_MAX",
@@ -671,6 +672,69 @@ class EIList(_Constraint):
 
 
 @dataclass(frozen=True)
+class PerSubPathway(_Constraint):
+    """A value ``value`` accepts, or a mapping from E/I sub-pathways to such values.
+
+    The keys are entries of :data:`EI_ENTRIES` (``"EE"``, ``"EI"``, ``"IE"``, ``"II"``,
+    ``"E"``, ``"I"``), each at most once and not overlapping (``"E"`` already includes
+    ``"EE"`` and ``"EI"``). The result is the scalar's canonical value or a ``dict``
+    from ``str`` keys (in :data:`EI_ENTRIES` order) to them. Whether the keys are
+    sub-pathways of a given edge is checked by validation, which knows its nodes.
+    """
+
+    value: Interval
+
+    def describe(self) -> str:
+        return (
+            f"{self.value.describe()}, or a mapping from sub-pathways "
+            f"({', '.join(EI_ENTRIES)}) to such floats"
+        )
+
+    def _convert(self, value: Any, size: int | None) -> float | dict[str, float]:
+        if not isinstance(value, Mapping):
+            return self.value._convert(value, size)
+        if not value:
+            raise Invalid("must name at least one sub-pathway when it is a mapping")
+        keys = [_unwrap(k) for k in value]
+        bad = [k for k in keys if not (isinstance(k, str) and k in EI_ENTRIES)]
+        if bad:
+            raise Invalid(
+                f"has unknown sub-pathway keys {short_repr(bad)}; allowed: {', '.join(EI_ENTRIES)}"
+            )
+        out: dict[str, float] = {}
+        for key, v in zip(keys, value.values(), strict=True):
+            k = str(key)
+            if k in out:
+                raise Invalid(f"gives sub-pathway {k!r} twice")
+            try:
+                out[k] = self.value._convert(_unwrap(v), size)
+            except Exception:
+                raise Invalid(
+                    f"value for {k!r} must be {self.value.describe()}; got {short_repr(v)}"
+                ) from None
+        for one in ("E", "I"):
+            overlap = [k for k in out if len(k) == 2 and k[0] == one]
+            if one in out and overlap:
+                raise Invalid(f"key {one!r} already includes {overlap!r}")
+        return {k: out[k] for k in EI_ENTRIES if k in out}
+
+    def valid_examples(self) -> list[Any]:
+        return self.value.valid_examples()
+
+    def invalid_examples(self) -> list[Any]:
+        lo = self.value.valid_examples()[0]
+        return [
+            *self.value.invalid_examples(),
+            {},
+            {"XY": lo},
+            {3: lo},
+            {"EE": "x"},
+            {"EE": float("nan")},
+            {"E": lo, "EI": lo},
+        ]
+
+
+@dataclass(frozen=True)
 class Anything(_Constraint):
     def describe(self) -> str:
         return "any value"
@@ -687,7 +751,9 @@ class Anything(_Constraint):
 
 _SIGN = Options(("exc", "inh", None), SIGN_ALIASES)
 
-Constraint = Interval | Options | Boolean | Text | FloatOrSequence | EIList | Anything
+Constraint = (
+    Interval | Options | Boolean | Text | FloatOrSequence | EIList | PerSubPathway | Anything
+)
 
 REQUIRED = object()  #: marker default of a required attribute
 
@@ -701,7 +767,8 @@ class Attr:
     name : str
         The canonical name, as compiled specs and saved files use it.
     scope : {"node", "edge", "graph"}
-    constraint : Interval | Options | Boolean | Text | FloatOrSequence | EIList | Anything
+    constraint : Interval, Options, Boolean, Text, FloatOrSequence, EIList, PerSubPathway or
+        Anything
     default : Any
         The value used when absent; :data:`REQUIRED` for required attributes.
     doc : str
@@ -849,17 +916,18 @@ ATTRIBUTES: tuple[Attr, ...] = (
     Attr(
         "sparsity",
         "edge",
-        _UNIT,
+        PerSubPathway(_UNIT),
         0.0,
-        "fraction of absent synapses (as torch.nn.init.sparse_)",
+        "fraction of absent synapses (as torch.nn.init.sparse_); a mapping gives one "
+        "per E/I sub-pathway (keys: the edge's ei entries)",
         excludes=("density",),
     ),
     Attr(
         "density",
         "edge",
-        _UNIT,
+        PerSubPathway(_UNIT),
         None,
-        "fraction of present synapses, 1 - sparsity",
+        "fraction of present synapses, 1 - sparsity; a mapping gives one per E/I sub-pathway",
         excludes=("sparsity",),
     ),
     Attr("rule", "edge", Options(RULES), "bernoulli", "how the mask is drawn: " + ", ".join(RULES)),
@@ -886,10 +954,11 @@ ATTRIBUTES: tuple[Attr, ...] = (
     Attr(
         "gain",
         "edge",
-        Interval(0.0, GAIN_MAX, closed=(False, True)),
+        PerSubPathway(Interval(0.0, GAIN_MAX, closed=(False, True))),
         1.0,
         "scales the initial weights of this projection (bounded so that every initial "
-        "weight is finite in float32)",
+        "weight is finite in float32); a mapping gives one per E/I sub-pathway (1 where "
+        "none is given)",
     ),
     Attr(
         "delay",

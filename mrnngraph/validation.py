@@ -43,6 +43,7 @@ __all__ = [
     "available_memory",
     "MAX_ELEMENTS",
     "MEMORY_LIMIT_ENV",
+    "sub_pathways",
 ]
 
 
@@ -133,17 +134,21 @@ class NodeSpec:
 
 @dataclass(frozen=True)
 class EdgeSpec:
-    """One checked projection (``density`` already turned into ``sparsity``)."""
+    """One checked projection (``density`` already turned into ``sparsity``).
+
+    ``sparsity`` and ``gain`` are a float, or a dict from the edge's E/I sub-pathways
+    to floats (:meth:`sparsity_of`, :meth:`gain_of` read one sub-pathway's value).
+    """
 
     src: str
     dst: str
-    sparsity: float = _default("edge", "sparsity")
+    sparsity: float | dict[str, float] = _default("edge", "sparsity")
     rule: str = _default("edge", "rule")
     zero: bool = _default("edge", "zero")
     ei: tuple[str, ...] | None = _default("edge", "ei")
     autapses: bool = _default("edge", "autapses")
     trainable: bool = _default("edge", "trainable")
-    gain: float = _default("edge", "gain")
+    gain: float | dict[str, float] = _default("edge", "gain")
     delay: float = _default("edge", "delay")
 
     @classmethod
@@ -151,8 +156,11 @@ class EdgeSpec:
         """The spec of an edge whose reading found no problem (``density`` becomes
         ``sparsity``)."""
         v = dict(reading.values)
-        if v.get("density") is not None:
-            v["sparsity"] = 1.0 - v["density"]
+        density = v.get("density")
+        if isinstance(density, dict):
+            v["sparsity"] = {k: 1.0 - d for k, d in density.items()}
+        elif density is not None:
+            v["sparsity"] = 1.0 - density
         return cls(
             src=str(src),
             dst=str(dst),
@@ -160,8 +168,50 @@ class EdgeSpec:
         )
 
     @property
-    def density(self) -> float:
+    def density(self) -> float | dict[str, float]:
+        """``1 - sparsity`` (per sub-pathway where ``sparsity`` is a mapping)."""
+        if isinstance(self.sparsity, dict):
+            return {k: 1.0 - v for k, v in self.sparsity.items()}
         return 1.0 - self.sparsity
+
+    @property
+    def per_sub_pathway(self) -> bool:
+        """Whether ``sparsity`` or ``gain`` is given per sub-pathway."""
+        return isinstance(self.sparsity, dict) or isinstance(self.gain, dict)
+
+    def sparsity_of(self, entry: str) -> float:
+        """The sparsity of sub-pathway ``entry`` (``"EE"``, ..., ``"E"``, ``"I"``)."""
+        return _value_of(self.sparsity, entry, "sparsity")
+
+    def gain_of(self, entry: str) -> float:
+        """The gain of sub-pathway ``entry`` (1 where a mapping does not name it)."""
+        return _value_of(self.gain, entry, "gain")
+
+    def sub_pathways(self, s: NodeSpec, d: NodeSpec) -> tuple[str, ...]:
+        """The sub-pathways of this edge between ``s`` and ``d``: its ``ei`` entries, or,
+        without ``ei``, every one their E/I types allow (:func:`sub_pathways`)."""
+        return self.ei if self.ei is not None else sub_pathways(s, d)
+
+
+def _value_of(value: float | dict[str, float], entry: str, name: str) -> float:
+    if isinstance(value, dict):
+        found = value.get(entry)
+        return schema.default("edge", name) if found is None else found
+    return value
+
+
+def sub_pathways(s: NodeSpec, d: NodeSpec) -> tuple[str, ...]:
+    """Every E/I sub-pathway from ``s`` to ``d``, in ``EE, EI, IE, II`` order: two-letter
+    where the target has E/I types, one-letter (``E``, ``I``) onto an output or an
+    unconstrained region; none from a source without E/I types.
+
+    >>> sub_pathways(NodeSpec("a", "recurrent", 10, exc_frac=0.8), NodeSpec("b", "output", 2))
+    ('E', 'I')
+    """
+    src = [t for t in ("E", "I") if t in s.types]
+    if d.kind == "output" or not d.typed:
+        return tuple(src)
+    return tuple(a + b for a in src for b in ("E", "I") if b in d.types)
 
 
 @dataclass(frozen=True)
@@ -368,8 +418,12 @@ def _edge_spec(
     for message, code, hint in found:
         problems.append(Problem(edge=(src, dst), message=message, code=code, hint=hint))
     ei = values.get("ei")
-    if ei is not None and s is not None and d is not None:
-        _check_ei(list(ei), s, d, (src, dst), problems)
+    if s is not None and d is not None:
+        n_ei = len(problems)
+        if ei is not None:
+            _check_ei(list(ei), s, d, (src, dst), problems)
+        if len(problems) == n_ei:
+            _check_sub_pathway_keys(reading, ei, s, d, (src, dst), problems)
     if len(problems) > n_before:
         return None
     return EdgeSpec.from_reading(src, dst, reading)
@@ -414,6 +468,64 @@ def _check_ei(
                     f"{_TYPE_WORD[entry[1]]} units",
                     "ei-impossible",
                 )
+
+
+def _check_sub_pathway_keys(
+    reading: schema.Reading,
+    ei: tuple[str, ...] | None,
+    s: NodeSpec,
+    d: NodeSpec,
+    edge: tuple[Any, Any],
+    problems: list[Problem],
+) -> None:
+    """Mapping-valued ``sparsity``/``density``/``gain``: every key a sub-pathway of the
+    edge; ``sparsity``/``density`` give all of them (no synapse density is guessed)."""
+    allowed = ei if ei is not None else sub_pathways(s, d)
+    shown = ", ".join(repr(k) for k in allowed) or "none"
+    for name in ("sparsity", "density", "gain"):
+        value = reading.valid(name)
+        if not isinstance(value, dict):
+            continue
+        attr = reading.spelled[name]
+
+        def add(message: str, code: str, hint: str, attr: str = attr) -> None:
+            problems.append(
+                Problem(edge=edge, message=message, code=code, attribute=attr, hint=hint)
+            )
+
+        for key in value:
+            if key in allowed:
+                continue
+            if ei is not None:
+                hint = f"the edge's ei lists {shown}: add {key!r} to ei, or drop the key"
+            elif not s.typed:
+                hint = (
+                    f"source {s.name!r} has no E/I types (no 'sign' or 'exc_frac'): "
+                    "give it one, or a single value"
+                )
+            elif len(key) == 1 and len(allowed[0]) == 2:
+                hint = (
+                    f"the target has E/I types, so the keys are {shown}; for "
+                    f"{key!r} onto every target unit, list it in ei"
+                )
+            else:
+                hint = f"between {s.name!r} and {d.name!r} the sub-pathways are {shown}"
+            add(
+                f"{attr!r} key {key!r} is not a sub-pathway of this edge",
+                "sub-pathway-key",
+                hint,
+            )
+        missing = [k for k in allowed if k not in value]
+        if missing and name != "gain" and all(k in allowed for k in value):
+            add(
+                f"{attr!r} gives no value for the edge's "
+                f"sub-pathway{'s' if len(missing) > 1 else ''} "
+                f"{', '.join(repr(k) for k in missing)}",
+                "sub-pathway-missing",
+                "give every sub-pathway a value, or restrict the edge with ei=["
+                + ", ".join(repr(k) for k in value)
+                + "]",
+            )
 
 
 def _graph_type_problem(G: Any) -> Problem | None:
@@ -559,7 +671,12 @@ def _estimate(
             continue
         n = nodes[e.dst].size * nodes[e.src].size
         blocks[(e.src, e.dst)] = n * (itemsize + 1)
-        plain = e.ei is None and e.rule == "bernoulli" and (e.src != e.dst or e.autapses)
+        plain = (
+            e.ei is None
+            and not isinstance(e.sparsity, dict)
+            and e.rule == "bernoulli"
+            and (e.src != e.dst or e.autapses)
+        )
         # Weights are drawn in float32 and cast: one more block of float32 if not float32.
         draw.append(
             0 if e.zero else n * (_DRAW_BYTES["plain" if plain else e.rule] + 4 * (itemsize != 4))
