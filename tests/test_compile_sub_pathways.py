@@ -282,3 +282,25 @@ def test_edge_spec_reads_one_sub_pathway():
     e = EdgeSpec("a", "b", sparsity={"EE": 0.25}, gain=2.0)
     assert (e.sparsity_of("EE"), e.sparsity_of("II"), e.gain_of("II")) == (0.25, 0.0, 2.0)
     assert e.per_sub_pathway and not EdgeSpec("a", "b").per_sub_pathway
+
+
+def test_the_kleinman_example_in_the_docs_compiles_as_it_says():
+    import re
+    import warnings
+    from pathlib import Path
+
+    text = (Path(__file__).resolve().parents[1] / "docs" / "graph.md").read_text()
+    start = text.index("Kleinman et al. (2021)")
+    code = re.search(r"```python\n(.*?)```", text[start:], re.S).group(1)
+    scope = {"nx": nx, "mg": mg}
+    exec(compile(code, "graph.md", "exec"), scope)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        c = mg.compile(scope["G"], seed=0)
+    for src, dst in (("a1", "a2"), ("a2", "a3")):
+        m = c.blocks[src, dst].mask.float()
+        assert abs(m[:80, :80].mean() - 0.10) < 0.03  # E -> E
+        assert abs(m[80:, :80].mean() - 0.05) < 0.04  # E -> I
+        assert not m[:, 80:].any()  # no inhibitory source
+        back = c.blocks[dst, src].mask  # feedback: E -> E and E -> I only
+        assert not back[:, 80:].any() and back.any()
