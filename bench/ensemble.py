@@ -1,0 +1,143 @@
+"""Ensemble vs one model after another: forward+backward (and a training step) per step.
+
+``N`` members of a 100-unit, 2-region circuit (``two_area_ei(size=50)``, one seed each)
+are run as one :class:`mrnngraph.ensemble.Ensemble` and as ``N`` separate
+:class:`mrnngraph.MultiRegionRNN` models on the same batch. Issue 17's target:
+training them together takes <= 0.5x the time of training them one after another::
+
+    python bench/ensemble.py                          # N = 4, 16, 64; 1 thread
+    python bench/ensemble.py --members 16 --repeats 15 --threads 2
+    python bench/ensemble.py --quick                  # checks the script (seconds)
+
+Each row times, per optimizer step, ``fwd+bwd`` (zero the gradients, forward, MSE
+loss, backward) and ``train`` (the same plus an Adam step). The two ways of one size
+run round-robin (one call of each per round, after a warm-up), so the load drifts of
+a shared machine weigh on both alike; the table gives medians, the ratio of the
+medians, and the load average before and after. ``--json`` writes the raw timings.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import sys
+import time
+import warnings
+from collections.abc import Callable
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+# bench/profile.py would shadow the standard library's profile (torch.optim imports it).
+sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != HERE]
+sys.path.insert(0, str(ROOT))
+
+import torch  # noqa: E402
+
+from mrnngraph import MultiRegionRNN, compile  # noqa: E402
+from mrnngraph.ensemble import Ensemble  # noqa: E402
+from mrnngraph.presets.examples import two_area_ei  # noqa: E402
+
+
+def build(n: int, B: int, T: int):
+    G = two_area_ei(size=50)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        circuits = [compile(G, seed=s) for s in range(n)]
+    models = [MultiRegionRNN(c) for c in circuits]
+    ens = Ensemble.from_models(models)
+    g = torch.Generator().manual_seed(0)
+    u = torch.randn(B, T, ens.input_size, generator=g)
+    target = torch.randn(B, T, ens.output_size, generator=g)
+    return models, ens, u, target
+
+
+def step_fns(models, ens, u, target) -> dict[str, dict[str, Callable[[], None]]]:
+    opts = [torch.optim.Adam(m.parameters(), lr=1e-4) for m in models]
+    ens_opt = torch.optim.Adam(ens.parameters(), lr=1e-4)
+
+    def seq(train: bool) -> Callable[[], None]:
+        def run() -> None:
+            for m, opt in zip(models, opts, strict=True):
+                opt.zero_grad(set_to_none=True)
+                loss = torch.nn.functional.mse_loss(m(u).outputs, target)
+                loss.backward()
+                if train:
+                    opt.step()
+
+        return run
+
+    def together(train: bool) -> Callable[[], None]:
+        def run() -> None:
+            ens_opt.zero_grad(set_to_none=True)
+            out = ens(u).outputs
+            # The sum of the members' losses: each member's gradient is its own loss's.
+            loss = ((out - target) ** 2).mean((1, 2, 3)).sum()
+            loss.backward()
+            if train:
+                ens_opt.step()
+
+        return run
+
+    return {
+        "fwd+bwd": {"sequential": seq(False), "ensemble": together(False)},
+        "train": {"sequential": seq(True), "ensemble": together(True)},
+    }
+
+
+def round_robin(fns: dict[str, Callable[[], None]], repeats: int) -> dict[str, list[float]]:
+    for fn in fns.values():
+        fn()  # warm-up
+    times: dict[str, list[float]] = {k: [] for k in fns}
+    for _ in range(repeats):
+        for k, fn in fns.items():
+            t0 = time.perf_counter()
+            fn()
+            times[k].append(time.perf_counter() - t0)
+    return times
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--members", default="4,16,64", help="comma-separated ensemble sizes")
+    p.add_argument("-B", "--batch", type=int, default=64)
+    p.add_argument("-T", "--steps", type=int, default=75, help="time steps per trial")
+    p.add_argument("--repeats", type=int, default=9)
+    p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--quick", action="store_true", help="tiny sizes: checks the script")
+    p.add_argument("--json", help="write the raw timings here")
+    args = p.parse_args(argv)
+    torch.set_num_threads(args.threads)
+    sizes = [int(n) for n in args.members.split(",")]
+    B, T, repeats = args.batch, args.steps, args.repeats
+    if args.quick:
+        sizes, B, T, repeats = [2], 4, 5, 2
+    print(
+        f"# ensemble vs sequential, two_area_ei(size=50): H=100, B={B}, T={T}, "
+        f"threads={torch.get_num_threads()}, torch {torch.__version__}, "
+        f"median of {repeats} round-robin runs"
+    )
+    print("| members | what | sequential | ensemble | ratio | load before/after |")
+    print("|---|---|---|---|---|---|")
+    raw = []
+    for n in sizes:
+        models, ens, u, target = build(n, B, T)
+        for what, fns in step_fns(models, ens, u, target).items():
+            before = os.getloadavg()[0]
+            times = round_robin(fns, repeats)
+            after = os.getloadavg()[0]
+            seq, tog = (statistics.median(times[k]) for k in ("sequential", "ensemble"))
+            print(
+                f"| {n} | {what} | {seq * 1e3:.1f} ms | {tog * 1e3:.1f} ms | "
+                f"{tog / seq:.2f}x | {before:.2f} / {after:.2f} |"
+            )
+            raw.append({"members": n, "what": what, "B": B, "T": T, **times})
+    if args.json:
+        Path(args.json).write_text(json.dumps(raw, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
