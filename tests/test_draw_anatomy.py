@@ -183,3 +183,54 @@ def test_to_dot_carries_delays_and_learned_tau():
     assert "learn_tau" not in dot_line(text, '"V1" [')
     with_density = to_dot(delayed_hierarchy(), edge_labels="density")
     assert 'label="0.05\\n2.5 ms"' in dot_line(with_density, '"V4" -> "V1"')
+
+
+def per_pathway() -> nx.DiGraph:
+    """One node per area; feedforward E->E at 10 % and E->I at 5 %, feedback E->E 5 %."""
+    G = delayed_hierarchy()
+    G.edges["V1", "V4"]["density"] = {"EE": 0.1, "EI": 0.05}
+    G.edges["V4", "PFC"].pop("density")
+    G.edges["V4", "PFC"]["sparsity"] = {"EI": 0.95, "EE": 0.9}  # shown in ei order
+    G.edges["PFC", "V4"]["density"] = {"EE": 0.05}
+    return G
+
+
+def test_densities_per_sub_pathway_show_one_line_each():
+    G = per_pathway()
+    ax = draw(G, edge_labels="density")
+    assert edge_label(ax, "V1->V4") == "EE 0.1\nEI 0.05\n10 ms"
+    assert edge_label(ax, "V4->PFC") == "EE 0.1\nEI 0.05\n20 ms"
+    assert edge_label(ax, "PFC->V4") == "EE 0.05\n20 ms"
+    ax = draw(G, edge_labels=True)
+    assert edge_label(ax, "V1->V4") == "d=0.1 EE\nd=0.05 EI\n10 ms"
+    assert edge_label(ax, "V4->V1") == "d=0.05 EE\n2.5 ms"  # a scalar, as before
+    assert overlapping(label_boxes(ax)) == []
+
+
+def test_a_projection_given_per_sub_pathway_is_as_wide_as_its_mean_density():
+    G = per_pathway()
+    ax = draw(G)
+    widths = {k: a.get_linewidth() for k, a in gid_artists(ax, "edge").items()}
+    # 80 E and 20 I units each side: (0.1 * 80*80 + 0.05 * 80*20) / (80*80 + 80*20) = 0.09.
+    G.edges["V1", "V4"]["density"] = 0.09
+    G.edges["V4", "PFC"].pop("sparsity")
+    G.edges["V4", "PFC"]["density"] = 0.09
+    ax = draw(G)
+    scalar = {k: a.get_linewidth() for k, a in gid_artists(ax, "edge").items()}
+    assert widths["V1->V4"] == pytest.approx(scalar["V1->V4"])
+    assert widths["V4->PFC"] == pytest.approx(scalar["V4->PFC"])
+
+
+def test_an_impossible_sub_pathway_key_is_drawn_and_flagged():
+    G = per_pathway()
+    G.edges["V1", "V4"]["density"] = {"EE": 0.1, "II": 0.05}  # II: not in its ei
+    ax = draw(G, edge_labels="density")
+    assert "edge:V1->V4" in gid_artists(ax, "invalid")
+    assert edge_label(ax, "V1->V4") == "EE 0.1\nII 0.05\n10 ms"
+
+
+def test_to_dot_writes_densities_per_sub_pathway():
+    text = to_dot(per_pathway(), edge_labels=True)
+    line = dot_line(text, '"V1" -> "V4"')
+    assert 'label="d=0.1 EE\\nd=0.05 EI\\n10 ms"' in line
+    assert "density EE 0.1, EI 0.05" in line  # the tooltip

@@ -236,6 +236,18 @@ def circuits(draw):
             attrs["trainable"] = draw(st.booleans())
         if draw(st.booleans()):
             attrs["gain"] = draw(st.floats(0.01, 5))
+        if src_types:  # per sub-pathway: keys from the edge's ei, else all its types allow
+            allowed = attrs.get("ei") or (
+                [s + d for s in src_types for d in sorted(types[v])] if dst_typed else src_types
+            )
+            if draw(st.integers(0, 2)) == 0:  # sparsity/density: every sub-pathway
+                key = draw(st.sampled_from(["sparsity", "density"]))
+                attrs.pop("sparsity", None)
+                attrs.pop("density", None)
+                attrs[key] = {k: draw(st.floats(0, 1)) for k in draw(st.permutations(allowed))}
+            if draw(st.integers(0, 2)) == 0:  # gain: any of them (1 for the others)
+                keys = draw(st.lists(st.sampled_from(allowed), min_size=1, unique=True))
+                attrs["gain"] = {k: draw(st.floats(0.01, 5)) for k in keys}
         if draw(st.booleans()):
             attrs["delay"] = draw(_DELAYS)
         if draw(st.booleans()):

@@ -423,6 +423,33 @@ def test_to_mrnntorch_refuses_delays_and_learned_or_per_unit_tau_naming_each():
     assert len(to_mrnntorch(G)["recurrent_connections"]) == 3
 
 
+def test_to_mrnntorch_refuses_sparsity_per_sub_pathway_and_drops_gain_per_sub_pathway():
+    G = nx.DiGraph()
+    for n in ("a", "b"):
+        G.add_node(f"{n}_e", size=4, sign="exc", parent=n)
+        G.add_node(f"{n}_i", size=2, sign="inh", parent=n)
+    G.add_edge("a_e", "b_e", density={"EE": 0.5}, rule="fixed_outdegree")
+    G.add_edge("a_e", "b_i", sparsity={"EI": 0.25}, rule="fixed_outdegree")
+    G.add_edge("b_e", "a_e", gain={"EE": 2.0})
+    G.add_edge("b_i", "a_e", gain={"IE": 1.0})  # 1 everywhere: nothing is lost
+    with pytest.raises(GraphError) as err:
+        to_mrnntorch(G)
+    got = {(p.code, p.edge, p.attribute) for p in err.value.problems}
+    assert got == {
+        ("mrnntorch-sparsity", ("a_e", "b_e"), "density"),
+        ("mrnntorch-sparsity", ("a_e", "b_i"), "sparsity"),
+    }
+    assert "density per sub-pathway (EE 0.5)" in str(err.value)  # as declared
+    assert "sparsity per sub-pathway (EI 0.25)" in str(err.value)
+    G.edges["a_e", "b_e"]["density"] = 0.5
+    G.edges["a_e", "b_i"]["sparsity"] = 0.25
+    with pytest.warns(UserWarning, match="not kept") as rec:
+        d = to_mrnntorch(G)
+    (message,) = [str(w.message) for w in rec]
+    assert "the gain of ('b_e', 'a_e')" in message and "'b_i'" not in message
+    assert {c["sparsity"] for c in d["recurrent_connections"] if "sparsity" in c} == {0.5, 0.25}
+
+
 def test_to_mrnntorch_lossy_parts_warn():
     G = cbgt_loop()
     G.edges["ctx_e", "d1"]["gain"] = 2.0

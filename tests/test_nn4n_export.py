@@ -93,3 +93,27 @@ def test_arguments():
         to_nn4n("circuit")
     with pytest.raises(TypeError, match="seed"):
         to_nn4n(three_areas(), seed="x")
+
+
+def test_densities_per_sub_pathway_travel_in_the_masks():
+    G = three_areas()
+    G.edges["a", "b"].update(ei=["EE", "EI"], density={"EE": 0.5, "EI": 0.25}, rule="fixed_total")
+    del G.edges["b", "c"]["density"]
+    G.edges["b", "c"].update(ei=["EE"], sparsity={"EE": 0.75}, gain={"EE": 2.0})
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        from mrnngraph import compile
+
+        circuit = compile(G, seed=0)
+    d = to_nn4n(circuit)
+    assert (d["sparsity_masks"][1] == circuit.mask_hh.numpy().T).all()
+    # Each sub-block holds its own density: a -> b's E->E block and E->I block.
+    ab = circuit.blocks[("a", "b")].mask
+    assert int(ab[:8, :8].sum()) == 32 and int(ab[8:, :8].sum()) == 4
+    assert not ab[:, 8:].any()
+    conn = d["specs"]["area_connectivities"]
+    areas = d["specs"]["areas"]
+    i, j = areas.index("b"), areas.index("a")
+    # 8 E and 2 I units: (0.5 * 8*8 + 0.25 * 8*2) / (8*8 + 8*2) = 0.45
+    assert conn[i, j] == pytest.approx(0.45)
+    assert conn[areas.index("c"), i] == pytest.approx(0.25)

@@ -238,7 +238,7 @@ def to_dot(
                 constraint="false" if back else None,
                 tooltip=f"{e.src} -> {e.dst} ({e.style}"
                 + (f", delay {delay_text(e)}" if e.delay > 0 else "")
-                + (f", density {density_text(e)}" if e.densities else "")
+                + (", density " + density_text(e).replace("\n", ", ") if e.densities else "")
                 + ")",
                 delay=e.delay if e.delay > 0 else None,
             )

@@ -204,7 +204,8 @@ def to_mrnntorch(G: nx.DiGraph) -> dict[str, Any]:
                 "mrnntorch-frozen",
                 "trainable",
             )
-        if e.gain != 1.0:
+        gains = e.gain.values() if isinstance(e.gain, Mapping) else (e.gain,)
+        if any(g != 1.0 for g in gains):
             gain_edges.append(f"({e.src!r}, {e.dst!r})")
         entry: dict[str, Any] = {"src_region": e.src, "dst_region": e.dst}
         if not per_pathway and (e.sparsity > 0 or e.rule == "fixed_outdegree"):

@@ -67,6 +67,20 @@ def _allows(ei: tuple[str, ...] | None, pathway: str) -> bool:
     return ei is None or pathway in ei or pathway[0] in ei
 
 
+def _density(e: Any, s: Any, d: Any) -> float:
+    """The edge's density; given per E/I sub-pathway, the mean over the sub-blocks it
+    names, weighted by their numbers of possible synapses (the masks themselves carry
+    each sub-pathway's density exactly)."""
+    if not isinstance(e.density, Mapping):
+        return e.density
+    count = {"E": s.n_exc, "I": s.n_inh}, {"E": d.n_exc, "I": d.n_inh}
+    weights = {k: count[0][k[0]] * (count[1][k[1]] if len(k) == 2 else d.size) for k in e.density}
+    total = sum(weights.values())
+    if total == 0:
+        return sum(e.density.values()) / len(e.density)
+    return sum(e.density[k] * w for k, w in weights.items()) / total
+
+
 def _inexpressible(spec: Any) -> list[Problem]:
     """What nn4n's ``CTRNN`` has no place for: delays, learned or per-region time
     constants. Every reason, each naming its node or edge and attribute."""
@@ -146,9 +160,9 @@ def to_nn4n(circuit: CompiledCircuit | nx.DiGraph, *, seed: int | None = None) -
         like nn4n's ``get_specs()``: ``dims``, ``hidden_size``, ``input_dim``,
         ``readout_dim``, ``n_areas``, ``areas`` (names), ``area_sizes``,
         ``area_connectivities`` (``[n, n]``, entry ``[i, j]`` the density from area
-        ``j`` to area ``i``; for a density given per E/I sub-pathway, the share of
-        the block's synapses present, since the masks carry the sub-pathways
-        exactly), ``input_areas``, ``readout_areas``, ``tau`` when every region
+        ``j`` to area ``i``; for a density given per E/I sub-pathway, their mean
+        weighted by the sub-blocks' sizes, while the masks carry each exactly),
+        ``input_areas``, ``readout_areas``, ``tau`` when every region
         declares the same one, and, when some
         region has E/I types, ``exc_pct`` (one value, or one per area),
         ``inter_area_connections`` (``[EE, EI, IE, II]``: whether any projection
@@ -208,11 +222,7 @@ def to_nn4n(circuit: CompiledCircuit | nx.DiGraph, *, seed: int | None = None) -
             readout_areas.add(index[e.src])
             inh_readout |= "I" in s.types and _allows(e.ei, "I")
         else:
-            if isinstance(e.sparsity, Mapping):  # per sub-pathway: the block's realised share
-                mask = circuit.blocks[(e.src, e.dst)].mask
-                conn[index[e.dst], index[e.src]] = float(mask.float().mean()) if mask.numel() else 0
-            else:
-                conn[index[e.dst], index[e.src]] = e.density
+            conn[index[e.dst], index[e.src]] = _density(e, s, d)
             if e.src != e.dst:
                 for p in _PATHWAYS:
                     if p[0] in s.types and p[1] in d.types:
