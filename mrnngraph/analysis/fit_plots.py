@@ -189,6 +189,11 @@ def plot_fit_traces(
     model_rec = reconstruct(model, sub, observation=observation)
     regions = recording.regions
     if not isinstance(neurons, Mapping):
+        if isinstance(neurons, bool) or not isinstance(neurons, int | np.integer):
+            raise TypeError(
+                "neurons must be an integer >= 1 or a mapping of region to neuron indices; "
+                f"got {type(neurons).__name__}"
+            )
         neurons = check("neurons", neurons, STEPS)
     if isinstance(neurons, int):
         picks = {

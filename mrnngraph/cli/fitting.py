@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import os
 import sys
 import time
@@ -356,16 +355,9 @@ def _fit(args: argparse.Namespace) -> int:
 
 
 def _write_json(path: Path, data: Any) -> None:
-    def clean(x: Any) -> Any:
-        if isinstance(x, dict):
-            return {str(k): clean(v) for k, v in x.items()}
-        if isinstance(x, list | tuple):
-            return [clean(v) for v in x]
-        if isinstance(x, float) and not math.isfinite(x):
-            return None
-        return x
+    from ..training import _json_safe  # NaN and inf become null, as in train's history.json
 
-    text = json.dumps(clean(data), indent=2)
+    text = json.dumps(_json_safe(data), indent=2)
     atomic_write(path, lambda fh: fh.write(text + "\n"))
 
 
