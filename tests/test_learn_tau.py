@@ -446,3 +446,36 @@ def test_state_dict_exchange_between_models():
     b.load_state_dict(a.state_dict())
     assert torch.equal(a.alpha.detach(), b.alpha.detach())
     assert a.structure_mismatches() == []
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    lo=st.floats(1e-3, 1e3),
+    ratio=st.floats(1.0001, 1e6),
+    frac=st.floats(0.0, 1.0),
+    raw=st.floats(-1e30, 1e30, allow_nan=False),
+    dtype=st.sampled_from([torch.float32, torch.float64]),
+)
+def test_parametrization_inverts_inside_and_maps_every_raw_value_into_the_bounds(
+    lo, ratio, frac, raw, dtype
+):
+    """alpha_lo = lo / ratio <= alpha0 <= alpha_hi = min(lo, 1): forward(right_inverse(a))
+    gives a back; any finite raw value gives an alpha within the bounds."""
+    hi = min(lo, 1.0)
+    a_lo = hi / ratio
+    a0 = a_lo * (hi / a_lo) ** frac
+    p = TimeConstants(
+        torch.tensor([0.5, a0], dtype=dtype),
+        torch.tensor([1]),
+        torch.tensor([a_lo], dtype=torch.float64),
+        torch.tensor([hi], dtype=torch.float64),
+        ["r"],
+    )
+    a0_t = p.fixed.clone()
+    a0_t[1] = torch.clamp(a0_t[1], p.alpha_lo[0], p.alpha_hi[0])  # a0 rounded into range
+    back = p(p.right_inverse(a0_t))
+    assert back[0] == 0.5
+    rtol = 1e-5 if dtype == torch.float32 else 1e-12
+    assert float(back[1]) == pytest.approx(float(a0_t[1]), rel=rtol * max(1.0, math.log(ratio)))
+    out = p(torch.tensor([raw], dtype=dtype))
+    assert p.alpha_lo[0] <= out[1] <= p.alpha_hi[0] and out[1] > 0
