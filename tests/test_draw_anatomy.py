@@ -70,7 +70,7 @@ def test_delays_get_a_mark_on_the_arrow_and_their_ms_in_the_label():
     for key, text in DELAYED.items():
         assert edge_label(ax, key) == text
     assert edge_label(ax, "stim->V1") is None
-    assert DELAY_NAME in legend_texts(ax)
+    assert f"{DELAY_NAME} (ms on the label)" in legend_texts(ax)
 
 
 def test_delay_marks_sit_on_their_edge_and_no_label_covers_them():
@@ -129,7 +129,7 @@ def test_no_delay_means_no_mark_and_no_legend_entry():
     G.edges["V1", "V4"]["delay"] = 0.0
     ax = draw(G)
     assert gid_artists(ax, "delay") == {}
-    assert DELAY_NAME not in legend_texts(ax)
+    assert not any(t.startswith(DELAY_NAME) for t in legend_texts(ax))
     assert edge_label(ax, "V1->V4") is None
 
 
@@ -234,3 +234,28 @@ def test_to_dot_writes_densities_per_sub_pathway():
     line = dot_line(text, '"V1" -> "V4"')
     assert 'label="d=0.1 EE\\nd=0.05 EI\\n10 ms"' in line
     assert "density EE 0.1, EI 0.05" in line  # the tooltip
+
+
+def test_a_large_circuit_keeps_its_delays_to_the_marks_unless_asked():
+    G = nx.DiGraph()
+    names = [f"a{i}" for i in range(7)]
+    for n in names:
+        G.add_node(n, size=4, sign="exc")
+    for u in names:
+        for v in names:
+            G.add_edge(u, v, density=0.5, delay=10.0 if u != v else 0.0)
+    assert G.number_of_edges() == 49  # more than 40: the labels stay short
+    ax = draw(G, edge_labels="density")
+    assert edge_label(ax, "a0->a1") == "0.5"
+    assert len(gid_artists(ax, "delay")) == 42
+    assert DELAY_NAME in legend_texts(ax)  # no "(ms on the label)"
+    ax = draw(G, edge_labels="delay")
+    assert edge_label(ax, "a0->a1") == "10 ms" and edge_label(ax, "a0->a0") is None
+    assert f"{DELAY_NAME} (ms on the label)" in legend_texts(ax)
+    assert 'label="10 ms"' not in to_dot(G)
+    assert 'label="10 ms"' in to_dot(G, edge_labels="delay")
+
+
+def test_the_delay_choice_on_a_small_circuit_writes_only_delays():
+    ax = draw(delayed_hierarchy(), edge_labels="delay")
+    assert edge_label(ax, "V4->V1") == "2.5 ms" and edge_label(ax, "stim->V1") is None

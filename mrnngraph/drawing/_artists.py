@@ -18,7 +18,7 @@ from matplotlib.transforms import Affine2D
 from .._params import InstanceOf, check
 from . import _style as S
 from ._geometry import Shape, back_off
-from ._read import EdgeLook, NodeLook, edge_text, node_text
+from ._read import EdgeLook, NodeLook, delays_in_labels, edge_text, node_text
 from ._scene import R0, Scene
 
 __all__ = [
@@ -336,10 +336,11 @@ def draw_labels(
 
 def edge_label_texts(G: nx.Graph, scene: Scene, spec: Any) -> list[tuple[EdgeLook, str]]:
     out = []
+    delays = delays_in_labels(scene.look)
     for e in scene.look.edges:
         if (e.src, e.dst) not in scene.curves:
             continue
-        text = edge_text(e, e.attrs, spec)
+        text = edge_text(e, e.attrs, spec, delays=delays)
         if text:
             out.append((e, text))
     return out

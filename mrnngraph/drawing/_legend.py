@@ -14,8 +14,15 @@ __all__ = ["draw_legend"]
 
 
 def draw_legend(
-    ax: Axes, look: CircuitLook, colors: dict, font_size: float, *, inside: bool
+    ax: Axes,
+    look: CircuitLook,
+    colors: dict,
+    font_size: float,
+    *,
+    inside: bool,
+    delays_labelled: bool = False,
 ) -> None:
+    """The legend; ``delays_labelled``: the edge labels write the delays in ms."""
     cats = {v.category for v in look.nodes.values()}
     styles = {e.style for e in look.edges}
     heads = {e.head for e in look.edges}
@@ -60,7 +67,7 @@ def draw_legend(
             names.append(S.STYLE_NAMES[st])
     if any(e.delay > 0 for e in look.edges):
         handles.append(S.EdgeKey(head=None, color="#333333", delay=True))
-        names.append(S.DELAY_NAME)
+        names.append(S.DELAY_NAME + (" (ms on the label)" if delays_labelled else ""))
     if any(v.learn_tau for v in look.nodes.values()):
         handles.append(
             Line2D([], [], marker=r"$\tau$", markersize=9, linestyle="none", color="#222222")

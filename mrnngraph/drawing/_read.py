@@ -31,6 +31,9 @@ __all__ = [
     "CATEGORIES",
     "HEADS",
     "LEARNED_TAU",
+    "DELAYS_IN_LABELS",
+    "delays_in_labels",
+    "labels_show_delays",
     "delay_text",
     "density_text",
 ]
@@ -301,7 +304,23 @@ def read_graph(G: Any) -> CircuitLook:
     return CircuitLook(nodes=nodes, edges=edges, groups=groups, name=name)
 
 
-_EDGE_LABEL_CHOICES = ("label", "density", "ei")
+_EDGE_LABEL_CHOICES = ("label", "density", "ei", "delay")
+#: Up to this many edges, every built-in ``edge_labels`` choice also writes the delays;
+#: in larger circuits the delay marks alone show them (or ``edge_labels="delay"``).
+DELAYS_IN_LABELS = 40
+
+
+def delays_in_labels(look: CircuitLook) -> bool:
+    """Whether the built-in edge labels of this circuit write the delays."""
+    return len(look.edges) <= DELAYS_IN_LABELS
+
+
+def labels_show_delays(look: CircuitLook, spec: Any) -> bool:
+    """Whether the edge labels asked for by ``spec`` write the delays (in ms)."""
+    if isinstance(spec, str) and spec == "delay":
+        return True
+    built_in = spec is True or (isinstance(spec, str) and spec in _EDGE_LABEL_CHOICES)
+    return built_in and delays_in_labels(look)
 
 
 def check_edge_labels(spec: Any) -> None:
@@ -311,7 +330,8 @@ def check_edge_labels(spec: Any) -> None:
     if isinstance(spec, str) and spec in _EDGE_LABEL_CHOICES:
         return
     raise ValueError(
-        f"edge_labels must be 'label', 'density', 'ei', a bool, a dict or a callable; got {spec!r}"
+        "edge_labels must be 'label', 'density', 'ei', 'delay', a bool, a dict or a "
+        f"callable; got {spec!r}"
     )
 
 
@@ -328,11 +348,11 @@ def density_text(e: EdgeLook) -> str:
     return "" if e.density is None else f"{e.density:.2g}"
 
 
-def edge_text(e: EdgeLook, attrs: Any, spec: Any) -> str | None:
+def edge_text(e: EdgeLook, attrs: Any, spec: Any, *, delays: bool = True) -> str | None:
     """The text shown on an edge for an ``edge_labels`` choice (see :func:`draw`).
 
-    Every built-in choice (not a dict or a function) ends with the edge's
-    conduction delay, where it has one.
+    With ``delays``, every built-in choice (not a dict or a function) ends with the
+    edge's conduction delay, where it has one; ``"delay"`` writes only that.
 
     >>> e = EdgeLook("a", "b", 0.25, False, True, ("EE",), "ff", None, "exc")
     >>> edge_text(e, {}, "density"), edge_text(e, {}, "ei"), edge_text(e, {}, True)
@@ -365,9 +385,13 @@ def edge_text(e: EdgeLook, attrs: Any, spec: Any) -> str | None:
         text = density_text(e)
     elif spec == "ei":
         text = ",".join(e.ei) if e.ei else None
+    elif spec == "delay":
+        return delay_text(e) or None
     else:
         check_edge_labels(spec)
         text = None
+    if not delays:
+        return str(text) if text else None
     text = "\n".join(p for p in (str(text) if text else "", delay_text(e)) if p)
     return text or None
 

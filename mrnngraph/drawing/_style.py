@@ -75,7 +75,7 @@ STYLE_NAMES = {
     "frozen": "frozen (trainable=False)",
 }
 #: The legend entry of the delay mark.
-DELAY_NAME = "conduction delay (ms on the label)"
+DELAY_NAME = "conduction delay"
 #: Graphviz arrowheads with the same meaning as the matplotlib heads.
 DOT_HEADS = {"exc": "normal", "inh": "tee", "mixed": "dot", "free": "vee"}
 LINESTYLES = {"trained": "solid", "zero": (0, (4.0, 2.5)), "frozen": (0, (1.0, 1.6))}

@@ -33,7 +33,7 @@ from ._artists import (
 from ._graphviz import draw_graphviz
 from ._labels import place_labels
 from ._legend import draw_legend
-from ._read import check_edge_labels, read_graph
+from ._read import check_edge_labels, labels_show_delays, read_graph
 from ._scene import axes_rect, bounds, build_scene, figsize
 
 __all__ = ["draw", "diagram_figsize", "diagram_frame"]
@@ -129,11 +129,16 @@ def draw(
         Write each node's unit count (and a mixed region's E fraction) under its name.
     legend : bool
         Draw a legend of the node types and edge styles present, right of the axes.
-    edge_labels : "label", "density", "ei", bool, dict or callable
+    edge_labels : "label", "density", "ei", "delay", bool, dict or callable
         Text on the edges: ``"label"`` (default) the edges' ``label``
-        attribute where given; ``"density"``; ``"ei"`` the E/I sub-pathways;
-        ``True`` all of these; ``False``/``None`` none; a dict ``(src, dst) -> str``;
-        or a function ``f(src, dst, attrs) -> str | None``.
+        attribute where given; ``"density"`` (one line per sub-pathway where it
+        is given per sub-pathway); ``"ei"`` the E/I sub-pathways; ``"delay"``
+        the conduction delays; ``True`` all of these; ``False``/``None`` none; a
+        dict ``(src, dst) -> str``; or a function ``f(src, dst, attrs) -> str |
+        None``. In circuits of up to 40 edges every built-in choice also writes
+        each edge's delay (``"10 ms"``); whatever the choice, a delayed edge
+        carries the delay mark (a short gap between two bars), and a region whose
+        time constants are learned (``learn_tau``) says ``τ learned``.
     engine : {"matplotlib", "graphviz"}
         ``"graphviz"`` renders :func:`to_dot` (with ``show_sizes`` and
         ``edge_labels``) through the optional ``graphviz`` package and
@@ -185,7 +190,12 @@ def draw(
         ax = draw_graphviz(G, ax, show_sizes=show_sizes, edge_labels=edge_labels)
         if legend:
             draw_legend(
-                ax, look, resolve_colors(opts["colors"]), float(opts["font_size"]), inside=False
+                ax,
+                look,
+                resolve_colors(opts["colors"]),
+                float(opts["font_size"]),
+                inside=False,
+                delays_labelled=labels_show_delays(look, edge_labels),
             )
         return ax
     scene = build_scene(G, look, layout, float(opts["node_scale"]))
@@ -206,7 +216,14 @@ def draw(
     elabels = edge_label_texts(G, scene, edge_labels)
     place_labels(ax, scene, labels, elabels, float(opts["font_size"]))
     if legend:
-        draw_legend(ax, scene.look, colors, float(opts["font_size"]), inside=inside)
+        draw_legend(
+            ax,
+            scene.look,
+            colors,
+            float(opts["font_size"]),
+            inside=inside,
+            delays_labelled=labels_show_delays(look, edge_labels),
+        )
     if opts["title"]:
         ax.set_title(str(opts["title"]), fontsize=float(opts["font_size"]) * 1.3)
     return ax

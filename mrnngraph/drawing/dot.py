@@ -20,6 +20,7 @@ from ._read import (
     NodeLook,
     check_edge_labels,
     delay_text,
+    delays_in_labels,
     density_text,
     edge_text,
     node_text,
@@ -137,7 +138,9 @@ def to_dot(
     units (``normal`` excitatory, ``tee`` inhibitory, ``dot`` both, ``vee``
     unconstrained), ``style=dashed`` when ``zero`` and ``dotted`` (grey) when
     frozen. A conduction delay is written in the edge's label (``"10 ms"``, with
-    every built-in ``edge_labels`` choice), its tooltip and a ``delay`` attribute
+    every built-in ``edge_labels`` choice in circuits of up to 40 edges, as
+    :func:`draw` does; ``edge_labels="delay"`` writes only the delays, in any
+    circuit), its tooltip and a ``delay`` attribute
     (ms; Graphviz ignores attributes it does not know); a region whose time
     constants are learned says ``τ learned`` in its label and carries
     ``learn_tau="true"``. Like :func:`draw`, it reads invalid graphs leniently
@@ -148,7 +151,7 @@ def to_dot(
     G : networkx.DiGraph
     show_sizes : bool
         Put the unit count under each name.
-    edge_labels : "label", "density", "ei", bool, dict or callable
+    edge_labels : "label", "density", "ei", "delay", bool, dict or callable
         As in :func:`draw`.
     rankdir : {"LR", "TB", "RL", "BT"}
         Direction of the flow from inputs to outputs.
@@ -221,11 +224,12 @@ def to_dot(
     # Edges that run back (or sideways) through the layers of draw()'s layered layout
     # do not constrain Graphviz's ranking: loops then read left to right, as in draw().
     layer = layers(look)
+    delays = delays_in_labels(look)
     for e in look.edges:
         back = layer.get(e.dst, 0) <= layer.get(e.src, 0)
         color = S.FROZEN_COLOR if e.style == "frozen" else _hex(e.color, S.EDGE_COLORS[e.head])
         style = {"trained": "solid", "zero": "dashed", "frozen": "dotted"}[e.style]
-        label = edge_text(e, e.attrs, edge_labels)
+        label = edge_text(e, e.attrs, edge_labels, delays=delays)
         lines.append(
             f"  {dot_quote(e.src)} -> {dot_quote(e.dst)} "
             + _attrs(
