@@ -45,16 +45,18 @@ import contextlib
 import gc
 import hashlib
 import math
-import numbers
 import secrets
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from typing import Any
 
 import torch
 
+from . import _params
 from .circuit import Block, CompiledCircuit, Layout
+from .schema import Interval, Invalid
 from .validation import EdgeSpec, NodeSpec, Spec, check
 
 __all__ = ["compile", "compile_spec", "draw_mask", "candidates"]
@@ -336,22 +338,32 @@ def _gc_paused() -> Iterator[None]:
             gc.enable()
 
 
-def _check_compile_options(spectral_radius: Any, dtype: Any) -> None:
-    """Refuse options that compile cannot honour, before anything is drawn."""
-    if spectral_radius is not None:
-        if isinstance(spectral_radius, bool) or not isinstance(spectral_radius, numbers.Real):
-            raise TypeError(
-                "spectral_radius must be a real number or None; "
-                f"got {type(spectral_radius).__name__}"
-            )
-        if not (math.isfinite(spectral_radius) and spectral_radius > 0):
-            raise ValueError(f"spectral_radius must be a finite float > 0; got {spectral_radius!r}")
-    if not isinstance(dtype, torch.dtype):
-        raise TypeError(f"dtype must be a torch.dtype; got {type(dtype).__name__}")
-    if not dtype.is_floating_point or dtype.is_complex:
-        raise ValueError(
-            f"dtype must be a real floating dtype (torch.float32, torch.float64, ...); got {dtype}"
-        )
+@dataclass(frozen=True)
+class _RealFloatingDtype(_params.InstanceOf):
+    """A real floating ``torch.dtype``: another type is a TypeError, ``torch.int64`` or
+    ``torch.complex64`` a ValueError."""
+
+    def _convert(self, value: Any, size: int | None) -> Any:
+        super()._convert(value, size)
+        if not value.is_floating_point or value.is_complex:
+            raise Invalid(f"must be {self.describe()}")
+        return value
+
+
+_SEED = _params.Optional(Interval(-math.inf, math.inf, integer=True))
+_RADIUS = _params.Optional(_params.POSITIVE)
+_DTYPE = _RealFloatingDtype(
+    (torch.dtype,), "a real floating torch.dtype (torch.float32, torch.float64, ...)"
+)
+
+
+def _compile_options(seed: Any, spectral_radius: Any, dtype: Any) -> tuple[int, Any, Any]:
+    """The options checked (TypeError for the wrong kind, ValueError for the wrong value),
+    before anything is drawn; a fresh seed where none is given."""
+    seed = _params.check("seed", seed, _SEED)
+    spectral_radius = _params.check("spectral_radius", spectral_radius, _RADIUS)
+    dtype = _params.check("dtype", dtype, _DTYPE)
+    return (secrets.randbits(63) if seed is None else seed), spectral_radius, dtype
 
 
 def compile_spec(
@@ -362,11 +374,7 @@ def compile_spec(
     dtype: torch.dtype = torch.float32,
 ) -> CompiledCircuit:
     """Compile an already checked :class:`~mrnngraph.validation.Spec` (see :func:`compile`)."""
-    if seed is None:
-        seed = secrets.randbits(63)
-    elif isinstance(seed, bool) or not isinstance(seed, int):
-        raise TypeError(f"seed must be an int or None; got {type(seed).__name__}")
-    _check_compile_options(spectral_radius, dtype)
+    seed, spectral_radius, dtype = _compile_options(seed, spectral_radius, dtype)
     with _gc_paused():
         return _compile_spec(spec, seed, spectral_radius, dtype)
 
@@ -554,7 +562,11 @@ def compile(
     GraphError
         Listing every problem of an invalid graph.
     TypeError
-        If ``G`` is not a networkx graph or ``seed`` is not an int.
+        If ``G`` is not a networkx graph, or an option is of the wrong kind (``seed`` not
+        an integer, ``dtype`` not a ``torch.dtype``, ...).
+    ValueError
+        If an option's value is out of range (``spectral_radius`` not finite and > 0,
+        ``dtype`` not a real floating dtype).
 
     Examples
     --------
@@ -568,5 +580,6 @@ def compile(
     >>> c.weight_hh.shape, c.sign_h.tolist()[7:]
     (torch.Size([10, 10]), [1.0, -1.0, -1.0])
     """
+    seed, spectral_radius, dtype = _compile_options(seed, spectral_radius, dtype)
     spec = check(G, order=order, memory_limit=memory_limit)
     return compile_spec(spec, seed=seed, spectral_radius=spectral_radius, dtype=dtype)

@@ -12,25 +12,61 @@ from .conftest import issue_example
 
 @pytest.mark.parametrize("radius", [math.inf, -math.inf, math.nan, 0.0, -1.0])
 def test_spectral_radius_must_be_finite_and_positive(radius):
-    with pytest.raises(ValueError, match="spectral_radius must be a finite float > 0"):
+    with pytest.raises(ValueError, match=r"spectral_radius must be a float > 0 or None; got"):
         mg.compile(issue_example(), seed=0, spectral_radius=radius)
 
 
 @pytest.mark.parametrize("radius", ["1.0", True, [1.0]])
 def test_spectral_radius_must_be_a_number(radius):
-    with pytest.raises(TypeError, match="spectral_radius must be a real number"):
+    with pytest.raises(TypeError, match=r"spectral_radius must be a float > 0 or None; got"):
         mg.compile(issue_example(), seed=0, spectral_radius=radius)
 
 
 @pytest.mark.parametrize("dtype", [torch.int64, torch.bool, torch.complex64])
 def test_dtype_must_be_real_floating(dtype):
-    with pytest.raises(ValueError, match="real floating dtype"):
+    with pytest.raises(
+        ValueError, match=f"dtype must be a real floating torch.dtype .*; got {dtype}"
+    ):
         mg.compile(issue_example(), seed=0, dtype=dtype)
 
 
 def test_dtype_must_be_a_torch_dtype():
-    with pytest.raises(TypeError, match="dtype must be a torch.dtype"):
+    with pytest.raises(TypeError, match="dtype must be a real floating torch.dtype"):
         mg.compile(issue_example(), seed=0, dtype="float32")
+
+
+@pytest.mark.parametrize("seed", ["1", 1.0, True, [1]])
+def test_seed_must_be_an_integer(seed):
+    with pytest.raises(TypeError, match="seed must be an integer or None; got"):
+        mg.compile(issue_example(), seed=seed)
+
+
+def test_options_are_checked_before_the_graph():
+    import networkx as nx
+
+    bad = nx.DiGraph()
+    bad.add_node("a", size=-1)
+    with pytest.raises(TypeError, match="dtype"):
+        mg.compile(bad, seed=0, dtype="float32")
+
+
+def test_integer_seeds_of_any_type_give_the_same_circuit():
+    import numpy as np
+
+    a = mg.compile(issue_example(), seed=7)
+    b = mg.compile(issue_example(), seed=np.int64(7))
+    assert b.seed == 7 and type(b.seed) is int
+    assert torch.equal(a.weight_hh, b.weight_hh)
+
+
+def test_compile_spec_checks_its_options_too():
+    from mrnngraph.compilation import compile_spec
+
+    spec = mg.check(issue_example())
+    with pytest.raises(ValueError, match="spectral_radius"):
+        compile_spec(spec, seed=0, spectral_radius=-1.0)
+    with pytest.raises(TypeError, match="seed"):
+        compile_spec(spec, seed=1.5)
 
 
 def test_honoured_options_still_work():
