@@ -30,8 +30,8 @@ class _Group:
     # size, of every block start and of H): whole blocks when regions are aligned.
     cd: int = 1
     cs: int = 1
-    #: Steps of conduction delay of every block of the group (see mrnngraph._delays).
-    delay: int = 0
+    #: Steps of conduction delay of each block (see mrnngraph._delays); () for none.
+    delays: tuple[int, ...] = ()
 
     @property
     def nb(self) -> int:

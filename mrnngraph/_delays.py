@@ -27,31 +27,30 @@ replay of :mod:`mrnngraph._graphs` is not used for delayed loops (they run eager
 
 Inputs and outputs: an input edge with a delay feeds the target the input from ``d``
 steps earlier (zero before the trial); an output edge reads the rates ``d`` steps
-earlier (``f(x0)`` before the trial). See :class:`ModelDelays`.
+earlier (``f(x0)`` before the trial). See :class:`mrnngraph._delay_model.ModelDelays`.
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from collections.abc import Sequence
+from typing import NamedTuple
 
 import torch
 
 from . import _buffers, schema
-from ._blocks import BlockOperator, _gather, _scatter_add_
+from ._blocks import BlockOperator
 from ._scan import activation_derivative, alpha_grad
 
 __all__ = [
     "DelayPlan",
     "DelayedBlocks",
     "DelayedDense",
-    "ModelDelays",
     "delayed_scan",
-    "edge_steps",
-    "shift",
 ]
 
 Run = tuple[int, int, int]  # (start, stop, delay steps)
+Block = tuple[int, int, int, int, int]  # (r0, r1, c0, c1, delay steps)
 
 
 def _runs(v: torch.Tensor) -> tuple[Run, ...]:
@@ -74,7 +73,7 @@ class DelayPlan:
     (2, ((0, 2, ((0, 2, 0), (2, 3, 2))), (2, 3, ((0, 2, 1), (2, 3, 0)))))
     """
 
-    def __init__(self, steps: torch.Tensor):
+    def __init__(self, steps: torch.Tensor, support: Sequence[Block] | None = None):
         if steps.dim() != 2 or steps.shape[0] != steps.shape[1]:
             raise ValueError(f"delays must be an (H, H) tensor of steps; got {tuple(steps.shape)}")
         if steps.dtype.is_floating_point or steps.dtype == torch.bool or steps.is_complex():
@@ -87,6 +86,10 @@ class DelayPlan:
         self.max_delay = int(D.max()) if D.numel() else 0
         self.rows = self._groups(D)
         self.cols = self._groups(D.t())
+        #: Rectangles whose weight gradient is formed: all of ``[H, H]``, or only the blocks
+        #: that can carry weights (``support``, from the model: the gradient elsewhere is
+        #: masked away by the parametrization, so it is left at 0).
+        self.grad_blocks = self.blocks if support is None else tuple(support)
 
     @staticmethod
     def _groups(D: torch.Tensor) -> tuple[tuple[int, int, tuple[Run, ...]], ...]:
@@ -115,67 +118,140 @@ def as_plan(delays: DelayPlan | torch.Tensor | None, H: int) -> DelayPlan | None
 
 
 # ---------------------------------------------------------------------------- operators
-# The delayed operators take the rate history as a list ``hist`` with ``hist[i - k]`` the
-# rates ``k`` steps before the current one, and the adjoints as a list ``lams`` with
-# ``lams[i + k]`` the adjoint ``k`` steps later (zeros past the end). ``alpha`` is always
-# the per-unit tensor here, folded into the backward's weights.
+# Every delayed product is, per group of equally shaped blocks, one gather of the blocks'
+# inputs from a *window* of steps, one bmm and one scatter. The window is ``(B, L + 1, H)``
+# with ``L`` the longest delay: the rates ``h[t - L] .. h[t]`` forward (a view of the
+# batch-major history, so the gather takes every block's input at its own delay in one
+# index_select), the adjoints ``lam[t] .. lam[t + L]`` backward.
+class _Side(NamedTuple):
+    """One group of ``nb`` blocks, one direction: inputs of ``n_in`` units gathered from the
+    window in chunks of ``c_in`` (``gather`` indexes the window's ``(L + 1) * H / c_in``
+    chunks), outputs of ``n_out`` units scattered in chunks of ``c_out``."""
+
+    nb: int
+    n_in: int
+    c_in: int
+    gather: torch.Tensor
+    n_out: int
+    c_out: int
+    scatter: torch.Tensor
+
+
+def _products(side: _Side, window: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
+    """The blocks' outputs ``(B, nb * n_out / c_out, c_out)`` for ``w (nb, n_in, n_out)``."""
+    B = window.shape[0]
+    z = window.reshape(B, -1, side.c_in).index_select(1, side.gather)
+    z = z.view(B, side.nb, side.n_in).transpose(0, 1)
+    return torch.bmm(z, w).transpose(0, 1).reshape(B, -1, side.c_out)
+
+
+def _chunks(starts_stops: list[tuple[int, int]], c: int) -> list[int]:
+    return [q for a, b in starts_stops for q in range(a // c, b // c)]
+
+
+def _window_index(runs: Sequence[Run], c: int, H: int, L: int, forward: bool) -> list[int]:
+    """Window chunk indices of units given as runs ``(start, stop, delay)``: forward the
+    window is ``h[t - L .. t]`` (delay ``k`` at position ``L - k``), backward
+    ``lam[t .. t + L]`` (position ``k``)."""
+    n = H // c
+    return [((L - k) if forward else k) * n + q for a, b, k in runs for q in range(a // c, b // c)]
+
+
+def _on(t: torch.Tensor, device) -> torch.Tensor:
+    return t if t.device == device else t.to(device)
+
+
 class DelayedDense:
-    """A dense ``[H, H]`` recurrent matrix with per-synapse delays (``weights = (W,)``)."""
+    """A dense ``[H, H]`` recurrent matrix with per-synapse delays (``weights = (W,)``).
+
+    Forward, the blocks are the plan's row groups (all sources, each at its delay);
+    backward, its column groups (all destinations). Row and column groups of one size
+    are one bmm per step.
+    """
 
     uniform_alpha: float | None = None
 
     def __init__(self, plan: DelayPlan):
         self.plan = plan
-        self.max_delay = plan.max_delay
+        self.max_delay = L = plan.max_delay
+        H = plan.hidden_size
+        self.fwd, self.fwd_units = self._sides(plan.rows, H, L, forward=True)
+        self.adj, self.adj_units = self._sides(plan.cols, H, L, forward=False)
 
-    def forward_prep(self, weights, alpha, B: int) -> tuple:
+    @staticmethod
+    def _sides(groups, H, L, forward):
+        by_size: dict[int, list] = {}
+        for g in groups:
+            by_size.setdefault(g[1] - g[0], []).append(g)
+        sides, units = [], []
+        for n, gs in by_size.items():
+            c_in = math.gcd(H, *(x for _, _, runs in gs for a, b, _ in runs for x in (a, b)))
+            c_out = math.gcd(H, n, *(a for a, _, _ in gs))
+            gather = [i for _, _, runs in gs for i in _window_index(runs, c_in, H, L, forward)]
+            scatter = _chunks([(a, b) for a, b, _ in gs], c_out)
+            sides.append(
+                _Side(len(gs), H, c_in, torch.tensor(gather), n, c_out, torch.tensor(scatter))
+            )
+            units.append(torch.cat([torch.arange(a, b) for a, b, _ in gs]))
+        return sides, units
+
+    def _moved(self, sides, device):
+        return [
+            s._replace(gather=_on(s.gather, device), scatter=_on(s.scatter, device)) for s in sides
+        ]
+
+    def _fwd_weights(self, W):
+        H = W.shape[1]
+        return [
+            W.index_select(0, _on(u, W.device)).view(s.nb, s.n_out, H).transpose(1, 2)
+            for s, u in zip(self.fwd, self.fwd_units, strict=True)
+        ]
+
+    def forward_prep(self, weights, alpha) -> tuple:
         W = weights[0]
-        bufs = [W.new_empty(B, W.shape[1]) if len(r) > 1 else None for _, _, r in self.plan.rows]
-        return W, bufs
+        return self._moved(self.fwd, W.device), self._fwd_weights(W * alpha[:, None])
 
-    def step_(self, prep, hist, i, d, x, alpha, out) -> None:
-        W, bufs = prep
-        for (r0, r1, runs), buf in zip(self.plan.rows, bufs, strict=True):
-            if buf is None:
-                src = hist[i - runs[0][2]]
-            else:
-                for c0, c1, k in runs:
-                    buf[:, c0:c1].copy_(hist[i - k][:, c0:c1])
-                src = buf
-            torch.addmm(d[:, r0:r1], src, W[r0:r1].t(), out=out[:, r0:r1])
-        torch.lerp(x, out, alpha, out=out)
+    def step_(self, prep, window, d, x, alpha, out) -> None:
+        torch.lerp(x, d, alpha, out=out)
+        B = out.shape[0]
+        for side, w in zip(*prep, strict=True):
+            out.view(B, -1, side.c_out).index_add_(1, side.scatter, _products(side, window, w))
 
-    def recurrent(self, weights, hist, i) -> torch.Tensor:
+    def recurrent(self, weights, window) -> torch.Tensor:
         W = weights[0]
-        parts = []
-        for r0, r1, runs in self.plan.rows:
-            src = torch.cat([hist[i - k][:, c0:c1] for c0, c1, k in runs], dim=1)
-            parts.append(src @ W[r0:r1].t())
-        return torch.cat(parts, dim=1)
+        B, H = window.shape[0], W.shape[0]
+        out = window.new_zeros(B, H)
+        for side, w in zip(self._moved(self.fwd, W.device), self._fwd_weights(W), strict=True):
+            y = _products(side, window, w)
+            out = out.view(B, -1, side.c_out).index_add(1, side.scatter, y).view(B, H)
+        return out
 
-    def backward_prep(self, weights, alpha, B: int) -> tuple:
+    def backward_prep(self, weights, alpha) -> tuple:
         Wa = weights[0] * alpha[:, None]
-        bufs = [Wa.new_empty(B, Wa.shape[0]) if len(r) > 1 else None for _, _, r in self.plan.cols]
-        return Wa, bufs
+        H = Wa.shape[0]
+        ws = [
+            Wa.index_select(1, _on(u, Wa.device)).view(H, s.nb, s.n_out).permute(1, 0, 2)
+            for s, u in zip(self.adj, self.adj_units, strict=True)
+        ]
+        return self._moved(self.adj, Wa.device), ws
 
-    def rmatvec_(self, prep, lams, i, out) -> None:
-        """``out = sum_k W_k^T (alpha * lam[t + k])``."""
-        Wa, bufs = prep
-        for (c0, c1, runs), buf in zip(self.plan.cols, bufs, strict=True):
-            if buf is None:
-                src = lams[i + runs[0][2]]
-            else:
-                for r0, r1, k in runs:
-                    buf[:, r0:r1].copy_(lams[i + k][:, r0:r1])
-                src = buf
-            torch.mm(src, Wa[:, c0:c1], out=out[:, c0:c1])
+    def rmatvec_(self, prep, window, out) -> None:
+        """``out = sum_k W_k^T (alpha * lam[t + k])`` for the window ``lam[t .. t + L]``;
+        every source is in exactly one column group."""
+        B = out.shape[0]
+        for side, w in zip(*prep, strict=True):
+            out.view(B, -1, side.c_out).index_copy_(1, side.scatter, _products(side, window, w))
 
     def weight_grads(self, weights, delta, h0, rates, needs) -> list[torch.Tensor | None]:
         if not needs[0]:
             return [None]
-        grad = torch.empty_like(weights[0])
+        grad = (
+            torch.empty_like(weights[0])
+            if self.plan.grad_blocks is self.plan.blocks
+            else torch.zeros_like(weights[0])
+        )
         heads = _heads(delta, self.max_delay)
-        for r0, r1, c0, c1, k in self.plan.blocks:
+        for r0, r1, c0, c1, k in self.plan.grad_blocks:
             _block_grad(grad[r0:r1, c0:c1], delta, heads, h0, rates, r0, r1, c0, c1, k)
         return [grad]
 
@@ -201,48 +277,51 @@ def _block_grad(out, delta, heads, h0, rates, r0, r1, c0, c1, k) -> None:
 
 
 class DelayedBlocks(BlockOperator):
-    """:class:`mrnngraph._blocks.BlockOperator` whose groups carry a delay (``g.delay``
-    steps): each group gathers its sources from the rates that many steps back."""
+    """:class:`mrnngraph._blocks.BlockOperator` whose blocks carry delays (``g.delays``,
+    steps per block): each block reads its sources that many steps back, all blocks of a
+    group still in one gather, one bmm and one scatter per step."""
 
     def __init__(self, groups, src_idx, dst_idx, hidden_size):
         super().__init__(groups, src_idx, dst_idx, hidden_size)
-        self.max_delay = max((g.delay for g in groups), default=0)
+        H = hidden_size
+        self.max_delay = L = max((max(g.delays, default=0) for g in groups), default=0)
+        self.fwd, self.adj, self.rows = [], [], []
+        for g, s, d in zip(groups, src_idx, dst_idx, strict=True):
+            ks = g.delays or (0,) * g.nb
+            sk = torch.tensor(ks).repeat_interleave(g.ns // g.cs).to(s.device)
+            dk = torch.tensor(ks).repeat_interleave(g.nd // g.cd).to(d.device)
+            self.fwd.append(_Side(g.nb, g.ns, g.cs, (L - sk) * (H // g.cs) + s, g.nd, g.cd, d))
+            self.adj.append(_Side(g.nb, g.nd, g.cd, dk * (H // g.cd) + d, g.ns, g.cs, s))
+            units = (d.view(-1, 1) * g.cd + torch.arange(g.cd, device=d.device)).reshape(-1)
+            self.rows.append(units)
 
-    def forward_prep(self, weights, alpha, B: int) -> tuple:
-        return BlockOperator.backward_prep(self, weights, alpha)
+    def _scaled(self, weights, alpha):
+        return [
+            w * alpha.index_select(0, u).view(g.nb, g.nd, 1)
+            for g, w, u in zip(self.groups, weights, self.rows, strict=True)
+        ]
 
-    def step_(self, prep, hist, i, d, x, alpha, out) -> None:
-        n, B = len(self.groups), x.shape[0]
-        torch.lerp(x, d, alpha, out=out)
-        for g, s, di, w, a in zip(
-            self.groups, self.src_idx, self.dst_idx, prep[:n], prep[n:], strict=True
-        ):
-            hs = _gather(hist[i - g.delay], g.cs, s).reshape(B, g.nb, g.ns).transpose(0, 1)
-            y = torch.bmm(hs, w.transpose(1, 2)).mul_(a)
-            _scatter_add_(out, g.cd, di, y)
+    def forward_prep(self, weights, alpha) -> tuple:
+        return self.fwd, [w.transpose(1, 2) for w in self._scaled(weights, alpha)]
 
-    def recurrent(self, weights, hist, i) -> torch.Tensor:
-        h = hist[i]
-        B, H = h.shape
-        out = h.new_zeros(h.shape)
-        for g, s, di, w in zip(self.groups, self.src_idx, self.dst_idx, weights, strict=True):
-            hs = _gather(hist[i - g.delay], g.cs, s).reshape(B, g.nb, g.ns).transpose(0, 1)
-            y = torch.bmm(hs, w.transpose(1, 2))
-            src = y.transpose(0, 1).reshape(B, -1, g.cd)
-            out = out.view(B, H // g.cd, g.cd).index_add(1, di, src).view(B, H)
+    step_ = DelayedDense.step_
+
+    def recurrent(self, weights, window) -> torch.Tensor:
+        B, H = window.shape[0], self.hidden_size
+        out = window.new_zeros(B, H)
+        for side, w in zip(self.fwd, weights, strict=True):
+            y = _products(side, window, w.transpose(1, 2))
+            out = out.view(B, -1, side.c_out).index_add(1, side.scatter, y).view(B, H)
         return out
 
-    def backward_prep(self, weights, alpha, B: int) -> tuple:
-        return BlockOperator.backward_prep(self, weights, alpha)
+    def backward_prep(self, weights, alpha) -> tuple:
+        return self.adj, self._scaled(weights, alpha)
 
-    def rmatvec_(self, prep, lams, i, out) -> None:
-        n, B = len(self.groups), out.shape[0]
+    def rmatvec_(self, prep, window, out) -> None:
+        B = out.shape[0]
         out.zero_()
-        for g, s, di, w, a in zip(
-            self.groups, self.src_idx, self.dst_idx, prep[:n], prep[n:], strict=True
-        ):
-            ls = _gather(lams[i + g.delay], g.cd, di).reshape(B, g.nb, g.nd).transpose(0, 1)
-            _scatter_add_(out, g.cs, s, torch.bmm(ls * a, w))
+        for side, w in zip(*prep, strict=True):
+            out.view(B, -1, side.c_out).index_add_(1, side.scatter, _products(side, window, w))
 
     def weight_grads(self, weights, delta, h0, rates, needs) -> list[torch.Tensor | None]:
         if not any(needs):
@@ -254,29 +333,28 @@ class DelayedBlocks(BlockOperator):
                 out.append(None)
                 continue
             grad = torch.empty_like(w)
-            for k, (a, c) in enumerate(zip(g.dst_starts, g.src_starts, strict=True)):
-                _block_grad(grad[k], delta, heads, h0, rates, a, a + g.nd, c, c + g.ns, g.delay)
+            ks = g.delays or (0,) * g.nb
+            for i, (a, c, k) in enumerate(zip(g.dst_starts, g.src_starts, ks, strict=True)):
+                _block_grad(grad[i], delta, heads, h0, rates, a, a + g.nd, c, c + g.ns, k)
             out.append(grad)
         return out
 
 
 # ---------------------------------------------------------------------------- loops
-def _history(h0: torch.Tensor, rates: torch.Tensor, max_delay: int) -> list[torch.Tensor]:
-    """``hist[max_delay + s] = h[s]``: ``h0`` for ``s <= 0``, then ``rates[s - 1]``."""
-    return [h0] * (max_delay + 1) + list(rates.unbind(0))
-
-
-def _forward_loop(op, activation, prep, drive, alpha, x0, mask, value, states, rates, h0):
+def _forward_loop(op, activation, prep, drive, alpha, x0, mask, value, states, hist, h0):
+    """Writes the states and the batch-major history ``hist (B, L + 1 + T, H)``:
+    ``hist[:, L + s] = h[s]``, ``h0`` for every ``s <= 0``."""
     activate_into = schema.activation(activation).into
     activate_into(x0, h0)
     if mask is not None:
         torch.where(mask, value, h0, out=h0)
     L = op.max_delay
-    hist = _history(h0, rates, L)
+    hist[:, : L + 1] = h0.unsqueeze(1)
     x_prev = x0
-    steps = zip(drive.unbind(0), states.unbind(0), rates.unbind(0), strict=True)
+    rates = hist.unbind(1)[L + 1 :]
+    steps = zip(drive.unbind(0), states.unbind(0), rates, strict=True)
     for t, (d, xt, rt) in enumerate(steps):
-        op.step_(prep, hist, L + t, d, x_prev, alpha, xt)
+        op.step_(prep, hist[:, t : t + L + 1], d, x_prev, alpha, xt)
         activate_into(xt, rt)
         if mask is not None:
             torch.where(mask, value, rt, out=rt)
@@ -295,7 +373,8 @@ def autograd_loop(op, activation, weights, drive, x0, alpha, mask, value):
     hist = [act(x0)] * (L + 1)
     states = []
     for t, d in enumerate(drive.unbind(0)):
-        x = torch.lerp(x, d + op.recurrent(weights, hist, L + t), alpha)
+        window = torch.stack(hist[t : t + L + 1], dim=1)
+        x = torch.lerp(x, d + op.recurrent(weights, window), alpha)
         hist.append(act(x))
         states.append(x)
     if not states:
@@ -305,16 +384,22 @@ def autograd_loop(op, activation, weights, drive, x0, alpha, mask, value):
 
 
 class _DelayedScan(torch.autograd.Function):
-    """As :class:`mrnngraph._scan._FusedScan`, for a delayed operator."""
+    """As :class:`mrnngraph._scan._FusedScan`, for a delayed operator; also returns ``h0``
+    (not differentiable), which the backward needs."""
 
     @staticmethod
     def forward(op, activation, drive, x0, alpha, mask, value, *weights):  # type: ignore[override]
+        T, B, H = drive.shape
+        L = op.max_delay
         states = _buffers.empty(drive.shape, drive.dtype, drive.device)
         rates = _buffers.empty(drive.shape, drive.dtype, drive.device)
         h0 = torch.empty_like(x0, memory_format=torch.contiguous_format)
-        prep = op.forward_prep(weights, alpha, drive.shape[1])
-        x0c = x0.contiguous()
-        _forward_loop(op, activation, prep, drive, alpha, x0c, mask, value, states, rates, h0)
+        hist = _buffers.empty((B, L + 1 + T, H), drive.dtype, drive.device)
+        prep = op.forward_prep(weights, alpha)
+        _forward_loop(
+            op, activation, prep, drive, alpha, x0.contiguous(), mask, value, states, hist, h0
+        )
+        rates.copy_(hist[:, L + 1 :].transpose(0, 1))
         return states, rates, h0
 
     @staticmethod
@@ -335,7 +420,7 @@ class _DelayedScan(torch.autograd.Function):
             return _double_backward(
                 ctx, op, activation, drive, x0, alpha, mask, value, weights, g_states, g_rates
             )
-        T, B = states.shape[0], states.shape[1]
+        T, B, H = states.shape
         if T == 0 or (g_states is None and g_rates is None):
             zeros = [(2, drive), (3, x0), (4, alpha), (6, value)]
             zeros += [(7 + i, w) for i, w in enumerate(weights)]
@@ -351,29 +436,29 @@ class _DelayedScan(torch.autograd.Function):
         if mask is not None:
             fp.masked_fill_(mask, 0.0)
             fp0 = fp0.masked_fill(mask, 0.0)
-        lam = _buffers.empty(states.shape, states.dtype, states.device)
+        # Batch-major adjoint with L zero steps after the end: lam_bm[:, t] = dL/dx[t + 1].
+        L = op.max_delay
+        lam_bm = _buffers.empty((B, T + L, H), states.dtype, states.device)
+        lam_bm[:, T:].zero_()
+        lam = lam_bm[:, :T].transpose(0, 1)
         if g_rates is not None:
             torch.mul(fp, g_rates, out=lam)
             if g_states is not None:
                 lam.add_(g_states)
         else:
             lam.copy_(g_states)
-        L = op.max_delay
-        zero = torch.zeros_like(lam[0])
-        lams = list(lam.unbind(0)) + [zero] * L
-        fps = fp.unbind(0)
-        tmp = torch.empty_like(zero)
-        prep = op.backward_prep(weights, alpha, B)
+        lams, fps = lam_bm.unbind(1), fp.unbind(0)
+        tmp = torch.empty_like(lams[0], memory_format=torch.contiguous_format)
+        prep = op.backward_prep(weights, alpha)
         for t in range(T - 1, 0, -1):
             # lam[t .. t + L] are final: every later step has been walked.
-            op.rmatvec_(prep, lams, t, tmp)
+            op.rmatvec_(prep, lam_bm[:, t : t + L + 1], tmp)
             lams[t - 1].addcmul_(fps[t - 1], tmp).addcmul_(lams[t], decay)
         # h0 stands for every h[s], s <= 0: sum_k W_k^T alpha sum_{t <= k} lam[t].
-        heads = list(lam[: L + 1].cumsum(0).unbind(0))
-        op.rmatvec_(prep, heads + heads[-1:] * (L + 1 - len(heads)), 0, tmp)
-        grad_x0 = torch.addcmul(fp0 * tmp, decay, lam[0]) if needs[3] else None
+        op.rmatvec_(prep, lam_bm[:, : L + 1].cumsum(1), tmp)
+        grad_x0 = torch.addcmul(fp0 * tmp, decay, lams[0]) if needs[3] else None
         grad_alpha = alpha_grad(lam, states, x0, alpha) if needs[4] else None
-        delta = lam.mul_(alpha)
+        delta = torch.mul(lam, alpha, out=_buffers.empty(states.shape, states.dtype, states.device))
         grad_w = op.weight_grads(weights, delta, h0, rates, needs[7:])
         grad_value = None
         if needs[6]:
@@ -414,124 +499,3 @@ def delayed_scan(op, weights, drive, x0, alpha, activation, mask, value, method)
         return autograd_loop(op, activation, weights, drive, x0, alpha, mask, value)
     states, rates, _ = _DelayedScan.apply(op, activation, drive, x0, alpha, mask, value, *weights)
     return states, rates
-
-
-# ---------------------------------------------------------------------------- the model
-def edge_steps(circuit, dt: float) -> dict[tuple[str, str], int]:
-    """Every declared edge's delay in steps of ``dt`` (0 where it has none).
-
-    Raises
-    ------
-    ValueError
-        Naming the edge, for a delay that is not a whole number of steps (or is
-        negative or not finite).
-    """
-    out = {}
-    for (src, dst), block in circuit.blocks.items():
-        delay = float(getattr(block, "delay", 0.0) or 0.0)
-        if not (math.isfinite(delay) and delay >= 0):
-            raise ValueError(f"edge ({src!r}, {dst!r}): delay must be >= 0 ms; got {delay!r}")
-        steps = delay / dt
-        k = round(steps)
-        if abs(steps - k) > 1e-9 * max(1.0, steps):
-            raise ValueError(
-                f"edge ({src!r}, {dst!r}): delay {delay:g} ms is not a whole number of "
-                f"steps of dt = {dt:g} ms ({steps:.6g} steps); use a multiple of {dt:g} ms "
-                "or another dt"
-            )
-        out[(src, dst)] = int(k)
-    return out
-
-
-def _steps_matrix(circuit, steps, family: str, shape: tuple[int, int]) -> torch.Tensor:
-    lay = circuit.layout
-    D = torch.zeros(shape, dtype=torch.long)
-    for (src, dst), block in circuit.blocks.items():
-        if block.family == family and steps[(src, dst)]:
-            D[lay.slice(dst), lay.slice(src)] = steps[(src, dst)]
-    return D
-
-
-@dataclass(frozen=True, eq=False)
-class ModelDelays:
-    """The delays of one model, in steps: built once from its circuit and ``dt``.
-
-    ``hh`` is the recurrent plan (None if no recurrent edge has a delay); ``ih`` and
-    ``ho`` the per-entry steps of the input and readout weights (None without delays).
-    """
-
-    steps: dict[tuple[str, str], int]
-    hh: DelayPlan | None
-    ih: torch.Tensor | None
-    ho: torch.Tensor | None
-
-    @classmethod
-    def build(cls, circuit, dt: float) -> ModelDelays | None:
-        """None when every edge has delay 0 (the model then runs exactly as without)."""
-        steps = edge_steps(circuit, dt)
-        if not any(steps.values()):
-            return None
-        lay = circuit.layout
-        H, I, O = lay.hidden_size, lay.input_size, lay.output_size
-        D_hh = _steps_matrix(circuit, steps, "hh", (H, H))
-        D_ih = _steps_matrix(circuit, steps, "ih", (H, I))
-        D_ho = _steps_matrix(circuit, steps, "ho", (O, H))
-        return cls(
-            steps=steps,
-            hh=DelayPlan(D_hh) if bool(D_hh.any()) else None,
-            ih=D_ih if bool(D_ih.any()) else None,
-            ho=D_ho if bool(D_ho.any()) else None,
-        )
-
-    def drive(self, u: torch.Tensor, w_ih: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
-        """``bias + sum_k W_ih^(k) u[t - k]`` for inputs ``u (T, B, I)`` (0 before the trial)."""
-        T, B, _ = u.shape
-        if self.ih is None:
-            return torch.addmm(bias, u.reshape(T * B, -1), w_ih.t().contiguous()).view(T, B, -1)
-        D = self.ih.to(w_ih.device)
-        drive = bias.expand(T, B, -1)
-        for k in torch.unique(D).tolist():
-            w = torch.where(D == k, w_ih, torch.zeros((), dtype=w_ih.dtype, device=w_ih.device))
-            drive = drive + torch.matmul(shift(u, k, torch.zeros_like(u[0])), w.t())
-        return drive
-
-    def readout(
-        self,
-        rates: torch.Tensor,
-        x0: torch.Tensor,
-        clamp,
-        activation: str,
-        w_ho: torch.Tensor,
-        bias_ho: torch.Tensor | None,
-    ) -> torch.Tensor:
-        """``sum_k W_ho^(k) rates[t - k] (+ b_o)`` for rates ``(T, B, H)``, with
-        ``f(x0)`` (clamped) before the trial."""
-        h0 = initial_rates(x0, activation, clamp)
-        if self.ho is None:
-            out = torch.matmul(rates, w_ho.t())
-        else:
-            D = self.ho.to(w_ho.device)
-            out = None
-            for k in torch.unique(D).tolist():
-                w = torch.where(D == k, w_ho, torch.zeros((), dtype=w_ho.dtype, device=w_ho.device))
-                part = torch.matmul(shift(rates, k, h0), w.t())
-                out = part if out is None else out + part
-        return out if bias_ho is None else out + bias_ho
-
-
-def shift(x: torch.Tensor, k: int, fill: torch.Tensor) -> torch.Tensor:
-    """``x (T, B, n)`` delayed by ``k`` steps along time, ``fill (B, n)`` before the start."""
-    if k == 0:
-        return x
-    T = x.shape[0]
-    head = fill.to(x).expand(min(k, T), *x.shape[1:])
-    return torch.cat([head, x[: max(T - k, 0)]], dim=0)
-
-
-def initial_rates(x0, activation: str, clamp) -> torch.Tensor:
-    """``f(x0)``, clamped where clamped: the rates before the trial."""
-    h0 = schema.activation(activation).function(x0)
-    if clamp is not None:
-        mask, value = clamp
-        h0 = torch.where(mask.to(h0.device), value.to(h0), h0)
-    return h0

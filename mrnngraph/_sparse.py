@@ -9,7 +9,7 @@ matmul, and a scatter-add into the destination units (:class:`BlockOperator`, in
 :mod:`mrnngraph._blocks`); units move in whole-region chunks when the regions of a
 group line up. The sequence-level backward of :mod:`mrnngraph._scan` uses the same
 operator, and the weight gradient of each block is one GEMM over all steps. Blocks
-with conduction delays are also grouped by delay (:class:`mrnngraph._delays.DelayedBlocks`).
+with conduction delays run through :class:`mrnngraph._delays.DelayedBlocks`.
 Exact masking and cuts shared with the dense parametrization live in
 :mod:`mrnngraph._masking`.
 
@@ -129,7 +129,7 @@ class BlockSparse(nn.Module):
     circuit : CompiledCircuit
     delays : dict of (src, dst) to int, optional
         Conduction delay of each recurrent edge in steps (see :mod:`mrnngraph._delays`);
-        blocks are grouped by delay too. Missing edges have none.
+        missing edges have none. Delays change no parameter or buffer.
     device, dtype : optional
 
     Examples
@@ -157,10 +157,9 @@ class BlockSparse(nn.Module):
         self.hidden_size = H = lay.hidden_size
         rank = {n: i for i, n in enumerate(lay.regions)}
         delays = delays or {}
-        by_key: dict[tuple[int, int, bool, int], list] = {}
+        by_key: dict[tuple[int, int, bool], list] = {}
         for b in _live_blocks(circuit):
-            key = (*b.mask.shape, bool(b.trainable), int(delays.get((b.src, b.dst), 0)))
-            by_key.setdefault(key, []).append(b)
+            by_key.setdefault((*b.mask.shape, bool(b.trainable)), []).append(b)
         has_sign = bool((circuit.sign_h != 0).any())
         self.register_buffer("sign", circuit.sign_h.to(**factory) if has_sign else None)
         groups: list[_Group] = []
@@ -168,9 +167,7 @@ class BlockSparse(nn.Module):
         self._signed: list[str] = []
         offset = 0
         # Trainable groups first, so the flat parameter is their concatenation.
-        for (nd, ns, trainable, delay), blocks in sorted(
-            by_key.items(), key=lambda kv: not kv[0][2]
-        ):
+        for (nd, ns, trainable), blocks in sorted(by_key.items(), key=lambda kv: not kv[0][2]):
             blocks.sort(key=lambda b: (rank[b.dst], rank[b.src]))
             dst_starts = tuple(lay.slice(b.dst).start for b in blocks)
             src_starts = tuple(lay.slice(b.src).start for b in blocks)
@@ -179,8 +176,9 @@ class BlockSparse(nn.Module):
             g = _Group(
                 nd, ns, dst_starts, src_starts, trainable, offset if trainable else -1, cd, cs
             )
-            if delay:
-                g = dataclasses.replace(g, delay=delay)
+            steps = tuple(int(delays.get((b.src, b.dst), 0)) for b in blocks)
+            if any(steps):
+                g = dataclasses.replace(g, delays=steps)
             i = len(groups)
             groups.append(g)
             self._keys.append([(b.src, b.dst) for b in blocks])
@@ -237,7 +235,7 @@ class BlockSparse(nn.Module):
 
     def operator(self) -> BlockOperator:
         n = len(self.groups)
-        cls = DelayedBlocks if any(g.delay for g in self.groups) else BlockOperator
+        cls = DelayedBlocks if any(g.delays for g in self.groups) else BlockOperator
         return cls(
             self.groups,
             [self._buffers[f"src_idx_{i}"] for i in range(n)],

@@ -90,6 +90,11 @@ def perturb(
     adds to the outer one. State noise and the optimizer are unaffected. Cut weights
     receive zero gradient inside the block.
 
+    With conduction delays (edge ``delay``), a silenced or clamped region is held at its
+    value before the trial too, so targets that hear it late see the clamp from the first
+    step, not its initial rate; a stimulus is a current into the stimulated units
+    themselves and is not delayed; a cut edge carries nothing at any delay.
+
     Examples
     --------
     >>> import torch

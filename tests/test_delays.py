@@ -170,11 +170,12 @@ def test_weight_gradient_is_one_gemm_pair_per_block_not_per_step():
     with torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CPU]) as prof:
         s.sum().backward()
     calls = {e.key: e.count for e in prof.key_averages()}
-    matmuls = sum(calls.get(k, 0) for k in ("aten::mm", "aten::addmm", "aten::addmm_"))
-    # Adjoint: one product per column group and step (T - 1 steps, plus the one for h0);
-    # weight gradient: two GEMMs per block of equal delay, whatever T.
-    n_cols, n_blocks = len(plan.cols), len(plan.blocks)
-    assert matmuls == n_cols * T + 2 * n_blocks
+    gemms = sum(calls.get(k, 0) for k in ("aten::mm", "aten::addmm", "aten::addmm_"))
+    # Adjoint: one bmm per step (T - 1 steps, plus one for h0) for the three equally sized
+    # column groups together; weight gradient: two GEMMs per block of equal delay.
+    assert len(DelayedDense(plan).adj) == 1
+    assert calls["aten::bmm"] == T
+    assert gemms == 2 * len(plan.blocks)
 
 
 def test_plan_groups_rows_and_columns():
@@ -362,3 +363,43 @@ def test_currents_add_up_with_delays():
     s = out.states
     prev = torch.cat([m.x0.expand(2, 1, -1), s[:, :-1]], dim=1)
     torch.testing.assert_close(s - (1 - m.alpha) * prev, m.alpha * c, rtol=1e-10, atol=1e-12)
+
+
+def test_the_delayed_jacobian_propagates_the_linear_dynamics():
+    from mrnngraph import MultiRegionRNN
+    from mrnngraph.analysis.linear import delay_jacobian_matrices, jacobian
+
+    G = _graph()
+    G.graph["activation"] = "linear"
+    m = MultiRegionRNN.from_graph(G, seed=0, dtype=D)
+    x0 = torch.randn(m.hidden_size, dtype=D, generator=torch.Generator().manual_seed(3))
+    with torch.no_grad():
+        m.x0.copy_(x0)
+        out = m(torch.zeros(1, 12, 2, dtype=D))
+    J = delay_jacobian_matrices(m, x0)[0]
+    L = m._delays.hh.max_delay
+    assert J.shape == (m.hidden_size * (L + 1),) * 2
+    z = x0.repeat(L + 1)  # the history before the trial is x0 throughout
+    for t in range(12):
+        z = J @ z
+        torch.testing.assert_close(z[: m.hidden_size], out.states[0, t], rtol=1e-10, atol=1e-12)
+    jac = jacobian(m, x0)
+    assert jac.matrix.shape == (m.hidden_size,) * 2 and jac.delayed.shape == J.shape
+    assert jac.eigenvalues.shape == (m.hidden_size * (L + 1),)
+
+
+def test_fixed_points_do_not_move_with_delays():
+    from mrnngraph import MultiRegionRNN
+    from mrnngraph.analysis import find_fixed_points
+
+    G = _graph()
+    G.graph["activation"] = "linear"
+    plain = MultiRegionRNN.from_graph(_graph(delays=False), seed=0, dtype=D, activation="linear")
+    delayed = MultiRegionRNN.from_graph(G, seed=0, dtype=D)
+    start = torch.randn(3, plain.hidden_size, dtype=D, generator=torch.Generator().manual_seed(0))
+    a = find_fixed_points(plain, torch.ones(2, dtype=D), start)
+    b = find_fixed_points(delayed, torch.ones(2, dtype=D), start)
+    torch.testing.assert_close(a.points, b.points)
+    L = delayed._delays.hh.max_delay
+    assert a.eigenvalues.shape[1] == plain.hidden_size
+    assert b.eigenvalues.shape[1] == plain.hidden_size * (L + 1)

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 import torch
 from torch.nn.utils import parametrize
 
-from .._delays import shift
+from .._delay_model import shift
 from ._common import activation, region_names, time_first
 
 __all__ = ["currents", "total_current"]

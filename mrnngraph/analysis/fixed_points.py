@@ -5,6 +5,11 @@ constant input :math:`u` is a zero of :math:`R(x) = F(x) - x`; slow points are l
 minima of :math:`q(x) = \tfrac12\lVert R(x)\rVert^2` where :math:`q` stays small
 but positive. Because :math:`R = \alpha(-x + W f(x) + W_{ih} u + b)` the fixed
 points are those of the continuous-time dynamics too.
+
+Conduction delays do not move fixed points (a state held constant reads the same
+rates whatever the delay), so the search uses the instantaneous map; the stability
+of each point is taken from the delayed map on the augmented state
+(:func:`mrnngraph.analysis.linear.delay_jacobian_matrices`).
 """
 
 from __future__ import annotations
@@ -16,7 +21,7 @@ from typing import Literal
 import torch
 
 from ._common import activation, as_input_batch, as_state_batch, effective, update
-from .linear import jacobian_matrices
+from .linear import delay_jacobian_matrices, jacobian_matrices
 
 __all__ = ["FixedPoints", "find_fixed_points", "sample_states"]
 
@@ -34,7 +39,9 @@ class FixedPoints:
     converged : Tensor, shape (K,), bool
         ``q < tol``: a fixed point; the others are slow points (or optimiser failures).
     eigenvalues : Tensor, shape (K, H), complex
-        Of the Jacobian of the update map at each point, largest modulus first.
+        Of the Jacobian of the update map at each point, largest modulus first. With
+        recurrent delays of up to ``L`` steps: of the delayed map on the augmented
+        state, shape ``(K, H (L + 1))``.
     inputs : Tensor, shape (K, I)
         The constant input each point was found under.
     tol : float
@@ -222,10 +229,12 @@ def find_fixed_points(
             if not keep or bool((dist[i, keep] > dedup_tol).all()):
                 keep.append(i)
     x, q = x[keep], q[keep]
+    delayed = delay_jacobian_matrices(model, x, dtype=dtype)
+    J = jacobian_matrices(model, x, dtype=dtype) if delayed is None else delayed
     ev = (
-        torch.linalg.eigvals(jacobian_matrices(model, x, dtype=dtype))
+        torch.linalg.eigvals(J)
         if x.shape[0]
-        else torch.zeros(0, model.hidden_size, dtype=torch.complex128)
+        else torch.zeros(0, J.shape[-1], dtype=torch.complex128)
     )
     ev = torch.gather(ev, 1, ev.abs().argsort(dim=1, descending=True))
     inputs = u[order][keep]

@@ -87,7 +87,9 @@ def flow_field(
        how one step of the update moves the embedded point, seen on the plane.
 
     The dynamics act on pre-activation states :math:`x`, so the PCA is of states, not
-    rates (rates cannot be mapped back to states through ``relu``).
+    rates (rates cannot be mapped back to states through ``relu``). With conduction
+    delays the velocity is that of a state held for the longest delay (every delayed
+    source reads the same state), as at a fixed point: the instantaneous map.
 
     Parameters
     ----------

@@ -12,7 +12,7 @@ import torch
 from ..circuit import Layout
 from ._common import activation, as_input_batch, as_state_batch, effective, update
 
-__all__ = ["Jacobian", "jacobian", "jacobian_matrices"]
+__all__ = ["Jacobian", "delay_jacobian_matrices", "jacobian", "jacobian_matrices"]
 
 
 def _fprime(f, x: torch.Tensor) -> torch.Tensor:
@@ -32,13 +32,52 @@ def jacobian_matrices(
     r"""Jacobians of the update map at a batch of states, ``(N, H, H)``.
 
     :math:`\partial F/\partial x = \mathrm{diag}(1 - \alpha) + \mathrm{diag}(\alpha)\,
-    W_{hh}\,\mathrm{diag}(f'(x))`; the input enters additively and drops out.
+    W_{hh}\,\mathrm{diag}(f'(x))`; the input enters additively and drops out. With
+    conduction delays this is the *instantaneous* map (every delay set to 0): its zeros of
+    :math:`F(x) - x` are the delayed network's fixed points too, but its eigenvalues do not
+    decide their stability (:func:`delay_jacobian_matrices` does).
     """
     x = as_state_batch(model, x).to(dtype)
     w_hh, _, _, alpha = effective(model, dtype=dtype)
     d = _fprime(activation(model), x)
     eye = torch.diag_embed((1 - alpha).expand_as(x))
     return eye + alpha[:, None] * w_hh * d[:, None, :]
+
+
+def delay_jacobian_matrices(
+    model, x: torch.Tensor, *, dtype: torch.dtype = torch.float64
+) -> torch.Tensor | None:
+    r"""Jacobians of the delayed update map on the augmented state, ``(N, H(L+1), H(L+1))``;
+    None when no recurrent edge has a delay.
+
+    With delays of up to ``L`` steps the network is a map of
+    :math:`z_t = (x_t, x_{t-1}, \dots, x_{t-L})`:
+    :math:`x_{t+1} = (1 - \alpha) x_t + \alpha(\sum_k W_k f(x_{t-k}) + W_{ih} u + b)`,
+    :math:`W_k` the recurrent weights of delay ``k``. Its Jacobian at a state held for
+    ``L`` steps (as at a fixed point) has the first block row
+    :math:`[\mathrm{diag}(1-\alpha) + \alpha W_0 D, \alpha W_1 D, \dots, \alpha W_L D]`,
+    :math:`D = \mathrm{diag}(f'(x))`, and identities below the diagonal (the history
+    shifts by one step). A fixed point is locally stable when all its eigenvalues have
+    modulus < 1.
+    """
+    delays = getattr(model, "_delays", None)
+    plan = None if delays is None else delays.hh
+    if plan is None:
+        return None
+    x = as_state_batch(model, x).to(dtype)
+    w_hh, _, _, alpha = effective(model, dtype=dtype)
+    d = _fprime(activation(model), x)
+    N, H, L = x.shape[0], x.shape[1], plan.max_delay
+    D = plan.steps.to(w_hh.device)
+    out = x.new_zeros(N, (L + 1) * H, (L + 1) * H)
+    zero = torch.zeros((), dtype=dtype, device=w_hh.device)
+    for k in range(L + 1):
+        w = torch.where(D == k, w_hh, zero)
+        out[:, :H, k * H : (k + 1) * H] = alpha[:, None] * w * d[:, None, :]
+    out[:, :H, :H] += torch.diag(1 - alpha)
+    eye = torch.eye(L * H, dtype=dtype, device=x.device)
+    out[:, H:, : L * H] = eye
+    return out
 
 
 @dataclass(frozen=True, eq=False)
@@ -51,6 +90,13 @@ class Jacobian:
     units, like the weights); a state is locally stable when every eigenvalue has
     modulus < 1. :attr:`continuous` gives the Jacobian of the continuous-time flow
     :math:`dx/dt = (F(x) - x)/dt`, stable when every real part is < 0.
+
+    With conduction delays ``matrix`` (and :attr:`continuous`, :meth:`block`,
+    :meth:`block_norms`) is the instantaneous map, every delay set to 0: how much each
+    region moves each other, whenever it arrives. Stability then depends on the delays:
+    ``delayed`` holds the Jacobian of the map on the augmented state
+    :math:`(x_t, \dots, x_{t-L})` (:func:`delay_jacobian_matrices`), and
+    :attr:`eigenvalues`, :attr:`stable` and :attr:`spectral_radius` are of it.
 
     Attributes
     ----------
@@ -73,6 +119,7 @@ class Jacobian:
     alpha: torch.Tensor
     dt: float
     layout: Layout
+    delayed: torch.Tensor | None = None
 
     def block(self, dst: str, src: str) -> torch.Tensor:
         """``dF[dst] / dx[src]``, shape ``(size(dst), size(src))``; groups allowed."""
@@ -91,8 +138,9 @@ class Jacobian:
 
     @cached_property
     def eigenvalues(self) -> torch.Tensor:
-        """Eigenvalues of :attr:`matrix` (complex), largest modulus first."""
-        ev = torch.linalg.eigvals(self.matrix)
+        """Eigenvalues of :attr:`matrix` (complex), largest modulus first; of ``delayed``
+        (``H (L + 1)`` of them) when the model has recurrent delays."""
+        ev = torch.linalg.eigvals(self.matrix if self.delayed is None else self.delayed)
         return ev[ev.abs().argsort(descending=True)]
 
     @property
@@ -103,7 +151,11 @@ class Jacobian:
 
     @property
     def continuous_eigenvalues(self) -> torch.Tensor:
-        """Eigenvalues of :attr:`continuous`, ``(eigenvalues - 1) / dt``."""
+        """Eigenvalues of :attr:`continuous`, ``(eigenvalues - 1) / dt`` (of the
+        instantaneous map when the model has delays)."""
+        if self.delayed is not None:
+            ev = torch.linalg.eigvals(self.continuous)
+            return ev[ev.abs().argsort(descending=True)]
         return (self.eigenvalues - 1) / self.dt
 
     @property
@@ -208,6 +260,7 @@ def jacobian(
     w_hh, w_ih, bias, alpha = effective(model, dtype=dtype)
     with torch.no_grad():
         residual = update(x, u, w_hh, w_ih, bias, alpha, activation(model)) - x
+    delayed = delay_jacobian_matrices(model, x, dtype=dtype)
     return Jacobian(
         matrix=jacobian_matrices(model, x, dtype=dtype)[0],
         state=x[0],
@@ -216,4 +269,5 @@ def jacobian(
         alpha=alpha,
         dt=float(model.dt),
         layout=model.layout,
+        delayed=None if delayed is None else delayed[0],
     )
