@@ -38,13 +38,16 @@ def _fine(levels: np.ndarray) -> np.ndarray:
 
 
 def _fit_label(fit: PsychometricFit | None) -> str:
-    """``"bias +0.3, threshold 6.1, lapses 0.00/0.02"`` (or ``"no fit"``)."""
+    """``"bias +0.3 %, threshold 6.1 %, lapses 0.00/0.02"``, saying which of bias and
+    threshold the data do not pin down (or ``"no fit"``)."""
     if fit is None:
         return "no fit"
-    return (
-        f"bias {fit.bias:+.2g}, threshold {fit.threshold:.2g}, "
+    text = (
+        f"bias {fit.bias:+.2g} %, threshold {fit.threshold:.2g} %, "
         f"lapses {fit.lapse_low:.2f}/{fit.lapse_high:.2f}"
     )
+    loose = [p for p in ("bias", "threshold") if p in fit.at_bound]
+    return text + (f" ({' and '.join(loose)} not pinned down)" if loose else "")
 
 
 def plot_psychometric(

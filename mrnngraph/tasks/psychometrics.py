@@ -70,10 +70,11 @@ class PsychometricFit:
     converged : bool
         Whether the fit ended with a gradient norm below 1e-5 per trial.
     at_bound : tuple of str
-        Parameters the data do not pin down: the bias outside the range of the levels,
-        the threshold below half the smallest spacing of the levels (a step between two
-        levels: any steeper curve fits as well) or above their range, a lapse rate at
-        0 or at ``max_lapse`` (a lapse at 0 is common and harmless).
+        Parameters the data do not pin down: the bias outside the range of the levels;
+        the threshold of a step (every level more than 3 thresholds from the bias, so
+        any steeper curve fits as well) or of a flat curve (more than 10 times the
+        levels' range); a lapse rate at 0 or at ``max_lapse`` (a lapse at 0 is common
+        and harmless).
     """
 
     bias: float
@@ -259,10 +260,11 @@ def fit_psychometric(
         )
     sigma = math.exp(log_sigma)
     g, lam = min(math.exp(log_g), max_lapse), min(math.exp(log_l), max_lapse)
-    gap = float(np.diff(levels).min())
+    z = np.abs(levels - bias) / sigma
     loose = {
         "bias": not lo <= bias <= hi,
-        "threshold": not gap / 2 <= sigma <= hi - lo,
+        # A step (no level on the slope: any steeper curve fits as well), or flat.
+        "threshold": bool(z.min() > 3.0) or sigma > 10 * (hi - lo),
         "lapse_low": lapse and not 1e-6 < g < max_lapse * (1 - 1e-6),
         "lapse_high": lapse and not 1e-6 < lam < max_lapse * (1 - 1e-6),
     }
