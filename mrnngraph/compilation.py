@@ -15,7 +15,9 @@ The candidates of a projection are the ``[dst, src]`` entries its ``ei``
 sub-pathways allow (all of them when ``ei`` is not given), minus the diagonal on
 a self-edge with ``autapses=False``; ``one_to_one`` keeps only the diagonal. Each
 listed ``ei`` entry is its own sub-block and the ``rule`` is applied inside each
-one separately (without ``ei`` the whole projection is one block). With ``n``
+one separately (without ``ei`` the whole projection is one block, unless ``sparsity``
+is a mapping: then each E/I sub-pathway the nodes allow is one, drawn with its own
+sparsity, in ``EE, EI, IE, II`` order). With ``n``
 candidates in a row, column or block and sparsity ``s``, the fixed rules keep
 exactly ``n - ceil(s * n)`` (the count ``torch.nn.init.sparse_`` uses):
 
@@ -34,7 +36,8 @@ are multiplied by ``beta = kE / kI`` (when both are positive), which makes the
 expected total input zero (E/I balance, as in Song, Yang & Wang 2016), and every
 weight of the row by ``1 / sqrt(kE + beta**2 * kI + kF)``, which gives the row
 unit second moment (so a dense balanced block has spectral radius about 1). Each
-projection's ``gain`` multiplies its weights afterwards. Readout weights are
+projection's ``gain`` (each sub-pathway's, where it is a mapping) multiplies its
+weights afterwards. Readout weights are
 ``N(0, 1) / sqrt(k)`` and unconstrained. ``spectral_radius=`` rescales the whole
 recurrent matrix afterwards.
 """
