@@ -51,6 +51,7 @@ __all__ = [
     "NON_NEGATIVE",
     "PROBABILITY",
     "FINITE",
+    "SEED",
 ]
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -65,8 +66,18 @@ POSITIVE = Interval(0.0, math.inf, closed=(False, False))
 NON_NEGATIVE = Interval(0.0, math.inf, closed=(True, False))
 #: A float in [0, 1].
 PROBABILITY = Interval(0.0, 1.0)
+#: Any integer (seeds: torch.Generator.manual_seed takes negative ones too).
+SEED = Interval(integer=True)
+
+
+@dataclass(frozen=True)
+class _Finite(Interval):
+    def describe(self) -> str:
+        return "a finite float"
+
+
 #: Any finite float.
-FINITE = Interval(-math.inf, math.inf, closed=(False, False))
+FINITE = _Finite(-math.inf, math.inf, closed=(False, False))
 
 
 @dataclass(frozen=True)

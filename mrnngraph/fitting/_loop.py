@@ -15,9 +15,9 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from .._params import COUNT, NON_NEGATIVE, POSITIVE, STEPS, InstanceOf, Optional, check
+from .._params import COUNT, NON_NEGATIVE, POSITIVE, SEED, STEPS, InstanceOf, Optional, check
 from ..recording import Recording
-from ..schema import Boolean, Interval, Options
+from ..schema import Boolean, Options
 from ..training import History, TrainingDiverged, _seed_of, _terms, guarded_backward
 from ._evaluation import _check_model, _observed_index, _prepare, _run, _tensors, pvar
 from ._observation import _TARGET_RANGE, Observation
@@ -27,7 +27,6 @@ __all__ = ["fit", "FitHistory"]
 _RECORDING = InstanceOf((Recording,), "a mrnngraph.Recording")
 _LOSSES = Options(("gaussian", "poisson"))
 _OPTIMIZER = Optional(InstanceOf((torch.optim.Optimizer,), "a torch.optim.Optimizer"))
-_SEED = Interval(integer=True)
 
 
 @dataclass
@@ -157,7 +156,7 @@ def fit(
     steps = check("steps", steps, COUNT)
     lr = check("lr", lr, POSITIVE)
     batch_size = check("batch_size", batch_size, STEPS)
-    seed = check("seed", seed, Optional(_SEED))
+    seed = check("seed", seed, Optional(SEED))
     loss = check("loss", loss, _LOSSES)
     learn_observation = check("learn_observation", learn_observation, Boolean())
     learn_x0 = check("learn_x0", learn_x0, Boolean())

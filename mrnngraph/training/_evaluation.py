@@ -10,14 +10,11 @@ from typing import Any
 import torch
 from torch import nn
 
-from .._params import STEPS, InstanceOf, Optional, validate_params
-from ..schema import Interval
+from .._params import SEED, STEPS, InstanceOf, Optional, validate_params
 from ..tasks import Batch, Task
 
 __all__ = ["predict", "evaluate", "constraint_violations"]
 
-#: Any integer (a seed).
-SEED = Interval(integer=True)
 #: The model argument of training and evaluation.
 MODULE = InstanceOf((nn.Module,), "a torch.nn.Module")
 

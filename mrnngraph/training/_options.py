@@ -9,9 +9,8 @@ from typing import Any
 
 import torch
 
-from .._params import COUNT, POSITIVE, STEPS, InstanceOf, Optional, check
+from .._params import COUNT, POSITIVE, SEED, STEPS, InstanceOf, Optional, check
 from ..schema import Boolean
-from ._evaluation import SEED
 from ._regularisers import _terms
 
 __all__ = ["TrainOptions"]
