@@ -304,3 +304,46 @@ def test_the_kleinman_example_in_the_docs_compiles_as_it_says():
         assert not m[:, 80:].any()  # no inhibitory source
         back = c.blocks[dst, src].mask  # feedback: E -> E and E -> I only
         assert not back[:, 80:].any() and back.any()
+
+
+TYPES = {"exc": {"sign": "exc"}, "inh": {"sign": "inh"}, "mixed": {"exc_frac": 0.5}, "free": {}}
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    src=st.sampled_from(sorted(TYPES)),
+    dst=st.sampled_from([*sorted(TYPES), "output"]),
+    attr=st.sampled_from(["sparsity", "density", "gain"]),
+    keys=st.lists(st.sampled_from(["EE", "EI", "IE", "II", "E", "I"]), min_size=1, unique=True),
+    ei=st.one_of(
+        st.none(), st.lists(st.sampled_from(["EE", "EI", "IE", "II"]), min_size=1, unique=True)
+    ),
+)
+def test_a_mapping_is_valid_exactly_when_its_keys_are_the_edges_sub_pathways(
+    src, dst, attr, keys, ei
+):
+    G = nx.DiGraph()
+    G.add_node("s", size=4, **TYPES[src])
+    if dst == "output":
+        G.add_node("d", kind="output", size=2)
+    else:
+        G.add_node("d", size=4, **TYPES[dst])
+    G.add_edge("s", "d", **{attr: dict.fromkeys(keys, 0.5)}, **({} if ei is None else {"ei": ei}))
+    codes = [p.code for p in mg.validate(G, memory_limit=math.inf).errors]
+    if "bad-value" in codes or any(c.startswith("ei-") for c in codes):
+        return  # overlapping keys, or an ei the nodes cannot have: not about the mapping
+    report = mg.validate(G, memory_limit=math.inf)
+    s = NodeSpec("s", "recurrent", 4, **TYPES[src])
+    d = (
+        NodeSpec("d", "output", 2)
+        if dst == "output"
+        else NodeSpec("d", "recurrent", 4, **TYPES[dst])
+    )
+    allowed = tuple(ei) if ei is not None else sub_pathways(s, d)
+    fits = set(keys) <= set(allowed) and (attr == "gain" or set(keys) == set(allowed))
+    assert report.ok == fits, (codes, allowed)
+    for p in report.errors:
+        assert p.edge == ("s", "d") and p.attribute == attr
+        assert p.code in ("sub-pathway-key", "sub-pathway-missing")
+    if fits:
+        mg.compile(G, seed=0)
