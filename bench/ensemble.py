@@ -7,6 +7,7 @@ training them together takes <= 0.5x the time of training them one after another
 
     python bench/ensemble.py                          # N = 4, 16, 64; 1 thread
     python bench/ensemble.py --members 16 --repeats 15 --threads 2
+    python bench/ensemble.py --members 64 --pool-mb 4096   # 64 members' buffers pooled
     python bench/ensemble.py --quick                  # checks the script (seconds)
 
 Each row times, per optimizer step, ``fwd+bwd`` (zero the gradients, forward, MSE
@@ -102,27 +103,38 @@ def round_robin(fns: dict[str, Callable[[], None]], repeats: int) -> dict[str, l
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--members", default="4,16,64", help="comma-separated ensemble sizes")
-    p.add_argument("-B", "--batch", type=int, default=64)
+    p.add_argument("-B", "--batch", default="64", help="comma-separated batch sizes")
     p.add_argument("-T", "--steps", type=int, default=75, help="time steps per trial")
     p.add_argument("--repeats", type=int, default=9)
     p.add_argument("--threads", type=int, default=1)
+    p.add_argument(
+        "--pool-mb",
+        type=float,
+        help="MRNNGRAPH_BUFFER_POOL_MB for this run (default: the environment's, else 256); "
+        "the scan pools no buffer over a quarter of it, and an ensemble's (T, B, N*H) "
+        "buffers outgrow the default at 64 members and B=64",
+    )
     p.add_argument("--quick", action="store_true", help="tiny sizes: checks the script")
     p.add_argument("--json", help="write the raw timings here")
     args = p.parse_args(argv)
     torch.set_num_threads(args.threads)
+    if args.pool_mb is not None:
+        os.environ["MRNNGRAPH_BUFFER_POOL_MB"] = f"{args.pool_mb:g}"
     sizes = [int(n) for n in args.members.split(",")]
-    B, T, repeats = args.batch, args.steps, args.repeats
+    batches = [int(b) for b in args.batch.split(",")]
+    T, repeats = args.steps, args.repeats
     if args.quick:
-        sizes, B, T, repeats = [2], 4, 5, 2
+        sizes, batches, T, repeats = [2], [4], 5, 2
     print(
-        f"# ensemble vs sequential, two_area_ei(size=50): H=100, B={B}, T={T}, "
+        f"# ensemble vs sequential, two_area_ei(size=50): H=100, T={T}, "
         f"threads={torch.get_num_threads()}, torch {torch.__version__}, "
+        f"buffer pool {os.environ.get('MRNNGRAPH_BUFFER_POOL_MB', '256')} MiB, "
         f"median of {repeats} round-robin runs"
     )
-    print("| members | what | sequential | ensemble | ratio | load before/after |")
-    print("|---|---|---|---|---|---|")
+    print("| members | B | what | sequential | ensemble | ratio | load before/after |")
+    print("|---|---|---|---|---|---|---|")
     raw = []
-    for n in sizes:
+    for n, B in ((n, B) for B in batches for n in sizes):
         models, ens, u, target = build(n, B, T)
         for what, fns in step_fns(models, ens, u, target).items():
             before = os.getloadavg()[0]
@@ -130,7 +142,7 @@ def main(argv: list[str] | None = None) -> int:
             after = os.getloadavg()[0]
             seq, tog = (statistics.median(times[k]) for k in ("sequential", "ensemble"))
             print(
-                f"| {n} | {what} | {seq * 1e3:.1f} ms | {tog * 1e3:.1f} ms | "
+                f"| {n} | {B} | {what} | {seq * 1e3:.1f} ms | {tog * 1e3:.1f} ms | "
                 f"{tog / seq:.2f}x | {before:.2f} / {after:.2f} |"
             )
             raw.append({"members": n, "what": what, "B": B, "T": T, **times})
