@@ -137,12 +137,17 @@ class _Side(NamedTuple):
     scatter: torch.Tensor
 
 
-def _products(side: _Side, window: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
-    """The blocks' outputs ``(B, nb * n_out / c_out, c_out)`` for ``w (nb, n_in, n_out)``."""
+def _gathered(side: _Side, window: torch.Tensor) -> torch.Tensor:
+    """The blocks' inputs ``(nb, B, n_in)`` from the window ``(B, L + 1, H)``."""
     B = window.shape[0]
     z = window.reshape(B, -1, side.c_in).index_select(1, side.gather)
-    z = z.view(B, side.nb, side.n_in).transpose(0, 1)
-    return torch.bmm(z, w).transpose(0, 1).reshape(B, -1, side.c_out)
+    return z.view(B, side.nb, side.n_in).transpose(0, 1)
+
+
+def _products(side: _Side, window: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
+    """The blocks' outputs ``(B, nb * n_out / c_out, c_out)`` for ``w (nb, n_in, n_out)``."""
+    y = torch.bmm(_gathered(side, window), w)
+    return y.transpose(0, 1).reshape(window.shape[0], -1, side.c_out)
 
 
 def _chunks(starts_stops: list[tuple[int, int]], c: int) -> list[int]:
@@ -177,6 +182,12 @@ class DelayedDense:
         H = plan.hidden_size
         self.fwd, self.fwd_units = self._sides(plan.rows, H, L, forward=True)
         self.adj, self.adj_units = self._sides(plan.cols, H, L, forward=False)
+        # One group of equal row (column) groups in unit order: the bmm writes straight
+        # into the (B, H) result, no scatter.
+        self.fwd_whole, self.adj_whole = (
+            len(sides) == 1 and bool((units[0] == torch.arange(H)).all())
+            for sides, units in ((self.fwd, self.fwd_units), (self.adj, self.adj_units))
+        )
 
     @staticmethod
     def _sides(groups, H, L, forward):
@@ -214,6 +225,10 @@ class DelayedDense:
     def step_(self, prep, window, d, x, alpha, out) -> None:
         torch.lerp(x, d, alpha, out=out)
         B = out.shape[0]
+        if self.fwd_whole:
+            (side,), (w,) = prep
+            out.view(B, side.nb, side.n_out).transpose(0, 1).baddbmm_(_gathered(side, window), w)
+            return
         for side, w in zip(*prep, strict=True):
             out.view(B, -1, side.c_out).index_add_(1, side.scatter, _products(side, window, w))
 
@@ -239,6 +254,12 @@ class DelayedDense:
         """``out = sum_k W_k^T (alpha * lam[t + k])`` for the window ``lam[t .. t + L]``;
         every source is in exactly one column group."""
         B = out.shape[0]
+        if self.adj_whole:
+            (side,), (w,) = prep
+            torch.bmm(
+                _gathered(side, window), w, out=out.view(B, side.nb, side.n_out).transpose(0, 1)
+            )
+            return
         for side, w in zip(*prep, strict=True):
             out.view(B, -1, side.c_out).index_copy_(1, side.scatter, _products(side, window, w))
 
@@ -280,6 +301,8 @@ class DelayedBlocks(BlockOperator):
     """:class:`mrnngraph._blocks.BlockOperator` whose blocks carry delays (``g.delays``,
     steps per block): each block reads its sources that many steps back, all blocks of a
     group still in one gather, one bmm and one scatter per step."""
+
+    fwd_whole = False  # blocks may share destinations: always scatter-add
 
     def __init__(self, groups, src_idx, dst_idx, hidden_size):
         super().__init__(groups, src_idx, dst_idx, hidden_size)

@@ -9,6 +9,8 @@ from hypothesis import strategies as st
 from mrnngraph._delays import DelayedDense, DelayPlan
 from mrnngraph._scan import ACTIVATION_FUNCTIONS, leaky_scan
 
+from .strategies import valid_graphs
+
 D = torch.float64
 ACTS = list(ACTIVATION_FUNCTIONS)
 
@@ -403,3 +405,74 @@ def test_fixed_points_do_not_move_with_delays():
     L = delayed._delays.hh.max_delay
     assert a.eigenvalues.shape[1] == plain.hidden_size
     assert b.eigenvalues.shape[1] == plain.hidden_size * (L + 1)
+
+
+@pytest.mark.parametrize(
+    "per", [[[0, 1, 2], [2, 0, 1], [1, 2, 0]], [[0, 1, 1], [0, 1, 1], [2, 0, 0]]]
+)
+def test_one_bmm_into_the_result_and_the_scattered_groups_agree(per):
+    # Equal regions with distinct delay rows and columns: one group of row (column) groups
+    # in unit order, written straight into the result; else gathers and scatters.
+    W, drive, x0, alpha, _ = _inputs(H=6, T=6, seed=6)
+    delays = torch.tensor(per).repeat_interleave(2, 0).repeat_interleave(2, 1)
+    op = DelayedDense(DelayPlan(delays))
+    assert (op.fwd_whole, op.adj_whole) == ((True, True) if per[0] == [0, 1, 2] else (False, False))
+    got = {}
+    for method in ("reference", "fused"):
+        s, r = _run(method, W, drive, x0, alpha, "tanh", delays)
+        got[method] = (s, r, *torch.autograd.grad(s.sum() + r.square().sum(), (W, drive, x0)))
+    for a, b in zip(got["fused"], got["reference"], strict=True):
+        torch.testing.assert_close(a, b, rtol=1e-10, atol=1e-12)
+
+
+@settings(max_examples=15, deadline=None)
+@given(G=valid_graphs(max_regions=3, max_size=6), data=st.data())
+def test_random_circuits_with_delays_fused_autograd_and_sparse_agree(G, data):
+    from mrnngraph import MultiRegionRNN
+
+    for _, _, attrs in G.edges(data=True):
+        attrs["delay"] = 10.0 * data.draw(st.integers(0, 3))
+    models = [
+        MultiRegionRNN.from_graph(G, seed=0, dtype=D, dt=10.0, sparse=sparse, scan=scan)
+        for sparse, scan in ((False, "auto"), (False, "autograd"), (True, "auto"))
+    ]
+    u = torch.randn(2, 6, models[0].input_size, dtype=D)
+    got = []
+    for m in models:
+        out = m(u)
+        loss = out.rates.square().sum() + out.outputs.sum() + out.states.sum()
+        params = [p for p in m.parameters() if p.requires_grad]
+        grads = torch.autograd.grad(loss, params, allow_unused=True, materialize_grads=True)
+        got.append((out.outputs, out.rates, out.states, grads))
+    for a, b in zip(got[0][:3], got[1][:3], strict=True):
+        torch.testing.assert_close(a, b, rtol=1e-9, atol=1e-11)
+    for a, b in zip(got[0][3], got[1][3], strict=True):
+        torch.testing.assert_close(a, b, rtol=1e-9, atol=1e-11)
+    for a, b in zip(got[0][:3], got[2][:3], strict=True):
+        torch.testing.assert_close(a, b, rtol=1e-9, atol=1e-11)
+
+
+def test_delayed_model_layouts_agree():
+    from mrnngraph import MultiRegionRNN
+
+    first = MultiRegionRNN.from_graph(_graph(), seed=0, dtype=D)
+    time_first = MultiRegionRNN.from_graph(_graph(), seed=0, dtype=D, batch_first=False)
+    u = torch.randn(2, 9, 2, dtype=D)
+    out = first(u)
+    out_t = time_first(u.transpose(0, 1))
+    for a, b in zip(out, out_t, strict=True):
+        torch.testing.assert_close(a, b.transpose(0, 1))
+    single = first(u[0])
+    for a, b in zip(out, single, strict=True):
+        torch.testing.assert_close(a[0], b)
+
+
+def test_a_hand_built_negative_delay_names_the_edge():
+    import dataclasses
+
+    from mrnngraph import MultiRegionRNN, compile
+
+    circuit = compile(_graph(), seed=0)
+    circuit.blocks[("a", "b")] = dataclasses.replace(circuit.blocks[("a", "b")], delay=-10.0)
+    with pytest.raises(ValueError, match=r"edge \('a', 'b'\): delay must be >= 0 ms; got -10"):
+        MultiRegionRNN(circuit)
