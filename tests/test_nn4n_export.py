@@ -6,6 +6,7 @@ from __future__ import annotations
 import warnings
 
 import networkx as nx
+import numpy as np
 import pytest
 
 from mrnngraph import GraphError
@@ -32,13 +33,13 @@ def export(G, **kw):
         return to_nn4n(G, seed=0, **kw)
 
 
-def test_delays_and_learned_or_differing_tau_are_refused_naming_each():
+def test_delays_and_learned_tau_are_refused_naming_each():
     G = three_areas()
     G.edges["cue", "a"]["delay"] = 10.0
     G.edges["a", "b"]["delay"] = 20.0
     G.edges["c", "y"]["delay"] = 5.0
     G.nodes["b"].update(learn_tau=True, tau=[40.0 + i for i in range(10)])
-    G.nodes["c"]["tau"] = 30.0
+    G.nodes["c"].update(learn_tau=True, tau_max=300.0)
     G.add_node("free", size=3)  # unconstrained among signed regions: refused as before
     G.add_edge("free", "a")
     with pytest.raises(GraphError) as err:
@@ -49,32 +50,24 @@ def test_delays_and_learned_or_differing_tau_are_refused_naming_each():
         ("nn4n-delay", None, ("a", "b"), "delay"),
         ("nn4n-delay", None, ("c", "y"), "delay"),
         ("nn4n-learn-tau", "b", None, "learn_tau"),
-        ("nn4n-tau", "b", None, "tau"),
-        ("nn4n-tau", "c", None, "tau"),
+        ("nn4n-learn-tau", "c", None, "learn_tau"),
         ("nn4n-mixed-constraint", None, None, None),
     }
     assert "cannot be written as nn4n masks" in str(err.value)
 
 
-def test_one_tau_for_every_region_is_exported_and_per_unit_tau_is_not():
+def test_time_constants_travel_in_the_specs_one_or_one_per_unit():
     G = three_areas()
-    assert "tau" not in export(G)["specs"]
+    assert "tau" not in export(G)["specs"]  # the model's tau everywhere
     for n in ("a", "b", "c"):
         G.nodes[n]["tau"] = 50.0
     assert export(G)["specs"]["tau"] == 50.0
-    G.nodes["a"]["tau"] = [50.0] * 10  # one value per unit: nn4n's CTRNN takes one tau
-    with pytest.raises(GraphError) as err:
-        export(G)
-    assert {(p.code, p.node) for p in err.value.problems} == {
-        ("nn4n-tau", "a"),
-        ("nn4n-tau", "b"),
-        ("nn4n-tau", "c"),
-    }
-    G.nodes["a"]["tau"] = 50.0
-    del G.nodes["c"]["tau"]  # c would run at the model's tau, the others at 50 ms
-    with pytest.raises(GraphError) as err:
-        export(G)
-    assert {p.node for p in err.value.problems} == {"a", "b"}
+    G.nodes["a"]["tau"] = [50.0 + i for i in range(10)]  # e.g. learned, written back
+    del G.nodes["c"]["tau"]  # c runs at the model's tau
+    tau = export(G)["specs"]["tau"]
+    assert tau.shape == (30,) and tau.dtype == np.float64
+    assert tau[:10].tolist() == [50.0 + i for i in range(10)]
+    assert (tau[10:20] == 50.0).all() and np.isnan(tau[20:]).all()
 
 
 def test_zero_delays_export_as_before():

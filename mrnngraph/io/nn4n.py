@@ -82,8 +82,8 @@ def _density(e: Any, s: Any, d: Any) -> float:
 
 
 def _inexpressible(spec: Any) -> list[Problem]:
-    """What nn4n's ``CTRNN`` has no place for: delays, learned or per-region time
-    constants. Every reason, each naming its node or edge and attribute."""
+    """What nn4n's ``CTRNN`` has no place for: delays and learned time constants.
+    Every reason, each naming its node or edge and attribute."""
     problems = []
     for e in spec.edges:
         if e.delay > 0:
@@ -95,40 +95,14 @@ def _inexpressible(spec: Any) -> list[Problem]:
                     code="nn4n-delay",
                 )
             )
-    taus = {}
     for n in spec.regions:
-        node = spec.nodes[n]
-        if node.learn_tau:
+        if spec.nodes[n].learn_tau:
             problems.append(
                 Problem(
                     node=n,
                     attribute="learn_tau",
-                    message="learn_tau=True: the CTRNN these masks are for has one fixed "
-                    "tau for every unit",
+                    message="learn_tau=True: the time constant of nn4n's CTRNN is never trained",
                     code="nn4n-learn-tau",
-                )
-            )
-        taus[n] = node.tau
-    declared = {t for t in taus.values() if t is not None}
-    if declared and (len(declared) > 1 or None in taus.values()):
-        for n, t in taus.items():
-            if t is not None:
-                problems.append(
-                    Problem(
-                        node=n,
-                        attribute="tau",
-                        message="per-region tau: nn4n's CTRNN has one tau for every unit",
-                        code="nn4n-tau",
-                    )
-                )
-    elif declared and isinstance(next(iter(declared)), tuple):
-        for n in taus:
-            problems.append(
-                Problem(
-                    node=n,
-                    attribute="tau",
-                    message="per-unit tau: nn4n's CTRNN has one tau for every unit",
-                    code="nn4n-tau",
                 )
             )
     return problems
@@ -162,8 +136,10 @@ def to_nn4n(circuit: CompiledCircuit | nx.DiGraph, *, seed: int | None = None) -
         ``area_connectivities`` (``[n, n]``, entry ``[i, j]`` the density from area
         ``j`` to area ``i``; for a density given per E/I sub-pathway, their mean
         weighted by the sub-blocks' sizes, while the masks carry each exactly),
-        ``input_areas``, ``readout_areas``, ``tau`` when every region
-        declares the same one, and, when some
+        ``input_areas``, ``readout_areas``, ``tau`` where regions declare one (a
+        float when every unit has the same, else one value per unit, NaN where
+        the model's ``tau`` applies; nn4n's ``CTRNN`` takes one ``tau``, its
+        leaky layer a per-unit ``alpha = dt / tau``), and, when some
         region has E/I types, ``exc_pct`` (one value, or one per area),
         ``inter_area_connections`` (``[EE, EI, IE, II]``: whether any projection
         between two areas keeps that sub-pathway) and ``inh_readout``.
@@ -173,9 +149,8 @@ def to_nn4n(circuit: CompiledCircuit | nx.DiGraph, *, seed: int | None = None) -
     GraphError
         Listing every reason the circuit has no nn4n form, each naming its node or
         edge and attribute: a layer mixing unconstrained and sign-constrained source
-        nodes, conduction delays (``delay``), learned time constants (``learn_tau``),
-        and time constants that differ between regions or units (nn4n's ``CTRNN``
-        takes one ``tau``).
+        nodes, conduction delays (``delay``) and learned time constants
+        (``learn_tau``: the ``CTRNN`` these masks are for keeps its ``tau`` fixed).
     TypeError
         If ``circuit`` is neither a CompiledCircuit nor a graph (a model: pass
         ``model.circuit``).
@@ -239,9 +214,10 @@ def to_nn4n(circuit: CompiledCircuit | nx.DiGraph, *, seed: int | None = None) -
         "input_areas": np.array(sorted(input_areas), dtype=np.int64),
         "readout_areas": np.array(sorted(readout_areas), dtype=np.int64),
     }
-    taus = {spec.nodes[n].tau for n in regions}
-    if len(taus) == 1 and None not in taus:  # the one tau of every region (else refused)
-        specs["tau"] = taus.pop()
+    tau = circuit.tau.detach().to(torch.float64).numpy()
+    if tau.size and not np.isnan(tau).all():
+        same = not np.isnan(tau).any() and bool((tau == tau[0]).all())
+        specs["tau"] = float(tau[0]) if same else tau
     typed = [spec.nodes[n] for n in regions if spec.nodes[n].typed]
     if typed:
         fracs = [n.n_exc / n.size for n in (spec.nodes[r] for r in regions)]
