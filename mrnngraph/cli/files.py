@@ -191,34 +191,43 @@ def expected_synapses(e: Any, s: Any, d: Any) -> tuple[float, bool]:
     (16, True)
     >>> expected_synapses(EdgeSpec("a", "b", sparsity=0.5), a, b)
     (20.0, False)
+    >>> expected_synapses(EdgeSpec("a", "b", sparsity={"E": 0.5, "I": 1.0}), a, b)
+    (16.0, False)
     """
     if e.zero:
         return 0, True
-    blocks = (
-        [(_span(d, None), _span(s, None))]
-        if e.ei is None
-        else [(_span(d, x[1] if len(x) == 2 else None), _span(s, x[0])) for x in e.ei]
-    )
+    # One block per sub-pathway where the edge names them (its ei, or a per-sub-pathway
+    # sparsity mapping), each with its own sparsity; else the whole projection.
+    split = e.ei is not None or isinstance(e.sparsity, dict)
+    entries = e.sub_pathways(s, d) if split else (None,)
+    blocks = [
+        (
+            _span(d, x[1] if x is not None and len(x) == 2 else None),
+            _span(s, x[0] if x is not None else None),
+            e.sparsity if x is None else e.sparsity_of(x),
+        )
+        for x in entries
+    ]
     special = e.rule == "one_to_one" or (e.src == e.dst and not e.autapses)
     total: float = 0
     exact = True
-    for (r0, r1), (c0, c1) in blocks:
+    for (r0, r1), (c0, c1), sp in blocks:
         rows, cols = r1 - r0, c1 - c0
         diag = max(0, min(r1, c1) - max(r0, c0)) if special else 0
         if e.rule == "one_to_one":
-            total += _keep(diag, e.sparsity)
+            total += _keep(diag, sp)
         elif e.rule == "fixed_total":
-            total += _keep(rows * cols - diag, e.sparsity)
+            total += _keep(rows * cols - diag, sp)
         elif e.rule == "fixed_indegree":  # per row: a row on the diagonal has one fewer
-            total += diag * _keep(cols - 1, e.sparsity) + (rows - diag) * _keep(cols, e.sparsity)
+            total += diag * _keep(cols - 1, sp) + (rows - diag) * _keep(cols, sp)
         elif e.rule == "fixed_outdegree":
-            total += diag * _keep(rows - 1, e.sparsity) + (cols - diag) * _keep(rows, e.sparsity)
+            total += diag * _keep(rows - 1, sp) + (cols - diag) * _keep(rows, sp)
         else:  # bernoulli
             n = rows * cols - diag
-            if e.sparsity == 0:
+            if sp == 0:
                 total += n
-            elif e.sparsity < 1:
-                total += n * (1.0 - e.sparsity)
+            elif sp < 1:
+                total += n * (1.0 - sp)
                 exact = exact and n == 0
     return total, exact
 
