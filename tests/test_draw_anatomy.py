@@ -259,3 +259,19 @@ def test_a_large_circuit_keeps_its_delays_to_the_marks_unless_asked():
 def test_the_delay_choice_on_a_small_circuit_writes_only_delays():
     ax = draw(delayed_hierarchy(), edge_labels="delay")
     assert edge_label(ax, "V4->V1") == "2.5 ms" and edge_label(ax, "stim->V1") is None
+
+
+def test_a_delayed_self_loop_has_its_mark_at_the_top_of_the_loop():
+    G = delayed_hierarchy()
+    G.edges["V4", "V4"]["delay"] = 1.0
+    ax = draw(G)
+    path = gid_artists(ax, "edge")["V4->V4"].get_path().vertices
+    bars = [
+        a
+        for a in ax.get_children()
+        if a.get_gid() == "mrnngraph:delay:V4->V4" and a.get_color() != "white"
+    ]
+    assert len(bars) == 2
+    centre = np.mean([np.mean(b.get_xydata(), axis=0) for b in bars], axis=0)
+    along = int(np.argmin(np.hypot(*(path - centre).T))) / (len(path) - 1)
+    assert 0.35 < along < 0.65  # away from both ends, where the loop meets its node

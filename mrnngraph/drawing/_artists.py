@@ -209,8 +209,9 @@ def draw_edges(ax: Axes, scene: Scene, pt: float, opts: dict, colors: dict) -> N
             art.set_alpha(alpha)
             ax.add_artist(art)
         if e.delay > 0:
-            # A quarter of the way along: clear of the label (middle) and of the ✕ (a third).
-            t = c.t0 + (c.t1 - c.t0) * 0.22
+            # A quarter of the way along: clear of the label (middle) and of the ✕ (a
+            # third); on a self-loop, its top, away from both ends and their heads.
+            t = c.t0 + (c.t1 - c.t0) * (0.5 if e.src == e.dst else 0.22)
             mid = c.at(t)
             along = c.at(min(t + 0.01, c.t1)) - c.at(max(t - 0.01, c.t0))
             for art in S.delay_artists(
