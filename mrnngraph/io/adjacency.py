@@ -29,13 +29,24 @@ from typing import Any, Literal
 import networkx as nx
 import numpy as np
 
+from .._params import FINITE, PROBABILITY, Optional, check
 from ..errors import GraphError, Problem
+from ..schema import Options
 from ..validation import validate
 
 __all__ = ["from_adjacency"]
 
 Mapping_ = float | Callable[[float], float] | Literal["linear", "log"]
 _WHERE = "from_adjacency"
+
+
+def _argument(name: str, value: Any, constraint: Any, problems: list[Problem]) -> None:
+    """Check an argument with :func:`mrnngraph._params.check`; a wrong one becomes a
+    problem (from_adjacency lists every bad argument at once)."""
+    try:
+        check(name, value, constraint)
+    except (TypeError, ValueError) as err:
+        problems.append(Problem(_WHERE, str(err), "bad-argument"))
 
 
 def _per_region(value: Any, n: int, what: str, problems: list[Problem]) -> list[Any]:
@@ -205,28 +216,9 @@ def from_adjacency(
     dup = sorted({x for x in names if names.count(x) > 1}, key=str)
     if dup:
         problems.append(Problem(_WHERE, f"names {dup!r} appear more than once", "bad-name"))
-    if orientation not in ("dst_src", "src_dst"):
-        problems.append(
-            Problem(
-                _WHERE,
-                f"orientation must be 'dst_src' or 'src_dst'; got {orientation!r}",
-                "bad-argument",
-            )
-        )
-    if not (isinstance(threshold, numbers.Real) and math.isfinite(threshold)):
-        problems.append(
-            Problem(_WHERE, f"threshold must be a finite float; got {threshold!r}", "bad-argument")
-        )
-    if self_density is not None and not (
-        isinstance(self_density, numbers.Real) and 0 <= self_density <= 1
-    ):
-        problems.append(
-            Problem(
-                _WHERE,
-                f"self_density must be None or a float in [0, 1]; got {self_density!r}",
-                "bad-argument",
-            )
-        )
+    _argument("orientation", orientation, Options(("dst_src", "src_dst")), problems)
+    _argument("threshold", threshold, FINITE, problems)
+    _argument("self_density", self_density, Optional(PROBABILITY), problems)
     size_list = _per_region(sizes, n, "sizes", problems)
     frac_list = _per_region(exc_frac, n, "exc_frac", problems)
     sign_list = _per_region(sign, n, "sign", problems)
