@@ -47,7 +47,7 @@ def _fit_label(fit: PsychometricFit | None) -> str:
         f"lapses {fit.lapse_low:.2f}/{fit.lapse_high:.2f}"
     )
     loose = [p for p in ("bias", "threshold") if p in fit.at_bound]
-    return text + (f" ({' and '.join(loose)} not pinned down)" if loose else "")
+    return text + (f"\n({' and '.join(loose)} not pinned down)" if loose else "")
 
 
 def plot_psychometric(
@@ -74,7 +74,8 @@ def plot_psychometric(
     -------
     matplotlib Axes
         With the points (an errorbar container) and, where fitted, the fitted function
-        as a line whose label starts with ``"fit"``.
+        (a line labelled ``"fitted function"``) and its parameters as a text in the
+        lower right corner.
 
     Examples
     --------
@@ -104,7 +105,19 @@ def plot_psychometric(
     )
     if curve.fit is not None:
         x = _fine(curve.levels)
-        ax.plot(x, curve.fit(x), "-", color=color, lw=1.3, label=f"fit: {_fit_label(curve.fit)}")
+        ax.plot(x, curve.fit(x), "-", color=color, lw=1.3, label="fitted function")
+        # The parameters in the lower right, which a rising curve leaves empty.
+        ax.text(
+            0.98,
+            0.03,
+            _fit_label(curve.fit).replace(", lapses", ",\nlapses"),
+            transform=ax.transAxes,
+            ha="right",
+            va="bottom",
+            fontsize=7,
+            color=color,
+            bbox={"boxstyle": "square,pad=0.2", "fc": "white", "ec": "none", "alpha": 0.8},
+        )
     ax.set_ylim(-0.03, 1.03)
     ax.axhline(0.5, color="0.75", ls=":", lw=0.8)
     ax.axvline(0.0, color="0.75", ls=":", lw=0.8)
@@ -221,6 +234,8 @@ def _context_figure(result: ContextPsychometrics) -> Any:
             plot_psychometric(curve, ax=ax, color=color)
             role = "relevant" if curve.relevant else "irrelevant"
             ax.set_title(f"{ctx} context: {stim} ({role})", fontsize=9)
+            lin = min((abs(v) for v in curve.levels if v != 0), default=1.0)
+            ax.set_xscale("symlog", linthresh=lin, linscale=0.5)
             ax.set_xticks(curve.levels, [f"{v:g}" for v in curve.levels], fontsize=7)
             ax.legend(frameon=False, fontsize=7, loc="upper left")
             if col:

@@ -244,15 +244,31 @@ def fit_psychometric(
     lo, hi = float(levels[0]), float(levels[-1])
     args = (st, kt, nt, lo, hi, max_lapse, lapse)
 
-    # Start from the best of a grid (bias x threshold, lapses at 1 %).
+    # The likelihood has local optima once lapses are free (a lapse rate can stand in for
+    # a shallow flank): fit without lapses first, from the best point of a grid of bias x
+    # threshold, then with lapses from there and from the grid's best with lapses at 1 %,
+    # and keep the better.
     grid = torch.cartesian_prod(
         torch.linspace(-2.0, 2.0, 21, dtype=torch.float64),
         torch.linspace(-4.0, 4.0, 21, dtype=torch.float64),
     )
-    a0 = math.log(0.01 / max_lapse) - math.log1p(-0.01 / max_lapse)  # logit(0.01 / max)
-    starts = torch.cat([grid, torch.full((grid.shape[0], 2), a0, dtype=torch.float64)], 1)
-    best = starts[_nll(starts, *args).argmin()].clone()
-    theta, loss, grad = _fisher_scoring(best, args)
+
+    def with_lapses(x: torch.Tensor, rate: float) -> torch.Tensor:
+        a = math.log(rate / max_lapse) - math.log1p(-rate / max_lapse)  # logit(rate / max)
+        return torch.cat([x, torch.full((x.shape[0], 2), a, dtype=torch.float64)], 1)
+
+    plain = (*args[:-1], False)
+    starts = with_lapses(grid, 0.01)
+    theta, loss, grad = _fisher_scoring(starts[_nll(starts, *plain).argmin()], plain)
+    if lapse:
+        fits = [
+            _fisher_scoring(start, args)
+            for start in (
+                with_lapses(theta[None, :2], 0.001)[0],
+                starts[_nll(starts, *args).argmin()],
+            )
+        ]
+        theta, loss, grad = min(fits, key=lambda f: f[1])
     theta = theta[None]
     with torch.no_grad():
         bias, log_sigma, log_g, log_l = (
