@@ -42,6 +42,7 @@ from mrnngraph.analysis import (
     plot_trajectories,
 )
 from mrnngraph.analysis.decoding import stratified_folds
+from mrnngraph.analysis.pathways import pathway_strength
 from mrnngraph.fitting import PathwaySparsity, fit, pvar
 from mrnngraph.presets.ground_truth import fitting_graph, simulate_ground_truth
 from mrnngraph.tasks import Batch, Task
@@ -157,6 +158,13 @@ history = fit(
 print(
     f"fit: {time.perf_counter() - start:.0f} s; held-out pVar",
     {k: round(v, 3) for k, v in pvar(model, test).items()},
+)
+
+
+strength = pathway_strength(model, test)
+print(
+    "fitted pathway strengths (mean |current|, held-out): "
+    + ", ".join(f"{s}->{d} {v:.3f}" for (s, d), v in sorted(strength.items()) if s != d)
 )
 
 
