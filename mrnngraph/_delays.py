@@ -10,20 +10,28 @@ the model's ``dt``; a circuit declares it per projection, so ``D`` is constant o
 blocks, which is what makes the loops below cheap.
 
 The loops never split the recurrent matmul by delay class (that would multiply the work
-by the number of distinct delays). Instead, for the dense weight:
+by the number of distinct delays). The rates are kept batch-major, ``(B, L + 1 + T, H)``
+with ``L`` the longest delay, so the last ``L + 1`` steps are one strided *window* from
+which a single ``index_select`` takes every block's inputs, each at its own delay; then
+one ``bmm`` per group of equally shaped blocks and one scatter. For the dense weight:
 
-* forward, per *row group* (consecutive destination units whose delay rows are equal):
-  the delayed source rates are copied, run by run of equal delay, into one ``(B, H)``
-  buffer and multiplied by the group's rows of ``W`` (one matmul per group, a view of
-  the history and no copy when the group has one delay for every source);
-* adjoint, per *column group* (consecutive sources with equal delay columns): the step
-  ``t`` collects ``W_d^T (alpha * lam[t + d])`` for every delay ``d`` the same way;
-* weight gradient: one GEMM over all steps per block of equal delay (``delta[t]`` against
-  the rates ``d`` steps earlier), plus one small product for the steps that read
-  ``f(x0)``; never one per step.
+* forward, the blocks are the *row groups* (consecutive destination units whose delay
+  rows are equal) against all sources: per step one gather, one ``bmm``, no scatter when
+  the row groups are equal in size (it writes straight into the state);
+* adjoint, the *column groups* (consecutive sources with equal delay columns): step ``t``
+  collects ``W_d^T (alpha * lam[t + d])`` for every delay ``d`` from the window
+  ``lam[t .. t + L]`` the same way; the steps before the trial (all reading ``f(x0)``)
+  are one more product with the prefix sums of ``lam``;
+* weight gradient: two GEMMs over all steps per block of equal delay (``delta[t]``
+  against the rates ``d`` steps earlier, and the steps ``t <= d`` against ``f(x0)``),
+  only for blocks that can carry weights when the model says which; never one per step.
 
-Block-sparse execution groups its blocks by delay (:class:`DelayedBlocks`). The CUDA-graph
-replay of :mod:`mrnngraph._graphs` is not used for delayed loops (they run eagerly).
+Block-sparse execution keeps its groups (blocks of one shape) and gives each block its
+delay (:class:`DelayedBlocks`): the gather index carries the time offset. The flops per
+step are those of the circuit without delays; the gather, a ``bmm`` instead of one
+``mm`` and the wider weight-gradient GEMMs are the overhead (``bench/delays.py``). The
+CUDA-graph replay of :mod:`mrnngraph._graphs` is not used for delayed loops (they run
+eagerly, on any device).
 
 Inputs and outputs: an input edge with a delay feeds the target the input from ``d``
 steps earlier (zero before the trial); an output edge reads the rates ``d`` steps
