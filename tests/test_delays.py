@@ -476,3 +476,41 @@ def test_a_hand_built_negative_delay_names_the_edge():
     circuit.blocks[("a", "b")] = dataclasses.replace(circuit.blocks[("a", "b")], delay=-10.0)
     with pytest.raises(ValueError, match=r"edge \('a', 'b'\): delay must be >= 0 ms; got -10"):
         MultiRegionRNN(circuit)
+
+
+@pytest.mark.parametrize("sparse", [False, True])
+def test_signals_arrive_no_earlier_than_the_delays_before_and_after_training(sparse):
+    import networkx as nx
+
+    from mrnngraph import MultiRegionRNN
+
+    G = nx.DiGraph(dt=10.0, tau=20.0, activation="tanh")
+    G.add_node("u", kind="input", size=1)
+    for n in "abc":
+        G.add_node(n, size=4)
+    G.add_node("y", kind="output", size=1)
+    G.add_edges_from(
+        [("u", "a", {"delay": 20.0}), ("a", "b", {"delay": 30.0}), ("b", "c", {"delay": 50.0})]
+    )
+    G.add_edges_from([("a", "a"), ("b", "b"), ("c", "c"), ("c", "a", {"delay": 10.0})])
+    G.add_edge("c", "y", delay=20.0)
+    m = MultiRegionRNN.from_graph(G, seed=0, dtype=D, sparse=sparse)
+    opt = torch.optim.SGD(m.parameters(), lr=0.5)
+    pulse = torch.zeros(1, 20, 1, dtype=D)
+    pulse[0, 0, 0] = 1.0
+    g = torch.Generator().manual_seed(0)
+    for round_ in range(4):
+        with torch.no_grad():
+            out = m(pulse)
+        first = {
+            n: int(m.region_activity(out.states, n)[0].abs().sum(-1).nonzero()[0]) for n in "abc"
+        }
+        # u -> a: 2 steps; a -> b: 3 more after a's first rate; b -> c: 5 more.
+        assert first == {"a": 2, "b": 6, "c": 12}
+        y = (out.outputs - m.bias_ho)[0, :, 0]
+        assert int(y.nonzero()[0]) == 14 and bool((y[:14] == 0).all())
+        if round_ < 3:  # a few training steps; the arrival times must not change
+            opt.zero_grad()
+            u = torch.randn(8, 20, 1, dtype=D, generator=g)
+            m(u).outputs.square().mean().backward()
+            opt.step()
