@@ -415,13 +415,17 @@ def test_sparse_and_dense_learned_models_agree():
     )
 
 
-def test_double_backward_through_learned_tau():
-    model = model_of(scan="autograd")
-    raw = model.parametrizations.alpha.original
-    loss = model(torch.randn(2, 6, 2)).outputs.square().sum()
-    (g,) = torch.autograd.grad(loss, raw, create_graph=True)
-    (h,) = torch.autograd.grad(g.sum(), raw)
-    assert h.isfinite().all() and (h != 0).any()
+def test_double_backward_through_learned_tau_fused_equals_autograd():
+    x = torch.randn(2, 6, 2)
+    hess = {}
+    for scan in ("fused", "autograd"):
+        model = model_of(scan=scan, dtype=torch.float64)
+        raw = model.parametrizations.alpha.original
+        loss = model(x.double()).outputs.square().sum()
+        (g,) = torch.autograd.grad(loss, raw, create_graph=True)
+        (hess[scan],) = torch.autograd.grad(g.sum(), raw)
+    assert hess["fused"].isfinite().all() and (hess["fused"] != 0).any()
+    torch.testing.assert_close(hess["fused"], hess["autograd"])
 
 
 def test_perturb_and_fixed_point_tools_read_the_learned_alpha():
@@ -479,3 +483,31 @@ def test_parametrization_inverts_inside_and_maps_every_raw_value_into_the_bounds
     assert float(back[1]) == pytest.approx(float(a0_t[1]), rel=rtol * max(1.0, math.log(ratio)))
     out = p(torch.tensor([raw], dtype=dtype))
     assert p.alpha_lo[0] <= out[1] <= p.alpha_hi[0] and out[1] > 0
+
+
+def test_currents_and_jacobian_use_the_learned_alpha():
+    from mrnngraph.analysis import currents
+    from mrnngraph.analysis.linear import jacobian_matrices
+
+    model = model_of(tau_graph(a={"tau": 50.0, "learn_tau": True}), activation="tanh")
+    with torch.no_grad():
+        model.parametrizations.alpha.original.add_(torch.tensor([0.5, 1.0, 1.5, 2.0, 0.3, 0.9]))
+        alpha = model.alpha.clone()
+        fixed_alpha = model.parametrizations.alpha[0].fixed
+    assert not torch.allclose(alpha, fixed_alpha)  # trained away from the start
+    u, x0 = torch.rand(2, 7, 2), torch.randn(2, model.hidden_size)
+    with torch.no_grad():
+        out = model(u, x0)
+        parts = currents(model, out.rates, u, x0=x0)
+    total = sum(p for (_, dst), p in parts.items() if dst == "a")
+    a = model.layout.slice("a")
+    prev = torch.cat([x0[:, None, a], out.states[:, :-1, a]], 1)
+    torch.testing.assert_close(out.states[..., a] - (1 - alpha[a]) * prev, alpha[a] * total)
+    x = torch.randn(model.hidden_size, dtype=torch.float64)
+    w = model.weight_hh.detach().double()
+
+    def step(v):
+        return v + alpha.double() * (-v + w @ torch.tanh(v))
+
+    expected = torch.autograd.functional.jacobian(step, x)
+    torch.testing.assert_close(jacobian_matrices(model, x[None])[0], expected)
