@@ -10,9 +10,10 @@ the model's ``dt``; a circuit declares it per projection, so ``D`` is constant o
 blocks, which is what makes the loops below cheap.
 
 The loops never split the recurrent matmul by delay class (that would multiply the work
-by the number of distinct delays). The rates are kept batch-major, ``(B, L + 1 + T, H)``
-with ``L`` the longest delay, so the last ``L + 1`` steps are one strided *window* from
-which a single ``index_select`` takes every block's inputs, each at its own delay; then
+by the number of distinct delays). The rates are kept as one ``(L + 1 + T, B, H)`` history
+with ``L`` the longest delay, so the last ``L + 1`` steps are one contiguous *window* from
+which a single ``index_select`` of whole chunks takes every block's inputs, each at its
+own delay; then
 one ``bmm`` per group of equally shaped blocks and one scatter. For the dense weight:
 
 * forward, the blocks are the *row groups* (consecutive destination units whose delay
@@ -127,9 +128,9 @@ def as_plan(delays: DelayPlan | torch.Tensor | None, H: int) -> DelayPlan | None
 
 # ---------------------------------------------------------------------------- operators
 # Every delayed product is, per group of equally shaped blocks, one gather of the blocks'
-# inputs from a *window* of steps, one bmm and one scatter. The window is ``(B, L + 1, H)``
-# with ``L`` the longest delay: the rates ``h[t - L] .. h[t]`` forward (a view of the
-# batch-major history, so the gather takes every block's input at its own delay in one
+# inputs from a *window* of steps, one bmm and one scatter. The window is ``(L + 1, B, H)``
+# with ``L`` the longest delay: the rates ``h[t - L] .. h[t]`` forward (a slice of the
+# history, so the gather takes every block's input at its own delay in one
 # index_select), the adjoints ``lam[t] .. lam[t + L]`` backward.
 class _Side(NamedTuple):
     """One group of ``nb`` blocks, one direction: inputs of ``n_in`` units gathered from the
@@ -143,19 +144,30 @@ class _Side(NamedTuple):
     n_out: int
     c_out: int
     scatter: torch.Tensor
+    #: ``(B, device)`` -> the window rows to gather (filled on first use).
+    rows: dict
 
 
 def _gathered(side: _Side, window: torch.Tensor) -> torch.Tensor:
-    """The blocks' inputs ``(nb, B, n_in)`` from the window ``(B, L + 1, H)``."""
-    B = window.shape[0]
-    z = window.reshape(B, -1, side.c_in).index_select(1, side.gather)
+    """The blocks' inputs ``(nb, B, n_in)`` from the contiguous window ``(L + 1, B, H)``:
+    one ``index_select`` of whole chunks (rows of the window seen as ``(-1, c_in)``)."""
+    _, B, H = window.shape
+    key = (B, window.device)
+    rows = side.rows.get(key)
+    if rows is None:
+        n = H // side.c_in
+        pos, q = side.gather // n, side.gather % n
+        per_b = torch.arange(B, device=side.gather.device)[:, None] * n
+        rows = ((pos * (B * n) + q)[None, :] + per_b).reshape(-1).to(window.device)
+        side.rows[key] = rows
+    z = window.reshape(-1, side.c_in).index_select(0, rows)
     return z.view(B, side.nb, side.n_in).transpose(0, 1)
 
 
 def _products(side: _Side, window: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
     """The blocks' outputs ``(B, nb * n_out / c_out, c_out)`` for ``w (nb, n_in, n_out)``."""
     y = torch.bmm(_gathered(side, window), w)
-    return y.transpose(0, 1).reshape(window.shape[0], -1, side.c_out)
+    return y.transpose(0, 1).reshape(window.shape[1], -1, side.c_out)
 
 
 def _chunks(starts_stops: list[tuple[int, int]], c: int) -> list[int]:
@@ -209,7 +221,7 @@ class DelayedDense:
             gather = [i for _, _, runs in gs for i in _window_index(runs, c_in, H, L, forward)]
             scatter = _chunks([(a, b) for a, b, _ in gs], c_out)
             sides.append(
-                _Side(len(gs), H, c_in, torch.tensor(gather), n, c_out, torch.tensor(scatter))
+                _Side(len(gs), H, c_in, torch.tensor(gather), n, c_out, torch.tensor(scatter), {})
             )
             units.append(torch.cat([torch.arange(a, b) for a, b, _ in gs]))
         return sides, units
@@ -242,7 +254,7 @@ class DelayedDense:
 
     def recurrent(self, weights, window) -> torch.Tensor:
         W = weights[0]
-        B, H = window.shape[0], W.shape[0]
+        B, H = window.shape[1], W.shape[0]
         out = window.new_zeros(B, H)
         for side, w in zip(self._moved(self.fwd, W.device), self._fwd_weights(W), strict=True):
             y = _products(side, window, w)
@@ -264,9 +276,9 @@ class DelayedDense:
         B = out.shape[0]
         if self.adj_whole:
             (side,), (w,) = prep
-            torch.bmm(
-                _gathered(side, window), w, out=out.view(B, side.nb, side.n_out).transpose(0, 1)
-            )
+            # beta=0: the old contents (even NaN) are ignored; no temporary, no copy.
+            view = out.view(B, side.nb, side.n_out).transpose(0, 1)
+            view.baddbmm_(_gathered(side, window), w, beta=0)
             return
         for side, w in zip(*prep, strict=True):
             out.view(B, -1, side.c_out).index_copy_(1, side.scatter, _products(side, window, w))
@@ -321,8 +333,8 @@ class DelayedBlocks(BlockOperator):
             ks = g.delays or (0,) * g.nb
             sk = torch.tensor(ks).repeat_interleave(g.ns // g.cs).to(s.device)
             dk = torch.tensor(ks).repeat_interleave(g.nd // g.cd).to(d.device)
-            self.fwd.append(_Side(g.nb, g.ns, g.cs, (L - sk) * (H // g.cs) + s, g.nd, g.cd, d))
-            self.adj.append(_Side(g.nb, g.nd, g.cd, dk * (H // g.cd) + d, g.ns, g.cs, s))
+            self.fwd.append(_Side(g.nb, g.ns, g.cs, (L - sk) * (H // g.cs) + s, g.nd, g.cd, d, {}))
+            self.adj.append(_Side(g.nb, g.nd, g.cd, dk * (H // g.cd) + d, g.ns, g.cs, s, {}))
             units = (d.view(-1, 1) * g.cd + torch.arange(g.cd, device=d.device)).reshape(-1)
             self.rows.append(units)
 
@@ -338,7 +350,7 @@ class DelayedBlocks(BlockOperator):
     step_ = DelayedDense.step_
 
     def recurrent(self, weights, window) -> torch.Tensor:
-        B, H = window.shape[0], self.hidden_size
+        B, H = window.shape[1], self.hidden_size
         out = window.new_zeros(B, H)
         for side, w in zip(self.fwd, weights, strict=True):
             y = _products(side, window, w.transpose(1, 2))
@@ -373,19 +385,19 @@ class DelayedBlocks(BlockOperator):
 
 # ---------------------------------------------------------------------------- loops
 def _forward_loop(op, activation, prep, drive, alpha, x0, mask, value, states, hist, h0):
-    """Writes the states and the batch-major history ``hist (B, L + 1 + T, H)``:
-    ``hist[:, L + s] = h[s]``, ``h0`` for every ``s <= 0``."""
+    """Writes the states and the history ``hist (L + 1 + T, B, H)``: ``hist[L + s] = h[s]``,
+    ``h0`` for every ``s <= 0``."""
     activate_into = schema.activation(activation).into
     activate_into(x0, h0)
     if mask is not None:
         torch.where(mask, value, h0, out=h0)
     L = op.max_delay
-    hist[:, : L + 1] = h0.unsqueeze(1)
+    hist[: L + 1] = h0
     x_prev = x0
-    rates = hist.unbind(1)[L + 1 :]
+    rates = hist.unbind(0)[L + 1 :]
     steps = zip(drive.unbind(0), states.unbind(0), rates, strict=True)
     for t, (d, xt, rt) in enumerate(steps):
-        op.step_(prep, hist[:, t : t + L + 1], d, x_prev, alpha, xt)
+        op.step_(prep, hist[t : t + L + 1], d, x_prev, alpha, xt)
         activate_into(xt, rt)
         if mask is not None:
             torch.where(mask, value, rt, out=rt)
@@ -404,7 +416,7 @@ def autograd_loop(op, activation, weights, drive, x0, alpha, mask, value):
     hist = [act(x0)] * (L + 1)
     states = []
     for t, d in enumerate(drive.unbind(0)):
-        window = torch.stack(hist[t : t + L + 1], dim=1)
+        window = torch.stack(hist[t : t + L + 1])
         x = torch.lerp(x, d + op.recurrent(weights, window), alpha)
         hist.append(act(x))
         states.append(x)
@@ -425,12 +437,13 @@ class _DelayedScan(torch.autograd.Function):
         states = _buffers.empty(drive.shape, drive.dtype, drive.device)
         rates = _buffers.empty(drive.shape, drive.dtype, drive.device)
         h0 = torch.empty_like(x0, memory_format=torch.contiguous_format)
-        hist = _buffers.empty((B, L + 1 + T, H), drive.dtype, drive.device)
+        hist = _buffers.empty((L + 1 + T, B, H), drive.dtype, drive.device)
         prep = op.forward_prep(weights, alpha)
+        a = alpha if op.uniform_alpha is None else op.uniform_alpha  # a float lerps faster
         _forward_loop(
-            op, activation, prep, drive, alpha, x0.contiguous(), mask, value, states, hist, h0
+            op, activation, prep, drive, a, x0.contiguous(), mask, value, states, hist, h0
         )
-        rates.copy_(hist[:, L + 1 :].transpose(0, 1))
+        rates.copy_(hist[L + 1 :])
         return states, rates, h0
 
     @staticmethod
@@ -459,7 +472,7 @@ class _DelayedScan(torch.autograd.Function):
             for i, t in zeros:
                 out[i] = torch.zeros_like(t) if needs[i] else None
             return tuple(out)
-        decay = 1.0 - alpha
+        decay, uniform = 1.0 - alpha, op.uniform_alpha
         fp = activation_derivative(
             activation, states, rates, out=_buffers.empty(states.shape, states.dtype, states.device)
         )
@@ -467,29 +480,32 @@ class _DelayedScan(torch.autograd.Function):
         if mask is not None:
             fp.masked_fill_(mask, 0.0)
             fp0 = fp0.masked_fill(mask, 0.0)
-        # Batch-major adjoint with L zero steps after the end: lam_bm[:, t] = dL/dx[t + 1].
+        # The adjoint with L zero steps after the end: lam_all[t] = dL/dx[t + 1].
         L = op.max_delay
-        lam_bm = _buffers.empty((B, T + L, H), states.dtype, states.device)
-        lam_bm[:, T:].zero_()
-        lam = lam_bm[:, :T].transpose(0, 1)
+        lam_all = _buffers.empty((T + L, B, H), states.dtype, states.device)
+        lam_all[T:].zero_()
+        lam = lam_all[:T]
         if g_rates is not None:
             torch.mul(fp, g_rates, out=lam)
             if g_states is not None:
                 lam.add_(g_states)
         else:
             lam.copy_(g_states)
-        lams, fps = lam_bm.unbind(1), fp.unbind(0)
+        lams, fps = lam_all.unbind(0), fp.unbind(0)
         tmp = torch.empty_like(lams[0], memory_format=torch.contiguous_format)
         prep = op.backward_prep(weights, alpha)
         for t in range(T - 1, 0, -1):
             # lam[t .. t + L] are final: every later step has been walked.
-            op.rmatvec_(prep, lam_bm[:, t : t + L + 1], tmp)
-            lams[t - 1].addcmul_(fps[t - 1], tmp).addcmul_(lams[t], decay)
+            op.rmatvec_(prep, lam_all[t : t + L + 1], tmp)
+            if uniform is None:
+                lams[t - 1].addcmul_(fps[t - 1], tmp).addcmul_(lams[t], decay)
+            else:
+                lams[t - 1].addcmul_(fps[t - 1], tmp).add_(lams[t], alpha=1.0 - uniform)
         # h0 stands for every h[s], s <= 0: sum_k W_k^T alpha sum_{t <= k} lam[t].
-        op.rmatvec_(prep, lam_bm[:, : L + 1].cumsum(1), tmp)
+        op.rmatvec_(prep, lam_all[: L + 1].cumsum(0), tmp)
         grad_x0 = torch.addcmul(fp0 * tmp, decay, lams[0]) if needs[3] else None
         grad_alpha = alpha_grad(lam, states, x0, alpha) if needs[4] else None
-        delta = torch.mul(lam, alpha, out=_buffers.empty(states.shape, states.dtype, states.device))
+        delta = lam.mul_(alpha)
         grad_w = op.weight_grads(weights, delta, h0, rates, needs[7:])
         grad_value = None
         if needs[6]:
@@ -525,7 +541,10 @@ def _double_backward(ctx, op, activation, drive, x0, alpha, mask, value, weights
 def delayed_scan(op, weights, drive, x0, alpha, activation, mask, value, method):
     """What :func:`mrnngraph._scan.leaky_scan` runs for a delayed operator."""
     alpha = alpha.expand(drive.shape[-1])
-    op.uniform_alpha = None
+    # alpha is folded into the weights; one alpha for all units (not trained) also makes
+    # the leak a float.
+    uniform = not alpha.requires_grad and alpha.numel() > 0 and bool((alpha == alpha[0]).all())
+    op.uniform_alpha = float(alpha[0]) if uniform else None
     if method == "autograd":
         return autograd_loop(op, activation, weights, drive, x0, alpha, mask, value)
     states, rates, _ = _DelayedScan.apply(op, activation, drive, x0, alpha, mask, value, *weights)
