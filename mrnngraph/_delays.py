@@ -99,6 +99,8 @@ class DelayPlan:
         #: that can carry weights (``support``, from the model: the gradient elsewhere is
         #: masked away by the parametrization, so it is left at 0).
         self.grad_blocks = self.blocks if support is None else tuple(support)
+        self.covers_all = support is None
+        self._dense: tuple | None = None  # DelayedDense's index structure, built once
 
     @staticmethod
     def _groups(D: torch.Tensor) -> tuple[tuple[int, int, tuple[Run, ...]], ...]:
@@ -200,14 +202,18 @@ class DelayedDense:
         self.plan = plan
         self.max_delay = L = plan.max_delay
         H = plan.hidden_size
-        self.fwd, self.fwd_units = self._sides(plan.rows, H, L, forward=True)
-        self.adj, self.adj_units = self._sides(plan.cols, H, L, forward=False)
-        # One group of equal row (column) groups in unit order: the bmm writes straight
-        # into the (B, H) result, no scatter.
-        self.fwd_whole, self.adj_whole = (
-            len(sides) == 1 and bool((units[0] == torch.arange(H)).all())
-            for sides, units in ((self.fwd, self.fwd_units), (self.adj, self.adj_units))
-        )
+        if plan._dense is None:  # kept on the plan: a model builds its operator per call
+            fwd, fwd_units = self._sides(plan.rows, H, L, forward=True)
+            adj, adj_units = self._sides(plan.cols, H, L, forward=False)
+            # One group of equal row (column) groups in unit order: the bmm writes straight
+            # into the (B, H) result, no scatter.
+            whole = tuple(
+                len(sides) == 1 and bool((units[0] == torch.arange(H)).all())
+                for sides, units in ((fwd, fwd_units), (adj, adj_units))
+            )
+            plan._dense = (fwd, fwd_units, adj, adj_units, *whole)
+        self.fwd, self.fwd_units, self.adj, self.adj_units = plan._dense[:4]
+        self.fwd_whole, self.adj_whole = plan._dense[4:]
 
     @staticmethod
     def _sides(groups, H, L, forward):
@@ -287,9 +293,7 @@ class DelayedDense:
         if not needs[0]:
             return [None]
         grad = (
-            torch.empty_like(weights[0])
-            if self.plan.grad_blocks is self.plan.blocks
-            else torch.zeros_like(weights[0])
+            torch.empty_like(weights[0]) if self.plan.covers_all else torch.zeros_like(weights[0])
         )
         heads = _heads(delta, self.max_delay)
         for r0, r1, c0, c1, k in self.plan.grad_blocks:
