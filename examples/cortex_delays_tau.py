@@ -19,6 +19,7 @@ Writes under --out (default examples/out/cortex_delays_tau/):
   training.png       loss and held-out accuracy, learned vs fixed time constants
   trained.yaml       the graph with the learned tau written in (model.to_graph)
   model.pt           the checkpoint (mg.save_model), loaded back and checked
+With --docs the three figures also go to docs/img/cortex_delays_tau_*.png.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ import time
 from pathlib import Path
 
 import matplotlib
+import matplotlib.ticker
 
 matplotlib.use("Agg")
 
@@ -57,15 +59,15 @@ def cortex() -> nx.DiGraph:
     G = nx.DiGraph(name="cortex_delays_tau", dt=DT, tau=TAU0)
     # pos: drawn at the area's place along the axis (LIP set off it, so that the MT -> PFC
     # skip is not drawn through it).
-    G.add_node("evidence", kind="input", size=3, pos=(-30.0, 0.0))  # fixation + 2 evidence
+    G.add_node("evidence", kind="input", size=3, pos=(-35.0, 0.0))  # fixation + 2 evidence
     for name, pos, size in AREAS:
-        y = -20.0 if name == "LIP" else 0.0
+        y = -25.0 if name == "LIP" else 0.0
         G.add_node(
-            name, size=size, exc_frac=0.8, learn_tau=True, tau_max=TAU_MAX, pos=(1.5 * pos, y)
+            name, size=size, exc_frac=0.8, learn_tau=True, tau_max=TAU_MAX, pos=(2.0 * pos, y)
         )
         G.add_edge(name, name, density=0.5, autapses=False)
     G.add_node(
-        "choice", kind="output", size=3, pos=(1.5 * AREAS[-1][1] + 30.0, 0.0)
+        "choice", kind="output", size=3, pos=(2.0 * AREAS[-1][1] + 35.0, 0.0)
     )  # fixate, choice 1 or 2
     G.add_edge("evidence", AREAS[0][0], density=0.5)
     for (a, pa, _), (b, pb, _) in zip(AREAS, AREAS[1:], strict=False):
@@ -77,7 +79,7 @@ def cortex() -> nx.DiGraph:
     return G
 
 
-def plot_tau(after: dict, path: Path) -> None:
+def plot_tau(after: dict) -> plt.Figure:
     names = list(after)
     fig, ax = plt.subplots(figsize=(6.4, 4.0), layout="constrained")
     gen = torch.Generator().manual_seed(0)
@@ -86,6 +88,9 @@ def plot_tau(after: dict, path: Path) -> None:
         ax.scatter(i + jitter, after[n], s=9, color="C0", alpha=0.6, lw=0)
         ax.plot([i - 0.3, i + 0.3], [float(after[n].median())] * 2, color="C0", lw=2)
     ax.set_yscale("log")
+    ticks = [t for t in (DT, 50, 100, 200, 500, 1000, 2000) if t <= TAU_MAX]
+    ax.set_yticks(ticks, labels=[f"{t:g}" for t in ticks])
+    ax.yaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
     ax.set_xticks(range(len(names)), [f"{n}\n({p:g} mm)" for n, p, _ in AREAS])
     ax.set_ylabel("time constant (ms)")
     ax.axhline(DT, color="0.7", lw=0.8)
@@ -93,11 +98,10 @@ def plot_tau(after: dict, path: Path) -> None:
     ax.text(-0.45, DT * 0.97, f"dt = {DT:g} ms: lower bound{start}", va="top", fontsize=8)
     ax.set_ylim(bottom=DT * 0.8)
     ax.set_title("Time constants per unit after training (dots; line: median)", fontsize=10)
-    fig.savefig(path, dpi=150)
-    plt.close(fig)
+    return fig
 
 
-def plot_training(runs: dict, path: Path) -> None:
+def plot_training(runs: dict) -> plt.Figure:
     fig, (a, b) = plt.subplots(1, 2, figsize=(8, 3.2), layout="constrained")
     for (label, history), color in zip(runs.items(), ("C0", "0.5"), strict=False):
         a.plot(history.step, history.loss, lw=0.7, color=color, label=label)
@@ -110,7 +114,15 @@ def plot_training(runs: dict, path: Path) -> None:
     b.set_ylabel("held-out accuracy (256 trials)")
     b.set_ylim(0, 1)
     b.legend(loc="lower right", fontsize=8)
-    fig.savefig(path, dpi=150)
+    return fig
+
+
+def write(fig: plt.Figure, out: Path, name: str, docs: bool) -> None:
+    fig.savefig(out / f"{name}.png", dpi=150)
+    if docs:  # the docs' small palette PNGs (examples/_figures.py)
+        from _figures import save
+
+        save(fig, f"cortex_delays_tau_{name}", docs=True)
     plt.close(fig)
 
 
@@ -141,6 +153,7 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=800)
     parser.add_argument("--tau-lr", type=float, default=0.05)
     parser.add_argument("--out", type=Path, default=OUT)
+    parser.add_argument("--docs", action="store_true", help="also write small PNGs to docs/img")
     parser.add_argument(
         "--no-control", action="store_true", help="skip the same circuit with fixed tau"
     )
@@ -155,9 +168,7 @@ def main() -> None:
     model = mg.MultiRegionRNN.from_graph(G, seed=0)
     task = PerceptualDecisionMaking(dt=DT)  # 100 / 800 / 200 / 200 ms epochs
 
-    ax = mg.draw(G)
-    ax.figure.savefig(args.out / "architecture.png", dpi=150)
-    plt.close(ax.figure)
+    write(mg.draw(G).figure, args.out, "architecture", args.docs)
 
     before = model.time_constants()
     t0 = time.perf_counter()
@@ -182,8 +193,8 @@ def main() -> None:
             f"{float(t.max()):.1f}] (started at {float(before[n].median()):.0f})"
         )
     print(mg.report(model))
-    plot_tau(after, args.out / "learned_tau.png")
-    plot_training(runs, args.out / "training.png")
+    write(plot_tau(after), args.out, "learned_tau", args.docs)
+    write(plot_training(runs), args.out, "training", args.docs)
 
     trained = model.to_graph(G)
     mg.save(trained, args.out / "trained.yaml")
