@@ -30,6 +30,14 @@ def _bbox(t: Any, renderer: Any, pad: float) -> np.ndarray:
     return np.array([b.x0 - pad, b.y0 - pad, b.x1 + pad, b.y1 + pad])
 
 
+def _segments_box(collection: Any, dpi: float, pad: float) -> np.ndarray:
+    """The window extent of a line collection's ink (its own ``get_window_extent`` is
+    empty): the segments' ends, widened by half the widest line."""
+    xy = collection.get_transform().transform(np.concatenate(collection.get_segments()))
+    half = max(collection.get_linewidths(), default=0.0) * dpi / 72.0 / 2 + pad
+    return np.array([*(xy.min(axis=0) - half), *(xy.max(axis=0) + half)])
+
+
 def _overlap(a: np.ndarray, b: np.ndarray) -> float:
     w = min(a[2], b[2]) - max(a[0], b[0])
     h = min(a[3], b[3]) - max(a[1], b[1])
@@ -86,7 +94,17 @@ def place_labels(ax: Axes, scene: Scene, labels: list, elabels: list, font_size:
             placed.append(_bbox(t, renderer, pad))
     for art in ax.get_children():  # delay marks stay readable: no label over them
         if (art.get_gid() or "").startswith("mrnngraph:delay:"):
-            placed.append(_bbox(art, renderer, pad))
+            placed.append(_segments_box(art, fig.dpi, pad))
+    stacked: list[Any] = [0, np.zeros((0, 4))]  # placed, as one array (rebuilt when it grows)
+
+    def overlaps(box: np.ndarray) -> float:
+        if stacked[0] != len(placed):
+            stacked[:] = [len(placed), np.array(placed).reshape(-1, 4)]
+        p = stacked[1]
+        w = np.minimum(p[:, 2], box[2]) - np.maximum(p[:, 0], box[0])
+        h = np.minimum(p[:, 3], box[3]) - np.maximum(p[:, 1], box[1])
+        return float(np.sum(np.where((w > 0) & (h > 0), w * h, 0.0)))
+
     centre = (
         np.zeros(2)
         if scene.layout == "arc" or not scene.shapes
@@ -101,7 +119,7 @@ def place_labels(ax: Axes, scene: Scene, labels: list, elabels: list, font_size:
     curve_index = {k: i for i, k in enumerate(scene.curves)}
 
     def hard(box: np.ndarray, own: Any, inner: bool) -> float:
-        c = sum(_overlap(box, p) for p in placed)
+        c = overlaps(box)
         qx = np.clip(centers[:, 0], box[0], box[2])
         qy = np.clip(centers[:, 1], box[1], box[3])
         hit = np.where(

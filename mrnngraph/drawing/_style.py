@@ -11,6 +11,7 @@ from typing import Any
 
 import matplotlib.colors as mcolors
 import numpy as np
+from matplotlib.collections import LineCollection
 from matplotlib.legend_handler import HandlerBase
 from matplotlib.lines import Line2D
 from matplotlib.patches import Circle, Polygon
@@ -169,36 +170,29 @@ def delay_artists(
 ) -> list[Any]:
     """The delay mark: the line cut by a short gap between two bars across it
     (``—||—``), centred at ``center``; ``size`` is the bars' length, in the units of
-    ``center`` (data or display), ``lw`` the line width of the edge in points."""
+    ``center`` (data or display), ``lw`` the line width of the edge in points.
+
+    One :class:`~matplotlib.collections.LineCollection` of three segments: the gap
+    (white, over the line), then the two bars.
+    """
     d = direction / (np.hypot(*direction) or 1.0)
     n = np.array([-d[1], d[0]])
+    gap = size * 0.32
+    a, b = center - d * gap / 2, center + d * gap / 2
+    segments = [[a, b]] + [[p - n * size / 2, p + n * size / 2] for p in (a, b)]
+    bar = max(1.0, min(lw * 0.6, 1.8))
     kw: dict[str, Any] = {"zorder": zorder}
     if transform is not None:
         kw["transform"] = transform
-    gap = size * 0.32
-    a, b = center - d * gap / 2, center + d * gap / 2
-    out: list[Any] = [
-        Line2D(  # the gap: white over the line
-            [a[0], b[0]],
-            [a[1], b[1]],
-            color="white",
-            lw=lw + 1.5,
-            solid_capstyle="butt",
+    return [
+        LineCollection(
+            segments,
+            colors=["white", color, color],
+            linewidths=[lw + 1.5, bar, bar],
+            capstyle="butt",
             **kw,
         )
     ]
-    for p in (a, b):
-        out.append(
-            Line2D(
-                [p[0] - n[0] * size / 2, p[0] + n[0] * size / 2],
-                [p[1] - n[1] * size / 2, p[1] + n[1] * size / 2],
-                color=color,
-                lw=max(1.0, min(lw * 0.6, 1.8)),
-                solid_capstyle="butt",
-                **{**kw, "zorder": zorder + 0.001},
-            )
-        )
-    return out
 
 
 class EdgeKey:
