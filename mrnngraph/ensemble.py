@@ -23,6 +23,7 @@ import torch
 from torch import nn
 from torch.nn.utils import parametrize
 
+from ._ensemble_linear import shared_drive, stacked_readout
 from ._ensemble_operator import EnsembleOperator
 from ._scan import OperatorWeights, leaky_scan
 from ._sparse import BlockSparse, unrepresentable
@@ -376,8 +377,7 @@ class Ensemble(nn.Module):
                 u = u + _noise(u, math.sqrt(2.0 / a) * self.input_noise_std, generator)
             if u.dim() == 3:
                 # Shared inputs: one GEMM drives every member, straight into (T, B, N*H).
-                w = w_ih.reshape(N * H, I).t().contiguous()
-                drive = torch.addmm(bias.reshape(-1), u.reshape(T * B, I), w).view(T, B, N * H)
+                drive = shared_drive(u.reshape(T * B, I), w_ih, bias).view(T, B, N * H)
             else:
                 per = torch.baddbmm(
                     bias[:, None, :], u.reshape(N, T * B, I), w_ih.transpose(1, 2).contiguous()
@@ -395,12 +395,7 @@ class Ensemble(nn.Module):
                 method=self.scan,
                 return_rates=True,
             )
-            r = rates.view(T * B, N, H).transpose(0, 1)
-            w_out = w_ho.transpose(1, 2)
-            if self.bias_ho is None:
-                outputs = torch.bmm(r, w_out)
-            else:
-                outputs = torch.baddbmm(self.bias_ho[:, None, :], r, w_out)
+            outputs = stacked_readout(rates, w_ho, self.bias_ho)
         outputs = outputs.view(N, T, B, -1)
         # (T, B, N, H) -> (N, T, B, H); batch first -> (N, B, T, H).
         rates = rates.view(T, B, N, H).permute(2, 0, 1, 3)

@@ -16,6 +16,7 @@ from hypothesis import given, reject, settings
 from hypothesis import strategies as st
 
 import mrnngraph as mg
+from mrnngraph._ensemble_linear import shared_drive, stacked_readout
 from mrnngraph._ensemble_operator import EnsembleOperator
 from mrnngraph._scan import OperatorWeights, RecurrentOperator, leaky_scan
 from mrnngraph.ensemble import Ensemble, EnsembleOutput, StackedConstrained
@@ -130,6 +131,34 @@ def test_the_operator_follows_the_protocol_and_passes_gradcheck(uniform):
         units = slice(4 * k, 4 * k + 4)
         one = leaky_scan(W[k], drive[..., units], x0[:, units], alpha[units], "tanh")
         torch.testing.assert_close(states[..., units], one, rtol=1e-12, atol=1e-14)
+
+
+def test_the_pooled_projections_have_exact_first_and_second_derivatives():
+    g = torch.Generator().manual_seed(0)
+
+    def t(*shape):
+        return torch.randn(*shape, generator=g, dtype=D, requires_grad=True)
+
+    u, w, b = t(6, 2), t(3, 4, 2), t(3, 4)
+    assert torch.autograd.gradcheck(shared_drive, (u, w, b))
+    assert torch.autograd.gradgradcheck(shared_drive, (u, w, b))
+    rates, wo, bo = t(5, 2, 12), t(3, 2, 4), t(3, 2)
+    assert torch.autograd.gradcheck(stacked_readout, (rates, wo, bo))
+    assert torch.autograd.gradgradcheck(stacked_readout, (rates, wo, bo))
+    assert torch.autograd.gradcheck(lambda r, w: stacked_readout(r, w, None), (rates, wo))
+
+
+def test_a_gradient_penalty_differentiates_through_the_ensemble():
+    """create_graph=True (double backward) gives the same as the plain autograd loop."""
+    results = []
+    for scan in ("fused", "autograd"):
+        ens = Ensemble(circuits(2), dtype=D, scan=scan, activation="tanh")
+        u = torch.linspace(-1, 1, 2 * 5 * 3, dtype=D).view(2, 5, 3).requires_grad_()
+        (du,) = torch.autograd.grad(ens(u).outputs.sum(), u, create_graph=True)
+        du.square().sum().backward()
+        results.append([p.grad for p in ens.parameters()])
+    for a, b in zip(*results, strict=True):
+        torch.testing.assert_close(a, b, rtol=1e-9, atol=1e-12)
 
 
 def test_training_together_gives_the_weights_of_training_each_alone():
@@ -294,6 +323,13 @@ def test_features_not_stacked_yet_are_refused():
         pytest.skip("this checkout has no conduction delays")
     with pytest.raises(NotImplementedError, match=r"circuits\[0\] has conduction delays"):
         Ensemble([c])
+    G = variant(0)
+    G.nodes["str"]["learn_tau"] = True
+    c = mg.compile(G, seed=0)
+    with pytest.raises(
+        NotImplementedError, match=r"circuits\[1\] learns time constants \(region 'str'\)"
+    ):
+        Ensemble([mg.compile(variant(0), seed=0), c])
 
 
 # ---------------------------------------------------------------------------- members
