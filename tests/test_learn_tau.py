@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import os
 
 import networkx as nx
 import pytest
@@ -511,3 +512,27 @@ def test_currents_and_jacobian_use_the_learned_alpha():
 
     expected = torch.autograd.functional.jacobian(step, x)
     torch.testing.assert_close(jacobian_matrices(model, x[None])[0], expected)
+
+
+def test_the_example_runs_in_a_child_process(tmp_path):
+    """What a user runs: examples/cortex_delays_tau.py, briefly, at default settings."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    script = Path(__file__).resolve().parents[1] / "examples" / "cortex_delays_tau.py"
+    run = subprocess.run(
+        [sys.executable, str(script), "--steps", "2", "--no-control", "--eval-trials", "8"]
+        + ["--out", str(tmp_path)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, "MPLBACKEND": "Agg"},
+    )
+    assert run.returncode == 0, run.stderr[-2000:]
+    assert "gives the learned alpha again: True" in run.stdout
+    assert "reloads with identical outputs: True" in run.stdout
+    for name in ("architecture.png", "learned_tau.png", "training.png", "trained.yaml"):
+        assert (tmp_path / name).stat().st_size > 0, name
+    trained = mg.load(tmp_path / "trained.yaml")
+    assert isinstance(trained.nodes["PFC"]["tau"], list)  # per-unit learned values
