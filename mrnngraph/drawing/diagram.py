@@ -19,8 +19,8 @@ from typing import Any
 import networkx as nx
 from matplotlib.axes import Axes
 
-from .._params import check
-from ..schema import Options
+from .._params import NON_NEGATIVE, POSITIVE, PROBABILITY, Optional, check
+from ..schema import Boolean, Options
 from ._artists import (
     draw_edges,
     draw_groups,
@@ -37,6 +37,17 @@ from ._read import check_edge_labels, labels_show_delays, read_graph
 from ._scene import axes_rect, bounds, build_scene, figsize
 
 __all__ = ["draw", "diagram_figsize", "diagram_frame"]
+
+#: What each ``**style`` option must be (``colors`` is checked by ``resolve_colors``).
+_STYLE_CONSTRAINTS: dict[str, Any] = {
+    "font_size": POSITIVE,
+    "node_scale": POSITIVE,
+    "lw_min": NON_NEGATIVE,
+    "lw_max": POSITIVE,
+    "edge_alpha": Optional(PROBABILITY),
+    "show_sizes": Boolean(),
+    "legend": Boolean(),
+}
 
 #: Keyword options accepted through ``**style``, with their defaults.
 STYLE_DEFAULTS: dict[str, Any] = {
@@ -161,9 +172,11 @@ def draw(
     Raises
     ------
     TypeError
-        If ``G`` is not a networkx graph, or an unknown style option is given.
+        If ``G`` is not a networkx graph, an unknown style option is given, or an
+        option is of the wrong kind (``font_size="big"``, ``legend=1``).
     ValueError
-        For an unknown layout, ``edge_labels`` choice, colour key or engine.
+        For an unknown layout, ``edge_labels`` choice, colour key or engine, or an
+        option out of range (``font_size=0``, ``edge_alpha=1.5``).
     ImportError
         With ``engine="graphviz"`` when the ``graphviz`` package is missing.
 
@@ -183,6 +196,11 @@ def draw(
             f"known: {', '.join(STYLE_DEFAULTS)}"
         )
     opts = {**STYLE_DEFAULTS, **style}
+    for name, value in (*style.items(), ("show_sizes", show_sizes), ("legend", legend)):
+        if name in _STYLE_CONSTRAINTS:
+            converted = check(name, value, _STYLE_CONSTRAINTS[name])
+            if name in opts:
+                opts[name] = converted
     check("engine", engine, Options(("matplotlib", "graphviz")))
     check_edge_labels(edge_labels)
     look = read_graph(G)
