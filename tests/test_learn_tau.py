@@ -536,3 +536,31 @@ def test_the_example_runs_in_a_child_process(tmp_path):
         assert (tmp_path / name).stat().st_size > 0, name
     trained = mg.load(tmp_path / "trained.yaml")
     assert isinstance(trained.nodes["PFC"]["tau"], list)  # per-unit learned values
+
+
+@settings(max_examples=30, deadline=None)
+@given(
+    dt=st.sampled_from([0.1, 1.0, 3.0, 7.0, 10.0, 20.0]),
+    tau=st.floats(0.5, 5000.0).map(lambda v: float(f"{v:.4g}")),
+    dtype=st.sampled_from([torch.float32, torch.float64]),
+)
+def test_a_tau_exactly_on_a_bound_builds_exports_and_resets(dt, tau, dtype):
+    """dt / tau computed from a float32 tau may round an ulp past a bound it sits on."""
+    from hypothesis import assume
+
+    assume(tau > dt)
+    G = nx.DiGraph(dt=dt)
+    G.add_node("u", kind="input", size=1)
+    G.add_node("a", size=2, tau=tau, learn_tau=True, tau_max=tau)  # on the upper bound
+    G.add_node("b", size=2, tau=tau, learn_tau=True, tau_min=tau, tau_max=2 * tau)  # lower
+    G.add_node("y", kind="output", size=1)
+    G.add_edges_from([("u", "a"), ("a", "b"), ("b", "y")])
+    model = mg.MultiRegionRNN.from_graph(G, seed=0, dtype=dtype)
+    p = model.parametrizations.alpha[0]
+    a = model.alpha.detach()[p.index]
+    assert ((a >= p.alpha_lo) & (a <= p.alpha_hi)).all()
+    taus = model.time_constants()
+    assert taus["a"].max() <= tau and taus["b"].min() >= tau
+    torch.testing.assert_close(taus["a"], torch.full((2,), tau).double(), rtol=1e-6, atol=0)
+    mg.check(model.to_graph())  # the exported tau lies inside the declared bounds
+    model.reset_parameters()
