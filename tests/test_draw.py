@@ -5,7 +5,6 @@ from __future__ import annotations
 import io
 import itertools
 import math
-import re
 import sys
 import types
 
@@ -17,7 +16,6 @@ import matplotlib.pyplot as plt  # noqa: E402
 import networkx as nx  # noqa: E402
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
-import torch  # noqa: E402
 from hypothesis import HealthCheck, given, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
 from matplotlib.lines import Line2D  # noqa: E402
@@ -25,7 +23,7 @@ from matplotlib.patches import Circle, FancyBboxPatch, Polygon  # noqa: E402
 
 import mrnngraph  # noqa: E402
 from mrnngraph import schema  # noqa: E402
-from mrnngraph.drawing import draw, plot_connectivity, to_dot  # noqa: E402
+from mrnngraph.drawing import draw, to_dot  # noqa: E402
 from mrnngraph.presets import cbgt_loop, cortical_hierarchy, two_area_ei  # noqa: E402
 
 
@@ -460,6 +458,8 @@ def test_property_draw_and_to_dot_never_fail_on_schema_values(nodes, edges):
         assert len(gid_artists(ax, "edge")) == G.number_of_edges()
     finally:
         plt.close("all")
+    from tests.test_draw_dot import parse_dot  # the DOT tests' reader
+
     text = to_dot(G)
     assert set(parse_dot(text)[1]) == set(G.edges)
 
@@ -571,240 +571,6 @@ def test_graphviz_engine_renders_the_dot_text(monkeypatch):
     assert ax.images[-1].get_gid() == "mrnngraph:graphviz"
     assert ax.images[-1].get_array().shape[:2] == (12, 20)
     assert "excitatory" in legend_texts(ax)
-
-
-# --------------------------------------------------------------------------- the matrix
-def boundary_lines(ax, block: str, axis: str) -> list[float]:
-    out = []
-    for line in ax.lines:
-        gid = line.get_gid() or ""
-        if gid.startswith(f"mrnngraph:boundary:{block}:{axis}:"):
-            data = line.get_xdata() if axis == "x" else line.get_ydata()
-            out.append(float(data[0]))
-    return sorted(out)
-
-
-def all_axes_by_block(ax) -> dict[str, object]:
-    out = {}
-    for a in ax.figure.axes:
-        for im in a.images:
-            gid = im.get_gid() or ""
-            if gid.startswith("mrnngraph:matrix:"):
-                out[gid.rsplit(":", 1)[1]] = a
-    return out
-
-
-def test_region_boundaries_and_names_match_the_layout():
-    circuit = mrnngraph.compile(cbgt_loop(), seed=0)
-    lay = circuit.layout
-    ax = plot_connectivity(circuit)
-    stops = [lay.slice(r).stop for r in lay.regions[:-1]]
-    assert boundary_lines(ax, "hh", "x") == stops
-    assert boundary_lines(ax, "hh", "y") == stops
-    centres = [(lay.slice(r).start + lay.slice(r).stop) / 2 for r in lay.regions]
-    assert [t.get_text() for t in ax.get_xticklabels()] == list(lay.regions)
-    assert [t.get_text() for t in ax.get_yticklabels()] == list(lay.regions)
-    np.testing.assert_allclose(ax.get_xticks(), centres)
-    np.testing.assert_allclose(ax.get_yticks(), centres)
-    assert "source" in ax.get_xlabel() and "destination" in ax.get_ylabel()
-    H = lay.hidden_size
-    assert ax.images[0].get_extent() == [0, H, H, 0]
-
-
-def test_input_and_output_blocks_sit_beside_the_recurrent_one():
-    circuit = mrnngraph.compile(cbgt_loop(n_inputs=3, n_outputs=2), seed=0)
-    lay = circuit.layout
-    ax = plot_connectivity(circuit, blocks=("hh", "ih", "ho"))
-    blocks = all_axes_by_block(ax)
-    assert set(blocks) == {"hh", "ih", "ho"} and blocks["hh"] is ax
-    stops = [lay.slice(r).stop for r in lay.regions[:-1]]
-    assert boundary_lines(blocks["ih"], "ih", "y") == stops  # rows: the same regions
-    assert boundary_lines(blocks["ho"], "ho", "x") == stops  # columns: the same regions
-    assert blocks["ih"].images[0].get_array().shape == (lay.hidden_size, lay.input_size)
-    assert blocks["ho"].images[0].get_array().shape == (lay.output_size, lay.hidden_size)
-    # Left of hh and below it, sharing its rows and its columns.
-    ax.figure.canvas.draw()
-    hh_box, ih_box = ax.get_position(), blocks["ih"].get_position()
-    assert ih_box.x1 <= hh_box.x0 + 1e-6 and blocks["ho"].get_position().y1 <= hh_box.y0 + 1e-6
-    names = [t.get_text() for t in blocks["ih"].get_yticklabels() if t.get_visible()]
-    assert names == list(lay.regions)
-    assert [t.get_text() for t in blocks["ho"].get_yticklabels()] == list(lay.outputs)
-
-
-def test_weights_use_a_diverging_map_centred_on_zero():
-    circuit = mrnngraph.compile(two_area_ei(size=30), seed=0)
-    image = plot_connectivity(circuit).images[0]
-    norm = image.norm
-    assert norm.vcenter == 0 and norm.vmin == -norm.vmax
-    assert image.get_cmap().name.startswith("RdBu_r")
-    np.testing.assert_array_equal(np.asarray(image.get_array()), circuit.weight_hh.numpy())
-    colorbars = [a for a in image.axes.figure.axes if a.get_gid() == "mrnngraph:colorbar"]
-    assert len(colorbars) == 1
-
-
-def test_mask_and_sign_views():
-    circuit = mrnngraph.compile(cbgt_loop(), seed=0)
-    mask = np.asarray(plot_connectivity(circuit, "mask").images[0].get_array())
-    np.testing.assert_array_equal(mask, circuit.mask_hh.numpy().astype(float))
-    sign = plot_connectivity(circuit, "sign").images[0].get_array()
-    m = circuit.mask_hh.numpy()
-    expected = np.broadcast_to(circuit.sign_h.numpy()[None, :], m.shape)
-    np.testing.assert_array_equal(np.asarray(sign)[m], expected[m])
-    assert np.isnan(np.asarray(sign, dtype=float)[~m]).all()
-
-
-def test_a_model_shows_its_current_effective_weights():
-    model = mrnngraph.MultiRegionRNN.from_graph(two_area_ei(size=20), seed=0)
-    with torch.no_grad():
-        raw = model.parametrizations.weight_hh.original
-        raw.mul_(-3.0)  # flips signs of raw weights; Dale's law keeps the effective ones
-    image = plot_connectivity(model).images[0]
-    np.testing.assert_allclose(
-        np.asarray(image.get_array()), model.weight_hh.detach().numpy(), rtol=1e-6
-    )
-    assert not np.allclose(np.asarray(image.get_array()), model.circuit.weight_hh.numpy())
-
-
-def test_large_circuits_are_averaged_over_tiles_with_boundaries_kept():
-    G = nx.DiGraph()
-    G.add_node("u", kind="input", size=2)
-    for name, size in (("a", 250), ("b", 130), ("c", 220)):
-        G.add_node(name, size=size, exc_frac=0.8)
-    G.add_edges_from([("u", "a"), ("a", "b"), ("b", "c"), ("c", "a"), ("a", "a")])
-    circuit = mrnngraph.compile(G, seed=0)
-    ax = plot_connectivity(circuit, "mask", max_pixels=100)
-    data = np.asarray(ax.images[0].get_array())
-    assert max(data.shape) <= 100 and data.min() >= 0 and data.max() <= 1
-    assert 0 < data[0, 0] < 1 or data[0, 0] in (0, 1)
-    assert boundary_lines(ax, "hh", "x") == [250, 380]
-    assert ax.images[0].get_extent() == [0, 600, 600, 0]
-
-
-def test_plot_connectivity_rejects_bad_arguments():
-    circuit = mrnngraph.compile(two_area_ei(size=10), seed=0)
-    with pytest.raises(TypeError, match="CompiledCircuit"):
-        plot_connectivity(two_area_ei())
-    with pytest.raises(ValueError, match="which"):
-        plot_connectivity(circuit, "weights")
-    with pytest.raises(ValueError, match="blocks"):
-        plot_connectivity(circuit, blocks=("hx",))
-
-
-# --------------------------------------------------------------------------- DOT
-_STMT = re.compile(r'^\s*("(?:[^"\\]|\\.)*")(?:\s*->\s*("(?:[^"\\]|\\.)*"))?\s*\[(.*)\];$')
-_ATTR = re.compile(r'(\w+)="((?:[^"\\]|\\.)*)"')
-
-
-def unquote(s: str) -> str:
-    return re.sub(r"\\(.)", lambda m: {"n": "\n"}.get(m.group(1), m.group(1)), s[1:-1])
-
-
-def parse_dot(text: str) -> tuple[dict[str, dict], dict[tuple[str, str], dict]]:
-    """A small reader for the DOT that to_dot writes: node and edge statements."""
-    nodes, edges = {}, {}
-    for line in text.splitlines():
-        m = _STMT.match(line)
-        if not m:
-            continue
-        attrs = {k: unquote(f'"{v}"') for k, v in _ATTR.findall(m.group(3))}
-        if m.group(2):
-            edges[(unquote(m.group(1)), unquote(m.group(2)))] = attrs
-        else:
-            nodes[unquote(m.group(1))] = attrs
-    return nodes, edges
-
-
-def test_dot_text_has_the_same_nodes_edges_and_encoding():
-    G = four_area()
-    G.add_node("gate", size=10, sign="inh", parent="bg")
-    G.add_node("relay", size=10, parent="bg")
-    G.add_edge("gate", "relay", density=0.2)
-    G.add_edge("V1", "gate", ei=["E"])
-    text = to_dot(G)
-    nodes, edges = parse_dot(text)
-    assert set(nodes) == set(G.nodes) and set(edges) == set(G.edges)
-    assert edges[("V1", "V4")]["arrowhead"] == "normal"
-    assert edges[("V4", "V1")]["arrowhead"] == "tee"
-    assert edges[("V1", "V1")]["arrowhead"] == "dot"
-    assert edges[("img", "V1")]["arrowhead"] == "vee"
-    assert edges[("PFC", "V1")]["style"] == "dashed"
-    assert edges[("img", "V1")]["style"] == "dotted"
-    assert edges[("V1", "V4")]["style"] == "solid"
-    assert float(edges[("V1", "V4")]["penwidth"]) > float(edges[("V4", "V1")]["penwidth"])
-    assert nodes["V1"]["style"] == "wedged" and ";0.800:" in nodes["V1"]["fillcolor"]
-    assert nodes["img"]["shape"] == "box" and nodes["gate"]["shape"] == "circle"
-    assert float(nodes["V1"]["width"]) > float(nodes["LIP"]["width"])
-    cluster = re.search(r'subgraph "cluster_bg" \{(.*?)\n  \}', text, re.S)
-    assert cluster and '"gate"' in cluster.group(1) and '"relay"' in cluster.group(1)
-    assert '{ rank=source; "img"; }' in text and '{ rank=sink; "sacc"; }' in text
-    assert text.startswith("digraph ") and text.rstrip().endswith("}")
-
-
-names = st.text(st.characters(blacklist_categories=("Cs", "Cc")), min_size=1, max_size=8)
-
-
-@settings(max_examples=25, deadline=None)
-@given(st.lists(names, min_size=1, max_size=6, unique=True), st.data())
-def test_property_dot_names_round_trip(node_names, data):
-    G = nx.DiGraph()
-    for n in node_names:
-        G.add_node(n, size=3, label=n)
-    pairs = data.draw(
-        st.lists(st.tuples(st.sampled_from(node_names), st.sampled_from(node_names)), max_size=6)
-    )
-    G.add_edges_from(pairs)
-    nodes, edges = parse_dot(to_dot(G))
-    assert set(nodes) == set(G.nodes) and set(edges) == set(G.edges)
-    for n in node_names:
-        assert nodes[n]["label"].split("\n")[0] == n
-
-
-def test_dot_quotes_awkward_names():
-    G = nx.DiGraph()
-    for n in ("9/46d", 'say "hi"', "node", "a b", "back\\slash", "->"):
-        G.add_node(n, size=2)
-    G.add_edge("9/46d", 'say "hi"')
-    G.add_edge("node", "->")
-    text = to_dot(G)
-    assert '"9/46d" -> "say \\"hi\\""' in text
-    assert '"node" -> "->"' in text and '"back\\\\slash"' in text
-
-
-def test_dot_parses_back_with_pydot_when_installed():
-    pydot = pytest.importorskip("pydot")
-    G = cbgt_loop()
-    G.add_node("9/46d", size=5, sign="exc")
-    G.add_edge("9/46d", "ctx_e")
-    (graph,) = pydot.graph_from_dot_data(to_dot(G))
-    H = nx.nx_pydot.from_pydot(graph)
-
-    def clean(x: str) -> str:
-        return x[1:-1] if x.startswith('"') and x.endswith('"') else x
-
-    got_nodes = {clean(n) for n in H.nodes} - {"node", "edge", "graph", "\\n"}
-    assert got_nodes == set(G.nodes)
-    assert {(clean(u), clean(v)) for u, v in H.edges()} == set(G.edges)
-    attrs = {(clean(u), clean(v)): d for u, v, d in H.edges(data=True)}
-    assert clean(attrs[("d1", "gpe")]["style"]) == "dashed"
-    assert clean(attrs[("d1", "snr")]["arrowhead"]) == "tee"
-
-
-def test_to_dot_rejects_a_bad_rankdir():
-    with pytest.raises(ValueError, match="rankdir"):
-        to_dot(cbgt_loop(), rankdir="UP")
-    assert 'rankdir="TB"' in to_dot(cbgt_loop(), rankdir="TB")
-
-
-def test_graphviz_engine_with_graphviz_installed():
-    pytest.importorskip("graphviz")
-    import shutil
-
-    if shutil.which("dot") is None:
-        pytest.skip("Graphviz's dot program is not installed")
-    ax = draw(cbgt_loop(), engine="graphviz")
-    image = ax.images[-1].get_array()
-    assert image.shape[0] > 100 and image.shape[1] > 100
-    assert "from inhibitory units" in legend_texts(ax)
 
 
 def test_drawing_reads_validation_once_and_flags_what_its_problems_name(monkeypatch):
