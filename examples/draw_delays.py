@@ -11,6 +11,8 @@ density and each delay; the gap between two bars on an arrow marks the delay.
 Run: python examples/draw_delays.py [--docs]  ->  examples/out/draw_delays.png
 """
 
+import itertools
+
 import networkx as nx
 from _figures import parse_args, save  # examples/_figures.py
 
@@ -27,7 +29,7 @@ def delayed_hierarchy() -> nx.DiGraph:
         G.add_edge(name, name, density=0.2)
     G.add_node("choice", kind="output", size=2)
     G.add_edge("stimulus", "sensory")
-    for (a, b), delay in zip(zip(areas, areas[1:]), (10.0, 20.0), strict=True):
+    for (a, b), delay in zip(itertools.pairwise(areas), (10.0, 20.0), strict=True):
         G.add_edge(a, b, ei=["EE", "EI"], density={"EE": 0.1, "EI": 0.05}, delay=delay)
         G.add_edge(b, a, ei=["EE"], density={"EE": 0.05}, delay=delay)
     G.add_edge("premotor", "choice", ei=["E"])
