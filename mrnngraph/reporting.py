@@ -19,7 +19,7 @@ from typing import Any
 import torch
 
 from .circuit import CompiledCircuit
-from .compilation import candidates
+from .compilation import _pathway_blocks, _sub_candidates, candidates
 from .compilation import compile as compile_graph
 
 __all__ = ["ConnectivityReport", "report", "format_report"]
@@ -40,7 +40,10 @@ class ConnectivityReport:
     projections : list of dict
         One row per declared edge, in the circuit's edge order. Keys: ``src``,
         ``dst``, ``kind`` (recurrent, input, readout), ``rule``, ``requested_density``
-        (the graph's ``density``; 0 for a ``zero`` pathway), ``candidates`` (entries
+        (the graph's ``density``; 0 for a ``zero`` pathway; for a density given per E/I
+        sub-pathway, their mean weighted by each sub-pathway's candidates, so it compares
+        with ``realised_density``), ``requested_by_pathway`` (that mapping, else None),
+        ``candidates`` (entries
         the rule could fill: all unless ``ei``, ``autapses=False`` or ``one_to_one``
         exclude some),
         ``synapses`` (mask entries), ``realised_density`` (``synapses / candidates``),
@@ -160,7 +163,10 @@ def report(obj: Any, *, seed: int = 0, spectral: bool = True) -> ConnectivityRep
                 "dst": dst,
                 "kind": _FAMILY_NAMES[block.family],
                 "rule": e.rule,
-                "requested_density": 0.0 if e.zero else e.density,
+                "requested_density": _requested(e, spec.nodes[src], spec.nodes[dst], cand),
+                "requested_by_pathway": (
+                    None if e.zero or not isinstance(e.sparsity, dict) else e.density
+                ),
                 "candidates": cand,
                 "synapses": n_syn,
                 "realised_density": n_syn / cand if cand else math.nan,
@@ -304,6 +310,19 @@ def _region_row(name: str, lay: Any, w_hh: torch.Tensor, sign: torch.Tensor) -> 
 
 
 # --------------------------------------------------------------------------- rendering
+def _requested(e: Any, s: Any, d: Any, n_candidates: int) -> float:
+    """The density edge ``e`` asks for over its candidates (weighted per sub-pathway)."""
+    if e.zero:
+        return 0.0
+    if not isinstance(e.sparsity, dict):
+        return e.density
+    kept = sum(
+        int(_sub_candidates(e, rows, cols).sum()) * e.density[entry]
+        for rows, cols, entry in _pathway_blocks(e, s, d)
+    )
+    return kept / n_candidates if n_candidates else math.nan
+
+
 def _fmt(v: Any, digits: int = 2) -> str:
     if v is None:
         return "-"
@@ -387,7 +406,9 @@ def _render(rep: ConnectivityReport, *, markdown: bool) -> str:
                 f"{r['src']} → {r['dst']}",
                 r["kind"],
                 r["rule"],
-                _fmt(r["requested_density"]),
+                _fmt(r["requested_density"])
+                if r.get("requested_by_pathway") is None
+                else ", ".join(f"{k} {v:.2f}" for k, v in r["requested_by_pathway"].items()),
                 _fmt(r["realised_density"]),
                 f"{r['synapses']}/{r['candidates']}",
                 _deg(r["in_degree"]),

@@ -221,3 +221,23 @@ def _without_learning(G):
         for k in ("learn_tau", "tau_max", "tau_min"):
             H.nodes[n].pop(k, None)
     return H
+
+
+def test_density_per_sub_pathway_is_reported_weighted_and_by_pathway():
+    """A Kleinman-style edge (E->E 10 %, E->I 5 %) reports the candidates-weighted density it
+    asks for, the mapping itself, and one cell per sub-pathway in the table."""
+    G = nx.DiGraph(dt=10.0)
+    G.add_node("a1", size=100, exc_frac=0.8)
+    G.add_node("a2", size=100, exc_frac=0.8)
+    G.add_edge("a1", "a1")
+    G.add_edge("a2", "a2")
+    G.add_edge("a1", "a2", density={"EE": 0.1, "EI": 0.05}, ei=["EE", "EI"])
+    rep = report(compile(G, seed=0))
+    (row,) = [r for r in rep.projections if (r["src"], r["dst"]) == ("a1", "a2")]
+    assert row["candidates"] == 80 * 80 + 80 * 20
+    assert row["requested_density"] == pytest.approx((6400 * 0.1 + 1600 * 0.05) / 8000)
+    assert row["requested_by_pathway"] == pytest.approx({"EE": 0.1, "EI": 0.05})
+    assert abs(row["realised_density"] - row["requested_density"]) < 0.02
+    assert "EE 0.10, EI 0.05" in format_report(rep)
+    (plain,) = [r for r in rep.projections if (r["src"], r["dst"]) == ("a1", "a1")]
+    assert plain["requested_by_pathway"] is None and plain["requested_density"] == 1.0
