@@ -118,9 +118,11 @@ class ModelDelays:
             out = torch.matmul(rates, w_ho.t())
         else:
             h0 = initial_rates(x0, activation, clamp)
-            ks, ws = _split(self.ho.t(), w_ho.t())
-            ys = torch.matmul(rates, torch.cat(ws, 1)).split(w_ho.shape[0], dim=-1)
-            y0 = (h0 @ torch.cat(ws, 1)).split(w_ho.shape[0], dim=-1)
+            ks, ws = _split(self.ho, w_ho)
+            # As linear(): the weight gradient is then the fast g^T @ rates GEMM.
+            w = torch.cat(ws, 0)
+            ys = torch.nn.functional.linear(rates, w).split(w_ho.shape[0], dim=-1)
+            y0 = torch.nn.functional.linear(h0, w).split(w_ho.shape[0], dim=-1)
             out = sum(shift(y, k, f) for k, y, f in zip(ks, ys, y0, strict=True))
         return out if bias_ho is None else out + bias_ho
 
