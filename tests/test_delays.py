@@ -518,3 +518,35 @@ def test_signals_arrive_no_earlier_than_the_delays_before_and_after_training(spa
             u = torch.randn(8, 20, 1, dtype=D, generator=g)
             m(u).outputs.square().mean().backward()
             opt.step()
+
+
+@pytest.mark.parametrize("sparse", [False, True])
+def test_zero_delay_model_is_the_forward_pass_before_delays_bit_for_bit(sparse):
+    from torch.nn.utils import parametrize
+
+    from mrnngraph import MultiRegionRNN
+
+    m = MultiRegionRNN.from_graph(_graph(delays=False), seed=4, sparse=sparse)
+    u = torch.randn(3, 10, 2, generator=torch.Generator().manual_seed(2))
+    out = m(u)
+    # The forward pass as it was written before delays existed.
+    ut = u.transpose(0, 1)
+    T, B, _ = ut.shape
+    with parametrize.cached():
+        w_hh = (
+            m._constraint("weight_hh").blocks(m.parametrizations.weight_hh.original)
+            if sparse
+            else m.weight_hh
+        )
+        drive = torch.addmm(m.bias, ut.reshape(T * B, -1), m.weight_ih.t().contiguous())
+        states, rates = leaky_scan(
+            w_hh,
+            drive.view(T, B, -1),
+            m.x0.expand(B, -1),
+            m.alpha,
+            m.activation,
+            return_rates=True,
+        )
+        outputs = torch.nn.functional.linear(rates, m.weight_ho, m.bias_ho)
+    for a, b in zip(out, (outputs, rates, states), strict=True):
+        assert torch.equal(a, b.transpose(0, 1))
