@@ -39,7 +39,9 @@ class _SharedDrive(torch.autograd.Function):
         N, H, I = w.shape
         needs = ctx.needs_input_grad
         grad_u = g @ w.reshape(N * H, I) if needs[0] else None
-        grad_w = (g.t() @ u).view(N, H, I) if needs[1] else None
+        # u^T g, [I, T*B] @ [T*B, N*H]: MKL runs this shape fast; g^T u ([N*H, T*B] @
+        # [T*B, I], three columns) ran at a tenth of the speed.
+        grad_w = (u.t() @ g).t().reshape(N, H, I) if needs[1] else None
         grad_b = g.sum(0).view(N, H) if needs[2] else None
         return grad_u, grad_w, grad_b
 
