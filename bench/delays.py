@@ -16,6 +16,28 @@ circuits have the same seed, so they differ only in ``delay``.
 Cases run round-robin (one call of each per round) so that the load of the shared
 machine weighs on each alike; the report is the median over rounds of each case and the
 median of the per-round ratios, with the load average.
+
+Measured 2026-11-30 (2-core shared CPU, 1 thread, load average ~1-2 while it ran;
+other sessions were running on the machine):
+
+=====================================  ================  =================
+case                                   dense (delays /   block-sparse
+                                       no delays)
+=====================================  ================  =================
+400 units, 4 regions, 60 % pairs,      1.18x             1.06x
+T=200, B=64 (the defaults, -r 15)      (253 / 214 ms)    (223 / 209 ms)
+same, every pair connected             1.28x             1.00x
+same, 30 ms spacing (0-9 steps)        1.23x             1.13x
+400 units, 8 regions, 30 %, B=32       1.42x             1.09x
+4096 units, 16 regions, 30 %,          0.90x             1.07x
+T=50, B=16
+=====================================  ================  =================
+
+Per step the delayed loops do the flops of the circuit without delays; what costs more
+at 400 units is one gather per step and a batched matmul of smaller blocks instead of
+one ``mm`` (18-35 % slower at these sizes, equal at 4096), and the weight gradient as
+two GEMMs per block of equal delay. At 4096 units the dense weight gradient is formed on
+the declared blocks only, which is why it beats the full ``[H, H]`` GEMM.
 """
 
 from __future__ import annotations
