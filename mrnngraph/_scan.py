@@ -27,6 +27,10 @@ Two implementations give the same numbers:
 Both differentiate ``alpha`` (learnable time constants): the fused backward forms
 ``dL/dalpha = sum_t lam[t] (x[t+1] - x[t]) / alpha`` from its adjoint.
 
+Conduction delays (``leaky_scan(..., delays=...)``, or a block operator whose blocks
+carry delays) run the delayed loops of :mod:`mrnngraph._delays`, fused or autograd alike;
+without delays nothing here changes. CUDA graphs live in :mod:`mrnngraph._graphs`.
+
 The recurrent term is computed by an *operator* (a :class:`RecurrentOperator`):
 :class:`DenseOperator` for one ``[H, H]`` matrix, or the block-sparse operator of
 :mod:`mrnngraph._sparse`, passed as :class:`OperatorWeights`.
