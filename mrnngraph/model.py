@@ -24,6 +24,8 @@ from torch import nn
 from torch.nn.utils import parametrize
 
 from . import schema
+from ._delay_model import ModelDelays
+from ._params import NON_NEGATIVE, POSITIVE, Optional, check
 from ._scan import SCAN_METHODS, leaky_scan
 from ._sparse import (
     BlockSparse,
@@ -35,6 +37,7 @@ from ._sparse import (
     swapped_buffers,
     unrepresentable,
 )
+from ._tau import graph_with_tau, learned_alpha, time_constants
 from .circuit import CompiledCircuit
 from .compilation import compile as compile_graph
 
@@ -245,6 +248,12 @@ class MultiRegionRNN(nn.Module):
     with noise :math:`\eta = \sqrt{2/\alpha}\,\sigma\,\mathcal{N}(0, 1)`, i.e. the state
     receives :math:`\sqrt{2\alpha}\,\sigma` per step (mRNNTorch's scaling).
 
+    An edge with a conduction ``delay`` of ``d = delay / dt`` steps (a whole number, else
+    a ValueError naming the edge) carries its source's rates (or inputs) from ``d`` steps
+    earlier: before the trial a region sits at :math:`f(x_0)` (its clamp value under
+    :func:`mrnngraph.perturb`) and inputs are 0. Every execution path applies the delays
+    (see ``mrnngraph._delays``); a circuit without delays runs exactly as before.
+
     Parameters
     ----------
     circuit : CompiledCircuit
@@ -329,13 +338,13 @@ class MultiRegionRNN(nn.Module):
         graph = circuit.graph
         self.circuit = circuit
         self.layout = circuit.layout
-        self.dt = float(_pick("dt", dt, graph))
-        self.tau = float(_pick("tau", tau, graph))
+        self.dt = check("dt", _pick("dt", dt, graph), POSITIVE)
+        self.tau = check("tau", _pick("tau", tau, graph), POSITIVE)
         self.activation = str(_pick("activation", activation, graph))
-        self.noise_std = float(noise_std)
-        self.input_noise_std = float(input_noise_std)
+        self.noise_std = check("noise_std", noise_std, NON_NEGATIVE)
+        self.input_noise_std = check("input_noise_std", input_noise_std, NON_NEGATIVE)
         self.batch_first = bool(batch_first)
-        self.alpha_override = None if alpha is None else float(alpha)
+        self.alpha_override = check("alpha", alpha, Optional(_ALPHA))
         if scan not in SCAN_METHODS:
             raise ValueError(
                 f"scan must be one of {', '.join(map(repr, SCAN_METHODS))}; got {scan!r}"
@@ -347,6 +356,8 @@ class MultiRegionRNN(nn.Module):
         self.scan = scan
         self.readout_bias = readout_bias
         self.sparse = choose_sparse(circuit) if sparse is None else sparse
+        #: Conduction delays in steps of dt (None: no edge has one; see mrnngraph._delays).
+        self._delays = ModelDelays.build(circuit, self.dt)
         #: Set by :func:`mrnngraph.perturb` only: rate clamps and extra drive at run time.
         self.perturbation: Perturbation | None = None
         _check_options(self)
@@ -366,7 +377,14 @@ class MultiRegionRNN(nn.Module):
                 f"dt / tau must be <= 1 for a stable leaky update; regions {names} "
                 f"have tau < dt = {self.dt:g}"
             )
-        self.register_buffer("alpha", alpha_h.to(**factory))
+        # learn_tau regions: alpha is parametrized by per-unit raw time constants
+        # (mrnngraph._tau); every other unit's alpha stays the constant dt / tau.
+        learned = learned_alpha(circuit, alpha_h.to(**factory), self.dt)
+        if learned is None:
+            self.register_buffer("alpha", alpha_h.to(**factory))
+        else:
+            self.alpha = nn.Parameter(alpha_h.to(**factory))
+            parametrize.register_parametrization(self, "alpha", learned, unsafe=True)
         self.register_buffer("x0", circuit.x0.to(**factory, copy=True))
 
         for name, sign in (
@@ -377,7 +395,8 @@ class MultiRegionRNN(nn.Module):
             fam = name[-2:]
             if fam == "hh" and self.sparse:
                 # Declared blocks only: circuit.mask_hh / weight_hh (dense) are never asked for.
-                blocks = BlockSparse(circuit, **factory)
+                steps = getattr(self._delays, "steps", None)  # conduction delays, if any
+                blocks = BlockSparse(circuit, delays=steps, **factory)
                 self.register_parameter(
                     name, nn.Parameter(blocks.initial_original(circuit).to(**factory))
                 )
@@ -459,6 +478,8 @@ class MultiRegionRNN(nn.Module):
                 self.bias.copy_(self.circuit.bias)
             if self.bias_ho is not None:
                 self.bias_ho.zero_()
+            if parametrize.is_parametrized(self, "alpha"):
+                self.alpha = self.parametrizations.alpha[0].fixed  # learned tau: back to tau
 
     # ------------------------------------------------------------------ structure
     def options(self) -> dict[str, Any]:
@@ -476,6 +497,52 @@ class MultiRegionRNN(nn.Module):
             "scan": self.scan,
             "readout_bias": self.readout_bias,
         }
+
+    def time_constants(self) -> dict[str, torch.Tensor]:
+        """Each recurrent region's per-unit time constants in ms (``dt / alpha``):
+        trained ones for ``learn_tau`` regions, the fixed ``tau`` elsewhere.
+
+        Returns
+        -------
+        dict of str to Tensor
+            Region -> ``(size,)`` float64 CPU tensor, detached.
+
+        Examples
+        --------
+        >>> import networkx as nx, torch
+        >>> G = nx.DiGraph()
+        >>> G.add_node("u", kind="input", size=1)
+        >>> G.add_node("a", size=3, tau=50.0, learn_tau=True)
+        >>> G.add_node("b", size=2)
+        >>> G.add_edges_from([("u", "a"), ("a", "b")])
+        >>> model = MultiRegionRNN.from_graph(G, seed=0)
+        >>> {k: v.round().tolist() for k, v in model.time_constants().items()}
+        {'a': [50.0, 50.0, 50.0], 'b': [100.0, 100.0]}
+        """
+        return time_constants(self)
+
+    def to_graph(self, graph: nx.DiGraph | None = None) -> nx.DiGraph:
+        """The circuit graph with the time constants in effect written in.
+
+        Each ``learn_tau`` region's ``tau`` becomes its trained values in ms (one
+        float where all its units agree, else one per unit); the graph's ``dt``,
+        ``tau`` and ``activation`` are set to the model's, so ``compile`` with the
+        circuit's seed and ``MultiRegionRNN`` give a model whose ``alpha`` is this
+        one's. Weights are not part of a graph (:func:`mrnngraph.save_model` keeps
+        them); write the result to a file with :func:`mrnngraph.save`.
+
+        Parameters
+        ----------
+        graph : networkx.DiGraph, optional
+            The graph the circuit was compiled from, kept as given otherwise (labels,
+            positions); default: rebuilt from ``self.circuit.spec``.
+
+        Raises
+        ------
+        ValueError
+            If the model was built with ``alpha=`` (not a graph attribute).
+        """
+        return graph_with_tau(self, graph)
 
     #: Buffers that are learned state, not structure: :func:`mrnngraph.fit` learns the
     #: latent units' initial state into ``x0``. Checkpoints require them finite only.
@@ -614,7 +681,11 @@ class MultiRegionRNN(nn.Module):
                 )
             # One pass writes the contiguous (T, B, H) drive the scan reads step by step;
             # a row-major copy of w_ih.t() makes its gradient the fast u^T @ grad GEMM.
-            drive = torch.addmm(bias, u.reshape(T * B, -1), w_ih.t().contiguous()).view(T, B, -1)
+            if self._delays is None:
+                drive = torch.addmm(bias, u.reshape(T * B, -1), w_ih.t().contiguous())
+                drive = drive.view(T, B, -1)
+            else:  # input edges with delays read earlier inputs
+                drive = self._delays.drive(u, w_ih, bias)
             if self.noise_std > 0:
                 scale = torch.sqrt(2.0 / self.alpha) * self.noise_std
                 drive = drive + self._noise(drive.shape, scale, drive, generator)
@@ -631,10 +702,14 @@ class MultiRegionRNN(nn.Module):
                 self.alpha,
                 self.activation,
                 clamp,
+                delays=None if self._delays is None or self.sparse else self._delays.hh,
                 method=self.scan,
                 return_rates=True,
             )
-            if self.bias_ho is None:
+            if self._delays is not None and self._delays.ho is not None:
+                h = (rates, x0, clamp, self.activation)
+                outputs = self._delays.readout(*h, w_ho, self.bias_ho)
+            elif self.bias_ho is None:
                 outputs = torch.matmul(rates, w_ho.t())
             else:
                 outputs = torch.nn.functional.linear(rates, w_ho, self.bias_ho)
@@ -689,6 +764,8 @@ class MultiRegionRNN(nn.Module):
         else:
             parts += [f"dt={self.dt:g}", f"tau={self.tau:g}"]
         parts.append(f"activation={self.activation!r}")
+        if parametrize.is_parametrized(self, "alpha"):
+            parts.append(f"learn_tau={sorted(set(self.parametrizations.alpha[0].regions))}")
         if self.noise_std:
             parts.append(f"noise_std={self.noise_std:g}")
         if self.input_noise_std:
@@ -755,15 +832,18 @@ def _pick(name: str, given: Any, graph: dict) -> Any:
     return graph.get(name, MODEL_DEFAULTS[name])
 
 
+#: ``alpha=``: an integration factor in (0, 1].
+_ALPHA = schema.Interval(0.0, 1.0, closed=(False, True))
+
+
 def _check_options(m: MultiRegionRNN) -> None:
+    """What the single-value checks in ``__init__`` (``_params.check``) cannot see."""
     schema.activation(m.activation)  # ValueError naming the ones there are
-    for name in ("dt", "tau"):
-        v = getattr(m, name)
-        if not (math.isfinite(v) and v > 0):
-            raise ValueError(f"{name} must be a float > 0; got {v!r}")
-    for name in ("noise_std", "input_noise_std"):
-        v = getattr(m, name)
-        if not (math.isfinite(v) and v >= 0):
-            raise ValueError(f"{name} must be a float >= 0; got {v!r}")
-    if m.alpha_override is not None and not (0 < m.alpha_override <= 1):
-        raise ValueError(f"alpha must be in (0, 1]; got {m.alpha_override!r}")
+    learn = m.circuit.learn_tau
+    if m.alpha_override is not None and learn is not None and bool(learn.any()):
+        names = sorted({m.layout.regions[int(r)] for r in m.layout.unit_region[learn]})
+        raise ValueError(
+            f"alpha= sets one fixed alpha for every unit, but regions {names} have "
+            "learn_tau=True (their alpha = dt / tau is trained); build the model "
+            "without alpha= (give dt and tau), or set learn_tau=False"
+        )
