@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import math
 import warnings
-from contextlib import AbstractContextManager
 from typing import Any, NamedTuple
 
 import networkx as nx
@@ -24,18 +23,13 @@ from torch import nn
 from torch.nn.utils import parametrize
 
 from . import schema
+from ._constrained import Constrained, _BiasParam, same_bits
 from ._delay_model import ModelDelays
 from ._params import NON_NEGATIVE, POSITIVE, Optional, check
 from ._scan import SCAN_METHODS, leaky_scan
 from ._sparse import (
     BlockSparse,
-    Cut,
-    check_cuts,
-    check_synapses,
     choose_sparse,
-    mask_select,
-    swapped_buffers,
-    unrepresentable,
 )
 from ._tau import graph_with_tau, learned_alpha, time_constants
 from .circuit import CompiledCircuit
@@ -90,150 +84,6 @@ class Perturbation(NamedTuple):
 
     clamp: tuple[torch.Tensor, torch.Tensor] | None = None
     drive: Any = None
-
-
-class Constrained(nn.Module):
-    """Parametrization ``W -> where(trainable, signed(where(mask, W, 0)), frozen)``.
-
-    ``sign`` is one value per source column (``+1``, ``-1`` or ``0`` = free);
-    ``frozen`` and ``trainable`` are given only when some entries are frozen. ``name``
-    (the weight's) is used in error messages.
-    """
-
-    def __init__(
-        self,
-        mask: torch.Tensor,
-        sign: torch.Tensor | None = None,
-        frozen: torch.Tensor | None = None,
-        trainable: torch.Tensor | None = None,
-        *,
-        name: str = "weight",
-    ):
-        super().__init__()
-        self.name = name
-        self.register_buffer("mask", mask.bool())
-        self.register_buffer("sign", sign)
-        self.register_buffer("frozen", frozen)
-        self.register_buffer("trainable", None if trainable is None else trainable.bool())
-        # With every column signed, sign * |W| needs no select (about 12 % of a dense trial).
-        self._all_signed = sign is not None and bool((sign != 0).all())
-
-    def forward(self, raw: torch.Tensor) -> torch.Tensor:
-        # Select, never multiply: masked entries are exactly 0 (and get a zero gradient)
-        # even where the raw weight is NaN or inf. Selecting first also keeps a NaN
-        # gradient of a masked entry from leaking through abs's backward.
-        w = mask_select(raw, self.mask)
-        if self._all_signed:
-            w = w.abs() * self.sign
-        elif self.sign is not None:
-            w = torch.where(self.sign != 0, self.sign * w.abs(), w)
-        if self.frozen is not None:
-            w = torch.where(self.trainable, w, self.frozen)
-        return w
-
-    def right_inverse(self, w: torch.Tensor) -> torch.Tensor:
-        """Effective weights that satisfy the constraint are their own preimage; any other
-        value (off-mask, against a sign, a changed frozen entry, a wrong shape) would be
-        read back changed, so it is refused with a ValueError saying what is wrong."""
-        if w.shape != self.mask.shape:
-            raise ValueError(
-                f"{self.name} must have shape {tuple(self.mask.shape)}; got {tuple(w.shape)}"
-            )
-        frozen_where = None if self.trainable is None else ~self.trainable
-        problem = unrepresentable(self.name, w, self.mask, self.sign, frozen_where, self.frozen)
-        if problem is not None:
-            raise ValueError(problem)
-        return w
-
-    # ------------------------------------------------------------------ cuts
-    def n_synapses(self, *cuts: Cut) -> int:
-        """Existing synapses (True mask entries) inside the ``(rows, cols)`` rectangles
-        ``cuts`` (slices of the ``[dst, src]`` weight; all of them without ``cuts``)."""
-        cuts = check_cuts(cuts)
-        if not cuts:
-            return int(self.mask.sum())
-        hit = torch.zeros_like(self.mask)
-        for rows, cols in cuts:
-            hit[rows, cols] = True
-        return int((self.mask & hit).sum())
-
-    def cut(self, *cuts: Cut, synapses: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
-        """The buffers a cut changes, as edited copies (this parametrization is left as
-        it is; :meth:`masked` applies them), as :mod:`torch.nn.utils.prune` computes a
-        new mask.
-
-        Parameters
-        ----------
-        *cuts : (slice, slice)
-            ``(rows, cols)`` rectangles of the ``[dst, src]`` weight whose entries are cut.
-        synapses : Tensor of int, optional
-            Indices of existing synapses to cut, counted in :meth:`synapse_coordinates`
-            order (the True mask entries in row-major order).
-
-        Returns
-        -------
-        dict of str to Tensor
-            ``mask`` with the cut entries False and, when some entries are frozen,
-            ``frozen`` with them 0. Empty when nothing is cut.
-        """
-        cuts = check_cuts(cuts)
-        pick = None
-        if synapses is not None:
-            flat = torch.nonzero(self.mask.reshape(-1)).reshape(-1)
-            pick = flat[check_synapses(synapses, flat.numel()).to(flat.device)]
-        if not cuts and pick is None:
-            return {}
-        out = {}
-        for name, off in (("mask", False), ("frozen", 0)):
-            old = getattr(self, name)
-            if old is None:
-                continue
-            edited = old.clone()
-            for rows, cols in cuts:
-                edited[rows, cols] = off
-            if pick is not None:
-                edited.view(-1)[pick.to(old.device)] = off
-            out[name] = edited
-        return out
-
-    def masked(
-        self, *cuts: Cut, synapses: torch.Tensor | None = None
-    ) -> AbstractContextManager[Constrained]:
-        """Context manager: inside, the weight reads as with :meth:`cut`'s buffers; on exit
-        (also when the block raises) the original buffer tensors are back.
-
-        The buffers are swapped, never edited in place, so a graph recorded inside the
-        block can still be back-propagated after it. Nested blocks cut on top of each
-        other.
-
-        Examples
-        --------
-        >>> con = Constrained(torch.ones(2, 3, dtype=torch.bool))
-        >>> with con.masked((slice(0, 1), slice(None))):
-        ...     con(torch.ones(2, 3)).tolist()
-        [[0.0, 0.0, 0.0], [1.0, 1.0, 1.0]]
-        >>> con(torch.ones(2, 3)).sum().item()
-        6.0
-        """
-        return swapped_buffers(self, self.cut(*cuts, synapses=synapses))
-
-    def synapse_coordinates(self) -> tuple[torch.Tensor, torch.Tensor]:
-        """``(rows, cols)`` of the existing synapses, in the order ``synapses=`` counts."""
-        rows, cols = torch.nonzero(self.mask, as_tuple=True)
-        return rows, cols
-
-
-class _BiasParam(nn.Module):
-    def __init__(self, learnable: torch.Tensor, fixed: torch.Tensor):
-        super().__init__()
-        self.register_buffer("learnable", learnable.bool())
-        self.register_buffer("fixed", fixed)
-
-    def forward(self, raw: torch.Tensor) -> torch.Tensor:
-        return torch.where(self.learnable, raw, self.fixed)
-
-    def right_inverse(self, b: torch.Tensor) -> torch.Tensor:
-        return b
 
 
 class MultiRegionRNN(nn.Module):
@@ -810,20 +660,6 @@ def _exchange_recurrent_state(
         error_msgs.append(
             f"cannot load the {src} recurrent weights into this {dst} model: {problem}"
         )
-
-
-def same_bits(a: torch.Tensor, b: torch.Tensor) -> bool:
-    """True if ``a`` and ``b`` have the same dtype, shape and bits (NaN payloads and the
-    sign of zero included), which ``torch.equal`` does not check."""
-    if a.dtype != b.dtype or a.shape != b.shape:
-        return False
-    if a.dtype.is_floating_point or a.dtype.is_complex:
-        bits = {1: torch.uint8, 2: torch.int16, 4: torch.int32, 8: torch.int64}
-        size = a.element_size()
-        if a.dtype.is_complex:
-            a, b, size = torch.view_as_real(a), torch.view_as_real(b), size // 2
-        a, b = a.contiguous().view(bits[size]), b.contiguous().view(bits[size])
-    return torch.equal(a, b)
 
 
 def _pick(name: str, given: Any, graph: dict) -> Any:
