@@ -3,8 +3,8 @@
 A training step of the fused scan allocates a few ``(T, B, H)`` buffers (states,
 rates, ``f'(x)``, the adjoint). glibc serves buffers of more than a few MB with
 ``mmap`` and hands them back to the kernel when they are freed, so every step pays
-page faults to get the same memory again: measured at 400 units (T=200, B=32) they
-were about a fifth of a trial (``bench/NOTES.md``, "Buffer pool").
+page faults to get the same memory again, a large share of a trial at a few hundred
+units (figures in ``bench/NOTES.md``, "Figures behind code comments").
 
 :func:`empty` keeps such buffers' storages after the call and hands one out again
 only when **nothing outside the pool uses it**: the pool checks the storage's use

@@ -49,7 +49,8 @@ class Constrained(nn.Module):
         self.register_buffer("sign", sign)
         self.register_buffer("frozen", frozen)
         self.register_buffer("trainable", None if trainable is None else trainable.bool())
-        # With every column signed, sign * |W| needs no select (about 12 % of a dense trial).
+        # With every column signed, sign * |W| needs no select, which costs a visible share
+        # of a dense trial (bench/NOTES.md, "Figures behind code comments").
         self._all_signed = sign is not None and bool((sign != 0).all())
 
     def forward(self, raw: torch.Tensor) -> torch.Tensor:

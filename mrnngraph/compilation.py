@@ -331,7 +331,7 @@ def _map_chunked(
 def _gc_paused() -> Iterator[None]:
     """No cyclic garbage collection inside: a large compile creates tens of thousands of
     objects (blocks, futures) and the collector, triggered by their allocation, kept
-    walking them (3.5 % of a 65,536-unit compile's CPU time, measured with perf)."""
+    walking them (bench/NOTES.md, "Figures behind code comments")."""
     was_enabled = gc.isenabled()
     gc.disable()
     try:

@@ -41,7 +41,7 @@ if getattr(yaml, "__with_libyaml__", False):
     from yaml.cyaml import CParser
 
     class _Base(Composer, CParser, SafeConstructor, Resolver):  # type: ignore[misc]
-        """libyaml's scanner and parser (4x faster), with PyYAML's composer in Python so
+        """libyaml's scanner and parser (faster: bench/NOTES.md), with PyYAML's composer so
         that :class:`_Loader` can bound it (libyaml composes recursively, unbounded)."""
 
         def __init__(self, stream: str):

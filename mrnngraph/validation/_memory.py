@@ -74,7 +74,7 @@ class MemoryEstimate:
 # (see compile.py): the plain Bernoulli case draws into a float32 scratch buffer; the
 # others build a candidate matrix, uniform keys and, for fixed counts, int64 sort
 # orders and ranks (or indices and a permutation). Rounded up from peak resident
-# memory measured on 4,096-unit blocks (the plain case 4.6, fixed in-degree 25.5).
+# memory measured on 4,096-unit blocks (bench/NOTES.md, "Figures behind code comments").
 _DRAW_BYTES = {
     "plain": 5,
     "bernoulli": 7,
@@ -120,8 +120,8 @@ def _estimate(
     i = sum(s.size for s in nodes.values() if s.kind == "input")
     o = sum(s.size for s in nodes.values() if s.kind == "output")
     rows = sum(nodes[e.dst].size for e in edges if e.dst in nodes and e.src in nodes)
-    # Per unit: the float64 copies the per-unit vectors are built from (measured 11.4
-    # bytes per unit at 10**7 units), and the unit signs of every node.
+    # Per unit: the float64 copies the per-unit vectors are built from (12 bytes, rounded
+    # up from a measurement in bench/NOTES.md), and the unit signs of every node.
     transient = sum(sorted(draw, reverse=True)[:workers]) + 12 * rows + 8 * h + 4 * (h + i + o)
     dense = (h * h + h * i + o * h) * (itemsize + 2)
     elements = {
