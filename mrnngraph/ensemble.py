@@ -23,12 +23,13 @@ import torch
 from torch import nn
 from torch.nn.utils import parametrize
 
+from ._constrained import Constrained, _BiasParam
 from ._ensemble_linear import shared_drive, stacked_readout
 from ._ensemble_operator import EnsembleOperator
 from ._scan import OperatorWeights, leaky_scan
 from ._sparse import BlockSparse, unrepresentable
 from .circuit import CompiledCircuit
-from .model import Constrained, MultiRegionRNN, _BiasParam
+from .model import MultiRegionRNN
 
 __all__ = ["Ensemble", "EnsembleOutput", "StackedConstrained"]
 
