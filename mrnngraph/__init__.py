@@ -38,6 +38,7 @@ if TYPE_CHECKING:  # what the lazy table below provides, for type checkers and I
         to_mrnntorch,
         to_nn4n,
     )
+    from .ensemble import Ensemble, EnsembleOutput
     from .model import MultiRegionRNN, RNNOutput
     from .perturbation import perturb
     from .recording import Recording, activity
@@ -78,6 +79,7 @@ _LAZY: dict[str, str] = {
         ".io",
     ),
     **dict.fromkeys(["MultiRegionRNN", "RNNOutput"], ".model"),
+    **dict.fromkeys(["Ensemble", "EnsembleOutput"], ".ensemble"),
     "perturb": ".perturbation",
     **dict.fromkeys(["Recording", "activity"], ".recording"),
     **dict.fromkeys(["fit", "pvar"], ".fitting"),
@@ -115,6 +117,8 @@ __all__ = [
     "Connection",
     "Layout",
     "MultiRegionRNN",
+    "Ensemble",
+    "EnsembleOutput",
     "release_buffers",
     "RNNOutput",
     "load",
