@@ -27,6 +27,7 @@ if TYPE_CHECKING:  # what the lazy table below provides, for type checkers and I
     from .circuit import CompiledCircuit, Connection, Layout
     from .compilation import compile
     from .drawing import draw, plot_connectivity, to_dot
+    from .ensemble import Ensemble, EnsembleOutput
     from .fitting import fit, pvar
     from .io import (
         from_adjacency,
@@ -38,7 +39,6 @@ if TYPE_CHECKING:  # what the lazy table below provides, for type checkers and I
         to_mrnntorch,
         to_nn4n,
     )
-    from .ensemble import Ensemble, EnsembleOutput
     from .model import MultiRegionRNN, RNNOutput
     from .perturbation import perturb
     from .recording import Recording, activity
