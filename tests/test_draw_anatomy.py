@@ -80,7 +80,7 @@ def test_delays_get_a_mark_on_the_arrow_and_their_ms_in_the_label():
     for key, text in DELAYED.items():
         assert edge_label(ax, key) == text
     assert edge_label(ax, "stim->V1") is None
-    assert f"{DELAY_NAME} (ms on the label)" in legend_texts(ax)
+    assert f"{DELAY_NAME} (label: ms)" in legend_texts(ax)
 
 
 def test_delay_marks_sit_on_their_edge_and_no_label_covers_them():
@@ -252,10 +252,10 @@ def test_a_large_circuit_keeps_its_delays_to_the_marks_unless_asked():
     ax = draw(G, edge_labels="density")
     assert edge_label(ax, "a0->a1") == "0.5"
     assert len(gid_artists(ax, "delay")) == 42
-    assert DELAY_NAME in legend_texts(ax)  # no "(ms on the label)"
+    assert DELAY_NAME in legend_texts(ax)  # no "(label: ms)"
     ax = draw(G, edge_labels="delay")
     assert edge_label(ax, "a0->a1") == "10 ms" and edge_label(ax, "a0->a0") is None
-    assert f"{DELAY_NAME} (ms on the label)" in legend_texts(ax)
+    assert f"{DELAY_NAME} (label: ms)" in legend_texts(ax)
     assert 'label="10 ms"' not in to_dot(G)
     assert 'label="10 ms"' in to_dot(G, edge_labels="delay")
 

@@ -67,7 +67,7 @@ def draw_legend(
             names.append(S.STYLE_NAMES[st])
     if any(e.delay > 0 for e in look.edges):
         handles.append(S.EdgeKey(head=None, color="#333333", delay=True))
-        names.append(S.DELAY_NAME + (" (ms on the label)" if delays_labelled else ""))
+        names.append(S.DELAY_NAME + (" (label: ms)" if delays_labelled else ""))
     if any(v.learn_tau for v in look.nodes.values()):
         handles.append(
             Line2D([], [], marker=r"$\tau$", markersize=9, linestyle="none", color="#222222")
