@@ -49,7 +49,7 @@ import torch
 
 from . import _buffers, schema
 from ._blocks import BlockOperator
-from ._scan import activation_derivative, alpha_grad
+from ._scan import activation_derivative, alpha_grad, double_backward
 
 __all__ = [
     "DelayPlan",
@@ -465,8 +465,9 @@ class _DelayedScan(torch.autograd.Function):
         op, activation = ctx.op, ctx.activation
         needs = ctx.needs_input_grad
         if torch.is_grad_enabled():
-            return _double_backward(
-                ctx, op, activation, drive, x0, alpha, mask, value, weights, g_states, g_rates
+            return double_backward(
+                autograd_loop,
+                *(ctx, op, activation, drive, x0, alpha, mask, value, weights, g_states, g_rates),
             )
         T, B, H = states.shape
         if T == 0 or (g_states is None and g_rates is None):
@@ -519,27 +520,6 @@ class _DelayedScan(torch.autograd.Function):
             grad_value = torch.where(mask, s, torch.zeros_like(s))
         grad_drive = delta if needs[2] else None
         return (None, None, grad_drive, grad_x0, grad_alpha, None, grad_value, *grad_w)
-
-
-def _double_backward(ctx, op, activation, drive, x0, alpha, mask, value, weights, g_s, g_r):
-    needs = ctx.needs_input_grad
-    slots = [(2, drive), (3, x0), (4, alpha), (6, value)]
-    slots += [(7 + i, w) for i, w in enumerate(weights)]
-    wanted = [(i, t) for i, t in slots if needs[i]]
-    with torch.enable_grad():
-        states, rates = autograd_loop(op, activation, weights, drive, x0, alpha, mask, value)
-        outs = [(o, g) for o, g in ((states, g_s), (rates, g_r)) if g is not None]
-        grads = torch.autograd.grad(
-            [o for o, _ in outs],
-            [t for _, t in wanted],
-            [g for _, g in outs],
-            create_graph=True,
-            allow_unused=True,
-        )
-    out: list[torch.Tensor | None] = [None] * (7 + len(weights))
-    for (i, t), g in zip(wanted, grads, strict=True):
-        out[i] = torch.zeros_like(t) if g is None else g
-    return tuple(out)
 
 
 def delayed_scan(op, weights, drive, x0, alpha, activation, mask, value, method):

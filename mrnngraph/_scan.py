@@ -367,8 +367,9 @@ class _FusedScan(torch.autograd.Function):
         needs = ctx.needs_input_grad
         if torch.is_grad_enabled():
             # create_graph=True: recompute under autograd so the gradient is differentiable.
-            return _double_backward(
-                ctx, op, activation, drive, x0, alpha, mask, value, weights, g_states, g_rates
+            return double_backward(
+                _autograd_loop,
+                *(ctx, op, activation, drive, x0, alpha, mask, value, weights, g_states, g_rates),
             )
         T = states.shape[0]
         if T == 0 or (g_states is None and g_rates is None):
@@ -460,15 +461,18 @@ def alpha_grad(
     return g / alpha
 
 
-def _double_backward(
-    ctx, op, activation, drive, x0, alpha, mask, value, weights, g_states, g_rates
+def double_backward(
+    loop, ctx, op, activation, drive, x0, alpha, mask, value, weights, g_states, g_rates
 ):
+    """The backward of a fused scan under ``create_graph=True``: ``loop`` (a plain autograd
+    loop with :func:`_autograd_loop`'s signature) is run again under autograd, so the
+    gradient is itself differentiable. Shared by the delayed scan (:mod:`._delays`)."""
     needs = ctx.needs_input_grad
     slots = [(2, drive), (3, x0), (4, alpha), (6, value)]
     slots += [(7 + i, w) for i, w in enumerate(weights)]
     wanted = [(i, t) for i, t in slots if needs[i]]
     with torch.enable_grad():
-        states, rates = _autograd_loop(op, activation, weights, drive, x0, alpha, mask, value)
+        states, rates = loop(op, activation, weights, drive, x0, alpha, mask, value)
         outs = [(o, g) for o, g in ((states, g_states), (rates, g_rates)) if g is not None]
         grads = torch.autograd.grad(
             [o for o, _ in outs],
