@@ -25,6 +25,24 @@ def _outputs(out: Any) -> torch.Tensor:
     return out.outputs if hasattr(out, "outputs") else out[0]
 
 
+def _region_rates(model: nn.Module, rates: Any) -> dict[str, Any]:
+    """Each recurrent region's mean rate over everything but the units (and, for an
+    ensemble's ``(N, B, T, H)`` rates, per member: a list of ``N`` floats)."""
+    layout = getattr(model, "layout", None)
+    if not isinstance(rates, torch.Tensor) or layout is None or not rates.numel():
+        return {}
+    with torch.no_grad():
+        r = rates.detach()
+        per_unit = r.flatten(1, -2).mean(1) if r.dim() == 4 else r.flatten(0, -2).mean(0)
+        out: dict[str, Any] = {}
+        for name in getattr(layout, "regions", ()):
+            sl = layout.slice(name)
+            if sl.stop > sl.start:
+                v = per_unit[..., sl].mean(-1)
+                out[name] = v.tolist() if v.dim() else float(v)
+    return out
+
+
 def _forward(
     module: nn.Module, bare: nn.Module, inputs: torch.Tensor, generator: torch.Generator | None
 ) -> Any:
@@ -107,6 +125,10 @@ def evaluate(
 ) -> dict[str, Any]:
     """``task.metrics`` of the model on a fresh batch drawn with ``seed``, without gradients.
 
+    For an :class:`~mrnngraph.Ensemble`, every member on the same batch: each scalar
+    metric is the members' mean (``n_trials`` as is), and ``"members"`` is the list of
+    each member's own ``task.metrics`` (member ``k`` at index ``k``).
+
     Examples
     --------
     >>> import mrnngraph as mg
@@ -117,6 +139,12 @@ def evaluate(
     >>> 0.0 <= m["accuracy"] <= 1.0, m["n_trials"]
     (True, 50)
     """
+    from ..ensemble import Ensemble
+
+    if isinstance(model, Ensemble):
+        from ._ensemble_loop import _evaluate_ensemble
+
+        return _evaluate_ensemble(model, task, batch_size, seed, device)
     device = torch.device(device) if device is not None else _model_device(model)
     batch = task.batch(batch_size, seed=seed, device=device)
     g = None

@@ -36,8 +36,15 @@ _MESSAGES = {
 class _Health:
     """Cheap checks for silent failures, from tensors the step already has."""
 
-    def __init__(self, model: nn.Module, history: History, every: int | None, warn: bool):
-        self.every, self.history, self.warn = every, history, warn
+    def __init__(
+        self,
+        model: nn.Module,
+        history: History,
+        every: int | None,
+        warn: bool,
+        member: int | None = None,
+    ):
+        self.every, self.history, self.warn, self.member = every, history, warn, member
         layout = getattr(model, "layout", None)
         self.regions: list[tuple[str, slice]] = []
         if layout is not None and getattr(layout, "regions", None):
@@ -79,7 +86,10 @@ class _Health:
                 spread = float((yc - yc[:1]).abs().amax())
                 if x_varies and spread <= 1e-6 * (1.0 + float(yc.abs().amax())):
                     found.append(("input_independent_outputs", None))
-        loss = self.history.loss[-_STALL_WINDOW:]
+        if self.member is None:
+            loss = self.history.loss[-_STALL_WINDOW:]
+        else:
+            loss = [row[self.member] for row in self.history.member_loss[-_STALL_WINDOW:]]
         if len(loss) == _STALL_WINDOW:
             mean = sum(loss) / len(loss)
             if mean > 0 and (max(loss) - min(loss)) <= _STALL_TOL * mean:
@@ -88,6 +98,8 @@ class _Health:
         for kind, region in found:
             self._record(step, kind, region)
             word = kind.split("_")[0] if region is None else f"{region} {kind.split('_')[0]}"
+            if self.member is not None:
+                word = f"member {self.member} {word}"
             self.active.append(word)
 
     def _record(self, step: int, kind: str, region: str | None) -> None:
@@ -97,6 +109,8 @@ class _Health:
             ev["last_step"], ev["checks"] = step, ev["checks"] + 1
             return
         message = _MESSAGES[kind].format(region=region)
+        if self.member is not None:
+            message = f"member {self.member}: {message}"
         ev = {
             "kind": kind,
             "region": region,
@@ -104,6 +118,7 @@ class _Health:
             "last_step": step,
             "checks": 1,
             "message": message,
+            **({} if self.member is None else {"member": self.member}),
         }
         self.events[key] = ev
         self.history.health.append(ev)

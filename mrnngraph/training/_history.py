@@ -3,7 +3,9 @@
 
 from __future__ import annotations
 
+import csv
 import math
+import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -115,7 +117,26 @@ class History:
         "checks", "message"}`` where ``step`` is the first check that saw it,
         ``last_step`` the latest and ``checks`` how many checks saw it. ``kind`` is
         ``"silent_region"``, ``"saturated_region"``, ``"input_independent_outputs"``
-        or ``"loss_stalled"``; ``region`` is ``None`` for the last two.
+        or ``"loss_stalled"``; ``region`` is ``None`` for the last two. For an
+        :class:`~mrnngraph.Ensemble` each member is checked on its own and its
+        entries carry ``"member": k``.
+    rates : dict of str to list of float
+        Each recurrent region's mean rate per step on the training batch (over trials,
+        time steps and units; the members' mean for an ensemble).
+
+    Ensembles
+    ---------
+    When ``train`` was given an :class:`~mrnngraph.Ensemble` of ``N`` members,
+    ``n_members`` is ``N`` and ``loss``, ``task_loss``, ``accuracy``, ``grad_norm``,
+    ``terms`` and ``rates`` hold the mean over the members still training at that step,
+    while the ``member_*`` attributes hold one list of ``N`` floats per step:
+    ``member_loss``, ``member_task_loss``, ``member_accuracy``, ``member_grad_norm``
+    (before clipping; NaN for a member no longer training), ``member_terms[name]``
+    and ``member_rates[region]``. ``history.member_loss[i][k]`` is member ``k``'s loss
+    at step ``history.step[i]``. ``diverged`` lists the members whose loss, gradient
+    or parameters became non-finite: ``{"member", "step", "what", "value",
+    "good_step"}``; such a member is restored to the weights it used at ``good_step``
+    and kept there (frozen) while the others go on.
     """
 
     step: list[int] = field(default_factory=list)
@@ -130,6 +151,15 @@ class History:
     stopped_early: bool = False
     interrupted: bool = False
     health: list[dict[str, Any]] = field(default_factory=list)
+    rates: dict[str, list[float]] = field(default_factory=dict)
+    n_members: int | None = None
+    member_loss: list[list[float]] = field(default_factory=list)
+    member_task_loss: list[list[float]] = field(default_factory=list)
+    member_accuracy: list[list[float]] = field(default_factory=list)
+    member_grad_norm: list[list[float]] = field(default_factory=list)
+    member_terms: dict[str, list[list[float]]] = field(default_factory=dict)
+    member_rates: dict[str, list[list[float]]] = field(default_factory=dict)
+    diverged: list[dict[str, Any]] = field(default_factory=list)
 
     def __len__(self) -> int:
         return len(self.step)
@@ -143,8 +173,72 @@ class History:
             self.task_loss,
             self.grad_norm,
             *self.terms.values(),
+            *self.rates.values(),
+            self.member_loss,
+            self.member_task_loss,
+            self.member_accuracy,
+            self.member_grad_norm,
+            *self.member_terms.values(),
+            *self.member_rates.values(),
         ):
             del x[n:]
+
+    def columns(self) -> dict[str, list[float]]:
+        """The per-step history as named columns of equal length (what :meth:`to_csv`
+        writes): ``step``, ``loss``, ``task_loss``, ``accuracy``, ``grad_norm``,
+        ``term/<name>``, ``rate/<region>``; for ensembles also ``member_<k>/<quantity>``
+        for each member ``k``; and ``eval/<metric>`` for every scalar held-out metric
+        (empty where no evaluation ran at that step)."""
+        n = len(self.step)
+        cols: dict[str, list[Any]] = {
+            "step": list(self.step),
+            "loss": list(self.loss),
+            "task_loss": list(self.task_loss),
+            "accuracy": list(self.accuracy),
+            "grad_norm": list(self.grad_norm),
+        }
+        cols.update({f"term/{k}": list(v) for k, v in self.terms.items()})
+        cols.update({f"rate/{k}": list(v) for k, v in self.rates.items()})
+        if self.n_members is not None:
+            per: dict[str, list[list[float]]] = {
+                "loss": self.member_loss,
+                "task_loss": self.member_task_loss,
+                "accuracy": self.member_accuracy,
+                "grad_norm": self.member_grad_norm,
+                **{f"term/{k}": v for k, v in self.member_terms.items()},
+                **{f"rate/{k}": v for k, v in self.member_rates.items()},
+            }
+            for k in range(self.n_members):
+                for what, rows in per.items():
+                    cols[f"member_{k}/{what}"] = [row[k] for row in rows]
+        row_of = {s: i for i, s in enumerate(self.step)}
+        for ev in self.evals:
+            i = row_of.get(ev.get("step"))
+            if i is None:
+                continue
+            for key, value in ev.items():
+                if key != "step" and _scalar(value):
+                    cols.setdefault(f"eval/{key}", [None] * n)[i] = float(value)
+            for k, member in enumerate(ev.get("members", [])):
+                for key, value in member.items():
+                    if _scalar(value):
+                        cols.setdefault(f"member_{k}/eval/{key}", [None] * n)[i] = float(value)
+        return {k: v for k, v in cols.items() if len(v) == n}
+
+    def to_csv(self, path: str | os.PathLike) -> None:
+        """Write the per-step history to ``path`` as CSV: a header row, then one row per
+        step, one column per quantity (see :meth:`columns`; per-member columns for an
+        ensemble). Missing values (no evaluation at that step) are empty cells; NaN is
+        written as ``nan``."""
+        if not isinstance(path, str | os.PathLike):
+            raise TypeError(f"path must be a str or os.PathLike; got {type(path).__name__}")
+        cols = self.columns()
+        names = list(cols)
+        with open(path, "w", newline="", encoding="utf-8") as f:
+            writer = csv.writer(f)
+            writer.writerow(names)
+            for i in range(len(self.step)):
+                writer.writerow(["" if cols[c][i] is None else cols[c][i] for c in names])
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready copy (NaN accuracies become ``None``)."""
@@ -165,7 +259,26 @@ class History:
             "stopped_early": self.stopped_early,
             "interrupted": self.interrupted,
             "health": _json_safe(self.health),
+            "rates": {k: clean(v) for k, v in self.rates.items()},
+            **(
+                {}
+                if self.n_members is None
+                else {
+                    "n_members": self.n_members,
+                    "member_loss": _json_safe(self.member_loss),
+                    "member_task_loss": _json_safe(self.member_task_loss),
+                    "member_accuracy": _json_safe(self.member_accuracy),
+                    "member_grad_norm": _json_safe(self.member_grad_norm),
+                    "member_terms": _json_safe(self.member_terms),
+                    "member_rates": _json_safe(self.member_rates),
+                    "diverged": _json_safe(self.diverged),
+                }
+            ),
         }
+
+
+def _scalar(x: Any) -> bool:
+    return isinstance(x, int | float) and not isinstance(x, bool)
 
 
 def _json_safe(x: Any) -> Any:

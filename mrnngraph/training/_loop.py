@@ -16,9 +16,10 @@ from torch import nn
 
 from ..tasks import Task
 from ._distributed import _Group, distributed_env
-from ._evaluation import _forward, _model_device, _outputs, _seed_of, evaluate
+from ._evaluation import _forward, _model_device, _outputs, _region_rates, _seed_of, evaluate
 from ._health import _Health
 from ._history import History, TrainingDiverged, TrainingInterrupted
+from ._logging import TensorBoardLog
 from ._options import TrainOptions
 
 __all__ = ["train", "guarded_backward"]
@@ -46,6 +47,7 @@ def train(
     distributed: bool = False,
     health_every: int | None = 10,
     init_readout_bias: bool = True,
+    log_dir: str | os.PathLike | None = None,
 ) -> History:
     """Train ``model`` on ``task`` and return the :class:`History`.
 
@@ -58,9 +60,18 @@ def train(
 
     Parameters
     ----------
-    model : MultiRegionRNN or nn.Module
+    model : MultiRegionRNN, Ensemble or nn.Module
         Its forward takes ``(B, T, I)`` (or time-first if ``batch_first=False``) and
         returns the outputs first (an :class:`~mrnngraph.RNNOutput` or a tensor).
+        An :class:`~mrnngraph.Ensemble` trains its ``N`` members together on the same
+        batches, each as if alone: the loss is the sum of the members' losses (so each
+        member's gradient is its own), ``clip_grad`` clips each member's gradient norm
+        separately, regularisers are computed per member, and a member whose loss,
+        gradient or parameters become non-finite is restored to its last good weights
+        and frozen there while the others go on (recorded in ``history.diverged``,
+        with a :class:`TrainingWarning`); :class:`TrainingDiverged` is raised only once
+        every member has diverged. ``history.member_*`` hold the per-member records.
+        Not with ``distributed=True``.
     task : Task
         See :mod:`mrnngraph.tasks`; its sizes must match the model's.
     steps : int
@@ -117,6 +128,14 @@ def train(
         trial the output *is* the bias, and a bias that learned "choose" breaks
         fixation on every trial (measured in docs/training.md, "The recipe"). A bias
         that is not all zero (a resumed model) is left alone. ``False``: unchanged.
+        For an ensemble, each member's bias on its own.
+    log_dir : path, optional
+        Write TensorBoard scalars there (``torch.utils.tensorboard``; needs the
+        ``mrnngraph[tensorboard]`` extra): ``loss``, ``task_loss``, ``accuracy``,
+        ``grad_norm``, ``term/<name>`` for each regulariser, ``rate/<region>`` (each
+        region's mean rate on the batch), ``eval/<metric>`` when ``eval_every`` is set,
+        and for an ensemble the same per member as ``member_<k>/<tag>``. Rank 0 only
+        when distributed. :meth:`History.to_csv` writes the same history as CSV.
 
     Returns
     -------
@@ -168,6 +187,7 @@ def train(
         distributed=distributed,
         health_every=health_every,
         init_readout_bias=init_readout_bias,
+        log_dir=log_dir,
     )
     for what in ("input_size", "output_size"):
         m, t = getattr(model, what, None), getattr(task, what)
@@ -178,6 +198,20 @@ def train(
             )
 
     dev = options.device if options.device is not None else _model_device(model)
+    from ..ensemble import Ensemble
+
+    if isinstance(model, Ensemble):
+        if options.distributed:
+            raise NotImplementedError(
+                "train(distributed=True) does not take an Ensemble yet; train it in one "
+                "process, or split the members (ens[k]) across processes"
+            )
+        from ._ensemble_loop import _init_member_biases, _train_ensemble
+
+        model.to(dev)
+        if options.init_readout_bias:
+            _init_member_biases(model, task)
+        return _train_ensemble(model, task, options, dev)
     group = None
     if options.distributed:
         env = distributed_env()
@@ -208,15 +242,22 @@ def _init_readout_bias(model: nn.Module, task: Task, n_trials: int = 256) -> Non
         or bool(bias.detach().ne(0).any())
     ):
         return
+    prior = _log_prior(task, n_trials)
+    if prior is not None:
+        with torch.no_grad():
+            bias.copy_(prior.to(bias))
+
+
+def _log_prior(task: Task, n_trials: int = 256) -> torch.Tensor | None:
+    """The centred log class frequencies the loss weighs (None when nothing counts)."""
     batch = task.batch(n_trials, seed=0)
     w = batch.mask.to(torch.float64)
     counts = torch.stack([(w * (batch.targets == k)).sum() for k in range(task.output_size)])
     if not float(counts.sum()) > 0:
-        return
+        return None
     freq = (counts / counts.sum()).clamp(min=1e-4)
     logp = freq.log()
-    with torch.no_grad():
-        bias.copy_((logp - logp.mean()).to(bias))
+    return logp - logp.mean()
 
 
 def guarded_backward(
@@ -308,6 +349,7 @@ def _train_loop(
         return TrainingDiverged(step, what, value, good_step, history, path)
 
     health = _Health(model, history, o.health_every, warn=rank == 0)
+    log = TensorBoardLog(o.log_dir) if o.log_dir is not None and rank == 0 else None
     in_update = False
     bar = tqdm(
         total=o.steps,
@@ -357,8 +399,12 @@ def _train_loop(
             history.grad_norm.append(norm)
             for k, (name, _) in enumerate(o.terms):
                 history.terms.setdefault(name, []).append(float(stats[4 + k]))
+            for name, value in _region_rates(model, getattr(out, "rates", None)).items():
+                history.rates.setdefault(name, []).append(value)
             opt.step()
             in_update = False
+            if log is not None:
+                log.step(history)
             if o.eval_every is not None and (step % o.eval_every == 0 or step == o.steps):
                 history.evals.append(
                     {
@@ -368,6 +414,8 @@ def _train_loop(
                         ),
                     }
                 )
+                if log is not None:
+                    log.evaluation(history.evals[-1])
             if health.due(step):
                 health.check(step, out, y, batch)
             bar.update(1)
@@ -382,6 +430,17 @@ def _train_loop(
         with torch.no_grad():
             if not all(bool(torch.isfinite(p).all()) for p in params):
                 raise fail(good_step, "parameters", math.nan)
+        if o.eval_every is not None and history.stopped_early:
+            history.evals.append(
+                {
+                    "step": history.step[-1],
+                    **evaluate(
+                        model, task, batch_size=o.eval_batch_size, seed=o.eval_seed, device=dev
+                    ),
+                }
+            )
+            if log is not None:
+                log.evaluation(history.evals[-1])
     except KeyboardInterrupt:
         if in_update:  # cut short inside the update: back to the last completed step
             with torch.no_grad():
@@ -393,11 +452,6 @@ def _train_loop(
     finally:
         bar.close()
         history.seconds = time.perf_counter() - start
-    if o.eval_every is not None and history.stopped_early:
-        history.evals.append(
-            {
-                "step": history.step[-1],
-                **evaluate(model, task, batch_size=o.eval_batch_size, seed=o.eval_seed, device=dev),
-            }
-        )
+        if log is not None:
+            log.close()
     return history

@@ -47,6 +47,7 @@ class TrainOptions:
     distributed: bool
     health_every: int | None
     init_readout_bias: bool
+    log_dir: str | os.PathLike | None = None
 
     @classmethod
     def from_arguments(
@@ -70,6 +71,7 @@ class TrainOptions:
         distributed: Any,
         health_every: Any,
         init_readout_bias: Any,
+        log_dir: Any = None,
     ) -> TrainOptions:
         """Check ``train``'s keywords: ``TypeError`` for the wrong kind, ``ValueError``
         for a wrong value, each naming the argument."""
@@ -86,6 +88,12 @@ class TrainOptions:
                 f"checkpoint must be a path (str or os.PathLike) or None; "
                 f"got {type(checkpoint).__name__}"
             )
+        for name, value in (("checkpoint", checkpoint), ("log_dir", log_dir)):
+            if value is not None and not isinstance(value, str | os.PathLike):
+                raise TypeError(
+                    f"{name} must be a path (str or os.PathLike) or None; "
+                    f"got {type(value).__name__}"
+                )
         return cls(
             steps=check("steps", steps, COUNT),
             lr=check("lr", lr, POSITIVE),
@@ -105,4 +113,5 @@ class TrainOptions:
             distributed=check("distributed", distributed, Boolean()),
             health_every=check("health_every", health_every, Optional(STEPS)),
             init_readout_bias=check("init_readout_bias", init_readout_bias, Boolean()),
+            log_dir=log_dir,
         )

@@ -1,0 +1,134 @@
+"""train() and evaluate() with an Ensemble: each member trained as if alone."""
+
+from __future__ import annotations
+
+import csv
+import math
+
+import pytest
+import torch
+
+import mrnngraph as mg
+from mrnngraph.presets import two_area_ei
+from mrnngraph.tasks import PerceptualDecisionMaking
+from mrnngraph.training import RateL2, TrainingDiverged, TrainingWarning, WeightL2
+
+TASK = PerceptualDecisionMaking(stimulus=100, delay=0, decision=40)
+
+
+def _models(n: int, dtype=torch.float64, size: int = 8) -> list[mg.MultiRegionRNN]:
+    G = two_area_ei(size=size)
+    return [
+        mg.MultiRegionRNN(mg.compile(G, seed=s), dt=20.0, tau=100.0, dtype=dtype) for s in range(n)
+    ]
+
+
+def _max_diff(a: mg.MultiRegionRNN, b: mg.MultiRegionRNN) -> float:
+    sa, sb = a.state_dict(), b.state_dict()
+    assert sa.keys() == sb.keys()
+    return max(float((sa[k].double() - sb[k].double()).abs().max()) for k in sa)
+
+
+KW = dict(steps=6, batch_size=8, seed=3, progress=False, health_every=None)
+
+
+def test_members_trained_together_equal_members_trained_alone():
+    # Adam, clipping that binds for some members and not others, two regularisers.
+    losses = [RateL2(1e-2), WeightL2(1e-3)]
+    models = _models(3)
+    ens = mg.Ensemble.from_models(models)
+    h = mg.train(ens, TASK, clip_grad=0.05, losses=losses, **KW)
+    assert h.n_members == 3 and len(h.member_loss) == 6 and len(h.member_loss[0]) == 3
+    clipped = []
+    for k, m in enumerate(models):
+        hk = mg.train(m, TASK, clip_grad=0.05, losses=losses, **KW)
+        assert _max_diff(ens[k], m) < 1e-12
+        for i in range(6):
+            assert h.member_loss[i][k] == pytest.approx(hk.loss[i], rel=1e-12)
+            assert h.member_accuracy[i][k] == pytest.approx(hk.accuracy[i], rel=1e-12)
+            assert h.member_grad_norm[i][k] == pytest.approx(hk.grad_norm[i], rel=1e-9)
+            for name in hk.terms:
+                assert h.member_terms[name][i][k] == pytest.approx(hk.terms[name][i], rel=1e-9)
+        clipped.append(any(g > 0.05 for g in hk.grad_norm))
+    assert any(clipped)  # clipping was active for some member
+    # the mean over the members
+    assert h.loss[-1] == pytest.approx(sum(h.member_loss[-1]) / 3)
+    assert set(h.rates) == {"a1", "a2"} and len(h.member_rates["a1"][0]) == 3
+
+
+def test_a_diverging_member_is_restored_and_frozen_the_others_go_on():
+    models = _models(3, dtype=torch.float32)
+    with torch.no_grad():
+        models[1].parametrizations.weight_hh.original.mul_(1e18)
+    ens = mg.Ensemble.from_models(models)
+    before = ens[1].state_dict()
+    with pytest.warns(TrainingWarning, match="member 1 diverged at step 1"):
+        h = mg.train(ens, TASK, init_readout_bias=False, **KW)
+    assert h.diverged == [
+        {"member": 1, "step": 1, "what": "loss", "value": h.diverged[0]["value"], "good_step": 0}
+    ]
+    assert not math.isfinite(h.diverged[0]["value"])
+    assert _max_diff(ens[1], models[1]) == 0.0  # restored and frozen at its initial weights
+    assert all(torch.equal(before[k], v) for k, v in ens[1].state_dict().items())
+    for k in (0, 2):
+        alone = mg.train(models[k], TASK, init_readout_bias=False, **KW)
+        assert _max_diff(ens[k], models[k]) < 1e-5
+        assert h.member_loss[-1][k] == pytest.approx(alone.loss[-1], rel=1e-5)
+    assert all(math.isnan(row[1]) for row in h.member_grad_norm)
+    assert h.loss[-1] == pytest.approx((h.member_loss[-1][0] + h.member_loss[-1][2]) / 2)
+
+
+def test_training_raises_only_when_every_member_diverged():
+    models = _models(2, dtype=torch.float32)
+    with torch.no_grad():
+        for m in models:
+            m.parametrizations.weight_hh.original.mul_(1e18)
+    ens = mg.Ensemble.from_models(models)
+    with pytest.warns(TrainingWarning), pytest.raises(TrainingDiverged, match="step 1"):
+        mg.train(ens, TASK, **KW)
+
+
+def test_evaluate_gives_each_member_and_the_mean():
+    models = _models(3, dtype=torch.float32)
+    ens = mg.Ensemble.from_models(models)
+    m = mg.evaluate(ens, TASK, batch_size=40, seed=1)
+    assert len(m["members"]) == 3 and m["n_trials"] == 40
+    for k, model in enumerate(models):
+        alone = mg.evaluate(model, TASK, batch_size=40, seed=1)
+        assert m["members"][k]["accuracy"] == alone["accuracy"]
+        assert m["members"][k]["loss"] == pytest.approx(alone["loss"], rel=1e-5)
+    assert m["loss"] == pytest.approx(sum(x["loss"] for x in m["members"]) / 3)
+
+
+def test_ensemble_history_evals_and_csv(tmp_path):
+    ens = mg.Ensemble.from_models(_models(2, dtype=torch.float32))
+    h = mg.train(
+        ens, TASK, steps=4, batch_size=8, seed=0, progress=False, eval_every=2, eval_batch_size=16
+    )
+    assert [e["step"] for e in h.evals] == [2, 4] and len(h.evals[0]["members"]) == 2
+    path = tmp_path / "h.csv"
+    h.to_csv(path)
+    rows = list(csv.DictReader(path.open()))
+    assert len(rows) == 4
+    assert float(rows[2]["member_1/loss"]) == pytest.approx(h.member_loss[2][1])
+    assert float(rows[3]["loss"]) == pytest.approx(h.loss[3])
+    assert rows[0]["eval/accuracy"] == "" and rows[1]["member_0/eval/accuracy"] != ""
+    assert float(rows[1]["member_0/rate/a1"]) == pytest.approx(h.member_rates["a1"][1][0])
+
+
+def test_health_checks_each_member():
+    models = _models(2, dtype=torch.float32)
+    with torch.no_grad():  # member 1's input and recurrent weights off: a silent network
+        for name in ("weight_hh", "weight_ih"):
+            getattr(models[1].parametrizations, name).original.zero_()
+        models[1].x0.fill_(-1.0)
+    ens = mg.Ensemble.from_models(models)
+    with pytest.warns(TrainingWarning, match="member 1"):
+        h = mg.train(ens, TASK, steps=2, batch_size=8, seed=0, progress=False, health_every=1)
+    assert {e.get("member") for e in h.health} == {1}
+
+
+def test_distributed_ensembles_are_refused():
+    ens = mg.Ensemble.from_models(_models(2, dtype=torch.float32))
+    with pytest.raises(NotImplementedError, match="Ensemble"):
+        mg.train(ens, TASK, steps=1, distributed=True, progress=False)
