@@ -74,6 +74,7 @@ def test_default_run_writes_everything(run, tmp_path):
         "psychometric.png",
         "metrics.json",
         "history.json",
+        "history.csv",
         "model.pt",
     }
     assert {p.name for p in out.iterdir()} == expected  # nothing else, no temp files
@@ -100,9 +101,30 @@ def test_default_run_writes_everything(run, tmp_path):
     }
     h = json.loads((out / "history.json").read_text())
     assert h["step"] == [1, 2, 3] and len(h["loss"]) == 3
+    _check_history_csv(out / "history.csv", h)
     ck = load_checkpoint(out / "model.pt")
     assert ck.metadata["task"] == "perceptual_decision_making"
     assert ck.graph.graph["name"] == "cbgt_loop" and ck.model.hidden_size == 240
+
+
+def _check_history_csv(path, h):
+    """history.csv holds history.json's per-step values, a row per step."""
+    import csv
+
+    with open(path, newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    assert [int(r["step"]) for r in rows] == h["step"]
+    assert list(rows[0])[:5] == ["step", "loss", "task_loss", "accuracy", "grad_norm"]
+    for col in ("loss", "task_loss", "accuracy", "grad_norm"):
+        assert [float(r[col]) for r in rows] == pytest.approx(h[col], rel=1e-12), col
+    # the held-out curve: filled at the evaluated steps only
+    evaluated = {e["step"]: e["accuracy"] for e in h["evals"]}
+    for r in rows:
+        cell = r["eval/accuracy"]
+        if int(r["step"]) in evaluated:
+            assert float(cell) == pytest.approx(evaluated[int(r["step"])])
+        else:
+            assert cell == ""
 
 
 def test_circuit_file_and_other_tasks(run, tmp_path):
@@ -351,7 +373,8 @@ def test_a_signal_stops_training_cleanly_and_keeps_what_exists(tmp_path, sig, co
     )
     assert proc.returncode == code, proc.stderr
     assert "Traceback" not in proc.stderr and f"interrupted by {sig} after 3 of 1000" in proc.stderr
-    assert {p.name for p in out.iterdir()} == {"model.pt", "history.json", "metrics.json"}
+    files = {"model.pt", "history.json", "history.csv", "metrics.json"}
+    assert {p.name for p in out.iterdir()} == files
     m = json.loads((out / "metrics.json").read_text())
     assert m["interrupted"] == {"signal": sig, "completed_steps": 3, "requested_steps": 1000}
     assert m["eval"] is None

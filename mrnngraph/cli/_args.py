@@ -12,7 +12,11 @@ import os
 from collections.abc import Callable
 from pathlib import Path
 
-__all__ = ["real", "integer", "output_file", "UsageError", "prepare_out"]
+__all__ = ["real", "integer", "seed_list", "output_file", "UsageError", "prepare_out", "MAX_SEEDS"]
+
+#: The most members ``--seeds`` accepts: a typo such as ``0-10000`` for ``0-100`` is refused at
+#: once instead of starting hours of training.
+MAX_SEEDS = 1024
 
 
 def _num(x: float) -> str:
@@ -89,6 +93,63 @@ def integer(*, low: int | None = None, high: int | None = None) -> Callable[[str
 
     parse.__name__ = "integer"
     return parse
+
+
+def seed_list(text: str) -> list[int]:
+    """An argparse ``type=`` for ``--seeds``: ranges ``A-B`` (both ends included) and single
+    seeds, separated by commas, e.g. ``0-3,7``; non-negative, ascending within a range, no
+    seed twice, at most :data:`MAX_SEEDS` in all. The seeds in the order given.
+
+    Examples
+    --------
+    >>> seed_list("0-3,7")
+    [0, 1, 2, 3, 7]
+    >>> seed_list("5-2")
+    Traceback (most recent call last):
+    ...
+    argparse.ArgumentTypeError: range '5-2' runs backwards: write '2-5'
+    >>> seed_list("0-3,2")
+    Traceback (most recent call last):
+    ...
+    argparse.ArgumentTypeError: seed 2 is given twice (in '0-3' and '2')
+    """
+    form = "seeds as A-B (both included) or single seeds, separated by commas, e.g. '0-3,7'"
+    if len(text) > 10_000:
+        raise argparse.ArgumentTypeError(f"must be {form}; got {text[:20]!r}... (too long)")
+    if not text.strip():
+        raise argparse.ArgumentTypeError(f"must be {form}; got an empty list")
+    seeds: list[int] = []
+    where: dict[int, str] = {}
+    for part in (p.strip() for p in text.split(",")):
+        if not part:
+            raise argparse.ArgumentTypeError(f"must be {form}; got an empty item in {text!r}")
+        if part.startswith("-"):
+            raise argparse.ArgumentTypeError(f"seeds must be >= 0; got {part!r}")
+        lo_text, dash, hi_text = part.partition("-")
+        if hi_text.startswith("-"):
+            raise argparse.ArgumentTypeError(f"seeds must be >= 0; got {part!r}")
+        try:
+            if len(lo_text) > 20 or len(hi_text) > 20:
+                raise ValueError
+            lo = int(lo_text)
+            hi = int(hi_text) if dash else lo
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"must be {form}; got {part!r}") from None
+        if hi < lo:
+            raise argparse.ArgumentTypeError(f"range {part!r} runs backwards: write '{hi}-{lo}'")
+        if len(seeds) + hi - lo + 1 > MAX_SEEDS:
+            raise argparse.ArgumentTypeError(f"at most {MAX_SEEDS} seeds; {text!r} asks for more")
+        for s in range(lo, hi + 1):
+            if s in where:
+                raise argparse.ArgumentTypeError(
+                    f"seed {s} is given twice (in {where[s]!r} and {part!r})"
+                )
+            where[s] = part
+            seeds.append(s)
+    return seeds
+
+
+seed_list.__name__ = "seed list"
 
 
 def output_file(text: str) -> str:

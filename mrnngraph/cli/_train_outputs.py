@@ -14,11 +14,19 @@ import signal
 import sys
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from .._files import atomic_write
 
-__all__ = ["write_outputs", "write_interrupted", "EVAL_SEED_OFFSET"]
+__all__ = [
+    "write_outputs",
+    "write_run",
+    "write_interrupted",
+    "write_history",
+    "history_rows",
+    "RunResult",
+    "EVAL_SEED_OFFSET",
+]
 
 #: Seed of the held-out evaluation batch is the training seed plus this (a different stream:
 #: training batches come from a generator seeded by a hash of the seed).
@@ -62,8 +70,7 @@ def write_interrupted(
             },
         )
         files[ckpt.name] = f"model checkpoint after step {err.step} (mrnngraph.load_model)"
-        _write_json(out / "history.json", history.to_dict())
-        files["history.json"] = "loss and accuracy per step"
+        files.update(write_history(history, out))
         metrics = {
             "task": task.name,
             "circuit": name,
@@ -113,12 +120,56 @@ def write_outputs(
     t_start: float,
     world: int,
 ) -> None:
+    """Evaluate a trained model on a fresh held-out batch, write every file of a run to
+    ``out`` and print the summary line and the list of files."""
+    from ..tasks import PerceptualDecisionMaking
+    from ..tasks.psychometrics import PsychometricCurve
+
+    run = write_run(args, G, task, source, name, model, initial, history, out, t_start, world)
+    evaluation, psychometric, files = run.metrics["eval"], run.psychometric, run.metrics["files"]
+    acc = evaluation.get("accuracy")
+    line = (
+        f"trained {name} on {task.name}: {len(history)} steps in {history.seconds:.1f} s; "
+        f"held-out accuracy {100 * acc:.1f}% ({evaluation['n_trials']} trials)"
+    )
+    if isinstance(task, PerceptualDecisionMaking):
+        line += f", coherence >= 12.8%: {100 * evaluation['accuracy_coherence_ge_12.8']:.1f}%"
+    if psychometric is not None:
+        line += "; " + _psychometric_summary(psychometric, PsychometricCurve)
+    print(line)
+    print(f"wrote {out}{os.sep}")
+    for fname, what in files.items():
+        print(f"  {fname:<20} {what}")
+
+
+class RunResult(NamedTuple):
+    """What :func:`write_run` wrote: ``metrics`` (as in metrics.json, with its ``files``)
+    and the held-out psychometric curves (None for tasks without)."""
+
+    metrics: dict[str, Any]
+    psychometric: Any
+
+
+def write_run(
+    args: argparse.Namespace,
+    G: Any,
+    task: Any,
+    source: str,
+    name: str,
+    model: Any,
+    initial: Any,
+    history: Any,
+    out: Path,
+    t_start: float,
+    world: int,
+) -> RunResult:
+    """Evaluate ``model`` on ``args.eval_trials`` held-out trials (seed ``args.seed +
+    EVAL_SEED_OFFSET``) and write model.pt, history.json, history.csv, metrics.json and, with
+    ``args.figures``, the figures to ``out``; prints nothing."""
     import torch
 
     from .. import __version__
     from ..checkpoint import save_model
-    from ..tasks import PerceptualDecisionMaking
-    from ..tasks.psychometrics import PsychometricCurve
     from ..training import constraint_violations, predict
 
     out.mkdir(parents=True, exist_ok=True)
@@ -181,26 +232,12 @@ def write_outputs(
         },
     )
     files[ckpt.name] = "model checkpoint (mrnngraph.load_model)"
-    files["history.json"] = "loss and accuracy per step"
-    _write_json(out / "history.json", history.to_dict())
+    files.update(write_history(history, out))
     files["metrics.json"] = "run settings and held-out metrics"
     metrics["total_seconds"] = round(time.perf_counter() - t_start, 3)
     metrics["files"] = files
     _write_json(out / "metrics.json", metrics)
-
-    acc = evaluation.get("accuracy")
-    line = (
-        f"trained {name} on {task.name}: {len(history)} steps in {history.seconds:.1f} s; "
-        f"held-out accuracy {100 * acc:.1f}% ({batch.batch_size} trials)"
-    )
-    if isinstance(task, PerceptualDecisionMaking):
-        line += f", coherence >= 12.8%: {100 * evaluation['accuracy_coherence_ge_12.8']:.1f}%"
-    if psychometric is not None:
-        line += "; " + _psychometric_summary(psychometric, PsychometricCurve)
-    print(line)
-    print(f"wrote {out}{os.sep}")
-    for fname, what in files.items():
-        print(f"  {fname:<20} {what}")
+    return RunResult(metrics, psychometric)
 
 
 def _psychometric_summary(result: Any, curve_type: type) -> str:
@@ -217,6 +254,72 @@ def _psychometric_summary(result: Any, curve_type: type) -> str:
 
 
 # --------------------------------------------------------------------------- files
+def write_history(history: Any, out: Path) -> dict[str, str]:
+    """Write ``history.json`` and ``history.csv`` (one row per step: ``History.to_csv``, or
+    :func:`history_rows` where the history has no such method) to ``out``; returns
+    ``{file name: what it holds}``."""
+    _write_json(out / "history.json", history.to_dict())
+    to_csv = getattr(history, "to_csv", None)
+    if callable(to_csv):
+        to_csv(out / "history.csv")
+    else:
+        rows = history_rows(history)
+        atomic_write(out / "history.csv", lambda fh: _csv(fh, rows))
+    return {
+        "history.json": "loss and accuracy per step",
+        "history.csv": "the same per step, one row each (held-out columns at evaluated steps)",
+    }
+
+
+def history_rows(history: Any) -> list[dict[str, Any]]:
+    """One dict per step with the columns :meth:`History.to_csv` writes, for a history
+    without that method: ``step``, ``loss``, ``task_loss``, ``accuracy``, ``grad_norm``,
+    ``term/<name>`` per regulariser and ``eval/<metric>`` per scalar held-out metric
+    (None where no evaluation ran at that step).
+
+    Examples
+    --------
+    >>> from mrnngraph.training import History
+    >>> h = History(step=[1, 2], loss=[1.0, 0.5], accuracy=[0.0, 0.5],
+    ...             task_loss=[0.9, 0.4], grad_norm=[2.0, 1.0], terms={"rate_l2": [0.1, 0.1]},
+    ...             evals=[{"step": 2, "loss": 0.6, "accuracy": 0.5}])
+    >>> history_rows(h)[1]  # doctest: +NORMALIZE_WHITESPACE
+    {'step': 2, 'loss': 0.5, 'task_loss': 0.4, 'accuracy': 0.5, 'grad_norm': 1.0,
+     'term/rate_l2': 0.1, 'eval/loss': 0.6, 'eval/accuracy': 0.5}
+    """
+
+    def scalar(x: Any) -> bool:
+        return isinstance(x, int | float) and not isinstance(x, bool)
+
+    evals = {e["step"]: e for e in history.evals if "step" in e}
+    keys: list[str] = []
+    for e in evals.values():
+        keys += [k for k, v in e.items() if k != "step" and scalar(v) and k not in keys]
+    rows = []
+    for i, step in enumerate(history.step):
+        row = {"step": step}
+        for col in ("loss", "task_loss", "accuracy", "grad_norm"):
+            xs = getattr(history, col)
+            row[col] = xs[i] if i < len(xs) else None
+        for term, xs in history.terms.items():
+            row[f"term/{term}"] = xs[i] if i < len(xs) else None
+        ev = evals.get(step, {})
+        for k in keys:
+            row[f"eval/{k}"] = ev.get(k)
+        rows.append(row)
+    return rows
+
+
+def _csv(fh: Any, rows: list[dict[str, Any]], columns: list[str] | None = None) -> None:
+    import csv
+
+    columns = columns or (list(rows[0]) if rows else ["step"])
+    w = csv.DictWriter(fh, fieldnames=columns, lineterminator="\n")
+    w.writeheader()
+    for row in rows:
+        w.writerow({k: "" if row.get(k) is None else row[k] for k in columns})
+
+
 def _write_json(path: Path, data: Any) -> None:
     from ..training import _json_safe
 

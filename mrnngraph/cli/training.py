@@ -16,7 +16,7 @@ import warnings
 from pathlib import Path
 from typing import Any
 
-from ._args import UsageError, integer, prepare_out, real
+from ._args import UsageError, integer, prepare_out, real, seed_list
 from ._train_outputs import write_interrupted, write_outputs
 
 __all__ = ["register", "DEFAULTS"]
@@ -58,7 +58,7 @@ def register(subparsers: Any) -> None:
         "outputs and per-region mean rates (trials.png), the "
         "psychometric curves (psychometric.png, for tasks with a stimulus strength: "
         "perceptual decision making and context-dependent integration), metrics.json, "
-        "history.json and the model "
+        "history.json and history.csv (per step) and the model "
         "checkpoint (model.pt, see mrnngraph.load_model). Accuracy is measured at the end on "
         "a fresh held-out batch. Without CIRCUIT, the packaged cortico-basal "
         "ganglia-thalamic loop (mrnngraph.presets.cbgt_loop) is used. With --distributed, "
@@ -96,13 +96,25 @@ def register(subparsers: Any) -> None:
     p.add_argument(
         "--lr", type=real(low=0), default=d["lr"], help=f"Adam learning rate (default: {d['lr']:g})"
     )
-    p.add_argument(
+    seeds = p.add_mutually_exclusive_group()
+    seeds.add_argument(
         "--seed",
         type=integer(low=0),
-        default=d["seed"],
+        default=None,  # DEFAULTS["seed"] once parsed: None tells --seed from --seeds
         metavar="S",
         help="seed of the circuit's masks and weights, the training batches and "
         f"the held-out batch (default: {d['seed']})",
+    )
+    seeds.add_argument(
+        "--seeds",
+        type=seed_list,
+        default=None,
+        metavar="LIST",
+        help="train one member per seed, e.g. 0-15 or 0-3,7 (each exactly the run "
+        "--seed S would make), into DIR/member_<S>/, and write a summary over the "
+        "members: members.csv, metrics.json (mean, spread, worst member), seeds.png "
+        "(accuracy per seed), training.png (every member's curves) and psychometric.png "
+        "(every member's curve and the pooled one)",
     )
     p.add_argument(
         "--out", metavar="DIR", default=None, help="output folder (default: runs/<circuit>-<task>)"
@@ -164,6 +176,13 @@ def register(subparsers: Any) -> None:
         action="store_false",
         help="write no figures (metrics, history and the model still)",
     )
+    p.add_argument(
+        "--log-dir",
+        metavar="DIR",
+        default=None,
+        help="also write TensorBoard logs there (tensorboard --logdir DIR); with --seeds, "
+        "one sub-folder member_<S> per member",
+    )
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(handler=_train_command)
 
@@ -171,6 +190,15 @@ def register(subparsers: Any) -> None:
 # --------------------------------------------------------------------------- setup
 def _check_args(args: argparse.Namespace) -> None:
     # Numbers are checked by their argparse types; here what needs more than one value.
+    if args.seed is None:
+        args.seed = DEFAULTS["seed"] if args.seeds is None else args.seeds[0]
+    if args.seeds is not None and args.distributed:
+        raise UsageError(
+            "--seeds trains its members one after another in this process; it does not "
+            "combine with --distributed (run one --seed per process instead)"
+        )
+    if args.log_dir is not None:
+        _check_log_dir(args.log_dir)
     if args.device == "cuda":
         import torch
 
@@ -178,10 +206,55 @@ def _check_args(args: argparse.Namespace) -> None:
             raise UsageError("--device cuda but no CUDA device is available")
 
 
+def _check_log_dir(log_dir: str) -> None:
+    import inspect
+
+    from ..training import train
+
+    if "log_dir" not in inspect.signature(train).parameters:
+        raise UsageError(
+            "--log-dir needs mrnngraph.train(..., log_dir=...), which this version of "
+            "mrnngraph does not have yet"
+        )
+    import importlib.util
+
+    if importlib.util.find_spec("tensorboard") is None:
+        raise UsageError(
+            "--log-dir writes TensorBoard logs and needs the tensorboard package: "
+            "pip install 'mrnngraph[tensorboard]' (or pip install tensorboard)"
+        )
+    path = Path(log_dir)
+    for place in (path, *path.parents):
+        if place.exists() and not place.is_dir():
+            raise UsageError(f"--log-dir {log_dir!r}: {str(place)!r} is a file, not a folder")
+
+
+def _train_options(args: argparse.Namespace, seed: int, out: Path) -> dict[str, Any]:
+    """The keyword arguments of :func:`mrnngraph.train` for the run ``--seed seed`` writing to
+    ``out`` (one member of ``--seeds`` is exactly that run)."""
+    import torch
+
+    options: dict[str, Any] = {
+        "steps": args.steps,
+        "lr": args.lr,
+        "batch_size": args.batch_size,
+        "seed": seed,
+        "device": torch.device(args.device),
+        "clip_grad": args.clip_grad,
+        "progress": not args.quiet,
+        "checkpoint": out / "model_last_good.pt",
+        "eval_every": max(1, -(-args.steps // _CURVE_POINTS)),
+        "eval_batch_size": min(_CURVE_TRIALS, args.eval_trials),
+        "eval_seed": seed + _CURVE_SEED_OFFSET,
+    }
+    if args.log_dir is not None:
+        log_dir = Path(args.log_dir)
+        options["log_dir"] = log_dir / f"member_{seed}" if args.seeds is not None else log_dir
+    return options
+
+
 def _setup(args: argparse.Namespace) -> tuple[Any, Any, str, Any]:
-    """(graph, task, circuit source, model)."""
-    from ..errors import CircuitWarning
-    from ..model import MultiRegionRNN
+    """(graph, task, circuit source, model of ``args.seed``)."""
     from ..tasks import get_task
 
     try:
@@ -198,10 +271,7 @@ def _setup(args: argparse.Namespace) -> tuple[Any, Any, str, Any]:
 
         G = load(args.circuit, format=args.file_format)
         source = os.fspath(args.circuit)
-    with warnings.catch_warnings():
-        # Reachability notes belong to `mrnngraph validate`; training goes on regardless.
-        warnings.simplefilter("ignore", CircuitWarning)
-        model = MultiRegionRNN.from_graph(G, seed=args.seed, noise_std=args.noise_std)
+    model = _build_model(G, args.seed, args)
     task = get_task(args.task, dt=model.dt)
     for what in ("input_size", "output_size"):
         m, t = getattr(model, what), getattr(task, what)
@@ -213,6 +283,17 @@ def _setup(args: argparse.Namespace) -> tuple[Any, Any, str, Any]:
                 f"{t} units in total"
             )
     return G, task, source, model
+
+
+def _build_model(G: Any, seed: int, args: argparse.Namespace) -> Any:
+    """The model of ``G`` compiled with ``seed``."""
+    from ..errors import CircuitWarning
+    from ..model import MultiRegionRNN
+
+    with warnings.catch_warnings():
+        # Reachability notes belong to `mrnngraph validate`; training goes on regardless.
+        warnings.simplefilter("ignore", CircuitWarning)
+        return MultiRegionRNN.from_graph(G, seed=seed, noise_std=args.noise_std)
 
 
 def _circuit_name(G: Any, source: str) -> str:
@@ -249,6 +330,10 @@ def _train_command(args: argparse.Namespace) -> int:
                 print(f"error: a training process failed:\n{err}", file=sys.stderr)
                 return 1
             return 0
+        if args.seeds is not None:
+            from ._train_seeds import run_seeds
+
+            return run_seeds(args, stopped_by)
         return _run(args, args.distributed, stopped_by)
     except UsageError as err:
         print(f"error: {err}", file=sys.stderr)
@@ -337,29 +422,13 @@ def _run(args: argparse.Namespace, distributed: bool, stopped_by: dict[str, int]
     out = _out_dir(args, G, task, source)
     if rank == 0:
         prepare_out(out)
-    device = torch.device(args.device)
     initial = model.circuit
     try:
         with warnings.catch_warnings():
             # Printed below as one line each, and written to metrics.json.
             warnings.simplefilter("ignore", TrainingWarning)
-            history = train(
-                model,
-                task,
-                steps=args.steps,
-                lr=args.lr,
-                batch_size=args.batch_size,
-                seed=args.seed,
-                device=device,
-                clip_grad=args.clip_grad,
-                progress=not args.quiet,
-                distributed=distributed,
-                checkpoint=out / "model_last_good.pt",
-                graph=G,
-                eval_every=max(1, -(-args.steps // _CURVE_POINTS)),
-                eval_batch_size=min(_CURVE_TRIALS, args.eval_trials),
-                eval_seed=args.seed + _CURVE_SEED_OFFSET,
-            )
+            options = _train_options(args, args.seed, out)
+            history = train(model, task, distributed=distributed, graph=G, **options)
     except TrainingDiverged as err:
         if rank == 0:
             print(f"error: {err}", file=sys.stderr)
