@@ -133,7 +133,7 @@ def _compile_quiet(G: nx.DiGraph, compile_opts: dict[str, Any]) -> CompiledCircu
 
 
 def save_model(
-    model: MultiRegionRNN,
+    model: MultiRegionRNN | Any,
     path: str | os.PathLike,
     *,
     graph: nx.DiGraph | None = None,
@@ -144,13 +144,17 @@ def save_model(
 
     Parameters
     ----------
-    model : MultiRegionRNN
+    model : MultiRegionRNN or Ensemble
+        An :class:`~mrnngraph.Ensemble` is saved as one payload per member (each what
+        ``save_model(ens[k])`` would store, checked the same way) in one file;
+        :func:`load_model` gives the ensemble back.
     path : path
         The file to write (parent folders are created; written atomically).
     graph : networkx.DiGraph, optional
         The graph the model's circuit was compiled from, kept as given (labels,
         colours and positions included). Default: rebuilt from ``model.circuit.spec``
-        with :func:`spec_to_graph`.
+        with :func:`spec_to_graph`. For an ensemble: one graph for all members or a
+        list with one per member.
     spectral_radius : float, optional
         If the circuit was compiled with ``spectral_radius=``, the same value
         (default: ``model.circuit.spectral_radius`` when the circuit records it).
@@ -183,10 +187,35 @@ def save_model(
     >>> torch.equal(load_model(path)(x).outputs, model(x).outputs)
     True
     """
+    from .ensemble import Ensemble
+
+    if metadata is not None and not isinstance(metadata, dict):
+        raise TypeError(f"metadata must be a dict; got {type(metadata).__name__}")
+    try:
+        meta_text = json.dumps(metadata or {}, allow_nan=False)
+    except (TypeError, ValueError) as err:
+        raise TypeError(f"metadata must be JSON-serialisable: {err}") from None
+    if isinstance(model, Ensemble):
+        from ._ensemble_checkpoint import ensemble_payload
+
+        payload = ensemble_payload(model, graph, spectral_radius, meta_text)
+    else:
+        if not isinstance(model, MultiRegionRNN):
+            raise TypeError(
+                f"save_model needs a MultiRegionRNN or an Ensemble; got {type(model).__name__}"
+            )
+        payload = _payload(model, graph, spectral_radius, meta_text)
+    path = Path(path)
+    _atomic_save(payload, path)
+    return path
+
+
+def _payload(
+    model: MultiRegionRNN, graph: Any, spectral_radius: float | None, meta_text: str
+) -> dict[str, Any]:
+    """One model's checkpoint payload (see :func:`save_model`)."""
     from .io import graph_to_dict
 
-    if not isinstance(model, MultiRegionRNN):
-        raise TypeError(f"save_model needs a MultiRegionRNN; got {type(model).__name__}")
     circuit = model.circuit
     if spectral_radius is None:
         spectral_radius = getattr(circuit, "spectral_radius", None)
@@ -204,14 +233,8 @@ def save_model(
             f"{circuit.seed} does not reproduce the model's circuit; pass the graph it was "
             "compiled from, and spectral_radius= if it was compiled with one"
         )
-    if metadata is not None and not isinstance(metadata, dict):
-        raise TypeError(f"metadata must be a dict; got {type(metadata).__name__}")
     state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
     _refuse_unloadable(model, state)
-    try:
-        meta_text = json.dumps(metadata or {}, allow_nan=False)
-    except (TypeError, ValueError) as err:
-        raise TypeError(f"metadata must be JSON-serialisable: {err}") from None
     payload = {
         "format": FORMAT,
         "version": VERSION,
@@ -225,9 +248,7 @@ def save_model(
         "state_dict": state,
     }
     payload["checksum"] = checksum(payload)
-    path = Path(path)
-    _atomic_save(payload, path)
-    return path
+    return payload
 
 
 def _refuse_unloadable(model: MultiRegionRNN, state: dict[str, torch.Tensor]) -> None:
@@ -252,10 +273,11 @@ def _refuse_unloadable(model: MultiRegionRNN, state: dict[str, torch.Tensor]) ->
 
 # --------------------------------------------------------------------------- load
 class Checkpoint(NamedTuple):
-    """What :func:`load_checkpoint` returns."""
+    """What :func:`load_checkpoint` returns: for an ensemble's file ``model`` is the
+    :class:`~mrnngraph.Ensemble` and ``graph`` a list with each member's graph."""
 
-    model: MultiRegionRNN
-    graph: nx.DiGraph
+    model: Any
+    graph: Any
     metadata: dict[str, Any]
 
 
@@ -312,6 +334,11 @@ def _check_payload(payload: Any, name: str) -> None:
             f"has checkpoint version {payload.get('version')!r}; this "
             f"mrnngraph reads version {VERSION}",
         )
+    if "members" in payload:  # an ensemble: one full payload per member
+        from ._ensemble_checkpoint import check_ensemble_payload
+
+        check_ensemble_payload(payload, name)
+        return
     for key, kind in (
         ("graph", str),
         ("compile", dict),
@@ -460,6 +487,10 @@ def load_checkpoint(
     is always finite and within them. A stored checksum (in files written since it
     was added) must match.
 
+    A file saved from an :class:`~mrnngraph.Ensemble` gives the ensemble back, each
+    member rebuilt and verified as above (errors name ``(member k)``), then stacked
+    with :meth:`~mrnngraph.Ensemble.from_models`.
+
     Parameters
     ----------
     path : path
@@ -482,23 +513,42 @@ def load_checkpoint(
     OSError
         If the file cannot be opened.
     """
-    from .io import graph_from_dict
-
     if sparse is not None and not isinstance(sparse, bool):
         raise TypeError(f"sparse must be a bool or None; got {type(sparse).__name__}")
     path = Path(path)
     name = os.fspath(path)
     payload = _read_payload(path)
     _check_payload(payload, name)
-    if (
-        "checksum" in payload
-        and _guarded(name, "checksum", checksum, payload) != payload["checksum"]
-    ):
+    if "members" in payload:
+        from ._ensemble_checkpoint import ensemble_checksum as digest
+    else:
+        digest = checksum
+    if "checksum" in payload and _guarded(name, "checksum", digest, payload) != payload["checksum"]:
         raise _fail(
             name,
             "the file's contents do not match its checksum: it was changed "
             "after it was written (a corrupt copy?)",
         )
+    if "members" in payload:
+        from ._ensemble_checkpoint import load_ensemble
+
+        result, graph = load_ensemble(payload, name, sparse, device)
+    else:
+        result, graph = _load_one(payload, name, sparse, device)
+    metadata = _guarded(
+        name, "the stored metadata is not valid JSON", json.loads, payload["metadata"]
+    )
+    if not isinstance(metadata, dict):
+        raise _fail(name, "the stored metadata must be a JSON object")
+    return Checkpoint(result, graph, metadata)
+
+
+def _load_one(
+    payload: dict, name: str, sparse: bool | None, device: Any
+) -> tuple[MultiRegionRNN, nx.DiGraph]:
+    """The model (and graph) of one model's checked payload, verified against its circuit."""
+    from .io import graph_from_dict
+
     data = _guarded(name, "the stored graph is not valid JSON", json.loads, payload["graph"])
     if not isinstance(data, dict):
         raise _fail(name, "the stored graph must be a JSON object")
@@ -523,17 +573,12 @@ def load_checkpoint(
         model = other
     if device is not None:
         model.to(device)
-    metadata = _guarded(
-        name, "the stored metadata is not valid JSON", json.loads, payload["metadata"]
-    )
-    if not isinstance(metadata, dict):
-        raise _fail(name, "the stored metadata must be a JSON object")
-    return Checkpoint(model, G, metadata)
+    return model, G
 
 
 def load_model(
     path: str | os.PathLike, *, device: torch.device | str | None = None, sparse: bool | None = None
-) -> MultiRegionRNN:
+) -> MultiRegionRNN | Any:
     """Rebuild the model saved by :func:`save_model` (see :func:`load_checkpoint`).
 
     Parameters
@@ -546,8 +591,9 @@ def load_model(
 
     Returns
     -------
-    MultiRegionRNN
-        Same circuit, hyper-parameters and weights: the same outputs on the same input.
+    MultiRegionRNN or Ensemble
+        Same circuit, hyper-parameters and weights: the same outputs on the same input
+        (an :class:`~mrnngraph.Ensemble` when the file was saved from one).
 
     Raises
     ------
