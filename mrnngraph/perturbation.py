@@ -44,6 +44,8 @@ def perturb(
     Parameters
     ----------
     model : MultiRegionRNN
+        Not an :class:`~mrnngraph.Ensemble` (``NotImplementedError``): perturb its
+        members, ``ens[k]``, one at a time.
     silence : str or sequence of str
         Recurrent regions whose rates are held at 0 at every step (also at ``t = 0``).
     cut : sequence of (src, dst)
@@ -110,6 +112,14 @@ def perturb(
     >>> model.perturbation is None
     True
     """
+    from .ensemble import Ensemble
+
+    if isinstance(model, Ensemble):
+        raise NotImplementedError(
+            "perturb does not take an Ensemble yet (its stacked weights cannot be cut "
+            "and its forward applies no perturbation); perturb each member instead: "
+            "with perturb(ens[k], ...): ..."
+        )
     H = model.hidden_size
     ref = model.alpha
     mask = torch.zeros(H, dtype=torch.bool, device=ref.device)

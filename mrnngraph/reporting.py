@@ -89,15 +89,19 @@ class ConnectivityReport:
         return format_report(self)
 
 
-def report(obj: Any, *, seed: int = 0, spectral: bool = True) -> ConnectivityReport:
+def report(
+    obj: Any, *, seed: int = 0, spectral: bool = True
+) -> ConnectivityReport | list[ConnectivityReport]:
     """Measure the connectivity of a circuit graph, compiled circuit or model.
 
     Parameters
     ----------
-    obj : MultiRegionRNN, CompiledCircuit or networkx.DiGraph
+    obj : MultiRegionRNN, Ensemble, CompiledCircuit or networkx.DiGraph
         A model reports its current masks and effective weights (after training, or
         inside a :func:`mrnngraph.perturb` block); a compiled circuit its initial
-        ones; a graph is compiled first with ``seed``.
+        ones; a graph is compiled first with ``seed``. An
+        :class:`~mrnngraph.Ensemble` gives a list with one report per member
+        (``report(ens[k])`` at index ``k``).
     seed : int
         Only used for a graph.
     spectral : bool
@@ -106,7 +110,7 @@ def report(obj: Any, *, seed: int = 0, spectral: bool = True) -> ConnectivityRep
 
     Returns
     -------
-    ConnectivityReport
+    ConnectivityReport, or a list of them for an ensemble
 
     Examples
     --------
@@ -120,6 +124,10 @@ def report(obj: Any, *, seed: int = 0, spectral: bool = True) -> ConnectivityRep
     """
     import networkx as nx
 
+    from .ensemble import Ensemble
+
+    if isinstance(obj, Ensemble):
+        return [report(obj[k], seed=seed, spectral=spectral) for k in range(len(obj))]
     model = None
     if isinstance(obj, CompiledCircuit):
         circuit = obj

@@ -47,9 +47,15 @@ def currents(
     current of any pathway and is not included. Weights are read when you call this:
     inside a ``perturb`` block, cut projections carry zero current.
 
+    An :class:`~mrnngraph.Ensemble` takes its ``forward(...).rates`` ``(N, B, T, H)``,
+    the inputs shared ``(B, T, I)`` or per member ``(N, B, T, I)`` and ``x0`` as
+    ``(N, B, H)``, ``(N, H)`` or ``(H,)``; every current then has a leading member
+    dimension, ``(N, B, T, size(dst))`` (member ``k``'s entry is what
+    ``currents(ens[k], rates[k], ...)`` gives).
+
     Parameters
     ----------
-    model : MultiRegionRNN
+    model : MultiRegionRNN or Ensemble
     rates : Tensor, shape (B, T, H)
         ``forward(...).rates`` (``(T, B, H)`` if the model is not ``batch_first``, or
         ``(T, H)``).
@@ -83,6 +89,12 @@ def currents(
     >>> c[("a1", "a2")].shape
     torch.Size([2, 5, 10])
     """
+    from ..ensemble import Ensemble
+
+    if isinstance(model, Ensemble):
+        return _ensemble_currents(
+            model, rates, inputs, x0, regions=regions, bias_key=bias_key, stimulus_key=stimulus_key
+        )
     lay = model.layout
     for key in (bias_key, stimulus_key):
         if key in lay.names or key in lay.parents:
@@ -135,8 +147,44 @@ def currents(
     return out
 
 
+def _ensemble_currents(
+    ens, rates: torch.Tensor, inputs: torch.Tensor, x0: torch.Tensor | None, **kwargs
+) -> dict[tuple[str, str], torch.Tensor]:
+    """:func:`currents` of each member of an ensemble, stacked along a leading dimension."""
+    N, H = ens.n_members, ens.hidden_size
+    if rates.dim() != 4 or rates.shape[0] != N or rates.shape[-1] != H:
+        raise ValueError(
+            f"rates of an ensemble of {N} members must have shape (N={N}, B, T, {H}) "
+            f"(forward(...).rates); got {tuple(rates.shape)}"
+        )
+    if inputs.dim() not in (3, 4) or (inputs.dim() == 4 and inputs.shape[0] != N):
+        raise ValueError(
+            f"inputs of an ensemble must have shape (B, T, I) or (N={N}, B, T, I); "
+            f"got {tuple(inputs.shape)}"
+        )
+    if x0 is not None and x0.dim() > 1 and x0.shape[0] != N:
+        raise ValueError(
+            f"x0 of an ensemble must have shape (N={N}, B, {H}), ({N}, {H}) or ({H},); "
+            f"got {tuple(x0.shape)}"
+        )
+    parts = []
+    for k in range(N):
+        member = ens[k]
+        parts.append(
+            currents(
+                member,
+                rates[k],
+                inputs[k] if inputs.dim() == 4 else inputs,
+                x0=None if x0 is None else (x0[k] if x0.dim() > 1 else x0),
+                **kwargs,
+            )
+        )
+    return {key: torch.stack([p[key] for p in parts]) for key in parts[0]}
+
+
 def total_current(model, parts: dict[tuple[str, str], torch.Tensor]) -> torch.Tensor:
-    """Reassemble the per-pathway currents into the total drive ``(B, T, H)``.
+    """Reassemble the per-pathway currents into the total drive ``(B, T, H)``
+    (``(N, B, T, H)`` for an ensemble's currents: any leading dimensions are kept).
 
     Units of regions that received no entry in ``parts`` stay at 0.
 
