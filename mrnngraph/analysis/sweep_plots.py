@@ -130,7 +130,10 @@ def seed_metric_figure(
         ax.set_ylim(-2, 102)
     ax.set_xlabel("seed")
     ax.set_ylabel(f"{ylabel}{' (%)' if percent else ''}")
-    ax.set_title(f"{ylabel} of {n} member{'s' if n != 1 else ''}", fontsize=10)
+    ax.set_title(
+        f"{ylabel} of {n} member{'s' if n != 1 else ''} (line: mean; shaded: ± 1 std)",
+        fontsize=10,
+    )
     ax.grid(alpha=0.3, axis="y")
     ax.legend(frameon=False, fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0))
     return fig
