@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
 import sys
 import time
 import warnings
@@ -34,6 +35,7 @@ class Member:
     initial: Any
     history: Any = None
     diverged: Any = None  # the TrainingDiverged, when it did
+    started: float = 0.0  # time.perf_counter() when its training began
 
 
 class _MembersInterrupted(Exception):
@@ -65,6 +67,7 @@ def train_members(
     from ..training import TrainingDiverged, TrainingInterrupted, TrainingWarning, train
 
     for m in members:
+        m.started = time.perf_counter()
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", TrainingWarning)  # printed, and in metrics
@@ -114,7 +117,7 @@ def run_seeds(args: argparse.Namespace, stopped_by: dict[str, int]) -> int:
             return
         _print_health(m.history)
         run = write_run(
-            a, G, task, source, name, m.model, m.initial, m.history, folder, time.perf_counter(), 1
+            a, G, task, source, name, m.model, m.initial, m.history, folder, m.started, 1
         )
         if run.psychometric is not None:
             curves[m.seed] = run.psychometric
@@ -130,44 +133,16 @@ def run_seeds(args: argparse.Namespace, stopped_by: dict[str, int]) -> int:
             members, task, G, lambda s: _train_options(args, s, out / f"member_{s}"), done
         )
     except _MembersInterrupted as stop:
-        from ._train_outputs import write_interrupted
-
         code = _interrupt_code(stopped_by)
-        m = stop.member
-        folder = out / f"member_{m.seed}"
-        write_interrupted(
-            member_args(args, m.seed, folder),
-            G,
-            task,
-            source,
-            name,
-            m.model,
-            stop.err,
-            folder,
-            t_start,
-            code,
-        )
-        rows.append(_row(m, None, "interrupted", history=stop.err.history))
-        import signal
-
+        _write_interrupted_member(args, G, task, source, name, out, stop, code)
+        rows.append(_row(stop.member, None, "interrupted", history=stop.err.history))
         interrupted = {
             "signal": signal.Signals(code - 128).name,
-            "member": m.seed,
+            "member": stop.member.seed,
             "completed_members": [r["seed"] for r in rows if r["status"] == "trained"],
         }
-        _write_summary(
-            args,
-            task,
-            name,
-            source,
-            out,
-            members,
-            rows,
-            curves,
-            t_start,
-            interrupted,
-            figures=False,
-        )
+        summary = (args, task, name, source, out, members, rows, curves, t_start)
+        _write_summary(*summary, interrupted, figures=False)
         return code
     _write_summary(
         args,
@@ -187,6 +162,25 @@ def run_seeds(args: argparse.Namespace, stopped_by: dict[str, int]) -> int:
 
 
 # --------------------------------------------------------------------------- per member
+def _write_interrupted_member(
+    args: argparse.Namespace,
+    G: Any,
+    task: Any,
+    source: str,
+    name: str,
+    out: Path,
+    stop: _MembersInterrupted,
+    code: int,
+) -> None:
+    """The member cut short, written as an interrupted single run is."""
+    from ._train_outputs import write_interrupted
+
+    m = stop.member
+    folder = out / f"member_{m.seed}"
+    a = member_args(args, m.seed, folder)
+    write_interrupted(a, G, task, source, name, m.model, stop.err, folder, m.started, code)
+
+
 def _row(m: Member, metrics: dict[str, Any] | None, status: str, history: Any = None) -> dict:
     """The member's line of members.csv."""
     h = history if history is not None else m.history

@@ -62,7 +62,9 @@ def register(subparsers: Any) -> None:
         "checkpoint (model.pt, see mrnngraph.load_model). Accuracy is measured at the end on "
         "a fresh held-out batch. Without CIRCUIT, the packaged cortico-basal "
         "ganglia-thalamic loop (mrnngraph.presets.cbgt_loop) is used. With --distributed, "
-        "trains data-parallel over --nproc processes (or joins torchrun's).",
+        "trains data-parallel over --nproc processes (or joins torchrun's). With --seeds, "
+        "trains one member per seed (each the run of --seed S) into DIR/member_<S>/ and "
+        "writes the distribution over members to DIR.",
     )
     p.add_argument(
         "circuit",
