@@ -132,3 +132,61 @@ def test_distributed_ensembles_are_refused():
     ens = mg.Ensemble.from_models(_models(2, dtype=torch.float32))
     with pytest.raises(NotImplementedError, match="Ensemble"):
         mg.train(ens, TASK, steps=1, distributed=True, progress=False)
+
+
+def test_time_first_ensembles_train_alike():
+    G = two_area_ei(size=6)
+    circuits = [mg.compile(G, seed=s) for s in range(2)]
+    a = mg.Ensemble(circuits, dt=20.0, tau=100.0, dtype=torch.float64)
+    b = mg.Ensemble(circuits, dt=20.0, tau=100.0, dtype=torch.float64, batch_first=False)
+    ha, hb = mg.train(a, TASK, **KW), mg.train(b, TASK, **KW)
+    torch.testing.assert_close(torch.tensor(hb.member_loss), torch.tensor(ha.member_loss))
+    torch.testing.assert_close(a.weight_hh, b.weight_hh, rtol=0, atol=1e-12)
+
+
+def test_an_interrupted_ensemble_run_keeps_its_history():
+    ens = mg.Ensemble.from_models(_models(2, dtype=torch.float32))
+
+    def stop(step, history, model):
+        if step == 2:
+            raise KeyboardInterrupt
+
+    with pytest.raises(mg.training.TrainingInterrupted) as info:
+        mg.train(ens, TASK, callbacks=[stop], **KW)
+    h = info.value.history
+    assert h.interrupted and h.step == [1, 2] and len(h.member_loss) == 2
+
+
+def test_diverged_ensemble_is_saved_to_the_checkpoint(tmp_path):
+    models = _models(2, dtype=torch.float32)
+    with torch.no_grad():
+        for m in models:
+            m.parametrizations.weight_hh.original.mul_(1e18)
+    ens = mg.Ensemble.from_models(models)
+    path = tmp_path / "last_good.pt"
+    with pytest.warns(TrainingWarning), pytest.raises(TrainingDiverged) as info:
+        mg.train(ens, TASK, checkpoint=path, **KW)
+    assert info.value.checkpoint == str(path)
+    back = mg.load_model(path)
+    assert isinstance(back, mg.Ensemble)
+    assert torch.equal(back.weight_hh, ens.weight_hh)
+
+
+def test_a_member_with_a_non_finite_gradient_is_frozen_alone():
+    # A term whose value is 0 but whose gradient is NaN, for member 1 only (the branch
+    # torch.where drops still back-propagates 0 * NaN).
+    def bad_gradient(model, out, batch):
+        if getattr(model, "_k", None) != 1:
+            return torch.zeros((), dtype=torch.float64)
+        w = model.weight_hh
+        never = torch.zeros_like(w, dtype=torch.bool)
+        return torch.where(never, (-w.abs() - 1).sqrt(), 0.0).sum()
+
+    models = _models(3)
+    ens = mg.Ensemble.from_models(models)
+    with pytest.warns(TrainingWarning, match="member 1 diverged at step 1 .its gradient"):
+        h = mg.train(ens, TASK, losses={"bad": bad_gradient}, **KW)
+    assert [(d["member"], d["what"]) for d in h.diverged] == [(1, "gradient")]
+    for k in (0, 2):
+        mg.train(models[k], TASK, **KW)
+        assert _max_diff(ens[k], models[k]) < 1e-12

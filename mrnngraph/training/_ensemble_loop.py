@@ -157,7 +157,7 @@ def _train_ensemble(ens: Any, task: Task, o: TrainOptions, dev: torch.device) ->
             if o.checkpoint is not None:
                 from ..checkpoint import save_model
 
-                save_model(ens, o.checkpoint, metadata={"diverged_at_step": step})
+                save_model(ens, o.checkpoint, graph=o.graph, metadata={"diverged_at_step": step})
                 path = os.fspath(o.checkpoint)
             raise TrainingDiverged(step, what, value, max(good_step), history, path)
 
