@@ -14,12 +14,24 @@ environment variables that ``torchrun`` sets (``RANK``, ``WORLD_SIZE``,
 ``LOCAL_RANK``, ``MASTER_ADDR``, ``MASTER_PORT``), or an already initialised one.
 :func:`launch` starts such processes on this machine without ``torchrun``.
 
+Ensembles
+---------
+``train`` and ``evaluate`` take an :class:`~mrnngraph.Ensemble`: every member trains on
+the same batches as if alone (its own gradient, clipping, divergence handling and
+health checks); the :class:`History` keeps per-member records (``member_loss``, ...).
+
+Logs
+----
+``train(..., log_dir=...)`` writes TensorBoard scalars (the ``mrnngraph[tensorboard]``
+extra); :meth:`History.to_csv` writes the per-step history as CSV.
+
 The package's modules, one concern each: ``_loop`` (:func:`train` and the loop),
 ``_options`` (the run's checked options, :class:`TrainOptions`), ``_history``
 (:class:`History` and the ways a run ends early), ``_regularisers`` (loss terms and
 :class:`StopAt`), ``_health`` (silent-failure checks), ``_evaluation``
-(:func:`evaluate`, :func:`predict`, :func:`constraint_violations`) and ``_distributed``
-(:func:`launch`, :func:`distributed_env`).
+(:func:`evaluate`, :func:`predict`, :func:`constraint_violations`), ``_distributed``
+(:func:`launch`, :func:`distributed_env`), ``_ensemble_loop`` (an ensemble's run) and
+``_logging`` (TensorBoard).
 """
 
 from __future__ import annotations
