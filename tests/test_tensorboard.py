@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import csv
+import math
 import subprocess
 import sys
 import textwrap
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import mrnngraph as mg
 from mrnngraph.presets import two_area_ei
@@ -111,3 +114,43 @@ def test_to_csv_without_steps(tmp_path):
     path = tmp_path / "empty.csv"
     mg.History().to_csv(path)
     assert path.read_text().splitlines() == ["step,loss,task_loss,accuracy,grad_norm"]
+
+
+_FLOATS = st.floats(allow_nan=True, allow_infinity=True, width=64)
+
+
+@settings(max_examples=30, deadline=None)
+@given(
+    n=st.integers(0, 4),
+    members=st.one_of(st.none(), st.integers(1, 3)),
+    data=st.data(),
+)
+def test_csv_round_trips_every_per_step_value(tmp_path_factory, n, members, data):
+    per_step = st.lists(_FLOATS, min_size=n, max_size=n)
+    h = mg.History(
+        step=list(range(1, n + 1)),
+        loss=data.draw(per_step),
+        task_loss=data.draw(per_step),
+        accuracy=data.draw(per_step),
+        grad_norm=data.draw(per_step),
+        terms={"rate_l2": data.draw(per_step)},
+    )
+    if members is not None:
+        h.n_members = members
+        row = st.lists(_FLOATS, min_size=members, max_size=members)
+        h.member_loss = data.draw(st.lists(row, min_size=n, max_size=n))
+        for name in ("member_task_loss", "member_accuracy", "member_grad_norm"):
+            setattr(h, name, [[0.0] * members for _ in range(n)])
+    path = tmp_path_factory.mktemp("csv") / "h.csv"
+    h.to_csv(path)
+    rows = list(csv.DictReader(path.open()))
+    assert len(rows) == n
+
+    def same(a: str, b: float) -> bool:
+        return (math.isnan(b) and a == "nan") or float(a) == b
+
+    for i, r in enumerate(rows):
+        assert int(r["step"]) == i + 1
+        assert same(r["loss"], h.loss[i]) and same(r["term/rate_l2"], h.terms["rate_l2"][i])
+        for k in range(members or 0):
+            assert same(r[f"member_{k}/loss"], h.member_loss[i][k])
