@@ -2,7 +2,9 @@
 curves, example trials and the psychometric curves (matplotlib, imported on use).
 
 The connectivity figure is built in :mod:`~mrnngraph.analysis.connectivity_plots` and the
-psychometric one in :mod:`~mrnngraph.analysis.psychometrics`; both are exported here too.
+psychometric one in :mod:`~mrnngraph.analysis.psychometrics`; both are exported here too, as
+are the figures of many members (``mrnngraph train --seeds``) from
+:mod:`~mrnngraph.analysis.sweep_plots`.
 
 These are the figures ``mrnngraph train`` writes; each returns a new
 :class:`matplotlib.figure.Figure` (not attached to pyplot, so nothing is shown and
@@ -18,6 +20,7 @@ import numpy as np
 # Built in their own modules, exported here too: every figure `mrnngraph train` writes.
 from .connectivity_plots import _groups, connectivity_figure  # noqa: F401
 from .psychometrics import psychometric_figure
+from .sweep_plots import member_curves_figure, member_psychometric_figure, seed_metric_figure
 
 __all__ = [
     "circuit_figure",
@@ -26,6 +29,9 @@ __all__ = [
     "trials_figure",
     "psychometric_figure",
     "accuracy_ceiling",
+    "seed_metric_figure",
+    "member_curves_figure",
+    "member_psychometric_figure",
 ]
 
 #: Style of a fixation channel (input ``fixation``, output ``fixate``): its own colour, so it
