@@ -199,6 +199,15 @@ def test_two_seeds_write_members_and_a_summary(run, tmp_path, small):
     assert f"(seed {worst})" in stdout and f"wrote {out}" in stdout
 
 
+def test_a_sweep_has_its_own_default_folder(run, tmp_path, small, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    code, stdout, err = run("train", small, "--seeds", "0", *FAST, "--no-figures")
+    assert code == 0, err
+    out = tmp_path / "runs" / "two_area_ei-perceptual_decision_making-seeds"
+    assert (out / "metrics.json").exists() and (out / "member_0" / "model.pt").exists()
+    assert sorted(p.name for p in (tmp_path / "runs").iterdir()) == [out.name]
+
+
 def test_a_member_is_the_single_seed_run(run, tmp_path, small):
     """Member S of --seeds is exactly --seed S: same losses, same held-out metrics."""
     code, _, err = run("train", small, "--seeds", "0,2", *FAST, "--no-figures", "--out",
@@ -400,3 +409,20 @@ def test_log_dir_without_tensorboard_names_the_extra(run, tmp_path, monkeypatch)
     code, stdout, err = run("train", *FAST, "--log-dir", tmp_path / "logs", "--out", tmp_path / "o")
     assert code == 1 and "pip install" in err and "tensorboard" in err
     assert not (tmp_path / "o").exists()
+
+
+@given(st.lists(st.one_of(st.none(), st.floats(0, 1)), min_size=1, max_size=12))
+def test_spread_invariants(values):
+    seeds = [10 + i for i in range(len(values))]
+    s = sp.spread(values, seeds)
+    present = [v for v in values if v is not None]
+    if not present:
+        assert s is None
+        return
+    assert s["n"] == len(present) and (s["min"], s["max"]) == (min(present), max(present))
+    assert s["min"] - 1e-9 <= s["mean"] <= s["max"] + 1e-9
+    assert values[seeds.index(s["min_seed"])] == s["min"]
+    assert values[seeds.index(s["max_seed"])] == s["max"]
+    assert (s["std"] is None) == (len(present) == 1)
+    if s["std"] is not None:
+        assert s["std"] == pytest.approx(statistics.stdev(present), abs=1e-9)

@@ -119,7 +119,11 @@ def register(subparsers: Any) -> None:
         "(every member's curve and the pooled one)",
     )
     p.add_argument(
-        "--out", metavar="DIR", default=None, help="output folder (default: runs/<circuit>-<task>)"
+        "--out",
+        metavar="DIR",
+        default=None,
+        help="output folder (default: runs/<circuit>-<task>, with --seeds "
+        "runs/<circuit>-<task>-seeds)",
     )
     p.add_argument(
         "--device", choices=("cpu", "cuda"), default="cpu", help="where to train (default: cpu)"
@@ -400,7 +404,11 @@ def _worker(args: argparse.Namespace) -> None:
 
 def _out_dir(args: argparse.Namespace, G: Any, task: Any, source: str) -> Path:
     name = _circuit_name(G, source)
-    return Path(args.out) if args.out else Path("runs") / f"{name}-{task.name}"
+    if args.out:
+        return Path(args.out)
+    # A sweep never writes into the folder of a single run of the same circuit and task.
+    sweep = "-seeds" if getattr(args, "seeds", None) is not None else ""
+    return Path("runs") / f"{name}-{task.name}{sweep}"
 
 
 def _run(args: argparse.Namespace, distributed: bool, stopped_by: dict[str, int]) -> int:
