@@ -199,6 +199,20 @@ def test_two_seeds_write_members_and_a_summary(run, tmp_path, small):
     assert f"(seed {worst})" in stdout and f"wrote {out}" in stdout
 
 
+def test_a_context_task_sweep(run, tmp_path):
+    path = tmp_path / "ctx.yaml"
+    save(two_area_ei(size=10, n_inputs=5, n_outputs=3), path)
+    out = tmp_path / "sweep"
+    code, _, err = run("train", path, "--task", "mante", "--seeds", "0-1", *FAST, "--out", out)
+    assert code == 0, err
+    row = _rows(out / "members.csv")[0]
+    assert {"psychometric_threshold_motion", "psychometric_threshold_color"} <= set(row)
+    assert "eval_accuracy_context_motion" in row
+    assert (out / "psychometric.png").exists()
+    m = json.loads((out / "metrics.json").read_text())
+    assert "accuracy_context_color" in m["summary"]
+
+
 def test_a_sweep_has_its_own_default_folder(run, tmp_path, small, monkeypatch):
     monkeypatch.chdir(tmp_path)
     code, stdout, err = run("train", small, "--seeds", "0", *FAST, "--no-figures")

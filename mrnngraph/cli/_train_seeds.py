@@ -203,6 +203,12 @@ def _row(m: Member, metrics: dict[str, Any] | None, status: str, history: Any = 
         fit = psy["fit"] or {}
         row["psychometric_threshold"] = fit.get("threshold")
         row["psychometric_bias"] = fit.get("bias")
+    elif isinstance(psy, dict):  # per context: the curve of the stimulus it says to report
+        for curve in psy.values():
+            if isinstance(curve, dict) and curve.get("relevant"):
+                fit = curve.get("fit") or {}
+                row[f"psychometric_threshold_{curve['context']}"] = fit.get("threshold")
+                row[f"psychometric_bias_{curve['context']}"] = fit.get("bias")
     return row
 
 
