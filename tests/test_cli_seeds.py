@@ -332,6 +332,7 @@ def test_member_psychometric_figure_by_content():
         "color context: color (relevant)",
     ]
     assert all(len(a.containers) == 1 for a in fig.axes)
+    assert [a.get_legend() is not None for a in fig.axes] == [True, False, False, False]
 
 
 # --------------------------------------------------------------------------- logs

@@ -279,7 +279,7 @@ def member_psychometric_figure(seeds: Sequence[int], results: Sequence[Any]) -> 
     -------
     matplotlib.figure.Figure
         One axes for a :class:`PsychometricCurve`; one per context and stimulus for
-        :class:`ContextPsychometrics`.
+        :class:`ContextPsychometrics` (the legend on the first).
 
     Examples
     --------
@@ -302,7 +302,7 @@ def member_psychometric_figure(seeds: Sequence[int], results: Sequence[Any]) -> 
             for col, stim in enumerate(first.stimuli):
                 ax = axes[row, col]
                 curves = [r[ctx, stim] for r in results]
-                _member_panel(ax, seeds, curves)
+                _member_panel(ax, seeds, curves, legend=row == col == 0)
                 role = "relevant" if curves[0].relevant else "irrelevant"
                 ax.set_title(f"{ctx} context: {stim} ({role})", fontsize=9)
                 if col:
@@ -315,7 +315,9 @@ def member_psychometric_figure(seeds: Sequence[int], results: Sequence[Any]) -> 
     return fig
 
 
-def _member_panel(ax: Any, seeds: Sequence[int], curves: Sequence[PsychometricCurve]) -> None:
+def _member_panel(
+    ax: Any, seeds: Sequence[int], curves: Sequence[PsychometricCurve], *, legend: bool = True
+) -> None:
     from .psychometrics import _fine, _fit_label
 
     pooled = pool_psychometric(curves)
@@ -365,4 +367,5 @@ def _member_panel(ax: Any, seeds: Sequence[int], curves: Sequence[PsychometricCu
     ax.set_xlabel(f"{pooled.stimulus.replace('_', ' ')} (%, signed: + towards choice 1)")
     ax.set_ylabel("P(choice 1)")
     ax.grid(alpha=0.3)
-    ax.legend(frameon=False, fontsize=7, loc="upper left")
+    if legend:
+        ax.legend(frameon=False, fontsize=7, loc="upper left")
