@@ -23,7 +23,6 @@ __all__ = [
     "write_run",
     "write_interrupted",
     "write_history",
-    "history_rows",
     "RunResult",
     "EVAL_SEED_OFFSET",
 ]
@@ -255,59 +254,20 @@ def _psychometric_summary(result: Any, curve_type: type) -> str:
 
 # --------------------------------------------------------------------------- files
 def write_history(history: Any, out: Path) -> dict[str, str]:
-    """Write ``history.json`` and ``history.csv`` (one row per step: ``History.to_csv``, or
-    :func:`history_rows` where the history has no such method) to ``out``; returns
-    ``{file name: what it holds}``."""
+    """Write ``history.json`` and ``history.csv`` (:meth:`History.to_csv`: one row per step)
+    to ``out``; returns ``{file name: what it holds}``."""
     _write_json(out / "history.json", history.to_dict())
-    to_csv = getattr(history, "to_csv", None)
-    if callable(to_csv):
-        to_csv(out / "history.csv")
-    else:
-        rows = history_rows(history)
-        atomic_write(out / "history.csv", lambda fh: _csv(fh, rows))
+    # Through a temporary file, as every other file of a run: a reader never sees half of it.
+    tmp = out / f".history.csv.{os.getpid()}.tmp"
+    try:
+        history.to_csv(tmp)
+        os.replace(tmp, out / "history.csv")
+    finally:
+        tmp.unlink(missing_ok=True)
     return {
         "history.json": "loss and accuracy per step",
         "history.csv": "the same per step, one row each (held-out columns at evaluated steps)",
     }
-
-
-def history_rows(history: Any) -> list[dict[str, Any]]:
-    """One dict per step with the columns :meth:`History.to_csv` writes, for a history
-    without that method: ``step``, ``loss``, ``task_loss``, ``accuracy``, ``grad_norm``,
-    ``term/<name>`` per regulariser and ``eval/<metric>`` per scalar held-out metric
-    (None where no evaluation ran at that step).
-
-    Examples
-    --------
-    >>> from mrnngraph.training import History
-    >>> h = History(step=[1, 2], loss=[1.0, 0.5], accuracy=[0.0, 0.5],
-    ...             task_loss=[0.9, 0.4], grad_norm=[2.0, 1.0], terms={"rate_l2": [0.1, 0.1]},
-    ...             evals=[{"step": 2, "loss": 0.6, "accuracy": 0.5}])
-    >>> history_rows(h)[1]  # doctest: +NORMALIZE_WHITESPACE
-    {'step': 2, 'loss': 0.5, 'task_loss': 0.4, 'accuracy': 0.5, 'grad_norm': 1.0,
-     'term/rate_l2': 0.1, 'eval/loss': 0.6, 'eval/accuracy': 0.5}
-    """
-
-    def scalar(x: Any) -> bool:
-        return isinstance(x, int | float) and not isinstance(x, bool)
-
-    evals = {e["step"]: e for e in history.evals if "step" in e}
-    keys: list[str] = []
-    for e in evals.values():
-        keys += [k for k, v in e.items() if k != "step" and scalar(v) and k not in keys]
-    rows = []
-    for i, step in enumerate(history.step):
-        row = {"step": step}
-        for col in ("loss", "task_loss", "accuracy", "grad_norm"):
-            xs = getattr(history, col)
-            row[col] = xs[i] if i < len(xs) else None
-        for term, xs in history.terms.items():
-            row[f"term/{term}"] = xs[i] if i < len(xs) else None
-        ev = evals.get(step, {})
-        for k in keys:
-            row[f"eval/{k}"] = ev.get(k)
-        rows.append(row)
-    return rows
 
 
 def _csv(fh: Any, rows: list[dict[str, Any]], columns: list[str] | None = None) -> None:
