@@ -343,6 +343,10 @@ _CHILD = """
 import os, signal, sys
 import mrnngraph.training as T
 
+# A shell that starts a job in the background without job control (``cmd &``, nohup)
+# makes it ignore SIGINT, and Python keeps that; a terminal's Ctrl-C finds the default.
+signal.signal(signal.SIGINT, signal.default_int_handler)
+
 real = T.train
 SIG = getattr(signal, sys.argv[1])
 

@@ -126,7 +126,8 @@ def test_cli_distributed_launches_processes(tmp_path, monkeypatch, capfd):
     assert f"wrote {out}" in capfd.readouterr().out
     m = json.loads((out / "metrics.json").read_text())
     assert m["processes"] == 2 and m["steps"] == 2
-    assert sorted(p.name for p in out.iterdir()) == ["history.json", "metrics.json", "model.pt"]
+    names = sorted(p.name for p in out.iterdir())
+    assert names == ["history.csv", "history.json", "metrics.json", "model.pt"]
     assert m["constraint_violations"] == {"dale": 0, "mask": 0, "frozen": 0}
 
 

@@ -39,6 +39,7 @@ from .plots import plot_block_norms, plot_currents, plot_flow_field, plot_spectr
 from .population import PopulationPCA, RegionPCA, pca
 from .population_plots import plot_decoding, plot_lesion_effects, plot_trajectories
 from .psychometrics import fit_psychometric, plot_psychometric
+from .sweep_plots import member_curves_figure, member_psychometric_figure, seed_metric_figure
 from .training_plots import (
     accuracy_ceiling,
     circuit_figure,
@@ -85,4 +86,7 @@ __all__ = [
     "accuracy_ceiling",
     "fit_psychometric",
     "plot_psychometric",
+    "seed_metric_figure",
+    "member_curves_figure",
+    "member_psychometric_figure",
 ]
