@@ -441,3 +441,33 @@ def test_spread_invariants(values):
     assert (s["std"] is None) == (len(present) == 1)
     if s["std"] is not None:
         assert s["std"] == pytest.approx(statistics.stdev(present), abs=1e-9)
+
+
+# --------------------------------------------------------------------------- --batched
+def test_batched_members_train_together_on_the_first_seeds_batches(run, tmp_path, small):
+    """--batched trains the members as one Ensemble: member 0 sees seed 0's batches, so it
+    is the --seed 0 run (to float tolerance); member 2 starts from seed 2's circuit but
+    trains on seed 0's batches, so it is not the --seed 2 run."""
+    code, _, err = run("train", small, "--seeds", "0,2", "--batched", *FAST, "--no-figures",
+                       "--out", tmp_path / "b")  # fmt: skip
+    assert code == 0, err
+    for seed in (0, 2):
+        code, _, err = run("train", small, "--seed", seed, *FAST, "--no-figures", "--out",
+                           tmp_path / f"one{seed}")  # fmt: skip
+        assert code == 0, err
+    hist = {
+        d: json.loads((tmp_path / d / "history.json").read_text())
+        for d in ("b/member_0", "b/member_2", "one0", "one2")
+    }
+    np.testing.assert_allclose(hist["b/member_0"]["loss"], hist["one0"]["loss"], rtol=1e-5)
+    assert hist["b/member_2"]["loss"][0] != pytest.approx(hist["one2"]["loss"][0], rel=1e-6)
+    with (tmp_path / "b" / "members.csv").open() as f:
+        rows = list(csv.DictReader(f))
+    assert [r["seed"] for r in rows] == ["0", "2"] and {r["status"] for r in rows} == {"trained"}
+    for m in ("member_0", "member_2"):  # each member's own checkpoint loads as one model
+        assert load_checkpoint(tmp_path / "b" / m / "model.pt").model.hidden_size == 20
+
+
+def test_batched_needs_seeds(run, tmp_path, small):
+    code, _, err = run("train", small, "--batched", *FAST, "--out", tmp_path / "x")
+    assert code == 1 and "--batched trains the members of --seeds together" in err

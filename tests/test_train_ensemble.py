@@ -76,6 +76,12 @@ def test_a_diverging_member_is_restored_and_frozen_the_others_go_on():
         assert h.member_loss[-1][k] == pytest.approx(alone.loss[-1], rel=1e-5)
     assert all(math.isnan(row[1]) for row in h.member_grad_norm)
     assert h.loss[-1] == pytest.approx((h.member_loss[-1][0] + h.member_loss[-1][2]) / 2)
+    # Member 1's own history stops where it diverged (no step completed); member 0's runs on.
+    h1, h0 = h.member(1), h.member(0)
+    assert len(h1) == 0 and h1.diverged == h.diverged and h1.n_members is None
+    assert h0.loss == [row[0] for row in h.member_loss] and h0.diverged == []
+    with pytest.raises(IndexError):
+        h.member(3)
 
 
 def test_training_raises_only_when_every_member_diverged():
@@ -114,6 +120,13 @@ def test_ensemble_history_evals_and_csv(tmp_path):
     assert float(rows[3]["loss"]) == pytest.approx(h.loss[3])
     assert rows[0]["eval/accuracy"] == "" and rows[1]["member_0/eval/accuracy"] != ""
     assert float(rows[1]["member_0/rate/a1"]) == pytest.approx(h.member_rates["a1"][1][0])
+    one = h.member(1)  # member 1 alone: its columns, its evaluations
+    assert one.loss == [row[1] for row in h.member_loss] and one.step == h.step
+    assert [e["step"] for e in one.evals] == [2, 4]
+    assert one.evals[1]["accuracy"] == h.evals[1]["members"][1]["accuracy"]
+    assert set(one.rates) == {"a1", "a2"} and one.rates["a1"][1] == h.member_rates["a1"][1][1]
+    with pytest.raises(ValueError, match="needs the history of an Ensemble"):
+        one.member(0)
 
 
 def test_health_checks_each_member():

@@ -54,9 +54,14 @@ def train_members(
     G: Any,
     options: Callable[[int], dict[str, Any]],
     done: Callable[[Member], None],
+    *,
+    batched: bool = False,
 ) -> None:
     """Train every member with ``train(member.model, task, graph=G, **options(seed))`` and
     call ``done(member)`` after each.
+
+    With ``batched=True`` the members train together as one :class:`mrnngraph.Ensemble`
+    (:func:`_train_together`) instead.
 
     One after another in this process: the batched :class:`mrnngraph.Ensemble` can replace
     the loop (its members then share the training batches). A member whose training
@@ -66,6 +71,9 @@ def train_members(
     """
     from ..training import TrainingDiverged, TrainingInterrupted, TrainingWarning, train
 
+    if batched:
+        _train_together(members, task, G, options, done)
+        return
     for m in members:
         m.started = time.perf_counter()
         try:
@@ -76,6 +84,62 @@ def train_members(
             m.diverged, m.history = err, err.history
         except TrainingInterrupted as err:
             raise _MembersInterrupted(m, err) from None
+        done(m)
+
+
+def _train_together(
+    members: Sequence[Member],
+    task: Any,
+    G: Any,
+    options: Callable[[int], dict[str, Any]],
+    done: Callable[[Member], None],
+) -> None:
+    """``--batched``: one :class:`mrnngraph.Ensemble` of the members, trained once with the
+    first member's options (so every member sees the first seed's batches and held-out
+    curve trials), then each member's trained weights copied back into its own model and
+    its history taken out with :meth:`History.member`. A member that diverges keeps its
+    last good weights (saved as its ``model_last_good.pt``); the others go on."""
+    from ..checkpoint import save_model
+    from ..ensemble import Ensemble
+    from ..training import TrainingDiverged, TrainingInterrupted, TrainingWarning, train
+
+    opts = dict(options(members[0].seed))
+    last_good = {m.seed: Path(options(m.seed)["checkpoint"]) for m in members}
+    opts["checkpoint"] = None  # per member below: an ensemble file is not a member's
+    if opts.get("log_dir") is not None:
+        opts["log_dir"] = Path(opts["log_dir"]).parent  # one log, member_<k>/ tags inside
+    ens = Ensemble.from_models([m.model for m in members])
+    started = time.perf_counter()
+    for m in members:
+        m.started = started
+    interrupted = None
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", TrainingWarning)  # printed, and in metrics
+            history = train(ens, task, graph=G, **opts)
+    except TrainingDiverged as err:  # every member diverged
+        history = err.history
+    except TrainingInterrupted as err:
+        history, interrupted = err.history, err
+    for k, m in enumerate(members):
+        m.model.load_state_dict(ens[k].state_dict())
+        m.history = history.member(k)
+        for d in m.history.diverged:
+            save_model(m.model, last_good[m.seed], graph=G)
+            m.diverged = TrainingDiverged(
+                d["step"],
+                d["what"],
+                d["value"],
+                d["good_step"],
+                m.history,
+                str(last_good[m.seed]),
+            )
+    if interrupted is not None:
+        first = members[0]
+        raise _MembersInterrupted(
+            first, TrainingInterrupted(len(first.history), first.history)
+        ) from None
+    for m in members:
         done(m)
 
 
@@ -130,7 +194,12 @@ def run_seeds(args: argparse.Namespace, stopped_by: dict[str, int]) -> int:
 
     try:
         train_members(
-            members, task, G, lambda s: _train_options(args, s, out / f"member_{s}"), done
+            members,
+            task,
+            G,
+            lambda s: _train_options(args, s, out / f"member_{s}"),
+            done,
+            batched=args.batched,
         )
     except _MembersInterrupted as stop:
         code = _interrupt_code(stopped_by)

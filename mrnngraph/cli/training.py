@@ -119,6 +119,13 @@ def register(subparsers: Any) -> None:
         "(every member's curve and the pooled one)",
     )
     p.add_argument(
+        "--batched",
+        action="store_true",
+        help="with --seeds: train the members together as one mrnngraph.Ensemble (one "
+        "batched time loop; faster on many small members). They then all see the first "
+        "seed's training batches, so member S is no longer exactly the --seed S run",
+    )
+    p.add_argument(
         "--out",
         metavar="DIR",
         default=None,
@@ -198,6 +205,8 @@ def _check_args(args: argparse.Namespace) -> None:
     # Numbers are checked by their argparse types; here what needs more than one value.
     if args.seed is None:
         args.seed = DEFAULTS["seed"] if args.seeds is None else args.seeds[0]
+    if args.batched and args.seeds is None:
+        raise UsageError("--batched trains the members of --seeds together; give --seeds")
     if args.seeds is not None and args.distributed:
         raise UsageError(
             "--seeds trains its members one after another in this process; it does not "

@@ -86,9 +86,13 @@ def _evaluate_ensemble(ens: Any, task: Task, batch_size: int, seed: int, device:
     if ens.noise_std or ens.input_noise_std:
         g = torch.Generator(device=device).manual_seed(_seed_of(seed, "noise"))
     parts = []
+    # As many trials per call as one model's evaluate runs (512) spread over the members:
+    # the (T, trials, N * H) sequences of all 512 for every member outgrow the caches and
+    # the buffer pool, which made evaluating 8 members 1.3x slower than one by one.
+    chunk = max(16, 512 // ens.n_members)
     with torch.no_grad():
-        for start in range(0, batch.batch_size, 512):
-            parts.append(_ens_forward(ens, batch.inputs[start : start + 512], g).outputs)
+        for start in range(0, batch.batch_size, chunk):
+            parts.append(_ens_forward(ens, batch.inputs[start : start + chunk], g).outputs)
         y = torch.cat(parts, dim=1)
         members = [task.metrics(y[k], batch) for k in range(ens.n_members)]
     out: dict[str, Any] = {}

@@ -183,6 +183,44 @@ class History:
         ):
             del x[n:]
 
+    def member(self, k: int) -> History:
+        """Member ``k``'s own history, as if it had been trained alone on the same batches:
+        its per-step loss, task loss, accuracy, gradient norm, terms and rates, its held-out
+        evaluations, the health notes about it, and, where it diverged, ``diverged``
+        holding that one entry (the steps after it are cut: the member stopped there).
+
+        Only for the history of an :class:`~mrnngraph.Ensemble` (``n_members`` set)."""
+        if self.n_members is None:
+            raise ValueError("member() needs the history of an Ensemble (n_members is None)")
+        n = self.n_members
+        if isinstance(k, bool) or not isinstance(k, int) or not -n <= k < n:
+            raise IndexError(f"member {k!r} out of range for {self.n_members} members")
+        k %= self.n_members
+        out = History(
+            step=list(self.step),
+            loss=[row[k] for row in self.member_loss],
+            accuracy=[row[k] for row in self.member_accuracy],
+            task_loss=[row[k] for row in self.member_task_loss],
+            grad_norm=[row[k] for row in self.member_grad_norm],
+            terms={n: [row[k] for row in v] for n, v in self.member_terms.items()},
+            evals=[
+                {"step": ev["step"], **ev["members"][k]} for ev in self.evals if "members" in ev
+            ],
+            seconds=self.seconds,
+            seed=self.seed,
+            stopped_early=self.stopped_early,
+            interrupted=self.interrupted,
+            health=[h for h in self.health if h.get("member") == k],
+            rates={n: [row[k] for row in v] for n, v in self.member_rates.items()},
+            diverged=[d for d in self.diverged if d.get("member") == k],
+        )
+        if out.diverged:
+            good = out.diverged[0]["good_step"]
+            out._truncate(sum(1 for s in out.step if s <= good))
+            last = out.step[-1] if out.step else 0
+            out.evals = [ev for ev in out.evals if ev["step"] <= last]
+        return out
+
     def columns(self) -> dict[str, list[float]]:
         """The per-step history as named columns of equal length (what :meth:`to_csv`
         writes): ``step``, ``loss``, ``task_loss``, ``accuracy``, ``grad_norm``,
