@@ -23,7 +23,7 @@ from mrnngraph.presets.ground_truth import (
 )
 
 
-def main(size: int = 30, steps: int = 300) -> None:
+def main(size: int = 30, steps: int = 600) -> None:
     warnings.simplefilter("ignore", mg.CircuitWarning)  # no output nodes: expected here
     data = simulate_ground_truth(size=size, n_trials=36, n_steps=150, seed=0)
     rec = data["recording"]  # a Recording: rates[region] is (trials, T, neurons), in Hz
@@ -39,7 +39,10 @@ def main(size: int = 30, steps: int = 300) -> None:
         lr=2e-2,
         batch_size=27,
         seed=0,
-        losses=[PathwaySparsity(0.1)],
+        # one-step pieces tie each pathway to what its source did in the data; the
+        # group lasso's proximal step switches off the pathways the data do not need
+        forcing=1,
+        losses=[PathwaySparsity(5.0)],
         validation=test,
         progress=False,
     )

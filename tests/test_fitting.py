@@ -394,6 +394,8 @@ def test_cli_fit_writes_metrics_figures_and_a_loadable_model(tmp_path, capsys):
             "--quiet",
             "--sparsity",
             "0.01",
+            "--forcing",
+            "3",
         ]
     )
     assert args.handler(args) == 0
@@ -402,6 +404,7 @@ def test_cli_fit_writes_metrics_figures_and_a_loadable_model(tmp_path, capsys):
     metrics = json.loads((out / "metrics.json").read_text())
     assert set(metrics["pvar_test"]) == {"all", "a", "b"}
     assert metrics["trials"] == {"train": 6, "test": 2} and metrics["steps"] == 4
+    assert metrics["forcing"] == 3 and metrics["sparsity"] == 0.01
     assert "a->b" in metrics["pathway_strength"]
     for f in (
         "fit_pvar.png",

@@ -29,6 +29,7 @@ DEFAULTS = {
     "seed": 0,
     "test_fraction": 0.25,
     "sparsity": 0.0,
+    "forcing": 0,
     "threads": 1,
     "bin_ms": 10.0,
     "align": "start_time",
@@ -133,7 +134,14 @@ def register(subparsers: Any) -> None:
         type=real(low=0, low_open=False),
         default=d["sparsity"],
         help="weight of the pathway group lasso (mrnngraph.fitting."
-        f"PathwaySparsity) (default: {d['sparsity']:g})",
+        f"PathwaySparsity, a proximal step) (default: {d['sparsity']:g})",
+    )
+    p.add_argument(
+        "--forcing",
+        type=integer(low=0),
+        default=d["forcing"],
+        help="set the recorded units back to the data every this many bins in training "
+        f"(fit's forcing; 0: free run of whole trials) (default: {d['forcing']})",
     )
     p.add_argument(
         "--test-fraction",
@@ -295,6 +303,7 @@ def _fit(args: argparse.Namespace) -> int:
             seed=args.seed,
             loss=args.loss,
             losses=losses,
+            forcing=args.forcing or None,
             validation=test,
             eval_every=max(1, args.steps // 20) if args.steps else None,
             progress=not args.quiet,
@@ -320,6 +329,7 @@ def _fit(args: argparse.Namespace) -> int:
         "batch_size": args.batch_size,
         "loss": args.loss,
         "sparsity": args.sparsity,
+        "forcing": args.forcing or None,
         "seed": args.seed,
         "fit_seconds": round(history.seconds, 3),
         "mrnngraph_version": __version__,

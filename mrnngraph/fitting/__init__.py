@@ -30,6 +30,13 @@ The choices, and why
   into it from bin ``t``, driven by the input of bin ``t + 1`` held over them — the
   convention of the model's ``forward`` and of :func:`mrnngraph.activity`, where
   ``rates[:, t]`` is the state after the input ``inputs[:, t]``.
+* **Forcing.** ``fit(..., forcing=m)`` sets the observed units back to the data
+  every ``m`` bins during training (pieces of ``m`` bins; latent units carry on), so
+  each pathway's weight is tied to what its source did in the data, which a free run
+  of a chaotic circuit loses after a few time constants. Evaluation always runs free.
+* **Pathway sparsity.** :class:`PathwaySparsity` is a group lasso over between-region
+  blocks that ``fit`` applies as a proximal step after each optimizer step (exact
+  zeros; step ``lr``, decoupled from Adam's scaling).
 * **Constraints.** Masks, Dale's law and frozen projections are the model's
   parametrizations, so they hold after every optimizer step; nothing here touches
   them (see ``tests/test_fitting.py``).

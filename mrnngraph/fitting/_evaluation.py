@@ -65,23 +65,61 @@ def _run(
     inputs: torch.Tensor,
     latent_x0: torch.Tensor,
     k: int,
+    forcing: int | None = None,
 ) -> tuple[Any, torch.Tensor, torch.Tensor, dict[str, torch.Tensor]]:
     """Free run from each trial's first bin; returns (out, x0, inputs per step, predictions
-    (B, T-1, n) of bins 1..T-1 in data units)."""
+    (B, T-1, n) of bins 1..T-1 in data units).
+
+    With ``forcing = m`` the observed units are set back to the data every ``m`` bins
+    (bins 0, m, 2m, ...: the run is ``ceil((T-1)/m)`` pieces, latent units carried
+    through); ``None`` runs free over the whole trial."""
     lay = model.layout
     B = inputs.shape[0]
-    x0 = latent_x0.expand(B, -1).clone()
-    for r, y in rates.items():
-        s = lay.slice(r)
-        n = y.shape[2]
-        x0[:, s.start : s.start + n] = obs.initial_state(r, y[:, 0])
+    T = inputs.shape[1]
+
+    def start(j: int, base: torch.Tensor) -> torch.Tensor:
+        x = base.clone()
+        for r, y in rates.items():
+            s = lay.slice(r)
+            x[:, s.start : s.start + y.shape[2]] = obs.initial_state(r, y[:, j])
+        return x
+
+    x0 = start(0, latent_x0.expand(B, -1))
     u = inputs[:, 1:]  # the input of bin t + 1 drives the steps that end in bin t + 1
     if k > 1:
         u = u.repeat_interleave(k, dim=1)
     batch_first = getattr(model, "batch_first", True)
-    out = model(u if batch_first else u.transpose(0, 1), x0)
-    if not batch_first:
-        out = type(out)(*(t.transpose(0, 1) for t in out))
+
+    def call(u_part: torch.Tensor, x_start: torch.Tensor) -> Any:
+        o = model(u_part if batch_first else u_part.transpose(0, 1), x_start)
+        return o if batch_first else type(o)(*(t.transpose(0, 1) for t in o))
+
+    m = T - 1 if forcing is None else min(forcing, T - 1)
+    observed = sum(y.shape[2] for y in rates.values())
+    if m < T - 1 and observed == lay.hidden_size:
+        # Every unit observed: the pieces are independent, so they run as one batch
+        # (same result as the loop below, a fraction of its sequential steps); the last
+        # piece is padded with zero input after the last bin, and the padding dropped.
+        n = -(-(T - 1) // m)
+        xs = x0.unsqueeze(1).repeat(1, n, 1)
+        for r, y in rates.items():
+            s = lay.slice(r)
+            xs[..., s.start : s.start + y.shape[2]] = obs.initial_state(r, y[:, : T - 1 : m])
+        xs = xs.reshape(B * n, -1)
+        pad = u.new_zeros(B, (n * m - (T - 1)) * k, u.shape[2])
+        o = call(torch.cat([u, pad], dim=1).reshape(B * n, m * k, -1), xs)
+        out = type(o)(*(t.reshape(B, n * m * k, -1)[:, : (T - 1) * k] for t in o))
+    else:
+        pieces, x = [], x0
+        for j in range(0, T - 1, m):
+            o = call(u[:, j * k : (j + m) * k], x if j == 0 else start(j, x))
+            pieces.append(o)
+            x = o.states[:, -1]
+        out = (
+            pieces[0]
+            if len(pieces) == 1
+            else type(pieces[0])(*(torch.cat(parts, dim=1) for parts in zip(*pieces, strict=True)))
+        )
     h = out.rates[:, k - 1 :: k]
     pred = {}
     for r, y in rates.items():

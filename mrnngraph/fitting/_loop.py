@@ -66,6 +66,7 @@ def fit(
     learn_x0: bool = True,
     output_weight: float = 1.0,
     clip_grad: float | None = 1.0,
+    forcing: int | None = None,
     validation: Recording | None = None,
     eval_every: int | None = None,
     early_stopping: int | None = None,
@@ -109,6 +110,14 @@ def fit(
         Learn each neuron's scale and offset, and the latent units' initial state.
     clip_grad : float or None
         Largest gradient norm.
+    forcing : int, optional
+        Set the observed units back to the data every ``forcing`` bins during
+        training (each trial is run as pieces of ``forcing`` bins, each starting from
+        the data as bin 0 does; latent units carry on). Shorter pieces keep the
+        gradient from growing through a chaotic free run and tie each pathway's weight
+        to what its source did in the data (``docs/fitting.md``); None (default)
+        trains on the free run of the whole trial. Evaluation (:func:`pvar`,
+        ``validation``) always runs free.
     validation : Recording, optional
         Held-out trials scored with :func:`pvar` every ``eval_every`` steps (default:
         every ``max(1, steps // 20)``) and at the end, into ``history.evals``.
@@ -162,6 +171,7 @@ def fit(
     learn_x0 = check("learn_x0", learn_x0, Boolean())
     output_weight = check("output_weight", output_weight, NON_NEGATIVE)
     clip_grad = check("clip_grad", clip_grad, Optional(POSITIVE))
+    forcing = check("forcing", forcing, Optional(STEPS))
     validation = check("validation", validation, Optional(_RECORDING))
     eval_every = check("eval_every", eval_every, Optional(STEPS))
     early_stopping = check("early_stopping", early_stopping, Optional(STEPS))
@@ -191,6 +201,9 @@ def fit(
     if early_stopping is not None and validation is None:
         raise ValueError("early_stopping needs a validation recording")
     terms = _terms(losses)
+    # Terms with a proximal map (PathwaySparsity) are applied after each step, not
+    # differentiated; their value is still recorded.
+    proximal = [t for _, t in terms if callable(getattr(t, "can_prox", None)) and t.can_prox(model)]
     callbacks = list(callbacks)
     if seed is None:
         seed = secrets.randbits(63)
@@ -279,7 +292,7 @@ def fit(
         sub = {r: v[idx] for r, v in rates.items()}
         u = u_all[idx]
         kwargs = {} if noise_gen is None else {"generator": noise_gen}
-        out, _, u_steps, pred = _run(_Bound(model, kwargs), obs, sub, u, x0_full(), k)
+        out, _, u_steps, pred = _run(_Bound(model, kwargs), obs, sub, u, x0_full(), k, forcing)
         terms_sum = torch.zeros((), device=dev, dtype=dtype)
         data = torch.zeros((), device=dev, dtype=dtype)
         count = 0
@@ -301,9 +314,15 @@ def fit(
         batch = SimpleNamespace(
             inputs=u_steps, mask=torch.ones(u_steps.shape[:2], device=dev), targets=None
         )
-        values = [(name, term(model, out, batch)) for name, term in terms]
-        for _, v in values:
-            terms_sum = terms_sum + v
+        values = []
+        for name, term in terms:
+            if any(term is t for t in proximal):
+                with torch.no_grad():
+                    values.append((name, term(model, out, batch)))
+            else:
+                v = term(model, out, batch)
+                values.append((name, v))
+                terms_sum = terms_sum + v
         return data, terms_sum, values
 
     bar = tqdm(
@@ -318,12 +337,16 @@ def fit(
             pos += bs
             data, reg, values = forward(idx)
             total = data + reg
-            value = float(total.detach())
+            value = float(total.detach()) + sum(
+                float(v) for (_, t), (_, v) in zip(terms, values, strict=True) if t in proximal
+            )
             if not math.isfinite(value):
                 raise fail(step, "loss", value)
             norm = guarded_backward(opt, total, params, good, clip_grad, fail, step)
             good_step = step
             opt.step()
+            for term in proximal:
+                term.prox(model, opt)
             history.step.append(step)
             history.loss.append(value)
             history.task_loss.append(float(data.detach()))

@@ -46,9 +46,13 @@ def ground_truth_graph(
     return G
 
 
-def fitting_graph(size: int = 60, *, inputs: int = 2) -> nx.DiGraph:
+def fitting_graph(
+    size: int = 60, *, inputs: int = 2, gain: float = 0.8, between_gain: float | None = None
+) -> nx.DiGraph:
     """What a user who knows nothing of the pathways fits: every ordered pair of the
-    three regions declared (self-connections included), the stimulus into every region."""
+    three regions declared (self-connections included), the stimulus into every region.
+    Every projection starts at ``gain``; ``between_gain`` (default ``gain``) sets the
+    start of the projections between different regions."""
     G = nx.DiGraph(name="fit_all_pairs", dt=10.0, tau=100.0, activation="tanh")
     G.add_node("stim", kind="input", size=inputs)
     for r in REGIONS:
@@ -56,7 +60,8 @@ def fitting_graph(size: int = 60, *, inputs: int = 2) -> nx.DiGraph:
         G.add_edge("stim", r)
     for s in REGIONS:
         for d in REGIONS:
-            G.add_edge(s, d, gain=0.8)
+            g = gain if s == d or between_gain is None else between_gain
+            G.add_edge(s, d, gain=g)
     return G
 
 
