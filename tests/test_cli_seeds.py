@@ -368,6 +368,9 @@ _CHILD = """
 import os, signal, sys
 import mrnngraph.training as T
 
+# A job started in the background without job control inherits SIGINT ignored.
+signal.signal(signal.SIGINT, signal.default_int_handler)
+
 real = T.train
 
 
