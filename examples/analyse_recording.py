@@ -152,7 +152,7 @@ history = fit(
     lr=2e-2,
     batch_size=27,
     seed=0,
-    losses=[PathwaySparsity(0.1)],
+    losses=[PathwaySparsity(0.1, proximal=False)],  # the penalty in the gradient, as measured
     progress=False,
 )
 print(
