@@ -136,7 +136,9 @@ def _train_ensemble(ens: Any, task: Task, o: TrainOptions, dev: torch.device) ->
     live = [True] * N
     good_step = [0] * N
     views = [_Member(ens, k) for k in range(N)]
-    healths = [_Health(ens, history, o.health_every, warn=True, member=k) for k in range(N)]
+    healths = [
+        _Health(ens, history, o.health_every, warn=True, member=k, task=task) for k in range(N)
+    ]
     log = TensorBoardLog(o.log_dir) if o.log_dir is not None else None
 
     def restore(members: list[int]) -> None:

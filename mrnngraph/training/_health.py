@@ -30,6 +30,10 @@ _MESSAGES = {
     "do not depend on the input",
     "loss_stalled": f"the training loss has not moved over {_STALL_WINDOW} steps "
     f"(relative spread < {_STALL_TOL:g})",
+    "no_answers": "no trial of the batch answered: the outputs stay at 'fixate' through "
+    "the decision epoch (accuracy 0, however low the loss)",
+    "all_fixation_breaks": "every trial of the batch broke fixation (a choice output won "
+    "before the go cue; accuracy 0, however low the loss)",
 }
 
 
@@ -43,8 +47,12 @@ class _Health:
         every: int | None,
         warn: bool,
         member: int | None = None,
+        task: Any = None,
     ):
         self.every, self.history, self.warn, self.member = every, history, warn, member
+        # Tasks that read an answer per trial (choices after a go cue) can tell a network
+        # that never answers, which a falling loss hides (fixation dominates the loss).
+        self.answers = getattr(task, "answers", None)
         layout = getattr(model, "layout", None)
         self.regions: list[tuple[str, slice]] = []
         if layout is not None and getattr(layout, "regions", None):
@@ -86,6 +94,13 @@ class _Health:
                 spread = float((yc - yc[:1]).abs().amax())
                 if x_varies and spread <= 1e-6 * (1.0 + float(yc.abs().amax())):
                     found.append(("input_independent_outputs", None))
+            if self.answers is not None and step >= _STALL_WINDOW:
+                # Not before: an untrained network answering nothing yet is no failure.
+                a = self.answers(y.detach(), batch)
+                if a.numel() and bool((a == 0).all()):
+                    found.append(("no_answers", None))
+                elif a.numel() and bool((a == -1).all()):
+                    found.append(("all_fixation_breaks", None))
         if self.member is None:
             loss = self.history.loss[-_STALL_WINDOW:]
         else:

@@ -348,7 +348,7 @@ def _train_loop(
             path = os.fspath(o.checkpoint)
         return TrainingDiverged(step, what, value, good_step, history, path)
 
-    health = _Health(model, history, o.health_every, warn=rank == 0)
+    health = _Health(model, history, o.health_every, warn=rank == 0, task=task)
     log = TensorBoardLog(o.log_dir) if o.log_dir is not None and rank == 0 else None
     in_update = False
     bar = tqdm(
