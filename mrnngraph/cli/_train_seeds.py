@@ -143,10 +143,20 @@ def _train_together(
         done(m)
 
 
-def run_seeds(args: argparse.Namespace, stopped_by: dict[str, int]) -> int:
-    """The command with ``--seeds``: returns its exit status (1 if a member diverged)."""
+def run_seeds(
+    args: argparse.Namespace, stopped_by: dict[str, int], *, distributed: bool = False
+) -> int:
+    """The command with ``--seeds``: returns its exit status (1 if a member diverged).
+
+    With ``distributed=True`` (``--distributed``: torchrun's processes or those
+    :func:`mrnngraph.training.launch` started) rank ``r`` of ``W`` trains
+    ``seeds[r::W]`` one after another, each exactly as here, into its ``member_S/``
+    folders; the ranks then gather their members' rows over a gloo group and rank 0
+    writes the summary. No gradients are exchanged: the members are independent.
+    """
     import torch
 
+    from ..training import distributed_env
     from .training import (
         _build_model,
         _circuit_name,
@@ -157,15 +167,23 @@ def run_seeds(args: argparse.Namespace, stopped_by: dict[str, int]) -> int:
         _train_options,
     )
 
-    torch.set_num_threads(args.threads)
+    env = distributed_env() if distributed else None
+    rank, world = (env["rank"], env["world_size"]) if env else (0, 1)
+    if env is None or "OMP_NUM_THREADS" not in os.environ:
+        torch.set_num_threads(args.threads)
     t_start = time.perf_counter()
-    G, task, source, first = _setup(member_args(args, args.seeds[0], Path(".")))
+    mine = list(args.seeds[rank::world])
+    G, task, source, first = _setup(member_args(args, (mine or args.seeds)[0], Path(".")))
     name = _circuit_name(G, source)
     out = _out_dir(args, G, task, source)
-    prepare_out(out)
+    group = _SeedGroup() if env is not None else None
+    if rank == 0:
+        prepare_out(out)
+    if group is not None:
+        group.barrier()  # the top folder exists before any rank writes a member into it
     members = []
-    for s in args.seeds:
-        model = first if s == args.seeds[0] else _build_model(G, s, args)
+    for s in mine:
+        model = first if s == mine[0] else _build_model(G, s, args)
         members.append(Member(s, model, model.circuit))
         prepare_out(out / f"member_{s}")
     rows: list[dict[str, Any]] = []
@@ -204,6 +222,9 @@ def run_seeds(args: argparse.Namespace, stopped_by: dict[str, int]) -> int:
     except _MembersInterrupted as stop:
         code = _interrupt_code(stopped_by)
         _write_interrupted_member(args, G, task, source, name, out, stop, code)
+        if group is not None:  # the other ranks may be gone: no meeting, no summary
+            print(f"interrupted: member seed {stop.member.seed} (rank {rank})", file=sys.stderr)
+            return code
         rows.append(_row(stop.member, None, "interrupted", history=stop.err.history))
         interrupted = {
             "signal": signal.Signals(code - 128).name,
@@ -213,6 +234,10 @@ def run_seeds(args: argparse.Namespace, stopped_by: dict[str, int]) -> int:
         summary = (args, task, name, source, out, members, rows, curves, t_start)
         _write_summary(*summary, interrupted, figures=False)
         return code
+    if group is not None:
+        members, rows, curves = group.gather(args.seeds, members, rows, curves)
+        if rank != 0:
+            return 1 if any(m.diverged is not None for m in members) else 0
     _write_summary(
         args,
         task,
@@ -226,8 +251,50 @@ def run_seeds(args: argparse.Namespace, stopped_by: dict[str, int]) -> int:
         False,
         figures=args.figures,
         G=G,
+        processes=world,
     )
     return 1 if any(m.diverged is not None for m in members) else 0
+
+
+class _SeedGroup:
+    """The ranks of ``--seeds --distributed``: a gloo group (on CPU whatever the device:
+    it carries only the members' rows) joined or created here and closed after the
+    gather."""
+
+    def __init__(self) -> None:
+        import torch.distributed as dist
+
+        self.dist = dist
+        self.created = not dist.is_initialized()
+        if self.created:
+            dist.init_process_group("gloo")  # RANK, WORLD_SIZE, MASTER_* from the env
+        self.world = dist.get_world_size()
+
+    def barrier(self) -> None:
+        self.dist.barrier()
+
+    def gather(
+        self,
+        seeds: Sequence[int],
+        members: Sequence[Member],
+        rows: list[dict[str, Any]],
+        curves: dict[int, Any],
+    ) -> tuple[list[Member], list[dict[str, Any]], dict[int, Any]]:
+        """Every rank's members (seed, history, whether it diverged), rows and curves, in
+        the order of ``seeds``; the models stay on their ranks (saved in member_S/)."""
+        mine = [(m.seed, m.history, m.diverged is not None) for m in members]
+        parts: list[Any] = [None] * self.world
+        try:
+            self.dist.all_gather_object(parts, (mine, rows, curves))
+        finally:
+            if self.created:
+                self.dist.destroy_process_group()
+        order = {s: i for i, s in enumerate(seeds)}
+        every = sorted((x for p in parts for x in p[0]), key=lambda x: order[x[0]])
+        out = [Member(s, None, None, h, True if bad else None) for s, h, bad in every]
+        all_rows = sorted((r for p in parts for r in p[1]), key=lambda r: order[r["seed"]])
+        all_curves = {k: v for p in parts for k, v in p[2].items()}
+        return out, all_rows, all_curves
 
 
 # --------------------------------------------------------------------------- per member
@@ -342,6 +409,7 @@ def _write_summary(
     *,
     figures: bool,
     G: Any = None,
+    processes: int = 1,
 ) -> None:
     import torch
 
@@ -384,7 +452,9 @@ def _write_summary(
         "lr": args.lr,
         "device": args.device,
         "threads_per_process": torch.get_num_threads(),
-        "training": "one member after another, each as its own --seed run",
+        "training": "one member after another, each as its own --seed run"
+        + (f", the members split over {processes} processes" if processes > 1 else ""),
+        "processes": processes,
         "summary": summary,
         "worst_member": worst,
         "per_member": rows,

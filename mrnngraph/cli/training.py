@@ -64,7 +64,8 @@ def register(subparsers: Any) -> None:
         "ganglia-thalamic loop (mrnngraph.presets.cbgt_loop) is used. With --distributed, "
         "trains data-parallel over --nproc processes (or joins torchrun's). With --seeds, "
         "trains one member per seed (each the run of --seed S) into DIR/member_<S>/ and "
-        "writes the distribution over members to DIR.",
+        "writes the distribution over members to DIR; --seeds with --distributed splits "
+        "the members over the processes.",
     )
     p.add_argument(
         "circuit",
@@ -139,7 +140,8 @@ def register(subparsers: Any) -> None:
         "--distributed",
         action="store_true",
         help="data-parallel training with torch.distributed (gloo on CPU, nccl on "
-        "GPU): joins torchrun's process group, else starts --nproc processes",
+        "GPU): joins torchrun's process group, else starts --nproc processes; with "
+        "--seeds, each process trains its share of the members (no gradient sync)",
     )
     p.add_argument(
         "--nproc",
@@ -207,10 +209,11 @@ def _check_args(args: argparse.Namespace) -> None:
         args.seed = DEFAULTS["seed"] if args.seeds is None else args.seeds[0]
     if args.batched and args.seeds is None:
         raise UsageError("--batched trains the members of --seeds together; give --seeds")
-    if args.seeds is not None and args.distributed:
+    if args.batched and args.distributed:
         raise UsageError(
-            "--seeds trains its members one after another in this process; it does not "
-            "combine with --distributed (run one --seed per process instead)"
+            "--batched trains the members as one Ensemble in one process; it does not "
+            "combine with --distributed (drop --batched: --seeds --distributed splits the "
+            "members over the processes)"
         )
     if args.log_dir is not None:
         _check_log_dir(args.log_dir)
@@ -348,7 +351,7 @@ def _train_command(args: argparse.Namespace) -> int:
         if args.seeds is not None:
             from ._train_seeds import run_seeds
 
-            return run_seeds(args, stopped_by)
+            return run_seeds(args, stopped_by, distributed=args.distributed)
         return _run(args, args.distributed, stopped_by)
     except UsageError as err:
         print(f"error: {err}", file=sys.stderr)
@@ -406,7 +409,12 @@ def _interrupt_code(stopped_by: dict[str, int]) -> int:
 
 def _worker(args: argparse.Namespace) -> None:
     """One process started by ``--distributed`` outside torchrun."""
-    code = _run(args, True, {})
+    if args.seeds is not None:
+        from ._train_seeds import run_seeds
+
+        code = run_seeds(args, {}, distributed=True)
+    else:
+        code = _run(args, True, {})
     if code:
         sys.exit(code)
 
