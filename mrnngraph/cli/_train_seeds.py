@@ -171,6 +171,8 @@ def run_seeds(
     rank, world = (env["rank"], env["world_size"]) if env else (0, 1)
     if env is None or "OMP_NUM_THREADS" not in os.environ:
         torch.set_num_threads(args.threads)
+    if env is not None and args.device == "cuda":  # "cuda" is then this rank's own GPU
+        torch.cuda.set_device(env["local_rank"] % torch.cuda.device_count())
     t_start = time.perf_counter()
     mine = list(args.seeds[rank::world])
     G, task, source, first = _setup(member_args(args, (mine or args.seeds)[0], Path(".")))
