@@ -14,7 +14,7 @@ import decimal
 import math
 import numbers
 import warnings
-from collections.abc import Mapping, Sequence, Set
+from collections.abc import Iterator, Mapping, Sequence, Set
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -313,23 +313,9 @@ class FloatOrSequence(_Constraint):
             if not abs(f) <= FLOAT32_MAX:
                 raise finite
             return f
-        bad = Invalid(f"must be {self.describe()}")
-        if (
-            isinstance(value, (str, bytes, bytearray, Mapping, Set))
-            or getattr(value, "ndim", 1) != 1
-        ):
-            raise bad
-        n = len(value)
-        if n > MAX_SEQUENCE:
-            raise Invalid(
-                f"has {n} values; a sequence holds at most {MAX_SEQUENCE} "
-                "(give one float for every unit)"
-            )
-        items = value.tolist() if callable(getattr(value, "tolist", None)) else value
-        if not isinstance(items, Sequence):
-            raise bad
+        items = self._items(value)
         out = []
-        for v in map(_unwrap, items):
+        for v in items:
             if _as_real(v) is None:
                 raise Invalid("must contain only floats")
             f = _to_float(v)
@@ -339,15 +325,13 @@ class FloatOrSequence(_Constraint):
                     f"{FLOAT32_MAX:g} in magnitude (float32)"
                 )
             out.append(f)
-        if size is not None and n != size:
-            raise Invalid(f"has {n} values but the node has size {size}", "length-mismatch")
+        if size is not None and len(out) != size:
+            raise Invalid(f"has {len(out)} values but the node has size {size}", "length-mismatch")
         return tuple(out)
 
-    def _convert_elements(
-        self, element: Interval, value: Any, size: int | None
-    ) -> float | tuple[float, ...]:
-        if _as_real(value) is not None:
-            return element._convert(value, None)
+    def _items(self, value: Any) -> Iterator[Any]:
+        """The values of a one-dimensional sequence (a list, tuple, 1-d array or tensor),
+        unwrapped to Python scalars one by one; :class:`Invalid` for anything else."""
         bad = Invalid(f"must be {self.describe()}")
         if (
             isinstance(value, (str, bytes, bytearray, Mapping, Set))
@@ -363,8 +347,16 @@ class FloatOrSequence(_Constraint):
         items = value.tolist() if callable(getattr(value, "tolist", None)) else value
         if not isinstance(items, Sequence):
             raise bad
+        return map(_unwrap, items)
+
+    def _convert_elements(
+        self, element: Interval, value: Any, size: int | None
+    ) -> float | tuple[float, ...]:
+        if _as_real(value) is not None:
+            return element._convert(value, None)
+        items = self._items(value)
         out = []
-        for i, v in enumerate(map(_unwrap, items)):
+        for i, v in enumerate(items):
             try:
                 out.append(element._convert(v, None))
             except Exception:
@@ -372,8 +364,8 @@ class FloatOrSequence(_Constraint):
                     f"must contain only values that are {element.describe()}; "
                     f"value {i} is {short_repr(v)}"
                 ) from None
-        if size is not None and n != size:
-            raise Invalid(f"has {n} values but the node has size {size}", "length-mismatch")
+        if size is not None and len(out) != size:
+            raise Invalid(f"has {len(out)} values but the node has size {size}", "length-mismatch")
         return tuple(out)
 
     def valid_examples(self) -> list[Any]:
