@@ -23,21 +23,23 @@ import torch
 from torch import nn
 from torch.nn.utils import parametrize
 
-from ._constrained import Constrained, _BiasParam
+from ._constrained import _BiasParam
+from ._ensemble_constrained import StackedConstrained, stack_constraints
 from ._ensemble_linear import shared_drive, stacked_readout
 from ._ensemble_operator import EnsembleOperator
+from ._ensemble_tau import member_raw_alpha, stack_time_constants
 from ._scan import OperatorWeights, leaky_scan
-from ._sparse import BlockSparse, unrepresentable
+from ._sparse import BlockSparse
 from .circuit import CompiledCircuit
-from .model import MultiRegionRNN
+from .model import MultiRegionRNN, Perturbation
 
 __all__ = ["Ensemble", "EnsembleOutput", "StackedConstrained"]
 
 _FAMILIES = ("weight_hh", "weight_ih", "weight_ho")
-#: The parameters a member may have; anything else (a learned time constant, say) is a
-#: feature the ensemble does not stack yet and is refused by name.
+#: The parameters a member may have; anything else is a feature the ensemble does not
+#: stack yet and is refused by name.
 _KNOWN_PARAMETERS = frozenset(
-    [f"parametrizations.{n}.original" for n in (*_FAMILIES, "bias")] + ["bias_ho"]
+    [f"parametrizations.{n}.original" for n in (*_FAMILIES, "bias", "alpha")] + ["bias_ho"]
 )
 
 
@@ -57,42 +59,6 @@ class EnsembleOutput(NamedTuple):
     states: torch.Tensor
 
 
-class StackedConstrained(Constrained):
-    """:class:`~mrnngraph.model.Constrained` for ``N`` stacked weights ``[N, dst, src]``.
-
-    The forward pass is :class:`Constrained`'s, unchanged: it is elementwise, so with
-    the masks stacked ``[N, dst, src]`` and the signs ``[N, 1, src]`` each member's
-    effective weights have exactly the bits its own model computes. Only the refusal of
-    unrepresentable values is per member, naming the member.
-    """
-
-    def right_inverse(self, w: torch.Tensor) -> torch.Tensor:
-        if w.shape != self.mask.shape:
-            raise ValueError(
-                f"{self.name} must have shape {tuple(self.mask.shape)}; got {tuple(w.shape)}"
-            )
-        for k in range(w.shape[0]):
-            problem = unrepresentable(
-                f"{self.name} of member {k}",
-                w[k],
-                self.mask[k],
-                None if self.sign is None else self.sign[k, 0],
-                None if self.trainable is None else ~self.trainable[k],
-                None if self.frozen is None else self.frozen[k],
-            )
-            if problem is not None:
-                raise ValueError(problem)
-        return w
-
-    def _per_member(self, *args: Any, **kwargs: Any) -> Any:
-        raise NotImplementedError(
-            "cuts of an ensemble's weights are not supported yet; take the member "
-            "with ens[k] and cut its weights"
-        )
-
-    n_synapses = cut = masked = synapse_coordinates = _per_member  # type: ignore[assignment]
-
-
 class Ensemble(nn.Module):
     r"""``N`` multi-region RNNs of one region layout, trained and run as one module.
 
@@ -106,7 +72,10 @@ class Ensemble(nn.Module):
         One per member (e.g. ``[mg.compile(G, seed=s) for s in range(16)]``, or
         variants of ``G``). They must share the region layout: the same regions,
         inputs and outputs with the same sizes, in the same order. Masks, signs,
-        weights, frozen and ``zero`` projections, biases and time constants may differ.
+        weights, frozen and ``zero`` projections, biases and time constants may differ;
+        a member with ``learn_tau`` regions trains its own time constants, within its
+        own bounds, as its :class:`~mrnngraph.model.MultiRegionRNN` would
+        (:mod:`mrnngraph._ensemble_tau`).
     **model_options
         Keyword arguments of :class:`~mrnngraph.model.MultiRegionRNN` (``dt``, ``tau``,
         ``activation``, ``noise_std``, ``scan``, ``device``, ``dtype``, ...), the same
@@ -121,7 +90,7 @@ class Ensemble(nn.Module):
         If a member's layout differs from member 0's (the message says which member
         and how), or an option is invalid.
     NotImplementedError
-        For members with conduction delays or learned time constants (not stacked yet).
+        For members with conduction delays (the batched scan has no delayed operator).
 
     Examples
     --------
@@ -159,6 +128,8 @@ class Ensemble(nn.Module):
             first.output_size,
         )
         self._member_options = {k: v for k, v in first.options().items() if k != "sparse"}
+        #: Set by :func:`mrnngraph.perturb` only: clamps and drive of all ``N * H`` units.
+        self.perturbation: Perturbation | None = None
         for k, v in self._member_options.items():
             setattr(self, "alpha_override" if k == "alpha" else k, v)
         self._build(members)
@@ -166,13 +137,18 @@ class Ensemble(nn.Module):
     # ------------------------------------------------------------------ construction
     def _build(self, members: list[MultiRegionRNN]) -> None:
         """Register the stacked parameters, parametrizations and buffers of ``members``."""
-        self.register_buffer("alpha", torch.stack([m.alpha for m in members]))
+        learned = stack_time_constants(members)
+        if learned is None:
+            self.register_buffer("alpha", torch.stack([m.alpha for m in members]))
+        else:  # learn_tau: each member's own time constants, [N, H] raw values
+            self.alpha = nn.Parameter(learned.fixed.clone())
+            parametrize.register_parametrization(self, "alpha", learned, unsafe=True)
         self.register_buffer("x0", torch.stack([m.x0 for m in members]))
         for name in _FAMILIES:
             cons = [m._constraint(name) for m in members]
             effective = torch.stack([getattr(m, name).detach() for m in members])
             self.register_parameter(name, nn.Parameter(effective.clone()))
-            parametrize.register_parametrization(self, name, _stack_constraints(cons, name))
+            parametrize.register_parametrization(self, name, stack_constraints(cons, name))
         if any(parametrize.is_parametrized(m, "bias") for m in members):
             learnable = torch.stack(
                 [
@@ -215,6 +191,12 @@ class Ensemble(nn.Module):
                     self.bias[k].copy_(m.bias)
                 if self.bias_ho is not None:
                     self.bias_ho[k].copy_(m.bias_ho)
+                own = member_raw_alpha(m)
+                if parametrize.is_parametrized(self, "alpha"):
+                    raw_alpha = self.parametrizations.alpha.original
+                    raw_alpha[k].zero_()  # units that do not learn: never read
+                    if own is not None:
+                        raw_alpha[k, own[0]] = own[1]
 
     @classmethod
     def from_models(cls, models: Sequence[MultiRegionRNN]) -> Ensemble:
@@ -325,6 +307,11 @@ class Ensemble(nn.Module):
             if model.bias_ho is not None and self.bias_ho is not None:
                 model.bias_ho.copy_(self.bias_ho[k])
                 model.bias_ho.requires_grad_(self.bias_ho.requires_grad)
+            own = member_raw_alpha(model)
+            if own is not None:
+                ours = self.parametrizations.alpha.original
+                own[1].copy_(ours[k, own[0]])
+                own[1].requires_grad_(ours.requires_grad)
         return model.train(self.training)
 
     # ------------------------------------------------------------------ forward
@@ -387,12 +374,18 @@ class Ensemble(nn.Module):
             alpha = self.alpha.reshape(-1)
             if self.noise_std > 0:
                 drive = drive + _noise(drive, torch.sqrt(2.0 / alpha) * self.noise_std, generator)
+            p, clamp = self.perturbation, None
+            if p is not None:  # mrnngraph.perturb: (N * H) clamps and drive
+                if p.drive is not None:
+                    drive = drive + p.drive(T, B, drive)
+                clamp = p.clamp
             states, rates = leaky_scan(
                 OperatorWeights(EnsembleOperator(N, H), (w_hh,)),
                 drive,
                 x0,
                 alpha,
                 self.activation,
+                clamp,
                 method=self.scan,
                 return_rates=True,
             )
@@ -432,6 +425,10 @@ class Ensemble(nn.Module):
         else:
             parts += [f"dt={self.dt:g}", f"tau={self.tau:g}"]
         parts.append(f"activation={self.activation!r}")
+        if parametrize.is_parametrized(self, "alpha"):
+            learns = self.parametrizations.alpha[0].learn.any(0).cpu()
+            regions = self.layout.unit_region[learns].tolist()
+            parts.append(f"learn_tau={sorted({self.layout.regions[int(r)] for r in regions})}")
         for name in ("noise_std", "input_noise_std"):
             if getattr(self, name):
                 parts.append(f"{name}={getattr(self, name):g}")
@@ -448,40 +445,6 @@ class Ensemble(nn.Module):
 def _noise(like: torch.Tensor, scale: torch.Tensor | float, generator) -> torch.Tensor:
     z = torch.randn(like.shape, generator=generator, device=like.device, dtype=like.dtype)
     return z * scale
-
-
-def _stack_constraints(cons: list[Constrained], name: str) -> StackedConstrained:
-    """One :class:`StackedConstrained` holding every member's buffers (a member without
-    signs or frozen entries contributes zeros and an all-trainable map)."""
-    mask = torch.stack([c.mask for c in cons])
-    like = cons[0].mask
-    n_src = like.shape[1]
-    sign = None
-    if any(c.sign is not None for c in cons):
-        dtype = next(c.sign.dtype for c in cons if c.sign is not None)
-        sign = torch.stack(
-            [
-                (
-                    c.sign
-                    if c.sign is not None
-                    else torch.zeros(n_src, dtype=dtype, device=like.device)
-                ).reshape(1, n_src)
-                for c in cons
-            ]
-        )
-    frozen = trainable = None
-    if any(c.frozen is not None for c in cons):
-        dtype = next(c.frozen.dtype for c in cons if c.frozen is not None)
-        frozen = torch.stack(
-            [
-                c.frozen if c.frozen is not None else torch.zeros_like(c.mask, dtype=dtype)
-                for c in cons
-            ]
-        )
-        trainable = torch.stack(
-            [c.trainable if c.trainable is not None else torch.ones_like(c.mask) for c in cons]
-        )
-    return StackedConstrained(mask, sign, frozen, trainable, name=name)
 
 
 def _dense(model: MultiRegionRNN, factory: dict[str, Any]) -> MultiRegionRNN:
@@ -508,15 +471,9 @@ def _check_circuits(circuits: Any) -> tuple[CompiledCircuit, ...]:
         delayed = [key for key, b in c.blocks.items() if getattr(b, "delay", 0.0)]
         if delayed:
             raise NotImplementedError(
-                f"circuits[{k}] has conduction delays (edge {delayed[0]!r}); "
-                "ensembles do not run delays yet"
-            )
-        learned = getattr(c, "learn_tau", None)
-        if learned is not None and bool(learned.any()):
-            region = c.layout.regions[int(c.layout.unit_region[learned][0])]
-            raise NotImplementedError(
-                f"circuits[{k}] learns time constants (region {region!r}); "
-                "ensembles do not stack learned time constants yet"
+                f"circuits[{k}] has conduction delays (edge {delayed[0]!r}): the ensemble's "
+                "batched scan has no delayed operator; build the members as MultiRegionRNN "
+                "models and train them one by one, or give the edges delay 0"
             )
     return tuple(circuits)
 

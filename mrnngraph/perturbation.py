@@ -43,9 +43,14 @@ def perturb(
 
     Parameters
     ----------
-    model : MultiRegionRNN
-        Not an :class:`~mrnngraph.Ensemble` (``NotImplementedError``): perturb its
-        members, ``ens[k]``, one at a time.
+    model : MultiRegionRNN or Ensemble
+        An :class:`~mrnngraph.Ensemble` is perturbed member by member as
+        ``perturb(ens[k], ...)`` perturbs member ``k``: the same silences, clamps and
+        stimuli in every member, and a cut edge cut in every member that declares it
+        (a KeyError only when none does). Its forward then gives each member's
+        perturbed run with the member dimension first, and :func:`~mrnngraph.currents`
+        reads the cut weights and the stimulus. ``ens[k]`` inside the block is the
+        unperturbed member (a copy built from its circuit).
     silence : str or sequence of str
         Recurrent regions whose rates are held at 0 at every step (also at ``t = 0``).
     cut : sequence of (src, dst)
@@ -69,7 +74,7 @@ def perturb(
 
     Yields
     ------
-    MultiRegionRNN
+    MultiRegionRNN or Ensemble
         The same model object.
 
     Raises
@@ -115,11 +120,37 @@ def perturb(
     from .ensemble import Ensemble
 
     if isinstance(model, Ensemble):
-        raise NotImplementedError(
-            "perturb does not take an Ensemble yet (its stacked weights cannot be cut "
-            "and its forward applies no perturbation); perturb each member instead: "
-            "with perturb(ens[k], ...): ..."
-        )
+        from ._ensemble_perturb import perturb_ensemble
+
+        with perturb_ensemble(model, silence, cut, clamp, stimulate, window) as ens:
+            yield ens
+        return
+    new = _unit_plan(model, silence, clamp, stimulate, window)
+    cuts = _cut_blocks(model, cut)
+
+    previous = model.perturbation
+    with ExitStack() as masks:
+        try:
+            # Each parametrization swaps in its own edited buffers and puts them back.
+            for con, rects in _cut_rectangles(model, cuts):
+                masks.enter_context(con.masked(*rects))
+            model.perturbation = _combine(previous, new)
+            yield model
+        finally:
+            model.perturbation = previous
+
+
+# --------------------------------------------------------------------------- checks
+def _unit_plan(
+    model,
+    silence: Sequence[str] | str,
+    clamp: Mapping[str, float | torch.Tensor] | None,
+    stimulate: Mapping[str, StimulusValue] | None,
+    window: Window | Mapping[str, Window] | None,
+) -> Perturbation:
+    """The clamps (silence included) and the stimulus drive of one model's ``H`` units,
+    checked (``model`` needs ``layout``, ``hidden_size``, ``batch_first`` and ``alpha``
+    for the dtype and device: an :class:`~mrnngraph.Ensemble` gives one member's)."""
     H = model.hidden_size
     ref = model.alpha
     mask = torch.zeros(H, dtype=torch.bool, device=ref.device)
@@ -145,25 +176,12 @@ def perturb(
                 parts = parts.index_put((idx,), v)
             value = parts
     stim = _stimuli(model, stimulate, window)
-    cuts = _cut_blocks(model, cut)
-
-    new = Perturbation(
+    return Perturbation(
         clamp=(mask, value) if bool(mask.any()) else None,
         drive=_drive_fn(model, stim) if stim else None,
     )
-    previous = model.perturbation
-    with ExitStack() as masks:
-        try:
-            # Each parametrization swaps in its own edited buffers and puts them back.
-            for con, rects in _cut_rectangles(model, cuts):
-                masks.enter_context(con.masked(*rects))
-            model.perturbation = _combine(previous, new)
-            yield model
-        finally:
-            model.perturbation = previous
 
 
-# --------------------------------------------------------------------------- checks
 def _recurrent_indices(model, names: Sequence[str], what: str) -> torch.Tensor:
     lay = model.layout
     for n in names:

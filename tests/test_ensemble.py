@@ -259,7 +259,7 @@ def test_values_against_a_members_constraint_are_refused_naming_the_member():
     assert torch.equal(ens.weight_hh, good)
     assert isinstance(ens.parametrizations.weight_hh[0], StackedConstrained)
     with pytest.raises(NotImplementedError, match="ens\\[k\\]"):
-        ens.parametrizations.weight_hh[0].cut((slice(0, 1), slice(None)))
+        ens.parametrizations.weight_hh[0].synapse_coordinates()
 
 
 # ---------------------------------------------------------------------------- layouts
@@ -314,20 +314,16 @@ def test_bad_arguments():
         ens[0:1]
 
 
-def test_features_not_stacked_yet_are_refused():
+def test_conduction_delays_are_refused_naming_the_member_and_the_edge():
     G = variant(0)
     G.edges["ctx", "str"]["delay"] = 20.0
     try:
         c = mg.compile(G, seed=0)
     except mg.GraphError:
         pytest.skip("this checkout has no conduction delays")
-    with pytest.raises(NotImplementedError, match=r"circuits\[0\] has conduction delays"):
-        Ensemble([c])
-    G = variant(0)
-    G.nodes["str"]["learn_tau"] = True
-    c = mg.compile(G, seed=0)
     with pytest.raises(
-        NotImplementedError, match=r"circuits\[1\] learns time constants \(region 'str'\)"
+        NotImplementedError,
+        match=r"circuits\[1\] has conduction delays \(edge \('ctx', 'str'\)\).*delay 0",
     ):
         Ensemble([mg.compile(variant(0), seed=0), c])
 

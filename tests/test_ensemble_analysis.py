@@ -1,4 +1,5 @@
-"""Analyses of an Ensemble: currents and report per member; perturb refused clearly."""
+"""Analyses of an Ensemble: currents and report per member; perturb (more in
+test_ensemble_perturb.py)."""
 
 from __future__ import annotations
 
@@ -52,7 +53,9 @@ def test_report_gives_one_report_per_member(ens):
         assert rep.summary == mg.report(ens[k]).summary
 
 
-def test_perturb_refuses_an_ensemble_naming_the_way_out(ens):
-    with pytest.raises(NotImplementedError, match=r"ens\[k\]"):
-        with mg.perturb(ens, silence="a1"):
-            pass
+def test_perturb_takes_an_ensemble(ens):
+    u = torch.randn(2, 5, ens.input_size, dtype=torch.float64)
+    with mg.perturb(ens, silence="a1") as same:
+        rates = same(u).rates
+    assert same is ens and ens.perturbation is None
+    assert rates.shape[:2] == (3, 2) and not rates[..., ens.layout.slice("a1")].any()

@@ -51,7 +51,9 @@ def currents(
     the inputs shared ``(B, T, I)`` or per member ``(N, B, T, I)`` and ``x0`` as
     ``(N, B, H)``, ``(N, H)`` or ``(H,)``; every current then has a leading member
     dimension, ``(N, B, T, size(dst))`` (member ``k``'s entry is what
-    ``currents(ens[k], rates[k], ...)`` gives).
+    ``currents(ens[k], rates[k], ...)`` gives, and inside ``perturb(ens, ...)`` what it
+    gives inside ``perturb(ens[k], ...)``). An edge that only some members declare is
+    reported with zero current for the others.
 
     Parameters
     ----------
@@ -168,18 +170,42 @@ def _ensemble_currents(
             f"got {tuple(x0.shape)}"
         )
     parts = []
-    for k in range(N):
-        member = ens[k]
-        parts.append(
-            currents(
-                member,
-                rates[k],
-                inputs[k] if inputs.dim() == 4 else inputs,
-                x0=None if x0 is None else (x0[k] if x0.dim() > 1 else x0),
-                **kwargs,
+    with parametrize.cached():
+        w_hh, w_ih, bias = ens.weight_hh, ens.weight_ih, ens.bias
+        for k in range(N):
+            parts.append(
+                currents(
+                    _MemberView(ens, k, w_hh[k], w_ih[k], bias[k]),
+                    rates[k],
+                    inputs[k] if inputs.dim() == 4 else inputs,
+                    x0=None if x0 is None else (x0[k] if x0.dim() > 1 else x0),
+                    **kwargs,
+                )
             )
-        )
-    return {key: torch.stack([p[key] for p in parts]) for key in parts[0]}
+    # Members may declare different edges: one that a member lacks carries it no current.
+    keys = list(dict.fromkeys(key for p in parts for key in p))
+    special = (kwargs["bias_key"], kwargs["stimulus_key"])
+    keys = [k for k in keys if k[0] not in special] + [k for k in keys if k[0] in special]
+    out = {}
+    for key in keys:
+        like = next(p[key] for p in parts if key in p)
+        out[key] = torch.stack([p[key] if key in p else torch.zeros_like(like) for p in parts])
+    return out
+
+
+class _MemberView:
+    """Member ``k`` of an ensemble as :func:`currents` reads a model: its circuit, its
+    slice of the stacked effective weights (cuts of an active ``perturb`` included) and
+    its share of the perturbation's clamps and stimulus."""
+
+    def __init__(self, ens, k: int, w_hh, w_ih, bias):
+        from .._ensemble_perturb import member_perturbation
+
+        self.layout, self.circuit = ens.layout, ens.circuits[k]
+        self.hidden_size, self.input_size = ens.hidden_size, ens.input_size
+        self.batch_first, self.activation = ens.batch_first, ens.activation
+        self.weight_hh, self.weight_ih, self.bias, self.x0 = w_hh, w_ih, bias, ens.x0[k]
+        self.perturbation = member_perturbation(ens, k)
 
 
 def total_current(model, parts: dict[tuple[str, str], torch.Tensor]) -> torch.Tensor:
