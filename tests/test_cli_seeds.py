@@ -122,14 +122,6 @@ def test_seed_and_seeds_exclude_each_other(run, tmp_path, capsys, seed):
     assert not (tmp_path / "o").exists()
 
 
-def test_batched_with_distributed_is_refused(run, tmp_path):
-    code, stdout, err = run(
-        "train", "--seeds", "0-1", "--batched", "--distributed", "--out", tmp_path / "o"
-    )
-    assert code == 1 and stdout == "" and "--distributed" in err and "--batched" in err
-    assert not (tmp_path / "o").exists()
-
-
 # --------------------------------------------------------------------------- a sweep
 def _rows(path):
     with open(path, newline="") as fh:
@@ -406,13 +398,71 @@ def test_an_interrupt_keeps_the_finished_members(tmp_path, small):
     assert proc.returncode == 130, proc.stderr
     assert "Traceback" not in proc.stderr and "interrupted by SIGINT after 2 of 50" in proc.stderr
     m = json.loads((out / "metrics.json").read_text())
-    assert m["interrupted"] == {"signal": "SIGINT", "member": 1, "completed_members": [0]}
+    assert m["interrupted"] == {
+        "signal": "SIGINT",
+        "member": 1,
+        "members": [1],
+        "completed_members": [0],
+    }
     rows = {int(r["seed"]): r["status"] for r in _rows(out / "members.csv")}
     assert rows == {0: "trained", 1: "interrupted"}
     assert json.loads((out / "member_0" / "metrics.json").read_text())["eval"]["n_trials"] == 20
     m1 = json.loads((out / "member_1" / "metrics.json").read_text())
     assert m1["interrupted"]["completed_steps"] == 2
     assert not (out / "member_2" / "metrics.json").exists()
+
+
+_BATCHED_CHILD = """
+import os, signal, sys
+import mrnngraph.training as T
+
+signal.signal(signal.SIGINT, signal.default_int_handler)
+real = T.train
+
+
+def train(*args, **kwargs):
+    def stop(step, history, model):
+        if step == 2:
+            os.kill(os.getpid(), signal.SIGINT)
+    kwargs["callbacks"] = [stop]
+    return real(*args, **kwargs)
+
+
+T.train = train
+from mrnngraph.cli import main
+
+sys.exit(main(["train", sys.argv[1], "--seeds", "0-1", "--batched", "--steps", "50",
+               "--batch-size", "4", "--eval-trials", "20", "--quiet", "--no-figures",
+               "--out", sys.argv[2]]))
+"""
+
+
+def test_an_interrupt_of_a_batched_sweep_writes_every_member_cut_short(tmp_path, small):
+    import subprocess
+    import sys
+
+    out = tmp_path / "sweep"
+    proc = subprocess.run(
+        [sys.executable, "-c", _BATCHED_CHILD, str(small), str(out)],
+        capture_output=True,
+        text=True,
+        timeout=240,
+    )
+    assert proc.returncode == 130, proc.stderr
+    m = json.loads((out / "metrics.json").read_text())
+    assert m["interrupted"] == {
+        "signal": "SIGINT",
+        "member": 0,
+        "members": [0, 1],
+        "completed_members": [],
+    }
+    assert {int(r["seed"]): r["status"] for r in _rows(out / "members.csv")} == {
+        0: "interrupted",
+        1: "interrupted",
+    }
+    for s in (0, 1):
+        cut = json.loads((out / f"member_{s}" / "metrics.json").read_text())["interrupted"]
+        assert cut["completed_steps"] == 2
 
 
 def test_log_dir_without_tensorboard_names_the_extra(run, tmp_path, monkeypatch):

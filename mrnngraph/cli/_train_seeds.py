@@ -3,12 +3,15 @@
 Member ``S`` is exactly the run ``mrnngraph train --seed S --no-figures`` (the circuit
 compiled with seed ``S``, trained on batches drawn with ``S``, scored on the held-out batch
 of ``S``) and writes that run's files to ``DIR/member_S/``. ``DIR`` gets the summary:
-metrics.json, members.csv and the figures of the distribution over members.
+metrics.json, members.csv and the figures of the distribution over members
+(:mod:`._seeds_summary`). With ``--distributed`` the members are split over processes,
+which hand them to rank 0 through torch.distributed's store (:mod:`._seeds_meeting`).
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import signal
 import sys
@@ -20,9 +23,12 @@ from pathlib import Path
 from typing import Any
 
 from ._args import prepare_out
-from ._train_outputs import _csv, _save_figure, _write_json, write_history, write_run
+from ._seeds_meeting import INTERRUPT_WAIT_S, Posted, SeedMeeting, signals_deferred
+from ._seeds_summary import arguments as _arguments
+from ._seeds_summary import atomic_csv, write_summary
+from ._train_outputs import _write_json, write_history, write_run
 
-__all__ = ["run_seeds", "train_members", "Member"]
+__all__ = ["run_seeds", "train_members", "Member", "atomic_csv"]
 
 
 @dataclass
@@ -39,8 +45,11 @@ class Member:
 
 
 class _MembersInterrupted(Exception):
-    def __init__(self, member: Member, err: Any):
-        self.member, self.err = member, err
+    """Training stopped by a signal: ``cut`` holds each member cut short with its
+    :class:`TrainingInterrupted` (one member, or every member of a batched ensemble)."""
+
+    def __init__(self, cut: list[tuple[Member, Any]]):
+        self.cut = cut
 
 
 def member_args(args: argparse.Namespace, seed: int, out: Path) -> argparse.Namespace:
@@ -56,23 +65,26 @@ def train_members(
     done: Callable[[Member], None],
     *,
     batched: bool = False,
+    batch_seed: int | None = None,
+    log_dir: Path | None = None,
 ) -> None:
     """Train every member with ``train(member.model, task, graph=G, **options(seed))`` and
     call ``done(member)`` after each.
 
-    With ``batched=True`` the members train together as one :class:`mrnngraph.Ensemble`
-    (:func:`_train_together`) instead.
+    One after another in this process. A member whose training diverges keeps its last
+    good parameters and is marked (``member.diverged``); the others go on. Ctrl-C (or
+    SIGTERM) raises ``_MembersInterrupted`` naming the member it cut short.
 
-    One after another in this process: the batched :class:`mrnngraph.Ensemble` can replace
-    the loop (its members then share the training batches). A member whose training
-    diverges keeps its last good parameters and is marked (``member.diverged``); the others
-    go on. Ctrl-C (or SIGTERM) raises ``_MembersInterrupted`` naming the member it cut
-    short.
+    With ``batched=True`` the members train together as one :class:`mrnngraph.Ensemble`
+    (:func:`_train_together`) on the training batches and held-out curve trials of
+    ``batch_seed`` (default: the first member's seed), logging to ``log_dir``.
     """
     from ..training import TrainingDiverged, TrainingInterrupted, TrainingWarning, train
 
     if batched:
-        _train_together(members, task, G, options, done)
+        if members:
+            seed = members[0].seed if batch_seed is None else batch_seed
+            _train_together(members, task, G, options, done, seed, log_dir)
         return
     for m in members:
         m.started = time.perf_counter()
@@ -83,7 +95,7 @@ def train_members(
         except TrainingDiverged as err:
             m.diverged, m.history = err, err.history
         except TrainingInterrupted as err:
-            raise _MembersInterrupted(m, err) from None
+            raise _MembersInterrupted([(m, err)]) from None
         done(m)
 
 
@@ -93,9 +105,11 @@ def _train_together(
     G: Any,
     options: Callable[[int], dict[str, Any]],
     done: Callable[[Member], None],
+    batch_seed: int,
+    log_dir: Path | None,
 ) -> None:
     """``--batched``: one :class:`mrnngraph.Ensemble` of the members, trained once with the
-    first member's options (so every member sees the first seed's batches and held-out
+    options of seed ``batch_seed`` (so every member sees that seed's batches and held-out
     curve trials), then each member's trained weights copied back into its own model and
     its history taken out with :meth:`History.member`. A member that diverges keeps its
     last good weights (saved as its ``model_last_good.pt``); the others go on."""
@@ -103,16 +117,16 @@ def _train_together(
     from ..ensemble import Ensemble
     from ..training import TrainingDiverged, TrainingInterrupted, TrainingWarning, train
 
-    opts = dict(options(members[0].seed))
+    opts = dict(options(batch_seed))
     last_good = {m.seed: Path(options(m.seed)["checkpoint"]) for m in members}
     opts["checkpoint"] = None  # per member below: an ensemble file is not a member's
-    if opts.get("log_dir") is not None:
-        opts["log_dir"] = Path(opts["log_dir"]).parent  # one log, member_<k>/ tags inside
+    if opts.get("log_dir") is not None:  # one log, member_<k>/ tags inside
+        opts["log_dir"] = log_dir if log_dir is not None else Path(opts["log_dir"]).parent
     ens = Ensemble.from_models([m.model for m in members])
     started = time.perf_counter()
     for m in members:
         m.started = started
-    interrupted = None
+    interrupted = False
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", TrainingWarning)  # printed, and in metrics
@@ -120,7 +134,7 @@ def _train_together(
     except TrainingDiverged as err:  # every member diverged
         history = err.history
     except TrainingInterrupted as err:
-        history, interrupted = err.history, err
+        history, interrupted = err.history, True
     for k, m in enumerate(members):
         m.model.load_state_dict(ens[k].state_dict())
         m.history = history.member(k)
@@ -134,10 +148,9 @@ def _train_together(
                 m.history,
                 str(last_good[m.seed]),
             )
-    if interrupted is not None:
-        first = members[0]
+    if interrupted:
         raise _MembersInterrupted(
-            first, TrainingInterrupted(len(first.history), first.history)
+            [(m, TrainingInterrupted(len(m.history), m.history)) for m in members]
         ) from None
     for m in members:
         done(m)
@@ -146,17 +159,37 @@ def _train_together(
 def run_seeds(
     args: argparse.Namespace, stopped_by: dict[str, int], *, distributed: bool = False
 ) -> int:
-    """The command with ``--seeds``: returns its exit status (1 if a member diverged).
+    """The command with ``--seeds``: returns its exit status (1 if a member diverged,
+    128 + the signal's number if interrupted).
 
     With ``distributed=True`` (``--distributed``: torchrun's processes or those
     :func:`mrnngraph.training.launch` started) rank ``r`` of ``W`` trains
-    ``seeds[r::W]`` one after another, each exactly as here, into its ``member_S/``
-    folders; the ranks then gather their members' rows over a gloo group and rank 0
-    writes the summary. No gradients are exchanged: the members are independent.
+    ``seeds[r::W]`` into their ``member_S/`` folders: one after another, each exactly as
+    here, or with ``--batched`` as one ensemble on the batches of the sweep's first seed
+    (so a member's result does not depend on ``W``). Each rank hands its members to
+    rank 0 (:class:`SeedMeeting`), which writes the summary; no gradients are exchanged.
     """
+    from ..training import distributed_env
+    from .training import _catch_sigterm
+
+    env = distributed_env() if distributed else None
+    previous = None
+    if env is not None and signal.getsignal(signal.SIGTERM) == signal.SIG_DFL:
+        # A process launch() started: SIGTERM (the launcher ending the ranks when one
+        # fails or is interrupted) stops it as Ctrl-C does, so rank 0 still writes a summary.
+        previous = _catch_sigterm(stopped_by)
+    try:
+        return _sweep(args, stopped_by, env)
+    finally:
+        if previous is not None:
+            signal.setitimer(signal.ITIMER_REAL, 0)
+            for signum, handler in previous.items():
+                signal.signal(signum, handler)
+
+
+def _sweep(args: argparse.Namespace, stopped_by: dict[str, int], env: dict | None) -> int:
     import torch
 
-    from ..training import distributed_env
     from .training import (
         _build_model,
         _circuit_name,
@@ -167,7 +200,6 @@ def run_seeds(
         _train_options,
     )
 
-    env = distributed_env() if distributed else None
     rank, world = (env["rank"], env["world_size"]) if env else (0, 1)
     if env is None or "OMP_NUM_THREADS" not in os.environ:
         torch.set_num_threads(args.threads)
@@ -178,11 +210,11 @@ def run_seeds(
     G, task, source, first = _setup(member_args(args, (mine or args.seeds)[0], Path(".")))
     name = _circuit_name(G, source)
     out = _out_dir(args, G, task, source)
-    group = _SeedGroup() if env is not None else None
+    meeting = SeedMeeting(rank, world) if env is not None else None
     if rank == 0:
         prepare_out(out)
-    if group is not None:
-        group.barrier()  # the top folder exists before any rank writes a member into it
+    if meeting is not None:  # the top folder exists before any rank writes into it
+        meeting.ready() if rank == 0 else meeting.wait_ready()
     members = []
     for s in mine:
         model = first if s == mine[0] else _build_model(G, s, args)
@@ -198,20 +230,26 @@ def run_seeds(
             _write_diverged(a, task, name, source, m, folder)
             print(f"error: member seed {m.seed}: {m.diverged}", file=sys.stderr)
             rows.append(_row(m, None, "diverged"))
-            return
-        _print_health(m.history)
-        run = write_run(
-            a, G, task, source, name, m.model, m.initial, m.history, folder, m.started, 1
-        )
-        if run.psychometric is not None:
-            curves[m.seed] = run.psychometric
-        rows.append(_row(m, run.metrics, "trained"))
-        acc = run.metrics["eval"].get("accuracy")
-        print(
-            f"member seed {m.seed} ({len(rows)}/{len(members)}): {len(m.history)} steps in "
-            f"{m.history.seconds:.1f} s; held-out accuracy {100 * acc:.1f}%"
-        )
+        else:
+            _print_health(m.history)
+            run = write_run(
+                a, G, task, source, name, m.model, m.initial, m.history, folder, m.started, 1
+            )
+            if run.psychometric is not None:
+                curves[m.seed] = run.psychometric
+            rows.append(_row(m, run.metrics, "trained"))
+            acc = run.metrics["eval"].get("accuracy")
+            print(
+                f"member seed {m.seed} ({len(rows)}/{len(members)}): {len(m.history)} steps "
+                f"in {m.history.seconds:.1f} s; held-out accuracy {100 * acc:.1f}%"
+            )
+        if meeting is not None:
+            meeting.post(m.seed, m.history, m.diverged is not None, rows[-1], curves.get(m.seed))
 
+    code = 0
+    log_dir = None
+    if args.batched and args.log_dir is not None:
+        log_dir = Path(args.log_dir) / (f"rank_{rank}" if env is not None else "")
     try:
         train_members(
             members,
@@ -220,32 +258,78 @@ def run_seeds(
             lambda s: _train_options(args, s, out / f"member_{s}"),
             done,
             batched=args.batched,
+            batch_seed=args.seeds[0],
+            log_dir=log_dir,
         )
     except _MembersInterrupted as stop:
         code = _interrupt_code(stopped_by)
-        _write_interrupted_member(args, G, task, source, name, out, stop, code)
-        if group is not None:  # the other ranks may be gone: no meeting, no summary
-            print(f"interrupted: member seed {stop.member.seed} (rank {rank})", file=sys.stderr)
+        with signals_deferred():
+            for m, err in stop.cut:
+                _write_interrupted_member(args, G, task, source, name, out, m, err, code)
+                rows.append(_row(m, None, "interrupted", history=err.history))
+                if meeting is not None:
+                    with _unless_gone(rank):
+                        meeting.post(m.seed, err.history, False, rows[-1], None)
+    summary = (args, task, name, source, out)
+    if meeting is None:
+        if code:
+            _write_summary_interrupted(summary, members, rows, curves, t_start, code, [], 1)
             return code
-        rows.append(_row(stop.member, None, "interrupted", history=stop.err.history))
-        interrupted = {
-            "signal": signal.Signals(code - 128).name,
-            "member": stop.member.seed,
-            "completed_members": [r["seed"] for r in rows if r["status"] == "trained"],
-        }
-        summary = (args, task, name, source, out, members, rows, curves, t_start)
-        _write_summary(*summary, interrupted, figures=False)
-        return code
-    if group is not None:
-        members, rows, curves = group.gather(args.seeds, members, rows, curves)
-        if rank != 0:
-            return 1 if any(m.diverged is not None for m in members) else 0
-    _write_summary(
-        args,
-        task,
-        name,
-        source,
-        out,
+        return _write_final(summary, members, rows, curves, t_start, G, 1)
+    if rank != 0:
+        with signals_deferred() if code else contextlib.nullcontext(), _unless_gone(rank):
+            meeting.stop("interrupted" if code else "done", [r["seed"] for r in rows], code)
+        if code:
+            print(f"interrupted: rank {rank} stopped; rank 0 writes the summary", file=sys.stderr)
+            return code
+        return 1 if any(m.diverged is not None for m in members) else 0
+    posted = None
+    if not code:
+        meeting.stop("done", [r["seed"] for r in rows], 0)
+        try:
+            posted = meeting.collect(args.seeds, wait=None)
+        except KeyboardInterrupt:  # while waiting for the others
+            code = _interrupt_code(stopped_by)
+    with signals_deferred() if code else contextlib.nullcontext():
+        if posted is None:
+            meeting.stop("interrupted", [r["seed"] for r in rows], code)
+            posted = meeting.collect(args.seeds, wait=INTERRUPT_WAIT_S)
+        members, rows, curves = _from_posted(posted)
+        code = code or max(posted.codes.values(), default=0)
+        if code or posted.missing:
+            code = code or 1
+            return _write_summary_interrupted(
+                summary, members, rows, curves, t_start, code, posted.missing, world
+            )
+    return _write_final(summary, members, rows, curves, t_start, G, world)
+
+
+@contextlib.contextmanager
+def _unless_gone(rank: int):  # type: ignore[no-untyped-def]
+    """A rank whose rank 0 is gone (its store with it) says so and stops quietly."""
+    try:
+        yield
+    except RuntimeError as err:  # torch.distributed's store errors are RuntimeErrors
+        print(f"warning: rank {rank} could not reach rank 0's store: {err}", file=sys.stderr)
+
+
+def _from_posted(posted: Posted) -> tuple[list[Member], list[dict[str, Any]], dict[int, Any]]:
+    """The members (seed, history, whether it diverged), rows and curves every rank
+    posted, in the order of the seeds; the models stay on their ranks (in member_S/)."""
+    members = [
+        Member(s, None, None, h, True if bad else None) for s, h, bad, _, _ in posted.records
+    ]
+    rows = [row for _, _, _, row, _ in posted.records]
+    curves = {s: c for s, _, _, _, c in posted.records if c is not None}
+    return members, rows, curves
+
+
+def _write_final(
+    summary: tuple, members: list, rows: list, curves: dict, t_start: float, G: Any, world: int
+) -> int:
+    args = summary[0]
+    write_summary(
+        *summary,
         members,
         rows,
         curves,
@@ -258,45 +342,30 @@ def run_seeds(
     return 1 if any(m.diverged is not None for m in members) else 0
 
 
-class _SeedGroup:
-    """The ranks of ``--seeds --distributed``: a gloo group (on CPU whatever the device:
-    it carries only the members' rows) joined or created here and closed after the
-    gather."""
-
-    def __init__(self) -> None:
-        import torch.distributed as dist
-
-        self.dist = dist
-        self.created = not dist.is_initialized()
-        if self.created:
-            dist.init_process_group("gloo")  # RANK, WORLD_SIZE, MASTER_* from the env
-        self.world = dist.get_world_size()
-
-    def barrier(self) -> None:
-        self.dist.barrier()
-
-    def gather(
-        self,
-        seeds: Sequence[int],
-        members: Sequence[Member],
-        rows: list[dict[str, Any]],
-        curves: dict[int, Any],
-    ) -> tuple[list[Member], list[dict[str, Any]], dict[int, Any]]:
-        """Every rank's members (seed, history, whether it diverged), rows and curves, in
-        the order of ``seeds``; the models stay on their ranks (saved in member_S/)."""
-        mine = [(m.seed, m.history, m.diverged is not None) for m in members]
-        parts: list[Any] = [None] * self.world
-        try:
-            self.dist.all_gather_object(parts, (mine, rows, curves))
-        finally:
-            if self.created:
-                self.dist.destroy_process_group()
-        order = {s: i for i, s in enumerate(seeds)}
-        every = sorted((x for p in parts for x in p[0]), key=lambda x: order[x[0]])
-        out = [Member(s, None, None, h, True if bad else None) for s, h, bad in every]
-        all_rows = sorted((r for p in parts for r in p[1]), key=lambda r: order[r["seed"]])
-        all_curves = {k: v for p in parts for k, v in p[2].items()}
-        return out, all_rows, all_curves
+def _write_summary_interrupted(
+    summary: tuple,
+    members: list,
+    rows: list,
+    curves: dict,
+    t_start: float,
+    code: int,
+    missing: list[int],
+    world: int,
+) -> int:
+    """The summary of the members that finished, marked interrupted (no figures)."""
+    cut = [r["seed"] for r in rows if r["status"] == "interrupted"]
+    interrupted: dict[str, Any] = {
+        "signal": signal.Signals(code - 128).name if code > 128 else None,
+        "member": cut[0] if cut else None,
+        "members": cut,
+        "completed_members": [r["seed"] for r in rows if r["status"] == "trained"],
+    }
+    if world > 1:
+        interrupted["processes_not_heard_from"] = missing
+    write_summary(
+        *summary, members, rows, curves, t_start, interrupted, figures=False, processes=world
+    )
+    return code
 
 
 # --------------------------------------------------------------------------- per member
@@ -307,16 +376,16 @@ def _write_interrupted_member(
     source: str,
     name: str,
     out: Path,
-    stop: _MembersInterrupted,
+    m: Member,
+    err: Any,
     code: int,
 ) -> None:
-    """The member cut short, written as an interrupted single run is."""
+    """A member cut short, written as an interrupted single run is."""
     from ._train_outputs import write_interrupted
 
-    m = stop.member
     folder = out / f"member_{m.seed}"
     a = member_args(args, m.seed, folder)
-    write_interrupted(a, G, task, source, name, m.model, stop.err, folder, m.started, code)
+    write_interrupted(a, G, task, source, name, m.model, err, folder, m.started, code)
 
 
 def _row(m: Member, metrics: dict[str, Any] | None, status: str, history: Any = None) -> dict:
@@ -377,173 +446,3 @@ def _write_diverged(
     if err.checkpoint:
         metrics["files"][Path(err.checkpoint).name] = "the last good model"
     _write_json(folder / "metrics.json", metrics)
-
-
-def _arguments(args: argparse.Namespace) -> dict[str, Any]:
-    return {k: v for k, v in vars(args).items() if k not in ("handler", "command")}
-
-
-# --------------------------------------------------------------------------- summary
-#: members.csv's first columns, in this order; the held-out metrics of the task follow.
-_FIRST = (
-    "seed",
-    "status",
-    "folder",
-    "steps",
-    "train_seconds",
-    "train_loss_final",
-    "diverged_at_step",
-    "health_events",
-)
-
-
-def _write_summary(
-    args: argparse.Namespace,
-    task: Any,
-    name: str,
-    source: str,
-    out: Path,
-    members: Sequence[Member],
-    rows: list[dict[str, Any]],
-    curves: dict[int, Any],
-    t_start: float,
-    interrupted: Any,
-    *,
-    figures: bool,
-    G: Any = None,
-    processes: int = 1,
-) -> None:
-    import torch
-
-    from .. import __version__
-    from ..analysis.sweep_plots import spread
-
-    seeds = [r["seed"] for r in rows]
-    columns = list(_FIRST)
-    for r in rows:
-        columns += [k for k in r if k not in columns]
-    summary = {}
-    for col in columns:
-        if col.startswith(("eval_", "psychometric_")) and col != "eval_n_trials":
-            s = spread([r.get(col) for r in rows], seeds)
-            if s is not None:
-                summary[col.removeprefix("eval_")] = s
-    acc = summary.get("accuracy")
-    worst = None
-    if acc is not None:
-        worst = {
-            "seed": acc["min_seed"],
-            "accuracy": acc["min"],
-            "folder": f"member_{acc['min_seed']}",
-        }
-    files: dict[str, str] = {}
-    atomic_csv(out / "members.csv", rows, columns)
-    files["members.csv"] = "one row per member: seed, status, training, held-out metrics"
-    if figures and rows:
-        files.update(_figures(out, task, G, members, rows, curves))
-    for m in members:
-        files[f"member_{m.seed}/"] = "that seed's run: model.pt, metrics.json, history"
-    metrics = {
-        "task": task.name,
-        "circuit": name,
-        "circuit_source": source,
-        "seeds": list(args.seeds),
-        "members": len(args.seeds),
-        "steps": args.steps,
-        "batch_size": args.batch_size,
-        "lr": args.lr,
-        "device": args.device,
-        "threads_per_process": torch.get_num_threads(),
-        "training": "one member after another, each as its own --seed run"
-        + (f", the members split over {processes} processes" if processes > 1 else ""),
-        "processes": processes,
-        "summary": summary,
-        "worst_member": worst,
-        "per_member": rows,
-        "diverged": [m.seed for m in members if m.diverged is not None],
-        "interrupted": interrupted,
-        "train_seconds": round(sum(r["train_seconds"] or 0.0 for r in rows), 3),
-        "total_seconds": round(time.perf_counter() - t_start, 3),
-        "mrnngraph_version": __version__,
-        "torch_version": torch.__version__,
-        "arguments": _arguments(args),
-    }
-    files["metrics.json"] = "the summary over members (mean, spread, worst member) and settings"
-    metrics["files"] = files
-    _write_json(out / "metrics.json", metrics)
-    stream = sys.stderr if interrupted else sys.stdout
-    done = sum(r["status"] == "trained" for r in rows)
-    print(
-        f"trained {done} of {len(args.seeds)} members of {name} on {task.name}, "
-        f"{args.steps} steps each, {metrics['total_seconds']:.1f} s in all",
-        file=stream,
-    )
-    for key, label in (
-        ("accuracy", "held-out accuracy"),
-        ("accuracy_coherence_ge_12.8", "coherence >= 12.8%"),
-    ):
-        s = summary.get(key)
-        if s is not None:
-            std = f", std {100 * s['std']:.1f}%" if s["std"] is not None else ""
-            print(
-                f"{label}: mean {100 * s['mean']:.1f}%{std}, min {100 * s['min']:.1f}% "
-                f"(seed {s['min_seed']}), max {100 * s['max']:.1f}% (seed {s['max_seed']})",
-                file=stream,
-            )
-    print(f"wrote {out}{os.sep}", file=stream)
-    for fname, what in files.items():
-        if not fname.startswith("member_") or len(members) <= 8:
-            print(f"  {fname:<20} {what}", file=stream)
-    if len(members) > 8:
-        print(
-            f"  {'member_<seed>/':<20} each seed's run: model.pt, metrics.json, history",
-            file=stream,
-        )
-
-
-def atomic_csv(path: Path, rows: list[dict[str, Any]], columns: list[str]) -> None:
-    from .._files import atomic_write
-
-    atomic_write(path, lambda fh: _csv(fh, rows, columns))
-
-
-def _figures(
-    out: Path,
-    task: Any,
-    G: Any,
-    members: Sequence[Member],
-    rows: list[dict[str, Any]],
-    curves: dict[int, Any],
-) -> dict[str, str]:
-    from ..analysis.sweep_plots import (
-        member_curves_figure,
-        member_psychometric_figure,
-        seed_metric_figure,
-    )
-    from ..analysis.training_plots import circuit_figure
-
-    files = {}
-    _save_figure(circuit_figure(G), out / "circuit.png")
-    files["circuit.png"] = "area diagram (the same for every seed)"
-    seeds = [r["seed"] for r in rows]
-    series = {"all trials": [r.get("eval_accuracy") for r in rows]}
-    if any("eval_accuracy_coherence_ge_12.8" in r for r in rows):
-        series["coherence >= 12.8 %"] = [r.get("eval_accuracy_coherence_ge_12.8") for r in rows]
-    failed = {r["seed"]: r["status"] for r in rows if r["status"] != "trained"}
-    _save_figure(seed_metric_figure(seeds, series, failed=failed), out / "seeds.png")
-    files["seeds.png"] = "held-out accuracy per seed, the mean and mean +- std, the worst member"
-    trained = [m for m in members if m.history is not None]
-    _save_figure(
-        member_curves_figure([m.seed for m in trained], [m.history for m in trained]),
-        out / "training.png",
-    )
-    files["training.png"] = "every member's training loss and held-out accuracy per step"
-    if curves:
-        ks = sorted(curves, key=seeds.index)
-        _save_figure(
-            member_psychometric_figure(ks, [curves[k] for k in ks]), out / "psychometric.png"
-        )
-        files["psychometric.png"] = (
-            "every member's psychometric curve (thin) and the pooled trials' (black)"
-        )
-    return files

@@ -124,7 +124,9 @@ def register(subparsers: Any) -> None:
         action="store_true",
         help="with --seeds: train the members together as one mrnngraph.Ensemble (one "
         "batched time loop; faster on many small members). They then all see the first "
-        "seed's training batches, so member S is no longer exactly the --seed S run",
+        "seed's training batches, so member S is no longer exactly the --seed S run; with "
+        "--distributed, each process trains its share of the members as one Ensemble, "
+        "still on the first seed's batches",
     )
     p.add_argument(
         "--out",
@@ -209,12 +211,6 @@ def _check_args(args: argparse.Namespace) -> None:
         args.seed = DEFAULTS["seed"] if args.seeds is None else args.seeds[0]
     if args.batched and args.seeds is None:
         raise UsageError("--batched trains the members of --seeds together; give --seeds")
-    if args.batched and args.distributed:
-        raise UsageError(
-            "--batched trains the members as one Ensemble in one process; it does not "
-            "combine with --distributed (drop --batched: --seeds --distributed splits the "
-            "members over the processes)"
-        )
     if args.log_dir is not None:
         _check_log_dir(args.log_dir)
     if args.device == "cuda":
