@@ -35,23 +35,47 @@ def pathway_currents(
     -------
     dict of (src, dst) to numpy.ndarray, shape (steps, size(dst))
         Mean over trials; ``steps`` is ``(T - 1) * steps_per_bin`` model steps.
-        Recurrent sources only unless ``include_inputs``; the bias is left out.
+        Recurrent sources only unless ``include_inputs``; the bias is left out. For an
+        :class:`~mrnngraph.Ensemble` of ``N`` members each array has a leading member
+        dimension, ``(N, steps, size(dst))``, as in :func:`pathway_strength`.
     """
     out, x0, u = _free_run(model, recording, observation)
-    with torch.no_grad():
-        parts = currents(model, _layout_of(model, out.rates), _layout_of(model, u), x0=x0)
     keep = set(model.layout.regions) | (set(model.layout.inputs) if include_inputs else set())
-    return {
-        k: _batch_first(model, v).mean(0).cpu().numpy() for k, v in parts.items() if k[0] in keep
-    }
+
+    def one(member: Any, rates: torch.Tensor, x: torch.Tensor) -> dict:
+        with torch.no_grad():
+            parts = currents(member, _layout_of(member, rates), _layout_of(member, u), x0=x)
+        return {
+            k: _layout_of(member, v).mean(0).cpu().numpy() for k, v in parts.items() if k[0] in keep
+        }
+
+    if not _is_ensemble(model):
+        return one(model, out.rates, x0)
+    members = [one(model[k], out.rates[k], x0[k]) for k in range(len(model))]
+    return _stack(members, lambda v: np.zeros_like(v))
 
 
 def _layout_of(model: Any, t: torch.Tensor) -> torch.Tensor:
+    """Batch-first ``t`` in the model's layout (and back: the swap is its own inverse)."""
     return t if getattr(model, "batch_first", True) else t.transpose(0, 1)
 
 
-def _batch_first(model: Any, t: torch.Tensor) -> torch.Tensor:
-    return t if getattr(model, "batch_first", True) else t.transpose(0, 1)
+def _is_ensemble(model: Any) -> bool:
+    from ..ensemble import Ensemble
+
+    return isinstance(model, Ensemble)
+
+
+def _stack(members: list[dict], absent: Any) -> dict:
+    """One result per member as one dict whose values have a leading member dimension:
+    the keys in the order they first appear; a key a member lacks (a pathway its circuit
+    does not declare) is ``absent(value)`` there."""
+    keys = list(dict.fromkeys(k for m in members for k in m))
+    out = {}
+    for key in keys:
+        like = next(m[key] for m in members if key in m)
+        out[key] = np.stack([np.asarray(m[key]) if key in m else absent(like) for m in members])
+    return out
 
 
 @validate_params({"split_ei": Boolean(), "include_inputs": Boolean()})
@@ -73,7 +97,7 @@ def pathway_strength(
 
     Parameters
     ----------
-    model : MultiRegionRNN
+    model : MultiRegionRNN or Ensemble
         Usually fitted with :func:`mrnngraph.fit` (its ``model.observation`` is used).
     recording : Recording
         Trials to run (held-out ones, preferably).
@@ -94,6 +118,15 @@ def pathway_strength(
         of the circuit's projections; self-projections ``(r, r)`` included. Pairs the
         circuit does not declare are absent (no synapses, no current).
 
+        For an :class:`~mrnngraph.Ensemble` of ``N`` members (fitted together by
+        :func:`mrnngraph.fit`, each read through its own ``ens.observations[k]``), the
+        same keys with a leading member dimension, as :func:`currents` and
+        :func:`mrnngraph.pvar` give: each value is a ``numpy.ndarray`` of shape ``(N,)``
+        whose entry ``k`` is member ``k``'s strength
+        (``pathway_strength(ens, rec)[key][k] == pathway_strength(ens[k], rec)[key]``;
+        the members run in one batched free run). A pathway that some members' circuits
+        do not declare is 0.0 for them (no synapses, no current).
+
     Examples
     --------
     >>> import torch, mrnngraph as mg
@@ -108,15 +141,32 @@ def pathway_strength(
     [('a1', 'a1', 'EE'), ('a1', 'a1', 'EI')]
     """
     out, x0, u = _free_run(model, recording, observation)  # checks model and recording
+    if not _is_ensemble(model):
+        return _strength(model, out.rates, x0, u, split_ei, include_inputs)
+    members = [
+        _strength(model[k], out.rates[k], x0[k], u, split_ei, include_inputs)
+        for k in range(len(model))
+    ]
+    return _stack(members, lambda v: 0.0)
+
+
+def _strength(
+    model: Any,
+    rates: torch.Tensor,
+    x0: torch.Tensor,
+    u: torch.Tensor,
+    split_ei: bool,
+    include_inputs: bool,
+) -> dict[tuple[str, ...], float]:
+    """:func:`pathway_strength` of one model from its batch-first free run."""
     lay = model.layout
     if not split_ei:
         keep = set(lay.regions) | (set(lay.inputs) if include_inputs else set())
         with torch.no_grad():
-            c = currents(model, _layout_of(model, out.rates), _layout_of(model, u), x0=x0)
+            c = currents(model, _layout_of(model, rates), _layout_of(model, u), x0=x0)
         return {k: float(v.abs().mean()) for k, v in c.items() if k[0] in keep}
     sign = model.sign_h.detach().cpu()
     untyped = [r for r in lay.regions if bool((sign[lay.slice(r)] == 0).any())]
-    rates = out.rates if getattr(model, "batch_first", True) else out.rates.transpose(0, 1)
     from .._scan import ACTIVATION_FUNCTIONS
 
     h_prev = torch.cat(

@@ -40,9 +40,16 @@ The choices, and why
 * **Constraints.** Masks, Dale's law and frozen projections are the model's
   parametrizations, so they hold after every optimizer step; nothing here touches
   them (see ``tests/test_fitting.py``).
+* **Ensembles.** ``fit(ens, recording)`` fits the ``N`` members of an
+  :class:`~mrnngraph.Ensemble` in one batched run, each as if fitted alone on the same
+  trial batches (its own observation, latent initial state, clipping, proximal step,
+  divergence and early stopping: :func:`fit`'s "Ensembles"); :func:`pvar` and
+  :func:`mrnngraph.analysis.pathway_strength` of an ensemble give each value a leading
+  member dimension, ``(N,)``, as :func:`mrnngraph.analysis.currents` does.
 
 The fitted :class:`Observation` is set as ``model.observation`` (and returned in
-``history.observation``) so that :func:`pvar`, :func:`reconstruct` and
+``history.observation``; an ensemble's as ``ens.observations``, one per member, and
+``history.member_observation``) so that :func:`pvar`, :func:`reconstruct` and
 :func:`mrnngraph.analysis.pathway_strength` read the model and the data in the same
 units; pass ``observation=`` to use another (e.g. after :func:`mrnngraph.load_model`,
 ``Observation.from_dict(metadata["observation"])``).

@@ -1,4 +1,5 @@
-"""The fit loop (:func:`fit`) and what it records (:class:`FitHistory`)."""
+"""The fit loop (:func:`fit`); what it records is :class:`FitHistory` (``_history.py``),
+the loop of an ensemble is in ``_ensemble_loop.py``."""
 
 from __future__ import annotations
 
@@ -7,49 +8,25 @@ import math
 import secrets
 import time
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
-from types import SimpleNamespace
-from typing import Any, Literal
+from typing import Literal
 
 import torch
 from torch import nn
-from torch.nn import functional as F
 
 from .._params import COUNT, NON_NEGATIVE, POSITIVE, SEED, STEPS, InstanceOf, Optional, check
 from ..recording import Recording
 from ..schema import Boolean, Options
-from ..training import History, TrainingDiverged, _seed_of, _terms, guarded_backward
-from ._evaluation import _check_model, _observed_index, _prepare, _run, _tensors, pvar
-from ._observation import _TARGET_RANGE, Observation
+from ..training import TrainingDiverged, _terms, guarded_backward
+from ._evaluation import _check_model, _is_ensemble, _prepare, pvar
+from ._history import FitHistory
+from ._observation import _TARGET_RANGE
+from ._state import _Best, _FitOptions, _FitState
 
 __all__ = ["fit", "FitHistory"]
 
 _RECORDING = InstanceOf((Recording,), "a mrnngraph.Recording")
 _LOSSES = Options(("gaussian", "poisson"))
 _OPTIMIZER = Optional(InstanceOf((torch.optim.Optimizer,), "a torch.optim.Optimizer"))
-
-
-@dataclass
-class FitHistory(History):
-    """What :func:`fit` recorded: :class:`~mrnngraph.History` plus the fit's own fields.
-
-    ``loss`` is the total per step, ``task_loss`` the data term; ``evals`` holds
-    ``{"step": k, "pvar": {...}}`` on the validation recording. ``best_step`` is the
-    step whose weights the model holds after early stopping (else the last).
-    """
-
-    observation: Observation | None = None
-    best_step: int | None = None
-    steps_per_bin: int = 1
-
-    def to_dict(self) -> dict[str, Any]:
-        d = super().to_dict()
-        d.update(
-            best_step=self.best_step,
-            steps_per_bin=self.steps_per_bin,
-            observation=None if self.observation is None else self.observation.to_dict(),
-        )
-        return d
 
 
 def fit(
@@ -83,9 +60,11 @@ def fit(
 
     Parameters
     ----------
-    model : MultiRegionRNN
+    model : MultiRegionRNN or Ensemble
         Its recurrent regions are named as the recording's regions (or a superset),
-        each at least as large as its recorded population.
+        each at least as large as its recorded population. An
+        :class:`~mrnngraph.Ensemble` fits every member on the same trial batches, each
+        as if fitted alone: see "Ensembles" below.
     recording : Recording
         Training trials. Its ``dt`` must be a whole number of model steps. Its
         ``outputs``, when given, are also fitted by the model's readout (mean squared
@@ -138,13 +117,33 @@ def fit(
         Also sets ``model.observation`` (see the module docs) and, with ``learn_x0``,
         the latent units' entries of ``model.x0``.
 
+    Ensembles
+    ---------
+    With an :class:`~mrnngraph.Ensemble` of ``N`` members, every member sees the same
+    trial batches and is fitted as if alone (float64: the weights equal ``N`` separate
+    fits to about 1e-12, ``tests/test_fitting_ensemble.py``): its own observation
+    (scale and offset), its own latent initial state (row ``k`` of ``ens.x0``), its own
+    gradient norm and clipping, its own proximal :class:`PathwaySparsity` step (its
+    pathways shrink by their own norms), ``forcing`` alike. A member whose loss,
+    gradient or parameters become non-finite is put back to the weights of its last
+    good step and frozen there (a :class:`~mrnngraph.training.TrainingWarning`, an entry
+    in ``history.diverged``); the others go on, and :class:`TrainingDiverged` is raised
+    only when every member diverged. With ``early_stopping`` each member stops on its
+    own validation pVar and keeps its own best weights (a stopped member is frozen while
+    the others go on; the run ends when none is left). ``ens.observations`` is then the
+    tuple of the members' :class:`Observation` (``history.member_observation``), and
+    the history keeps per-member losses (``history.member(k)`` is member ``k``'s own
+    :class:`FitHistory`). Noise (``noise_std``) is drawn for all members from one
+    generator, so with noise the members do not repeat separate fits draw for draw.
+
     Raises
     ------
     GraphError
         When the recording does not fit the circuit (:meth:`Recording.check_against`).
     TrainingDiverged
-        When the loss or the gradient becomes NaN or infinite; the model then holds the
-        last weights that gave a finite loss and gradient.
+        When the loss or the gradient becomes NaN or infinite (for an ensemble: of every
+        member); the model then holds the last weights that gave a finite loss and
+        gradient.
 
     Examples
     --------
@@ -158,100 +157,74 @@ def fit(
     >>> len(history.loss), sorted(pvar(fresh, rec))
     (5, ['a1', 'a2', 'all'])
     """
-    from tqdm.auto import tqdm
-
     _check_model(model)
     recording = check("recording", recording, _RECORDING)
-    steps = check("steps", steps, COUNT)
-    lr = check("lr", lr, POSITIVE)
-    batch_size = check("batch_size", batch_size, STEPS)
-    seed = check("seed", seed, Optional(SEED))
-    loss = check("loss", loss, _LOSSES)
-    learn_observation = check("learn_observation", learn_observation, Boolean())
-    learn_x0 = check("learn_x0", learn_x0, Boolean())
-    output_weight = check("output_weight", output_weight, NON_NEGATIVE)
-    clip_grad = check("clip_grad", clip_grad, Optional(POSITIVE))
-    forcing = check("forcing", forcing, Optional(STEPS))
-    validation = check("validation", validation, Optional(_RECORDING))
-    eval_every = check("eval_every", eval_every, Optional(STEPS))
-    early_stopping = check("early_stopping", early_stopping, Optional(STEPS))
-    progress = check("progress", progress, Boolean())
-    optimizer = check("optimizer", optimizer, _OPTIMIZER)
+    o = _FitOptions(
+        steps=check("steps", steps, COUNT),
+        lr=check("lr", lr, POSITIVE),
+        batch_size=check("batch_size", batch_size, STEPS),
+        seed=check("seed", seed, Optional(SEED)),
+        loss=check("loss", loss, _LOSSES),
+        learn_observation=check("learn_observation", learn_observation, Boolean()),
+        learn_x0=check("learn_x0", learn_x0, Boolean()),
+        output_weight=check("output_weight", output_weight, NON_NEGATIVE),
+        clip_grad=check("clip_grad", clip_grad, Optional(POSITIVE)),
+        forcing=check("forcing", forcing, Optional(STEPS)),
+        validation=check("validation", validation, Optional(_RECORDING)),
+        eval_every=check("eval_every", eval_every, Optional(STEPS)),
+        early_stopping=check("early_stopping", early_stopping, Optional(STEPS)),
+        progress=check("progress", progress, Boolean()),
+        optimizer=check("optimizer", optimizer, _OPTIMIZER),
+    )
     if model.activation not in _TARGET_RANGE:
         raise ValueError(
             f"cannot fit a model with activation {model.activation!r}; "
             f"use one of {', '.join(_TARGET_RANGE)}"
         )
-    k = _prepare(model, recording)
-    if loss == "poisson":
+    o.steps_per_bin = _prepare(model, recording)
+    if o.loss == "poisson":
         neg = [r for r, v in recording.rates.items() if (v < 0).any()]
         if neg:
             raise ValueError(
                 f"loss='poisson' needs counts >= 0; regions {neg} have negative values"
             )
-    if validation is not None:
-        _prepare(model, validation, "validation")
-        if validation.n_neurons != recording.n_neurons:
+    if o.validation is not None:
+        _prepare(model, o.validation, "validation")
+        if o.validation.n_neurons != recording.n_neurons:
             raise ValueError(
-                f"validation has neurons {validation.n_neurons} but the "
+                f"validation has neurons {o.validation.n_neurons} but the "
                 f"training recording has {recording.n_neurons}"
             )
-        if eval_every is None:
-            eval_every = max(1, steps // 20)
-    if early_stopping is not None and validation is None:
+        if o.eval_every is None:
+            o.eval_every = max(1, o.steps // 20)
+    if o.early_stopping is not None and o.validation is None:
         raise ValueError("early_stopping needs a validation recording")
-    terms = _terms(losses)
+    o.terms = _terms(losses)
     # Terms with a proximal map (PathwaySparsity) are applied after each step, not
     # differentiated; their value is still recorded.
-    proximal = [t for _, t in terms if callable(getattr(t, "can_prox", None)) and t.can_prox(model)]
-    callbacks = list(callbacks)
-    if seed is None:
-        seed = secrets.randbits(63)
+    o.proximal = [
+        t for _, t in o.terms if callable(getattr(t, "can_prox", None)) and t.can_prox(model)
+    ]
+    o.callbacks = list(callbacks)
+    if o.seed is None:
+        o.seed = secrets.randbits(63)
+    if _is_ensemble(model):
+        from ._ensemble_loop import _fit_ensemble
 
-    dev, dtype = model.alpha.device, model.alpha.dtype
-    rates, u_all = _tensors(recording, model)
-    obs = Observation.initial(recording, model.activation, loss)
-    for d in (obs.scale, obs.offset, obs.weight):
-        for r in d:
-            d[r] = d[r].to(device=dev, dtype=dtype)
-    obs_idx = _observed_index(model, recording).to(dev)
-    latent = torch.ones(model.hidden_size, dtype=torch.bool, device=dev)
-    latent[obs_idx] = False
-    latent_x0 = model.x0.detach().clone()
-    extra: list[torch.Tensor] = []
-    if learn_x0 and bool(latent.any()):
-        latent_x0.requires_grad_(True)
-        extra.append(latent_x0)
-    if learn_observation:
-        for d in (obs.scale, obs.offset):
-            for r in d:
-                d[r].requires_grad_(True)
-                extra.append(d[r])
-    if optimizer is None:
-        opt = torch.optim.Adam([*model.parameters(), *extra], lr=lr)
-    else:
-        opt, extra = optimizer, []
-        for t in (latent_x0, *obs.scale.values(), *obs.offset.values()):
-            t.requires_grad_(False)
-    params = [p for p in model.parameters() if p.requires_grad] + extra
+        return _fit_ensemble(model, recording, o)
+    return _fit_model(model, recording, o)
+
+
+def _fit_model(model: nn.Module, recording: Recording, o: _FitOptions) -> FitHistory:
+    """The steps of one :func:`fit` run of a model."""
+    from tqdm.auto import tqdm
+
+    st = _FitState(model, recording, o, None)
+    params, extra, opt = st.params, st.extra, st.opt
     good = [p.detach().clone() for p in params]
     good_step = 0
-    history = FitHistory(seed=seed, observation=obs, steps_per_bin=k)
-    n = recording.n_trials
-    bs = min(batch_size, n)
-    order_gen = torch.Generator().manual_seed(_seed_of(seed, "fit-trials"))
-    noise_gen = None
-    if getattr(model, "noise_std", 0) or getattr(model, "input_noise_std", 0):
-        noise_gen = torch.Generator(device=dev).manual_seed(_seed_of(seed, "fit-noise"))
-    has_out = recording.outputs is not None and model.output_size > 0 and output_weight > 0
-    y_out = torch.as_tensor(recording.outputs, device=dev, dtype=dtype) if has_out else None
-    perm = torch.randperm(n, generator=order_gen)
-    pos = 0
-    best = (-math.inf, None, 0)
-    since_best = 0
-
-    def x0_full() -> torch.Tensor:
-        return torch.where(latent, latent_x0, model.x0.detach())
+    history = FitHistory(seed=o.seed, observation=st.obs, steps_per_bin=o.steps_per_bin)
+    best = _Best()
 
     def snapshot() -> tuple[dict[str, torch.Tensor], list[torch.Tensor]]:
         return (copy.deepcopy(model.state_dict()), [p.detach().clone() for p in extra])
@@ -263,23 +236,11 @@ def fit(
                 p.copy_(v)
 
     def finish() -> None:
-        final = Observation(
-            {r: v.detach().clone() for r, v in obs.scale.items()},
-            {r: v.detach().clone() for r, v in obs.offset.items()},
-            loss,
-            model.activation,
-            {r: v.detach().clone() for r, v in obs.weight.items()},
-        )
+        final = st.obs.detached()
         history.observation = final
         model.observation = final
         with torch.no_grad():
-            model.x0.copy_(x0_full())
-
-    def evaluate(step: int) -> float:
-        finish()
-        score = pvar(model, validation)
-        history.evals.append({"step": step, "pvar": score})
-        return score["all"]
+            model.x0.copy_(st.x0_full())
 
     def fail(step: int, what: str, value: float) -> TrainingDiverged:
         with torch.no_grad():
@@ -288,64 +249,20 @@ def fit(
         finish()
         return TrainingDiverged(step, what, value, good_step, history)
 
-    def forward(idx: torch.Tensor) -> tuple[Any, torch.Tensor, torch.Tensor]:
-        sub = {r: v[idx] for r, v in rates.items()}
-        u = u_all[idx]
-        kwargs = {} if noise_gen is None else {"generator": noise_gen}
-        out, _, u_steps, pred = _run(_Bound(model, kwargs), obs, sub, u, x0_full(), k, forcing)
-        terms_sum = torch.zeros((), device=dev, dtype=dtype)
-        data = torch.zeros((), device=dev, dtype=dtype)
-        count = 0
-        for r, p in pred.items():
-            y = sub[r][:, 1:]
-            if loss == "poisson":
-                data = data + F.poisson_nll_loss(
-                    p, y, log_input=False, full=False, reduction="sum", eps=1e-6
-                )
-            else:
-                data = data + ((p - y).pow(2) * obs.weight[r]).sum()
-            count += y.numel()
-        data = data / count
-        if has_out:
-            data = (
-                data
-                + output_weight * (out.outputs[:, k - 1 :: k] - y_out[idx][:, 1:]).pow(2).mean()
-            )
-        batch = SimpleNamespace(
-            inputs=u_steps, mask=torch.ones(u_steps.shape[:2], device=dev), targets=None
-        )
-        values = []
-        for name, term in terms:
-            if any(term is t for t in proximal):
-                with torch.no_grad():
-                    values.append((name, term(model, out, batch)))
-            else:
-                v = term(model, out, batch)
-                values.append((name, v))
-                terms_sum = terms_sum + v
-        return data, terms_sum, values
-
-    bar = tqdm(
-        total=steps, desc="fit", unit="step", disable=not progress, dynamic_ncols=True, leave=True
-    )
+    bar = tqdm(total=o.steps, desc="fit", unit="step", disable=not o.progress, dynamic_ncols=True)
     start = time.perf_counter()
     try:
-        for step in range(1, steps + 1):
-            if pos + bs > n:
-                perm, pos = torch.randperm(n, generator=order_gen), 0
-            idx = perm[pos : pos + bs].to(dev)
-            pos += bs
-            data, reg, values = forward(idx)
+        for step in range(1, o.steps + 1):
+            out, data, batch = st.forward(st.next_trials())
+            reg, values, prox = st.terms(model, out, batch)
             total = data + reg
-            value = float(total.detach()) + sum(
-                float(v) for (_, t), (_, v) in zip(terms, values, strict=True) if t in proximal
-            )
+            value = float(total.detach()) + prox
             if not math.isfinite(value):
                 raise fail(step, "loss", value)
-            norm = guarded_backward(opt, total, params, good, clip_grad, fail, step)
+            norm = guarded_backward(opt, total, params, good, o.clip_grad, fail, step)
             good_step = step
             opt.step()
-            for term in proximal:
+            for term in o.proximal:
                 term.prox(model, opt)
             history.step.append(step)
             history.loss.append(value)
@@ -354,22 +271,16 @@ def fit(
             for name, v in values:
                 history.terms.setdefault(name, []).append(float(v.detach()))
             bar.update(1)
-            if progress:
+            if o.progress:
                 bar.set_postfix(loss=f"{value:.4f}", refresh=False)
             stop = False
-            if (
-                validation is not None
-                and eval_every is not None
-                and (step % eval_every == 0 or step == steps)
-            ):
-                score = evaluate(step)
-                if score > best[0]:
-                    best, since_best = (score, snapshot(), step), 0
-                else:
-                    since_best += 1
-                    stop = early_stopping is not None and since_best >= early_stopping
-            if any(bool(cb(step, history, model)) for cb in callbacks) or stop:
-                history.stopped_early = step < steps
+            if o.evaluates(step):
+                finish()
+                score = pvar(model, o.validation)
+                history.evals.append({"step": step, "pvar": score})
+                stop = best.update(score["all"], step, snapshot, o.early_stopping)
+            if any(bool(cb(step, history, model)) for cb in o.callbacks) or stop:
+                history.stopped_early = step < o.steps
                 break
         with torch.no_grad():
             if not all(bool(torch.isfinite(p).all()) for p in params):
@@ -377,21 +288,10 @@ def fit(
     finally:
         bar.close()
         history.seconds = time.perf_counter() - start
-    if early_stopping is not None and best[1] is not None:
-        restore(best[1])
-        history.best_step = best[2]
+    if o.early_stopping is not None and best.state is not None:
+        restore(best.state)
+        history.best_step = best.step
     else:
         history.best_step = history.step[-1] if history.step else None
     finish()
     return history
-
-
-class _Bound:
-    """The model called with fixed keyword arguments (the noise generator)."""
-
-    def __init__(self, model: nn.Module, kwargs: dict[str, Any]):
-        self.model, self.kwargs = model, kwargs
-        self.layout, self.batch_first = model.layout, getattr(model, "batch_first", True)
-
-    def __call__(self, u: torch.Tensor, x0: torch.Tensor) -> Any:
-        return self.model(u, x0, **self.kwargs)

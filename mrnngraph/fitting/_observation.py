@@ -4,7 +4,7 @@ that start each trial from its data."""
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -115,17 +115,35 @@ class Observation:
             {r: torch.ones(k) for r, k in n.items()},
         )
 
+    def _affine(self, region: str, like: torch.Tensor, dims: int) -> tuple[torch.Tensor, ...]:
+        """:math:`a, c` of ``region`` as ``like``'s dtype and device, broadcastable against a
+        result of ``dims`` dimensions."""
+        return self.scale[region].to(like), self.offset[region].to(like)
+
     def decode(self, region: str, h: torch.Tensor) -> torch.Tensor:
         """The data the units' rates ``h (..., neurons)`` stand for (mean count for Poisson)."""
-        a, c = self.scale[region].to(h), self.offset[region].to(h)
+        a, c = self._affine(region, h, h.dim())
         z = a * h + c
         return F.softplus(z) if self.loss == "poisson" else z
 
     def initial_state(self, region: str, y0: torch.Tensor) -> torch.Tensor:
         """Pre-activation states whose (decoded) rates are the data ``y0 (B, neurons)``."""
-        a, c = self.scale[region].to(y0), self.offset[region].to(y0)
+        a, c = self._affine(region, y0, y0.dim() + self._members)
         h = (_inverse_link(self.loss, y0) - c) / a
         return _inverse_activation(self.activation, h)
+
+    #: Leading member dimensions of what :meth:`initial_state` returns (0 here).
+    _members = 0
+
+    def detached(self) -> Observation:
+        """A copy holding detached clones of the tensors (what a fit keeps)."""
+        return Observation(
+            {r: v.detach().clone() for r, v in self.scale.items()},
+            {r: v.detach().clone() for r, v in self.offset.items()},
+            self.loss,
+            self.activation,
+            {r: v.detach().clone() for r, v in self.weight.items()},
+        )
 
     def covers(self, recording: Recording) -> None:
         for r, n in recording.n_neurons.items():
@@ -135,10 +153,10 @@ class Observation:
                     f"covers {', '.join(map(repr, self.scale))}); fit on a "
                     "recording of the same regions"
                 )
-            if self.scale[r].shape[0] != n:
+            if self.scale[r].shape[-1] != n:
                 raise ValueError(
                     f"region {r!r}: the observation reads "
-                    f"{self.scale[r].shape[0]} neurons but the recording has {n}"
+                    f"{self.scale[r].shape[-1]} neurons but the recording has {n}"
                 )
 
     def to_dict(self) -> dict[str, Any]:
@@ -163,3 +181,49 @@ class Observation:
             str(d.get("activation", "tanh")),
             t(d.get("weight", {})),
         )
+
+
+class _StackedObservation(Observation):
+    """The observations of an ensemble's ``N`` members as one: ``scale[r]`` and
+    ``offset[r]`` are ``(N, neurons)`` (member ``k``'s in row ``k``), ``weight[r]`` is
+    shared (it comes from the data). :meth:`decode` reads rates ``(N, ..., neurons)``;
+    :meth:`initial_state` maps the data ``(..., neurons)``, shared by the members, to
+    states ``(N, ..., neurons)``."""
+
+    _members = 1
+
+    def _affine(self, region: str, like: torch.Tensor, dims: int) -> tuple[torch.Tensor, ...]:
+        a, c = self.scale[region].to(like), self.offset[region].to(like)
+        shape = (a.shape[0], *([1] * (dims - 2)), a.shape[-1])
+        return a.reshape(shape), c.reshape(shape)
+
+    @classmethod
+    def stack(cls, members: Sequence[Observation]) -> _StackedObservation:
+        """One observation per member, stacked (they must read the same neurons with the
+        same link)."""
+        first = members[0]
+        for k, o in enumerate(members):
+            if not isinstance(o, Observation):
+                raise TypeError(
+                    "observation must be a mrnngraph.fitting.Observation or one per member; "
+                    f"item {k} is a {type(o).__name__}"
+                )
+            if (o.loss, o.activation) != (first.loss, first.activation) or {
+                r: v.shape for r, v in o.scale.items()
+            } != {r: v.shape for r, v in first.scale.items()}:
+                raise ValueError(
+                    f"the observation of member {k} differs from member 0's in its loss, "
+                    "activation or neurons; an ensemble's members read the same neurons alike"
+                )
+        return cls(
+            {r: torch.stack([o.scale[r] for o in members]) for r in first.scale},
+            {r: torch.stack([o.offset[r] for o in members]) for r in first.offset},
+            first.loss,
+            first.activation,
+            dict(first.weight),
+        )
+
+    def member(self, k: int) -> Observation:
+        """Member ``k``'s observation (a detached copy)."""
+        one = {r: v[k] for r, v in self.scale.items()}, {r: v[k] for r, v in self.offset.items()}
+        return Observation(*one, self.loss, self.activation, self.weight).detached()

@@ -92,23 +92,46 @@ class PathwaySparsity:
 
         Frozen entries are left as they are; under Dale's law a zeroed entry keeps the
         smallest positive magnitude, so that ``|W|`` still has a gradient and the
-        pathway can come back.
+        pathway can come back. For an :class:`~mrnngraph.Ensemble` each member's
+        declared pathways (its own circuit's) shrink by that member's own block norms,
+        exactly as the member's prox alone.
         """
         if not self.can_prox(model) or self.weight == 0:
             return
         raw = model.parametrizations.weight_hh.original
-        con = model._constraint("weight_hh")
-        w = model.weight_hh
         groups = [g for g in optimizer.param_groups if any(p is raw for p in g["params"])]
         if not groups:
             return
         lr = float(groups[0]["lr"])
-        signed = None if con.sign is None else (con.sign != 0)
+        con = model.parametrizations.weight_hh[0]
+        w = model.weight_hh
+        if raw.dim() == 2:
+            self._prox_one(raw, w, con.mask, con.sign, con.trainable, model, lr)
+            return
+        # An ensemble: each member's blocks shrink by that member's own norms.
+        for k, circuit in enumerate(model.circuits):
+            sign = None if con.sign is None else con.sign[k, 0]
+            trainable = None if con.trainable is None else con.trainable[k]
+            member = _Blocks(model.layout, circuit)
+            self._prox_one(raw[k], w[k], con.mask[k], sign, trainable, member, lr)
+
+    def _prox_one(
+        self,
+        raw: torch.Tensor,
+        w: torch.Tensor,
+        mask_all: torch.Tensor,
+        sign: torch.Tensor | None,
+        trainable: torch.Tensor | None,
+        model: Any,
+        lr: float,
+    ) -> None:
+        """:meth:`prox` of one model's ``[H, H]`` raw weights ``raw`` (effective ``w``)."""
+        signed = None if sign is None else (sign != 0)
         tiny = torch.finfo(raw.dtype).tiny
         for rows, cols in self._blocks(model):
-            mask = con.mask[rows, cols]
-            if con.trainable is not None:
-                mask = mask & con.trainable[rows, cols]
+            mask = mask_all[rows, cols]
+            if trainable is not None:
+                mask = mask & trainable[rows, cols]
             if not bool(mask.any()):
                 continue
             lam = self.weight / math.sqrt(rows.stop - rows.start)
@@ -120,3 +143,10 @@ class PathwaySparsity:
                 floor = mask & signed[cols].unsqueeze(0)
                 new = torch.where(floor, torch.full_like(new, tiny), new)
             raw[rows, cols] = new
+
+
+class _Blocks:
+    """What :meth:`PathwaySparsity._blocks` reads of a model: its layout and circuit."""
+
+    def __init__(self, layout: Any, circuit: Any):
+        self.layout, self.circuit = layout, circuit
