@@ -7,7 +7,9 @@ dimension (``weight_hh`` is ``[N, H, H]``) and constrained, member by member, by
 same parametrization :class:`mrnngraph.model.MultiRegionRNN` uses (Dale's law, masks
 and frozen projections hold after any optimizer step). The time loop runs all members
 as one recurrence of ``N * H`` units through :func:`mrnngraph._scan.leaky_scan`, with
-one batched matmul per step (:class:`mrnngraph._ensemble_operator.EnsembleOperator`).
+one batched matmul per step (:class:`mrnngraph._ensemble_operator.EnsembleOperator`), or,
+for circuits sparse at region level, as the members' declared blocks
+(:mod:`mrnngraph._ensemble_blocks`).
 
 ``ens[k]`` gives member ``k`` as a standalone :class:`~mrnngraph.model.MultiRegionRNN`;
 :meth:`Ensemble.from_models` stacks trained models.
@@ -24,6 +26,7 @@ from torch import nn
 from torch.nn.utils import parametrize
 
 from ._constrained import _BiasParam
+from ._ensemble_blocks import EnsembleBlocks, choose_sparse_ensemble
 from ._ensemble_constrained import StackedConstrained, stack_constraints
 from ._ensemble_linear import shared_drive, stacked_readout
 from ._ensemble_operator import EnsembleOperator
@@ -79,8 +82,14 @@ class Ensemble(nn.Module):
     **model_options
         Keyword arguments of :class:`~mrnngraph.model.MultiRegionRNN` (``dt``, ``tau``,
         ``activation``, ``noise_std``, ``scan``, ``device``, ``dtype``, ...), the same
-        for every member. ``sparse`` applies to the models ``ens[k]`` returns; the
-        ensemble itself always runs its ``[N, H, H]`` stack densely.
+        for every member. ``sparse`` applies to the models ``ens[k]`` returns and to
+        the ensemble's own recurrence: ``True`` runs every member's declared blocks as
+        one block-sparse recurrence (:mod:`mrnngraph._ensemble_blocks`), ``False`` one
+        batched matmul of the ``[N, H, H]`` stack per step, ``None`` (default) block-sparse
+        where every member's circuit is one a model runs block-sparse
+        (:func:`~mrnngraph._sparse.choose_sparse`: 256 units or more, blocks covering
+        at most 40 % of ``[H, H]``, ...). Either way the parameters are the
+        ``[N, H, H]`` stacks, and results agree up to float rounding.
 
     Raises
     ------
@@ -111,6 +120,10 @@ class Ensemble(nn.Module):
         super().__init__()
         circuits = _check_circuits(circuits)
         self._sparse_option = model_options.pop("sparse", None)
+        if self._sparse_option is not None and not isinstance(self._sparse_option, bool):
+            raise TypeError(
+                f"sparse must be a bool or None; got {type(self._sparse_option).__name__}"
+            )
         device = model_options.pop("device", None)
         dtype = model_options.pop("dtype", None)
         members = [
@@ -128,6 +141,11 @@ class Ensemble(nn.Module):
             first.output_size,
         )
         self._member_options = {k: v for k, v in first.options().items() if k != "sparse"}
+        #: Whether the recurrence runs block-sparse (see the ``sparse`` option).
+        self.sparse = (
+            choose_sparse_ensemble(circuits) if self._sparse_option is None else self._sparse_option
+        )
+        self._blocks = EnsembleBlocks(circuits) if self.sparse else None
         #: Set by :func:`mrnngraph.perturb` only: clamps and drive of all ``N * H`` units.
         self.perturbation: Perturbation | None = None
         for k, v in self._member_options.items():
@@ -379,8 +397,12 @@ class Ensemble(nn.Module):
                 if p.drive is not None:
                     drive = drive + p.drive(T, B, drive)
                 clamp = p.clamp
+            if self._blocks is not None:
+                recurrent = self._blocks.weights(w_hh)
+            else:
+                recurrent = OperatorWeights(EnsembleOperator(N, H), (w_hh,))
             states, rates = leaky_scan(
-                OperatorWeights(EnsembleOperator(N, H), (w_hh,)),
+                recurrent,
                 drive,
                 x0,
                 alpha,
@@ -436,6 +458,8 @@ class Ensemble(nn.Module):
             parts.append("batch_first=False")
         if self.scan != "auto":
             parts.append(f"scan={self.scan!r}")
+        if self.sparse:
+            parts.append("sparse=True")
         if not self.readout_bias:
             parts.append("readout_bias=False")
         return ", ".join(parts)
