@@ -24,6 +24,8 @@ from collections.abc import Sequence
 import torch
 
 from ._blocks import BlockOperator, _chunk, _Group
+from ._delay_model import edge_steps
+from ._delays import DelayedBlocks
 from ._scan import OperatorWeights
 from ._sparse import _live_blocks, choose_sparse
 from .circuit import CompiledCircuit
@@ -41,6 +43,10 @@ class EnsembleBlocks:
     """The members' live recurrent blocks as one :class:`BlockOperator` over ``N * H``
     units, and the gather of their weights from the effective ``[N, H, H]`` stack.
 
+    With ``dt``, each block carries its edge's conduction delay in steps
+    (:class:`mrnngraph._delays.DelayedBlocks`): how an ensemble runs members with
+    recurrent delays, which the dense batched matmul cannot.
+
     Examples
     --------
     >>> import mrnngraph as mg
@@ -55,29 +61,37 @@ class EnsembleBlocks:
     True
     """
 
-    def __init__(self, circuits: Sequence[CompiledCircuit]):
+    def __init__(self, circuits: Sequence[CompiledCircuit], dt: float | None = None):
         lay = circuits[0].layout
         H, N = lay.hidden_size, len(circuits)
         self.n_members, self.hidden_size = N, H
-        by_shape: dict[tuple[int, int], list[tuple[int, int, int]]] = {}
+        by_shape: dict[tuple[int, int], list[tuple[int, int, int, int]]] = {}
         for k, c in enumerate(circuits):
+            # Conduction delays in steps of dt (given when some member has them).
+            steps = {} if dt is None else edge_steps(c, dt)
             for b in _live_blocks(c):
                 entry = (k, lay.slice(b.dst).start, lay.slice(b.src).start)
-                by_shape.setdefault(tuple(b.mask.shape), []).append(entry)  # type: ignore[arg-type]
+                delay = steps.get((b.src, b.dst), 0)
+                by_shape.setdefault(tuple(b.mask.shape), []).append((*entry, delay))  # type: ignore[arg-type]
         self.groups: list[_Group] = []
         self._src: list[torch.Tensor] = []
         self._dst: list[torch.Tensor] = []
         self._take: list[torch.Tensor] = []
         for (nd, ns), entries in sorted(by_shape.items()):
-            dst_starts = tuple(k * H + d for k, d, _ in entries)
-            src_starts = tuple(k * H + s for k, _, s in entries)
+            dst_starts = tuple(k * H + d for k, d, _, _ in entries)
+            src_starts = tuple(k * H + s for k, _, s, _ in entries)
+            delays = tuple(e[3] for e in entries)
             cd, dst_idx = _chunk(dst_starts, nd, N * H)
             cs, src_idx = _chunk(src_starts, ns, N * H)
-            self.groups.append(_Group(nd, ns, dst_starts, src_starts, True, 0, cd, cs))
+            self.groups.append(
+                _Group(
+                    nd, ns, dst_starts, src_starts, True, 0, cd, cs, delays if any(delays) else ()
+                )
+            )
             self._src.append(src_idx)
             self._dst.append(dst_idx)
             # Flat indices of each block's entries in the [N, H, H] stack: [nb, nd, ns].
-            k, d, s = (torch.tensor(v) for v in zip(*entries, strict=True))
+            k, d, s, _ = (torch.tensor(v) for v in zip(*entries, strict=True))
             rows = d[:, None] + torch.arange(nd)
             cols = s[:, None] + torch.arange(ns)
             self._take.append((k * H * H)[:, None, None] + rows[:, :, None] * H + cols[:, None, :])
@@ -89,7 +103,8 @@ class EnsembleBlocks:
             self._src = [t.to(device) for t in self._src]
             self._dst = [t.to(device) for t in self._dst]
             self._take = [t.to(device) for t in self._take]
-            self._operator = BlockOperator(
+            delayed = any(g.delays for g in self.groups)
+            self._operator = (DelayedBlocks if delayed else BlockOperator)(
                 self.groups, self._src, self._dst, self.n_members * self.hidden_size
             )
             self._device = device

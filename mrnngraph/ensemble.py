@@ -28,6 +28,12 @@ from torch.nn.utils import parametrize
 from ._constrained import _BiasParam
 from ._ensemble_blocks import EnsembleBlocks, choose_sparse_ensemble
 from ._ensemble_constrained import StackedConstrained, stack_constraints
+from ._ensemble_delays import (
+    delayed_drive,
+    delayed_readout,
+    has_input_delays,
+    has_output_delays,
+)
 from ._ensemble_linear import shared_drive, stacked_readout
 from ._ensemble_operator import EnsembleOperator
 from ._ensemble_tau import member_raw_alpha, stack_time_constants
@@ -78,7 +84,8 @@ class Ensemble(nn.Module):
         weights, frozen and ``zero`` projections, biases and time constants may differ;
         a member with ``learn_tau`` regions trains its own time constants, within its
         own bounds, as its :class:`~mrnngraph.model.MultiRegionRNN` would
-        (:mod:`mrnngraph._ensemble_tau`).
+        (:mod:`mrnngraph._ensemble_tau`); conduction delays may differ too (members
+        with recurrent delays run block-sparse, each block at its delay).
     **model_options
         Keyword arguments of :class:`~mrnngraph.model.MultiRegionRNN` (``dt``, ``tau``,
         ``activation``, ``noise_std``, ``scan``, ``device``, ``dtype``, ...), the same
@@ -98,8 +105,6 @@ class Ensemble(nn.Module):
     ValueError
         If a member's layout differs from member 0's (the message says which member
         and how), or an option is invalid.
-    NotImplementedError
-        For members with conduction delays (the batched scan has no delayed operator).
 
     Examples
     --------
@@ -145,7 +150,14 @@ class Ensemble(nn.Module):
         self.sparse = (
             choose_sparse_ensemble(circuits) if self._sparse_option is None else self._sparse_option
         )
-        self._blocks = EnsembleBlocks(circuits) if self.sparse else None
+        #: Each member's conduction delays (None: it has none; see _ensemble_delays).
+        self._member_delays = [m._delays for m in members]
+        recurrent_delays = any(d is not None and d.hh is not None for d in self._member_delays)
+        self._blocks = (
+            EnsembleBlocks(circuits, dt=first.dt if recurrent_delays else None)
+            if self.sparse or recurrent_delays
+            else None
+        )
         #: Set by :func:`mrnngraph.perturb` only: clamps and drive of all ``N * H`` units.
         self.perturbation: Perturbation | None = None
         for k, v in self._member_options.items():
@@ -381,7 +393,9 @@ class Ensemble(nn.Module):
                 a = self.alpha_override or self.dt / self.tau
                 u = u.expand(N, T, B, I)
                 u = u + _noise(u, math.sqrt(2.0 / a) * self.input_noise_std, generator)
-            if u.dim() == 3:
+            if has_input_delays(self._member_delays):
+                drive = delayed_drive(self._member_delays, u, w_ih, bias)
+            elif u.dim() == 3:
                 # Shared inputs: one GEMM drives every member, straight into (T, B, N*H).
                 drive = shared_drive(u.reshape(T * B, I), w_ih, bias).view(T, B, N * H)
             else:
@@ -411,8 +425,12 @@ class Ensemble(nn.Module):
                 method=self.scan,
                 return_rates=True,
             )
-            outputs = stacked_readout(rates, w_ho, self.bias_ho)
-        outputs = outputs.view(N, T, B, -1)
+            if has_output_delays(self._member_delays):
+                h = (rates, x0, clamp, self.activation, w_ho, self.bias_ho)
+                outputs = delayed_readout(self._member_delays, *h)
+            else:
+                outputs = stacked_readout(rates, w_ho, self.bias_ho)
+        outputs = outputs.reshape(N, T, B, -1)
         # (T, B, N, H) -> (N, T, B, H); batch first -> (N, B, T, H).
         rates = rates.view(T, B, N, H).permute(2, 0, 1, 3)
         states = states.view(T, B, N, H).permute(2, 0, 1, 3)
@@ -491,14 +509,6 @@ def _check_circuits(circuits: Any) -> tuple[CompiledCircuit, ...]:
             raise TypeError(f"circuits[{k}] must be a CompiledCircuit; got {type(c).__name__}")
     if not circuits:
         raise ValueError("an Ensemble needs at least one member; got no circuits")
-    for k, c in enumerate(circuits):
-        delayed = [key for key, b in c.blocks.items() if getattr(b, "delay", 0.0)]
-        if delayed:
-            raise NotImplementedError(
-                f"circuits[{k}] has conduction delays (edge {delayed[0]!r}): the ensemble's "
-                "batched scan has no delayed operator; build the members as MultiRegionRNN "
-                "models and train them one by one, or give the edges delay 0"
-            )
     return tuple(circuits)
 
 

@@ -314,20 +314,6 @@ def test_bad_arguments():
         ens[0:1]
 
 
-def test_conduction_delays_are_refused_naming_the_member_and_the_edge():
-    G = variant(0)
-    G.edges["ctx", "str"]["delay"] = 20.0
-    try:
-        c = mg.compile(G, seed=0)
-    except mg.GraphError:
-        pytest.skip("this checkout has no conduction delays")
-    with pytest.raises(
-        NotImplementedError,
-        match=r"circuits\[1\] has conduction delays \(edge \('ctx', 'str'\)\).*delay 0",
-    ):
-        Ensemble([mg.compile(variant(0), seed=0), c])
-
-
 # ---------------------------------------------------------------------------- members
 def test_a_member_is_an_independent_standalone_model():
     ens = Ensemble(circuits(), dtype=D)

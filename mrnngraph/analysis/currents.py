@@ -206,6 +206,7 @@ class _MemberView:
         self.batch_first, self.activation = ens.batch_first, ens.activation
         self.weight_hh, self.weight_ih, self.bias, self.x0 = w_hh, w_ih, bias, ens.x0[k]
         self.perturbation = member_perturbation(ens, k)
+        self._delays = ens._member_delays[k]
 
 
 def total_current(model, parts: dict[tuple[str, str], torch.Tensor]) -> torch.Tensor:
