@@ -1,8 +1,16 @@
 """Data-parallel training over processes: torchrun's environment, :func:`launch`
-(processes on this machine without torchrun) and the process group of one run."""
+(processes on this machine without torchrun) and the process group of one run.
+
+One model is wrapped in ``DistributedDataParallel`` by the loop. An ensemble is not
+(DDP's one gradient norm would mix its members): :meth:`_Group.broadcast` gives every
+rank rank 0's parameters once, :meth:`_Group.average_gradients` averages the stacked
+gradients after each backward, and :meth:`_Group.member_means` the per-member loss,
+accuracy and regulariser values, so that each member's clipping and divergence decisions
+are the same on every rank."""
 
 from __future__ import annotations
 
+import math
 import os
 import socket
 from collections.abc import Callable
@@ -80,6 +88,16 @@ def launch(fn: Callable[..., Any], *args: Any, nprocs: int = 2, threads: int | N
     )
 
 
+def join_group(dev: torch.device) -> tuple[_Group, torch.device]:
+    """The process group of a ``train(..., distributed=True)`` call and the device this
+    rank trains on (``cuda`` becomes this rank's own GPU, ``cuda:LOCAL_RANK``)."""
+    env = distributed_env()
+    if dev.type == "cuda" and env is not None:
+        dev = torch.device("cuda", env["local_rank"])
+        torch.cuda.set_device(dev)
+    return _Group(dev), dev
+
+
 class _Group:
     """The process group of one ``train`` call (created here or joined)."""
 
@@ -107,6 +125,72 @@ class _Group:
     def mean(self, values: torch.Tensor) -> torch.Tensor:
         self.dist.all_reduce(values, op=self.dist.ReduceOp.SUM)
         return values / self.world_size
+
+    def agree_seed(self, seed: int, dev: torch.device) -> int:
+        """Rank 0's ``seed`` on every rank (a seed drawn fresh differs per process)."""
+        t = torch.tensor([seed % (1 << 62)], dtype=torch.long, device=self._where(dev))
+        self.dist.broadcast(t, src=0)
+        return int(t.item())
+
+    def broadcast(self, module: torch.nn.Module) -> None:
+        """Rank 0's parameters and buffers into every rank's ``module`` (what DDP does
+        when it wraps a model), so that all ranks start alike."""
+        with torch.no_grad():
+            for t in [*module.parameters(), *module.buffers()]:
+                self.dist.broadcast(t.data, src=0)
+
+    def average_gradients(self, params: list[torch.Tensor]) -> None:
+        """Replace each parameter's gradient by its mean over the ranks (one all-reduce
+        of all of them; a missing gradient counts as zero, so every rank sends the same
+        number of values)."""
+        for p in params:
+            if p.grad is None:
+                p.grad = torch.zeros_like(p)
+        flat = torch.cat([p.grad.reshape(-1) for p in params])
+        self.dist.all_reduce(flat, op=self.dist.ReduceOp.SUM)
+        flat /= self.world_size
+        offset = 0
+        for p in params:
+            n = p.numel()
+            p.grad.copy_(flat[offset : offset + n].view_as(p.grad))
+            offset += n
+
+    def member_means(
+        self,
+        losses: list[float],
+        task_losses: list[float],
+        accuracies: list[float],
+        terms: dict[str, list[float]],
+        dev: torch.device,
+    ) -> tuple[list[float], list[float], list[float], dict[str, list[float]]]:
+        """Each member's loss, task loss, accuracy and regulariser values averaged over
+        the ranks (one all-reduce). A non-finite loss on any rank makes the mean
+        non-finite on every rank, so all ranks freeze the same member at the same step;
+        an accuracy that is NaN on a rank (no trial scored) is left out of its mean."""
+        n = len(losses)
+        acc = torch.tensor(accuracies, dtype=torch.float64)
+        scored = torch.isfinite(acc)
+        rows = [
+            torch.tensor(losses, dtype=torch.float64),
+            torch.tensor(task_losses, dtype=torch.float64),
+            torch.where(scored, acc, torch.zeros_like(acc)),
+            scored.to(torch.float64),
+            *(torch.tensor(v, dtype=torch.float64) for v in terms.values()),
+        ]
+        stats = torch.stack(rows).to(self._where(dev))
+        self.dist.all_reduce(stats, op=self.dist.ReduceOp.SUM)
+        stats = stats.cpu()
+        mean = stats / self.world_size
+        acc_mean = torch.where(
+            stats[3] > 0, stats[2] / stats[3].clamp(min=1), torch.full((n,), math.nan)
+        )
+        term_means = {name: mean[4 + j].tolist() for j, name in enumerate(terms)}
+        return mean[0].tolist(), mean[1].tolist(), acc_mean.tolist(), term_means
+
+    @staticmethod
+    def _where(dev: torch.device) -> torch.device:
+        """Where a collective's tensor lives: the GPU under nccl, else the CPU."""
+        return dev if dev.type == "cuda" else torch.device("cpu")
 
     def close(self) -> None:
         if self.created:
