@@ -10,11 +10,14 @@ effective ``[N, H, H]`` stack once per forward call, so masks, signs, frozen ent
 and the cuts of :func:`mrnngraph.perturb` hold exactly as in the dense path, and the
 gradient flows back into the stack. Entries outside these blocks are always 0.
 
-Measured in ``bench/NOTES.md`` ("Block-sparse ensembles"): with 16 members of 8
-regions (each feeding itself and 2 others, 37.5 % of ``[H, H]``), B=16, the block-sparse
-recurrence took 0.80x the dense ``bmm``'s time at 256 units per member and 0.66x at
-512. :func:`choose_sparse_ensemble` picks it where every member's circuit meets
-:func:`mrnngraph._sparse.choose_sparse`.
+Measured in ``bench/NOTES.md`` ("Block-sparse ensembles"): 16 members of 8 regions
+(each feeding itself and 2 others, 37.5 % of ``[H, H]``), whole forward+backward: at
+512 units per member block-sparse took 0.68x the dense ``bmm``'s time (B=16) and 0.71x
+(B=64); at 256 units 0.94-1.01x (B=16) and 1.16x (B=64), since one batched matmul of
+``N`` members runs nearer the core's peak than a single model's. Hence
+:func:`choose_sparse_ensemble`: every member's circuit meets
+:func:`mrnngraph._sparse.choose_sparse` and has at least :data:`ENSEMBLE_SPARSE_MIN_UNITS`
+units.
 """
 
 from __future__ import annotations
@@ -30,13 +33,20 @@ from ._scan import OperatorWeights
 from ._sparse import _live_blocks, choose_sparse
 from .circuit import CompiledCircuit
 
-__all__ = ["EnsembleBlocks", "choose_sparse_ensemble"]
+__all__ = ["ENSEMBLE_SPARSE_MIN_UNITS", "EnsembleBlocks", "choose_sparse_ensemble"]
+
+#: An ensemble's ``sparse=None`` runs block-sparse from this many units per member (a
+#: single model from :data:`mrnngraph._sparse.SPARSE_MIN_UNITS`, 256).
+ENSEMBLE_SPARSE_MIN_UNITS = 512
 
 
 def choose_sparse_ensemble(circuits: Sequence[CompiledCircuit]) -> bool:
     """What an ensemble's ``sparse=None`` picks: block-sparse when every member's circuit
-    is one :func:`~mrnngraph._sparse.choose_sparse` runs block-sparse."""
-    return all(choose_sparse(c) for c in circuits)
+    is one :func:`~mrnngraph._sparse.choose_sparse` runs block-sparse, with at least
+    :data:`ENSEMBLE_SPARSE_MIN_UNITS` recurrent units."""
+    return all(
+        c.layout.hidden_size >= ENSEMBLE_SPARSE_MIN_UNITS and choose_sparse(c) for c in circuits
+    )
 
 
 class EnsembleBlocks:

@@ -93,9 +93,9 @@ class Ensemble(nn.Module):
         the ensemble's own recurrence: ``True`` runs every member's declared blocks as
         one block-sparse recurrence (:mod:`mrnngraph._ensemble_blocks`), ``False`` one
         batched matmul of the ``[N, H, H]`` stack per step, ``None`` (default) block-sparse
-        where every member's circuit is one a model runs block-sparse
-        (:func:`~mrnngraph._sparse.choose_sparse`: 256 units or more, blocks covering
-        at most 40 % of ``[H, H]``, ...). Either way the parameters are the
+        where it measured faster: every member has at least 512 units and a circuit a
+        model runs block-sparse (:func:`~mrnngraph._sparse.choose_sparse`: blocks
+        covering at most 40 % of ``[H, H]``, ...). Either way the parameters are the
         ``[N, H, H]`` stacks, and results agree up to float rounding.
 
     Raises

@@ -76,12 +76,12 @@ def test_only_declared_blocks_are_gathered():
     assert not covered[lay.slice("thal"), lay.slice("str")].any()
 
 
-def _ring(all_pairs: bool = False) -> nx.DiGraph:
-    """8 regions of 32 units, each feeding itself and the next (or every region)."""
+def _ring(all_pairs: bool = False, size: int = 64) -> nx.DiGraph:
+    """8 regions, each feeding itself and the next (or every region)."""
     G = nx.DiGraph()
     G.add_node("u", kind="input", size=1)
     for i in range(8):
-        G.add_node(f"r{i}", size=32)
+        G.add_node(f"r{i}", size=size)
     G.add_edge("u", "r0")
     for i in range(8):
         for j in range(8) if all_pairs else (i, (i + 1) % 8):
@@ -98,5 +98,9 @@ def test_sparse_none_follows_the_members_circuits():
     mixed = [ring[0], mg.compile(_ring(all_pairs=True), seed=0)]
     assert not mg.MultiRegionRNN(mixed[1]).sparse
     assert not choose_sparse_ensemble(mixed) and not mg.Ensemble(mixed).sparse
+    # 256 units: a model runs block-sparse, an ensemble (where it measured no faster) not
+    smaller = [mg.compile(_ring(size=32), seed=s) for s in range(2)]
+    assert all(mg.MultiRegionRNN(c).sparse for c in smaller)
+    assert not choose_sparse_ensemble(smaller) and not mg.Ensemble(smaller).sparse
     with pytest.raises(TypeError, match="sparse must be a bool or None"):
         mg.Ensemble(small, sparse="yes")
