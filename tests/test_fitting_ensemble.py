@@ -242,6 +242,29 @@ def test_an_ensemble_takes_one_observation_or_one_per_member():
         pvar(ens, rec, observation=[identity, poisson, identity])
 
 
+def test_figures_of_an_ensemble():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from mrnngraph.analysis.fit_plots import plot_fit_traces, plot_pathway_currents, plot_pvar
+
+    rec = _recording()
+    ens = mg.Ensemble.from_models(_models())
+    scores = pvar(ens, rec)
+    ax = plot_pvar(scores)
+    heights = [b.get_height() for b in ax.patches]
+    assert heights == pytest.approx([max(float(scores[k].mean()), -1.0) for k in ("a", "b", "all")])
+    dots = [line for line in ax.get_lines() if line.get_marker() == "o"]
+    assert len(dots) == 3 and all(len(d.get_ydata()) == 3 for d in dots)
+    np.testing.assert_allclose(dots[2].get_ydata(), np.maximum(scores["all"], -1.0))
+    plt.close("all")
+    for draw in (plot_pathway_currents, plot_fit_traces):
+        with pytest.raises(TypeError, match=r"draws one model; .* ens\[k\]"):
+            draw(ens, rec)
+
+
 @pytest.mark.xfail(
     strict=True,
     raises=AssertionError,

@@ -39,6 +39,7 @@ def plot_pathway_currents(
 
     from .pathways import pathway_currents
 
+    _one_model(model, "plot_pathway_currents")
     parts = pathway_currents(model, recording, observation=observation)
     names = list(regions) if regions is not None else list(model.layout.regions)
     n = len(names)
@@ -104,6 +105,10 @@ def plot_pvar(
     """Bars of pVar per region and overall (``"all"``), from :func:`mrnngraph.pvar`;
     with ``reference``, a second set of bars beside each (another method, say).
 
+    The scores of an :class:`~mrnngraph.Ensemble` (``pvar(ens, rec)``: an array of one
+    value per member for each key) are drawn as a bar at the members' mean with a dot
+    for each member.
+
     Returns
     -------
     matplotlib.axes.Axes
@@ -115,9 +120,15 @@ def plot_pvar(
     keys = [k for k in scores if k != "all"] + (["all"] if "all" in scores else [])
     x = np.arange(len(keys))
     width = 0.38 if reference is not None else 0.6
-    vals = [float(scores[k]) for k in keys]
-    ref = None if reference is None else [float(reference.get(k, math.nan)) for k in keys]
-    finite = [v for v in vals + (ref or []) if math.isfinite(v)]
+    vals = [_centre(scores[k]) for k in keys]
+    ref = None if reference is None else [_centre(reference.get(k, math.nan)) for k in keys]
+    every = [
+        float(v)
+        for d in (scores, reference or {})
+        for k in keys
+        for v in np.ravel(np.asarray(d.get(k, math.nan), dtype=float))
+    ]  # members' scores included, so that no dot falls below the axis
+    finite = [v for v in vals + (ref or []) + every if math.isfinite(v)]
     # Below -1 a model is far worse than the data's mean: clip the axis there and print
     # the value, so one diverging model does not flatten every other bar.
     floor = max(min([0.0, *finite]), -1.0)
@@ -140,7 +151,9 @@ def plot_pvar(
         label=labels[0],
     )
     label(bars, vals)
+    _member_dots(ax, x - (width / 2 if reference is not None else 0), keys, scores, floor)
     if ref is not None:
+        _member_dots(ax, x + width / 2, keys, reference, floor)
         rb = ax.bar(
             x + width / 2,
             [max(v, floor) if math.isfinite(v) else v for v in ref],
@@ -183,6 +196,7 @@ def plot_fit_traces(
 
     from ..fitting import reconstruct
 
+    _one_model(model, "plot_fit_traces")
     if not -recording.n_trials <= trial < recording.n_trials:
         raise IndexError(f"trial {trial} is out of range for {recording.n_trials} trials")
     sub = recording[[trial]]
@@ -226,3 +240,30 @@ def plot_fit_traces(
     axes[-1].set_xlabel("time (ms)")
     fig.suptitle(f"trial {trial}: data (solid) and the model run free from bin 0 (dashed)")
     return fig
+
+
+def _centre(value: Any) -> float:
+    """A score, or the mean of an ensemble's scores (one per member)."""
+    v = np.asarray(value, dtype=float)
+    if v.ndim == 0:
+        return float(v)
+    finite = v[np.isfinite(v)]
+    return float(finite.mean()) if finite.size else math.nan
+
+
+def _member_dots(ax: Any, x: Any, keys: list[str], scores: Mapping[str, Any], floor: float) -> None:
+    """One dot per member over each bar of an ensemble's scores."""
+    for xi, k in zip(x, keys, strict=True):
+        v = np.asarray(scores.get(k, math.nan), dtype=float)
+        if v.ndim == 1:
+            ax.plot(np.full(v.shape, xi), np.maximum(v, floor), "o", color="k", ms=3, zorder=3)
+
+
+def _one_model(model: Any, name: str) -> None:
+    from ..ensemble import Ensemble
+
+    if isinstance(model, Ensemble):
+        raise TypeError(
+            f"{name} draws one model; for member k of an ensemble pass ens[k] with "
+            "observation=ens.observations[k]"
+        )
