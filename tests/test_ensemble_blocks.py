@@ -3,6 +3,11 @@ training as the dense batched matmul, to float rounding."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
 import networkx as nx
 import pytest
 import torch
@@ -13,6 +18,7 @@ from tests.test_ensemble import circuits
 from tests.test_ensemble_tau import tau_circuits
 
 D = torch.float64
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def _pair(cs, **kw):
@@ -104,3 +110,36 @@ def test_sparse_none_follows_the_members_circuits():
     assert not choose_sparse_ensemble(smaller) and not mg.Ensemble(smaller).sparse
     with pytest.raises(TypeError, match="sparse must be a bool or None"):
         mg.Ensemble(small, sparse="yes")
+
+
+def test_default_threads_in_a_child_process():
+    """Block-sparse and delayed ensembles under torch's default thread count: the same
+    outputs and gradients as the dense path, each member its own model's (the
+    index_add scatters may run on several threads)."""
+    code = textwrap.dedent(
+        """
+        import warnings, torch, mrnngraph as mg
+        from tests.test_ensemble import circuits
+        from tests.test_ensemble_delays import delayed_circuits
+        warnings.simplefilter("ignore")
+        u = torch.randn(8, 10, 3, dtype=torch.float64)
+        for cs in (circuits(), delayed_circuits()):
+            runs = []
+            for sparse in (True, False):
+                ens = mg.Ensemble(cs, sparse=sparse, dtype=torch.float64)
+                out = ens(u)
+                out.outputs.square().sum().backward()
+                runs.append((out.outputs, ens.parametrizations.weight_hh.original.grad))
+            for a, b in zip(*runs):
+                torch.testing.assert_close(a, b, rtol=1e-12, atol=1e-12)
+            for k in range(len(cs)):
+                o = mg.MultiRegionRNN(cs[k], sparse=False, dtype=torch.float64)(u)
+                torch.testing.assert_close(o.outputs, runs[0][0][k], rtol=1e-12, atol=1e-12)
+        print("ok", torch.get_num_threads())
+        """
+    )
+    run = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=240, cwd=ROOT
+    )
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.startswith("ok")

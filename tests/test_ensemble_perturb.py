@@ -3,9 +3,13 @@ exactly on exit; currents inside the block read the cuts and the stimulus."""
 
 from __future__ import annotations
 
+import functools
+
 import networkx as nx
 import pytest
 import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import mrnngraph as mg
 from mrnngraph.analysis.currents import currents, total_current
@@ -201,3 +205,44 @@ def test_stacked_cuts_refuse_synapses_and_members_out_of_range(ens):
         con.cut_members({4: [(slice(0, 1), slice(None))]})
     edited = con.cut((slice(0, 2), slice(None)))
     assert not edited["mask"][:, :2].any() and torch.equal(edited["mask"][:, 2:], con.mask[:, 2:])
+
+
+@functools.cache
+def _three() -> mg.Ensemble:
+    return mg.Ensemble(circuits(3), dtype=D)
+
+
+EDGES = [("ctx", "ctx"), ("ctx", "str"), ("str", "thal"), ("thal", "ctx"), ("stim", "ctx")]
+
+
+@settings(max_examples=12, deadline=None)
+@given(
+    silence=st.lists(st.sampled_from(["ctx", "str", "thal"]), unique=True, max_size=2),
+    cut=st.lists(st.sampled_from(EDGES), unique=True, max_size=3),
+    clamp=st.one_of(st.none(), st.floats(-1.0, 1.0)),
+    raise_inside=st.booleans(),
+)
+def test_any_perturbation_is_each_members_and_leaves_no_trace(silence, cut, clamp, raise_inside):
+    ens = _three()
+    kw = {"silence": silence, "cut": cut}
+    if clamp is not None and "thal" not in silence:
+        kw["clamp"] = {"thal": clamp}
+    before = {k: v.clone() for k, v in ens.state_dict().items()}
+    u = torch.ones(1, 4, 3, dtype=D)
+    try:
+        with mg.perturb(ens, **kw):
+            weights = {name: getattr(ens, name).detach().clone() for name in FAMILIES}
+            rates = ens(u).rates.detach()
+            if raise_inside:
+                raise RuntimeError("inside")
+    except RuntimeError:
+        pass
+    for key, value in ens.state_dict().items():
+        assert same_bits(value, before[key]), key
+    assert ens.perturbation is None
+    for k in range(len(ens)):
+        m = ens[k]
+        with mg.perturb(m, **kw):
+            for name in FAMILIES:
+                assert same_bits(getattr(m, name), weights[name][k]), (k, name)
+            torch.testing.assert_close(m(u).rates, rates[k], rtol=1e-12, atol=1e-13)

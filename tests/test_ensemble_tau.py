@@ -127,6 +127,11 @@ def test_members_trained_together_equal_members_trained_alone():
         G.nodes["y"]["size"] = TASK.output_size
     models = [mg.MultiRegionRNN(mg.compile(G, seed=k), dtype=D) for k, G in enumerate(graphs)]
     ens = mg.Ensemble.from_models(models)
+
+    def slow(model, out, batch):  # a regulariser on the member's own time constants
+        return 1e-2 * model.alpha.square().sum()
+
+    kw["losses"] = {"slow": slow}
     h = mg.train(ens, TASK, **kw)
     moved = ens.alpha.detach()[0] != models[0].alpha.detach()
     assert moved.any()  # the learned time constants trained
@@ -136,3 +141,4 @@ def test_members_trained_together_equal_members_trained_alone():
         for i in range(5):
             assert h.member_loss[i][k] == pytest.approx(hk.loss[i], rel=1e-12)
             assert h.member_grad_norm[i][k] == pytest.approx(hk.grad_norm[i], rel=1e-9)
+            assert h.member_terms["slow"][i][k] == pytest.approx(hk.terms["slow"][i], rel=1e-12)

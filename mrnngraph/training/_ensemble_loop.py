@@ -24,15 +24,16 @@ __all__: list[str] = []
 
 
 class _Member:
-    """Member ``k`` of an ensemble as a regulariser sees a model: ``weight_*`` and
-    ``mask_*`` are member ``k``'s slices (with gradients), the rest is the ensemble's."""
+    """Member ``k`` of an ensemble as a regulariser sees a model: ``weight_*``, ``bias*``,
+    ``alpha`` (learned time constants), ``x0`` and ``mask_*`` are member ``k``'s slices
+    (with gradients), the rest is the ensemble's."""
 
     def __init__(self, ens: Any, k: int):
         self._ens, self._k = ens, k
 
     def __getattr__(self, name: str) -> Any:
         ens, k = self._ens, self._k
-        if name in ("weight_hh", "weight_ih", "weight_ho", "bias", "bias_ho"):
+        if name in ("weight_hh", "weight_ih", "weight_ho", "bias", "bias_ho", "alpha", "x0"):
             value = getattr(ens, name)
             return None if value is None else value[k]
         if name in ("mask_hh", "mask_ih", "mask_ho"):
