@@ -106,6 +106,30 @@ def test_members_fitted_together_equal_members_fitted_alone(observed, forcing):
     assert h.loss[-1] == pytest.approx(sum(h.member_loss[-1]) / 3)
 
 
+@pytest.mark.parametrize("case", ["time_first", "poisson_with_outputs"])
+def test_time_first_members_and_poisson_fits_with_outputs_equal_fits_alone(case):
+    rec = _recording()
+    graphs = [_graph(), _graph()]
+    options = {"dtype": F64}
+    if case == "time_first":
+        options["batch_first"] = False
+    else:
+        for G in graphs:
+            G.add_node("out", kind="output", size=2)
+            G.add_edge("b", "out")
+        y = np.random.default_rng(0).normal(size=(rec.n_trials, rec.n_steps, 2))
+        counts = {r: np.round(3 * np.abs(v)) for r, v in rec.rates.items()}
+        rec = Recording(counts, 10.0, inputs=rec.inputs, outputs=y)
+    models = [mg.MultiRegionRNN.from_graph(G, seed=k + 1, **options) for k, G in enumerate(graphs)]
+    ens = mg.Ensemble.from_models(models)
+    kw = dict(steps=4, batch_size=4, forcing=3, clip_grad=0.1, progress=False)
+    kw["loss"] = "poisson" if case == "poisson_with_outputs" else "gaussian"
+    fit(ens, rec, **kw)
+    for k, model in enumerate(models):
+        fit(model, rec, **kw)
+        assert _max_diff(ens[k], model) < 1e-12
+
+
 def _violations(ens) -> int:
     return sum(sum(constraint_violations(ens[k]).values()) for k in range(len(ens)))
 
