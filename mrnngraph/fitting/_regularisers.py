@@ -71,7 +71,12 @@ class PathwaySparsity:
         return self.weight * total
 
     def can_prox(self, model: nn.Module) -> bool:
-        """Whether :meth:`prox` applies to ``model`` (dense recurrent weights)."""
+        """Whether :meth:`prox` applies to ``model`` (dense recurrent weights; an
+        :class:`~mrnngraph.Ensemble` keeps its ``[N, H, H]`` stack dense however it runs)."""
+        from ..ensemble import Ensemble
+
+        if isinstance(model, Ensemble):
+            return self.proximal
         return self.proximal and not getattr(model, "sparse", False)
 
     @torch.no_grad()
