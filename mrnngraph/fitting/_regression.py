@@ -93,7 +93,7 @@ def regress(
     sparsity: float = 0.0,
     ridge: float = 1e-3,
     iterations: int = 3000,
-    tol: float = 1e-7,
+    tol: float = 1e-5,
     loss: Literal["gaussian", "poisson"] = "gaussian",
     self_connections: bool = False,
     weighting: Literal["rate", "state"] = "rate",
