@@ -23,6 +23,7 @@ variant), one line per run on stdout.
 
     python bench/training_targets.py --target hierarchy --seeds 0,1,2,3,4
     python bench/training_targets.py --target hierarchy --variant no_readout_bias --seeds 0
+    python bench/training_targets.py --target hierarchy --seeds 1 --steps 300 --diagnose 50
 """
 
 from __future__ import annotations
@@ -80,6 +81,11 @@ VARIANTS: dict[str, tuple[dict, dict, dict]] = {
     "radius_1.5_streams": ({"spectral_radius": 1.5}, {"seq_len": 220}, {"batch_size": 32}),
     "radius_1.5_streams_batch_64": ({"spectral_radius": 1.5}, {"seq_len": 220}, {}),
     "radius_1.5_streams_330": ({"spectral_radius": 1.5}, {"seq_len": 330}, {"batch_size": 32}),
+    # State noise while training only (Yang et al. 2019's sigma_rec 0.05; the model's own
+    # noise_std, 0, is restored before the held-out evaluation): silent relu units get a
+    # gradient again (see docs/training.md, the hierarchy's failure modes).
+    "train_noise_0.05": ({}, {}, {"train_noise": 0.05}),
+    "train_noise_0.05_decision_weight_5": ({}, {"decision_weight": 5.0}, {"train_noise": 0.05}),
 }
 
 
@@ -132,7 +138,50 @@ def neurogym_decision_accuracy(
     return {"decision_accuracy": ok / n, "decision_steps": n}
 
 
-def run(target: str, variant: str, seed: int, steps: int) -> dict[str, Any]:
+def hierarchy_diagnostics(model: Any, task: Any, n_trials: int = 256) -> dict[str, Any]:
+    """Where a hierarchy run stands (``--diagnose``): per E region its mean rate, the
+    fraction of units silent over the whole probe batch ("dead") and the units active at
+    the last decision step; the readout's mean probabilities (fixate / correct / wrong) at
+    the first and the last decision step; held-out accuracy and fixation breaks."""
+    batch = task.batch(n_trials, seed=5)
+    with torch.no_grad():
+        out = model(batch.inputs)
+    dec = batch.trials["decision_mask"].bool()
+    last = dec.shape[1] - 1 - dec.flip(1).float().argmax(1)  # last decision step per trial
+    first = dec.float().argmax(1)
+    rows = torch.arange(n_trials)
+    areas = {}
+    for region in model.layout.regions:
+        if not region.endswith("_e"):
+            continue
+        r = out.rates[..., model.layout.slice(region)]
+        areas[region] = {
+            "rate": round(float(r.mean()), 3),
+            "dead": round(float((r.amax((0, 1)) <= 0).float().mean()), 2),
+            "active_at_decision": round(float((r[rows, last] > 0).float().sum(1).mean()), 1),
+        }
+    p = out.outputs.softmax(-1)
+    choice = batch.trials["choice"]
+
+    def probs(t: torch.Tensor) -> list[float]:
+        q = p[rows, t]
+        return [round(float(q[rows, k].mean()), 2) for k in (torch.zeros_like(choice), choice)] + [
+            round(float(q[rows, 3 - choice].mean()), 2)
+        ]
+
+    ev = evaluate(model, task, batch_size=n_trials, seed=99)
+    return {
+        "accuracy": round(ev["accuracy"], 3),
+        "fixation_breaks": round(ev.get("fixation_breaks", 0.0), 3),
+        "p_first_decision_step": probs(first),
+        "p_last_decision_step": probs(last),
+        "areas": areas,
+    }
+
+
+def run(
+    target: str, variant: str, seed: int, steps: int, diagnose: int | None = None
+) -> dict[str, Any]:
     model_kw, task_kw, train_kw = VARIANTS[variant]
     if target == "pdm":
         import neurogym as ngym
@@ -143,11 +192,31 @@ def run(target: str, variant: str, seed: int, steps: int) -> dict[str, Any]:
         task = ContextDependentIntegration(dt=10.0, **task_kw)
         G = hierarchy_graph()
     model = mg.MultiRegionRNN.from_graph(G, seed=seed, **model_kw)
+    train_kw = dict(train_kw)
+    noise = train_kw.pop("train_noise", None)
+    if noise is not None:
+        model.noise_std = noise  # for training only: set back before the evaluation
     diverged = None
+    callbacks = []
+    if diagnose:
+
+        def report(step: int, history: Any, m: Any) -> None:
+            if step % diagnose == 0:
+                noise_std, m.noise_std = m.noise_std, 0.0
+                info = {"step": step, "loss": round(history.loss[-1], 4)}
+                info["grad_norm"] = round(history.grad_norm[-1], 3)
+                print(json.dumps({**info, **hierarchy_diagnostics(m, task)}), flush=True)
+                m.noise_std = noise_std
+
+        callbacks.append(report)
     try:
-        h = train(model, task, steps=steps, seed=seed, progress=False, **train_kw)
+        h = train(
+            model, task, steps=steps, seed=seed, progress=False, callbacks=callbacks, **train_kw
+        )
     except TrainingDiverged as e:  # a failed run is a result too (scored as left)
         h, diverged = e.history, str(e)
+    if noise is not None:
+        model.noise_std = 0.0
     row: dict[str, Any] = {
         "target": target,
         "variant": variant,
@@ -175,11 +244,21 @@ def main() -> None:
     )
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument(
+        "--diagnose",
+        type=int,
+        default=None,
+        metavar="N",
+        help="hierarchy: every N steps print per-area rates, silent units and the readout's "
+        "decision-step probabilities (a diagnostic run: nothing is written to --json)",
+    )
+    parser.add_argument(
         "--json", type=Path, default=ROOT / "docs" / "data" / "training_targets.json"
     )
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     steps = args.steps or STEPS[args.target]
+    if args.diagnose is not None and (args.target != "hierarchy" or args.diagnose < 1):
+        parser.error("--diagnose N takes N >= 1 and --target hierarchy")
     if args.target == "pdm":
         try:
             import neurogym  # noqa: F401
@@ -189,11 +268,13 @@ def main() -> None:
     rows = []
     for seed in (int(s) for s in args.seeds.split(",")):
         t = time.perf_counter()
-        row = run(args.target, args.variant, seed, steps)
+        row = run(args.target, args.variant, seed, steps, args.diagnose)
         row["wall_seconds"] = round(time.perf_counter() - t, 1)
         rows.append(row)
         print(json.dumps(row), flush=True)
 
+    if args.diagnose:
+        return
     data = json.loads(args.json.read_text()) if args.json.exists() else {"runs": {}}
     data["runs"][f"{args.target}/{args.variant}/{steps}"] = {
         "command": " ".join(["python", "bench/training_targets.py", *sys.argv[1:]]),
