@@ -177,3 +177,57 @@ def test_backend_is_gloo_on_cpu(monkeypatch, tmp_path):
     )
     assert seen["backend"] == "gloo" and len(h) == 2
     assert not torch.distributed.is_initialized()
+
+
+_LAUNCHED = """
+import os, signal, sys, time
+
+def work(out):
+    rank = os.environ["RANK"]
+    open(os.path.join(out, f"started{rank}"), "w").close()
+    try:
+        time.sleep(120)
+    except KeyboardInterrupt:  # Ctrl-C: writing what it has takes a while
+        time.sleep(2.0)
+        open(os.path.join(out, f"wrote{rank}"), "w").close()
+
+if __name__ == "__main__":
+    from mrnngraph.training import launch
+
+    try:
+        launch(work, sys.argv[1], nprocs=2, threads=1)
+    except KeyboardInterrupt:
+        os._exit(130)  # as mrnngraph's CLI leaves after an interrupt
+"""
+
+
+def test_launch_waits_for_its_processes_after_ctrl_c(tmp_path):
+    """Ctrl-C reaches launch() and its processes (one process group); launch waits for
+    them to finish what they write instead of leaving at once (its exit would send
+    each a second SIGINT), then raises KeyboardInterrupt."""
+    import signal
+    import time
+
+    script = tmp_path / "launched.py"  # a file: the spawned processes import it
+    script.write_text(_LAUNCHED)
+    env = {k: v for k, v in os.environ.items() if k not in ("RANK", "WORLD_SIZE", "LOCAL_RANK")}
+    proc = subprocess.Popen(
+        [sys.executable, str(script), str(tmp_path)],
+        env={**env, "PYTHONPATH": str(ROOT)},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,  # its own process group, as a terminal's job
+    )
+    try:
+        end = time.monotonic() + 120
+        while not all((tmp_path / f"started{r}").exists() for r in range(2)):
+            assert proc.poll() is None and time.monotonic() < end, proc.stderr.read()
+            time.sleep(0.1)
+        os.killpg(proc.pid, signal.SIGINT)
+        _, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+    assert proc.returncode == 130, err
+    assert all((tmp_path / f"wrote{r}").exists() for r in range(2)), err

@@ -246,10 +246,10 @@ def _sweep(args: argparse.Namespace, stopped_by: dict[str, int], env: dict | Non
         if meeting is not None:
             meeting.post(m.seed, m.history, m.diverged is not None, rows[-1], curves.get(m.seed))
 
-    code = 0
     log_dir = None
     if args.batched and args.log_dir is not None:
         log_dir = Path(args.log_dir) / (f"rank_{rank}" if env is not None else "")
+    code, cut = 0, []
     try:
         train_members(
             members,
@@ -262,46 +262,50 @@ def _sweep(args: argparse.Namespace, stopped_by: dict[str, int], env: dict | Non
             log_dir=log_dir,
         )
     except _MembersInterrupted as stop:
-        code = _interrupt_code(stopped_by)
-        with signals_deferred():
-            for m, err in stop.cut:
-                _write_interrupted_member(args, G, task, source, name, out, m, err, code)
-                rows.append(_row(m, None, "interrupted", history=err.history))
-                if meeting is not None:
-                    with _unless_gone(rank):
-                        meeting.post(m.seed, err.history, False, rows[-1], None)
+        code, cut = _interrupt_code(stopped_by), stop.cut
     summary = (args, task, name, source, out)
-    if meeting is None:
-        if code:
-            _write_summary_interrupted(summary, members, rows, curves, t_start, code, [], 1)
-            return code
-        return _write_final(summary, members, rows, curves, t_start, G, 1)
-    if rank != 0:
-        with signals_deferred() if code else contextlib.nullcontext(), _unless_gone(rank):
-            meeting.stop("interrupted" if code else "done", [r["seed"] for r in rows], code)
-        if code:
-            print(f"interrupted: rank {rank} stopped; rank 0 writes the summary", file=sys.stderr)
-            return code
-        return 1 if any(m.diverged is not None for m in members) else 0
     posted = None
     if not code:
+        if meeting is None:
+            return _write_final(summary, members, rows, curves, t_start, G, 1)
+        if rank != 0:
+            with _unless_gone(rank):
+                meeting.stop("done", [r["seed"] for r in rows], 0)
+            return 1 if any(m.diverged is not None for m in members) else 0
         meeting.stop("done", [r["seed"] for r in rows], 0)
         try:
             posted = meeting.collect(args.seeds, wait=None)
         except KeyboardInterrupt:  # while waiting for the others
             code = _interrupt_code(stopped_by)
-    with signals_deferred() if code else contextlib.nullcontext():
+        if posted is not None and not posted.missing and not any(posted.codes.values()):
+            members, rows, curves = _from_posted(posted)
+            return _write_final(summary, members, rows, curves, t_start, G, world)
+    # Interrupted here or on another rank. A second signal from here on (a launcher ending
+    # the ranks, or the death of the process that launched them) is only noted: it would
+    # cut short what is left to write.
+    with signals_deferred():
+        for m, err in cut:
+            _write_interrupted_member(args, G, task, source, name, out, m, err, code)
+            rows.append(_row(m, None, "interrupted", history=err.history))
+            if meeting is not None:
+                with _unless_gone(rank):
+                    meeting.post(m.seed, err.history, False, rows[-1], None)
+        if meeting is None:
+            return _write_summary_interrupted(summary, members, rows, curves, t_start, code, [], 1)
         if posted is None:
-            meeting.stop("interrupted", [r["seed"] for r in rows], code)
+            with _unless_gone(rank):
+                meeting.stop("interrupted", [r["seed"] for r in rows], code)
+            if rank != 0:
+                print(
+                    f"interrupted: rank {rank} stopped; rank 0 writes the summary", file=sys.stderr
+                )
+                return code
             posted = meeting.collect(args.seeds, wait=INTERRUPT_WAIT_S)
         members, rows, curves = _from_posted(posted)
-        code = code or max(posted.codes.values(), default=0)
-        if code or posted.missing:
-            code = code or 1
-            return _write_summary_interrupted(
-                summary, members, rows, curves, t_start, code, posted.missing, world
-            )
-    return _write_final(summary, members, rows, curves, t_start, G, world)
+        code = code or max(posted.codes.values(), default=0) or 1
+        return _write_summary_interrupted(
+            summary, members, rows, curves, t_start, code, posted.missing, world
+        )
 
 
 @contextlib.contextmanager

@@ -13,6 +13,7 @@ from __future__ import annotations
 import math
 import os
 import socket
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -66,6 +67,12 @@ def launch(fn: Callable[..., Any], *args: Any, nprocs: int = 2, threads: int | N
     ``train(..., distributed=True)``. ``fn`` must be picklable (defined at module
     level). Returns when all processes have finished; raises if one fails.
 
+    Ctrl-C reaches the processes too (they share the terminal's process group); this
+    process then waits up to ``INTERRUPT_GRACE_S`` (60 s) for them to finish what they
+    write on an interrupt, ends the ones still running with SIGTERM (SIGKILL 30 s later)
+    and raises ``KeyboardInterrupt``. Leaving at once would interrupt them a second time:
+    each gets SIGINT when its parent exits.
+
     Parameters
     ----------
     threads : int, optional
@@ -79,13 +86,19 @@ def launch(fn: Callable[..., Any], *args: Any, nprocs: int = 2, threads: int | N
     threads = check("threads", threads, Optional(STEPS))
     if threads is None:
         threads = max(1, (os.cpu_count() or 1) // nprocs)
-    mp.start_processes(
+    context = mp.start_processes(
         _launched,
         args=(nprocs, _free_port(), threads, fn, args),
         nprocs=nprocs,
-        join=True,
+        join=False,
         start_method="spawn",
     )
+    try:
+        while not context.join():
+            pass
+    except KeyboardInterrupt:
+        _wind_down(context.processes, INTERRUPT_GRACE_S)
+        raise
 
 
 def join_group(dev: torch.device) -> tuple[_Group, torch.device]:
@@ -96,6 +109,27 @@ def join_group(dev: torch.device) -> tuple[_Group, torch.device]:
         dev = torch.device("cuda", env["local_rank"])
         torch.cuda.set_device(dev)
     return _Group(dev), dev
+
+
+#: After Ctrl-C, how long :func:`launch` waits for its processes to finish on their own.
+INTERRUPT_GRACE_S = 60.0
+
+
+def _wind_down(processes: list[Any], grace: float) -> None:
+    """Wait up to ``grace`` seconds for ``processes`` to end, then SIGTERM the rest and
+    give them 30 s more before SIGKILL."""
+    end = time.monotonic() + grace
+    for p in processes:
+        p.join(max(0.0, end - time.monotonic()))
+    alive = [p for p in processes if p.is_alive()]
+    for p in alive:
+        p.terminate()
+    end = time.monotonic() + 30.0
+    for p in alive:
+        p.join(max(0.0, end - time.monotonic()))
+        if p.is_alive():
+            p.kill()
+            p.join()
 
 
 class _Group:
