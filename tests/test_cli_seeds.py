@@ -465,6 +465,50 @@ def test_an_interrupt_of_a_batched_sweep_writes_every_member_cut_short(tmp_path,
         assert cut["completed_steps"] == 2
 
 
+_WRITING_CHILD = """
+import sys
+import mrnngraph.cli._train_seeds as seeds
+
+real = seeds.write_run
+
+
+def write_run(args, *rest):
+    if args.seed == 1:  # Ctrl-C while member 1's folder is written
+        raise KeyboardInterrupt
+    return real(args, *rest)
+
+
+seeds.write_run = write_run
+from mrnngraph.cli import main
+
+sys.exit(main(["train", sys.argv[1], "--seeds", "0-2", "--steps", "2", "--batch-size", "4",
+               "--eval-trials", "20", "--quiet", "--no-figures", "--out", sys.argv[2]]))
+"""
+
+
+def test_an_interrupt_between_members_keeps_the_summary(tmp_path, small):
+    import subprocess
+    import sys
+
+    out = tmp_path / "sweep"
+    proc = subprocess.run(
+        [sys.executable, "-c", _WRITING_CHILD, str(small), str(out)],
+        capture_output=True,
+        text=True,
+        timeout=240,
+    )
+    assert proc.returncode == 130, proc.stderr
+    assert "Traceback" not in proc.stderr
+    m = json.loads((out / "metrics.json").read_text())
+    assert m["interrupted"] == {
+        "signal": "SIGINT",
+        "member": None,
+        "members": [],
+        "completed_members": [0],
+    }
+    assert {int(r["seed"]): r["status"] for r in _rows(out / "members.csv")} == {0: "trained"}
+
+
 def test_log_dir_without_tensorboard_names_the_extra(run, tmp_path, monkeypatch):
     import importlib.util
 

@@ -263,6 +263,8 @@ def _sweep(args: argparse.Namespace, stopped_by: dict[str, int], env: dict | Non
         )
     except _MembersInterrupted as stop:
         code, cut = _interrupt_code(stopped_by), stop.cut
+    except KeyboardInterrupt:  # between members (writing one): the finished ones count
+        code = _interrupt_code(stopped_by)
     summary = (args, task, name, source, out)
     posted = None
     if not code:
