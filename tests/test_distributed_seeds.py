@@ -35,6 +35,23 @@ def small(tmp_path_factory):
     return path
 
 
+@pytest.fixture
+def run(monkeypatch, capsys):
+    """Run ``mrnngraph ARGS`` in this process; returns (exit code, stdout, stderr)."""
+    monkeypatch.setattr(cli, "COMMAND_MODULES", ("training",))
+    n = torch.get_num_threads()
+
+    def call(*args):
+        try:
+            code = cli.main([str(a) for a in args])
+        finally:
+            torch.set_num_threads(n)  # the command sets its own thread count
+        out = capsys.readouterr()
+        return code, out.out, out.err
+
+    return call
+
+
 def _env(**extra):
     env = {k: v for k, v in os.environ.items() if k not in ("RANK", "WORLD_SIZE", "LOCAL_RANK")}
     return {**env, "PYTHONPATH": str(ROOT), **extra}
@@ -308,3 +325,121 @@ def test_an_interrupted_rank_0_does_not_wait_for_a_dead_rank(small, tmp_path):
     }
     rows = {r["seed"]: r["status"] for r in _rows(out / "members.csv")}
     assert rows == {"0": "trained", "1": "trained", "2": "interrupted"}
+
+
+# --------------------------------------------------------------------------- one member per seed
+def _child_env(**extra):
+    import os
+    from pathlib import Path
+
+    root = str(Path(__file__).resolve().parents[1])
+    env = {k: v for k, v in os.environ.items() if k not in ("RANK", "WORLD_SIZE", "LOCAL_RANK")}
+    return {**env, "PYTHONPATH": root, **extra}
+
+
+def test_distributed_seeds_split_the_members_over_processes(run, tmp_path, small):
+    """--seeds 0-2 --distributed --nproc 2: rank 0 trains seeds 0 and 2, rank 1 seed 1;
+    each member is the member of the single-process sweep (same losses and held-out
+    curve), and rank 0's summary lists all three in the order given."""
+    import subprocess
+    import sys
+
+    code = "import sys; from mrnngraph.cli import main; sys.exit(main(sys.argv[1:]))"
+    argv = ["train", str(small), "--seeds", "0-2", *FAST, "--no-figures", "--distributed",
+            "--nproc", "2", "--threads", "1", "--out", str(tmp_path / "dist")]  # fmt: skip
+    proc = subprocess.run(
+        [sys.executable, "-c", code, *argv],
+        capture_output=True,
+        text=True,
+        timeout=180,
+        env=_child_env(),
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert "member seed 2 (2/2)" in proc.stdout and "member seed 1 (1/1)" in proc.stdout
+    code, _, err = run("train", small, "--seeds", "0-2", *FAST, "--no-figures", "--out",
+                       tmp_path / "one")  # fmt: skip
+    assert code == 0, err
+    for s in range(3):
+        h1, h2 = (
+            json.loads((tmp_path / d / f"member_{s}" / "history.json").read_text())
+            for d in ("dist", "one")
+        )
+        assert h1["loss"] == h2["loss"] and h1["evals"] == h2["evals"] and h1["seed"] == s
+    m = json.loads((tmp_path / "dist" / "metrics.json").read_text())
+    assert [r["seed"] for r in m["per_member"]] == [0, 1, 2] and m["processes"] == 2
+    assert m["summary"]["accuracy"]["n"] == 3 and m["diverged"] == []
+    rows = _rows(tmp_path / "dist" / "members.csv")
+    assert [(r["seed"], r["status"]) for r in rows] == [(str(s), "trained") for s in range(3)]
+    one = {r["seed"]: r for r in _rows(tmp_path / "one" / "members.csv")}
+    for r in rows:
+        assert r["eval_accuracy"] == one[r["seed"]]["eval_accuracy"]
+        assert r["train_loss_final"] == one[r["seed"]]["train_loss_final"]
+
+
+_RANK = """
+import sys
+import mrnngraph.training as T
+from mrnngraph.training import History
+
+real = T.train
+
+
+def train(model, task, **kw):
+    if kw["seed"] == 1:
+        h = History(step=[1], loss=[0.5], accuracy=[0.0], task_loss=[0.5], grad_norm=[1.0])
+        raise T.TrainingDiverged(2, "loss", float("nan"), 1, h)
+    return real(model, task, **kw)
+
+
+T.train = train
+from mrnngraph.cli import main
+
+sys.exit(main(["train", sys.argv[1], "--seeds", "0-2", "--steps", "3", "--batch-size", "8",
+               "--eval-trials", "40", "--quiet", "--no-figures", "--distributed",
+               "--out", sys.argv[2]]))
+"""
+
+
+def test_distributed_seeds_under_torchrun_with_a_diverged_member(tmp_path, small):
+    """Under torchrun's variables: rank 1's only member (seed 1) diverges; rank 0 still
+    gets its row, marks it diverged and writes the summary; nobody hangs."""
+    import socket
+    import subprocess
+    import sys
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = str(sock.getsockname()[1])
+    out = tmp_path / "dist"
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", _RANK, str(small), str(out)],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=_child_env(
+                RANK=str(r),
+                LOCAL_RANK=str(r),
+                WORLD_SIZE="2",
+                MASTER_ADDR="127.0.0.1",
+                MASTER_PORT=port,
+                OMP_NUM_THREADS="1",
+            ),  # fmt: skip
+        )
+        for r in range(2)
+    ]
+    try:
+        results = [p.communicate(timeout=180) for p in procs]
+    finally:
+        for p in procs:
+            p.kill()
+    errs = [e for _, e in results]
+    assert [p.returncode for p in procs] == [1, 1], errs
+    assert "member seed 1" in errs[1] and "diverged at step 2" in errs[1]
+    assert "Traceback" not in errs[0] + errs[1]
+    m = json.loads((out / "metrics.json").read_text())
+    assert m["diverged"] == [1] and m["summary"]["accuracy"]["n"] == 2
+    rows = {r["seed"]: r["status"] for r in _rows(out / "members.csv")}
+    assert rows == {"0": "trained", "1": "diverged", "2": "trained"}
+    assert json.loads((out / "member_1" / "metrics.json").read_text())["eval"] is None
+    assert (out / "member_2" / "model.pt").exists()
