@@ -34,6 +34,10 @@ _MESSAGES = {
     "the decision epoch (accuracy 0, however low the loss)",
     "all_fixation_breaks": "every trial of the batch broke fixation (a choice output won "
     "before the go cue; accuracy 0, however low the loss)",
+    "silent_at_decision": "region {region!r}, which the readout reads, is silent at every "
+    "counted decision step of the batch: there the outputs are the readout bias alone, the "
+    "same for every trial, and silent relu units pass no gradient to learn an answer (state "
+    "noise while training, the model's noise_std, gives them one back; docs/training.md)",
 }
 
 
@@ -58,6 +62,17 @@ class _Health:
         if layout is not None and getattr(layout, "regions", None):
             self.regions = [(r, layout.slice(r)) for r in layout.regions]
         self.activation = str(getattr(model, "activation", ""))
+        # Regions the readout reads: if all of them fall silent in the decision epoch, the
+        # answer is the readout bias alone (the hierarchy of issue 12, docs/training.md).
+        mask_ho = getattr(getattr(model, "circuit", None), "mask_ho", None)
+        self.readout: list[tuple[str, slice]] = []
+        if isinstance(mask_ho, torch.Tensor) and mask_ho.dim() == 2:
+            read = mask_ho.ne(0).any(0)
+            self.readout = [
+                (r, sl)
+                for r, sl in self.regions
+                if sl.stop <= read.numel() and bool(read[sl].any())
+            ]
         self.events: dict[tuple[str, str | None], dict[str, Any]] = {}
         self.active: list[str] = []
 
@@ -87,6 +102,11 @@ class _Health:
                         found.append(("silent_region", name))
                     elif sat is not None and float(sat[sl].max()) <= _SATURATED:
                         found.append(("saturated_region", name))
+                found += self._silent_at_decision(
+                    rates.detach(),
+                    batch,
+                    dict(zip([r for r, _ in self.regions], peak_r, strict=True)),
+                )
             counted = (batch.mask > 0).all(0)
             if y.shape[0] > 1 and bool(counted.any()):
                 yc, xc = y.detach()[:, counted], batch.inputs[:, counted]
@@ -116,6 +136,27 @@ class _Health:
             if self.member is not None:
                 word = f"member {self.member} {word}"
             self.active.append(word)
+
+    def _silent_at_decision(
+        self, rates: torch.Tensor, batch: Batch, peak: dict[str, float]
+    ) -> list[tuple[str, str | None]]:
+        """Readout regions active somewhere in the batch but silent at every counted step
+        of the decision epoch, reported only when every readout region is."""
+        dec = getattr(batch, "trials", {}).get("decision_mask")
+        if not self.readout or not isinstance(dec, torch.Tensor) or dec.shape != rates.shape[:2]:
+            return []
+        counted = (dec > 0) & (batch.mask > 0)
+        if not bool(counted.any()):
+            return []
+        at_decision = rates[counted]  # (steps counted over the batch, H)
+        silent = [
+            name
+            for name, sl in self.readout
+            if peak[name] > _SILENT and float(at_decision[:, sl].abs().amax()) <= _SILENT
+        ]
+        if len(silent) < len([n for n, _ in self.readout if peak[n] > _SILENT]):
+            return []
+        return [("silent_at_decision", name) for name in silent]
 
     def _record(self, step: int, kind: str, region: str | None) -> None:
         key = (kind, region)

@@ -114,7 +114,11 @@ def train(
         Every that many steps, check the step's own batch for silent failures: a
         region whose rates are all zero (or, for tanh/sigmoid/retanh, all saturated)
         over the whole batch; outputs identical for every trial although the inputs
-        differ; a training loss that has not moved over the last 100 steps. Each is
+        differ; a training loss that has not moved over the last 100 steps; from
+        step 100, for tasks that read an answer per trial, a batch where no trial
+        answers or every trial breaks fixation; for tasks with a decision epoch, the
+        regions the readout reads silent at every counted decision step (the answer
+        is then the readout bias alone). Each is
         recorded in ``history.health``, shown in the progress bar and warned about
         once per kind and region (:class:`TrainingWarning`). ``None`` turns the
         checks off. They reduce tensors the step already holds (no extra forward).
