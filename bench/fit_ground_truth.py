@@ -5,6 +5,9 @@ a -> b -> c -> a of decreasing strength, no b -> a, c -> b, a -> c) is simulated
 rates, in pseudo-Hz, are split into training and held-out trials. Two fits see the same
 training trials:
 
+* ``--start regression``: ``mrnngraph.fitting.regress`` first (constrained one-step
+  regression; ``--refine k`` L-BFGS iterations on the read-out, on ``--refine-trials``
+  trials; ``--reg-sparsity`` its group lasso), then, unless ``--steps 0``, ``fit``;
 * ``mrnngraph.fit`` of a circuit declaring every ordered pair of regions (BPTT through
   the fused scan, Adam, per-neuron affine read-out; ``--forcing m`` sets the observed
   units back to the data every ``m`` bins in training, ``--sparsity w`` adds the
@@ -21,8 +24,10 @@ Reported: held-out pVar (free run from each trial's first bin), the pathway stre
 over the six between-region pairs; every absent pathway weaker than every present
 one), and CPU time of each fit (``time.process_time``, torch threads as given).
 
-    python bench/fit_ground_truth.py --out bench/results/fit_ground_truth \
-        --steps 1000 --forcing 1 --sparsity 5      # the figures of docs/fitting.md
+    python bench/fit_ground_truth.py --out bench/results/fit_ground_truth --threads 1 \
+        --start regression --steps 0 --refine 300 --refine-trials 6 --reg-sparsity 0.1
+        # the figures of docs/fitting.md (OMP_NUM_THREADS=1)
+    python bench/fit_ground_truth.py --steps 1000 --forcing 1 --sparsity 5  # fit alone
 """
 
 from __future__ import annotations
@@ -45,6 +50,7 @@ import torch  # noqa: E402
 import mrnngraph as mg  # noqa: E402
 from mrnngraph.analysis.pathways import pathway_strength  # noqa: E402
 from mrnngraph.fitting import Observation, PathwaySparsity, fit, pvar  # noqa: E402
+from mrnngraph.fitting._regression import regress  # noqa: E402
 from mrnngraph.presets.ground_truth import (  # noqa: E402
     ABSENT_PATHWAYS,
     TRUE_PATHWAYS,
@@ -231,6 +237,33 @@ def main() -> None:
         help="initial gain of the fitted circuit's between-region projections "
         "(default: 0.8, as every projection)",
     )
+    ap.add_argument(
+        "--start",
+        choices=["random", "regression"],
+        default="random",
+        help="regression: set the weights by mrnngraph.fitting.regress before fit "
+        "(with --steps 0, the regression alone is the fit)",
+    )
+    ap.add_argument(
+        "--reg-sparsity",
+        type=float,
+        default=0.05,
+        help="regress's group lasso weight (its own scale, not --sparsity's)",
+    )
+    ap.add_argument("--ridge", type=float, default=1e-3, help="regress's ridge")
+    ap.add_argument(
+        "--refine",
+        type=int,
+        default=0,
+        help="regress's L-BFGS iterations on the read-out and weights together",
+    )
+    ap.add_argument(
+        "--refine-trials",
+        type=int,
+        default=None,
+        help="training trials (evenly spaced) the refinement uses (default: all)",
+    )
+    ap.add_argument("--weighting", choices=["rate", "state"], default="rate")
     ap.add_argument("--force-runs", type=int, default=30)
     ap.add_argument("--force-inputs", choices=["noise", "task"], default="noise")
     ap.add_argument(
@@ -268,23 +301,37 @@ def main() -> None:
         fitting_graph(args.size, between_gain=args.between_gain), seed=args.seed + 1
     )
     start = time.process_time()
-    history = fit(
-        model,
-        train,
-        steps=args.steps,
-        lr=args.lr,
-        batch_size=args.batch_size,
-        seed=args.seed,
-        validation=test,
-        eval_every=max(1, args.steps // 10),
-        progress=False,
-        forcing=args.forcing,
-        losses=(
-            [PathwaySparsity(args.sparsity, proximal=not args.no_proximal)]
-            if args.sparsity
-            else None
-        ),
-    )
+    reg = None
+    if args.start == "regression":
+        reg = regress(
+            model,
+            train,
+            sparsity=args.reg_sparsity,
+            ridge=args.ridge,
+            refine=args.refine,
+            refine_trials=args.refine_trials,
+            weighting=args.weighting,
+        )
+        cpu_reg = time.process_time() - start
+    history = None
+    if args.steps > 0:
+        history = fit(
+            model,
+            train,
+            steps=args.steps,
+            lr=args.lr,
+            batch_size=args.batch_size,
+            seed=args.seed,
+            validation=test,
+            eval_every=max(1, args.steps // 10),
+            progress=False,
+            forcing=args.forcing,
+            losses=(
+                [PathwaySparsity(args.sparsity, proximal=not args.no_proximal)]
+                if args.sparsity
+                else None
+            ),
+        )
     cpu_fit = time.process_time() - start
     scores = pvar(model, test)
     fitted = pathway_strength(model, test)
@@ -307,16 +354,31 @@ def main() -> None:
             "proximal": not args.no_proximal,
             "forcing": args.forcing,
             "between_gain": args.between_gain,
+            "start": args.start,
             "cpu_s": cpu_fit,
-            "wall_s": history.seconds,
+            "wall_s": None if history is None else history.seconds,
             "pvar_test": scores,
             "pvar_train": pvar(model, train),
             "strength": {f"{s}->{d}": v for (s, d), v in fitted.items()},
             "ranking": ranking(truth, fitted),
-            "evals": history.evals,
+            "evals": [] if history is None else history.evals,
         },
         "torch_threads": torch.get_num_threads(),
     }
+    if reg is not None:
+        result["regression"] = {
+            "sparsity": args.reg_sparsity,
+            "ridge": args.ridge,
+            "refine": args.refine,
+            "refine_trials": args.refine_trials,
+            "weighting": args.weighting,
+            "cpu_s": cpu_reg,
+            "iterations": reg.iterations,
+            "converged": reg.converged,
+            "r2": reg.r2,
+            "refined_loss": reg.refined,
+            "zeroed": [f"{s}->{d}" for s, d in reg.zeroed],
+        }
     force = None
     if not args.no_force:
         force = force_fit(
@@ -338,15 +400,31 @@ def main() -> None:
             "ranking": ranking(truth, force["strength"]),
         }
     (out / "results.json").write_text(json.dumps(result, indent=2, default=float))
-    figures(out, model, test, truth, fitted, scores, force)
+    summary = {
+        "seed": args.seed,
+        "pvar": {k: round(v, 3) for k, v in scores.items()},
+        "margin": result["fit"]["ranking"]["margin_min_present_over_max_absent"],
+        "absent_below_present": result["fit"]["ranking"]["absent_below_present"],
+        "spearman": round(result["fit"]["ranking"]["spearman_between"], 3),
+        "cpu_fit": round(cpu_fit, 1),
+        "cpu_force": None if force is None else round(force["cpu_s"], 1),
+    }
+    print("SUMMARY", json.dumps(summary), flush=True)
+    if args.start == "regression":
+        label = "mrnngraph regress" if args.steps == 0 else "regress + fit"
+    else:
+        label = "mrnngraph.fit"
+    figures(out, model, test, truth, fitted, scores, force, label)
     print(
         json.dumps(
-            {k: result[k] for k in result if k in ("fit", "force")}, indent=1, default=float
+            {k: result[k] for k in result if k in ("fit", "regression", "force")},
+            indent=1,
+            default=float,
         )[:4000]
     )
 
 
-def figures(out: Path, model, test, truth, fitted, scores, force) -> None:
+def figures(out: Path, model, test, truth, fitted, scores, force, label: str) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -363,21 +441,21 @@ def figures(out: Path, model, test, truth, fitted, scores, force) -> None:
     ax = plot_pvar(
         scores,
         reference=None if force is None else force["pvar"],
-        labels=("mrnngraph.fit", "FORCE (CURBD)"),
+        labels=(label, "FORCE (CURBD)"),
     )
     ax.figure.savefig(out / "fit_pvar.png", dpi=90)
     plt.close(ax.figure)
     fig, ax = plt.subplots(figsize=(5.5, 4), layout="constrained")
     t = np.array([truth.get(p, 0.0) for p in BETWEEN])
-    for vals, label, marker in (
-        (fitted, "mrnngraph.fit", "o"),
+    for vals, name, marker in (
+        (fitted, label, "o"),
         (None if force is None else force["strength"], "FORCE", "s"),
     ):
         if vals is None:
             continue
         f = np.array([vals[p] for p in BETWEEN])
         f = f / f.max()
-        ax.scatter(t, f, marker=marker, label=label)
+        ax.scatter(t, f, marker=marker, label=name)
         for p, x, y in zip(BETWEEN, t, f, strict=True):
             ax.annotate(
                 f"{p[0]}→{p[1]}", (x, y), textcoords="offset points", xytext=(5, -3), fontsize=7
