@@ -4,7 +4,6 @@ CPU processes (gloo), checked against each member trained alone with DDP on the 
 
 from __future__ import annotations
 
-import inspect
 import json
 import os
 import socket
@@ -15,13 +14,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from mrnngraph.training import _loop
-
 ROOT = Path(__file__).resolve().parents[1]
-
-#: Until train() hands an Ensemble to the distributed loop it refuses it: the test then
-#: fails as expected (strict), and runs normally once it does not.
-_REFUSED = "does not take an Ensemble yet" in inspect.getsource(_loop.train)
 
 WORKER = """
 import json, os, sys
@@ -86,7 +79,6 @@ def _port() -> str:
         return str(s.getsockname()[1])
 
 
-@pytest.mark.xfail(_REFUSED, reason="train() still refuses a distributed Ensemble", strict=True)
 def test_ensemble_data_parallel_equals_each_member_with_ddp(tmp_path):
     script = tmp_path / "worker.py"
     script.write_text(WORKER)

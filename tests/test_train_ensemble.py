@@ -141,12 +141,6 @@ def test_health_checks_each_member():
     assert {e.get("member") for e in h.health} == {1}
 
 
-def test_distributed_ensembles_are_refused():
-    ens = mg.Ensemble.from_models(_models(2, dtype=torch.float32))
-    with pytest.raises(NotImplementedError, match="Ensemble"):
-        mg.train(ens, TASK, steps=1, distributed=True, progress=False)
-
-
 def test_time_first_ensembles_train_alike():
     G = two_area_ei(size=6)
     circuits = [mg.compile(G, seed=s) for s in range(2)]

@@ -14,6 +14,7 @@ import torch
 from torch.nn.utils import parametrize
 
 from ..tasks import Task
+from ._distributed import _Group
 from ._evaluation import _Out, _region_rates, _seed_of
 from ._health import _Health
 from ._history import History, TrainingDiverged, TrainingInterrupted, TrainingWarning
@@ -120,17 +121,26 @@ def _mean(xs: list[float], live: list[bool]) -> float:
     return sum(vals) / len(vals) if vals else math.nan
 
 
-def _train_ensemble(ens: Any, task: Task, o: TrainOptions, dev: torch.device) -> History:
-    """The steps of one :func:`train` run of an ensemble (see ``train``'s ``model``)."""
+def _train_ensemble(
+    ens: Any, task: Task, o: TrainOptions, dev: torch.device, group: _Group | None = None
+) -> History:
+    """The steps of one :func:`train` run of an ensemble (see ``train``'s ``model``);
+    ``group``: the process group when distributed (each rank a share of the batch)."""
     from tqdm.auto import tqdm
 
     N = ens.n_members
+    rank, world = (group.rank, group.world_size) if group is not None else (0, 1)
     seed = o.seed if o.seed is not None else secrets.randbits(63)
+    if group is not None:
+        if o.seed is None:
+            seed = group.agree_seed(seed, dev)
+        group.broadcast(ens)  # rank 0's members on every rank, as DDP does for one model
     history = History(seed=seed, n_members=N)
-    data_gen = torch.Generator().manual_seed(_seed_of(seed, "batches", 0))
+    local_batch = max(1, o.batch_size // world)
+    data_gen = torch.Generator().manual_seed(_seed_of(seed, "batches", rank))
     noise_gen = None
     if ens.noise_std or ens.input_noise_std:
-        noise_gen = torch.Generator(device=dev).manual_seed(_seed_of(seed, "noise", 0))
+        noise_gen = torch.Generator(device=dev).manual_seed(_seed_of(seed, "noise", rank))
     opt = o.optimizer if o.optimizer is not None else torch.optim.Adam(ens.parameters(), lr=o.lr)
     params = [p for p in ens.parameters() if p.requires_grad]
     good = [p.detach().clone() for p in params]
@@ -138,9 +148,9 @@ def _train_ensemble(ens: Any, task: Task, o: TrainOptions, dev: torch.device) ->
     good_step = [0] * N
     views = [_Member(ens, k) for k in range(N)]
     healths = [
-        _Health(ens, history, o.health_every, warn=True, member=k, task=task) for k in range(N)
+        _Health(ens, history, o.health_every, warn=rank == 0, member=k, task=task) for k in range(N)
     ]
-    log = TensorBoardLog(o.log_dir) if o.log_dir is not None else None
+    log = TensorBoardLog(o.log_dir) if o.log_dir is not None and rank == 0 else None
 
     def restore(members: list[int]) -> None:
         with torch.no_grad():
@@ -153,15 +163,16 @@ def _train_ensemble(ens: Any, task: Task, o: TrainOptions, dev: torch.device) ->
         history.diverged.append(
             {"member": k, "step": step, "what": what, "value": value, "good_step": good_step[k]}
         )
-        warnings.warn(
-            f"train: member {k} diverged at step {step} (its {what} became {value!r}); it "
-            f"keeps the weights it used at step {good_step[k]} and trains no further",
-            TrainingWarning,
-            stacklevel=4,
-        )
+        if rank == 0:
+            warnings.warn(
+                f"train: member {k} diverged at step {step} (its {what} became {value!r}); "
+                f"it keeps the weights it used at step {good_step[k]} and trains no further",
+                TrainingWarning,
+                stacklevel=4,
+            )
         if not any(live):
             path = None
-            if o.checkpoint is not None:
+            if o.checkpoint is not None and rank == 0:
                 from ..checkpoint import save_model
 
                 save_model(ens, o.checkpoint, graph=o.graph, metadata={"diverged_at_step": step})
@@ -173,14 +184,14 @@ def _train_ensemble(ens: Any, task: Task, o: TrainOptions, dev: torch.device) ->
         total=o.steps,
         desc=f"train {task.name} ({N} members)",
         unit="step",
-        disable=not o.progress,
+        disable=not o.progress or rank != 0,
         dynamic_ncols=True,
         leave=True,
     )
     start = time.perf_counter()
     try:
         for step in range(1, o.steps + 1):
-            batch = task.batch(o.batch_size, generator=data_gen, device=dev)
+            batch = task.batch(local_batch, generator=data_gen, device=dev)
             with parametrize.cached():
                 out = _ens_forward(ens, batch.inputs, noise_gen)
                 outs = [_Out(out.outputs[k], out.rates[k]) for k in range(N)]
@@ -201,6 +212,10 @@ def _train_ensemble(ens: Any, task: Task, o: TrainOptions, dev: torch.device) ->
                     name: [float(term_values[k][j][1]) for k in range(N)]
                     for j, (name, _) in enumerate(o.terms)
                 }
+                if group is not None:  # every rank decides on the same numbers
+                    loss_v, task_v, acc_v, terms_v = group.member_means(
+                        loss_v, task_v, acc_v, terms_v, dev
+                    )
             for k in range(N):
                 if live[k] and not math.isfinite(loss_v[k]):
                     diverge(k, step, "loss", loss_v[k])
@@ -210,6 +225,8 @@ def _train_ensemble(ens: Any, task: Task, o: TrainOptions, dev: torch.device) ->
             )
             opt.zero_grad(set_to_none=True)
             total.backward()
+            if group is not None:
+                group.average_gradients(params)
             with torch.no_grad():
                 norms = _member_norms(params, N)
                 for k in range(N):
@@ -269,7 +286,7 @@ def _train_ensemble(ens: Any, task: Task, o: TrainOptions, dev: torch.device) ->
                     if live[k]:
                         healths[k].check(step, outs[k], outs[k].outputs, batch)
             bar.update(1)
-            if o.progress:
+            if o.progress and rank == 0:
                 post = {"loss": f"{history.loss[-1]:.4f}", "acc": f"{history.accuracy[-1]:.3f}"}
                 if not all(live):
                     post["diverged"] = str(N - sum(live))

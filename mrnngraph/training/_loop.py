@@ -15,7 +15,7 @@ import torch
 from torch import nn
 
 from ..tasks import Task
-from ._distributed import _Group, distributed_env
+from ._distributed import _Group, join_group
 from ._evaluation import _forward, _model_device, _outputs, _region_rates, _seed_of, evaluate
 from ._health import _Health
 from ._history import History, TrainingDiverged, TrainingInterrupted
@@ -71,7 +71,9 @@ def train(
         and frozen there while the others go on (recorded in ``history.diverged``,
         with a :class:`TrainingWarning`); :class:`TrainingDiverged` is raised only once
         every member has diverged. ``history.member_*`` hold the per-member records.
-        Not with ``distributed=True``.
+        With ``distributed=True`` each process trains all ``N`` members on its share
+        of the batch; the members' gradients are averaged over the processes before
+        each member's clipping, so every process holds the same ensemble.
     task : Task
         See :mod:`mrnngraph.tasks`; its sizes must match the model's.
     steps : int
@@ -204,29 +206,19 @@ def train(
     dev = options.device if options.device is not None else _model_device(model)
     from ..ensemble import Ensemble
 
-    if isinstance(model, Ensemble):
-        if options.distributed:
-            raise NotImplementedError(
-                "train(distributed=True) does not take an Ensemble yet; train it in one "
-                "process, or split the members (ens[k]) across processes"
-            )
-        from ._ensemble_loop import _init_member_biases, _train_ensemble
-
-        model.to(dev)
-        if options.init_readout_bias:
-            _init_member_biases(model, task)
-        return _train_ensemble(model, task, options, dev)
     group = None
     if options.distributed:
-        env = distributed_env()
-        if dev.type == "cuda" and env is not None:
-            dev = torch.device("cuda", env["local_rank"])
-            torch.cuda.set_device(dev)
-        group = _Group(dev)
-    model.to(dev)
-    if options.init_readout_bias:
-        _init_readout_bias(model, task)
+        group, dev = join_group(dev)
     try:
+        model.to(dev)
+        if isinstance(model, Ensemble):
+            from ._ensemble_loop import _init_member_biases, _train_ensemble
+
+            if options.init_readout_bias:
+                _init_member_biases(model, task)
+            return _train_ensemble(model, task, options, dev, group)
+        if options.init_readout_bias:
+            _init_readout_bias(model, task)
         return _train_loop(model, task, options, dev, group)
     finally:
         if group is not None:
@@ -302,11 +294,7 @@ def _train_loop(
     if seed is None:
         seed = secrets.randbits(63)
         if group is not None:  # every rank must agree on the run's seed
-            t = torch.tensor(
-                [seed % (1 << 62)], dtype=torch.long, device=dev if dev.type == "cuda" else "cpu"
-            )
-            group.dist.broadcast(t, src=0)
-            seed = int(t.item())
+            seed = group.agree_seed(seed, dev)
     history = History(seed=seed)
     local_batch = max(1, o.batch_size // world)
     data_gen = torch.Generator().manual_seed(_seed_of(seed, "batches", rank))
