@@ -371,3 +371,13 @@ def test_an_ensemble_fit_in_a_fresh_process_at_default_threads():
     ens = mg.Ensemble.from_models(_models(2))
     h = fit(ens, _recording(), steps=3, batch_size=4, forcing=3, progress=False)
     np.testing.assert_allclose(eval(res.stdout.strip()), h.member_loss[-1], rtol=1e-12)
+
+
+def test_split_ei_strength_of_a_time_first_model_equals_the_batch_first_one():
+    # free_run gives batch-first rates; split_ei used to transpose them again (an error)
+    rec = _recording()
+    a = mg.MultiRegionRNN.from_graph(_graph(), seed=1, dtype=F64)
+    b = mg.MultiRegionRNN.from_graph(_graph(), seed=1, dtype=F64, batch_first=False)
+    sa, sb = (pathway_strength(m, rec, split_ei=True) for m in (a, b))
+    assert sa.keys() == sb.keys() and len(sa) > 4
+    assert all(sa[k] == pytest.approx(sb[k], abs=1e-12) for k in sa)
