@@ -27,13 +27,16 @@ pytestmark = pytest.mark.filterwarnings("ignore::mrnngraph.CircuitWarning")
 SIZE = 6
 
 
-def _graph(*, sign=False, absent=(), frozen=(), density=1.0, size=SIZE, delay=None):
-    """Two or three tanh regions, every ordered pair declared unless in ``absent``."""
+def _graph(*, sign=False, absent=(), frozen=(), density=1.0, size=SIZE, delay=None, bias=None):
+    """Three tanh regions, every ordered pair declared unless in ``absent``."""
     G = nx.DiGraph(dt=10.0, tau=50.0, activation="tanh")
     G.add_node("u", kind="input", size=2)
     regions = ("a", "b", "c")
     for r in regions:
-        G.add_node(r, size=size, **({"exc_frac": 0.5} if sign else {}))
+        extra = {"exc_frac": 0.5} if sign else {}
+        if bias is not None:
+            extra.update(base_firing=bias[r], learnable_bias=True)
+        G.add_node(r, size=size, **extra)
         G.add_edge("u", r)
     for s in regions:
         for d in regions:
@@ -74,6 +77,30 @@ def test_recovers_the_weights_of_noise_free_data():
     assert torch.allclose(model.weight_ih, truth.weight_ih, atol=1e-3)
     assert pvar(model, rec)["all"] > 0.9999
     assert report.cpu_s >= 0 and report.seconds >= 0
+
+
+def test_recovers_learnable_biases():
+    truth_graph = _graph(bias={"a": 0.3, "b": -0.2, "c": 0.1})
+    truth, rec = _data(truth_graph)
+    model = mg.MultiRegionRNN.from_graph(_graph(bias={"a": 0.0, "b": 0.0, "c": 0.0}), seed=1)
+    regress(model, rec, observation=Observation.identity(rec, "tanh"), ridge=0.0)
+    assert torch.allclose(model.bias.detach(), truth.bias.detach(), atol=1e-3)
+    fixed = mg.MultiRegionRNN.from_graph(_graph(), seed=1)  # bias fixed at 0: kept
+    regress(fixed, rec, observation=Observation.identity(rec, "tanh"))
+    assert bool((fixed.bias == 0).all())
+
+
+def test_poisson_counts_with_refinement():
+    G = _graph()
+    _, units = _data(G)
+    gen = np.random.default_rng(0)
+    counts = {r: gen.poisson(2.0 + 2.0 * (1 + v)).astype(float) for r, v in units.rates.items()}
+    rec = Recording(counts, 10.0, inputs=units.inputs)
+    model = mg.MultiRegionRNN.from_graph(G, seed=1)
+    report = regress(model, rec, loss="poisson", refine=5, sparsity=0.01)
+    assert model.observation.loss == "poisson" and math.isfinite(report.r2)
+    assert report.refined[1] <= report.refined[0]
+    assert not any(constraint_violations(model).values())
 
 
 @pytest.mark.parametrize("weighting", ["rate", "state"])
@@ -253,7 +280,8 @@ def test_regress_in_a_child_process_at_default_threads():
         _, rec = _data(_graph(absent=absent))
         model = mg.MultiRegionRNN.from_graph(_graph(), seed=1)
         r = regress(model, rec, sparsity=0.05, observation=Observation.identity(rec, "tanh"))
-        print(json.dumps({"zeroed": sorted(r.zeroed), "sum": float(model.weight_hh.detach().sum())}))
+        total = float(model.weight_hh.detach().sum())
+        print(json.dumps({"zeroed": sorted(r.zeroed), "sum": total}))
         """
     )
     res = subprocess.run(
