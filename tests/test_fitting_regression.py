@@ -250,6 +250,9 @@ def test_what_it_cannot_do_is_refused_with_the_reason():
         regress(model, {"a": np.zeros((2, 3, 4))})
     with pytest.raises(TypeError, match="MultiRegionRNN"):
         regress(torch.nn.Linear(2, 2), rec)
+    ens = mg.Ensemble.from_models([model, mg.MultiRegionRNN.from_graph(_graph(), seed=2)])
+    with pytest.raises(TypeError, match="not an Ensemble"):
+        regress(ens, rec)
     coarse = Recording(rec.rates, 20.0, inputs=rec.inputs)  # 2 model steps per bin
     with pytest.raises(ValueError, match="one model step per bin.*dt=20"):
         regress(model, coarse)

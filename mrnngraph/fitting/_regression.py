@@ -236,6 +236,13 @@ def regress(
             f"ms) is {k} steps of the model (dt = {model.dt:g} ms), and over several steps "
             f"the map is not linear in the weights: build the model with dt={recording.dt:g}"
         )
+    from ..ensemble import Ensemble
+
+    if isinstance(model, Ensemble):
+        raise TypeError(
+            "regress fits one MultiRegionRNN, not an Ensemble; regress each member "
+            "(ens[k]) and stack them with Ensemble.from_models"
+        )
     if getattr(model, "sparse", False):
         raise ValueError("regress needs dense recurrent weights; build the model with sparse=False")
     if getattr(model, "_delays", None) is not None:
