@@ -287,6 +287,9 @@ class Ensemble(nn.Module):
         factory = {"device": first.alpha.device, "dtype": first.alpha.dtype}
         ens = cls([m.circuit for m in models], **options, **factory)
         ens._adopt([_dense(m, factory) for m in models])
+        observations = [getattr(m, "observation", None) for m in models]
+        if all(o is not None for o in observations):
+            ens.observations = tuple(observations)
         return ens
 
     def reset_parameters(self) -> None:
@@ -342,6 +345,9 @@ class Ensemble(nn.Module):
                 ours = self.parametrizations.alpha.original
                 own[1].copy_(ours[k, own[0]])
                 own[1].requires_grad_(ours.requires_grad)
+        observations = getattr(self, "observations", None)
+        if observations is not None:
+            model.observation = observations[k]
         return model.train(self.training)
 
     # ------------------------------------------------------------------ forward

@@ -314,16 +314,15 @@ def test_figures_of_an_ensemble():
             draw(ens, rec)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="Ensemble.__getitem__ does not hand ens.observations[k] to the member yet",
-)
 def test_a_member_taken_out_carries_its_observation():
     rec = _recording()
     ens = mg.Ensemble.from_models(_models(2))
     fit(ens, rec, steps=2, batch_size=4, progress=False)
     assert getattr(ens[1], "observation", None) is ens.observations[1]
+    # and back: stacking fitted models keeps each one's observation
+    again = mg.Ensemble.from_models([ens[0], ens[1]])
+    assert again.observations == ens.observations
+    assert pvar(again, rec)["all"].tolist() == pvar(ens, rec)["all"].tolist()
 
 
 def test_the_history_of_an_ensemble_fit_round_trips():

@@ -56,6 +56,18 @@ def test_members_trained_together_equal_members_trained_alone():
     assert set(h.rates) == {"a1", "a2"} and len(h.member_rates["a1"][0]) == 3
 
 
+def test_pathway_sparsity_trains_an_ensemble_as_each_member_alone():
+    """A regulariser that reads ``model.circuit`` sees each member's own circuit."""
+    from mrnngraph.fitting import PathwaySparsity
+
+    models = _models(2)
+    ens = mg.Ensemble.from_models(models)
+    mg.train(ens, TASK, losses=[PathwaySparsity(2.0)], **KW)
+    for k, m in enumerate(models):
+        mg.train(m, TASK, losses=[PathwaySparsity(2.0)], **KW)
+        assert _max_diff(ens[k], m) < 1e-12
+
+
 def test_a_diverging_member_is_restored_and_frozen_the_others_go_on():
     models = _models(3, dtype=torch.float32)
     with torch.no_grad():

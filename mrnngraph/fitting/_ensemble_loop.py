@@ -23,16 +23,6 @@ from ._state import _Best, _FitOptions, _FitState
 __all__: list[str] = []
 
 
-class _FitMember(_Member):
-    """Member ``k`` as a regulariser sees a model (:class:`~mrnngraph.training` view),
-    with its own circuit (what :class:`PathwaySparsity` reads)."""
-
-    def __getattr__(self, name: str) -> Any:
-        if name == "circuit":
-            return self._ens.circuits[self._k]
-        return super().__getattr__(name)
-
-
 class _Members:
     """Which members still fit, the weights each used at its last good step, and putting
     a member back there: the per-member side of ``train``'s divergence guard."""
@@ -87,7 +77,7 @@ def _fit_ensemble(ens: Any, recording: Recording, o: _FitOptions) -> FitHistory:
     st = _FitState(ens, recording, o, N)
     params, opt = st.params, st.opt
     m = _Members(params, N)
-    views = [_FitMember(ens, k) for k in range(N)]
+    views = [_Member(ens, k) for k in range(N)]
     history = FitHistory(
         seed=o.seed,
         steps_per_bin=o.steps_per_bin,

@@ -27,7 +27,7 @@ __all__: list[str] = []
 class _Member:
     """Member ``k`` of an ensemble as a regulariser sees a model: ``weight_*``, ``bias*``,
     ``alpha`` (learned time constants), ``x0`` and ``mask_*`` are member ``k``'s slices
-    (with gradients), the rest is the ensemble's."""
+    (with gradients), ``circuit`` its own circuit, the rest is the ensemble's."""
 
     def __init__(self, ens: Any, k: int):
         self._ens, self._k = ens, k
@@ -39,6 +39,8 @@ class _Member:
             return None if value is None else value[k]
         if name in ("mask_hh", "mask_ih", "mask_ho"):
             return ens.parametrizations[f"weight_{name[5:]}"][0].mask[k]
+        if name == "circuit":
+            return ens.circuits[k]
         if name == "region_activity":
             from ..model import MultiRegionRNN
 
