@@ -28,7 +28,7 @@ if TYPE_CHECKING:  # what the lazy table below provides, for type checkers and I
     from .compilation import compile
     from .drawing import draw, plot_connectivity, to_dot
     from .ensemble import Ensemble, EnsembleOutput
-    from .fitting import fit, pvar
+    from .fitting import fit, pvar, regress
     from .io import (
         from_adjacency,
         from_mrnntorch,
@@ -82,7 +82,7 @@ _LAZY: dict[str, str] = {
     **dict.fromkeys(["Ensemble", "EnsembleOutput"], ".ensemble"),
     "perturb": ".perturbation",
     **dict.fromkeys(["Recording", "activity"], ".recording"),
-    **dict.fromkeys(["fit", "pvar"], ".fitting"),
+    **dict.fromkeys(["fit", "pvar", "regress"], ".fitting"),
     **dict.fromkeys(["ConnectivityReport", "format_report", "report"], ".reporting"),
     **dict.fromkeys(
         [
@@ -153,6 +153,7 @@ __all__ = [
     "activity",
     "fit",
     "pvar",
+    "regress",
 ]
 
 

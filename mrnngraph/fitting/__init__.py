@@ -58,6 +58,17 @@ units; pass ``observation=`` to use another (e.g. after :func:`mrnngraph.load_mo
 from ._evaluation import free_run, pvar, reconstruct
 from ._loop import FitHistory, fit
 from ._observation import Observation
+from ._regression import RegressionReport, regress
 from ._regularisers import PathwaySparsity
 
-__all__ = ["fit", "pvar", "reconstruct", "free_run", "Observation", "FitHistory", "PathwaySparsity"]
+__all__ = [
+    "fit",
+    "pvar",
+    "reconstruct",
+    "free_run",
+    "regress",
+    "RegressionReport",
+    "Observation",
+    "FitHistory",
+    "PathwaySparsity",
+]

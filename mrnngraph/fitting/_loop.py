@@ -8,7 +8,7 @@ import math
 import secrets
 import time
 from collections.abc import Callable, Iterable, Mapping
-from typing import Literal
+from typing import Any, Literal
 
 import torch
 from torch import nn
@@ -20,7 +20,7 @@ from ..training import TrainingDiverged, _terms, guarded_backward
 from ._evaluation import _check_model, _is_ensemble, _prepare, pvar
 from ._history import FitHistory
 from ._observation import _TARGET_RANGE
-from ._state import _Best, _FitOptions, _FitState
+from ._state import _Best, _FitOptions, _FitState, _start_observations
 
 __all__ = ["fit", "FitHistory"]
 
@@ -50,6 +50,7 @@ def fit(
     callbacks: Iterable[Callable] = (),
     progress: bool = True,
     optimizer: torch.optim.Optimizer | None = None,
+    observation: Any = None,
 ) -> FitHistory:
     """Fit ``model`` to ``recording`` so that its free run reproduces the data trial by trial.
 
@@ -110,6 +111,13 @@ def fit(
     optimizer : torch.optim.Optimizer, optional
         Replaces Adam; it must hold the model's parameters (the observation and
         latent initial state are then not learned).
+    observation : Observation, optional
+        The read-out to start from (learned from there with ``learn_observation``),
+        e.g. the one :func:`regress` refined: ``fit(model, rec, observation=
+        model.observation, ...)``. Default: :meth:`Observation.initial` of the
+        recording. It must read the recording's neurons, for the model's activation
+        and with ``loss``'s link. For an ensemble, one shared by the members or a
+        sequence of one per member.
 
     Returns
     -------
@@ -208,6 +216,9 @@ def fit(
     o.callbacks = list(callbacks)
     if o.seed is None:
         o.seed = secrets.randbits(63)
+    o.observation = _start_observations(
+        observation, model, recording, o.loss, model.n_members if _is_ensemble(model) else None
+    )
     if _is_ensemble(model):
         from ._ensemble_loop import _fit_ensemble
 

@@ -227,3 +227,38 @@ class _StackedObservation(Observation):
         """Member ``k``'s observation (a detached copy)."""
         one = {r: v[k] for r, v in self.scale.items()}, {r: v[k] for r, v in self.offset.items()}
         return Observation(*one, self.loss, self.activation, self.weight).detached()
+
+
+def _copy_observation(
+    obs: Any,
+    recording: Any,
+    activation: str,
+    loss: str | None = None,
+    *,
+    dtype: torch.dtype = torch.float32,
+    device: Any = "cpu",
+) -> Observation:
+    """A detached copy of ``obs`` in ``dtype`` on ``device``, after checking that it reads
+    ``recording``'s neurons for a model of ``activation`` (and, given, with the link of
+    ``loss``)."""
+    if not isinstance(obs, Observation):
+        raise TypeError(
+            f"observation must be a mrnngraph.fitting.Observation; got {type(obs).__name__}"
+        )
+    obs.covers(recording)
+    if obs.activation != activation:
+        raise ValueError(
+            f"the observation was made for activation {obs.activation!r}, the model has "
+            f"{activation!r}"
+        )
+    if loss is not None and obs.loss != loss:
+        raise ValueError(
+            f"the observation was made for loss={obs.loss!r}; this fit has loss={loss!r}"
+        )
+
+    def copy(d: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        return {r: v.detach().to(device=device, dtype=dtype, copy=True) for r, v in d.items()}
+
+    return Observation(
+        copy(obs.scale), copy(obs.offset), obs.loss, obs.activation, copy(obs.weight)
+    )

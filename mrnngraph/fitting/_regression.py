@@ -35,7 +35,14 @@ from ..recording import Recording
 from ..schema import Boolean, Options
 from ._evaluation import _observed_index, _prepare, _tensors
 from ._lsq import _admm, _Constraints, _groups, _rows_times, _weighted_grams
-from ._observation import _CLIP, _TARGET_RANGE, Observation, _inverse_activation, _inverse_link
+from ._observation import (
+    _CLIP,
+    _TARGET_RANGE,
+    Observation,
+    _copy_observation,
+    _inverse_activation,
+    _inverse_link,
+)
 
 __all__ = ["regress", "RegressionReport"]
 
@@ -296,26 +303,6 @@ def regress(
         zeroed=zeroed,
         observation=obs,
         refined=refined,
-    )
-
-
-def _copy_observation(obs: Observation, recording: Recording, activation: str) -> Observation:
-    if not isinstance(obs, Observation):
-        raise TypeError(
-            f"observation must be a mrnngraph.fitting.Observation; got {type(obs).__name__}"
-        )
-    obs.covers(recording)
-    if obs.activation != activation:
-        raise ValueError(
-            f"the observation was made for activation {obs.activation!r}, the model has "
-            f"{activation!r}"
-        )
-
-    def copy(d: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-        return {r: v.detach().clone().float().cpu() for r, v in d.items()}
-
-    return Observation(
-        copy(obs.scale), copy(obs.offset), obs.loss, obs.activation, copy(obs.weight)
     )
 
 

@@ -5,7 +5,7 @@ state (:class:`_FitState`) and early stopping's memory (:class:`_Best`)."""
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from types import SimpleNamespace
 from typing import Any
@@ -17,7 +17,7 @@ from torch.nn import functional as F
 from ..recording import Recording
 from ..training import _seed_of
 from ._evaluation import _observed_index, _run, _tensors
-from ._observation import Observation, _StackedObservation
+from ._observation import Observation, _copy_observation, _StackedObservation
 
 __all__: list[str] = []
 
@@ -41,6 +41,8 @@ class _FitOptions:
     early_stopping: int | None
     progress: bool
     optimizer: torch.optim.Optimizer | None
+    #: the read-outs to start from (one per member), checked copies; None: ``initial``
+    observation: list[Observation] | None = None
     steps_per_bin: int = 1
     terms: list[tuple[str, Callable]] = field(default_factory=list)
     proximal: list[Any] = field(default_factory=list)
@@ -66,11 +68,14 @@ class _FitState:
         dev, dtype = model.alpha.device, model.alpha.dtype
         self.dev, self.dtype = dev, dtype
         self.rates, self.u = _tensors(recording, model)
-        obs = Observation.initial(recording, model.activation, o.loss)
-        for d in (obs.scale, obs.offset, obs.weight):
-            for r in d:
-                d[r] = d[r].to(device=dev, dtype=dtype)
-        self.obs = obs if members is None else _StackedObservation.stack([obs] * members)
+        starts = o.observation
+        if starts is None:
+            obs = Observation.initial(recording, model.activation, o.loss)
+            for d in (obs.scale, obs.offset, obs.weight):
+                for r in d:
+                    d[r] = d[r].to(device=dev, dtype=dtype)
+            starts = [obs] * (members or 1)
+        self.obs = starts[0] if members is None else _StackedObservation.stack(starts)
         self.latent = torch.ones(model.hidden_size, dtype=torch.bool, device=dev)
         self.latent[_observed_index(model, recording).to(dev)] = False
         self.latent_x0 = model.x0.detach().clone()
@@ -193,3 +198,23 @@ class _Bound:
 
     def __call__(self, u: torch.Tensor, x0: torch.Tensor) -> Any:
         return self.model(u, x0, **self.kwargs)
+
+
+def _start_observations(
+    given: Any, model: nn.Module, recording: Recording, loss: str, members: int | None
+) -> list[Observation] | None:
+    """``fit(observation=...)``: checked copies in the model's dtype and device, one per
+    member of an ensemble (one :class:`Observation` is shared), or None (the default
+    start, :meth:`Observation.initial`)."""
+    if given is None:
+        return None
+    if members is None or isinstance(given, Observation):
+        given = [given] * (members or 1)
+    elif not isinstance(given, Sequence) or isinstance(given, str) or len(given) != members:
+        raise TypeError(
+            f"observation of an ensemble must be an Observation (shared by the members) or "
+            f"a sequence of {members}, one per member; got {type(given).__name__}"
+            + (f" of length {len(given)}" if isinstance(given, Sequence) else "")
+        )
+    kw = {"dtype": model.alpha.dtype, "device": model.alpha.device}
+    return [_copy_observation(g, recording, model.activation, loss, **kw) for g in given]
