@@ -424,6 +424,70 @@ def test_cli_fit_writes_metrics_figures_and_a_loadable_model(tmp_path, capsys):
     assert "held-out pVar: all" in capsys.readouterr().out
 
 
+def _regression_data(tmp_path):
+    """A tanh recording with one model step per bin (what regress needs)."""
+    G = nx.DiGraph(dt=10.0, tau=50.0, activation="tanh")
+    G.add_node("u", kind="input", size=2)
+    for r in "ab":
+        G.add_node(r, size=5)
+        G.add_edge("u", r)
+    for s_ in "ab":
+        for d_ in "ab":
+            G.add_edge(s_, d_)
+    truth = mg.MultiRegionRNN.from_graph(G, seed=0)
+    gen = torch.Generator().manual_seed(0)
+    units = activity(truth, torch.randn(12, 15, 2, generator=gen))
+    rec = Recording({r: 5 + 10 * v for r, v in units.rates.items()}, 10.0, inputs=units.inputs)
+    rec.save(tmp_path / "rec.npz")
+    mg.save(G, tmp_path / "circuit.json")
+    return [str(tmp_path / "circuit.json"), str(tmp_path / "rec.npz")]
+
+
+@pytest.mark.parametrize("steps", ["0", "3"])
+def test_cli_fit_from_a_regression(tmp_path, capsys, steps):
+    import json
+
+    out = tmp_path / "run"
+    args = _cli_parser().parse_args(
+        ["fit", *_regression_data(tmp_path), "--start", "regression", "--refine", "5"]
+        + ["--steps", steps, "--out", str(out), "--quiet", "--no-figures"]
+    )
+    assert args.handler(args) == 0
+    metrics = json.loads((out / "metrics.json").read_text())
+    reg = metrics["regression"]
+    assert metrics["start"] == "regression" and metrics["steps"] == int(steps)
+    assert reg["refine"] == 5 and reg["refine_trials"] == 6 and reg["sparsity"] == 0.1
+    assert reg["r2"] > 0.5 and metrics["pvar_test"]["all"] > 0.5
+    assert (out / "history.json").is_file() == (steps != "0")
+    written = {"model.pt", "metrics.json"} | ({"history.json"} if steps != "0" else set())
+    assert set(metrics["files"]) == written
+    model = mg.load_model(out / "model.pt")
+    obs = Observation.from_dict(mg.load_checkpoint(out / "model.pt").metadata["observation"])
+    rec = Recording.load(tmp_path / "rec.npz")
+    assert pvar(model, rec, observation=obs)["all"] > 0.5
+
+
+def test_cli_fit_regression_options_need_start_regression(tmp_path, capsys):
+    out = tmp_path / "run"
+    args = _cli_parser().parse_args(
+        ["fit", *_regression_data(tmp_path), "--refine", "5", "--reg-sparsity", "0.2"]
+        + ["--out", str(out), "--quiet"]
+    )
+    assert args.handler(args) == 1
+    err = capsys.readouterr().err
+    assert "--refine, --reg-sparsity only apply with --start regression" in err
+    assert not out.exists()
+
+
+def test_cli_fit_regression_refuses_several_steps_per_bin(tmp_path, capsys):
+    args = _cli_parser().parse_args(
+        ["fit", *_regression_data(tmp_path), "--start", "regression", "--dt", "5"]
+        + ["--out", str(tmp_path / "run"), "--quiet"]
+    )
+    assert args.handler(args) == 1
+    assert "error:" in capsys.readouterr().err
+
+
 def test_cli_fit_reports_bad_input_in_one_line(tmp_path, capsys):
     _, rec = _data(n=4, T=10)
     Recording({"zz": rec.rates["a"]}, dt=10.0, inputs=rec.inputs).save(tmp_path / "r.npz")

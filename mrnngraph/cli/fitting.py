@@ -34,6 +34,10 @@ DEFAULTS = {
     "bin_ms": 10.0,
     "align": "start_time",
     "loss": "gaussian",
+    "start": "model",
+    "refine": 300,
+    "refine_trials": 6,
+    "reg_sparsity": 0.1,
 }
 
 
@@ -56,10 +60,12 @@ def register(subparsers: Any) -> None:
         description="Fit CIRCUIT to the activity in DATA (an NWB file, or a recording saved "
         "with mrnngraph.Recording.save as .npz): each region's first n units are matched to "
         "its n recorded neurons, the model runs free from each trial's first bin, and is "
-        "trained by gradient descent (mrnngraph.fit). Writes to DIR: metrics.json "
-        "(held-out and training pVar by region, pathway strengths), history.json, the "
-        "model (model.pt, mrnngraph.load_model; the read-out in its metadata), and the "
-        "figures fit_pvar.png, fit_currents.png, fit_traces.png, fit_loss.png.",
+        "trained by gradient descent (mrnngraph.fit), optionally from a constrained "
+        "regression (--start regression, mrnngraph.regress). Writes to DIR: metrics.json "
+        "(held-out and training pVar by region, pathway strengths), history.json (with "
+        "gradient steps), the model (model.pt, mrnngraph.load_model; the read-out in its "
+        "metadata), and the figures fit_pvar.png, fit_currents.png, fit_traces.png, "
+        "fit_loss.png (with gradient steps).",
     )
     p.add_argument("circuit", metavar="CIRCUIT", help="circuit file (.yaml, .json, .graphml)")
     p.add_argument("data", metavar="DATA", help="session.nwb or recording.npz")
@@ -142,6 +148,39 @@ def register(subparsers: Any) -> None:
         default=d["forcing"],
         help="set the recorded units back to the data every this many bins in training "
         f"(fit's forcing; 0: free run of whole trials) (default: {d['forcing']})",
+    )
+    p.add_argument(
+        "--start",
+        choices=("model", "regression"),
+        default=d["start"],
+        help="regression: set the weights first by constrained one-step regression "
+        "(mrnngraph.regress, docs/fitting.md), then take --steps gradient steps from "
+        "there and from its read-out (--steps 0: the regression alone) "
+        f"(default: {d['start']})",
+    )
+    p.add_argument(
+        "--refine",
+        type=integer(low=0),
+        default=None,
+        metavar="K",
+        help="--start regression: L-BFGS iterations refining each neuron's read-out "
+        f"(default: {d['refine']})",
+    )
+    p.add_argument(
+        "--refine-trials",
+        type=integer(low=1),
+        default=None,
+        metavar="N",
+        help="--start regression: trials the read-out is refined on "
+        f"(default: {d['refine_trials']})",
+    )
+    p.add_argument(
+        "--reg-sparsity",
+        type=real(low=0, low_open=False),
+        default=None,
+        metavar="W",
+        help="--start regression: weight of the regression's pathway group lasso, on its "
+        f"own scale (default: {d['reg_sparsity']:g})",
     )
     p.add_argument(
         "--test-fraction",
@@ -259,11 +298,12 @@ def _fit(args: argparse.Namespace) -> int:
     from ..analysis.pathways import pathway_strength
     from ..checkpoint import save_model
     from ..errors import CircuitWarning
-    from ..fitting import PathwaySparsity, fit, pvar
+    from ..fitting import PathwaySparsity, fit, pvar, regress
     from ..io import load
     from ..model import MultiRegionRNN
     from ..training import TrainingDiverged
 
+    start = _regression_options(args)
     torch.set_num_threads(args.threads)
     t_start = time.perf_counter()
     G = load(args.circuit)
@@ -293,24 +333,30 @@ def _fit(args: argparse.Namespace) -> int:
     out = Path(args.out)
     prepare_out(out)
     losses = [PathwaySparsity(args.sparsity)] if args.sparsity > 0 else None
-    try:
-        history = fit(
-            model,
-            train,
-            steps=args.steps,
-            lr=args.lr,
-            batch_size=args.batch_size,
-            seed=args.seed,
-            loss=args.loss,
-            losses=losses,
-            forcing=args.forcing or None,
-            validation=test,
-            eval_every=max(1, args.steps // 20) if args.steps else None,
-            progress=not args.quiet,
-        )
-    except TrainingDiverged as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 1
+    regression = None
+    if start is not None:
+        regression = regress(model, train, loss=args.loss, **start)
+    history = None
+    if args.steps or regression is None:
+        try:
+            history = fit(
+                model,
+                train,
+                steps=args.steps,
+                lr=args.lr,
+                batch_size=args.batch_size,
+                seed=args.seed,
+                loss=args.loss,
+                losses=losses,
+                forcing=args.forcing or None,
+                validation=test,
+                eval_every=max(1, args.steps // 20) if args.steps else None,
+                progress=not args.quiet,
+                observation=None if regression is None else model.observation,
+            )
+        except TrainingDiverged as err:
+            print(f"error: {err}", file=sys.stderr)
+            return 1
     scores_test = pvar(model, test)
     scores_train = pvar(model, train)
     strength = pathway_strength(model, test)
@@ -324,14 +370,16 @@ def _fit(args: argparse.Namespace) -> int:
         "pvar_test": scores_test,
         "pvar_train": scores_train,
         "pathway_strength": {f"{s}->{d}": v for (s, d), v in strength.items()},
-        "steps": len(history),
+        "steps": 0 if history is None else len(history),
+        "start": args.start,
+        "regression": None if regression is None else _regression_metrics(regression, start),
         "lr": args.lr,
         "batch_size": args.batch_size,
         "loss": args.loss,
         "sparsity": args.sparsity,
         "forcing": args.forcing or None,
         "seed": args.seed,
-        "fit_seconds": round(history.seconds, 3),
+        "fit_seconds": None if history is None else round(history.seconds, 3),
         "mrnngraph_version": __version__,
         "torch_version": torch.__version__,
         "total_seconds": round(time.perf_counter() - t_start, 3),
@@ -347,12 +395,15 @@ def _fit(args: argparse.Namespace) -> int:
         out / "model.pt",
         graph=G,
         metadata={
-            "observation": history.observation.to_dict(),
+            "observation": model.observation.to_dict(),
             "pvar_test": scores_test,
             "regions": rec.regions,
         },
     )
-    _write_json(out / "history.json", history.to_dict())
+    if history is not None:
+        _write_json(out / "history.json", history.to_dict())
+    else:
+        del files["history.json"]
     if args.figures:
         files.update(_figures(model, test, history, scores_test, out))
     metrics["files"] = files
@@ -362,6 +413,34 @@ def _fit(args: argparse.Namespace) -> int:
     print("pathway strength (mean |current|): " + ", ".join(f"{k} {v:.3g}" for v, k in top))
     print(f"wrote {out}/: {', '.join(files)}")
     return 0
+
+
+def _regression_options(args: argparse.Namespace) -> dict[str, Any] | None:
+    """``regress``'s keywords for ``--start regression``; its options without it are an
+    error rather than ignored."""
+    # regress's keyword: (the option's value, its flag, its DEFAULTS key)
+    given = {
+        "refine": (args.refine, "--refine", "refine"),
+        "refine_trials": (args.refine_trials, "--refine-trials", "refine_trials"),
+        "sparsity": (args.reg_sparsity, "--reg-sparsity", "reg_sparsity"),
+    }
+    if args.start != "regression":
+        named = [flag for value, flag, _ in given.values() if value is not None]
+        if named:
+            raise UsageError(f"{', '.join(named)} only apply with --start regression")
+        return None
+    return {k: DEFAULTS[key] if v is None else v for k, (v, _, key) in given.items()}
+
+
+def _regression_metrics(report: Any, options: dict[str, Any]) -> dict[str, Any]:
+    return {
+        **options,
+        "r2": report.r2,
+        "iterations": report.iterations,
+        "converged": report.converged,
+        "cpu_seconds": round(report.cpu_s, 3),
+        "zeroed": [f"{s}->{d}" for s, d in report.zeroed],
+    }
 
 
 def _write_json(path: Path, data: Any) -> None:
@@ -392,6 +471,8 @@ def _figures(model: Any, test: Any, history: Any, scores: dict, out: Path) -> di
     fig.savefig(out / "fit_traces.png", dpi=90)
     plt.close(fig)
     files["fit_traces.png"] = "data and model of example neurons, one held-out trial"
+    if history is None:  # the regression alone: no steps to draw
+        return files
     fig, ax = plt.subplots(figsize=(6, 3.2), layout="constrained")
     ax.plot(history.step, history.task_loss, lw=1, label="training loss (data term)")
     ax.set_yscale("log")
