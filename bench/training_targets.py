@@ -138,11 +138,25 @@ def neurogym_decision_accuracy(
     return {"decision_accuracy": ok / n, "decision_steps": n}
 
 
-def hierarchy_diagnostics(model: Any, task: Any, n_trials: int = 256) -> dict[str, Any]:
-    """Where a hierarchy run stands (``--diagnose``): per E region its mean rate, the
-    fraction of units silent over the whole probe batch ("dead") and the units active at
-    the last decision step; the readout's mean probabilities (fixate / correct / wrong) at
-    the first and the last decision step; held-out accuracy and fixation breaks."""
+def _probe(features: torch.Tensor, target: torch.Tensor, n_fit: int) -> float:
+    """Held-out accuracy of a ridge regression (penalty 1e-2) of ``target`` (+-1) on
+    ``features``: fitted on the first ``n_fit`` trials, scored on the rest."""
+    X = torch.cat([features, torch.ones(len(features), 1)], 1).double()
+    y = target.double()
+    A = X[:n_fit]
+    w = torch.linalg.solve(A.T @ A + 1e-2 * torch.eye(A.shape[1], dtype=A.dtype), A.T @ y[:n_fit])
+    return round(float(((X[n_fit:] @ w).sign() == y[n_fit:]).double().mean()), 2)
+
+
+def hierarchy_diagnostics(model: Any, task: Any, n_trials: int = 768) -> dict[str, Any]:
+    """Where a hierarchy run stands (``--diagnose``), on a probe batch of ``n_trials``
+    (seed 5): per E region its mean rate, the fraction of units silent over the whole
+    batch ("dead"), the units active at the last decision step and 15 steps into the
+    decision epoch, and how well a linear probe (ridge, fitted on two thirds of the
+    trials, scored on the rest) reads the choice from its rates at the last delay step
+    and 15 steps into the decision epoch; the readout's mean probabilities (fixate /
+    correct / wrong) at the first and the last decision step; held-out accuracy and
+    fixation breaks (256 trials)."""
     batch = task.batch(n_trials, seed=5)
     with torch.no_grad():
         out = model(batch.inputs)
@@ -150,26 +164,33 @@ def hierarchy_diagnostics(model: Any, task: Any, n_trials: int = 256) -> dict[st
     last = dec.shape[1] - 1 - dec.flip(1).float().argmax(1)  # last decision step per trial
     first = dec.float().argmax(1)
     rows = torch.arange(n_trials)
+    choice = batch.trials["choice"]
+    sign = (choice == 1).double() * 2 - 1
+    n_fit = 2 * n_trials // 3
     areas = {}
     for region in model.layout.regions:
         if not region.endswith("_e"):
             continue
         r = out.rates[..., model.layout.slice(region)]
+        r_dec = r[rows, (first + 15).clamp(max=r.shape[1] - 1)]
         areas[region] = {
             "rate": round(float(r.mean()), 3),
             "dead": round(float((r.amax((0, 1)) <= 0).float().mean()), 2),
             "active_at_decision": round(float((r[rows, last] > 0).float().sum(1).mean()), 1),
+            "active_15_into_decision": round(float((r_dec > 0).float().sum(1).mean()), 1),
+            "choice_probe_end_of_delay": _probe(r[rows, first - 1], sign, n_fit),
+            "choice_probe_15_into_decision": _probe(r_dec, sign, n_fit),
         }
     p = out.outputs.softmax(-1)
-    choice = batch.trials["choice"]
 
     def probs(t: torch.Tensor) -> list[float]:
         q = p[rows, t]
-        return [round(float(q[rows, k].mean()), 2) for k in (torch.zeros_like(choice), choice)] + [
-            round(float(q[rows, 3 - choice].mean()), 2)
+        return [
+            round(float(q[rows, k].mean()), 2)
+            for k in (torch.zeros_like(choice), choice, 3 - choice)
         ]
 
-    ev = evaluate(model, task, batch_size=n_trials, seed=99)
+    ev = evaluate(model, task, batch_size=256, seed=99)
     return {
         "accuracy": round(ev["accuracy"], 3),
         "fixation_breaks": round(ev.get("fixation_breaks", 0.0), 3),
@@ -203,12 +224,15 @@ def run(
         def report(step: int, history: Any, m: Any) -> None:
             if step % diagnose == 0:
                 noise_std, m.noise_std = m.noise_std, 0.0
-                info = {"step": step, "loss": round(history.loss[-1], 4)}
-                info["grad_norm"] = round(history.grad_norm[-1], 3)
+                info: dict[str, Any] = {"step": step}
+                if history is not None:
+                    info["loss"] = round(history.loss[-1], 4)
+                    info["grad_norm"] = round(history.grad_norm[-1], 3)
                 print(json.dumps({**info, **hierarchy_diagnostics(m, task)}), flush=True)
                 m.noise_std = noise_std
 
         callbacks.append(report)
+        report(0, None, model)  # where the run starts
     try:
         h = train(
             model, task, steps=steps, seed=seed, progress=False, callbacks=callbacks, **train_kw
