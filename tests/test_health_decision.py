@@ -22,17 +22,21 @@ pytestmark = pytest.mark.filterwarnings(
 )
 
 
-def _model(bias: float, readout: str = "a") -> mg.MultiRegionRNN:
-    """Region ``a`` (relu, 4 units, no recurrence, alpha 1) driven by the fixation input
-    (weight 2) on top of a fixed bias: with bias -1 it is active before the go cue and
-    silent after it; ``b`` (2 units) is always silent. The readout reads ``readout``."""
+def _graph(readout: str = "a") -> nx.DiGraph:
     G = nx.DiGraph(activation="relu")
     G.add_node("u", kind="input", size=TASK.input_size)
     G.add_node("a", size=4)
     G.add_node("b", size=2)
     G.add_node("y", kind="output", size=TASK.output_size)
     G.add_edges_from([("u", "a"), ("u", "b"), (readout, "y")])
-    model = mg.MultiRegionRNN.from_graph(G, seed=0, alpha=1.0)
+    return G
+
+
+def _model(bias: float, readout: str = "a") -> mg.MultiRegionRNN:
+    """Region ``a`` (relu, 4 units, no recurrence, alpha 1) driven by the fixation input
+    (weight 2) on top of a fixed bias: with bias -1 it is active before the go cue and
+    silent after it; ``b`` (2 units) is always silent. The readout reads ``readout``."""
+    model = mg.MultiRegionRNN.from_graph(_graph(readout), seed=0, alpha=1.0)
     with torch.no_grad():
         w = model.parametrizations.weight_ih.original
         w.zero_()
@@ -90,3 +94,19 @@ def test_tasks_without_a_decision_epoch_are_not_checked():
     model = mg.MultiRegionRNN.from_graph(G, seed=0)
     h = mg.train(model, task, steps=10, batch_size=4, seed=0, progress=False, health_every=10)
     assert not _events(h)
+
+
+def test_each_ensemble_member_is_checked_with_its_own_readout():
+    """Member 0 falls silent after the go cue, member 1 does not: only member 0 is named."""
+    fresh = mg.MultiRegionRNN.from_graph(_graph(), seed=0, alpha=1.0)
+    ens = mg.Ensemble.from_models([fresh, fresh])
+    with torch.no_grad():
+        for k, bias in enumerate((-1.0, 1.0)):  # as _model(bias) builds it, member by member
+            w = ens.parametrizations.weight_ih.original[k]
+            w.zero_()
+            w[:4, 0] = 2.0
+            ens.bias[k].fill_(bias)
+    with pytest.warns(TrainingWarning, match="'a', which the readout reads, is silent"):
+        h = _train(ens)
+    events = _events(h)
+    assert [(e["region"], e["member"]) for e in events] == [("a", 0)]

@@ -150,7 +150,8 @@ def _train_ensemble(
     good_step = [0] * N
     views = [_Member(ens, k) for k in range(N)]
     healths = [
-        _Health(ens, history, o.health_every, warn=rank == 0, member=k, task=task) for k in range(N)
+        _Health(views[k], history, o.health_every, warn=rank == 0, member=k, task=task)
+        for k in range(N)
     ]
     log = TensorBoardLog(o.log_dir) if o.log_dir is not None and rank == 0 else None
 
