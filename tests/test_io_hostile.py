@@ -26,20 +26,6 @@ from tests.strategies_files import hostile_files
 
 ROOT = Path(__file__).resolve().parents[1]
 FORMATS = ("json", "yaml", "graphml")
-TENSORS = (
-    "weight_hh",
-    "mask_hh",
-    "trainable_hh",
-    "weight_ih",
-    "mask_ih",
-    "weight_ho",
-    "mask_ho",
-    "sign_h",
-    "sign_i",
-    "bias",
-    "x0",
-    "tau",
-)
 
 
 def run_child(code: str, timeout: float, *args: str) -> subprocess.CompletedProcess:

@@ -27,23 +27,10 @@ from mrnngraph.io._common import MAX_VALUE_DEPTH
 from mrnngraph.presets import two_area_ei
 from mrnngraph.schema import normalize_sign
 from tests.strategies_files import file_form, odd_value_graphs
+from tests.test_io import TENSORS
 
 ROOT = Path(__file__).resolve().parents[1]
 FORMATS = ("json", "yaml", "graphml")
-TENSORS = (
-    "weight_hh",
-    "mask_hh",
-    "trainable_hh",
-    "weight_ih",
-    "mask_ih",
-    "weight_ho",
-    "mask_ho",
-    "sign_h",
-    "sign_i",
-    "bias",
-    "x0",
-    "tau",
-)
 
 
 # --------------------------------------------------------------------------- writers
