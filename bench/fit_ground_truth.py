@@ -331,6 +331,8 @@ def main() -> None:
                 if args.sparsity
                 else None
             ),
+            # after the regression, go on from the read-out it used (refined or not)
+            observation=None if reg is None else model.observation,
         )
     cpu_fit = time.process_time() - start
     scores = pvar(model, test)
