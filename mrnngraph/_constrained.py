@@ -9,6 +9,7 @@ keeps fixed biases fixed. Split out of :mod:`mrnngraph.model`, which re-exports 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from contextlib import AbstractContextManager
 
 import torch
@@ -118,17 +119,27 @@ class Constrained(nn.Module):
             pick = flat[check_synapses(synapses, flat.numel()).to(flat.device)]
         if not cuts and pick is None:
             return {}
+
+        def edit(t: torch.Tensor, off: bool | int) -> None:
+            for rows, cols in cuts:
+                t[rows, cols] = off
+            if pick is not None:
+                t.view(-1)[pick.to(t.device)] = off
+
+        return self.edited_buffers(edit)
+
+    def edited_buffers(
+        self, edit: Callable[[torch.Tensor, bool | int], None]
+    ) -> dict[str, torch.Tensor]:
+        """Copies of ``mask`` and (when some entries are frozen) ``frozen`` with
+        ``edit(copy, off)`` applied, ``off`` being the value a cut entry reads (False,
+        0): what a cut changes, for :meth:`cut` and the stacked cuts of an ensemble."""
         out = {}
         for name, off in (("mask", False), ("frozen", 0)):
             old = getattr(self, name)
-            if old is None:
-                continue
-            edited = old.clone()
-            for rows, cols in cuts:
-                edited[rows, cols] = off
-            if pick is not None:
-                edited.view(-1)[pick.to(old.device)] = off
-            out[name] = edited
+            if old is not None:
+                out[name] = old.clone()
+                edit(out[name], off)
         return out
 
     def masked(

@@ -73,17 +73,13 @@ class StackedConstrained(Constrained):
             checked[k] = check_cuts(rects)
         if not any(checked.values()):
             return {}
-        out = {}
-        for name, off in (("mask", False), ("frozen", 0)):
-            old = getattr(self, name)
-            if old is None:
-                continue
-            edited = old.clone()
+
+        def edit(t: torch.Tensor, off: bool | int) -> None:
             for k, rects in checked.items():
                 for rows, cols in rects:
-                    edited[k, rows, cols] = off
-            out[name] = edited
-        return out
+                    t[k, rows, cols] = off
+
+        return self.edited_buffers(edit)
 
     def masked_members(
         self, cuts: Mapping[int, Sequence[Cut]]
