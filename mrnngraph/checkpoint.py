@@ -54,8 +54,8 @@ FORMAT = "mrnngraph-checkpoint"
 VERSION = 1
 
 #: Options added after version 1 was first written, with the value that reproduces a
-#: checkpoint saved before them (such a model had no readout bias).
-_HPARAMS_BEFORE = {"readout_bias": False}
+#: checkpoint saved before them (such a model had no readout bias, and an unsigned readout).
+_HPARAMS_BEFORE = {"readout_bias": False, "readout_sign": False}
 
 
 # --------------------------------------------------------------------------- fingerprint
@@ -318,6 +318,7 @@ _HPARAM_TYPES: dict[str, tuple[Any, str]] = {
     "scan": (lambda v: isinstance(v, str), "a str"),
     "batch_first": (lambda v: isinstance(v, bool), "a bool"),
     "readout_bias": (lambda v: isinstance(v, bool), "a bool"),
+    "readout_sign": (lambda v: isinstance(v, bool), "a bool"),
     "sparse": (lambda v: v is None or isinstance(v, bool), "a bool or None"),
     "alpha": (lambda v: v is None or _is_real(v), "a number or None"),
 }

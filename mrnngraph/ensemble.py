@@ -486,6 +486,8 @@ class Ensemble(nn.Module):
             parts.append("sparse=True")
         if not self.readout_bias:
             parts.append("readout_bias=False")
+        if not self.readout_sign:
+            parts.append("readout_sign=False")
         return ", ".join(parts)
 
 

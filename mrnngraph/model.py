@@ -144,6 +144,16 @@ class MultiRegionRNN(nn.Module):
         shape ``(O,)``, zeros at initialisation), as ``torch.nn.Linear`` has. On by
         default: without it a readout from units that fall silent answers exactly
         zero whatever the task. ``False`` leaves it out (``y_t = W_{ho} h_t``).
+    readout_sign : bool
+        Dale's law on the readout too (on by default): the readout weights from an
+        excitatory unit are >= 0, from an inhibitory unit <= 0, as its other outgoing
+        weights are; units without a sign read out freely. The initial weights are the
+        circuit's with the unit's sign (``sign * |w|``). With it, a task's answer has to
+        be *activity* of the readout area, not its silence: together with
+        :func:`mrnngraph.train` reading the "fixate" output from its bias alone, this
+        is what trains the three-area hierarchy of docs/training.md ("The recipe").
+        ``False`` gives the unconstrained readout of earlier versions (checkpoints
+        written before this option load with it).
     device, dtype : optional
         Where and in which floating type to create the parameters.
 
@@ -175,6 +185,7 @@ class MultiRegionRNN(nn.Module):
         sparse: bool | None = None,
         scan: str = "auto",
         readout_bias: bool = True,
+        readout_sign: bool = True,
         device: torch.device | str | None = None,
         dtype: torch.dtype | None = None,
     ):
@@ -203,8 +214,11 @@ class MultiRegionRNN(nn.Module):
             raise TypeError(f"sparse must be a bool or None; got {type(sparse).__name__}")
         if not isinstance(readout_bias, bool):
             raise TypeError(f"readout_bias must be a bool; got {type(readout_bias).__name__}")
+        if not isinstance(readout_sign, bool):
+            raise TypeError(f"readout_sign must be a bool; got {type(readout_sign).__name__}")
         self.scan = scan
         self.readout_bias = readout_bias
+        self.readout_sign = readout_sign
         self.sparse = choose_sparse(circuit) if sparse is None else sparse
         #: Conduction delays in steps of dt (None: no edge has one; see mrnngraph._delays).
         self._delays = ModelDelays.build(circuit, self.dt)
@@ -240,7 +254,7 @@ class MultiRegionRNN(nn.Module):
         for name, sign in (
             ("weight_hh", circuit.sign_h),
             ("weight_ih", circuit.sign_i),
-            ("weight_ho", None),
+            ("weight_ho", circuit.sign_h if readout_sign else None),
         ):
             fam = name[-2:]
             if fam == "hh" and self.sparse:
@@ -254,9 +268,8 @@ class MultiRegionRNN(nn.Module):
                 continue
             # Registration passes the current value through right_inverse, which refuses
             # anything the constraint cannot give: start from the circuit's weights.
-            self.register_parameter(
-                name, nn.Parameter(getattr(circuit, f"weight_{fam}").to(**factory, copy=True))
-            )
+            initial = self._initial_weight(name)
+            self.register_parameter(name, nn.Parameter(initial.to(**factory, copy=True)))
             trainable = getattr(circuit, f"trainable_{fam}")
             frozen_needed = not bool(trainable.all())
             has_sign = sign is not None and bool((sign != 0).any())
@@ -266,11 +279,7 @@ class MultiRegionRNN(nn.Module):
                 Constrained(
                     getattr(circuit, f"mask_{fam}").to(device, copy=True),
                     sign.to(**factory, copy=True) if has_sign else None,
-                    (
-                        getattr(circuit, f"weight_{fam}").to(**factory, copy=True)
-                        if frozen_needed
-                        else None
-                    ),
+                    initial.to(**factory, copy=True) if frozen_needed else None,
                     trainable.to(device, copy=True) if frozen_needed else None,
                     name=name,
                 ),
@@ -311,6 +320,15 @@ class MultiRegionRNN(nn.Module):
         circuit = compile_graph(G, seed=seed, order=order, spectral_radius=spectral_radius)
         return cls(circuit, **kwargs)
 
+    def _initial_weight(self, name: str) -> torch.Tensor:
+        """The circuit's initial ``name`` (dense), the readout's signed by its source units
+        under ``readout_sign`` (``sign * |w|``; compile's tensors stay as they are)."""
+        w = getattr(self.circuit, name)
+        if name != "weight_ho" or not self.readout_sign:
+            return w
+        sign = self.circuit.sign_h.to(w.dtype)
+        return torch.where(sign != 0, sign * w.abs(), w)
+
     def reset_parameters(self) -> None:
         """Set every weight and bias back to the circuit's initial values (readout bias 0)."""
         with torch.no_grad():
@@ -321,7 +339,7 @@ class MultiRegionRNN(nn.Module):
                     self.parametrizations[name].original.copy_(con.initial_original(self.circuit))
                     continue
                 ref = getattr(self, name)
-                setattr(self, name, getattr(self.circuit, name).to(ref, copy=True))
+                setattr(self, name, self._initial_weight(name).to(ref, copy=True))
             if parametrize.is_parametrized(self, "bias"):
                 self.bias = self.circuit.bias.to(self.bias, copy=True)
             else:
@@ -346,6 +364,7 @@ class MultiRegionRNN(nn.Module):
             "sparse": self.sparse,
             "scan": self.scan,
             "readout_bias": self.readout_bias,
+            "readout_sign": self.readout_sign,
         }
 
     def time_constants(self) -> dict[str, torch.Tensor]:
@@ -628,6 +647,8 @@ class MultiRegionRNN(nn.Module):
             parts.append(f"scan={self.scan!r}")
         if not self.readout_bias:
             parts.append("readout_bias=False")
+        if not self.readout_sign:
+            parts.append("readout_sign=False")
         return ", ".join(parts)
 
 

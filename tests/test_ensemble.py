@@ -186,10 +186,13 @@ def test_training_together_gives_the_weights_of_training_each_alone():
 
 # ---------------------------------------------------------------------------- constraints
 def _check_member_constraints(ens: Ensemble, k: int, c: mg.CompiledCircuit) -> None:
-    for fam, sign in (("hh", c.sign_h), ("ih", c.sign_i), ("ho", None)):
+    for fam, sign in (("hh", c.sign_h), ("ih", c.sign_i), ("ho", c.sign_h)):
         w = getattr(ens, f"weight_{fam}")[k].detach()
         mask, trainable = getattr(c, f"mask_{fam}"), getattr(c, f"trainable_{fam}")
         initial = getattr(c, f"weight_{fam}").to(w.dtype)
+        if fam == "ho":  # readout_sign: the circuit's readout with each unit's sign
+            s = c.sign_h.to(w.dtype)
+            initial = torch.where(s != 0, s * initial.abs(), initial)
         assert (w[~mask & trainable] == 0).all(), f"weight_{fam} of member {k} off its mask"
         assert torch.equal(w[~trainable], initial[~trainable]), f"frozen weight_{fam} moved"
         if sign is not None:

@@ -10,12 +10,20 @@ import mrnngraph as mg
 from mrnngraph._scan import ACTIVATION_FUNCTIONS
 
 
+def signed_readout(c):
+    """The model's initial readout (readout_sign=True): the circuit's, each column with
+    its unit's sign (Dale's law on the readout), unsigned units as compiled."""
+    s = c.sign_h.double()
+    w = c.weight_ho.double()
+    return torch.where(s != 0, s * w.abs(), w)
+
+
 def reference_run(c, u, x0, alpha, act, w_hh=None, w_ih=None, w_ho=None, bias=None):
     """The update equation written out step by step, float64, batch-first."""
     f = ACTIVATION_FUNCTIONS[act]
     w_hh = c.weight_hh.double() if w_hh is None else w_hh
     w_ih = c.weight_ih.double() if w_ih is None else w_ih
-    w_ho = c.weight_ho.double() if w_ho is None else w_ho
+    w_ho = signed_readout(c) if w_ho is None else w_ho
     b = c.bias.double() if bias is None else bias
     x = x0.double()
     xs = []

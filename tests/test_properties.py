@@ -123,7 +123,12 @@ def test_constraints_hold_after_50_adam_steps(G):
     assert (wi[:, c.sign_i > 0] >= 0).all() and (wi[:, c.sign_i < 0] <= 0).all()
     assert (wi[~c.mask_ih] == 0).all()
     assert (model.weight_ho.detach()[~c.mask_ho] == 0).all()
+    wo = model.weight_ho.detach()  # readout_sign: Dale's law on the readout too
+    assert (wo[:, c.sign_h > 0] >= 0).all() and (wo[:, c.sign_h < 0] <= 0).all()
     for (src, dst), w0 in frozen.items():
+        if dst in c.layout.outputs:  # a frozen readout keeps its draw, with its units' signs
+            s = c.sign_h[model.layout.slice(src)].to(w0.dtype)
+            w0 = torch.where(s != 0, s * w0.abs(), w0)
         assert torch.equal(model.projection(src, dst).detach(), w0), (src, dst)
 
 
