@@ -210,8 +210,14 @@ def test_defaults_match_the_library():
     from mrnngraph.training import train
 
     defaults = inspect.signature(train).parameters
-    for name in ("lr", "batch_size", "clip_grad"):
+    for name in ("lr", "batch_size", "clip_grad", "lr_schedule"):
         assert training.DEFAULTS[name] == defaults[name].default, name
+    from mrnngraph.cli import build_parser
+    from mrnngraph.training._schedule import LR_SCHEDULES
+
+    sub = next(a for a in build_parser()._actions if a.dest == "command")
+    flag = next(a for a in sub.choices["train"]._actions if a.dest == "lr_schedule")
+    assert tuple(flag.choices) == LR_SCHEDULES
 
 
 def test_unusable_out_is_found_before_training(run, tmp_path):

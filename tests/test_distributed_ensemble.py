@@ -126,7 +126,9 @@ def test_ensemble_data_parallel_equals_each_member_with_ddp(tmp_path):
         assert [(d["member"], d["step"], d["what"]) for d in i["diverged"]] == [(1, 1, "loss")]
     m1 = torch.load(tmp_path / "member1_0.pt", weights_only=True)
     s1 = torch.load(tmp_path / "start1_0.pt", weights_only=True)
-    assert all(torch.equal(m1[k], s1[k]) for k in s1 if "original" in k)
+    ho = "parametrizations.weight_ho.original"  # "fixate" held at zero from the start
+    assert all(torch.equal(m1[k], s1[k]) for k in s1 if "original" in k and k != ho)
+    assert torch.equal(m1[ho][1:], s1[ho][1:]) and bool((m1[ho][0] == 0).all())
 
     # The others equal the member trained alone with DDP on the same two processes
     # (the same per-rank batches), clipping binding at some steps.

@@ -21,7 +21,8 @@ from ._train_outputs import write_interrupted, write_outputs
 
 __all__ = ["register", "DEFAULTS"]
 
-#: Defaults of ``mrnngraph train``. ``lr``, ``batch_size`` and ``clip_grad`` are those of
+#: Defaults of ``mrnngraph train``. ``lr``, ``lr_schedule``, ``batch_size`` and ``clip_grad``
+#: are those of
 #: :func:`mrnngraph.training.train` (a test keeps them equal; docs/training.md, "The recipe",
 #: says what each buys); the default run reaches >= 90 % on coherences >= 12.8 % of
 #: perceptual decision making with the default circuit in well under 3 minutes on 2 cores.
@@ -33,6 +34,7 @@ DEFAULTS = {
     "seed": 0,
     "eval_trials": 2000,
     "clip_grad": 1.0,
+    "lr_schedule": "cosine",
     "threads": 1,
     "nproc": 2,
     "noise_std": 0.0,
@@ -181,6 +183,13 @@ def register(subparsers: Any) -> None:
         help=f"largest gradient norm, > 0 (default: {d['clip_grad']:g})",
     )
     p.add_argument(
+        "--lr-schedule",
+        default=d["lr_schedule"],
+        choices=("cosine", "constant"),  # training._schedule.LR_SCHEDULES (a test checks)
+        help="learning rate over the steps: annealed to nearly zero (cosine) or as given "
+        f"(default: {d['lr_schedule']})",
+    )
+    p.add_argument(
         "--format",
         dest="file_format",
         default=None,
@@ -255,6 +264,7 @@ def _train_options(args: argparse.Namespace, seed: int, out: Path) -> dict[str, 
         "seed": seed,
         "device": torch.device(args.device),
         "clip_grad": args.clip_grad,
+        "lr_schedule": args.lr_schedule,
         "progress": not args.quiet,
         "checkpoint": out / "model_last_good.pt",
         "eval_every": max(1, -(-args.steps // _CURVE_POINTS)),

@@ -65,6 +65,8 @@ class NeurogymTask(Task):
         self.tolerance = tolerance
         self.input_names = tuple(_space_names(env.observation_space, self.input_size, "ob"))
         self.output_names = tuple(_space_names(env.action_space, self.output_size, "action"))
+        #: neurogym's "fixation" action where the "fixation" input marks when to answer.
+        self.fixation_output = self._fixation_output()
         if seq_len == "auto":
             seq_len = 2 * self._longest_trial()
         #: Steps per row of trials back to back, or None (one trial per row).
@@ -78,6 +80,32 @@ class NeurogymTask(Task):
             self.env.new_trial()
             longest = max(longest, len(self.env.ob))
         return max(longest, 1)
+
+    def _fixation_output(self, n: int = 8) -> int | None:
+        """The "fixation" action if the "fixation" observation is on at exactly the steps
+        whose target is that action, in ``n`` trials drawn with the environment seeded 0
+        (so the input says when to answer, as in most of neurogym's tasks); else None.
+        Not so in ``PerceptualDecisionMaking-v0``, whose fixation input is off through
+        the stimulus while the target is still "fixate": there fixating is a computation
+        of its own, not the absence of an answer, and ``train()`` reads it out freely."""
+        import numpy as np
+
+        names_in, names_out = self.input_names, self.output_names
+        if (
+            self.kind != "classification"
+            or "fixation" not in names_in
+            or "fixation" not in names_out
+        ):
+            return None
+        ch, act = names_in.index("fixation"), names_out.index("fixation")
+        self._seed_env(0)
+        for _ in range(n):
+            self.env.new_trial()
+            ob = np.asarray(self.env.ob).reshape(-1, self.input_size)
+            gt = np.asarray(self.env.gt).reshape(-1)
+            if gt.shape[0] != ob.shape[0] or not np.array_equal(ob[:, ch] > 0, gt == act):
+                return None
+        return act
 
     def _seed_env(self, seed: int) -> None:
         env = self.env

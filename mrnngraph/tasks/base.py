@@ -115,6 +115,10 @@ class Task(abc.ABC):
     Subclasses set ``name``, ``dt``, ``input_size``, ``output_size``, ``kind``,
     ``input_names``, ``output_names`` and implement :meth:`_generate` and
     :meth:`correct` (classification) or :meth:`accuracy` (regression).
+    A classification task whose trials start with holding fixation sets
+    ``fixation_output`` to the index of its "fixate" output (the answer "no answer
+    yet"); :func:`mrnngraph.train` then reads that output from the readout bias
+    alone (``train(fixation_from_bias=...)``).
     """
 
     name: str = "task"
@@ -124,6 +128,8 @@ class Task(abc.ABC):
     output_size: int = 0
     input_names: tuple[str, ...] = ()
     output_names: tuple[str, ...] = ()
+    #: Index of the "fixate" output (no answer yet), or None: the task has none.
+    fixation_output: int | None = None
 
     # ---- generation
     def batch(
@@ -277,7 +283,10 @@ def _check_dt(dt: Any) -> float:
 
 
 class _EpochTask(Task):
-    """A task whose trials are a sequence of epochs, each drawn per trial."""
+    """A task whose trials are a sequence of epochs, each drawn per trial (output 0 is
+    "fixate" until the go cue)."""
+
+    fixation_output: int | None = 0
 
     _epochs: dict[str, Duration]
 

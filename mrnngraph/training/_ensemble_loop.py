@@ -20,6 +20,7 @@ from ._health import _Health
 from ._history import History, TrainingDiverged, TrainingInterrupted, TrainingWarning
 from ._logging import TensorBoardLog
 from ._options import TrainOptions
+from ._schedule import LRSchedule
 
 __all__: list[str] = []
 
@@ -144,6 +145,7 @@ def _train_ensemble(
     if ens.noise_std or ens.input_noise_std:
         noise_gen = torch.Generator(device=dev).manual_seed(_seed_of(seed, "noise", rank))
     opt = o.optimizer if o.optimizer is not None else torch.optim.Adam(ens.parameters(), lr=o.lr)
+    schedule = LRSchedule(opt, o.lr_schedule, o.steps)
     params = [p for p in ens.parameters() if p.requires_grad]
     good = [p.detach().clone() for p in params]
     live = [True] * N
@@ -194,6 +196,7 @@ def _train_ensemble(
     start = time.perf_counter()
     try:
         for step in range(1, o.steps + 1):
+            schedule.set(step)
             batch = task.batch(local_batch, generator=data_gen, device=dev)
             with parametrize.cached():
                 out = _ens_forward(ens, batch.inputs, noise_gen)
@@ -317,6 +320,7 @@ def _train_ensemble(
         history.interrupted = True
         raise TrainingInterrupted(history.step[-1] if history.step else 0, history) from None
     finally:
+        schedule.restore()
         bar.close()
         history.seconds = time.perf_counter() - start
         if log is not None:

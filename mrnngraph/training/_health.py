@@ -36,8 +36,10 @@ _MESSAGES = {
     "before the go cue; accuracy 0, however low the loss)",
     "silent_at_decision": "region {region!r}, which the readout reads, is silent at every "
     "counted decision step of the batch: there the outputs are the readout bias alone, the "
-    "same for every trial, and silent relu units pass no gradient to learn an answer (state "
-    "noise while training, the model's noise_std, gives them one back; docs/training.md)",
+    "same for every trial, and silent relu units pass no gradient to learn an answer (the "
+    "defaults readout_sign and fixation_from_bias make an answer activity instead; state "
+    "noise while training, the model's noise_std, also gives silent units a gradient; "
+    "docs/training.md, 'The recipe')",
 }
 
 

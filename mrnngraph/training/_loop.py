@@ -17,10 +17,12 @@ from torch import nn
 from ..tasks import Task
 from ._distributed import _Group, join_group
 from ._evaluation import _forward, _model_device, _outputs, _region_rates, _seed_of, evaluate
+from ._fixation import hold_fixation_readout
 from ._health import _Health
 from ._history import History, TrainingDiverged, TrainingInterrupted
 from ._logging import TensorBoardLog
 from ._options import TrainOptions
+from ._schedule import LRSchedule
 
 __all__ = ["train", "guarded_backward"]
 
@@ -47,6 +49,8 @@ def train(
     distributed: bool = False,
     health_every: int | None = 10,
     init_readout_bias: bool = True,
+    fixation_from_bias: bool = True,
+    lr_schedule: str = "cosine",
     log_dir: str | os.PathLike | None = None,
 ) -> History:
     """Train ``model`` on ``task`` and return the :class:`History`.
@@ -79,7 +83,8 @@ def train(
     steps : int
         Optimizer steps.
     lr : float
-        Learning rate of the default Adam optimizer. 1e-2 (with ``clip_grad=1``) trains
+        Learning rate of the default Adam optimizer at the first step (``lr_schedule``
+        anneals it over the run). 1e-2 (with ``clip_grad=1``) trains
         E/I circuits in hundreds rather than thousands of steps; measured against 1e-3
         and 3e-3 in docs/training.md ("The recipe").
     batch_size : int
@@ -135,6 +140,26 @@ def train(
         fixation on every trial (measured in docs/training.md, "The recipe"). A bias
         that is not all zero (a resumed model) is left alone. ``False``: unchanged.
         For an ensemble, each member's bias on its own.
+    fixation_from_bias : bool
+        Tasks with a "fixate" output (``task.fixation_output``: the built-in epoch
+        tasks and neurogym environments that name a ``fixation`` action): read it from
+        the readout bias alone. If the readout is fresh (its bias still all zero, as
+        for ``init_readout_bias``) or that output's readout weights are zero already,
+        ``train()`` sets them to zero and holds their gradient at zero for the run.
+        Fixating is then the absence of an answer, and an answer is activity of the
+        readout area that lifts a choice above the fixation bias; a network can no
+        longer code "answer" as its readout area's silence, which passes no gradient
+        (with the Dale-signed readout, ``readout_sign``, this is what trains the
+        three-area hierarchy: docs/training.md, "The recipe"). A readout that learned
+        fixation weights (a resumed model) is left alone. ``False``: unchanged.
+        For an ensemble, each member on its own.
+    lr_schedule : {"cosine", "constant"}
+        ``"cosine"`` (default) anneals the optimizer's learning rate (every parameter
+        group's, from its value at the start of the run; an ``optimizer`` you pass
+        too) to nearly zero over ``steps``: ``lr * (1 + cos(pi * (s - 1) / steps)) / 2``
+        at step ``s``, and puts it back after the run. Large steps find a solution, the
+        small last ones settle it instead of leaving the model wherever the last large
+        step did (measured in docs/training.md, "The recipe"). ``"constant"``: as given.
     log_dir : path, optional
         Write TensorBoard scalars there (``torch.utils.tensorboard``; needs the
         ``mrnngraph[tensorboard]`` extra): ``loss``, ``task_loss``, ``accuracy``,
@@ -193,6 +218,8 @@ def train(
         distributed=distributed,
         health_every=health_every,
         init_readout_bias=init_readout_bias,
+        fixation_from_bias=fixation_from_bias,
+        lr_schedule=lr_schedule,
         log_dir=log_dir,
     )
     for what in ("input_size", "output_size"):
@@ -207,10 +234,13 @@ def train(
     from ..ensemble import Ensemble
 
     group = None
+    release = None
     if options.distributed:
         group, dev = join_group(dev)
     try:
         model.to(dev)
+        if options.fixation_from_bias:  # before the bias start: it reads a fresh bias
+            release = hold_fixation_readout(model, task)
         if isinstance(model, Ensemble):
             from ._ensemble_loop import _init_member_biases, _train_ensemble
 
@@ -221,6 +251,8 @@ def train(
             _init_readout_bias(model, task)
         return _train_loop(model, task, options, dev, group)
     finally:
+        if release is not None:
+            release()
         if group is not None:
             group.close()
 
@@ -319,6 +351,7 @@ def _train_loop(
             model, device_ids=[dev] if dev.type == "cuda" else None, **no_sync
         )
     opt = o.optimizer if o.optimizer is not None else torch.optim.Adam(model.parameters(), lr=o.lr)
+    schedule = LRSchedule(opt, o.lr_schedule, o.steps)
     params = [p for p in model.parameters() if p.requires_grad]
     good = [p.detach().clone() for p in params]
     good_step = 0
@@ -354,6 +387,7 @@ def _train_loop(
     start = time.perf_counter()
     try:
         for step in range(1, o.steps + 1):
+            schedule.set(step)
             batch = task.batch(local_batch, generator=data_gen, device=dev)
             out = _forward(module, model, batch.inputs, noise_gen)
             y = _outputs(out)
@@ -442,6 +476,7 @@ def _train_loop(
         history.interrupted = True
         raise TrainingInterrupted(history.step[-1] if history.step else 0, history) from None
     finally:
+        schedule.restore()
         bar.close()
         history.seconds = time.perf_counter() - start
         if log is not None:

@@ -47,6 +47,8 @@ class TrainOptions:
     distributed: bool
     health_every: int | None
     init_readout_bias: bool
+    fixation_from_bias: bool = True
+    lr_schedule: str = "cosine"
     log_dir: str | os.PathLike | None = None
 
     @classmethod
@@ -71,6 +73,8 @@ class TrainOptions:
         distributed: Any,
         health_every: Any,
         init_readout_bias: Any,
+        fixation_from_bias: Any = True,
+        lr_schedule: Any = "cosine",
         log_dir: Any = None,
     ) -> TrainOptions:
         """Check ``train``'s keywords: ``TypeError`` for the wrong kind, ``ValueError``
@@ -113,5 +117,19 @@ class TrainOptions:
             distributed=check("distributed", distributed, Boolean()),
             health_every=check("health_every", health_every, Optional(STEPS)),
             init_readout_bias=check("init_readout_bias", init_readout_bias, Boolean()),
+            fixation_from_bias=check("fixation_from_bias", fixation_from_bias, Boolean()),
+            lr_schedule=_schedule_name(lr_schedule),
             log_dir=log_dir,
         )
+
+
+def _schedule_name(value: Any) -> str:
+    from ._schedule import LR_SCHEDULES
+
+    if not isinstance(value, str):
+        raise TypeError(f"lr_schedule must be a str; got {type(value).__name__}")
+    if value not in LR_SCHEDULES:
+        raise ValueError(
+            f"lr_schedule must be one of {', '.join(map(repr, LR_SCHEDULES))}; got {value!r}"
+        )
+    return value
