@@ -24,7 +24,15 @@ from ._sparse import (
     unrepresentable,
 )
 
-__all__ = ["Constrained", "same_bits"]
+__all__ = ["Constrained", "same_bits", "signed_columns"]
+
+
+def signed_columns(w: torch.Tensor, sign: torch.Tensor) -> torch.Tensor:
+    """``w`` with each column's ``sign`` where it has one (``sign * |w|``), unchanged in
+    columns of sign 0: what :class:`Constrained` makes of a raw weight, mask aside. The
+    model's initial readout under ``readout_sign`` is the circuit's readout so signed."""
+    s = sign.to(device=w.device, dtype=w.dtype)
+    return torch.where(s != 0, s * w.abs(), w)
 
 
 class Constrained(nn.Module):

@@ -23,7 +23,7 @@ from torch import nn
 from torch.nn.utils import parametrize
 
 from . import schema
-from ._constrained import Constrained, _BiasParam, same_bits
+from ._constrained import Constrained, _BiasParam, same_bits, signed_columns
 from ._delay_model import ModelDelays
 from ._params import NON_NEGATIVE, POSITIVE, Optional, check
 from ._scan import SCAN_METHODS, leaky_scan
@@ -326,8 +326,7 @@ class MultiRegionRNN(nn.Module):
         w = getattr(self.circuit, name)
         if name != "weight_ho" or not self.readout_sign:
             return w
-        sign = self.circuit.sign_h.to(w.dtype)
-        return torch.where(sign != 0, sign * w.abs(), w)
+        return signed_columns(w, self.circuit.sign_h)
 
     def reset_parameters(self) -> None:
         """Set every weight and bias back to the circuit's initial values (readout bias 0)."""

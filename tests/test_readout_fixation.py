@@ -3,6 +3,7 @@ readout (``MultiRegionRNN(readout_sign=True)``) and the "fixate" output read fro
 readout bias alone (``train(fixation_from_bias=True)``)."""
 
 import networkx as nx
+import numpy as np
 import pytest
 import torch
 from hypothesis import given, settings
@@ -316,3 +317,31 @@ def test_lr_schedule_is_checked():
         train(model, PerceptualDecisionMaking(), steps=1, lr_schedule="linear")
     with pytest.raises(TypeError, match="lr_schedule must be a str"):
         train(model, PerceptualDecisionMaking(), steps=1, lr_schedule=None)
+
+
+def test_constraint_violations_and_the_connectivity_matrix_know_the_readout_sign():
+    from mrnngraph.drawing.matrix import connectivity_matrices
+    from mrnngraph.training import constraint_violations
+
+    G = readout_graph()
+    G.edges["inh", "choice"]["trainable"] = False  # a frozen readout from I units
+    on = mg.MultiRegionRNN.from_graph(G, seed=0)
+    off = mg.MultiRegionRNN.from_graph(G, seed=0, readout_sign=False)
+    clean = {"dale": 0, "mask": 0, "frozen": 0}
+    assert constraint_violations(on) == clean and constraint_violations(off) == clean
+    # A readout weight against its unit's sign counts, but only where the readout is signed.
+    exc = int(torch.nonzero(on.circuit.sign_h > 0)[0])
+    for m in (on, off):
+        with torch.no_grad():
+            raw = m.parametrizations.weight_ho.original
+            raw.copy_(m.weight_ho)
+        m.parametrizations.weight_ho[0].sign = None  # unconstrain, then write -1 there
+        m.parametrizations.weight_ho[0]._all_signed = False
+        with torch.no_grad():
+            m.parametrizations.weight_ho.original[1, exc] = -1.0
+    assert constraint_violations(on)["dale"] == 1 and constraint_violations(off)["dale"] == 0
+    _, signed = connectivity_matrices(mg.MultiRegionRNN.from_graph(G, seed=0))
+    _, free = connectivity_matrices(off)
+    s = signed["ho"]["sign"]
+    assert np.nanmax(s) == 1 and np.nanmin(s) == -1
+    assert np.all(np.isnan(free["ho"]["sign"]) | (free["ho"]["sign"] == 0))

@@ -65,8 +65,10 @@ def connectivity_matrices(x: Any) -> tuple[Any, dict[str, dict[str, np.ndarray]]
             "plot_connectivity needs a CompiledCircuit (mrnngraph.compile) or a "
             f"MultiRegionRNN; got {type(x).__name__}"
         )
-    # Readouts are unconstrained decoders: no sign, whatever the source units are.
-    src_sign = {"hh": sign_h, "ih": sign_i, "ho": torch.zeros(layout.hidden_size)}
+    # A model's readout keeps its units' signs (readout_sign, Dale's law); a circuit's
+    # readout is compile's unsigned draw, as is a model's with readout_sign=False.
+    sign_o = sign_h if getattr(x, "readout_sign", False) else torch.zeros(layout.hidden_size)
+    src_sign = {"hh": sign_h, "ih": sign_i, "ho": sign_o}
     out: dict[str, dict[str, np.ndarray]] = {}
     for b in _BLOCKS:
         m = masks[b].bool().numpy()

@@ -10,6 +10,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from .._constrained import signed_columns
 from .._params import SEED, STEPS, InstanceOf, Optional, validate_params
 from ..tasks import Batch, Task
 
@@ -180,8 +181,11 @@ def constraint_violations(model: nn.Module) -> dict[str, int]:
             f"model must be a mrnngraph.MultiRegionRNN (with a circuit); got {type(model).__name__}"
         )
     out = {"dale": 0, "mask": 0, "frozen": 0}
+    # readout_sign: Dale's law holds for the readout too, and its frozen entries are the
+    # circuit's draw with their units' signs (models of earlier versions: unsigned).
+    readout_sign = circuit.sign_h if getattr(model, "readout_sign", False) else None
     with torch.no_grad():
-        for fam, sign in (("hh", circuit.sign_h), ("ih", circuit.sign_i), ("ho", None)):
+        for fam, sign in (("hh", circuit.sign_h), ("ih", circuit.sign_i), ("ho", readout_sign)):
             w = getattr(model, f"weight_{fam}").detach()
             mask = getattr(circuit, f"mask_{fam}").to(w.device).bool()
             out["mask"] += int(((w != 0) & ~mask).sum())
@@ -190,5 +194,7 @@ def constraint_violations(model: nn.Module) -> dict[str, int]:
                 out["dale"] += int(((s > 0) & (w < 0)).sum() + ((s < 0) & (w > 0)).sum())
             frozen = ~getattr(circuit, f"trainable_{fam}").to(w.device)
             ref = getattr(circuit, f"weight_{fam}").to(w)
+            if fam == "ho" and readout_sign is not None:
+                ref = signed_columns(ref, readout_sign)
             out["frozen"] += int(((w != ref) & frozen).sum())
     return out
