@@ -22,10 +22,10 @@ from ._train_outputs import write_interrupted, write_outputs
 __all__ = ["register", "DEFAULTS"]
 
 #: Defaults of ``mrnngraph train``. ``lr``, ``lr_schedule``, ``batch_size`` and ``clip_grad``
-#: are those of
-#: :func:`mrnngraph.training.train` (a test keeps them equal; docs/training.md, "The recipe",
-#: says what each buys); the default run reaches >= 90 % on coherences >= 12.8 % of
-#: perceptual decision making with the default circuit in well under 3 minutes on 2 cores.
+#: are those of :func:`mrnngraph.training.train` (a test keeps them equal;
+#: docs/training.md, "The recipe", says what each buys); the default run reaches >= 90 %
+#: on coherences >= 12.8 % of perceptual decision making with the default circuit in well
+#: under 3 minutes on 2 cores.
 DEFAULTS = {
     "task": "perceptual_decision_making",
     "steps": 500,

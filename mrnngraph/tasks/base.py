@@ -115,7 +115,7 @@ class Task(abc.ABC):
     Subclasses set ``name``, ``dt``, ``input_size``, ``output_size``, ``kind``,
     ``input_names``, ``output_names`` and implement :meth:`_generate` and
     :meth:`correct` (classification) or :meth:`accuracy` (regression).
-    A classification task whose trials start with holding fixation sets
+    A classification task whose fixation input is on exactly until the go cue sets
     ``fixation_output`` to the index of its "fixate" output (the answer "no answer
     yet"); :func:`mrnngraph.train` then reads that output from the readout bias
     alone (``train(fixation_from_bias=...)``).
@@ -128,7 +128,8 @@ class Task(abc.ABC):
     output_size: int = 0
     input_names: tuple[str, ...] = ()
     output_names: tuple[str, ...] = ()
-    #: Index of the "fixate" output (no answer yet), or None: the task has none.
+    #: Index of the "fixate" output (no answer yet) where the fixation input marks the go
+    #: cue, or None.
     fixation_output: int | None = None
 
     # ---- generation
