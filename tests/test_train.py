@@ -500,30 +500,24 @@ def test_a_loss_that_does_not_move_is_reported(capsys):
 
 
 # --------------------------------------------------------------------------- interrupts
+#: An interrupted run against a shorter one: at a constant lr, since a 10-step cosine
+#: schedule's first steps are not a 3-step one's.
+_CUT = dict(batch_size=4, seed=0, progress=False, lr_schedule="constant")
+
+
 def test_ctrl_c_keeps_the_completed_steps():
     def interrupt_at_3(step, history, model):
         if step == 3:
             raise KeyboardInterrupt
 
     model, again = tiny_model(), tiny_model()
-    # A constant lr: a 10-step cosine schedule's first steps are not a 3-step one's.
-    flat = {"lr_schedule": "constant"}
     with pytest.raises(TrainingInterrupted) as info:
-        train(
-            model,
-            SHORT,
-            steps=10,
-            batch_size=4,
-            seed=0,
-            progress=False,
-            callbacks=[interrupt_at_3],
-            **flat,
-        )
+        train(model, SHORT, steps=10, callbacks=[interrupt_at_3], **_CUT)
     err = info.value
     assert isinstance(err, KeyboardInterrupt) and err.step == 3
     assert err.history.interrupted and err.history.step == [1, 2, 3]
     assert len(err.history.loss) == len(err.history.grad_norm) == 3
-    train(again, SHORT, steps=3, batch_size=4, seed=0, progress=False, **flat)
+    train(again, SHORT, steps=3, **_CUT)
     assert torch.equal(model.weight_hh, again.weight_hh)
 
 
@@ -543,21 +537,10 @@ def test_ctrl_c_inside_the_update_undoes_that_step():
             return super().step(closure)
 
     with pytest.raises(TrainingInterrupted) as info:
-        train(
-            model,
-            SHORT,
-            steps=10,
-            batch_size=4,
-            seed=0,
-            progress=False,
-            lr=1e-3,
-            optimizer=CutShort(model.parameters(), lr=1e-3),
-            lr_schedule="constant",  # a 10-step schedule's first steps are not a 2-step one's
-        )
+        opt = CutShort(model.parameters(), lr=1e-3)
+        train(model, SHORT, steps=10, lr=1e-3, optimizer=opt, **_CUT)
     assert info.value.step == 2 and info.value.history.step == [1, 2]
-    train(
-        again, SHORT, steps=2, batch_size=4, seed=0, progress=False, lr=1e-3, lr_schedule="constant"
-    )
+    train(again, SHORT, steps=2, lr=1e-3, **_CUT)
     assert torch.equal(model.weight_hh, again.weight_hh)
 
 
