@@ -25,6 +25,7 @@ import mrnngraph  # noqa: E402
 from mrnngraph import schema  # noqa: E402
 from mrnngraph.drawing import draw, to_dot  # noqa: E402
 from mrnngraph.presets import cbgt_loop, cortical_hierarchy, two_area_ei  # noqa: E402
+from tests._dot import parse_dot  # noqa: E402
 
 
 @pytest.fixture(autouse=True)
@@ -438,13 +439,7 @@ def attribute_values(scope: str) -> st.SearchStrategy:
     )
 
 
-# nested_given: the first import of test_draw_dot (for its parse_dot) inside this test
-# runs that module's own @given decorators (run alone, this file fails without it).
-@settings(
-    max_examples=12,
-    deadline=None,
-    suppress_health_check=[HealthCheck.too_slow, HealthCheck.nested_given],
-)
+@settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
     nodes=st.lists(attribute_values("node"), min_size=1, max_size=4),
     edges=st.lists(
@@ -464,8 +459,6 @@ def test_property_draw_and_to_dot_never_fail_on_schema_values(nodes, edges):
         assert len(gid_artists(ax, "edge")) == G.number_of_edges()
     finally:
         plt.close("all")
-    from tests.test_draw_dot import parse_dot  # the DOT tests' reader
-
     text = to_dot(G)
     assert set(parse_dot(text)[1]) == set(G.edges)
 

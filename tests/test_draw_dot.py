@@ -16,6 +16,7 @@ from hypothesis import strategies as st  # noqa: E402
 
 from mrnngraph.drawing import draw, to_dot  # noqa: E402
 from mrnngraph.presets import cbgt_loop  # noqa: E402
+from tests._dot import parse_dot  # noqa: E402
 from tests.test_draw import (  # noqa: E402
     four_area,
     legend_texts,
@@ -26,30 +27,6 @@ from tests.test_draw import (  # noqa: E402
 def _close_figures():
     yield
     plt.close("all")
-
-
-# --------------------------------------------------------------------------- DOT
-_STMT = re.compile(r'^\s*("(?:[^"\\]|\\.)*")(?:\s*->\s*("(?:[^"\\]|\\.)*"))?\s*\[(.*)\];$')
-_ATTR = re.compile(r'(\w+)="((?:[^"\\]|\\.)*)"')
-
-
-def unquote(s: str) -> str:
-    return re.sub(r"\\(.)", lambda m: {"n": "\n"}.get(m.group(1), m.group(1)), s[1:-1])
-
-
-def parse_dot(text: str) -> tuple[dict[str, dict], dict[tuple[str, str], dict]]:
-    """A small reader for the DOT that to_dot writes: node and edge statements."""
-    nodes, edges = {}, {}
-    for line in text.splitlines():
-        m = _STMT.match(line)
-        if not m:
-            continue
-        attrs = {k: unquote(f'"{v}"') for k, v in _ATTR.findall(m.group(3))}
-        if m.group(2):
-            edges[(unquote(m.group(1)), unquote(m.group(2)))] = attrs
-        else:
-            nodes[unquote(m.group(1))] = attrs
-    return nodes, edges
 
 
 def test_dot_text_has_the_same_nodes_edges_and_encoding():
